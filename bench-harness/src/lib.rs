@@ -1,0 +1,10 @@
+//! The Nexmark benchmark for Spate: the event model and generator
+//! ([`nexmark`]), the queries written with the DataStream API
+//! ([`queries`]), the source that feeds them ([`source`]), and the runner
+//! that measures a run and reports it ([`runner`], [`report`]).
+
+pub mod nexmark;
+pub mod queries;
+pub mod report;
+pub mod runner;
+pub mod source;

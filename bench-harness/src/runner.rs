@@ -1,0 +1,102 @@
+//! Runs one Nexmark query as a Spate job and measures it.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use spate::config::Config;
+use spate::sinks::{BlackholeSink, CollectSink};
+use spate::{DataStream, Job, JobResult, Result, SpateError};
+
+use crate::nexmark::Event;
+use crate::queries;
+use crate::report::BenchReport;
+use crate::source::{EventInput, NexmarkSource};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchSpec {
+    /// The query name, `q0`..`q8`.
+    pub query: String,
+    /// Generator or event file.
+    pub input: EventInput,
+    /// Events per second over all cores; 0 runs unthrottled.
+    pub rate_per_s: u64,
+    /// Counts generated events while the job runs, for progress display.
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+/// Where the query's output goes.
+enum Output<T> {
+    Blackhole,
+    Collect(CollectSink<T>),
+}
+
+fn attach<T: spate::Data + Sync + std::hash::Hash>(stream: DataStream<T>, out: &Output<T>) {
+    match out {
+        Output::Blackhole => stream.sink_with_checksum("output", BlackholeSink),
+        Output::Collect(c) => stream.sink_with_checksum("output", c.clone()),
+    }
+}
+
+/// Builds the job of `spec.query`, sinking its output into `out`.
+fn build_job(spec: &BenchSpec, sink: &mut dyn FnMut(&DataStream<Event>) -> Result<()>) -> Result<Job> {
+    let job = Job::builder(&format!("nexmark {}", spec.query));
+    let input = spec.input.clone();
+    let rate = spec.rate_per_s;
+    let progress = spec.progress.clone();
+    let events = job.source_with_watermarks("nexmark", move |split| {
+        let mut s = NexmarkSource::new(&input, split, rate)?;
+        if let Some(p) = &progress {
+            s = s.with_progress(p.clone());
+        }
+        Ok(s)
+    });
+    sink(&events)?;
+    job.build()
+}
+
+macro_rules! with_query {
+    ($query:expr, $events:expr, |$s:ident| $body:expr) => {
+        match $query {
+            "q0" => { let $s = queries::q0($events); $body }
+            "q1" => { let $s = queries::q1($events); $body }
+            "q2" => { let $s = queries::q2($events); $body }
+            "q3" => { let $s = queries::q3($events); $body }
+            "q4" => { let $s = queries::q4($events); $body }
+            "q5" => { let $s = queries::q5($events); $body }
+            "q7" => { let $s = queries::q7($events); $body }
+            "q8" => { let $s = queries::q8($events); $body }
+            other => {
+                return Err(SpateError::invalid_job(format!(
+                    "unknown query `{other}`; the queries are {}",
+                    queries::QUERIES.join(", ")
+                )))
+            }
+        }
+    };
+}
+
+/// Runs the query with its output counted and checksummed, then dropped.
+pub fn run(spec: &BenchSpec, config: &Config) -> Result<BenchReport> {
+    let job = build_job(spec, &mut |events| {
+        with_query!(spec.query.as_str(), events, |s| attach(s, &Output::Blackhole));
+        Ok(())
+    })?;
+    let result = job.run(config)?;
+    Ok(BenchReport::new(spec, &result))
+}
+
+/// Runs the query and returns its output rows (for golden tests), with the result.
+pub fn run_collect<T>(spec: &BenchSpec, config: &Config, pick: fn(&DataStream<Event>) -> DataStream<T>) -> Result<(Vec<T>, JobResult)>
+where
+    T: spate::Data + Sync + std::hash::Hash,
+{
+    let sink = CollectSink::new();
+    let out = Output::Collect(sink.clone());
+    let job = build_job(spec, &mut |events| {
+        attach(pick(events), &out);
+        Ok(())
+    })?;
+    let result = job.run(config)?;
+    Ok((sink.take(), result))
+}

@@ -1,0 +1,226 @@
+//! Building and running a job.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::metrics::JobMetrics;
+use crate::runtime::executor::run_graph;
+use crate::runtime::graph::{Edge, EdgeId, EdgeTyped, Graph, Node, NodeId, Partition, SourceFactory};
+use crate::runtime::instantiate::Instantiator;
+use crate::runtime::settings::RunSettings;
+use crate::runtime::task::SourceTask;
+use crate::sources::{CollectionSource, Source, SplitInfo};
+
+use super::stream::DataStream;
+
+/// The graph under construction, shared by every stream handle of a builder.
+pub(crate) struct GraphBuilder {
+    pub(crate) name: String,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) edges: Vec<Edge>,
+    /// Problems found while building, reported by `build()`.
+    pub(crate) errors: Vec<String>,
+}
+
+pub(crate) type SharedBuilder = Rc<RefCell<GraphBuilder>>;
+
+impl GraphBuilder {
+    pub(crate) fn add_node(&mut self, name: &str, source: Option<SourceFactory>, is_sink: bool) -> NodeId {
+        self.nodes.push(Node {
+            name: name.to_string(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            source,
+            is_sink,
+            side_outputs: Vec::new(),
+        });
+        self.nodes.len() - 1
+    }
+
+    pub(crate) fn add_edge<T: crate::Data>(
+        &mut self,
+        from: NodeId,
+        tag: Option<String>,
+        to: NodeId,
+        partition: Partition,
+        typed: EdgeTyped<T>,
+    ) -> EdgeId {
+        let id = self.edges.len();
+        self.edges.push(Edge {
+            tag,
+            from,
+            to,
+            partition,
+            ops: Arc::new(typed),
+        });
+        if let Some(n) = self.nodes.get_mut(from) {
+            n.outputs.push(id);
+        }
+        if let Some(n) = self.nodes.get_mut(to) {
+            n.inputs.push(id);
+        }
+        id
+    }
+
+    pub(crate) fn node_name(&self, node: NodeId) -> String {
+        self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default()
+    }
+}
+
+/// Builds a job: the entry point of the DataStream API, like Flink's
+/// `StreamExecutionEnvironment`.
+///
+/// ```
+/// use spate::{Job, sinks::CollectSink};
+/// let out = CollectSink::new();
+/// let job = Job::builder("double");
+/// job.from_collection(vec![1u64, 2, 3])
+///     .map(|x| x * 2)
+///     .sink("out", out.clone());
+/// job.build().unwrap().run(&spate::config::Config::default()).unwrap();
+/// let mut got = out.take();
+/// got.sort();
+/// assert_eq!(got, vec![2, 4, 6]);
+/// ```
+pub struct JobBuilder {
+    pub(crate) g: SharedBuilder,
+}
+
+impl JobBuilder {
+    /// A parallel source: `factory` is called once per core with its split.
+    pub fn source<S, F>(&self, name: &str, factory: F) -> DataStream<S::Item>
+    where
+        S: Source,
+        F: Fn(SplitInfo) -> Result<S> + Send + Sync + 'static,
+    {
+        let node_cell: Arc<std::sync::OnceLock<NodeId>> = Arc::new(std::sync::OnceLock::new());
+        let node_for_factory = node_cell.clone();
+        let task_name = name.to_string();
+        let make: SourceFactory = Arc::new(move |inst: &mut Instantiator<'_>| {
+            let node = *node_for_factory
+                .get()
+                .ok_or_else(|| crate::SpateError::internal("source node id unset"))?;
+            let source = factory(SplitInfo {
+                index: inst.core,
+                count: inst.cores,
+            })?;
+            let out = inst.outputs_of::<S::Item>(node)?;
+            Ok(Box::new(SourceTask {
+                source,
+                out,
+                cx: inst.task_cx(),
+                flushers: inst.take_flushers(),
+                name: task_name.clone(),
+            }))
+        });
+        let node = self.g.borrow_mut().add_node(name, Some(make), false);
+        let _ = node_cell.set(node);
+        DataStream::new(self.g.clone(), node, None)
+    }
+
+    /// A parallel source that stamps its records with event time and emits
+    /// watermarks itself (see [`Source::watermark`]).
+    pub fn source_with_watermarks<S, F>(&self, name: &str, factory: F) -> DataStream<S::Item>
+    where
+        S: Source,
+        F: Fn(SplitInfo) -> Result<S> + Send + Sync + 'static,
+    {
+        self.source(name, factory).with_time(true)
+    }
+
+    /// A bounded source over a collection, split over the cores.
+    pub fn from_collection<T: crate::Data + Sync>(&self, items: Vec<T>) -> DataStream<T> {
+        let items = Arc::new(items);
+        self.source("collection", move |split| Ok(CollectionSource::new(items.clone(), split)))
+    }
+
+    /// Validates the graph and freezes it into a runnable [`Job`].
+    pub fn build(self) -> Result<Job> {
+        let mut b = self.g.borrow_mut();
+        if let Some(problem) = b.errors.first() {
+            return Err(crate::SpateError::invalid_job(problem.clone()));
+        }
+        let graph = Graph {
+            name: b.name.clone(),
+            nodes: std::mem::take(&mut b.nodes),
+            edges: std::mem::take(&mut b.edges),
+        };
+        graph.validate()?;
+        Ok(Job {
+            graph: Arc::new(graph),
+        })
+    }
+}
+
+/// A validated job graph, ready to run any number of times.
+pub struct Job {
+    graph: Arc<Graph>,
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    /// Counters, checksums and latency histograms.
+    pub metrics: JobMetrics,
+    /// Wall time from start to the end of the last task.
+    pub wall: Duration,
+    /// The number of cores it ran on.
+    pub cores: usize,
+}
+
+impl Job {
+    /// Starts building a job.
+    pub fn builder(name: &str) -> JobBuilder {
+        JobBuilder {
+            g: Rc::new(RefCell::new(GraphBuilder {
+                name: name.to_string(),
+                nodes: Vec::new(),
+                edges: Vec::new(),
+                errors: Vec::new(),
+            })),
+        }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.graph.name
+    }
+
+    /// Runs the job on this process's cores until every source is exhausted.
+    pub fn run(&self, config: &Config) -> Result<JobResult> {
+        let settings = RunSettings::from_config(config);
+        let cores = settings.cores;
+        let start = Instant::now();
+        let metrics = run_graph(self.graph.clone(), settings)?;
+        Ok(JobResult {
+            metrics,
+            wall: start.elapsed(),
+            cores,
+        })
+    }
+
+    /// A readable description of the graph: operators, edges and chains.
+    pub fn explain(&self) -> String {
+        let g = &self.graph;
+        let mut out = format!("job `{}`\n", g.name);
+        for (id, n) in g.nodes.iter().enumerate() {
+            let head = if g.is_task_head(id) { "task" } else { "    " };
+            out.push_str(&format!("  [{id}] {head} {}\n", n.name));
+            for &e in &n.outputs {
+                if let Some(edge) = g.edges.get(e) {
+                    let how = if g.is_chained(e) {
+                        "chained".to_string()
+                    } else {
+                        format!("{:?}", edge.partition).to_lowercase()
+                    };
+                    out.push_str(&format!("        -> [{}] ({how})\n", edge.to));
+                }
+            }
+        }
+        out
+    }
+}

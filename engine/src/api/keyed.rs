@@ -1,0 +1,167 @@
+//! `KeyedStream<K, T>`: a stream partitioned by key.
+
+use std::sync::Arc;
+
+use spate_state::{AggregateFunction, key_group_range_for_subtask, stable_hash};
+
+use super::stream::{DataStream, UserFn};
+use crate::error::Result;
+use crate::keyed::{AggregatingState, KeyedContext, OpenContext, ReducingState};
+use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
+use crate::runtime::graph::{NodeId, Partition};
+use crate::runtime::instantiate::Instantiator;
+
+/// A stream whose records are routed by key, so each key's records meet
+/// on one subtask together with that key's state and timers.
+pub struct KeyedStream<K, T> {
+    pub(crate) stream: DataStream<T>,
+    pub(crate) key_fn: Arc<dyn Fn(&T) -> K + Send + Sync>,
+}
+
+impl<K, T> Clone for KeyedStream<K, T> {
+    fn clone(&self) -> Self {
+        Self {
+            stream: self.stream.clone(),
+            key_fn: self.key_fn.clone(),
+        }
+    }
+}
+
+/// The state-creation context of subtask `inst.core`.
+pub(crate) fn open_context(inst: &Instantiator<'_>) -> OpenContext {
+    OpenContext::new(
+        key_group_range_for_subtask(inst.settings.max_parallelism, inst.cores, inst.core),
+        inst.core,
+    )
+}
+
+impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
+    pub(crate) fn new(stream: DataStream<T>, key_fn: Arc<dyn Fn(&T) -> K + Send + Sync>) -> Self {
+        Self { stream, key_fn }
+    }
+
+    /// The hash the exchange routes by; the same one keyed state uses.
+    pub(crate) fn key_hash(&self) -> Arc<dyn Fn(&T) -> u64 + Send + Sync> {
+        let key_fn = self.key_fn.clone();
+        Arc::new(move |v: &T| stable_hash(&key_fn(v)))
+    }
+
+    /// Adds a node fed by a hash exchange on the key.
+    pub(crate) fn keyed_node<F>(&self, name: &str, make: F) -> NodeId
+    where
+        F: Fn(&mut Instantiator<'_>, NodeId) -> Result<crate::runtime::output::BoxOutput<T>> + Send + Sync + 'static,
+    {
+        self.stream.connect_node(name, Partition::Hash, Some(self.key_hash()), make)
+    }
+
+    /// The key selector.
+    pub fn key_selector(&self) -> Arc<dyn Fn(&T) -> K + Send + Sync> {
+        self.key_fn.clone()
+    }
+
+    /// Per-record logic with keyed state and timers.
+    pub fn process<O: crate::Data>(&self, f: impl KeyedProcessFunction<K, T, O>) -> DataStream<O> {
+        let key_fn = self.key_fn.clone();
+        let node = self.keyed_node("keyed_process", move |inst, node| {
+            Ok(Box::new(KeyedProcessOp::new(
+                f.clone(),
+                key_fn.clone(),
+                inst.outputs_of::<O>(node)?,
+                inst.side_outputs_of(node)?,
+                open_context(inst),
+                inst.settings.max_parallelism,
+            )?))
+        });
+        DataStream::new(self.stream.g.clone(), node, None).with_time(self.stream.has_time)
+    }
+
+    /// A rolling reduce: emits the key's reduced value after every record.
+    pub fn reduce(&self, f: impl Fn(&T, &T) -> T + UserFn) -> DataStream<T>
+    where
+        T: Clone,
+    {
+        self.process(RollingReduce { f, state: None })
+    }
+
+    /// A rolling aggregate: emits the key's result after every record.
+    pub fn aggregate<A>(&self, agg: A) -> DataStream<A::Out>
+    where
+        A: AggregateFunction<In = T> + Clone + Send + Sync,
+        A::Out: crate::Data,
+    {
+        self.process(RollingAggregate { agg, state: None })
+    }
+}
+
+struct RollingReduce<K, T, F> {
+    f: F,
+    state: Option<ReducingState<K, T>>,
+}
+
+impl<K, T, F: Clone> Clone for RollingReduce<K, T, F> {
+    fn clone(&self) -> Self {
+        Self {
+            f: self.f.clone(),
+            state: self.state,
+        }
+    }
+}
+
+impl<K: crate::Key, T: crate::Data, F: Fn(&T, &T) -> T + UserFn> KeyedProcessFunction<K, T, T>
+    for RollingReduce<K, T, F>
+{
+    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        let f = self.f.clone();
+        self.state = Some(ctx.reducing_state("reduce", move |a, b| f(a, b), None)?);
+        Ok(())
+    }
+
+    fn process_element(&mut self, value: T, ctx: &mut KeyedContext<'_, K, T>) -> Result<()> {
+        let state = self
+            .state
+            .ok_or_else(|| crate::SpateError::internal("reduce state not opened"))?;
+        state.add(ctx, value)?;
+        if let Some(v) = state.get(ctx)? {
+            ctx.collect(v);
+        }
+        Ok(())
+    }
+}
+
+struct RollingAggregate<K, A: AggregateFunction> {
+    agg: A,
+    state: Option<AggregatingState<K, A>>,
+}
+
+impl<K, A: AggregateFunction + Clone> Clone for RollingAggregate<K, A> {
+    fn clone(&self) -> Self {
+        Self {
+            agg: self.agg.clone(),
+            state: self.state,
+        }
+    }
+}
+
+impl<K, T, A> KeyedProcessFunction<K, T, A::Out> for RollingAggregate<K, A>
+where
+    K: crate::Key,
+    T: crate::Data,
+    A: AggregateFunction<In = T> + Clone + Send + Sync,
+    A::Out: crate::Data,
+{
+    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        self.state = Some(ctx.aggregating_state("aggregate", self.agg.clone(), None)?);
+        Ok(())
+    }
+
+    fn process_element(&mut self, value: T, ctx: &mut KeyedContext<'_, K, A::Out>) -> Result<()> {
+        let state = self
+            .state
+            .ok_or_else(|| crate::SpateError::internal("aggregate state not opened"))?;
+        state.add(ctx, value)?;
+        if let Some(v) = state.get(ctx)? {
+            ctx.collect(v);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! `DataStream<T>`: a stream of records and the operators on it.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use spate_state::stable_hash;
+
+use super::job::SharedBuilder;
+use super::keyed::KeyedStream;
+use super::side_output::OutputTag;
+use crate::operators::basic::{FilterOp, FlatMapOp, MapOp};
+use crate::operators::process::{ProcessFunction, ProcessOp};
+use crate::operators::timestamps::TimestampsOp;
+use crate::operators::union::union_input;
+use crate::runtime::graph::{ConsumerFactory, EdgeTyped, NodeId, Partition};
+use crate::runtime::instantiate::Instantiator;
+use crate::runtime::output::BoxOutput;
+use crate::runtime::side::TypedSide;
+use crate::sinks::{Sink, SinkOp};
+use crate::time::WatermarkStrategy;
+
+/// A stream of records of type `T`.
+pub struct DataStream<T> {
+    pub(crate) g: SharedBuilder,
+    pub(crate) node: NodeId,
+    /// The side-output tag this stream reads from, `None` for the main output.
+    pub(crate) tag: Option<String>,
+    /// True once timestamps and watermarks are assigned upstream.
+    pub(crate) has_time: bool,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for DataStream<T> {
+    fn clone(&self) -> Self {
+        Self {
+            g: self.g.clone(),
+            node: self.node,
+            tag: self.tag.clone(),
+            has_time: self.has_time,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// A user function that can be copied to every core.
+pub trait UserFn: Clone + Send + Sync + 'static {}
+impl<F: Clone + Send + Sync + 'static> UserFn for F {}
+
+impl<T: crate::Data> DataStream<T> {
+    pub(crate) fn new(g: SharedBuilder, node: NodeId, tag: Option<String>) -> Self {
+        Self {
+            g,
+            node,
+            tag,
+            has_time: false,
+            _t: PhantomData,
+        }
+    }
+
+    pub(crate) fn with_time(mut self, has_time: bool) -> Self {
+        self.has_time = has_time;
+        self
+    }
+
+    /// Adds a node fed by this stream through `partition` and returns its
+    /// node id. `make` builds the node's operator on each core, given its
+    /// node id.
+    pub(crate) fn connect_node<F>(
+        &self,
+        name: &str,
+        partition: Partition,
+        key_hash: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+        make: F,
+    ) -> NodeId
+    where
+        F: Fn(&mut Instantiator<'_>, NodeId) -> crate::Result<BoxOutput<T>> + Send + Sync + 'static,
+    {
+        let mut g = self.g.borrow_mut();
+        let node = g.add_node(name, None, false);
+        let consumer: ConsumerFactory<T> = Arc::new(move |inst| make(inst, node));
+        g.add_edge(self.node, self.tag.clone(), node, partition, EdgeTyped { consumer, key_hash });
+        node
+    }
+
+    /// Connects this stream as one more input of an existing node.
+    pub(crate) fn connect_to(
+        &self,
+        node: NodeId,
+        partition: Partition,
+        key_hash: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+        consumer: ConsumerFactory<T>,
+    ) {
+        self.g
+            .borrow_mut()
+            .add_edge(self.node, self.tag.clone(), node, partition, EdgeTyped { consumer, key_hash });
+    }
+
+    /// Adds a chained single-input operator producing `U`.
+    pub(crate) fn then<U, F>(&self, name: &str, make: F) -> DataStream<U>
+    where
+        U: crate::Data,
+        F: Fn(&mut Instantiator<'_>, NodeId) -> crate::Result<BoxOutput<T>> + Send + Sync + 'static,
+    {
+        let node = self.connect_node(name, Partition::Forward, None, make);
+        DataStream::new(self.g.clone(), node, None).with_time(self.has_time)
+    }
+
+    /// Applies `f` to every record.
+    pub fn map<U: crate::Data>(&self, f: impl FnMut(T) -> U + UserFn) -> DataStream<U> {
+        self.then("map", move |inst, node| {
+            Ok(Box::new(MapOp {
+                f: f.clone(),
+                next: inst.outputs_of::<U>(node)?,
+            }))
+        })
+    }
+
+    /// Keeps the records for which `f` is true.
+    pub fn filter(&self, f: impl FnMut(&T) -> bool + UserFn) -> DataStream<T> {
+        self.then("filter", move |inst, node| {
+            Ok(Box::new(FilterOp {
+                f: f.clone(),
+                next: inst.outputs_of::<T>(node)?,
+            }))
+        })
+    }
+
+    /// Maps every record to zero or more records.
+    pub fn flat_map<U, I>(&self, f: impl FnMut(T) -> I + UserFn) -> DataStream<U>
+    where
+        U: crate::Data,
+        I: IntoIterator<Item = U> + 'static,
+    {
+        self.then("flat_map", move |inst, node| {
+            Ok(Box::new(FlatMapOp {
+                f: f.clone(),
+                next: inst.outputs_of::<U>(node)?,
+                _i: PhantomData,
+            }))
+        })
+    }
+
+    /// A general per-record function with timers, side outputs and event time.
+    pub fn process<O: crate::Data>(&self, f: impl ProcessFunction<T, O>) -> DataStream<O> {
+        self.then("process", move |inst, node| {
+            Ok(Box::new(ProcessOp::new(
+                f.clone(),
+                inst.outputs_of::<O>(node)?,
+                inst.side_outputs_of(node)?,
+            )))
+        })
+    }
+
+    /// Assigns event timestamps and generates watermarks from the data.
+    pub fn assign_timestamps_and_watermarks(&self, strategy: WatermarkStrategy<T>) -> DataStream<T> {
+        self.then("timestamps", move |inst, node| {
+            Ok(Box::new(TimestampsOp::new(
+                strategy.clone(),
+                inst.outputs_of::<T>(node)?,
+            )))
+        })
+        .with_time(true)
+    }
+
+    /// Partitions the stream by key: records with the same key go to the same
+    /// subtask, and keyed state and timers become available.
+    pub fn key_by<K: crate::Key>(&self, key: impl Fn(&T) -> K + UserFn) -> KeyedStream<K, T> {
+        KeyedStream::new(self.clone(), Arc::new(key))
+    }
+
+    /// Spreads records round robin over the subtasks.
+    pub fn rebalance(&self) -> DataStream<T> {
+        let node = self.connect_node("rebalance", Partition::Rebalance, None, |inst, node| {
+            inst.outputs_of::<T>(node)
+        });
+        DataStream::new(self.g.clone(), node, None).with_time(self.has_time)
+    }
+
+    /// Sends every record to every subtask.
+    pub fn broadcast(&self) -> DataStream<T> {
+        let node = self.connect_node("broadcast", Partition::Broadcast, None, |inst, node| {
+            inst.outputs_of::<T>(node)
+        });
+        DataStream::new(self.g.clone(), node, None).with_time(self.has_time)
+    }
+
+    /// Merges streams of the same type. The watermark is the minimum of the inputs'.
+    pub fn union(&self, others: &[DataStream<T>]) -> DataStream<T> {
+        let node = self.g.borrow_mut().add_node("union", None, false);
+        let inputs = others.len() + 1;
+        for (i, s) in std::iter::once(self).chain(others.iter()).enumerate() {
+            s.connect_to(node, Partition::Forward, None, union_input::<T>(node, i, inputs));
+        }
+        let has_time = self.has_time && others.iter().all(|o| o.has_time);
+        DataStream::new(self.g.clone(), node, None).with_time(has_time)
+    }
+
+    /// The records an upstream operator emitted on side output `tag`.
+    pub fn side_output<X: crate::Data>(&self, tag: &OutputTag<X>) -> DataStream<X> {
+        let name = tag.name().to_string();
+        let node = self.node;
+        let mut g = self.g.borrow_mut();
+        let registered = g
+            .nodes
+            .get(node)
+            .is_some_and(|n| n.side_outputs.iter().any(|(t, _)| *t == name));
+        if !registered {
+            let tag_for_factory = name.clone();
+            let factory: crate::runtime::graph::SideOutputFactory = Arc::new(move |inst| {
+                let out = inst.tagged_outputs_of::<X>(node, Some(&tag_for_factory))?;
+                Ok(Box::new(TypedSide(out)) as Box<dyn crate::runtime::side::ErasedOutput>)
+            });
+            if let Some(n) = g.nodes.get_mut(node) {
+                n.side_outputs.push((name.clone(), factory));
+            }
+        }
+        drop(g);
+        DataStream::new(self.g.clone(), node, Some(name)).with_time(self.has_time)
+    }
+
+    /// Ends the stream in a sink. The sink's metrics are reported under `name`.
+    pub fn sink(&self, name: &str, sink: impl Sink<T> + Clone + Send + Sync) {
+        self.add_sink(name, sink, None)
+    }
+
+    /// Like [`DataStream::sink`], and also keeps an order-independent checksum
+    /// of the records, so runs can be compared for equal results.
+    pub fn sink_with_checksum(&self, name: &str, sink: impl Sink<T> + Clone + Send + Sync)
+    where
+        T: std::hash::Hash,
+    {
+        self.add_sink(name, sink, Some(Arc::new(|v: &T| stable_hash(v))))
+    }
+
+    fn add_sink<S: Sink<T> + Clone + Send + Sync>(
+        &self,
+        name: &str,
+        sink: S,
+        checksum: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+    ) {
+        let sink_name = name.to_string();
+        let node = self.connect_node(name, Partition::Forward, None, move |inst, _| {
+            Ok(Box::new(SinkOp::new(
+                sink_name.clone(),
+                sink.clone(),
+                checksum.clone(),
+                inst.settings.latency_enabled,
+                crate::sources::SplitInfo {
+                    index: inst.core,
+                    count: inst.cores,
+                },
+            )?))
+        });
+        if let Some(n) = self.g.borrow_mut().nodes.get_mut(node) {
+            n.is_sink = true;
+        }
+    }
+}

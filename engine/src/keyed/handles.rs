@@ -1,0 +1,204 @@
+//! State handles. A handle is an index into the operator's
+//! [`StateRegistry`](super::StateRegistry); every access is scoped to the
+//! current key of the context passed in.
+
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+use spate_state::{AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, ValueTable};
+
+use super::KeyScope;
+use crate::error::Result;
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident <$($p:ident),*>) => {
+        $(#[$doc])*
+        pub struct $name<$($p),*> {
+            pub(crate) id: usize,
+            pub(crate) _p: PhantomData<fn() -> ($($p,)*)>,
+        }
+        impl<$($p),*> Clone for $name<$($p),*> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<$($p),*> Copy for $name<$($p),*> {}
+        impl<$($p),*> std::fmt::Debug for $name<$($p),*> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.id)
+            }
+        }
+    };
+}
+
+handle!(
+    /// One value per key (Flink's `ValueState`).
+    ValueState<K, V>
+);
+handle!(
+    /// A list per key (Flink's `ListState`).
+    ListState<K, V>
+);
+handle!(
+    /// A map per key (Flink's `MapState`).
+    MapState<K, UK, UV>
+);
+handle!(
+    /// A value per key folded with a reduce function (Flink's `ReducingState`).
+    ReducingState<K, V>
+);
+handle!(
+    /// An accumulator per key (Flink's `AggregatingState`).
+    AggregatingState<K, A>
+);
+
+impl<K: crate::Key, V: Clone + 'static> ValueState<K, V> {
+    /// The current key's value.
+    pub fn value(&self, s: &mut impl KeyScope<K>) -> Result<Option<V>> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
+        Ok(t.get(kr, key, &(), now)?.cloned())
+    }
+
+    /// Sets the current key's value.
+    pub fn update(&self, s: &mut impl KeyScope<K>, value: V) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
+        Ok(t.put(kr, key.clone(), (), value, now)?)
+    }
+
+    /// Reads and rewrites the current key's value with one lookup: `f` gets
+    /// the value (if any) and may change it in place; returning `Some(v)`
+    /// stores `v`, returning `None` keeps the value as changed (or absent).
+    pub fn modify(&self, s: &mut impl KeyScope<K>, f: impl FnOnce(Option<&mut V>) -> Option<V>) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
+        t.update(kr, key, &(), now, f)?;
+        Ok(())
+    }
+
+    /// Removes the current key's value.
+    pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
+        t.remove(kr, key, &(), now)?;
+        Ok(())
+    }
+}
+
+impl<K: crate::Key, V: Clone + 'static> ListState<K, V> {
+    /// The current key's list (empty when none).
+    pub fn get(&self, s: &mut impl KeyScope<K>) -> Result<Vec<V>> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
+        Ok(t.get(kr, key, &(), now)?.cloned().collect())
+    }
+
+    /// Appends to the current key's list.
+    pub fn add(&self, s: &mut impl KeyScope<K>, value: V) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
+        Ok(t.add(kr, key, &(), value, now)?)
+    }
+
+    /// Replaces the current key's list.
+    pub fn update(&self, s: &mut impl KeyScope<K>, values: Vec<V>) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
+        Ok(t.update(kr, key, &(), values, now)?)
+    }
+
+    /// Removes the current key's list.
+    pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
+        let (key, kr, _, reg) = s.parts();
+        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
+        t.clear(kr, key, &())?;
+        Ok(())
+    }
+}
+
+impl<K: crate::Key, UK: Hash + Eq + Clone + 'static, UV: Clone + 'static> MapState<K, UK, UV> {
+    /// The value under `user_key` for the current key.
+    pub fn get(&self, s: &mut impl KeyScope<K>, user_key: &UK) -> Result<Option<UV>> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
+        Ok(t.get(kr, key, &(), user_key, now)?.cloned())
+    }
+
+    /// Puts `user_key -> value` for the current key.
+    pub fn put(&self, s: &mut impl KeyScope<K>, user_key: UK, value: UV) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
+        Ok(t.put(kr, key, &(), user_key, value, now)?)
+    }
+
+    /// Removes `user_key` for the current key.
+    pub fn remove(&self, s: &mut impl KeyScope<K>, user_key: &UK) -> Result<Option<UV>> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
+        Ok(t.remove(kr, key, &(), user_key, now)?)
+    }
+
+    /// All entries of the current key's map.
+    pub fn entries(&self, s: &mut impl KeyScope<K>) -> Result<Vec<(UK, UV)>> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
+        Ok(t.iter(kr, key, &(), now)?.map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    /// Removes the current key's map.
+    pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
+        let (key, kr, _, reg) = s.parts();
+        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
+        t.clear(kr, key, &())?;
+        Ok(())
+    }
+}
+
+impl<K: crate::Key, V: Clone + 'static> ReducingState<K, V> {
+    /// Folds `value` into the current key's value.
+    pub fn add(&self, s: &mut impl KeyScope<K>, value: V) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ReducingTable<K, (), V>>(self.id)?;
+        Ok(t.add(kr, key, &(), value, now)?)
+    }
+
+    /// The current key's folded value.
+    pub fn get(&self, s: &mut impl KeyScope<K>) -> Result<Option<V>> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<ReducingTable<K, (), V>>(self.id)?;
+        Ok(t.get(kr, key, &(), now)?.cloned())
+    }
+
+    /// Removes the current key's value.
+    pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
+        let (key, kr, _, reg) = s.parts();
+        let t = reg.get_mut::<ReducingTable<K, (), V>>(self.id)?;
+        t.clear(kr, key, &())?;
+        Ok(())
+    }
+}
+
+impl<K: crate::Key, A: AggregateFunction> AggregatingState<K, A> {
+    /// Adds `value` to the current key's accumulator.
+    pub fn add(&self, s: &mut impl KeyScope<K>, value: A::In) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<AggregatingTable<K, (), A>>(self.id)?;
+        Ok(t.add(kr, key, &(), value, now)?)
+    }
+
+    /// The current key's result.
+    pub fn get(&self, s: &mut impl KeyScope<K>) -> Result<Option<A::Out>> {
+        let (key, kr, now, reg) = s.parts();
+        let t = reg.get_mut::<AggregatingTable<K, (), A>>(self.id)?;
+        Ok(t.get(kr, key, &(), now)?)
+    }
+
+    /// Removes the current key's accumulator.
+    pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
+        let (key, kr, _, reg) = s.parts();
+        let t = reg.get_mut::<AggregatingTable<K, (), A>>(self.id)?;
+        t.clear(kr, key, &())?;
+        Ok(())
+    }
+}

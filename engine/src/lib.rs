@@ -1,0 +1,42 @@
+//! # Spate: a thread-per-core stream-processing engine
+//!
+//! Spate runs Flink-style dataflow jobs on one pinned `glommio` executor per
+//! core. Each core runs one subtask of every operator chain and owns the
+//! keyed state of its key groups; records cross cores only through bounded
+//! channels carrying batches.
+//!
+//! Map of the crate:
+//! - [`api`]: the DataStream API ([`Job`], [`DataStream`], [`KeyedStream`]).
+//! - [`sources`], [`sinks`]: the built-in connectors and their traits.
+//! - [`operators`]: process functions; [`window`]: windows.
+//! - [`keyed`]: keyed state handles and contexts (tables live in `spate-state`).
+//! - [`time`]: event time, watermarks and clocks.
+//! - [`config`]: the layered, validated configuration.
+//! - `runtime` (private): the executors, chains, exchanges and task drivers.
+//!
+//! Prerequisites: Linux with io_uring, and locked memory (`ulimit -l`) of
+//! at least `runtime.io_memory_kib` per core.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod keyed;
+pub mod metrics;
+pub mod operators;
+pub(crate) mod runtime;
+pub mod sinks;
+pub mod sources;
+pub mod time;
+pub mod window;
+
+pub use api::{DataStream, Job, JobBuilder, JobResult, KeyedStream, OutputTag};
+pub use error::{Result, SpateError};
+pub use runtime::message::Rec;
+
+/// A record type that can flow through a job: copied to any core.
+pub trait Data: Clone + Send + 'static {}
+impl<T: Clone + Send + 'static> Data for T {}
+
+/// A key type for `key_by`.
+pub trait Key: std::hash::Hash + Eq + Clone + Send + 'static {}
+impl<T: std::hash::Hash + Eq + Clone + Send + 'static> Key for T {}

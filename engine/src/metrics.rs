@@ -1,0 +1,124 @@
+//! Job metrics: per-core counters merged into a job summary at the end.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+/// Latency histograms hold nanoseconds from 1 ns to 1 hour at 3 significant digits.
+const LATENCY_NS_MAX: u64 = 3_600_000_000_000;
+
+fn new_latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3)
+        .expect("constant histogram bounds are valid")
+}
+
+/// What one sink saw.
+#[derive(Debug, Clone)]
+pub struct SinkStats {
+    /// Records written.
+    pub records: u64,
+    /// Order-independent checksum (wrapping sum of the stable hash of each
+    /// record), or 0 when the sink does not checksum.
+    pub checksum: u64,
+    /// End-to-end latency in ns, from the creation of the input to the sink.
+    pub latency_ns: Histogram<u64>,
+}
+
+impl Default for SinkStats {
+    fn default() -> Self {
+        Self {
+            records: 0,
+            checksum: 0,
+            latency_ns: new_latency_histogram(),
+        }
+    }
+}
+
+impl SinkStats {
+    fn merge(&mut self, other: &SinkStats) {
+        self.records += other.records;
+        self.checksum = self.checksum.wrapping_add(other.checksum);
+        // Both histograms have the same bounds; saturate rather than fail.
+        let _ = self.latency_ns.add(&other.latency_ns);
+    }
+}
+
+/// Counters of one core, shared by its tasks (single-threaded).
+#[derive(Debug, Default)]
+pub(crate) struct CoreMetrics {
+    source_records: Cell<u64>,
+    late_records: Cell<u64>,
+    sinks: RefCell<BTreeMap<String, SinkStats>>,
+}
+
+impl CoreMetrics {
+    pub(crate) fn add_source_records(&self, n: u64) {
+        self.source_records.set(self.source_records.get() + n);
+    }
+
+    pub(crate) fn add_late_records(&self, n: u64) {
+        self.late_records.set(self.late_records.get() + n);
+    }
+
+    pub(crate) fn with_sink<R>(&self, name: &str, f: impl FnOnce(&mut SinkStats) -> R) -> R {
+        let mut sinks = self.sinks.borrow_mut();
+        if !sinks.contains_key(name) {
+            sinks.insert(name.to_string(), SinkStats::default());
+        }
+        match sinks.get_mut(name) {
+            Some(s) => f(s),
+            None => f(&mut SinkStats::default()),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> JobMetrics {
+        JobMetrics {
+            source_records: self.source_records.get(),
+            late_records: self.late_records.get(),
+            sinks: self.sinks.borrow().clone(),
+        }
+    }
+}
+
+/// The metrics of a finished job, merged over all cores.
+#[derive(Debug, Clone, Default)]
+pub struct JobMetrics {
+    /// Records produced by all sources.
+    pub source_records: u64,
+    /// Records dropped or side-output as late by window operators.
+    pub late_records: u64,
+    /// Per sink name.
+    pub sinks: BTreeMap<String, SinkStats>,
+}
+
+impl JobMetrics {
+    pub(crate) fn merge(&mut self, other: &JobMetrics) {
+        self.source_records += other.source_records;
+        self.late_records += other.late_records;
+        for (name, s) in &other.sinks {
+            self.sinks.entry(name.clone()).or_default().merge(s);
+        }
+    }
+
+    /// Records written by all sinks together.
+    pub fn sink_records(&self) -> u64 {
+        self.sinks.values().map(|s| s.records).sum()
+    }
+
+    /// The combined checksum of all sinks.
+    pub fn sink_checksum(&self) -> u64 {
+        self.sinks
+            .values()
+            .fold(0u64, |a, s| a.wrapping_add(s.checksum))
+    }
+
+    /// Latency over all sinks.
+    pub fn latency_ns(&self) -> Histogram<u64> {
+        let mut h = new_latency_histogram();
+        for s in self.sinks.values() {
+            let _ = h.add(&s.latency_ns);
+        }
+        h
+    }
+}

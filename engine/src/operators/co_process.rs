@@ -1,0 +1,285 @@
+//! Co-process functions: one function over two connected streams, with
+//! keyed state and timers shared by both inputs when the streams are keyed
+//! (Flink's `CoProcessFunction` and `KeyedCoProcessFunction`).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use spate_state::KeyRef;
+
+use super::keyed_process::TimeDomain;
+use super::process::Context;
+use super::two_input::TwoInputOperator;
+use crate::error::Result;
+use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
+use crate::runtime::output::{BoxOutput, TaskCx};
+use crate::runtime::side::SideOutputs;
+use crate::time::{Timestamp, WATERMARK_MIN};
+
+/// What a [`CoProcessFunction`] can do with the current record: emit
+/// records and side outputs, read its timestamp and the watermark (the
+/// minimum of both inputs' watermarks). The same type as a process
+/// function's [`Context`].
+pub type CoContext<'a, O> = Context<'a, O>;
+
+/// What a [`KeyedCoProcessFunction`] can do for the current key: the keyed
+/// state shared by both inputs, timers, output and side outputs. The same
+/// type as a keyed process function's [`KeyedContext`].
+pub type KeyedCoContext<'a, K, O> = KeyedContext<'a, K, O>;
+
+/// Per-record logic over two connected, non-keyed streams (Flink's
+/// `CoProcessFunction`). Each parallel instance sees the records of both
+/// inputs that reach its subtask, one at a time, in arrival order.
+pub trait CoProcessFunction<A, B, O>: Clone + Send + Sync + 'static {
+    /// Called for every record of the first input.
+    fn process_element1(&mut self, value: A, ctx: &mut CoContext<'_, O>);
+    /// Called for every record of the second input.
+    fn process_element2(&mut self, value: B, ctx: &mut CoContext<'_, O>);
+}
+
+/// Per-record logic over two connected keyed streams with the same key
+/// type (Flink's `KeyedCoProcessFunction`): records of both inputs with the
+/// same key meet on one subtask, and share that key's state and timers.
+pub trait KeyedCoProcessFunction<K, A, B, O>: Clone + Send + Sync + 'static {
+    /// Creates state handles; called once per subtask before any record.
+    /// Both inputs use the same state.
+    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+    /// Called for every record of the first input, with its key current.
+    fn process_element1(&mut self, value: A, ctx: &mut KeyedCoContext<'_, K, O>) -> Result<()>;
+    /// Called for every record of the second input, with its key current.
+    fn process_element2(&mut self, value: B, ctx: &mut KeyedCoContext<'_, K, O>) -> Result<()>;
+    /// Called when a timer registered for the current key fires. Event-time
+    /// timers fire once the combined watermark of both inputs passes them.
+    fn on_timer(&mut self, timestamp: Timestamp, domain: TimeDomain, ctx: &mut KeyedCoContext<'_, K, O>) -> Result<()> {
+        let _ = (timestamp, domain, ctx);
+        Ok(())
+    }
+}
+
+/// The non-keyed co-process operator.
+pub(crate) struct CoProcessOp<F, A, B, O> {
+    f: F,
+    next: BoxOutput<O>,
+    side: SideOutputs,
+    watermark: Timestamp,
+    _in: PhantomData<fn(A, B)>,
+}
+
+impl<F, A, B, O> CoProcessOp<F, A, B, O> {
+    pub(crate) fn new(f: F, next: BoxOutput<O>, side: SideOutputs) -> Self {
+        Self {
+            f,
+            next,
+            side,
+            watermark: WATERMARK_MIN,
+            _in: PhantomData,
+        }
+    }
+}
+
+/// Implements the control methods of [`TwoInputOperator`] for operators
+/// that forward them to `next` and `side` (after their own timer work).
+macro_rules! forward_two_input_control {
+    () => {
+        fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
+            self.side.idle(cx, idle);
+            self.next.idle(cx, idle);
+        }
+        fn batch_end(&mut self, cx: &mut TaskCx) {
+            self.side.batch_end(cx);
+            self.next.batch_end(cx);
+        }
+        fn end(&mut self, cx: &mut TaskCx) {
+            self.side.end(cx);
+            self.next.end(cx);
+        }
+    };
+}
+pub(crate) use forward_two_input_control;
+
+impl<F, A, B, O> TwoInputOperator for CoProcessOp<F, A, B, O>
+where
+    F: CoProcessFunction<A, B, O>,
+    A: 'static,
+    B: 'static,
+    O: 'static,
+{
+    type In1 = A;
+    type In2 = B;
+
+    #[inline]
+    fn record1(&mut self, cx: &mut TaskCx, value: A, ts: Timestamp) {
+        let mut ctx = Context {
+            cx,
+            out: &mut self.next,
+            side: &mut self.side,
+            ts,
+            watermark: self.watermark,
+        };
+        self.f.process_element1(value, &mut ctx);
+    }
+
+    #[inline]
+    fn record2(&mut self, cx: &mut TaskCx, value: B, ts: Timestamp) {
+        let mut ctx = Context {
+            cx,
+            out: &mut self.next,
+            side: &mut self.side,
+            ts,
+            watermark: self.watermark,
+        };
+        self.f.process_element2(value, &mut ctx);
+    }
+
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+        self.side.watermark(cx, wm);
+        self.next.watermark(cx, wm);
+    }
+
+    fn tick(&mut self, cx: &mut TaskCx) {
+        self.side.tick(cx);
+        self.next.tick(cx);
+    }
+
+    forward_two_input_control!();
+}
+
+/// The keyed co-process operator: one state registry and one pair of timer
+/// queues for both inputs.
+pub(crate) struct KeyedCoProcessOp<K, A, B, O, F> {
+    f: F,
+    key1: Arc<dyn Fn(&A) -> K + Send + Sync>,
+    key2: Arc<dyn Fn(&B) -> K + Send + Sync>,
+    next: BoxOutput<O>,
+    side: SideOutputs,
+    timers: KeyedTimers<K, ()>,
+    registry: StateRegistry,
+    watermark: Timestamp,
+    max_parallelism: u16,
+}
+
+/// Builds the [`KeyedContext`] of `$op` for `$key`, borrowing the
+/// operator's fields one by one so the user function can be called beside it.
+macro_rules! keyed_ctx {
+    ($op:ident, $cx:expr, $key:expr, $kr:expr, $ts:expr) => {
+        KeyedContext {
+            cx: $cx,
+            out: &mut $op.next,
+            side: &mut $op.side,
+            timers: &mut $op.timers,
+            registry: &mut $op.registry,
+            key: $key,
+            kr: $kr,
+            ts: $ts,
+            watermark: $op.watermark,
+        }
+    };
+}
+
+impl<K, A, B, O, F> KeyedCoProcessOp<K, A, B, O, F>
+where
+    K: crate::Key,
+    A: 'static,
+    B: 'static,
+    O: 'static,
+    F: KeyedCoProcessFunction<K, A, B, O>,
+{
+    pub(crate) fn new(
+        mut f: F,
+        key1: Arc<dyn Fn(&A) -> K + Send + Sync>,
+        key2: Arc<dyn Fn(&B) -> K + Send + Sync>,
+        next: BoxOutput<O>,
+        side: SideOutputs,
+        mut open: OpenContext,
+        max_parallelism: u16,
+    ) -> Result<Self> {
+        f.open(&mut open)?;
+        Ok(Self {
+            f,
+            key1,
+            key2,
+            next,
+            side,
+            timers: KeyedTimers::new(open.range),
+            registry: open.registry,
+            watermark: WATERMARK_MIN,
+            max_parallelism,
+        })
+    }
+
+    /// Fires the timers of `domain` due at `up_to`, in timer order.
+    fn fire(&mut self, cx: &mut TaskCx, domain: TimeDomain, up_to: Timestamp) {
+        loop {
+            let queue = match domain {
+                TimeDomain::EventTime => &mut self.timers.event,
+                TimeDomain::ProcessingTime => &mut self.timers.processing,
+            };
+            let Some(timer) = queue.pop_due(up_to) else { break };
+            // Output of a processing-time timer has no event time, as in Flink.
+            let ts = match domain {
+                TimeDomain::EventTime => timer.timestamp_ms,
+                TimeDomain::ProcessingTime => WATERMARK_MIN,
+            };
+            let mut ctx = keyed_ctx!(self, cx, &timer.key, timer.key_ref, ts);
+            if let Err(e) = self.f.on_timer(timer.timestamp_ms, domain, &mut ctx) {
+                cx.fail(e);
+                return;
+            }
+        }
+    }
+}
+
+impl<K, A, B, O, F> TwoInputOperator for KeyedCoProcessOp<K, A, B, O, F>
+where
+    K: crate::Key,
+    A: 'static,
+    B: 'static,
+    O: 'static,
+    F: KeyedCoProcessFunction<K, A, B, O>,
+{
+    type In1 = A;
+    type In2 = B;
+
+    #[inline]
+    fn record1(&mut self, cx: &mut TaskCx, value: A, ts: Timestamp) {
+        let key = (self.key1)(&value);
+        let kr = KeyRef::of(&key, self.max_parallelism);
+        let mut ctx = keyed_ctx!(self, cx, &key, kr, ts);
+        if let Err(e) = self.f.process_element1(value, &mut ctx) {
+            cx.fail(e);
+        }
+    }
+
+    #[inline]
+    fn record2(&mut self, cx: &mut TaskCx, value: B, ts: Timestamp) {
+        let key = (self.key2)(&value);
+        let kr = KeyRef::of(&key, self.max_parallelism);
+        let mut ctx = keyed_ctx!(self, cx, &key, kr, ts);
+        if let Err(e) = self.f.process_element2(value, &mut ctx) {
+            cx.fail(e);
+        }
+    }
+
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+        self.fire(cx, TimeDomain::EventTime, wm);
+        self.side.watermark(cx, wm);
+        self.next.watermark(cx, wm);
+    }
+
+    fn tick(&mut self, cx: &mut TaskCx) {
+        let now = cx.now_ms();
+        self.fire(cx, TimeDomain::ProcessingTime, now);
+        if let Some(next) = self.timers.processing.peek_ts() {
+            cx.request_tick_at(next);
+        }
+        self.side.tick(cx);
+        self.next.tick(cx);
+    }
+
+    forward_two_input_control!();
+}

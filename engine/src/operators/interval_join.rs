@@ -1,0 +1,229 @@
+//! The interval join operator (Flink's `IntervalJoinOperator`): joins
+//! records `a` and `b` of the same key when
+//! `a.ts + lower <= b.ts <= a.ts + upper`.
+//!
+//! Each side's records are buffered per key in a map from timestamp to the
+//! records with that timestamp. A record is joined against the other side's
+//! buffer when it arrives, then buffered itself until the combined watermark
+//! shows that no future record of the other side can match it; an
+//! event-time timer then drops its bucket.
+
+use std::sync::Arc;
+
+use spate_state::{KeyRef, MapTable, TimerQueue};
+
+use super::co_process::forward_two_input_control;
+use super::two_input::TwoInputOperator;
+use crate::error::Result;
+use crate::runtime::output::{BoxOutput, TaskCx};
+use crate::runtime::side::SideOutputs;
+use crate::time::{Timestamp, WATERMARK_MIN};
+
+/// Which buffer a cleanup timer belongs to, and the bucket (timestamp) it
+/// drops. Keeping the bucket in the timer avoids recomputing it from the
+/// timer's time, which saturating arithmetic could make ambiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Bucket {
+    Left(Timestamp),
+    Right(Timestamp),
+}
+
+/// The build-time settings of an interval join.
+#[derive(Clone)]
+pub(crate) struct IntervalJoinSpec<K, A, B, F> {
+    pub(crate) key_left: Arc<dyn Fn(&A) -> K + Send + Sync>,
+    pub(crate) key_right: Arc<dyn Fn(&B) -> K + Send + Sync>,
+    /// Inclusive lower bound of `b.ts - a.ts` (exclusive bounds are
+    /// already shifted by one).
+    pub(crate) lower: i64,
+    /// Inclusive upper bound of `b.ts - a.ts`.
+    pub(crate) upper: i64,
+    pub(crate) f: F,
+    pub(crate) left_late_tag: Option<String>,
+    pub(crate) right_late_tag: Option<String>,
+}
+
+pub(crate) struct IntervalJoinOp<K, A, B, O, F> {
+    spec: IntervalJoinSpec<K, A, B, F>,
+    left: MapTable<K, (), Timestamp, Vec<A>>,
+    right: MapTable<K, (), Timestamp, Vec<B>>,
+    cleanup: TimerQueue<K, Bucket>,
+    next: BoxOutput<O>,
+    side: SideOutputs,
+    watermark: Timestamp,
+    max_parallelism: u16,
+}
+
+impl<K, A, B, O, F> IntervalJoinOp<K, A, B, O, F>
+where
+    K: crate::Key,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: 'static,
+    F: Fn(&A, &B) -> O + 'static,
+{
+    pub(crate) fn new(
+        spec: IntervalJoinSpec<K, A, B, F>,
+        range: spate_state::KeyGroupRange,
+        next: BoxOutput<O>,
+        side: SideOutputs,
+        max_parallelism: u16,
+    ) -> Self {
+        Self {
+            spec,
+            left: MapTable::new(range, None),
+            right: MapTable::new(range, None),
+            cleanup: TimerQueue::new(range),
+            next,
+            side,
+            watermark: WATERMARK_MIN,
+            max_parallelism,
+        }
+    }
+
+    /// A record is late when the watermark has passed its timestamp: the
+    /// watermark `W` promises no more records with `ts <= W`, so the other
+    /// side's buffer may already have dropped its partners. (Flink checks
+    /// `ts < W`; with `<=` a pair is never lost at the cleanup edge.)
+    fn is_late(&self, ts: Timestamp) -> bool {
+        self.watermark != WATERMARK_MIN && ts <= self.watermark
+    }
+
+    fn late(&mut self, cx: &mut TaskCx, left: Option<A>, right: Option<B>, ts: Timestamp) {
+        cx.metrics.add_late_records(1);
+        if let (Some(a), Some(tag)) = (left, &self.spec.left_late_tag) {
+            self.side.emit(cx, tag, a, ts);
+        }
+        if let (Some(b), Some(tag)) = (right, &self.spec.right_late_tag) {
+            self.side.emit(cx, tag, b, ts);
+        }
+    }
+
+    fn process_left(&mut self, cx: &mut TaskCx, a: A, ts: Timestamp) -> Result<()> {
+        if self.is_late(ts) {
+            self.late(cx, Some(a), None, ts);
+            return Ok(());
+        }
+        let key = (self.spec.key_left)(&a);
+        let kr = KeyRef::of(&key, self.max_parallelism);
+        let now = cx.now_ms_cached();
+        // Partners b satisfy ts + lower <= b.ts <= ts + upper.
+        let (from, to) = (ts.saturating_add(self.spec.lower), ts.saturating_add(self.spec.upper));
+        for (&bts, bs) in self.right.iter(kr, &key, &(), now)? {
+            if bts < from || bts > to {
+                continue;
+            }
+            for b in bs {
+                self.next.record(cx, (self.spec.f)(&a, b), ts.max(bts));
+            }
+        }
+        // No right record later than ts + upper can match: keep `a` until
+        // the watermark passes that point (or its own ts, if later).
+        let cleanup_at = if self.spec.upper > 0 { to } else { ts };
+        buffer(&mut self.left, kr, &key, ts, a, now)?;
+        self.cleanup.register(kr, &key, &Bucket::Left(ts), cleanup_at)?;
+        Ok(())
+    }
+
+    fn process_right(&mut self, cx: &mut TaskCx, b: B, ts: Timestamp) -> Result<()> {
+        if self.is_late(ts) {
+            self.late(cx, None, Some(b), ts);
+            return Ok(());
+        }
+        let key = (self.spec.key_right)(&b);
+        let kr = KeyRef::of(&key, self.max_parallelism);
+        let now = cx.now_ms_cached();
+        // Partners a satisfy ts - upper <= a.ts <= ts - lower.
+        let (from, to) = (ts.saturating_sub(self.spec.upper), ts.saturating_sub(self.spec.lower));
+        for (&ats, as_) in self.left.iter(kr, &key, &(), now)? {
+            if ats < from || ats > to {
+                continue;
+            }
+            for a in as_ {
+                self.next.record(cx, (self.spec.f)(a, &b), ts.max(ats));
+            }
+        }
+        let cleanup_at = if self.spec.lower < 0 { to } else { ts };
+        buffer(&mut self.right, kr, &key, ts, b, now)?;
+        self.cleanup.register(kr, &key, &Bucket::Right(ts), cleanup_at)?;
+        Ok(())
+    }
+
+    /// Drops the buckets whose cleanup time the watermark has reached.
+    fn clean_up(&mut self, cx: &TaskCx, wm: Timestamp) -> Result<()> {
+        let now = cx.now_ms_cached();
+        while let Some(timer) = self.cleanup.pop_due(wm) {
+            let (kr, key) = (timer.key_ref, &timer.key);
+            match timer.ns {
+                Bucket::Left(ts) => {
+                    self.left.remove(kr, key, &(), &ts, now)?;
+                }
+                Bucket::Right(ts) => {
+                    self.right.remove(kr, key, &(), &ts, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends `value` to the bucket `ts` of `key` in `table`.
+fn buffer<K, V>(
+    table: &mut MapTable<K, (), Timestamp, Vec<V>>,
+    kr: KeyRef,
+    key: &K,
+    ts: Timestamp,
+    value: V,
+    now: i64,
+) -> Result<()>
+where
+    K: crate::Key,
+    V: Clone + 'static,
+{
+    if let Some(bucket) = table.get_mut(kr, key, &(), &ts, now)? {
+        bucket.push(value);
+    } else {
+        table.put(kr, key, &(), ts, vec![value], now)?;
+    }
+    Ok(())
+}
+
+impl<K, A, B, O, F> TwoInputOperator for IntervalJoinOp<K, A, B, O, F>
+where
+    K: crate::Key,
+    A: Clone + 'static,
+    B: Clone + 'static,
+    O: 'static,
+    F: Fn(&A, &B) -> O + 'static,
+{
+    type In1 = A;
+    type In2 = B;
+
+    fn record1(&mut self, cx: &mut TaskCx, value: A, ts: Timestamp) {
+        if let Err(e) = self.process_left(cx, value, ts) {
+            cx.fail(e);
+        }
+    }
+
+    fn record2(&mut self, cx: &mut TaskCx, value: B, ts: Timestamp) {
+        if let Err(e) = self.process_right(cx, value, ts) {
+            cx.fail(e);
+        }
+    }
+
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+        if let Err(e) = self.clean_up(cx, wm) {
+            cx.fail(e);
+        }
+        self.side.watermark(cx, wm);
+        self.next.watermark(cx, wm);
+    }
+
+    fn tick(&mut self, cx: &mut TaskCx) {
+        self.side.tick(cx);
+        self.next.tick(cx);
+    }
+
+    forward_two_input_control!();
+}

@@ -1,0 +1,146 @@
+//! The plumbing of a two-input operator (co-process, interval join): one
+//! shared operator instance per core, fed by one [`Output`] adapter per
+//! input, with watermarks, idleness and end-of-input combined across both
+//! inputs as in [`union`](super::union).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::combiner::{Combined, InputCombiner};
+use crate::error::Result;
+use crate::runtime::graph::{ConsumerFactory, NodeId};
+use crate::runtime::instantiate::Instantiator;
+use crate::runtime::output::{Output, TaskCx};
+use crate::time::Timestamp;
+
+/// An operator with two typed inputs. Records arrive per input; control
+/// events arrive already combined over both inputs.
+pub(crate) trait TwoInputOperator: 'static {
+    /// The record type of the first input.
+    type In1;
+    /// The record type of the second input.
+    type In2;
+    /// A record of the first input.
+    fn record1(&mut self, cx: &mut TaskCx, value: Self::In1, ts: Timestamp);
+    /// A record of the second input.
+    fn record2(&mut self, cx: &mut TaskCx, value: Self::In2, ts: Timestamp);
+    /// The combined watermark (the minimum of both inputs') advanced.
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp);
+    /// Both inputs became idle (true), or one became active again (false).
+    fn idle(&mut self, cx: &mut TaskCx, idle: bool);
+    /// One input message was processed.
+    fn batch_end(&mut self, cx: &mut TaskCx);
+    /// Processing time advanced.
+    fn tick(&mut self, cx: &mut TaskCx);
+    /// Both inputs ended.
+    fn end(&mut self, cx: &mut TaskCx);
+}
+
+struct Core<Op> {
+    combiner: InputCombiner,
+    op: Op,
+}
+
+impl<Op: TwoInputOperator> Core<Op> {
+    fn apply(&mut self, cx: &mut TaskCx, c: Combined) {
+        if let Some(wm) = c.watermark {
+            self.op.watermark(cx, wm);
+        }
+        if let Some(idle) = c.idle_changed {
+            self.op.idle(cx, idle);
+        }
+        if c.all_ended {
+            self.op.end(cx);
+        }
+    }
+}
+
+type SharedCore<Op> = Rc<RefCell<Core<Op>>>;
+
+/// The adapter of input `INPUT` (0 or 1) of a shared two-input operator.
+struct Input<Op, const INPUT: usize> {
+    core: SharedCore<Op>,
+}
+
+impl<Op: TwoInputOperator, const INPUT: usize> Input<Op, INPUT> {
+    fn control(&self, cx: &mut TaskCx, event: impl FnOnce(&mut InputCombiner, usize) -> Combined) {
+        let mut core = self.core.borrow_mut();
+        let c = event(&mut core.combiner, INPUT);
+        core.apply(cx, c);
+    }
+}
+
+/// Implements the control methods of [`Output`] for an input adapter:
+/// they are the same for both inputs, only the record method differs.
+macro_rules! input_control {
+    () => {
+        fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+            self.control(cx, |c, i| c.watermark(i, wm));
+        }
+        fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
+            self.control(cx, |c, i| c.idle(i, idle));
+        }
+        fn batch_end(&mut self, cx: &mut TaskCx) {
+            self.core.borrow_mut().op.batch_end(cx);
+        }
+        fn tick(&mut self, cx: &mut TaskCx) {
+            self.core.borrow_mut().op.tick(cx);
+        }
+        fn end(&mut self, cx: &mut TaskCx) {
+            self.control(cx, |c, i| c.end(i));
+        }
+    };
+}
+
+impl<Op: TwoInputOperator> Output<Op::In1> for Input<Op, 0> {
+    #[inline]
+    fn record(&mut self, cx: &mut TaskCx, value: Op::In1, ts: Timestamp) {
+        self.core.borrow_mut().op.record1(cx, value, ts);
+    }
+    input_control!();
+}
+
+impl<Op: TwoInputOperator> Output<Op::In2> for Input<Op, 1> {
+    #[inline]
+    fn record(&mut self, cx: &mut TaskCx, value: Op::In2, ts: Timestamp) {
+        self.core.borrow_mut().op.record2(cx, value, ts);
+    }
+    input_control!();
+}
+
+/// The consumer factories of the two inputs of two-input node `node`.
+/// `make` builds the operator once per core; the first input wired on a
+/// core creates it and the other shares it.
+pub(crate) fn two_input_consumers<Op, M>(node: NodeId, make: M) -> (ConsumerFactory<Op::In1>, ConsumerFactory<Op::In2>)
+where
+    Op: TwoInputOperator,
+    Op::In1: crate::Data,
+    Op::In2: crate::Data,
+    M: Fn(&mut Instantiator<'_>, NodeId) -> Result<Op> + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let make2 = make.clone();
+    let first: ConsumerFactory<Op::In1> = Arc::new(move |inst| {
+        let core = shared_core(inst, node, &*make)?;
+        Ok(Box::new(Input::<Op, 0> { core }))
+    });
+    let second: ConsumerFactory<Op::In2> = Arc::new(move |inst| {
+        let core = shared_core(inst, node, &*make2)?;
+        Ok(Box::new(Input::<Op, 1> { core }))
+    });
+    (first, second)
+}
+
+fn shared_core<Op, M>(inst: &mut Instantiator<'_>, node: NodeId, make: &M) -> Result<SharedCore<Op>>
+where
+    Op: TwoInputOperator,
+    M: Fn(&mut Instantiator<'_>, NodeId) -> Result<Op>,
+{
+    inst.shared_node(node, |inst| {
+        Ok(Rc::new(RefCell::new(Core {
+            combiner: InputCombiner::new(2),
+            op: make(inst, node)?,
+        })))
+    })
+}

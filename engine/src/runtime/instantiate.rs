@@ -1,0 +1,221 @@
+//! Builds one core's copy of the job: its channels' endpoints, its chains
+//! and its tasks.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::channel::Tx;
+use super::exchange::{ExchangeWriter, Flushable, Route, WriterShared};
+use super::graph::{EdgeId, EdgeTyped, Graph, NodeId, Partition};
+use super::output::{BoxOutput, Discard, Fanout, TaskCx};
+use super::settings::RunSettings;
+use super::task::{Flushers, InputTask, TaskRun};
+use crate::error::{Result, SpateError};
+use crate::metrics::CoreMetrics;
+use crate::time::{Clock, SystemClock};
+
+/// Per-core instantiation state.
+pub(crate) struct Instantiator<'g> {
+    pub(crate) graph: &'g Graph,
+    pub(crate) core: usize,
+    pub(crate) cores: usize,
+    pub(crate) settings: &'g RunSettings,
+    /// Connected senders of each exchange edge, indexed by destination subtask.
+    txs: HashMap<EdgeId, Vec<Option<Box<dyn Any>>>>,
+    /// Connected receivers of each exchange edge, indexed by source subtask.
+    rxs: HashMap<EdgeId, Vec<Box<dyn Any>>>,
+    /// Instances of multi-input operators, shared by their input adapters.
+    shared: HashMap<NodeId, Box<dyn Any>>,
+    writers: Vec<Rc<dyn Flushable>>,
+    pub(crate) metrics: Rc<CoreMetrics>,
+    clock: SystemClock,
+}
+
+impl<'g> Instantiator<'g> {
+    pub(crate) fn new(
+        graph: &'g Graph,
+        core: usize,
+        settings: &'g RunSettings,
+        txs: HashMap<EdgeId, Vec<Option<Box<dyn Any>>>>,
+        rxs: HashMap<EdgeId, Vec<Box<dyn Any>>>,
+        clock: SystemClock,
+    ) -> Self {
+        Self {
+            graph,
+            core,
+            cores: settings.cores,
+            settings,
+            txs,
+            rxs,
+            shared: HashMap::new(),
+            writers: Vec::new(),
+            metrics: Rc::new(CoreMetrics::default()),
+            clock,
+        }
+    }
+
+    /// A fresh context for a task of this core.
+    pub(crate) fn task_cx(&self) -> TaskCx {
+        TaskCx {
+            clock: self.clock.clone(),
+            created_ns: 0,
+            subtask: self.core,
+            parallelism: self.cores,
+            max_parallelism: self.settings.max_parallelism,
+            next_proc_timer_ms: None,
+            failure: None,
+            metrics: self.metrics.clone(),
+            now_ms_cached: self.clock.now_ms(),
+        }
+    }
+
+    /// The writers created since the last call, for the task being built.
+    pub(crate) fn take_flushers(&mut self) -> Flushers {
+        Flushers {
+            writers: std::mem::take(&mut self.writers),
+            policy: self.settings.flush,
+        }
+    }
+
+    /// The combined main output of `node`: everything its out-edges lead to.
+    pub(crate) fn outputs_of<T: crate::Data>(&mut self, node: NodeId) -> Result<BoxOutput<T>> {
+        self.tagged_outputs_of(node, None)
+    }
+
+    /// The combined output of `node` for side-output `tag` (`None`: main output).
+    pub(crate) fn tagged_outputs_of<T: crate::Data>(
+        &mut self,
+        node: NodeId,
+        tag: Option<&str>,
+    ) -> Result<BoxOutput<T>> {
+        let graph = self.graph;
+        let out_edges: Vec<EdgeId> = match graph.nodes.get(node) {
+            Some(n) => n
+                .outputs
+                .iter()
+                .copied()
+                .filter(|&e| graph.edges.get(e).is_some_and(|ed| ed.tag.as_deref() == tag))
+                .collect(),
+            None => return Err(SpateError::internal(format!("no node {node}"))),
+        };
+        let mut outputs = Vec::with_capacity(out_edges.len());
+        for e in out_edges {
+            outputs.push(self.output_for_edge::<T>(e)?);
+        }
+        Ok(match outputs.len() {
+            0 => Box::new(Discard),
+            1 => outputs.pop().unwrap_or_else(|| Box::new(Discard)),
+            _ => Box::new(Fanout { outputs }),
+        })
+    }
+
+    fn output_for_edge<T: crate::Data>(&mut self, e: EdgeId) -> Result<BoxOutput<T>> {
+        let graph = self.graph;
+        let edge = graph
+            .edges
+            .get(e)
+            .ok_or_else(|| SpateError::internal(format!("no edge {e}")))?;
+        let typed = edge
+            .ops
+            .as_any()
+            .downcast_ref::<EdgeTyped<T>>()
+            .ok_or_else(|| SpateError::internal(format!("edge {e} carries another type")))?;
+        if graph.is_chained(e) {
+            return (typed.consumer)(self);
+        }
+        let txs = self
+            .txs
+            .remove(&e)
+            .ok_or_else(|| SpateError::internal(format!("edge {e} has no senders on this core")))?
+            .into_iter()
+            .map(|t| {
+                t.and_then(|b| b.downcast::<Tx<T>>().ok())
+                    .map(|b| *b)
+                    .ok_or_else(|| SpateError::internal(format!("edge {e}: bad sender")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let route = match edge.partition {
+            Partition::Forward => Route::Forward,
+            Partition::Hash => Route::Hash {
+                hash: typed
+                    .key_hash
+                    .clone()
+                    .ok_or_else(|| SpateError::internal(format!("edge {e}: no key")))?,
+                max_parallelism: self.settings.max_parallelism,
+            },
+            Partition::Rebalance => Route::Rebalance { next: self.core },
+            Partition::Broadcast => Route::Broadcast,
+        };
+        let shared = WriterShared::new(txs, self.settings.flush.batch_records_max);
+        self.writers.push(shared.clone());
+        Ok(Box::new(ExchangeWriter { shared, route }))
+    }
+
+    /// Returns the instance of a multi-input operator, creating it once.
+    pub(crate) fn shared_node<S: 'static>(
+        &mut self,
+        node: NodeId,
+        make: impl FnOnce(&mut Self) -> Result<Rc<S>>,
+    ) -> Result<Rc<S>> {
+        if let Some(existing) = self.shared.get(&node) {
+            return existing
+                .downcast_ref::<Rc<S>>()
+                .cloned()
+                .ok_or_else(|| SpateError::internal(format!("node {node} shared with two types")));
+        }
+        let made = make(self)?;
+        self.shared.insert(node, Box::new(made.clone()));
+        Ok(made)
+    }
+
+    /// Builds every task of this core.
+    pub(crate) fn build_tasks(mut self) -> Result<(Vec<Box<dyn TaskRun>>, Rc<CoreMetrics>)> {
+        let mut tasks: Vec<Box<dyn TaskRun>> = Vec::new();
+        for (id, node) in self.graph.nodes.iter().enumerate() {
+            if !self.graph.is_task_head(id) {
+                continue;
+            }
+            self.writers.clear();
+            if let Some(factory) = &node.source {
+                tasks.push(factory(&mut self)?);
+                continue;
+            }
+            let mut ports = Vec::with_capacity(node.inputs.len());
+            for &e in &node.inputs {
+                let rxs = self
+                    .rxs
+                    .remove(&e)
+                    .ok_or_else(|| SpateError::internal(format!("edge {e} has no receivers")))?;
+                let edge = self
+                    .graph
+                    .edges
+                    .get(e)
+                    .ok_or_else(|| SpateError::internal(format!("no edge {e}")))?;
+                ports.push(edge.ops.input_port(rxs, &mut self)?);
+            }
+            tasks.push(Box::new(InputTask {
+                ports,
+                cx: self.task_cx(),
+                flushers: self.take_flushers(),
+                next_port: 0,
+            }));
+        }
+        Ok((tasks, self.metrics))
+    }
+}
+
+impl Instantiator<'_> {
+    /// The side outputs of `node` that somebody consumes.
+    pub(crate) fn side_outputs_of(&mut self, node: NodeId) -> Result<super::side::SideOutputs> {
+        let factories = match self.graph.nodes.get(node) {
+            Some(n) => n.side_outputs.clone(),
+            None => return Err(SpateError::internal(format!("no node {node}"))),
+        };
+        let mut outs = Vec::with_capacity(factories.len());
+        for (tag, make) in factories {
+            outs.push((tag, make(self)?));
+        }
+        Ok(super::side::SideOutputs::new(outs))
+    }
+}

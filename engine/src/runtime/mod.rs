@@ -1,0 +1,14 @@
+//! The thread-per-core runtime: one pinned glommio executor per core, each
+//! running one subtask of every operator chain.
+
+pub(crate) mod channel;
+pub(crate) mod exchange;
+pub(crate) mod executor;
+pub(crate) mod graph;
+pub(crate) mod instantiate;
+pub mod message;
+pub(crate) mod output;
+pub(crate) mod port;
+pub(crate) mod settings;
+pub(crate) mod side;
+pub(crate) mod task;

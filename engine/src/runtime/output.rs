@@ -1,0 +1,147 @@
+//! The push interface between operators of a chain, and the per-task context.
+
+use std::rc::Rc;
+
+use crate::error::SpateError;
+use crate::metrics::CoreMetrics;
+use crate::time::{Clock, SystemClock, Timestamp};
+
+/// Where an operator pushes its output. Operators of a chain are linked by
+/// these calls: a record passes down the chain as a function call, not
+/// through a queue.
+pub(crate) trait Output<T>: 'static {
+    /// One record with its event timestamp.
+    fn record(&mut self, cx: &mut TaskCx, value: T, ts: Timestamp);
+    /// The input's watermark advanced.
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp);
+    /// The input became idle (true) or active again (false).
+    fn idle(&mut self, cx: &mut TaskCx, idle: bool);
+    /// The task finished one input message: a hook for per-batch work
+    /// (watermark generation, latency sampling).
+    fn batch_end(&mut self, cx: &mut TaskCx);
+    /// Processing time advanced: fire due processing-time timers.
+    fn tick(&mut self, cx: &mut TaskCx);
+    /// The input ended: nothing follows.
+    fn end(&mut self, cx: &mut TaskCx);
+}
+
+pub(crate) type BoxOutput<T> = Box<dyn Output<T>>;
+
+/// State shared by every operator of one task (one chain on one core).
+pub(crate) struct TaskCx {
+    pub(crate) clock: SystemClock,
+    /// Creation stamp of the input message being processed.
+    pub(crate) created_ns: u64,
+    pub(crate) subtask: usize,
+    pub(crate) parallelism: usize,
+    pub(crate) max_parallelism: u16,
+    /// Earliest processing-time timer of any operator in the chain (ms).
+    pub(crate) next_proc_timer_ms: Option<i64>,
+    /// The first error raised by an operator; the task stops on it.
+    pub(crate) failure: Option<SpateError>,
+    pub(crate) metrics: Rc<CoreMetrics>,
+    /// Processing time read once per input message, for state TTL.
+    pub(crate) now_ms_cached: i64,
+}
+
+impl TaskCx {
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Processing time as of the current input message; cheap.
+    #[inline]
+    pub(crate) fn now_ms_cached(&self) -> i64 {
+        self.now_ms_cached
+    }
+
+    /// Refreshes the cached processing time.
+    pub(crate) fn refresh_now(&mut self) {
+        self.now_ms_cached = self.clock.now_ms();
+    }
+
+    /// Records an operator failure; the task stops after the current message.
+    pub(crate) fn fail(&mut self, err: SpateError) {
+        if self.failure.is_none() {
+            self.failure = Some(err);
+        }
+    }
+
+    /// Asks for a `tick` no later than `due_ms`.
+    pub(crate) fn request_tick_at(&mut self, due_ms: i64) {
+        self.next_proc_timer_ms = Some(match self.next_proc_timer_ms {
+            Some(t) => t.min(due_ms),
+            None => due_ms,
+        });
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+}
+
+/// Sends every element to several outputs (a stream consumed twice).
+pub(crate) struct Fanout<T> {
+    pub(crate) outputs: Vec<BoxOutput<T>>,
+}
+
+impl<T: Clone + 'static> Output<T> for Fanout<T> {
+    fn record(&mut self, cx: &mut TaskCx, value: T, ts: Timestamp) {
+        if let Some((last, rest)) = self.outputs.split_last_mut() {
+            for o in rest {
+                o.record(cx, value.clone(), ts);
+            }
+            last.record(cx, value, ts);
+        }
+    }
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.outputs.iter_mut().for_each(|o| o.watermark(cx, wm));
+    }
+    fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
+        self.outputs.iter_mut().for_each(|o| o.idle(cx, idle));
+    }
+    fn batch_end(&mut self, cx: &mut TaskCx) {
+        self.outputs.iter_mut().for_each(|o| o.batch_end(cx));
+    }
+    fn tick(&mut self, cx: &mut TaskCx) {
+        self.outputs.iter_mut().for_each(|o| o.tick(cx));
+    }
+    fn end(&mut self, cx: &mut TaskCx) {
+        self.outputs.iter_mut().for_each(|o| o.end(cx));
+    }
+}
+
+/// The output of a stream nobody consumes.
+pub(crate) struct Discard;
+
+impl<T: 'static> Output<T> for Discard {
+    fn record(&mut self, _: &mut TaskCx, _: T, _: Timestamp) {}
+    fn watermark(&mut self, _: &mut TaskCx, _: Timestamp) {}
+    fn idle(&mut self, _: &mut TaskCx, _: bool) {}
+    fn batch_end(&mut self, _: &mut TaskCx) {}
+    fn tick(&mut self, _: &mut TaskCx) {}
+    fn end(&mut self, _: &mut TaskCx) {}
+}
+
+/// Implements the control-flow methods of [`Output`] by forwarding to a
+/// field `next`, for operators that only transform records.
+macro_rules! forward_control {
+    () => {
+        fn watermark(&mut self, cx: &mut $crate::runtime::output::TaskCx, wm: $crate::time::Timestamp) {
+            self.next.watermark(cx, wm)
+        }
+        fn idle(&mut self, cx: &mut $crate::runtime::output::TaskCx, idle: bool) {
+            self.next.idle(cx, idle)
+        }
+        fn batch_end(&mut self, cx: &mut $crate::runtime::output::TaskCx) {
+            self.next.batch_end(cx)
+        }
+        fn tick(&mut self, cx: &mut $crate::runtime::output::TaskCx) {
+            self.next.tick(cx)
+        }
+        fn end(&mut self, cx: &mut $crate::runtime::output::TaskCx) {
+            self.next.end(cx)
+        }
+    };
+}
+pub(crate) use forward_control;

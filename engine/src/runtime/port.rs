@@ -1,0 +1,151 @@
+//! The receiving side of an exchange edge: polls the edge's channels and
+//! delivers their messages into the consumer's chain.
+
+use std::task::{Context, Poll};
+
+use super::channel::Rx;
+use super::message::Message;
+use super::output::{BoxOutput, TaskCx};
+use crate::time::{WATERMARK_MAX, WatermarkTracker};
+
+/// What happened when a port was polled.
+pub(crate) enum PortEvent {
+    /// One message was delivered into the chain.
+    Delivered,
+    /// Every channel of the port has ended, and `end` was delivered.
+    Ended,
+}
+
+/// A type-erased input of a task.
+pub(crate) trait InputPort {
+    /// Takes at most one message from any channel and delivers it.
+    fn poll_deliver(&mut self, tcx: &mut TaskCx, cx: &mut Context<'_>) -> Poll<PortEvent>;
+    /// Passes a processing-time tick into the chain.
+    fn tick(&mut self, tcx: &mut TaskCx);
+    /// True once the port has ended.
+    fn is_ended(&self) -> bool;
+}
+
+/// One input edge of a task: its channels, one per upstream subtask.
+pub(crate) struct ChannelPort<T: Send + 'static> {
+    rxs: Vec<Rx<T>>,
+    ended: Vec<bool>,
+    live: usize,
+    next: usize,
+    tracker: WatermarkTracker,
+    entry: BoxOutput<T>,
+    done: bool,
+}
+
+impl<T: Send + 'static> ChannelPort<T> {
+    pub(crate) fn new(rxs: Vec<Rx<T>>, entry: BoxOutput<T>) -> Self {
+        let n = rxs.len();
+        Self {
+            rxs,
+            ended: vec![false; n],
+            live: n,
+            next: 0,
+            tracker: WatermarkTracker::new(n),
+            entry,
+            done: n == 0,
+        }
+    }
+
+    fn deliver(&mut self, tcx: &mut TaskCx, c: usize, msg: Message<T>) {
+        match msg {
+            Message::Batch(batch) => {
+                tcx.created_ns = batch.created_ns;
+                tcx.refresh_now();
+                for rec in batch.records {
+                    self.entry.record(tcx, rec.value, rec.ts);
+                }
+                if let Some(wm) = batch.watermark_after {
+                    self.watermark(tcx, c, wm);
+                }
+            }
+            Message::Watermark { wm, created_ns } => {
+                if created_ns != 0 {
+                    tcx.created_ns = created_ns;
+                }
+                self.watermark(tcx, c, wm);
+            }
+            Message::Idle(idle) => {
+                let was_idle = self.tracker.all_idle();
+                if let Some(wm) = self.tracker.set_idle(c, idle) {
+                    self.entry.watermark(tcx, wm);
+                }
+                let now_idle = self.tracker.all_idle();
+                if now_idle != was_idle {
+                    self.entry.idle(tcx, now_idle);
+                }
+            }
+            Message::End => self.end_channel(tcx, c),
+        }
+        self.entry.batch_end(tcx);
+    }
+
+    fn watermark(&mut self, tcx: &mut TaskCx, c: usize, wm: i64) {
+        if let Some(combined) = self.tracker.update(c, wm) {
+            self.entry.watermark(tcx, combined);
+        }
+    }
+
+    fn end_channel(&mut self, tcx: &mut TaskCx, c: usize) {
+        if let Some(e) = self.ended.get_mut(c) {
+            if !*e {
+                *e = true;
+                self.live -= 1;
+                // An ended channel holds nothing back.
+                self.watermark(tcx, c, WATERMARK_MAX);
+            }
+        }
+        if self.live == 0 && !self.done {
+            self.done = true;
+            self.entry.end(tcx);
+        }
+    }
+}
+
+impl<T: Send + 'static> InputPort for ChannelPort<T> {
+    fn poll_deliver(&mut self, tcx: &mut TaskCx, cx: &mut Context<'_>) -> Poll<PortEvent> {
+        if self.done {
+            return Poll::Ready(PortEvent::Ended);
+        }
+        let n = self.rxs.len();
+        for i in 0..n {
+            let c = (self.next + i) % n;
+            if self.ended.get(c).copied().unwrap_or(true) {
+                continue;
+            }
+            let Some(rx) = self.rxs.get_mut(c) else { continue };
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(msg)) => {
+                    self.next = (c + 1) % n;
+                    self.deliver(tcx, c, msg);
+                    return Poll::Ready(PortEvent::Delivered);
+                }
+                Poll::Ready(None) => {
+                    // The sender vanished without End: only after a failure.
+                    tcx.fail(crate::error::SpateError::Runtime {
+                        core: tcx.subtask,
+                        reason: format!("input channel {c} closed before its end marker"),
+                    });
+                    self.end_channel(tcx, c);
+                    return Poll::Ready(PortEvent::Delivered);
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+
+    fn tick(&mut self, tcx: &mut TaskCx) {
+        if !self.done {
+            self.entry.tick(tcx);
+        }
+    }
+
+    fn is_ended(&self) -> bool {
+        self.done
+    }
+}

@@ -1,0 +1,42 @@
+//! Runtime settings derived from the configuration.
+
+use super::task::FlushPolicy;
+use crate::config::Config;
+
+/// What the runtime needs to know to start a job.
+#[derive(Debug, Clone)]
+pub(crate) struct RunSettings {
+    pub(crate) cores: usize,
+    pub(crate) max_parallelism: u16,
+    pub(crate) flush: FlushPolicy,
+    pub(crate) channel_capacity_batches: usize,
+    pub(crate) pin_cores: bool,
+    pub(crate) io_memory_bytes: usize,
+    pub(crate) spin_before_park_us: u64,
+    pub(crate) latency_enabled: bool,
+}
+
+impl RunSettings {
+    pub(crate) fn from_config(config: &Config) -> Self {
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = match config.runtime.cores {
+            0 => available,
+            n => n as usize,
+        };
+        Self {
+            cores,
+            max_parallelism: config.runtime.max_parallelism,
+            flush: FlushPolicy {
+                batch_records_max: config.runtime.batch_records_max as usize,
+                buffer_timeout_ms: config.runtime.buffer_timeout_ms,
+                flush_on_idle: config.runtime.flush_on_idle,
+            },
+            channel_capacity_batches: config.runtime.channel_capacity_batches as usize,
+            // Pinning more executors than CPUs would stack them on the same CPU.
+            pin_cores: config.runtime.pin_cores && cores <= available,
+            io_memory_bytes: config.runtime.io_memory_kib as usize * 1024,
+            spin_before_park_us: config.runtime.spin_before_park_us,
+            latency_enabled: config.metrics.latency,
+        }
+    }
+}

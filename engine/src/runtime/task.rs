@@ -1,0 +1,277 @@
+//! Task drivers: the loop that runs one chain on one core, fed by a source
+//! or by input channels. Each is one cooperative glommio task, so a task
+//! waiting for channel room never blocks the other tasks of its core.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use super::exchange::Flushable;
+use super::message::Rec;
+use super::output::{BoxOutput, TaskCx};
+use super::port::{InputPort, PortEvent};
+use crate::error::{Result, SpateError};
+use crate::sources::{Source, SourceCollector, SourcePoll};
+use crate::time::{Clock, WATERMARK_MAX, WATERMARK_MIN};
+
+/// Flush settings shared by every task of a job.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlushPolicy {
+    pub(crate) batch_records_max: usize,
+    pub(crate) buffer_timeout_ms: u64,
+    pub(crate) flush_on_idle: bool,
+}
+
+/// A runnable task, type-erased.
+pub(crate) trait TaskRun {
+    fn run(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<()>>>>;
+}
+
+/// What every driver does around its chain: flushing and draining writers.
+pub(crate) struct Flushers {
+    pub(crate) writers: Vec<Rc<dyn Flushable>>,
+    pub(crate) policy: FlushPolicy,
+}
+
+impl Flushers {
+    async fn drain(&self) -> Result<()> {
+        for w in &self.writers {
+            if w.has_pending() {
+                w.drain().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_all(&self) {
+        self.writers.iter().for_each(|w| w.flush_all());
+    }
+
+    /// Flushes buffers whose oldest record waited past the timeout.
+    fn flush_expired(&self, now_ns: u64) {
+        let timeout_ns = self.policy.buffer_timeout_ms.saturating_mul(1_000_000);
+        for w in &self.writers {
+            if let Some(oldest) = w.oldest_buffered_ns() {
+                if now_ns.saturating_sub(oldest) >= timeout_ns {
+                    w.flush_all();
+                }
+            }
+        }
+    }
+
+    /// After each message: honour the timeout, then wait for channel room.
+    async fn after_message(&self, cx: &TaskCx) -> Result<()> {
+        if !self.writers.is_empty() {
+            self.flush_expired(cx.clock.mono_ns());
+            self.drain().await?;
+        }
+        Ok(())
+    }
+
+    /// The task has nothing to do: flush partial buffers so latency stays low.
+    async fn on_idle(&self) -> Result<()> {
+        if self.policy.flush_on_idle {
+            self.flush_all();
+        }
+        self.drain().await
+    }
+}
+
+fn take_failure(cx: &mut TaskCx) -> Result<()> {
+    match cx.failure.take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn tick_due(cx: &mut TaskCx) -> bool {
+    match cx.next_proc_timer_ms {
+        Some(due) if cx.now_ms() >= due => {
+            cx.next_proc_timer_ms = None;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Drives a source split and the chain behind it.
+pub(crate) struct SourceTask<S: Source> {
+    pub(crate) source: S,
+    pub(crate) out: BoxOutput<S::Item>,
+    pub(crate) cx: TaskCx,
+    pub(crate) flushers: Flushers,
+    pub(crate) name: String,
+}
+
+impl<S: Source> TaskRun for SourceTask<S> {
+    fn run(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<()>>>> {
+        Box::pin(self.run_loop())
+    }
+}
+
+impl<S: Source> SourceTask<S> {
+    async fn run_loop(mut self: Box<Self>) -> Result<()> {
+        let mut buf: Vec<Rec<S::Item>> =
+            Vec::with_capacity(self.flushers.policy.batch_records_max);
+        let mut last_wm = WATERMARK_MIN;
+        loop {
+            buf.clear();
+            let batch_max = self.flushers.policy.batch_records_max;
+            let poll = self
+                .source
+                .poll(&mut SourceCollector { out: &mut buf }, batch_max)
+                .map_err(|e| self.source_error(e))?;
+            if !buf.is_empty() {
+                self.cx.created_ns = self.cx.clock.mono_ns();
+                self.cx.refresh_now();
+                self.cx.metrics.add_source_records(buf.len() as u64);
+                for rec in buf.drain(..) {
+                    self.out.record(&mut self.cx, rec.value, rec.ts);
+                }
+            }
+            if let Some(wm) = self.source.watermark() {
+                if wm > last_wm {
+                    last_wm = wm;
+                    self.out.watermark(&mut self.cx, wm);
+                }
+            }
+            self.out.batch_end(&mut self.cx);
+            if tick_due(&mut self.cx) {
+                self.out.tick(&mut self.cx);
+            }
+            take_failure(&mut self.cx)?;
+            match poll {
+                SourcePoll::Ready => {
+                    self.flushers.after_message(&self.cx).await?;
+                    futures_lite::future::yield_now().await;
+                }
+                SourcePoll::Pending { retry_after_us } => {
+                    self.flushers.on_idle().await?;
+                    glommio::timer::sleep(Duration::from_micros(retry_after_us.max(1))).await;
+                    self.out.tick(&mut self.cx);
+                }
+                SourcePoll::Exhausted => break,
+            }
+        }
+        self.cx.created_ns = self.cx.clock.mono_ns();
+        self.out.watermark(&mut self.cx, WATERMARK_MAX);
+        self.out.end(&mut self.cx);
+        take_failure(&mut self.cx)?;
+        self.flushers.flush_all();
+        self.flushers.drain().await
+    }
+
+    fn source_error(&self, e: SpateError) -> SpateError {
+        match e {
+            e @ (SpateError::BadInput { .. } | SpateError::Io { .. }) => e,
+            other => SpateError::Operator {
+                operator: self.name.clone(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Drives a chain fed by input channels (one port per input edge).
+pub(crate) struct InputTask {
+    pub(crate) ports: Vec<Box<dyn InputPort>>,
+    pub(crate) cx: TaskCx,
+    pub(crate) flushers: Flushers,
+    pub(crate) next_port: usize,
+}
+
+impl TaskRun for InputTask {
+    fn run(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<()>>>> {
+        Box::pin(self.run_loop())
+    }
+}
+
+impl InputTask {
+    fn poll_ports(&mut self, cx: &mut Context<'_>) -> Poll<PortEvent> {
+        let n = self.ports.len();
+        let mut ended = 0;
+        for i in 0..n {
+            let p = (self.next_port + i) % n;
+            let Some(port) = self.ports.get_mut(p) else { continue };
+            if port.is_ended() {
+                ended += 1;
+                continue;
+            }
+            if let Poll::Ready(ev) = port.poll_deliver(&mut self.cx, cx) {
+                self.next_port = (p + 1) % n;
+                return Poll::Ready(match ev {
+                    PortEvent::Delivered => PortEvent::Delivered,
+                    PortEvent::Ended if ended + 1 == n => PortEvent::Ended,
+                    PortEvent::Ended => PortEvent::Delivered,
+                });
+            }
+        }
+        if ended == n {
+            Poll::Ready(PortEvent::Ended)
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn tick_all(&mut self) {
+        for p in &mut self.ports {
+            p.tick(&mut self.cx);
+        }
+    }
+
+    async fn run_loop(mut self: Box<Self>) -> Result<()> {
+        let noop = Waker::noop();
+        loop {
+            let ev = self.poll_ports(&mut Context::from_waker(noop));
+            let ev = match ev {
+                Poll::Ready(ev) => ev,
+                Poll::Pending => {
+                    self.flushers.on_idle().await?;
+                    self.wait_for_input().await
+                }
+            };
+            if tick_due(&mut self.cx) {
+                self.tick_all();
+            }
+            take_failure(&mut self.cx)?;
+            match ev {
+                PortEvent::Delivered => {
+                    self.flushers.after_message(&self.cx).await?;
+                    futures_lite::future::yield_now().await;
+                }
+                PortEvent::Ended => break,
+            }
+        }
+        take_failure(&mut self.cx)?;
+        self.flushers.flush_all();
+        self.flushers.drain().await
+    }
+
+    /// Waits for the next message, or for a processing-time timer or the
+    /// buffer timeout, whichever comes first.
+    async fn wait_for_input(&mut self) -> PortEvent {
+        let mut deadline_us: Option<u64> = None;
+        if let Some(due) = self.cx.next_proc_timer_ms {
+            let wait_ms = due.saturating_sub(self.cx.now_ms()).max(0) as u64;
+            deadline_us = Some(wait_ms * 1000);
+        }
+        if !self.flushers.policy.flush_on_idle && !self.flushers.writers.is_empty() {
+            let t = self.flushers.policy.buffer_timeout_ms * 1000;
+            deadline_us = Some(deadline_us.map_or(t, |d| d.min(t)));
+        }
+        let this = &mut *self;
+        let input = futures_lite::future::poll_fn(|cx| this.poll_ports(cx));
+        match deadline_us {
+            None => input.await,
+            Some(us) => {
+                let timer = async {
+                    glommio::timer::sleep(Duration::from_micros(us.max(1))).await;
+                    PortEvent::Delivered
+                };
+                futures_lite::future::or(input, timer).await
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Bounded file sources: CSV and JSON lines.
+//!
+//! Split `i` of `n` parses the lines `l` with `l mod n == i`, so the records
+//! are the same for any core count. A malformed line either fails the job
+//! with the file and line number, or goes to a side output of
+//! [`BadRecord`]s, as the per-source [`BadRecordPolicy`] says.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::{Source, SourceCollector, SourcePoll, SplitInfo};
+use crate::error::{Result, SpateError};
+
+/// What to do with a line that does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadRecordPolicy {
+    /// Stop the job with an error naming the file and line.
+    #[default]
+    Fail,
+    /// Emit a [`BadRecord`] on the source's error side output and go on.
+    SideOutput,
+}
+
+/// A line that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct BadRecord {
+    /// The input file.
+    pub path: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// Why it did not parse.
+    pub reason: String,
+    /// The line itself (truncated to 1 KiB).
+    pub text: String,
+}
+
+impl std::fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.path, self.line, self.reason)
+    }
+}
+
+/// A parsed line: the record, or why it is bad.
+pub type Parsed<T> = std::result::Result<T, BadRecord>;
+
+/// Reads lines of a file and hands each of this split's lines to a parser.
+struct LineSplit {
+    path: PathBuf,
+    reader: BufReader<File>,
+    line_no: u64,
+    split: SplitInfo,
+    skip_lines: u64,
+    buf: String,
+}
+
+impl LineSplit {
+    fn open(path: &Path, split: SplitInfo, skip_lines: u64) -> Result<Self> {
+        let file = File::open(path).map_err(|source| SpateError::Io {
+            op: "opening",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 20, file),
+            line_no: 0,
+            split,
+            skip_lines,
+            buf: String::new(),
+        })
+    }
+
+    /// Advances to the next line of this split and returns its 1-based
+    /// number (the text is in [`LineSplit::text`]); `None` at the end.
+    fn next_line(&mut self) -> Result<Option<u64>> {
+        loop {
+            self.buf.clear();
+            let n = self.reader.read_line(&mut self.buf).map_err(|e| SpateError::BadInput {
+                path: self.path.clone(),
+                line: self.line_no + 1,
+                reason: format!("cannot read the line: {e}"),
+            })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            if self.line_no <= self.skip_lines {
+                continue;
+            }
+            let data_line = self.line_no - self.skip_lines - 1;
+            if data_line % self.split.count.max(1) as u64 != self.split.index as u64 {
+                continue;
+            }
+            if self.text().trim().is_empty() {
+                continue;
+            }
+            return Ok(Some(self.line_no));
+        }
+    }
+
+    fn text(&self) -> &str {
+        self.buf.trim_end_matches(['\n', '\r'])
+    }
+
+    fn bad(&self, line: u64, reason: String) -> BadRecord {
+        let text = self.text();
+        let mut cut = text.len().min(1024);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        BadRecord {
+            path: self.path.display().to_string(),
+            line,
+            reason,
+            text: text.get(..cut).unwrap_or_default().to_string(),
+        }
+    }
+}
+
+fn poll_lines<T: crate::Data>(
+    lines: &mut LineSplit,
+    out: &mut SourceCollector<'_, Parsed<T>>,
+    count_max: usize,
+    parse: impl Fn(&str) -> std::result::Result<T, String>,
+) -> Result<SourcePoll> {
+    for _ in 0..count_max {
+        let Some(line_no) = lines.next_line()? else {
+            return Ok(SourcePoll::Exhausted);
+        };
+        match parse(lines.text()) {
+            Ok(v) => out.collect(Ok(v)),
+            Err(reason) => {
+                let bad = lines.bad(line_no, reason);
+                out.collect(Err(bad));
+            }
+        }
+    }
+    Ok(SourcePoll::Ready)
+}
+
+/// A CSV file, one record per line, deserialized with serde.
+pub struct CsvSource<T> {
+    lines: LineSplit,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned + crate::Data> CsvSource<T> {
+    /// Opens `path` for `split`; `has_header` skips the first line.
+    pub fn open(path: &Path, has_header: bool, split: SplitInfo) -> Result<Self> {
+        Ok(Self {
+            lines: LineSplit::open(path, split, u64::from(has_header))?,
+            _t: PhantomData,
+        })
+    }
+}
+
+/// Parses one CSV line into `T`.
+pub(crate) fn parse_csv_line<T: DeserializeOwned>(line: &str) -> std::result::Result<T, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes());
+    match reader.deserialize::<T>().next() {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(format!("not a valid CSV record: {e}")),
+        None => Err("empty CSV record".to_string()),
+    }
+}
+
+impl<T: DeserializeOwned + crate::Data> Source for CsvSource<T> {
+    type Item = Parsed<T>;
+
+    fn poll(&mut self, out: &mut SourceCollector<'_, Parsed<T>>, count_max: usize) -> Result<SourcePoll> {
+        poll_lines(&mut self.lines, out, count_max, parse_csv_line::<T>)
+    }
+}
+
+/// A JSON lines file: one JSON object per line, deserialized with serde.
+pub struct JsonLinesSource<T> {
+    lines: LineSplit,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned + crate::Data> JsonLinesSource<T> {
+    /// Opens `path` for `split`.
+    pub fn open(path: &Path, split: SplitInfo) -> Result<Self> {
+        Ok(Self {
+            lines: LineSplit::open(path, split, 0)?,
+            _t: PhantomData,
+        })
+    }
+}
+
+impl<T: DeserializeOwned + crate::Data> Source for JsonLinesSource<T> {
+    type Item = Parsed<T>;
+
+    fn poll(&mut self, out: &mut SourceCollector<'_, Parsed<T>>, count_max: usize) -> Result<SourcePoll> {
+        poll_lines(&mut self.lines, out, count_max, |line| {
+            serde_json::from_str::<T>(line).map_err(|e| format!("not valid JSON for the record type: {e}"))
+        })
+    }
+}

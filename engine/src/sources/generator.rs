@@ -1,0 +1,75 @@
+//! A source driven by a user function of the record number.
+
+use super::{Source, SourceCollector, SourcePoll, SplitInfo};
+use crate::error::Result;
+
+/// Produces `f(n)` for record numbers `n` in `0..count` (or forever when
+/// `count` is `None`); split `i` of `k` takes the numbers `n ≡ i (mod k)`, so the
+/// output is the same for any core count. An optional rate limit paces the
+/// records in processing time.
+pub struct GeneratorSource<T, F> {
+    f: F,
+    next: u64,
+    step: u64,
+    count: Option<u64>,
+    pace: Option<super::RateLimiter>,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, F> GeneratorSource<T, F>
+where
+    T: crate::Data,
+    F: FnMut(u64) -> T + 'static,
+{
+    /// A generator for split `split`.
+    pub fn new(f: F, count: Option<u64>, split: SplitInfo) -> Self {
+        Self {
+            f,
+            next: split.index as u64,
+            step: split.count.max(1) as u64,
+            count,
+            pace: None,
+            _t: std::marker::PhantomData,
+        }
+    }
+
+    /// Limits the whole source (all splits together) to `events_per_s`.
+    pub fn with_rate(mut self, events_per_s: u64, split: SplitInfo) -> Self {
+        if events_per_s > 0 {
+            let per_split = events_per_s as f64 / split.count.max(1) as f64;
+            self.pace = Some(super::RateLimiter::new(per_split));
+        }
+        self
+    }
+}
+
+impl<T, F> Source for GeneratorSource<T, F>
+where
+    T: crate::Data,
+    F: FnMut(u64) -> T + 'static,
+{
+    type Item = T;
+
+    fn poll(&mut self, out: &mut SourceCollector<'_, T>, count_max: usize) -> Result<SourcePoll> {
+        let mut allowed = count_max as u64;
+        if let Some(p) = &self.pace {
+            allowed = p.due(count_max) as u64;
+            if allowed == 0 {
+                return Ok(SourcePoll::Pending {
+                    retry_after_us: p.wait_us(),
+                });
+            }
+        }
+        for _ in 0..allowed {
+            if self.count.is_some_and(|c| self.next >= c) {
+                return Ok(SourcePoll::Exhausted);
+            }
+            out.collect((self.f)(self.next));
+            self.next += self.step;
+        }
+        if let Some(p) = &mut self.pace {
+            p.emitted(allowed as usize);
+        }
+        Ok(SourcePoll::Ready)
+    }
+}

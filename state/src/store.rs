@@ -1,0 +1,343 @@
+//! Key-group partitioned hash storage shared by every state table.
+//!
+//! One `hashbrown::HashTable` per owned key group, so a key group can be
+//! snapshotted, dropped or handed to another subtask on its own. Lookups use
+//! the caller's precomputed [`KeyRef`] hash; the key is hashed again only
+//! when a table grows (storing the hash per entry would cost 8 bytes a key).
+
+use std::hash::Hash;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::{Entry, Iter, OccupiedEntry};
+
+use crate::error::StateError;
+use crate::hash::{slot_hash, stable_hash};
+use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
+
+/// One (key, namespace) entry and what the table keeps for it.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot<K, N, C> {
+    pub(crate) key: K,
+    pub(crate) ns: N,
+    pub(crate) cell: C,
+}
+
+/// What a sweep visitor decided about one slot.
+pub(crate) struct Swept {
+    /// Values removed from the slot (or the slot's one value).
+    pub(crate) removed: usize,
+    /// Whether the slot stays.
+    pub(crate) keep: bool,
+}
+
+/// Where the incremental sweep resumes: bucket indices stay valid across
+/// removals and only move when a table grows, after which the sweep merely
+/// revisits or skips some entries once.
+#[derive(Clone, Copy, Debug, Default)]
+struct SweepCursor {
+    group: usize,
+    bucket: usize,
+}
+
+/// A sweep scans at most this many buckets per examined-entry budget, so
+/// that a sparse table (after mass expiry) still bounds the work per call.
+const SWEEP_BUCKETS_PER_ENTRY: usize = 8;
+
+/// A range check passed but no table exists: the store was built wrong.
+#[cold]
+fn missing_group(range: KeyGroupRange, kg: KeyGroup) -> StateError {
+    StateError::Internal {
+        reason: format!("no table for key group {kg} in {range}"),
+    }
+}
+
+/// A found slot that can be modified or removed in place.
+pub(crate) type Occupied<'a, K, N, C> = OccupiedEntry<'a, Slot<K, N, C>>;
+
+/// Per-key-group hash tables of [`Slot`]s.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyGroupedStore<K, N, C> {
+    range: KeyGroupRange,
+    groups: Box<[HashTable<Slot<K, N, C>>]>,
+    cursor: SweepCursor,
+}
+
+impl<K, N, C> KeyGroupedStore<K, N, C>
+where
+    K: Hash + Eq + Clone,
+    N: Hash + Eq + Clone,
+{
+    pub(crate) fn new(range: KeyGroupRange) -> Self {
+        Self {
+            range,
+            groups: (0..range.len()).map(|_| HashTable::new()).collect(),
+            cursor: SweepCursor::default(),
+        }
+    }
+
+    pub(crate) fn range(&self) -> KeyGroupRange {
+        self.range
+    }
+
+    /// Recomputes a slot's hash when its table grows.
+    #[inline]
+    fn rehash(slot: &Slot<K, N, C>) -> u64 {
+        slot_hash(stable_hash(&slot.key), &slot.ns)
+    }
+
+    #[inline]
+    fn group(&self, kg: KeyGroup) -> Result<&HashTable<Slot<K, N, C>>, StateError> {
+        let offset = self.range.offset_of(kg)?;
+        self.groups
+            .get(offset)
+            .ok_or_else(|| missing_group(self.range, kg))
+    }
+
+    #[inline]
+    fn group_mut(&mut self, kg: KeyGroup) -> Result<&mut HashTable<Slot<K, N, C>>, StateError> {
+        let range = self.range;
+        let offset = range.offset_of(kg)?;
+        self.groups
+            .get_mut(offset)
+            .ok_or_else(|| missing_group(range, kg))
+    }
+
+    /// The slot of (key, ns), if stored (expired or not).
+    #[inline]
+    pub(crate) fn find(
+        &self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+    ) -> Result<Option<&Slot<K, N, C>>, StateError> {
+        let hash = slot_hash(kr.hash, ns);
+        Ok(self
+            .group(kr.key_group)?
+            .find(hash, |s| s.key == *key && s.ns == *ns))
+    }
+
+    /// The slot of (key, ns) as an entry that can be modified or removed.
+    #[inline]
+    pub(crate) fn find_entry(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+    ) -> Result<Option<Occupied<'_, K, N, C>>, StateError> {
+        let hash = slot_hash(kr.hash, ns);
+        Ok(self
+            .group_mut(kr.key_group)?
+            .find_entry(hash, |s| s.key == *key && s.ns == *ns)
+            .ok())
+    }
+
+    /// The slot of (key, ns), or the place to insert it: one probe either way.
+    #[inline]
+    pub(crate) fn entry(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+    ) -> Result<Entry<'_, Slot<K, N, C>>, StateError> {
+        let group = self.group_mut(kr.key_group)?;
+        // A KeyRef of another key would land the entry where a later
+        // rehash cannot find it; too costly to check in release builds.
+        debug_assert_eq!(kr.hash, stable_hash(key), "KeyRef does not match key");
+        let hash = slot_hash(kr.hash, ns);
+        Ok(group.entry(hash, |s| s.key == *key && s.ns == *ns, Self::rehash))
+    }
+
+    /// Removes the slot of (key, ns).
+    #[inline]
+    pub(crate) fn remove(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+    ) -> Result<Option<Slot<K, N, C>>, StateError> {
+        Ok(self.find_entry(kr, key, ns)?.map(|e| e.remove().0))
+    }
+
+    /// Number of slots.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.iter().map(HashTable::len).sum()
+    }
+
+    /// Drops every slot and releases the tables' memory.
+    pub(crate) fn clear_all(&mut self) {
+        for group in self.groups.iter_mut() {
+            *group = HashTable::new();
+        }
+        self.cursor = SweepCursor::default();
+    }
+
+    /// Bytes held by the tables themselves (slot arrays and control bytes),
+    /// excluding heap memory owned by keys and values.
+    pub(crate) fn approx_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.groups.len() * size_of::<HashTable<Slot<K, N, C>>>()
+            + self
+                .groups
+                .iter()
+                .map(HashTable::allocation_size)
+                .sum::<usize>()
+    }
+
+    /// The slots of one key group, in no particular order.
+    pub(crate) fn iter_group(&self, kg: KeyGroup) -> Result<Iter<'_, Slot<K, N, C>>, StateError> {
+        Ok(self.group(kg)?.iter())
+    }
+
+    /// Every slot of every key group.
+    pub(crate) fn iter_all(&self) -> impl Iterator<Item = &Slot<K, N, C>> {
+        self.groups.iter().flat_map(HashTable::iter)
+    }
+
+    /// Visits up to `entries_max` slots, resuming where the previous sweep
+    /// stopped and wrapping around, and removes those the visitor drops.
+    /// Returns the sum of the visitor's `removed` counts.
+    pub(crate) fn sweep(
+        &mut self,
+        entries_max: usize,
+        mut visit: impl FnMut(&mut Slot<K, N, C>) -> Swept,
+    ) -> usize {
+        let group_count = self.groups.len();
+        if group_count == 0 || entries_max == 0 {
+            return 0;
+        }
+        let bucket_budget = entries_max.saturating_mul(SWEEP_BUCKETS_PER_ENTRY);
+        let (mut examined, mut scanned, mut removed, mut groups_passed) = (0, 0, 0, 0);
+        while examined < entries_max && scanned < bucket_budget {
+            let SweepCursor { group, bucket } = self.cursor;
+            let Some(table) = self.groups.get_mut(group) else {
+                self.cursor = SweepCursor::default();
+                continue;
+            };
+            if table.is_empty() || bucket >= table.num_buckets() {
+                self.cursor = SweepCursor {
+                    group: (group + 1) % group_count,
+                    bucket: 0,
+                };
+                groups_passed += 1;
+                // One full round per call at most: never revisit a slot.
+                if groups_passed > group_count {
+                    break;
+                }
+                continue;
+            }
+            self.cursor.bucket += 1;
+            scanned += 1;
+            if let Ok(mut occupied) = table.get_bucket_entry(bucket) {
+                examined += 1;
+                let swept = visit(occupied.get_mut());
+                removed += swept.removed;
+                if !swept.keep {
+                    occupied.remove();
+                }
+            }
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kr(k: u64) -> KeyRef {
+        KeyRef::of(&k, 8)
+    }
+
+    fn store_with(keys: u64) -> KeyGroupedStore<u64, (), u64> {
+        let mut s = KeyGroupedStore::new(KeyGroupRange::all(8));
+        for k in 0..keys {
+            match s.entry(kr(k), &k, &()).unwrap() {
+                Entry::Vacant(v) => {
+                    v.insert(Slot {
+                        key: k,
+                        ns: (),
+                        cell: k,
+                    });
+                }
+                Entry::Occupied(_) => panic!("duplicate"),
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn finds_after_growth_rehash() {
+        let s = store_with(10_000);
+        assert_eq!(s.len(), 10_000);
+        for k in 0..10_000u64 {
+            assert_eq!(s.find(kr(k), &k, &()).unwrap().map(|s| s.cell), Some(k));
+        }
+        assert!(s.find(kr(10_001), &10_001, &()).unwrap().is_none());
+    }
+
+    #[test]
+    fn out_of_range_key_group_is_an_error() {
+        let mut s: KeyGroupedStore<u64, (), u64> =
+            KeyGroupedStore::new(KeyGroupRange::new(0, 4).unwrap());
+        let far = KeyRef {
+            hash: 1,
+            key_group: 6,
+        };
+        let err = s.find(far, &1, &()).unwrap_err();
+        assert!(matches!(
+            err,
+            StateError::KeyGroupOutOfRange { key_group: 6, .. }
+        ));
+        assert!(s.entry(far, &1, &()).is_err());
+        assert!(s.iter_group(4).is_err());
+    }
+
+    #[test]
+    fn sweep_bounds_work_and_eventually_visits_everything() {
+        let mut s = store_with(1_000);
+        let mut seen = std::collections::HashSet::new();
+        let mut calls = 0;
+        while seen.len() < 1_000 {
+            let mut visited = 0;
+            s.sweep(50, |slot| {
+                visited += 1;
+                seen.insert(slot.key);
+                Swept {
+                    removed: 0,
+                    keep: true,
+                }
+            });
+            assert!(visited <= 50, "visited {visited}");
+            calls += 1;
+            assert!(calls < 100, "sweep makes no progress");
+        }
+    }
+
+    #[test]
+    fn sweep_removes_dropped_slots() {
+        let mut s = store_with(1_000);
+        let mut removed = 0;
+        for _ in 0..200 {
+            removed += s.sweep(100, |slot| Swept {
+                removed: usize::from(slot.key % 2 == 0),
+                keep: slot.key % 2 == 1,
+            });
+        }
+        assert_eq!(removed, 500);
+        assert_eq!(s.len(), 500);
+        assert!(s.iter_all().all(|slot| slot.key % 2 == 1));
+    }
+
+    #[test]
+    fn clear_all_releases_memory() {
+        let mut s = store_with(1_000);
+        let full = s.approx_bytes();
+        s.clear_all();
+        assert_eq!(s.len(), 0);
+        assert!(
+            s.approx_bytes() < full / 10,
+            "{} vs {full}",
+            s.approx_bytes()
+        );
+    }
+}
