@@ -73,7 +73,11 @@ impl BenchReport {
             peak_rss_mib: peak_rss_mib(),
             output_records: r.metrics.sink_records(),
             checksum: format!("{:016x}", r.metrics.sink_checksum()),
-            hours_per_trillion: if events_per_s > 0.0 { 1e12 / events_per_s / 3600.0 } else { f64::INFINITY },
+            hours_per_trillion: if events_per_s > 0.0 {
+                1e12 / events_per_s / 3600.0
+            } else {
+                f64::INFINITY
+            },
             rate_per_s: spec.rate_per_s,
         }
     }
@@ -144,7 +148,9 @@ pub fn peak_rss_mib() -> f64 {
 
 /// Seconds since the epoch as `YYYY-MM-DD` (UTC), without a date crate.
 pub fn today_utc() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let days = secs.div_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;

@@ -39,7 +39,10 @@ fn attach<T: spate::Data + Sync + std::hash::Hash>(stream: DataStream<T>, out: &
 }
 
 /// Builds the job of `spec.query`, sinking its output into `out`.
-fn build_job(spec: &BenchSpec, sink: &mut dyn FnMut(&DataStream<Event>) -> Result<()>) -> Result<Job> {
+fn build_job(
+    spec: &BenchSpec,
+    sink: &mut dyn FnMut(&DataStream<Event>) -> Result<()>,
+) -> Result<Job> {
     let job = Job::builder(&format!("nexmark {}", spec.query));
     let input = spec.input.clone();
     let rate = spec.rate_per_s;
@@ -58,14 +61,38 @@ fn build_job(spec: &BenchSpec, sink: &mut dyn FnMut(&DataStream<Event>) -> Resul
 macro_rules! with_query {
     ($query:expr, $events:expr, |$s:ident| $body:expr) => {
         match $query {
-            "q0" => { let $s = queries::q0($events); $body }
-            "q1" => { let $s = queries::q1($events); $body }
-            "q2" => { let $s = queries::q2($events); $body }
-            "q3" => { let $s = queries::q3($events); $body }
-            "q4" => { let $s = queries::q4($events); $body }
-            "q5" => { let $s = queries::q5($events); $body }
-            "q7" => { let $s = queries::q7($events); $body }
-            "q8" => { let $s = queries::q8($events); $body }
+            "q0" => {
+                let $s = queries::q0($events);
+                $body
+            }
+            "q1" => {
+                let $s = queries::q1($events);
+                $body
+            }
+            "q2" => {
+                let $s = queries::q2($events);
+                $body
+            }
+            "q3" => {
+                let $s = queries::q3($events);
+                $body
+            }
+            "q4" => {
+                let $s = queries::q4($events);
+                $body
+            }
+            "q5" => {
+                let $s = queries::q5($events);
+                $body
+            }
+            "q7" => {
+                let $s = queries::q7($events);
+                $body
+            }
+            "q8" => {
+                let $s = queries::q8($events);
+                $body
+            }
             other => {
                 return Err(SpateError::invalid_job(format!(
                     "unknown query `{other}`; the queries are {}",
@@ -79,7 +106,10 @@ macro_rules! with_query {
 /// Runs the query with its output counted and checksummed, then dropped.
 pub fn run(spec: &BenchSpec, config: &Config) -> Result<BenchReport> {
     let job = build_job(spec, &mut |events| {
-        with_query!(spec.query.as_str(), events, |s| attach(s, &Output::Blackhole));
+        with_query!(spec.query.as_str(), events, |s| attach(
+            s,
+            &Output::Blackhole
+        ));
         Ok(())
     })?;
     let result = job.run(config)?;
@@ -87,7 +117,11 @@ pub fn run(spec: &BenchSpec, config: &Config) -> Result<BenchReport> {
 }
 
 /// Runs the query and returns its output rows (for golden tests), with the result.
-pub fn run_collect<T>(spec: &BenchSpec, config: &Config, pick: fn(&DataStream<Event>) -> DataStream<T>) -> Result<(Vec<T>, JobResult)>
+pub fn run_collect<T>(
+    spec: &BenchSpec,
+    config: &Config,
+    pick: fn(&DataStream<Event>) -> DataStream<T>,
+) -> Result<(Vec<T>, JobResult)>
 where
     T: spate::Data + Sync + std::hash::Hash,
 {

@@ -31,7 +31,11 @@ pub struct NexmarkSource {
 
 enum SplitInput {
     Generator(Box<Generator>),
-    File { events: Arc<Vec<Event>>, next: usize, step: usize },
+    File {
+        events: Arc<Vec<Event>>,
+        next: usize,
+        step: usize,
+    },
 }
 
 impl NexmarkSource {
@@ -50,7 +54,8 @@ impl NexmarkSource {
                 step: split.count.max(1),
             },
         };
-        let pace = (rate_per_s > 0).then(|| RateLimiter::new(rate_per_s as f64 / split.count.max(1) as f64));
+        let pace = (rate_per_s > 0)
+            .then(|| RateLimiter::new(rate_per_s as f64 / split.count.max(1) as f64));
         Ok(Self {
             input,
             max_ts: i64::MIN,
@@ -82,7 +87,11 @@ impl NexmarkSource {
 impl Source for NexmarkSource {
     type Item = Event;
 
-    fn poll(&mut self, out: &mut SourceCollector<'_, Event>, count_max: usize) -> Result<SourcePoll> {
+    fn poll(
+        &mut self,
+        out: &mut SourceCollector<'_, Event>,
+        count_max: usize,
+    ) -> Result<SourcePoll> {
         let mut count = count_max;
         if let Some(p) = &self.pace {
             count = p.due(count_max);

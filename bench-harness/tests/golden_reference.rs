@@ -6,6 +6,8 @@
 //! `NEXMARK_BLESS=1 cargo test -p spate-bench --test golden_reference`
 //! and review the diff of expected.json.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

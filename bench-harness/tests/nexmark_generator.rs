@@ -1,5 +1,7 @@
 //! The Nexmark generator: determinism across splits, ordering bounds and distributions.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use spate_bench::nexmark::{
     Event, Generator, GeneratorConfig, NexmarkError, WATERMARK_OUT_OF_ORDERNESS_MS,
 };

@@ -1,5 +1,7 @@
 //! JSON-lines event files: round trip, format and error reporting.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use std::io::Cursor;
 use std::path::PathBuf;
 

@@ -2,13 +2,17 @@
 //! rows of the independent reference implementation, on 1 and 2 cores, for
 //! generated streams (in order and disordered) and the hand-written inputs.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
 
 use spate::DataStream;
 use spate::config::Config;
-use spate_bench::nexmark::{Event, GeneratorConfig, Generator, NexmarkError, read_events_jsonl, reference};
+use spate_bench::nexmark::{
+    Event, Generator, GeneratorConfig, NexmarkError, read_events_jsonl, reference,
+};
 use spate_bench::queries;
 use spate_bench::runner::{BenchSpec, run_collect};
 use spate_bench::source::EventInput;
@@ -39,7 +43,9 @@ fn generated(seed: u64, rate: u64, events: u64, disordered: bool) -> (EventInput
 }
 
 fn hand(file: &str) -> (EventInput, Vec<Event>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/hand").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/hand")
+        .join(file);
     let events = read_events_jsonl(&path).unwrap();
     (EventInput::File(Arc::new(events.clone()), path), events)
 }
@@ -64,8 +70,15 @@ fn check<T>(
         let (mut got, result) = run_collect(&spec, &config(cores), engine).unwrap();
         got.sort();
         assert_eq!(result.metrics.source_records, input.1.len() as u64);
-        assert_eq!(got.len(), expected.len(), "{name} on {cores} cores: row count");
-        assert!(got == expected, "{name} on {cores} cores: rows differ from the reference");
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{name} on {cores} cores: row count"
+        );
+        assert!(
+            got == expected,
+            "{name} on {cores} cores: rows differ from the reference"
+        );
     }
 }
 
@@ -80,6 +93,7 @@ macro_rules! golden {
             check("q3", &input, queries::q3, reference::q3);
             check("q4", &input, queries::q4, reference::q4);
             check("q5", &input, queries::q5, reference::q5);
+            check("q6", &input, queries::q6, reference::q6);
             check("q7", &input, queries::q7, reference::q7);
             check("q8", &input, queries::q8, reference::q8);
         }
@@ -93,6 +107,7 @@ golden! {
     hand_q0_q1_q2: hand("q0_q1_q2.jsonl");
     hand_q3: hand("q3.jsonl");
     hand_q4: hand("q4_q6.jsonl");
+    hand_q6_last10: hand("q6_last10.jsonl");
     hand_q5: hand("q5.jsonl");
     hand_q7: hand("q7.jsonl");
     hand_q8: hand("q8.jsonl");

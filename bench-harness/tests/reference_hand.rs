@@ -2,6 +2,8 @@
 //! rows for every reference query: they are what proves the reference right.
 //! The same inputs can feed the engine's queries.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use std::path::PathBuf;
 
 use spate_bench::nexmark::reference::{check_lateness, q0, q1, q2, q3, q4, q5, q6, q7, q8};

@@ -1,1 +1,69 @@
-fn main() {}
+//! `spate`: run jobs and benchmarks, and explain configuration.
+
+mod bench;
+mod config_args;
+mod progress;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Spate: a thread-per-core stream-processing engine.
+#[derive(Parser, Debug)]
+#[command(name = "spate", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run benchmarks.
+    Bench {
+        #[command(subcommand)]
+        bench: bench::BenchCommand,
+    },
+    /// Run one of the example jobs (word-count, windowed-csv, session-window).
+    Run(run::RunArgs),
+    /// Inspect the layered configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print every effective setting and the layer that set it.
+    Explain(config_args::ConfigArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Bench { bench } => bench::run(bench),
+        Command::Run(args) => run::run(args),
+        Command::Config {
+            command: ConfigCommand::Explain(args),
+        } => args
+            .load()
+            .map(|loaded| print!("{}", loaded.explain_table())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -9,8 +9,7 @@ use hdrhistogram::Histogram;
 const LATENCY_NS_MAX: u64 = 3_600_000_000_000;
 
 fn new_latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3)
-        .expect("constant histogram bounds are valid")
+    Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3).expect("constant histogram bounds are valid")
 }
 
 /// What one sink saw.

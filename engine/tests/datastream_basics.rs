@@ -1,5 +1,7 @@
 //! Basic DataStream jobs on 1 and 2 cores give the expected results.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use spate::config::Config;
 use spate::sinks::CollectSink;
 use spate::time::WatermarkStrategy;
@@ -18,7 +20,11 @@ fn word_count(cores: u32) -> Vec<(String, u64)> {
     let job = Job::builder("word count");
     let lines = vec!["a b c", "b c", "c", "d d d d"];
     job.from_collection(lines.into_iter().map(String::from).collect())
-        .flat_map(|l: String| l.split_whitespace().map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>())
+        .flat_map(|l: String| {
+            l.split_whitespace()
+                .map(|w| (w.to_string(), 1u64))
+                .collect::<Vec<_>>()
+        })
         .key_by(|(w, _): &(String, u64)| w.clone())
         .reduce(|a, b| (a.0.clone(), a.1 + b.1))
         .sink("counts", out.clone());
@@ -33,8 +39,15 @@ fn rolling_word_count_is_the_same_on_one_and_two_cores() {
     let one = word_count(1);
     let two = word_count(2);
     assert_eq!(one, two);
-    let finals: Vec<_> = one.iter().filter(|(w, n)| matches!((w.as_str(), n), ("a", 1) | ("b", 2) | ("c", 3) | ("d", 4))).collect();
-    assert_eq!(finals.len(), 4, "every word reaches its final count: {one:?}");
+    let finals: Vec<_> = one
+        .iter()
+        .filter(|(w, n)| matches!((w.as_str(), n), ("a", 1) | ("b", 2) | ("c", 3) | ("d", 4)))
+        .collect();
+    assert_eq!(
+        finals.len(),
+        4,
+        "every word reaches its final count: {one:?}"
+    );
     assert_eq!(one.len(), 10, "one rolling update per word occurrence");
 }
 
@@ -50,11 +63,16 @@ fn windowed_sums(cores: u32) -> (Vec<(u64, i64, u64)>, Vec<(u64, i64)>) {
     events.push((1, 0));
     let windowed = job
         .from_collection(events)
-        .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(0, |e: &(u64, i64)| e.1))
+        .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(
+            0,
+            |e: &(u64, i64)| e.1,
+        ))
         .key_by(|e: &(u64, i64)| e.0)
         .window(TumblingEventTimeWindows::of(1000))
         .side_output_late_data(&late)
-        .aggregate_with(Count, |k: &u64, w: &spate::window::TimeWindow, n: u64| (*k, w.start, n));
+        .aggregate_with(Count, |k: &u64, w: &spate::window::TimeWindow, n: u64| {
+            (*k, w.start, n)
+        });
     windowed.sink("sums", out.clone());
     windowed.side_output(&late).sink("late", late_out.clone());
     let mut c = config(cores);
@@ -93,7 +111,11 @@ fn tumbling_windows_fire_at_end_of_bounded_input() {
     let total: u64 = sums.iter().map(|s| s.2).sum();
     assert_eq!(total, 1000, "the late record is not counted");
     assert!(sums.contains(&(0, 0, 34)));
-    assert_eq!(late, vec![(1, 0)], "the late record goes to the side output");
+    assert_eq!(
+        late,
+        vec![(1, 0)],
+        "the late record goes to the side output"
+    );
     let (sums2, late2) = windowed_sums(2);
     assert_eq!(sums, sums2);
     assert_eq!(late, late2);
@@ -105,7 +127,10 @@ fn sliding_windows_count_each_record_in_every_window() {
     let job = Job::builder("sliding");
     let events: Vec<(u64, i64)> = (0..100i64).map(|i| (7u64, i * 100)).collect();
     job.from_collection(events)
-        .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(100, |e: &(u64, i64)| e.1))
+        .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(
+            100,
+            |e: &(u64, i64)| e.1,
+        ))
         .key_by(|e: &(u64, i64)| e.0)
         .window(SlidingEventTimeWindows::of(2000, 1000))
         .aggregate(Count)
@@ -125,5 +150,8 @@ fn event_time_window_without_timestamps_is_rejected_at_build() {
         .aggregate(Count)
         .sink("out", CollectSink::new());
     let err = job.build().err().expect("must be rejected");
-    assert!(err.to_string().contains("assign_timestamps_and_watermarks"), "{err}");
+    assert!(
+        err.to_string().contains("assign_timestamps_and_watermarks"),
+        "{err}"
+    );
 }

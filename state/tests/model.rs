@@ -397,10 +397,19 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    // Even an ideal random hash exceeds a 1.3 max/min ratio for about 0.2%
+    // of starts (the bound is ~3.5 sigma at both ends), so the starts are
+    // drawn from a fixed seed: deterministic in CI, still 64 arbitrary
+    // starts a changed hash function must pass.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x005e_ed0f_5a7e),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
-    /// 100k sequential keys from any start spread over 128 key groups with a
-    /// max/min ratio below 1.3.
+    /// 100k sequential keys from a random start spread over 128 key groups
+    /// with a max/min ratio below 1.3.
     #[test]
     fn stable_hash_balances_sequential_keys(start in any::<u64>()) {
         let mut counts = [0u32; 128];

@@ -47,7 +47,11 @@ impl KeyedProcessFunction<u64, (u64, Side), Q3Row> for SellerJoin {
         Ok(())
     }
 
-    fn process_element(&mut self, (_, side): (u64, Side), ctx: &mut KeyedContext<'_, u64, Q3Row>) -> Result<()> {
+    fn process_element(
+        &mut self,
+        (_, side): (u64, Side),
+        ctx: &mut KeyedContext<'_, u64, Q3Row>,
+    ) -> Result<()> {
         let (Some(seller), Some(waiting)) = (self.seller, self.waiting) else {
             return Err(spate::SpateError::internal("q3 state not opened"));
         };

@@ -15,8 +15,15 @@ use crate::nexmark::rows::Q4Row;
 
 #[derive(Clone, Debug)]
 enum Input {
-    Auction { start: i64, expires: i64, category: u64 },
-    Bid { price: u64, date_time: i64 },
+    Auction {
+        start: i64,
+        expires: i64,
+        category: u64,
+    },
+    Bid {
+        price: u64,
+        date_time: i64,
+    },
 }
 
 /// A closed auction's winning price.
@@ -73,8 +80,15 @@ struct WinningBid {
     early_bids: Option<ListState<u64, (u64, i64)>>,
 }
 
+/// The auction, its best valid price, and bids that came before it.
+type WinningStates = (
+    ValueState<u64, AuctionInfo>,
+    ValueState<u64, u64>,
+    ListState<u64, (u64, i64)>,
+);
+
 impl WinningBid {
-    fn states(&self) -> Result<(ValueState<u64, AuctionInfo>, ValueState<u64, u64>, ListState<u64, (u64, i64)>)> {
+    fn states(&self) -> Result<WinningStates> {
         match (self.auction, self.best, self.early_bids) {
             (Some(a), Some(b), Some(e)) => Ok((a, b, e)),
             _ => Err(SpateError::internal("q4 state not opened")),
@@ -82,7 +96,11 @@ impl WinningBid {
     }
 }
 
-fn offer(best: ValueState<u64, u64>, ctx: &mut KeyedContext<'_, u64, Winner>, price: u64) -> Result<()> {
+fn offer(
+    best: ValueState<u64, u64>,
+    ctx: &mut KeyedContext<'_, u64, Winner>,
+    price: u64,
+) -> Result<()> {
     best.modify(ctx, |cur| match cur {
         Some(p) => {
             *p = (*p).max(price);
@@ -100,10 +118,18 @@ impl KeyedProcessFunction<u64, (u64, u64, Input), Winner> for WinningBid {
         Ok(())
     }
 
-    fn process_element(&mut self, (_, seller, input): (u64, u64, Input), ctx: &mut KeyedContext<'_, u64, Winner>) -> Result<()> {
+    fn process_element(
+        &mut self,
+        (_, seller, input): (u64, u64, Input),
+        ctx: &mut KeyedContext<'_, u64, Winner>,
+    ) -> Result<()> {
         let (auction, best, early) = self.states()?;
         match input {
-            Input::Auction { start, expires, category } => {
+            Input::Auction {
+                start,
+                expires,
+                category,
+            } => {
                 auction.update(ctx, (start, expires, category, seller))?;
                 for (price, t) in early.get(ctx)? {
                     if (start..=expires).contains(&t) {
@@ -125,22 +151,28 @@ impl KeyedProcessFunction<u64, (u64, u64, Input), Winner> for WinningBid {
         Ok(())
     }
 
-    fn on_timer(&mut self, ts: i64, _: TimeDomain, ctx: &mut KeyedContext<'_, u64, Winner>) -> Result<()> {
+    fn on_timer(
+        &mut self,
+        ts: i64,
+        _: TimeDomain,
+        ctx: &mut KeyedContext<'_, u64, Winner>,
+    ) -> Result<()> {
         let (auction, best, early) = self.states()?;
-        if let (Some((_, expires, category, seller)), Some(price)) = (auction.value(ctx)?, best.value(ctx)?) {
-            if expires == ts {
-                let id = *ctx.key();
-                ctx.collect_with_timestamp(
-                    Winner {
-                        auction: id,
-                        category,
-                        seller,
-                        price,
-                        expires,
-                    },
+        if let (Some((_, expires, category, seller)), Some(price)) =
+            (auction.value(ctx)?, best.value(ctx)?)
+            && expires == ts
+        {
+            let id = *ctx.key();
+            ctx.collect_with_timestamp(
+                Winner {
+                    auction: id,
+                    category,
+                    seller,
+                    price,
                     expires,
-                );
-            }
+                },
+                expires,
+            );
         }
         auction.clear(ctx)?;
         best.clear(ctx)?;
@@ -163,17 +195,25 @@ impl KeyedProcessFunction<u64, Winner, Q4Row> for CategoryAverage {
     }
 
     fn process_element(&mut self, w: Winner, ctx: &mut KeyedContext<'_, u64, Q4Row>) -> Result<()> {
-        let pending = self.pending.ok_or_else(|| SpateError::internal("q4 state not opened"))?;
+        let pending = self
+            .pending
+            .ok_or_else(|| SpateError::internal("q4 state not opened"))?;
         pending.add(ctx, (w.expires, w.auction, w.price))?;
         ctx.register_event_time_timer(w.expires);
         Ok(())
     }
 
-    fn on_timer(&mut self, ts: i64, _: TimeDomain, ctx: &mut KeyedContext<'_, u64, Q4Row>) -> Result<()> {
+    fn on_timer(
+        &mut self,
+        ts: i64,
+        _: TimeDomain,
+        ctx: &mut KeyedContext<'_, u64, Q4Row>,
+    ) -> Result<()> {
         let (Some(pending), Some(totals)) = (self.pending, self.totals) else {
             return Err(SpateError::internal("q4 state not opened"));
         };
-        let (mut due, rest): (Vec<_>, Vec<_>) = pending.get(ctx)?.into_iter().partition(|w| w.0 <= ts);
+        let (mut due, rest): (Vec<_>, Vec<_>) =
+            pending.get(ctx)?.into_iter().partition(|w| w.0 <= ts);
         due.sort_unstable();
         let (mut sum, mut count) = totals.value(ctx)?.unwrap_or((0, 0));
         let category = *ctx.key();

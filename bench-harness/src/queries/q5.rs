@@ -60,12 +60,15 @@ pub fn q5(events: &DataStream<Event>) -> DataStream<Q5Row> {
         })
         .key_by(|auction: &u64| *auction)
         .window(SlidingEventTimeWindows::of(10_000, 2_000))
-        .aggregate_with(Count::<u64>::new(), |auction: &u64, w: &TimeWindow, num: u64| Q5Row {
-            auction: *auction,
-            num,
-            window_start: w.start,
-            window_end: w.end,
-        })
+        .aggregate_with(
+            Count::<u64>::new(),
+            |auction: &u64, w: &TimeWindow, num: u64| Q5Row {
+                auction: *auction,
+                num,
+                window_start: w.start,
+                window_end: w.end,
+            },
+        )
         .key_by(|r: &Q5Row| r.window_start)
         .process(HottestInWindow::default())
 }
@@ -81,14 +84,27 @@ impl KeyedProcessFunction<i64, Q5Row, Q5Row> for HottestInWindow {
         Ok(())
     }
 
-    fn process_element(&mut self, row: Q5Row, ctx: &mut KeyedContext<'_, i64, Q5Row>) -> Result<()> {
-        let counts = self.counts.ok_or_else(|| SpateError::internal("q5 state not opened"))?;
+    fn process_element(
+        &mut self,
+        row: Q5Row,
+        ctx: &mut KeyedContext<'_, i64, Q5Row>,
+    ) -> Result<()> {
+        let counts = self
+            .counts
+            .ok_or_else(|| SpateError::internal("q5 state not opened"))?;
         ctx.register_event_time_timer(row.window_end - 1);
         counts.add(ctx, row)
     }
 
-    fn on_timer(&mut self, _: i64, _: TimeDomain, ctx: &mut KeyedContext<'_, i64, Q5Row>) -> Result<()> {
-        let counts = self.counts.ok_or_else(|| SpateError::internal("q5 state not opened"))?;
+    fn on_timer(
+        &mut self,
+        _: i64,
+        _: TimeDomain,
+        ctx: &mut KeyedContext<'_, i64, Q5Row>,
+    ) -> Result<()> {
+        let counts = self
+            .counts
+            .ok_or_else(|| SpateError::internal("q5 state not opened"))?;
         let rows = counts.get(ctx)?;
         let max = rows.iter().map(|r| r.num).max().unwrap_or(0);
         for r in rows.into_iter().filter(|r| r.num == max) {

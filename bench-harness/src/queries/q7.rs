@@ -25,7 +25,9 @@ pub fn q7(events: &DataStream<Event>) -> DataStream<Q7Row> {
         })
         .key_by(|b: &Bid| b.bidder % PARTIALS)
         .window(TumblingEventTimeWindows::of(TUMBLE_MS as u64))
-        .aggregate_with(TopBids, |_: &u64, w: &TimeWindow, top: (u64, Vec<Bid>)| (w.start, top.0, top.1))
+        .aggregate_with(TopBids, |_: &u64, w: &TimeWindow, top: (u64, Vec<Bid>)| {
+            (w.start, top.0, top.1)
+        })
         .key_by(|p: &(i64, u64, Vec<Bid>)| p.0)
         .process(HighestInWindow::default())
 }
@@ -74,14 +76,27 @@ impl KeyedProcessFunction<i64, Partial, Q7Row> for HighestInWindow {
         Ok(())
     }
 
-    fn process_element(&mut self, (start, price, bids): Partial, ctx: &mut KeyedContext<'_, i64, Q7Row>) -> Result<()> {
-        let partials = self.partials.ok_or_else(|| SpateError::internal("q7 state not opened"))?;
+    fn process_element(
+        &mut self,
+        (start, price, bids): Partial,
+        ctx: &mut KeyedContext<'_, i64, Q7Row>,
+    ) -> Result<()> {
+        let partials = self
+            .partials
+            .ok_or_else(|| SpateError::internal("q7 state not opened"))?;
         ctx.register_event_time_timer(start + TUMBLE_MS - 1);
         partials.add(ctx, (price, bids))
     }
 
-    fn on_timer(&mut self, _: i64, _: TimeDomain, ctx: &mut KeyedContext<'_, i64, Q7Row>) -> Result<()> {
-        let partials = self.partials.ok_or_else(|| SpateError::internal("q7 state not opened"))?;
+    fn on_timer(
+        &mut self,
+        _: i64,
+        _: TimeDomain,
+        ctx: &mut KeyedContext<'_, i64, Q7Row>,
+    ) -> Result<()> {
+        let partials = self
+            .partials
+            .ok_or_else(|| SpateError::internal("q7 state not opened"))?;
         let all = partials.get(ctx)?;
         let max = all.iter().filter(|p| !p.1.is_empty()).map(|p| p.0).max();
         if let Some(max) = max {

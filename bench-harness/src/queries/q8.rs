@@ -26,7 +26,11 @@ pub fn q8(events: &DataStream<Event>) -> DataStream<Q8Row> {
         .key_by(|(id, _): &(u64, Side)| *id)
         .window(TumblingEventTimeWindows::of(TUMBLE_MS as u64))
         .process(
-            |id: &u64, w: &TimeWindow, items: &[(u64, Side)], out: &mut WindowCollector<'_, Q8Row>| -> Result<()> {
+            |id: &u64,
+             w: &TimeWindow,
+             items: &[(u64, Side)],
+             out: &mut WindowCollector<'_, Q8Row>|
+             -> Result<()> {
                 let opened = items.iter().any(|(_, s)| matches!(s, Side::Auction));
                 if opened {
                     for (_, s) in items {

@@ -9,11 +9,18 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::metrics::JobMetrics;
 use crate::runtime::executor::run_graph;
-use crate::runtime::graph::{Edge, EdgeId, EdgeTyped, Graph, Node, NodeId, Partition, SourceFactory};
+use crate::runtime::graph::{
+    Edge, EdgeId, EdgeTyped, Graph, Node, NodeId, Partition, SourceFactory,
+};
 use crate::runtime::instantiate::Instantiator;
 use crate::runtime::settings::RunSettings;
 use crate::runtime::task::SourceTask;
-use crate::sources::{CollectionSource, Source, SplitInfo};
+use std::path::PathBuf;
+
+use crate::sources::{
+    BadRecordPolicy, CollectionSource, CsvSource, JsonLinesSource, Parsed, Source, SplitInfo,
+    TextLinesSource, bad_records_tag,
+};
 
 use super::stream::DataStream;
 
@@ -29,7 +36,12 @@ pub(crate) struct GraphBuilder {
 pub(crate) type SharedBuilder = Rc<RefCell<GraphBuilder>>;
 
 impl GraphBuilder {
-    pub(crate) fn add_node(&mut self, name: &str, source: Option<SourceFactory>, is_sink: bool) -> NodeId {
+    pub(crate) fn add_node(
+        &mut self,
+        name: &str,
+        source: Option<SourceFactory>,
+        is_sink: bool,
+    ) -> NodeId {
         self.nodes.push(Node {
             name: name.to_string(),
             inputs: Vec::new(),
@@ -52,7 +64,6 @@ impl GraphBuilder {
         let id = self.edges.len();
         self.edges.push(Edge {
             tag,
-            from,
             to,
             partition,
             ops: Arc::new(typed),
@@ -64,10 +75,6 @@ impl GraphBuilder {
             n.inputs.push(id);
         }
         id
-    }
-
-    pub(crate) fn node_name(&self, node: NodeId) -> String {
-        self.nodes.get(node).map(|n| n.name.clone()).unwrap_or_default()
     }
 }
 
@@ -132,10 +139,54 @@ impl JobBuilder {
         self.source(name, factory).with_time(true)
     }
 
+    /// A bounded CSV file source (serde fields in column order). Bad lines
+    /// fail the job or go to the [`bad_records_tag`](crate::sources::bad_records_tag)
+    /// side output of the returned stream, as `policy` says.
+    pub fn read_csv<T>(
+        &self,
+        path: impl Into<PathBuf>,
+        has_header: bool,
+        policy: BadRecordPolicy,
+    ) -> DataStream<T>
+    where
+        T: serde::de::DeserializeOwned + crate::Data,
+    {
+        let path = path.into();
+        let parsed = self.source("csv", move |split| {
+            CsvSource::<T>::open(&path, has_header, split)
+        });
+        split_bad_records(&parsed, policy)
+    }
+
+    /// A bounded text file source: one `String` per non-empty line.
+    pub fn read_text_lines(&self, path: impl Into<PathBuf>) -> DataStream<String> {
+        let path = path.into();
+        self.source("text", move |split| TextLinesSource::open(&path, split))
+    }
+
+    /// A bounded JSON-lines file source, one object per line; bad lines are
+    /// handled as for [`JobBuilder::read_csv`].
+    pub fn read_json_lines<T>(
+        &self,
+        path: impl Into<PathBuf>,
+        policy: BadRecordPolicy,
+    ) -> DataStream<T>
+    where
+        T: serde::de::DeserializeOwned + crate::Data,
+    {
+        let path = path.into();
+        let parsed = self.source("json-lines", move |split| {
+            JsonLinesSource::<T>::open(&path, split)
+        });
+        split_bad_records(&parsed, policy)
+    }
+
     /// A bounded source over a collection, split over the cores.
     pub fn from_collection<T: crate::Data + Sync>(&self, items: Vec<T>) -> DataStream<T> {
         let items = Arc::new(items);
-        self.source("collection", move |split| Ok(CollectionSource::new(items.clone(), split)))
+        self.source("collection", move |split| {
+            Ok(CollectionSource::new(items.clone(), split))
+        })
     }
 
     /// Validates the graph and freezes it into a runnable [`Job`].
@@ -154,6 +205,26 @@ impl JobBuilder {
             graph: Arc::new(graph),
         })
     }
+}
+
+/// Routes parsed lines: records on, bad lines to the side output or a failure.
+fn split_bad_records<T: crate::Data>(
+    parsed: &DataStream<Parsed<T>>,
+    policy: BadRecordPolicy,
+) -> DataStream<T> {
+    parsed.process(
+        move |p: Parsed<T>, ctx: &mut crate::operators::process::Context<'_, T>| match p {
+            Ok(v) => ctx.collect(v),
+            Err(bad) => match policy {
+                BadRecordPolicy::SideOutput => ctx.side_output(&bad_records_tag(), bad),
+                BadRecordPolicy::Fail => ctx.fail(crate::SpateError::BadInput {
+                    path: bad.path.clone().into(),
+                    line: bad.line,
+                    reason: bad.reason,
+                }),
+            },
+        },
+    )
 }
 
 /// A validated job graph, ready to run any number of times.

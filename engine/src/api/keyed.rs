@@ -49,9 +49,13 @@ impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
     /// Adds a node fed by a hash exchange on the key.
     pub(crate) fn keyed_node<F>(&self, name: &str, make: F) -> NodeId
     where
-        F: Fn(&mut Instantiator<'_>, NodeId) -> Result<crate::runtime::output::BoxOutput<T>> + Send + Sync + 'static,
+        F: Fn(&mut Instantiator<'_>, NodeId) -> Result<crate::runtime::output::BoxOutput<T>>
+            + Send
+            + Sync
+            + 'static,
     {
-        self.stream.connect_node(name, Partition::Hash, Some(self.key_hash()), make)
+        self.stream
+            .connect_node(name, Partition::Hash, Some(self.key_hash()), make)
     }
 
     /// The key selector.

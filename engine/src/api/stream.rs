@@ -12,7 +12,7 @@ use crate::operators::basic::{FilterOp, FlatMapOp, MapOp};
 use crate::operators::process::{ProcessFunction, ProcessOp};
 use crate::operators::timestamps::TimestampsOp;
 use crate::operators::union::union_input;
-use crate::runtime::graph::{ConsumerFactory, EdgeTyped, NodeId, Partition};
+use crate::runtime::graph::{ConsumerFactory, EdgeTyped, HashFn, NodeId, Partition};
 use crate::runtime::instantiate::Instantiator;
 use crate::runtime::output::BoxOutput;
 use crate::runtime::side::TypedSide;
@@ -69,7 +69,7 @@ impl<T: crate::Data> DataStream<T> {
         &self,
         name: &str,
         partition: Partition,
-        key_hash: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+        key_hash: Option<HashFn<T>>,
         make: F,
     ) -> NodeId
     where
@@ -78,7 +78,13 @@ impl<T: crate::Data> DataStream<T> {
         let mut g = self.g.borrow_mut();
         let node = g.add_node(name, None, false);
         let consumer: ConsumerFactory<T> = Arc::new(move |inst| make(inst, node));
-        g.add_edge(self.node, self.tag.clone(), node, partition, EdgeTyped { consumer, key_hash });
+        g.add_edge(
+            self.node,
+            self.tag.clone(),
+            node,
+            partition,
+            EdgeTyped { consumer, key_hash },
+        );
         node
     }
 
@@ -87,12 +93,16 @@ impl<T: crate::Data> DataStream<T> {
         &self,
         node: NodeId,
         partition: Partition,
-        key_hash: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+        key_hash: Option<HashFn<T>>,
         consumer: ConsumerFactory<T>,
     ) {
-        self.g
-            .borrow_mut()
-            .add_edge(self.node, self.tag.clone(), node, partition, EdgeTyped { consumer, key_hash });
+        self.g.borrow_mut().add_edge(
+            self.node,
+            self.tag.clone(),
+            node,
+            partition,
+            EdgeTyped { consumer, key_hash },
+        );
     }
 
     /// Adds a chained single-input operator producing `U`.
@@ -152,7 +162,10 @@ impl<T: crate::Data> DataStream<T> {
     }
 
     /// Assigns event timestamps and generates watermarks from the data.
-    pub fn assign_timestamps_and_watermarks(&self, strategy: WatermarkStrategy<T>) -> DataStream<T> {
+    pub fn assign_timestamps_and_watermarks(
+        &self,
+        strategy: WatermarkStrategy<T>,
+    ) -> DataStream<T> {
         self.then("timestamps", move |inst, node| {
             Ok(Box::new(TimestampsOp::new(
                 strategy.clone(),
@@ -189,7 +202,12 @@ impl<T: crate::Data> DataStream<T> {
         let node = self.g.borrow_mut().add_node("union", None, false);
         let inputs = others.len() + 1;
         for (i, s) in std::iter::once(self).chain(others.iter()).enumerate() {
-            s.connect_to(node, Partition::Forward, None, union_input::<T>(node, i, inputs));
+            s.connect_to(
+                node,
+                Partition::Forward,
+                None,
+                union_input::<T>(node, i, inputs),
+            );
         }
         let has_time = self.has_time && others.iter().all(|o| o.has_time);
         DataStream::new(self.g.clone(), node, None).with_time(has_time)
@@ -236,7 +254,7 @@ impl<T: crate::Data> DataStream<T> {
         &self,
         name: &str,
         sink: S,
-        checksum: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+        checksum: Option<HashFn<T>>,
     ) {
         let sink_name = name.to_string();
         let node = self.connect_node(name, Partition::Forward, None, move |inst, _| {

@@ -8,8 +8,8 @@ use super::keyed::{KeyedStream, open_context};
 use super::side_output::OutputTag;
 use super::stream::{DataStream, UserFn};
 use crate::window::{
-    AggregateContents, DefaultTrigger, ProcessContents, ProcessWindowFunction, ReduceContents, Trigger,
-    WindowAssigner, WindowContents, WindowOp, WindowSpec,
+    AggregateContents, DefaultTrigger, ProcessContents, ProcessWindowFunction, ReduceContents,
+    Trigger, WindowAssigner, WindowContents, WindowOp, WindowSpec,
 };
 
 /// A keyed stream with a window assigner, before its window function.
@@ -21,7 +21,10 @@ pub struct WindowedStream<K, T, A, Tr> {
 
 impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
     /// Cuts each key's records into the windows of `assigner`.
-    pub fn window<A: WindowAssigner<T>>(&self, assigner: A) -> WindowedStream<K, T, A, DefaultTrigger> {
+    pub fn window<A: WindowAssigner<T>>(
+        &self,
+        assigner: A,
+    ) -> WindowedStream<K, T, A, DefaultTrigger> {
         let event_time = assigner.is_event_time();
         WindowedStream {
             keyed: self.clone(),
@@ -80,7 +83,9 @@ where
                  emits timestamps) before `key_by(...).window(...)`",
             )
         } else if !self.custom_trigger && !self.spec.assigner.is_event_time() && self.is_global() {
-            Some("a global window never fires by itself; give it a trigger with `.trigger(CountTrigger::of(n))` or your own")
+            Some(
+                "a global window never fires by itself; give it a trigger with `.trigger(CountTrigger::of(n))` or your own",
+            )
         } else {
             None
         };
@@ -138,7 +143,11 @@ where
     }
 
     /// Aggregates each window incrementally, then `finish(key, window, result)`.
-    pub fn aggregate_with<Ag, O>(self, agg: Ag, finish: impl Fn(&K, &A::W, Ag::Out) -> O + UserFn) -> DataStream<O>
+    pub fn aggregate_with<Ag, O>(
+        self,
+        agg: Ag,
+        finish: impl Fn(&K, &A::W, Ag::Out) -> O + UserFn,
+    ) -> DataStream<O>
     where
         Ag: AggregateFunction<In = T> + Clone + Send + Sync,
         O: crate::Data,
@@ -150,7 +159,10 @@ where
     }
 
     /// Keeps each window's records and hands them all to `f` when it fires.
-    pub fn process<O: crate::Data>(self, f: impl ProcessWindowFunction<K, A::W, T, O>) -> DataStream<O> {
+    pub fn process<O: crate::Data>(
+        self,
+        f: impl ProcessWindowFunction<K, A::W, T, O>,
+    ) -> DataStream<O> {
         self.build("window_process", move |range| ProcessContents {
             table: ListTable::new(range, None),
             f: f.clone(),

@@ -4,15 +4,15 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 
 use spate_state::{
-    AggregateFunction, AggregatingTable, KeyGroupRange, KeyRef, ListTable, MapTable, ReducingTable, StateTtl,
-    ValueTable,
+    AggregateFunction, AggregatingTable, KeyGroupRange, KeyRef, ListTable, MapTable, ReducingTable,
+    StateTtl, ValueTable,
 };
 
 use super::handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
 use super::timers::KeyedTimers;
 use super::{KeyScope, StateRegistry};
-use crate::error::Result;
 use crate::api::side_output::OutputTag;
+use crate::error::Result;
 use crate::runtime::output::{BoxOutput, TaskCx};
 use crate::runtime::side::SideOutputs;
 use crate::time::{Timestamp, WATERMARK_MIN};
@@ -49,8 +49,13 @@ impl OpenContext {
         name: &str,
         ttl: Option<StateTtl>,
     ) -> Result<ValueState<K, V>> {
-        let id = self.registry.register(name, ValueTable::<K, (), V>::new(self.range, ttl))?;
-        Ok(ValueState { id, _p: PhantomData })
+        let id = self
+            .registry
+            .register(name, ValueTable::<K, (), V>::new(self.range, ttl))?;
+        Ok(ValueState {
+            id,
+            _p: PhantomData,
+        })
     }
 
     /// A `ListState`.
@@ -59,8 +64,13 @@ impl OpenContext {
         name: &str,
         ttl: Option<StateTtl>,
     ) -> Result<ListState<K, V>> {
-        let id = self.registry.register(name, ListTable::<K, (), V>::new(self.range, ttl))?;
-        Ok(ListState { id, _p: PhantomData })
+        let id = self
+            .registry
+            .register(name, ListTable::<K, (), V>::new(self.range, ttl))?;
+        Ok(ListState {
+            id,
+            _p: PhantomData,
+        })
     }
 
     /// A `MapState`.
@@ -69,8 +79,13 @@ impl OpenContext {
         name: &str,
         ttl: Option<StateTtl>,
     ) -> Result<MapState<K, UK, UV>> {
-        let id = self.registry.register(name, MapTable::<K, (), UK, UV>::new(self.range, ttl))?;
-        Ok(MapState { id, _p: PhantomData })
+        let id = self
+            .registry
+            .register(name, MapTable::<K, (), UK, UV>::new(self.range, ttl))?;
+        Ok(MapState {
+            id,
+            _p: PhantomData,
+        })
     }
 
     /// A `ReducingState` folding with `reduce`.
@@ -82,7 +97,10 @@ impl OpenContext {
     ) -> Result<ReducingState<K, V>> {
         let table = ReducingTable::<K, (), V>::new(self.range, ttl, reduce);
         let id = self.registry.register(name, table)?;
-        Ok(ReducingState { id, _p: PhantomData })
+        Ok(ReducingState {
+            id,
+            _p: PhantomData,
+        })
     }
 
     /// An `AggregatingState` with aggregate function `agg`.
@@ -94,7 +112,10 @@ impl OpenContext {
     ) -> Result<AggregatingState<K, A>> {
         let table = AggregatingTable::<K, (), A>::new(self.range, ttl, agg);
         let id = self.registry.register(name, table)?;
-        Ok(AggregatingState { id, _p: PhantomData })
+        Ok(AggregatingState {
+            id,
+            _p: PhantomData,
+        })
     }
 }
 

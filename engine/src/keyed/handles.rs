@@ -5,7 +5,9 @@
 use std::hash::Hash;
 use std::marker::PhantomData;
 
-use spate_state::{AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, ValueTable};
+use spate_state::{
+    AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, ValueTable,
+};
 
 use super::KeyScope;
 use crate::error::Result;
@@ -70,7 +72,11 @@ impl<K: crate::Key, V: Clone + 'static> ValueState<K, V> {
     /// Reads and rewrites the current key's value with one lookup: `f` gets
     /// the value (if any) and may change it in place; returning `Some(v)`
     /// stores `v`, returning `None` keeps the value as changed (or absent).
-    pub fn modify(&self, s: &mut impl KeyScope<K>, f: impl FnOnce(Option<&mut V>) -> Option<V>) -> Result<()> {
+    pub fn modify(
+        &self,
+        s: &mut impl KeyScope<K>,
+        f: impl FnOnce(Option<&mut V>) -> Option<V>,
+    ) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
         let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
         t.update(kr, key, &(), now, f)?;
@@ -143,7 +149,9 @@ impl<K: crate::Key, UK: Hash + Eq + Clone + 'static, UV: Clone + 'static> MapSta
     pub fn entries(&self, s: &mut impl KeyScope<K>) -> Result<Vec<(UK, UV)>> {
         let (key, kr, now, reg) = s.parts();
         let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
-        Ok(t.iter(kr, key, &(), now)?.map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(t.iter(kr, key, &(), now)?
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     /// Removes the current key's map.

@@ -15,7 +15,9 @@ pub struct StateRegistry {
 impl std::fmt::Debug for StateRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.tables.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("StateRegistry").field("states", &names).finish()
+        f.debug_struct("StateRegistry")
+            .field("states", &names)
+            .finish()
     }
 }
 

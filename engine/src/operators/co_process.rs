@@ -9,7 +9,7 @@ use spate_state::KeyRef;
 
 use super::keyed_process::TimeDomain;
 use super::process::Context;
-use super::two_input::TwoInputOperator;
+use super::two_input::{TwoInputOperator, forward_two_input_control};
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, TaskCx};
@@ -53,7 +53,12 @@ pub trait KeyedCoProcessFunction<K, A, B, O>: Clone + Send + Sync + 'static {
     fn process_element2(&mut self, value: B, ctx: &mut KeyedCoContext<'_, K, O>) -> Result<()>;
     /// Called when a timer registered for the current key fires. Event-time
     /// timers fire once the combined watermark of both inputs passes them.
-    fn on_timer(&mut self, timestamp: Timestamp, domain: TimeDomain, ctx: &mut KeyedCoContext<'_, K, O>) -> Result<()> {
+    fn on_timer(
+        &mut self,
+        timestamp: Timestamp,
+        domain: TimeDomain,
+        ctx: &mut KeyedCoContext<'_, K, O>,
+    ) -> Result<()> {
         let _ = (timestamp, domain, ctx);
         Ok(())
     }
@@ -79,26 +84,6 @@ impl<F, A, B, O> CoProcessOp<F, A, B, O> {
         }
     }
 }
-
-/// Implements the control methods of [`TwoInputOperator`] for operators
-/// that forward them to `next` and `side` (after their own timer work).
-macro_rules! forward_two_input_control {
-    () => {
-        fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
-            self.side.idle(cx, idle);
-            self.next.idle(cx, idle);
-        }
-        fn batch_end(&mut self, cx: &mut TaskCx) {
-            self.side.batch_end(cx);
-            self.next.batch_end(cx);
-        }
-        fn end(&mut self, cx: &mut TaskCx) {
-            self.side.end(cx);
-            self.next.end(cx);
-        }
-    };
-}
-pub(crate) use forward_two_input_control;
 
 impl<F, A, B, O> TwoInputOperator for CoProcessOp<F, A, B, O>
 where
@@ -218,7 +203,9 @@ where
                 TimeDomain::EventTime => &mut self.timers.event,
                 TimeDomain::ProcessingTime => &mut self.timers.processing,
             };
-            let Some(timer) = queue.pop_due(up_to) else { break };
+            let Some(timer) = queue.pop_due(up_to) else {
+                break;
+            };
             // Output of a processing-time timer has no event time, as in Flink.
             let ts = match domain {
                 TimeDomain::EventTime => timer.timestamp_ms,

@@ -27,10 +27,6 @@ impl InputCombiner {
         }
     }
 
-    pub(crate) fn current(&self) -> Timestamp {
-        self.tracker.current()
-    }
-
     pub(crate) fn watermark(&mut self, input: usize, wm: Timestamp) -> Combined {
         Combined {
             watermark: self.tracker.update(input, wm),
@@ -74,7 +70,10 @@ mod tests {
         assert_eq!(c.watermark(1, 3).watermark, Some(3));
         let first = c.end(0);
         assert!(!first.all_ended);
-        assert_eq!(first.watermark, None, "input 1 still holds the watermark at 3");
+        assert_eq!(
+            first.watermark, None,
+            "input 1 still holds the watermark at 3"
+        );
         let second = c.end(1);
         assert!(second.all_ended);
         assert_eq!(second.watermark, Some(WATERMARK_MAX));

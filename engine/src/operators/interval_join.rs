@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use spate_state::{KeyRef, MapTable, TimerQueue};
 
-use super::co_process::forward_two_input_control;
-use super::two_input::TwoInputOperator;
+use super::two_input::{TwoInputOperator, forward_two_input_control};
 use crate::error::Result;
 use crate::runtime::output::{BoxOutput, TaskCx};
 use crate::runtime::side::SideOutputs;
@@ -108,7 +107,10 @@ where
         let kr = KeyRef::of(&key, self.max_parallelism);
         let now = cx.now_ms_cached();
         // Partners b satisfy ts + lower <= b.ts <= ts + upper.
-        let (from, to) = (ts.saturating_add(self.spec.lower), ts.saturating_add(self.spec.upper));
+        let (from, to) = (
+            ts.saturating_add(self.spec.lower),
+            ts.saturating_add(self.spec.upper),
+        );
         for (&bts, bs) in self.right.iter(kr, &key, &(), now)? {
             if bts < from || bts > to {
                 continue;
@@ -121,7 +123,8 @@ where
         // the watermark passes that point (or its own ts, if later).
         let cleanup_at = if self.spec.upper > 0 { to } else { ts };
         buffer(&mut self.left, kr, &key, ts, a, now)?;
-        self.cleanup.register(kr, &key, &Bucket::Left(ts), cleanup_at)?;
+        self.cleanup
+            .register(kr, &key, &Bucket::Left(ts), cleanup_at)?;
         Ok(())
     }
 
@@ -134,7 +137,10 @@ where
         let kr = KeyRef::of(&key, self.max_parallelism);
         let now = cx.now_ms_cached();
         // Partners a satisfy ts - upper <= a.ts <= ts - lower.
-        let (from, to) = (ts.saturating_sub(self.spec.upper), ts.saturating_sub(self.spec.lower));
+        let (from, to) = (
+            ts.saturating_sub(self.spec.upper),
+            ts.saturating_sub(self.spec.lower),
+        );
         for (&ats, as_) in self.left.iter(kr, &key, &(), now)? {
             if ats < from || ats > to {
                 continue;
@@ -145,7 +151,8 @@ where
         }
         let cleanup_at = if self.spec.lower < 0 { to } else { ts };
         buffer(&mut self.right, kr, &key, ts, b, now)?;
-        self.cleanup.register(kr, &key, &Bucket::Right(ts), cleanup_at)?;
+        self.cleanup
+            .register(kr, &key, &Bucket::Right(ts), cleanup_at)?;
         Ok(())
     }
 
@@ -226,4 +233,125 @@ where
     }
 
     forward_two_input_control!();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use spate_state::KeyGroupRange;
+
+    use super::*;
+    use crate::metrics::CoreMetrics;
+    use crate::time::SystemClock;
+
+    type Ev = (u64, &'static str);
+    type Pairs = Rc<RefCell<Vec<((&'static str, &'static str), Timestamp)>>>;
+
+    struct Collect(Pairs);
+
+    impl crate::runtime::output::Output<(&'static str, &'static str)> for Collect {
+        fn record(&mut self, _: &mut TaskCx, v: (&'static str, &'static str), ts: Timestamp) {
+            self.0.borrow_mut().push((v, ts));
+        }
+        fn watermark(&mut self, _: &mut TaskCx, _: Timestamp) {}
+        fn idle(&mut self, _: &mut TaskCx, _: bool) {}
+        fn batch_end(&mut self, _: &mut TaskCx) {}
+        fn tick(&mut self, _: &mut TaskCx) {}
+        fn end(&mut self, _: &mut TaskCx) {}
+    }
+
+    fn task_cx() -> TaskCx {
+        TaskCx {
+            clock: SystemClock::default(),
+            created_ns: 0,
+            subtask: 0,
+            next_proc_timer_ms: None,
+            failure: None,
+            metrics: Rc::new(CoreMetrics::default()),
+            now_ms_cached: 0,
+        }
+    }
+
+    type Op = IntervalJoinOp<
+        u64,
+        Ev,
+        Ev,
+        (&'static str, &'static str),
+        fn(&Ev, &Ev) -> (&'static str, &'static str),
+    >;
+
+    fn join_op(lower: i64, upper: i64, out: &Pairs) -> Op {
+        let spec = IntervalJoinSpec {
+            key_left: Arc::new(|e: &Ev| e.0),
+            key_right: Arc::new(|e: &Ev| e.0),
+            lower,
+            upper,
+            f: (|a: &Ev, b: &Ev| (a.1, b.1)) as fn(&Ev, &Ev) -> (&'static str, &'static str),
+            left_late_tag: None,
+            right_late_tag: None,
+        };
+        IntervalJoinOp::new(
+            spec,
+            KeyGroupRange::all(128),
+            Box::new(Collect(out.clone())),
+            SideOutputs::default(),
+            128,
+        )
+    }
+
+    #[test]
+    fn buffers_are_dropped_exactly_when_no_partner_can_arrive() {
+        let out: Pairs = Rc::default();
+        let mut cx = task_cx();
+        // b.ts in [a.ts - 2, a.ts + 3].
+        let mut op = join_op(-2, 3, &out);
+        op.record1(&mut cx, (1, "a"), 10);
+        op.record2(&mut cx, (1, "b8"), 8);
+        assert_eq!((op.left.len(), op.right.len()), (1, 1));
+        // A right record may join lefts up to b.ts + 2: b8 goes at wm 10.
+        op.watermark(&mut cx, 9);
+        assert_eq!(op.right.len(), 1);
+        op.watermark(&mut cx, 10);
+        assert_eq!((op.left.len(), op.right.len()), (1, 0));
+        // A left record may join rights up to a.ts + 3 = 13: kept at wm 12,
+        // so a right record at 13 (not late) still finds it.
+        op.watermark(&mut cx, 12);
+        assert_eq!(op.left.len(), 1);
+        op.record2(&mut cx, (1, "b13"), 13);
+        op.watermark(&mut cx, 13);
+        assert_eq!(
+            op.left.len(),
+            0,
+            "a is dropped once the watermark reaches 13"
+        );
+        // b13 may still meet lefts up to 15.
+        assert_eq!(op.right.len(), 1);
+        op.watermark(&mut cx, 15);
+        assert_eq!(op.right.len(), 0);
+        assert_eq!(*out.borrow(), vec![(("a", "b8"), 10), (("a", "b13"), 13)]);
+        assert!(cx.failure.is_none());
+    }
+
+    #[test]
+    fn records_at_or_behind_the_watermark_are_late() {
+        let out: Pairs = Rc::default();
+        let mut cx = task_cx();
+        let mut op = join_op(0, 5, &out);
+        op.watermark(&mut cx, 20);
+        op.record1(&mut cx, (1, "late-a"), 20);
+        op.record2(&mut cx, (1, "late-b"), 3);
+        op.record1(&mut cx, (1, "a"), 21);
+        op.record2(&mut cx, (1, "b"), 21);
+        assert_eq!(cx.metrics.snapshot().late_records, 2);
+        assert_eq!(*out.borrow(), vec![(("a", "b"), 21)]);
+        assert_eq!((op.left.len(), op.right.len()), (1, 1));
+        op.watermark(&mut cx, crate::time::WATERMARK_MAX);
+        assert_eq!(
+            (op.left.len(), op.right.len()),
+            (0, 0),
+            "the final watermark empties both buffers"
+        );
+    }
 }

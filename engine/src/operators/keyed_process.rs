@@ -30,7 +30,12 @@ pub trait KeyedProcessFunction<K, I, O>: Clone + Send + Sync + 'static {
     /// Called for every record, with the record's key current.
     fn process_element(&mut self, value: I, ctx: &mut KeyedContext<'_, K, O>) -> Result<()>;
     /// Called when a timer registered for the current key fires.
-    fn on_timer(&mut self, timestamp: Timestamp, domain: TimeDomain, ctx: &mut KeyedContext<'_, K, O>) -> Result<()> {
+    fn on_timer(
+        &mut self,
+        timestamp: Timestamp,
+        domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<()> {
         let _ = (timestamp, domain, ctx);
         Ok(())
     }
@@ -47,7 +52,9 @@ pub(crate) struct KeyedProcessOp<K, I, O, F> {
     max_parallelism: u16,
 }
 
-impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProcessOp<K, I, O, F> {
+impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
+    KeyedProcessOp<K, I, O, F>
+{
     pub(crate) fn new(
         mut f: F,
         key_fn: Arc<dyn Fn(&I) -> K + Send + Sync>,
@@ -75,7 +82,9 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Ke
                 TimeDomain::EventTime => &mut self.timers.event,
                 TimeDomain::ProcessingTime => &mut self.timers.processing,
             };
-            let Some(timer) = queue.pop_due(up_to) else { break };
+            let Some(timer) = queue.pop_due(up_to) else {
+                break;
+            };
             let ts = match domain {
                 TimeDomain::EventTime => timer.timestamp_ms,
                 TimeDomain::ProcessingTime => WATERMARK_MIN,
@@ -99,7 +108,9 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Ke
     }
 }
 
-impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I> for KeyedProcessOp<K, I, O, F> {
+impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
+    for KeyedProcessOp<K, I, O, F>
+{
     #[inline]
     fn record(&mut self, cx: &mut TaskCx, value: I, ts: Timestamp) {
         let key = (self.key_fn)(&value);

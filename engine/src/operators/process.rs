@@ -57,6 +57,11 @@ impl<O: 'static> Context<'_, O> {
         self.watermark
     }
 
+    /// Fails the job with `err` after the current record.
+    pub fn fail(&mut self, err: crate::SpateError) {
+        self.cx.fail(err);
+    }
+
     /// The index of this parallel subtask.
     pub fn subtask(&self) -> usize {
         self.cx.subtask

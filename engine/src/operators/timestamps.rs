@@ -59,11 +59,11 @@ impl<T: 'static> Output<T> for TimestampsOp<T> {
     fn batch_end(&mut self, cx: &mut TaskCx) {
         // One watermark per input batch: from the data, never from a timer.
         self.emit_watermark(cx);
-        if let Some(idle_ms) = self.strategy.idle_timeout_ms {
-            if self.last_record_ms == i64::MAX {
-                self.last_record_ms = cx.now_ms();
-                cx.request_tick_at(self.last_record_ms.saturating_add(idle_ms as i64));
-            }
+        if let Some(idle_ms) = self.strategy.idle_timeout_ms
+            && self.last_record_ms == i64::MAX
+        {
+            self.last_record_ms = cx.now_ms();
+            cx.request_tick_at(self.last_record_ms.saturating_add(idle_ms as i64));
         }
         self.next.batch_end(cx)
     }

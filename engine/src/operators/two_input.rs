@@ -112,7 +112,10 @@ impl<Op: TwoInputOperator> Output<Op::In2> for Input<Op, 1> {
 /// The consumer factories of the two inputs of two-input node `node`.
 /// `make` builds the operator once per core; the first input wired on a
 /// core creates it and the other shares it.
-pub(crate) fn two_input_consumers<Op, M>(node: NodeId, make: M) -> (ConsumerFactory<Op::In1>, ConsumerFactory<Op::In2>)
+pub(crate) fn two_input_consumers<Op, M>(
+    node: NodeId,
+    make: M,
+) -> (ConsumerFactory<Op::In1>, ConsumerFactory<Op::In2>)
 where
     Op: TwoInputOperator,
     Op::In1: crate::Data,
@@ -144,3 +147,23 @@ where
         })))
     })
 }
+
+/// Implements the control methods of [`TwoInputOperator`] for operators
+/// whose idle, batch-end and end events only go on to `next` and `side`.
+macro_rules! forward_two_input_control {
+    () => {
+        fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
+            self.side.idle(cx, idle);
+            self.next.idle(cx, idle);
+        }
+        fn batch_end(&mut self, cx: &mut TaskCx) {
+            self.side.batch_end(cx);
+            self.next.batch_end(cx);
+        }
+        fn end(&mut self, cx: &mut TaskCx) {
+            self.side.end(cx);
+            self.next.end(cx);
+        }
+    };
+}
+pub(crate) use forward_two_input_control;

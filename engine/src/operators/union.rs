@@ -62,7 +62,11 @@ impl<T: 'static> Output<T> for UnionInput<T> {
 }
 
 /// The consumer factory of input `input` (of `inputs`) of union node `node`.
-pub(crate) fn union_input<T: crate::Data>(node: NodeId, input: usize, inputs: usize) -> ConsumerFactory<T> {
+pub(crate) fn union_input<T: crate::Data>(
+    node: NodeId,
+    input: usize,
+    inputs: usize,
+) -> ConsumerFactory<T> {
     Arc::new(move |inst| {
         let core = inst.shared_node(node, |inst| {
             Ok(Rc::new(RefCell::new(UnionCore {

@@ -108,7 +108,11 @@ impl<T: Send + 'static> WriterShared<T> {
             Some(buf) => std::mem::take(buf),
             None => return,
         };
-        let wm = self.pending_wm.borrow_mut().get_mut(ch).and_then(Option::take);
+        let wm = self
+            .pending_wm
+            .borrow_mut()
+            .get_mut(ch)
+            .and_then(Option::take);
         let created_ns = self
             .buffer_created_ns
             .borrow_mut()
@@ -143,7 +147,10 @@ impl<T: Send + 'static> WriterShared<T> {
     }
 
     fn try_send_pending(&self, ch: usize) {
-        let (Some(tx), Some(q)) = (self.txs.get(ch), self.pending.borrow_mut().get_mut(ch).map(std::mem::take)) else {
+        let (Some(tx), Some(q)) = (
+            self.txs.get(ch),
+            self.pending.borrow_mut().get_mut(ch).map(std::mem::take),
+        ) else {
             return;
         };
         let mut q = q;
@@ -191,7 +198,11 @@ impl<T: Send + 'static> Flushable for WriterShared<T> {
             }
             for (ch, tx) in self.txs.iter().enumerate() {
                 loop {
-                    let msg = self.pending.borrow_mut().get_mut(ch).and_then(|q| q.pop_front());
+                    let msg = self
+                        .pending
+                        .borrow_mut()
+                        .get_mut(ch)
+                        .and_then(|q| q.pop_front());
                     let Some(msg) = msg else { break };
                     if !tx.send(msg).await {
                         return Err(SpateError::Runtime {
@@ -231,7 +242,14 @@ impl<T: Send + Clone + 'static> Output<T> for ExchangeWriter<T> {
             }
             Route::Broadcast => {
                 for ch in 1..n {
-                    self.shared.push(ch, Rec { ts, value: value.clone() }, cx.created_ns);
+                    self.shared.push(
+                        ch,
+                        Rec {
+                            ts,
+                            value: value.clone(),
+                        },
+                        cx.created_ns,
+                    );
                 }
                 0
             }

@@ -37,17 +37,18 @@ pub(crate) fn run_graph(graph: Arc<Graph>, settings: RunSettings) -> Result<JobM
             .name(&format!("spate-core-{core}"))
             .io_memory(settings.io_memory_bytes)
             .spin_before_park(Duration::from_micros(settings.spin_before_park_us));
-        let handle = builder
-            .spawn(move || async move {
-                run_core(&graph, &settings, core, my_txs, my_rxs, clock).await
-            })
-            .map_err(|e| SpateError::Runtime {
-                core,
-                reason: format!(
-                    "could not start the executor ({e}); glommio needs locked memory \
+        let handle =
+            builder
+                .spawn(move || async move {
+                    run_core(&graph, &settings, core, my_txs, my_rxs, clock).await
+                })
+                .map_err(|e| SpateError::Runtime {
+                    core,
+                    reason: format!(
+                        "could not start the executor ({e}); glommio needs locked memory \
                      (`ulimit -l` of at least the io_memory setting, runtime.io_memory_kib)"
-                ),
-            })?;
+                    ),
+                })?;
         handles.push((core, handle));
     }
     let mut metrics = JobMetrics::default();
@@ -98,8 +99,10 @@ fn create_channels(graph: &Graph, settings: &RunSettings) -> (Vec<Endpoints>, Ve
             continue;
         }
         for i in 0..n {
-            txs.get_mut(i).map(|m| m.insert(e, (0..n).map(|_| None).collect()));
-            rxs.get_mut(i).map(|m| m.insert(e, (0..n).map(|_| None).collect()));
+            txs.get_mut(i)
+                .map(|m| m.insert(e, (0..n).map(|_| None).collect()));
+            rxs.get_mut(i)
+                .map(|m| m.insert(e, (0..n).map(|_| None).collect()));
         }
         for i in 0..n {
             for j in 0..n {
@@ -107,10 +110,18 @@ fn create_channels(graph: &Graph, settings: &RunSettings) -> (Vec<Endpoints>, Ve
                     continue;
                 }
                 let (tx, rx) = edge.ops.shared_pair(settings.channel_capacity_batches);
-                if let Some(slot) = txs.get_mut(i).and_then(|m| m.get_mut(&e)).and_then(|v| v.get_mut(j)) {
+                if let Some(slot) = txs
+                    .get_mut(i)
+                    .and_then(|m| m.get_mut(&e))
+                    .and_then(|v| v.get_mut(j))
+                {
                     *slot = Some(tx);
                 }
-                if let Some(slot) = rxs.get_mut(j).and_then(|m| m.get_mut(&e)).and_then(|v| v.get_mut(i)) {
+                if let Some(slot) = rxs
+                    .get_mut(j)
+                    .and_then(|m| m.get_mut(&e))
+                    .and_then(|v| v.get_mut(i))
+                {
                     *slot = Some(rx);
                 }
             }
@@ -224,7 +235,11 @@ async fn run_core(
                 }
             }
         }
-        if all_done { Poll::Ready(Ok(())) } else { Poll::Pending }
+        if all_done {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
     })
     .await?;
     Ok(metrics.snapshot())

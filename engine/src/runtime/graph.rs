@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::channel::{SharedRx, SharedTx, Tx, Rx, local_pair};
+use super::channel::{Rx, SharedRx, SharedTx, Tx, local_pair};
 use super::instantiate::Instantiator;
 use super::output::BoxOutput;
 use super::port::{ChannelPort, InputPort};
@@ -40,15 +40,13 @@ pub(crate) struct Node {
     pub(crate) side_outputs: Vec<(String, SideOutputFactory)>,
 }
 
-pub(crate) type SideOutputFactory = Arc<
-    dyn Fn(&mut Instantiator<'_>) -> Result<Box<dyn super::side::ErasedOutput>> + Send + Sync,
->;
+pub(crate) type SideOutputFactory =
+    Arc<dyn Fn(&mut Instantiator<'_>) -> Result<Box<dyn super::side::ErasedOutput>> + Send + Sync>;
 
 /// One connection between two nodes.
 pub(crate) struct Edge {
     /// The side-output tag the edge leaves from; `None` for the main output.
     pub(crate) tag: Option<String>,
-    pub(crate) from: NodeId,
     pub(crate) to: NodeId,
     pub(crate) partition: Partition,
     pub(crate) ops: Arc<dyn EdgeOps>,
@@ -71,6 +69,9 @@ pub(crate) trait EdgeOps: Send + Sync {
     ) -> Result<Box<dyn InputPort>>;
 }
 
+/// A record hash used to route records by key.
+pub(crate) type HashFn<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
+
 pub(crate) type ConsumerFactory<T> =
     Arc<dyn Fn(&mut Instantiator<'_>) -> Result<BoxOutput<T>> + Send + Sync>;
 
@@ -79,11 +80,13 @@ pub(crate) struct EdgeTyped<T> {
     /// Builds the consumer's operator (and everything chained behind it).
     pub(crate) consumer: ConsumerFactory<T>,
     /// The key hash, for hash-partitioned edges.
-    pub(crate) key_hash: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+    pub(crate) key_hash: Option<HashFn<T>>,
 }
 
 fn wrong_type(what: &str) -> SpateError {
-    SpateError::internal(format!("edge endpoint of the wrong type while wiring {what}"))
+    SpateError::internal(format!(
+        "edge endpoint of the wrong type while wiring {what}"
+    ))
 }
 
 impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
@@ -92,7 +95,8 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
     }
 
     fn shared_pair(&self, capacity: usize) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) {
-        let (tx, rx) = glommio::channels::shared_channel::new_bounded::<super::message::Message<T>>(capacity);
+        let (tx, rx) =
+            glommio::channels::shared_channel::new_bounded::<super::message::Message<T>>(capacity);
         (Box::new(tx), Box::new(rx))
     }
 
@@ -102,13 +106,21 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
     }
 
     fn connect_tx(&self, tx: Box<dyn Any + Send>) -> Result<LocalFuture<Box<dyn Any>>> {
-        let tx = tx.downcast::<SharedTx<T>>().map_err(|_| wrong_type("a sender"))?;
-        Ok(Box::pin(async move { Box::new(Tx::Shared(tx.connect().await)) as Box<dyn Any> }))
+        let tx = tx
+            .downcast::<SharedTx<T>>()
+            .map_err(|_| wrong_type("a sender"))?;
+        Ok(Box::pin(async move {
+            Box::new(Tx::Shared(tx.connect().await)) as Box<dyn Any>
+        }))
     }
 
     fn connect_rx(&self, rx: Box<dyn Any + Send>) -> Result<LocalFuture<Box<dyn Any>>> {
-        let rx = rx.downcast::<SharedRx<T>>().map_err(|_| wrong_type("a receiver"))?;
-        Ok(Box::pin(async move { Box::new(Rx::Shared(rx.connect().await)) as Box<dyn Any> }))
+        let rx = rx
+            .downcast::<SharedRx<T>>()
+            .map_err(|_| wrong_type("a receiver"))?;
+        Ok(Box::pin(async move {
+            Box::new(Rx::Shared(rx.connect().await)) as Box<dyn Any>
+        }))
     }
 
     fn input_port(
@@ -118,7 +130,11 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
     ) -> Result<Box<dyn InputPort>> {
         let rxs = rxs
             .into_iter()
-            .map(|r| r.downcast::<Rx<T>>().map(|b| *b).map_err(|_| wrong_type("an input")))
+            .map(|r| {
+                r.downcast::<Rx<T>>()
+                    .map(|b| *b)
+                    .map_err(|_| wrong_type("an input"))
+            })
             .collect::<Result<Vec<_>>>()?;
         let entry = (self.consumer)(inst)?;
         Ok(Box::new(ChannelPort::new(rxs, entry)))
@@ -185,7 +201,9 @@ impl Graph {
         let mut stack = vec![start];
         let mut seen = vec![false; self.nodes.len()];
         while let Some(n) = stack.pop() {
-            let Some(node) = self.nodes.get(n) else { continue };
+            let Some(node) = self.nodes.get(n) else {
+                continue;
+            };
             if node.is_sink {
                 return true;
             }

@@ -15,6 +15,9 @@ use crate::error::{Result, SpateError};
 use crate::metrics::CoreMetrics;
 use crate::time::{Clock, SystemClock};
 
+/// The tasks of one core and the metrics they share.
+pub(crate) type CoreTasks = (Vec<Box<dyn TaskRun>>, Rc<CoreMetrics>);
+
 /// Per-core instantiation state.
 pub(crate) struct Instantiator<'g> {
     pub(crate) graph: &'g Graph,
@@ -61,8 +64,6 @@ impl<'g> Instantiator<'g> {
             clock: self.clock.clone(),
             created_ns: 0,
             subtask: self.core,
-            parallelism: self.cores,
-            max_parallelism: self.settings.max_parallelism,
             next_proc_timer_ms: None,
             failure: None,
             metrics: self.metrics.clone(),
@@ -95,7 +96,12 @@ impl<'g> Instantiator<'g> {
                 .outputs
                 .iter()
                 .copied()
-                .filter(|&e| graph.edges.get(e).is_some_and(|ed| ed.tag.as_deref() == tag))
+                .filter(|&e| {
+                    graph
+                        .edges
+                        .get(e)
+                        .is_some_and(|ed| ed.tag.as_deref() == tag)
+                })
                 .collect(),
             None => return Err(SpateError::internal(format!("no node {node}"))),
         };
@@ -170,7 +176,7 @@ impl<'g> Instantiator<'g> {
     }
 
     /// Builds every task of this core.
-    pub(crate) fn build_tasks(mut self) -> Result<(Vec<Box<dyn TaskRun>>, Rc<CoreMetrics>)> {
+    pub(crate) fn build_tasks(mut self) -> Result<CoreTasks> {
         let mut tasks: Vec<Box<dyn TaskRun>> = Vec::new();
         for (id, node) in self.graph.nodes.iter().enumerate() {
             if !self.graph.is_task_head(id) {

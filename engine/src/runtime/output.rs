@@ -33,8 +33,6 @@ pub(crate) struct TaskCx {
     /// Creation stamp of the input message being processed.
     pub(crate) created_ns: u64,
     pub(crate) subtask: usize,
-    pub(crate) parallelism: usize,
-    pub(crate) max_parallelism: u16,
     /// Earliest processing-time timer of any operator in the chain (ms).
     pub(crate) next_proc_timer_ms: Option<i64>,
     /// The first error raised by an operator; the task stops on it.
@@ -73,10 +71,6 @@ impl TaskCx {
             Some(t) => t.min(due_ms),
             None => due_ms,
         });
-    }
-
-    pub(crate) fn is_failed(&self) -> bool {
-        self.failure.is_some()
     }
 }
 
@@ -127,7 +121,11 @@ impl<T: 'static> Output<T> for Discard {
 /// field `next`, for operators that only transform records.
 macro_rules! forward_control {
     () => {
-        fn watermark(&mut self, cx: &mut $crate::runtime::output::TaskCx, wm: $crate::time::Timestamp) {
+        fn watermark(
+            &mut self,
+            cx: &mut $crate::runtime::output::TaskCx,
+            wm: $crate::time::Timestamp,
+        ) {
             self.next.watermark(cx, wm)
         }
         fn idle(&mut self, cx: &mut $crate::runtime::output::TaskCx, idle: bool) {

@@ -91,13 +91,13 @@ impl<T: Send + 'static> ChannelPort<T> {
     }
 
     fn end_channel(&mut self, tcx: &mut TaskCx, c: usize) {
-        if let Some(e) = self.ended.get_mut(c) {
-            if !*e {
-                *e = true;
-                self.live -= 1;
-                // An ended channel holds nothing back.
-                self.watermark(tcx, c, WATERMARK_MAX);
-            }
+        if let Some(e) = self.ended.get_mut(c)
+            && !*e
+        {
+            *e = true;
+            self.live -= 1;
+            // An ended channel holds nothing back.
+            self.watermark(tcx, c, WATERMARK_MAX);
         }
         if self.live == 0 && !self.done {
             self.done = true;
@@ -117,7 +117,9 @@ impl<T: Send + 'static> InputPort for ChannelPort<T> {
             if self.ended.get(c).copied().unwrap_or(true) {
                 continue;
             }
-            let Some(rx) = self.rxs.get_mut(c) else { continue };
+            let Some(rx) = self.rxs.get_mut(c) else {
+                continue;
+            };
             match rx.poll_recv(cx) {
                 Poll::Ready(Some(msg)) => {
                     self.next = (c + 1) % n;

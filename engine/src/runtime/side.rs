@@ -51,7 +51,13 @@ impl SideOutputs {
 
     /// Emits `value` on side output `tag`. Returns false when nobody consumes
     /// that tag (the record is then dropped, as in Flink).
-    pub(crate) fn emit<X: 'static>(&mut self, cx: &mut TaskCx, tag: &str, value: X, ts: Timestamp) -> bool {
+    pub(crate) fn emit<X: 'static>(
+        &mut self,
+        cx: &mut TaskCx,
+        tag: &str,
+        value: X,
+        ts: Timestamp,
+    ) -> bool {
         for (name, out) in &mut self.outs {
             if name == tag {
                 if let Some(typed) = out.as_any_mut().downcast_mut::<TypedSide<X>>() {

@@ -53,10 +53,10 @@ impl Flushers {
     fn flush_expired(&self, now_ns: u64) {
         let timeout_ns = self.policy.buffer_timeout_ms.saturating_mul(1_000_000);
         for w in &self.writers {
-            if let Some(oldest) = w.oldest_buffered_ns() {
-                if now_ns.saturating_sub(oldest) >= timeout_ns {
-                    w.flush_all();
-                }
+            if let Some(oldest) = w.oldest_buffered_ns()
+                && now_ns.saturating_sub(oldest) >= timeout_ns
+            {
+                w.flush_all();
             }
         }
     }
@@ -113,8 +113,7 @@ impl<S: Source> TaskRun for SourceTask<S> {
 
 impl<S: Source> SourceTask<S> {
     async fn run_loop(mut self: Box<Self>) -> Result<()> {
-        let mut buf: Vec<Rec<S::Item>> =
-            Vec::with_capacity(self.flushers.policy.batch_records_max);
+        let mut buf: Vec<Rec<S::Item>> = Vec::with_capacity(self.flushers.policy.batch_records_max);
         let mut last_wm = WATERMARK_MIN;
         loop {
             buf.clear();
@@ -131,11 +130,11 @@ impl<S: Source> SourceTask<S> {
                     self.out.record(&mut self.cx, rec.value, rec.ts);
                 }
             }
-            if let Some(wm) = self.source.watermark() {
-                if wm > last_wm {
-                    last_wm = wm;
-                    self.out.watermark(&mut self.cx, wm);
-                }
+            if let Some(wm) = self.source.watermark()
+                && wm > last_wm
+            {
+                last_wm = wm;
+                self.out.watermark(&mut self.cx, wm);
             }
             self.out.batch_end(&mut self.cx);
             if tick_due(&mut self.cx) {
@@ -194,7 +193,9 @@ impl InputTask {
         let mut ended = 0;
         for i in 0..n {
             let p = (self.next_port + i) % n;
-            let Some(port) = self.ports.get_mut(p) else { continue };
+            let Some(port) = self.ports.get_mut(p) else {
+                continue;
+            };
             if port.is_ended() {
                 ended += 1;
                 continue;

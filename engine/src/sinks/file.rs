@@ -81,8 +81,12 @@ impl<T: Serialize> Sink<T> for FileSink {
                 .map_err(std::io::Error::other)
                 .and_then(|()| out.write_all(b"\n")),
             FileFormat::Csv => {
-                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut *out);
-                w.serialize(&value).map_err(std::io::Error::other).and_then(|()| w.flush())
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut *out);
+                w.serialize(&value)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| w.flush())
             }
         };
         res.map_err(|e| self.io_error("writing", e))

@@ -8,9 +8,8 @@ pub use collect::{BlackholeSink, CollectSink};
 pub use file::{FileFormat, FileSink};
 pub use stdout::StdoutSink;
 
-use std::sync::Arc;
-
 use crate::error::Result;
+use crate::runtime::graph::HashFn;
 use crate::runtime::output::{Output, TaskCx};
 use crate::sources::SplitInfo;
 use crate::time::{Clock, Timestamp};
@@ -34,7 +33,7 @@ pub trait Sink<T>: 'static {
 pub(crate) struct SinkOp<T, S> {
     name: String,
     sink: S,
-    checksum_fn: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+    checksum_fn: Option<HashFn<T>>,
     latency: bool,
     records: u64,
     checksum: u64,
@@ -45,7 +44,7 @@ impl<T, S: Sink<T>> SinkOp<T, S> {
     pub(crate) fn new(
         name: String,
         mut sink: S,
-        checksum_fn: Option<Arc<dyn Fn(&T) -> u64 + Send + Sync>>,
+        checksum_fn: Option<HashFn<T>>,
         latency: bool,
         split: SplitInfo,
     ) -> Result<Self> {

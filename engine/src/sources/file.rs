@@ -79,11 +79,14 @@ impl LineSplit {
     fn next_line(&mut self) -> Result<Option<u64>> {
         loop {
             self.buf.clear();
-            let n = self.reader.read_line(&mut self.buf).map_err(|e| SpateError::BadInput {
-                path: self.path.clone(),
-                line: self.line_no + 1,
-                reason: format!("cannot read the line: {e}"),
-            })?;
+            let n = self
+                .reader
+                .read_line(&mut self.buf)
+                .map_err(|e| SpateError::BadInput {
+                    path: self.path.clone(),
+                    line: self.line_no + 1,
+                    reason: format!("cannot read the line: {e}"),
+                })?;
             if n == 0 {
                 return Ok(None);
             }
@@ -173,7 +176,11 @@ pub(crate) fn parse_csv_line<T: DeserializeOwned>(line: &str) -> std::result::Re
 impl<T: DeserializeOwned + crate::Data> Source for CsvSource<T> {
     type Item = Parsed<T>;
 
-    fn poll(&mut self, out: &mut SourceCollector<'_, Parsed<T>>, count_max: usize) -> Result<SourcePoll> {
+    fn poll(
+        &mut self,
+        out: &mut SourceCollector<'_, Parsed<T>>,
+        count_max: usize,
+    ) -> Result<SourcePoll> {
         poll_lines(&mut self.lines, out, count_max, parse_csv_line::<T>)
     }
 }
@@ -197,9 +204,46 @@ impl<T: DeserializeOwned + crate::Data> JsonLinesSource<T> {
 impl<T: DeserializeOwned + crate::Data> Source for JsonLinesSource<T> {
     type Item = Parsed<T>;
 
-    fn poll(&mut self, out: &mut SourceCollector<'_, Parsed<T>>, count_max: usize) -> Result<SourcePoll> {
+    fn poll(
+        &mut self,
+        out: &mut SourceCollector<'_, Parsed<T>>,
+        count_max: usize,
+    ) -> Result<SourcePoll> {
         poll_lines(&mut self.lines, out, count_max, |line| {
-            serde_json::from_str::<T>(line).map_err(|e| format!("not valid JSON for the record type: {e}"))
+            serde_json::from_str::<T>(line)
+                .map_err(|e| format!("not valid JSON for the record type: {e}"))
         })
+    }
+}
+
+/// A text file, one `String` record per non-empty line.
+pub struct TextLinesSource {
+    lines: LineSplit,
+}
+
+impl TextLinesSource {
+    /// Opens `path` for `split`.
+    pub fn open(path: &Path, split: SplitInfo) -> Result<Self> {
+        Ok(Self {
+            lines: LineSplit::open(path, split, 0)?,
+        })
+    }
+}
+
+impl Source for TextLinesSource {
+    type Item = String;
+
+    fn poll(
+        &mut self,
+        out: &mut SourceCollector<'_, String>,
+        count_max: usize,
+    ) -> Result<SourcePoll> {
+        for _ in 0..count_max {
+            if self.lines.next_line()?.is_none() {
+                return Ok(SourcePoll::Exhausted);
+            }
+            out.collect(self.lines.text().to_string());
+        }
+        Ok(SourcePoll::Ready)
     }
 }

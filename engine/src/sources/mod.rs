@@ -6,13 +6,19 @@ mod generator;
 mod rate;
 
 pub use collection::CollectionSource;
-pub use file::{BadRecord, BadRecordPolicy, CsvSource, JsonLinesSource, Parsed};
+pub use file::{BadRecord, BadRecordPolicy, CsvSource, JsonLinesSource, Parsed, TextLinesSource};
 pub use generator::GeneratorSource;
 pub use rate::RateLimiter;
 
 use crate::error::Result;
 use crate::runtime::message::Rec;
 use crate::time::{Timestamp, WATERMARK_MIN};
+
+/// The side output carrying the lines a file source could not parse (with
+/// [`BadRecordPolicy::SideOutput`]).
+pub fn bad_records_tag() -> crate::OutputTag<BadRecord> {
+    crate::OutputTag::new("bad-records")
+}
 
 /// Which parallel instance of a source is being created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +83,11 @@ pub trait Source: 'static {
     type Item: crate::Data;
 
     /// Produces up to `count_max` records into `out`.
-    fn poll(&mut self, out: &mut SourceCollector<'_, Self::Item>, count_max: usize)
-    -> Result<SourcePoll>;
+    fn poll(
+        &mut self,
+        out: &mut SourceCollector<'_, Self::Item>,
+        count_max: usize,
+    ) -> Result<SourcePoll>;
 
     /// If the source emits its own watermarks (e.g. per split from the data),
     /// the watermark that holds after the records produced so far.

@@ -180,7 +180,11 @@ mod tests {
         assert_eq!(t.update(2, 7), Some(5));
         assert_eq!(t.update(1, 20), Some(7));
         assert_eq!(t.set_idle(2, true), Some(10));
-        assert_eq!(t.update(2, 8), None, "an idle channel that wakes behind does not regress");
+        assert_eq!(
+            t.update(2, 8),
+            None,
+            "an idle channel that wakes behind does not regress"
+        );
         assert_eq!(t.current(), 10);
     }
 

@@ -20,7 +20,9 @@ pub trait Window: Hash + Eq + Ord + Clone + Debug + Send + Sync + 'static {
 }
 
 /// A time interval `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TimeWindow {
     /// First timestamp in the window.
     pub start: Timestamp,
@@ -33,7 +35,6 @@ impl TimeWindow {
     pub fn new(start: Timestamp, end: Timestamp) -> Self {
         Self { start, end }
     }
-
 }
 
 impl Window for TimeWindow {

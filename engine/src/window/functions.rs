@@ -24,14 +24,30 @@ impl<O> WindowCollector<'_, O> {
 /// `ProcessWindowFunction`).
 pub trait ProcessWindowFunction<K, W, T, O>: Clone + Send + Sync + 'static {
     /// Called when the window fires.
-    fn process(&mut self, key: &K, window: &W, elements: &[T], out: &mut WindowCollector<'_, O>) -> Result<()>;
+    fn process(
+        &mut self,
+        key: &K,
+        window: &W,
+        elements: &[T],
+        out: &mut WindowCollector<'_, O>,
+    ) -> Result<()>;
 }
 
 impl<K, W, T, O, F> ProcessWindowFunction<K, W, T, O> for F
 where
-    F: FnMut(&K, &W, &[T], &mut WindowCollector<'_, O>) -> Result<()> + Clone + Send + Sync + 'static,
+    F: FnMut(&K, &W, &[T], &mut WindowCollector<'_, O>) -> Result<()>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
 {
-    fn process(&mut self, key: &K, window: &W, elements: &[T], out: &mut WindowCollector<'_, O>) -> Result<()> {
+    fn process(
+        &mut self,
+        key: &K,
+        window: &W,
+        elements: &[T],
+        out: &mut WindowCollector<'_, O>,
+    ) -> Result<()> {
         self(key, window, elements, out)
     }
 }
@@ -40,7 +56,14 @@ where
 pub(crate) trait WindowContents<K, W, T>: 'static {
     type Out;
     fn add(&mut self, kr: KeyRef, key: &K, w: &W, value: T, now_ms: i64) -> Result<()>;
-    fn emit(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64, out: &mut Vec<Self::Out>) -> Result<()>;
+    fn emit(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        w: &W,
+        now_ms: i64,
+        out: &mut Vec<Self::Out>,
+    ) -> Result<()>;
     fn clear(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64) -> Result<()>;
     fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()>;
 }
@@ -50,7 +73,9 @@ pub(crate) struct ReduceContents<K, W, T> {
     pub(crate) table: ReducingTable<K, W, T>,
 }
 
-impl<K: crate::Key, W: Window, T: Clone + 'static> WindowContents<K, W, T> for ReduceContents<K, W, T> {
+impl<K: crate::Key, W: Window, T: Clone + 'static> WindowContents<K, W, T>
+    for ReduceContents<K, W, T>
+{
     type Out = T;
     fn add(&mut self, kr: KeyRef, key: &K, w: &W, value: T, now_ms: i64) -> Result<()> {
         Ok(self.table.add(kr, key, w, value, now_ms)?)
@@ -66,7 +91,9 @@ impl<K: crate::Key, W: Window, T: Clone + 'static> WindowContents<K, W, T> for R
         Ok(())
     }
     fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()> {
-        Ok(self.table.merge_namespaces(kr, key, sources, target, now_ms)?)
+        Ok(self
+            .table
+            .merge_namespaces(kr, key, sources, target, now_ms)?)
     }
 }
 
@@ -98,7 +125,9 @@ where
         Ok(())
     }
     fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()> {
-        Ok(self.table.merge_namespaces(kr, key, sources, target, now_ms)?)
+        Ok(self
+            .table
+            .merge_namespaces(kr, key, sources, target, now_ms)?)
     }
 }
 
@@ -124,7 +153,8 @@ where
     fn emit(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64, out: &mut Vec<O>) -> Result<()> {
         let elements: Vec<T> = self.table.get(kr, key, w, now_ms)?.cloned().collect();
         if !elements.is_empty() {
-            self.f.process(key, w, &elements, &mut WindowCollector { out })?;
+            self.f
+                .process(key, w, &elements, &mut WindowCollector { out })?;
         }
         Ok(())
     }
@@ -133,6 +163,8 @@ where
         Ok(())
     }
     fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()> {
-        Ok(self.table.merge_namespaces(kr, key, sources, target, now_ms)?)
+        Ok(self
+            .table
+            .merge_namespaces(kr, key, sources, target, now_ms)?)
     }
 }

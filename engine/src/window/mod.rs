@@ -17,7 +17,9 @@ pub use assigner::{
 };
 pub use auto_trigger::DefaultTrigger;
 pub use functions::{ProcessWindowFunction, WindowCollector};
-pub use trigger::{CountTrigger, EventTimeTrigger, ProcessingTimeTrigger, Trigger, TriggerContext, TriggerResult};
+pub use trigger::{
+    CountTrigger, EventTimeTrigger, ProcessingTimeTrigger, Trigger, TriggerContext, TriggerResult,
+};
 
 pub(crate) use functions::{AggregateContents, ProcessContents, ReduceContents, WindowContents};
 pub(crate) use operator::{WindowOp, WindowSpec};

@@ -59,7 +59,10 @@ where
         side: SideOutputs,
         max_parallelism: u16,
     ) -> Self {
-        let merging = spec.assigner.is_merging().then(|| MergingWindows::new(range));
+        let merging = spec
+            .assigner
+            .is_merging()
+            .then(|| MergingWindows::new(range));
         Self {
             spec,
             key_fn,
@@ -85,7 +88,8 @@ where
     /// When the window's state is dropped: the end plus the allowed lateness.
     fn cleanup_time(&self, w: &A::W) -> Timestamp {
         if self.is_event_time() {
-            w.max_timestamp().saturating_add(self.spec.allowed_lateness_ms)
+            w.max_timestamp()
+                .saturating_add(self.spec.allowed_lateness_ms)
         } else {
             w.max_timestamp()
         }
@@ -121,7 +125,8 @@ where
         };
         let result = call(&mut self.spec.trigger, &mut tcx);
         if uses_state {
-            self.trigger_state.put(kr, key.clone(), w.clone(), state, 0)?;
+            self.trigger_state
+                .put(kr, key.clone(), w.clone(), state, 0)?;
         }
         for &ts in &self.event_timers {
             self.timers.register_event(kr, key, w, ts);
@@ -132,7 +137,14 @@ where
         Ok(result)
     }
 
-    fn act(&mut self, cx: &mut TaskCx, kr: KeyRef, key: &K, w: &A::W, result: TriggerResult) -> Result<()> {
+    fn act(
+        &mut self,
+        cx: &mut TaskCx,
+        kr: KeyRef,
+        key: &K,
+        w: &A::W,
+        result: TriggerResult,
+    ) -> Result<()> {
         if result.fires() {
             let now = cx.now_ms_cached();
             self.results.clear();
@@ -151,7 +163,11 @@ where
     fn process_record(&mut self, cx: &mut TaskCx, value: T, ts: Timestamp) -> Result<()> {
         let key = (self.key_fn)(&value);
         let kr = KeyRef::of(&key, self.max_parallelism);
-        let element_ts = if self.is_event_time() { ts } else { cx.now_ms_cached() };
+        let element_ts = if self.is_event_time() {
+            ts
+        } else {
+            cx.now_ms_cached()
+        };
         let mut windows = std::mem::take(&mut self.windows);
         windows.clear();
         self.spec.assigner.assign(&value, element_ts, &mut windows);
@@ -164,8 +180,11 @@ where
                 continue;
             }
             added = true;
-            let result = self.run_trigger(cx, kr, &key, w, |tr, tcx| tr.on_element(&value, element_ts, w, tcx))?;
-            self.contents.add(kr, &key, w, value.clone(), cx.now_ms_cached())?;
+            let result = self.run_trigger(cx, kr, &key, w, |tr, tcx| {
+                tr.on_element(&value, element_ts, w, tcx)
+            })?;
+            self.contents
+                .add(kr, &key, w, value.clone(), cx.now_ms_cached())?;
             let cleanup = self.cleanup_time(w);
             if self.is_event_time() {
                 self.timers.register_event(kr, &key, w, cleanup);
@@ -184,14 +203,22 @@ where
 
     /// Merges the record's window with the key's active sessions; the
     /// contents of merged windows move into the result.
-    fn merge_windows(&mut self, cx: &TaskCx, kr: KeyRef, key: &K, windows: Vec<A::W>) -> Result<Vec<A::W>> {
+    fn merge_windows(
+        &mut self,
+        cx: &TaskCx,
+        kr: KeyRef,
+        key: &K,
+        windows: Vec<A::W>,
+    ) -> Result<Vec<A::W>> {
         let mut out = Vec::with_capacity(windows.len());
         for w in windows {
             if self.is_late(&w) {
                 out.push(w);
                 continue;
             }
-            let Some(merging) = self.merging.as_mut() else { break };
+            let Some(merging) = self.merging.as_mut() else {
+                break;
+            };
             let merge = merging.add(kr, key, w)?;
             if !merge.merged_away.is_empty() {
                 for old in &merge.merged_away {
@@ -200,7 +227,13 @@ where
                     let _ = self.timers.event.delete(kr, key, old, cleanup);
                     self.trigger_state.remove(kr, key, old, 0)?;
                 }
-                self.contents.merge(kr, key, &merge.merged_away, &merge.result, cx.now_ms_cached())?;
+                self.contents.merge(
+                    kr,
+                    key,
+                    &merge.merged_away,
+                    &merge.result,
+                    cx.now_ms_cached(),
+                )?;
             }
             out.push(merge.result);
         }
@@ -209,13 +242,19 @@ where
 
     fn on_timer(&mut self, cx: &mut TaskCx, event_time: bool, up_to: Timestamp) -> Result<()> {
         loop {
-            let queue = if event_time { &mut self.timers.event } else { &mut self.timers.processing };
-            let Some(timer) = queue.pop_due(up_to) else { break };
+            let queue = if event_time {
+                &mut self.timers.event
+            } else {
+                &mut self.timers.processing
+            };
+            let Some(timer) = queue.pop_due(up_to) else {
+                break;
+            };
             let (key, kr, w, time) = (timer.key, timer.key_ref, timer.ns, timer.timestamp_ms);
-            if let Some(m) = &self.merging {
-                if !m.contains(kr, &key, &w)? {
-                    continue;
-                }
+            if let Some(m) = &self.merging
+                && !m.contains(kr, &key, &w)?
+            {
+                continue;
             }
             let result = self.run_trigger(cx, kr, &key, &w, |tr, tcx| {
                 if event_time {
@@ -295,10 +334,10 @@ where
     fn end(&mut self, cx: &mut TaskCx) {
         // Bounded input: processing-time windows still open fire now, so the
         // job ends with every result (event-time ones fired on the final watermark).
-        if !self.is_event_time() {
-            if let Err(e) = self.on_timer(cx, false, i64::MAX) {
-                cx.fail(e);
-            }
+        if !self.is_event_time()
+            && let Err(e) = self.on_timer(cx, false, i64::MAX)
+        {
+            cx.fail(e);
         }
         self.side.end(cx);
         self.next.end(cx);

@@ -52,7 +52,10 @@ impl<K: crate::Key, W: Window> MergingWindows<K, W> {
         windows.push(result.clone());
         windows.sort();
         self.active.put(kr, key.clone(), (), windows, 0)?;
-        Ok(Merge { result, merged_away })
+        Ok(Merge {
+            result,
+            merged_away,
+        })
     }
 
     /// Forgets `window` of `key` (it was cleaned up).

@@ -63,11 +63,27 @@ impl TriggerContext<'_> {
 /// Decides when a window fires (Flink's `Trigger`).
 pub trait Trigger<T, W: Window>: Clone + Send + Sync + 'static {
     /// A record was added to `window`.
-    fn on_element(&mut self, value: &T, ts: Timestamp, window: &W, ctx: &mut TriggerContext<'_>) -> TriggerResult;
+    fn on_element(
+        &mut self,
+        value: &T,
+        ts: Timestamp,
+        window: &W,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult;
     /// An event-time timer of `window` fired.
-    fn on_event_time(&mut self, time: Timestamp, window: &W, ctx: &mut TriggerContext<'_>) -> TriggerResult;
+    fn on_event_time(
+        &mut self,
+        time: Timestamp,
+        window: &W,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult;
     /// A processing-time timer of `window` fired.
-    fn on_processing_time(&mut self, time: i64, window: &W, ctx: &mut TriggerContext<'_>) -> TriggerResult;
+    fn on_processing_time(
+        &mut self,
+        time: i64,
+        window: &W,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult;
     /// True when the trigger keeps per-window state in `ctx.state()`.
     fn uses_state(&self) -> bool {
         false
@@ -80,7 +96,13 @@ pub trait Trigger<T, W: Window>: Clone + Send + Sync + 'static {
 pub struct EventTimeTrigger;
 
 impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
-    fn on_element(&mut self, _: &T, _: Timestamp, window: &W, ctx: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_element(
+        &mut self,
+        _: &T,
+        _: Timestamp,
+        window: &W,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         if window.max_timestamp() <= ctx.watermark {
             TriggerResult::Fire
         } else {
@@ -88,7 +110,12 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
             TriggerResult::Continue
         }
     }
-    fn on_event_time(&mut self, time: Timestamp, window: &W, _: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_event_time(
+        &mut self,
+        time: Timestamp,
+        window: &W,
+        _: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         if time == window.max_timestamp() {
             TriggerResult::Fire
         } else {
@@ -105,7 +132,13 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
 pub struct ProcessingTimeTrigger;
 
 impl<T, W: Window> Trigger<T, W> for ProcessingTimeTrigger {
-    fn on_element(&mut self, _: &T, _: Timestamp, window: &W, ctx: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_element(
+        &mut self,
+        _: &T,
+        _: Timestamp,
+        window: &W,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         ctx.register_processing_time_timer(window.max_timestamp());
         TriggerResult::Continue
     }
@@ -135,7 +168,13 @@ impl<W> CountTrigger<W> {
 }
 
 impl<T, W: Window> Trigger<T, W> for CountTrigger<W> {
-    fn on_element(&mut self, _: &T, _: Timestamp, _: &W, ctx: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_element(
+        &mut self,
+        _: &T,
+        _: Timestamp,
+        _: &W,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         let seen = ctx.state();
         *seen += 1;
         if *seen >= self.count {

@@ -1,0 +1,165 @@
+//! `spate bench nexmark`: runs Nexmark queries on the embedded engine and
+//! reports throughput, latency, memory and the output checksum; optionally
+//! runs the real Apache Flink beside it and writes the results files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use spate_bench::nexmark::{GeneratorConfig, read_events_jsonl};
+use spate_bench::queries::QUERIES;
+use spate_bench::report::BenchReport;
+use spate_bench::runner::{self, BenchSpec};
+use spate_bench::source::EventInput;
+
+use crate::config_args::ConfigArgs;
+use crate::progress::Progress;
+
+mod flink;
+mod results;
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Nexmark queries on the embedded engine (one process, all cores by default).
+    Nexmark(NexmarkArgs),
+}
+
+/// `spate bench nexmark`.
+#[derive(Args, Debug)]
+pub struct NexmarkArgs {
+    /// Query: q0..q8, a comma-separated list, or `all`.
+    #[arg(long, default_value = "q5")]
+    query: String,
+    /// Events to generate (over all cores).
+    #[arg(long, default_value_t = 10_000_000)]
+    events: u64,
+    /// Pace the generator to this many events/s in processing time (default: unthrottled).
+    #[arg(long, value_name = "EVENTS_PER_S")]
+    rate: Option<u64>,
+    /// Read events from a JSON-lines file instead of generating them.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Generator seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object per query instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Also run Apache Flink side by side (needs ../shared/peers/flink) and report the ratio.
+    #[arg(long)]
+    flink: bool,
+    /// Write `<date>-<machine>.{json,md}` with every result into this directory.
+    #[arg(long, value_name = "DIR")]
+    results_dir: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+fn queries(arg: &str) -> anyhow::Result<Vec<String>> {
+    if arg == "all" {
+        return Ok(QUERIES.iter().map(|q| q.to_string()).collect());
+    }
+    let list: Vec<String> = arg.split(',').map(|q| q.trim().to_lowercase()).collect();
+    for q in &list {
+        if !QUERIES.contains(&q.as_str()) {
+            anyhow::bail!(
+                "unknown query `{q}`; choose from {} or `all`",
+                QUERIES.join(", ")
+            );
+        }
+    }
+    Ok(list)
+}
+
+/// Runs the command.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Nexmark(args) => nexmark(args),
+    }
+}
+
+fn nexmark(args: NexmarkArgs) -> anyhow::Result<()> {
+    let loaded = args.config.load()?;
+    let config = loaded.config.clone();
+    let queries = queries(&args.query)?;
+    let input = match &args.input {
+        Some(path) => {
+            let events = read_events_jsonl(path)
+                .with_context(|| format!("reading events from {}", path.display()))?;
+            EventInput::File(Arc::new(events), path.clone())
+        }
+        None => EventInput::Generator(GeneratorConfig {
+            seed: args.seed,
+            events_max: Some(args.events),
+            // Paced runs stamp events at the pace, so event time follows the clock.
+            rate_events_per_s: args
+                .rate
+                .unwrap_or(GeneratorConfig::default().rate_events_per_s),
+            ..GeneratorConfig::default()
+        }),
+    };
+    let total = match &input {
+        EventInput::File(events, _) => events.len() as u64,
+        EventInput::Generator(_) => args.events,
+    };
+    let mut rows = Vec::new();
+    for query in &queries {
+        let counter = Arc::new(AtomicU64::new(0));
+        let spec = BenchSpec {
+            query: query.clone(),
+            input: input.clone(),
+            rate_per_s: args.rate.unwrap_or(0),
+            progress: Some(counter.clone()),
+        };
+        let show =
+            !args.no_progress && !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let progress = Progress::start(counter, Some(total), query.clone(), show);
+        let report = runner::run(&spec, &config)?;
+        drop(progress);
+        let flink = if args.flink {
+            flink::run(query, report.cores, total)?
+        } else {
+            None
+        };
+        print_report(&report, flink.as_ref(), args.json)?;
+        rows.push((report, flink));
+    }
+    if let Some(dir) = &args.results_dir {
+        let (json, md) = results::write(dir, &rows, &loaded)?;
+        eprintln!("results written to {} and {}", json.display(), md.display());
+    }
+    Ok(())
+}
+
+fn print_report(
+    report: &BenchReport,
+    flink: Option<&flink::FlinkRun>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let mut v = serde_json::to_value(report)?;
+        if let (Some(f), Some(obj)) = (flink, v.as_object_mut()) {
+            obj.insert("flink".into(), serde_json::to_value(f)?);
+        }
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        print!("{}", report.summary());
+        if let Some(f) = flink {
+            println!(
+                "flink           {} events/s per core ({} rows, par {}) → spate/flink = {:.1}×",
+                spate_bench::report::human(f.per_core),
+                f.rows,
+                f.par,
+                report.events_per_s_per_core / f.per_core.max(1e-9)
+            );
+        }
+        println!();
+    }
+    Ok(())
+}

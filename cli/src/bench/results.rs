@@ -1,0 +1,102 @@
+//! Writes benchmark results as JSON and a Markdown table, with the
+//! machine, commit and date.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use spate::config::LoadedConfig;
+use spate_bench::report::{BenchReport, human, today_utc};
+
+use super::flink::FlinkRun;
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores}x {cpu}")
+}
+
+fn machine_slug() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "host".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!(
+        "{}c-{}",
+        cores,
+        host.trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(16)
+            .collect::<String>()
+    )
+}
+
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Writes `<dir>/<date>-<machine>.{json,md}`; returns both paths.
+pub fn write(
+    dir: &Path,
+    rows: &[(BenchReport, Option<FlinkRun>)],
+    config: &LoadedConfig,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let date = today_utc();
+    let stem = format!("{date}-{}", machine_slug());
+    let json_path = dir.join(format!("{stem}.json"));
+    let md_path = dir.join(format!("{stem}.md"));
+    let (machine, commit) = (machine(), commit());
+    let json = serde_json::json!({
+        "date": date,
+        "machine": machine,
+        "commit": commit,
+        "config": config.explain().iter().map(|r| (r.key, r.value.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+        "results": rows.iter().map(|(r, f)| serde_json::json!({"spate": r, "flink": f})).collect::<Vec<_>>(),
+    });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    let mut md = format!("# Nexmark on Spate\n\n{date} · {machine} · commit {commit}\n\n");
+    md.push_str("| query | cores | events | events/s | per core | p50 | p99 | p99.9 | peak MiB | output | checksum | Flink per core | ratio |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (r, f) in rows {
+        let (fl, ratio) = match f {
+            Some(f) => (
+                human(f.per_core),
+                format!("{:.1}×", r.events_per_s_per_core / f.per_core.max(1e-9)),
+            ),
+            None => ("–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} | {} | `{}` | {} | {} |",
+            r.query,
+            r.cores,
+            r.events,
+            human(r.events_per_s),
+            human(r.events_per_s_per_core),
+            r.latency_us.p50,
+            r.latency_us.p99,
+            r.latency_us.p999,
+            r.peak_rss_mib,
+            r.output_records,
+            r.checksum,
+            fl,
+            ratio
+        );
+    }
+    std::fs::write(&md_path, md)?;
+    Ok((json_path, md_path))
+}
