@@ -85,6 +85,10 @@ macro_rules! with_query {
                 let $s = queries::q5($events);
                 $body
             }
+            "q6" => {
+                let $s = queries::q6($events);
+                $body
+            }
             "q7" => {
                 let $s = queries::q7($events);
                 $body

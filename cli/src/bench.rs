@@ -18,6 +18,7 @@ use crate::config_args::ConfigArgs;
 use crate::progress::Progress;
 
 mod flink;
+mod latency;
 mod results;
 
 /// Benchmarks.
@@ -25,6 +26,8 @@ mod results;
 pub enum BenchCommand {
     /// Nexmark queries on the embedded engine (one process, all cores by default).
     Nexmark(NexmarkArgs),
+    /// End-to-end latency per record at a paced rate (q1 or keyed), like the Flink latency peer.
+    Latency(latency::LatencyArgs),
 }
 
 /// `spate bench nexmark`.
@@ -81,6 +84,7 @@ fn queries(arg: &str) -> anyhow::Result<Vec<String>> {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Nexmark(args) => nexmark(args),
+        BenchCommand::Latency(args) => latency::run(args),
     }
 }
 

@@ -68,7 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let job = build(&input, args.output.as_deref()).context("building the job")?;
     let result = job.run(&config)?;
     eprintln!(
-        "{}: {} input records, {} output records in {:.3} s on {} cores",
+        "{}: {} input records, {} output records in {:.3} s on {} core(s)",
         job.name(),
         result.metrics.source_records,
         result.metrics.sink_records(),

@@ -97,18 +97,35 @@ impl<T: Send + 'static> WriterShared<T> {
             buf.len() >= self.batch_records_max
         };
         if full {
-            self.seal(ch);
+            self.seal(ch, None);
             self.try_send_pending(ch);
         }
     }
 
-    /// Moves channel `ch`'s buffer (and any held-back watermark) to its queue.
-    fn seal(&self, ch: usize) {
+    /// Records watermark `wm` on every channel in its exact place: after the
+    /// records buffered so far (the buffer is sealed), or before the next
+    /// records when the buffer is empty.
+    fn watermark(&self, wm: Timestamp) {
+        for ch in 0..self.txs.len() {
+            let buffered = self.buffers.borrow().get(ch).is_some_and(|b| !b.is_empty());
+            if buffered {
+                self.seal(ch, Some(wm));
+                self.try_send_pending(ch);
+            } else if let Some(slot) = self.pending_wm.borrow_mut().get_mut(ch) {
+                // A newer watermark with no records in between replaces the older.
+                *slot = Some(wm);
+            }
+        }
+    }
+
+    /// Moves channel `ch`'s buffer, with the watermark held before it and
+    /// `after`, to its queue.
+    fn seal(&self, ch: usize, after: Option<Timestamp>) {
         let records = match self.buffers.borrow_mut().get_mut(ch) {
             Some(buf) => std::mem::take(buf),
             None => return,
         };
-        let wm = self
+        let before = self
             .pending_wm
             .borrow_mut()
             .get_mut(ch)
@@ -120,7 +137,7 @@ impl<T: Send + 'static> WriterShared<T> {
             .map(|c| std::mem::replace(c, u64::MAX))
             .unwrap_or(0);
         let msg = if records.is_empty() {
-            match wm {
+            match after.or(before) {
                 Some(wm) => Message::Watermark { wm, created_ns: 0 },
                 None => return,
             }
@@ -128,7 +145,8 @@ impl<T: Send + 'static> WriterShared<T> {
             Message::Batch(Batch {
                 records,
                 created_ns,
-                watermark_after: wm,
+                watermark_before: before,
+                watermark_after: after,
             })
         };
         if let Some(q) = self.pending.borrow_mut().get_mut(ch) {
@@ -138,7 +156,7 @@ impl<T: Send + 'static> WriterShared<T> {
 
     fn enqueue_all(&self, make: impl Fn() -> Message<T>) {
         for ch in 0..self.txs.len() {
-            self.seal(ch);
+            self.seal(ch, None);
             if let Some(q) = self.pending.borrow_mut().get_mut(ch) {
                 q.push_back(make());
             }
@@ -177,7 +195,7 @@ impl<T: Send + 'static> WriterShared<T> {
 impl<T: Send + 'static> Flushable for WriterShared<T> {
     fn flush_all(&self) {
         for ch in 0..self.txs.len() {
-            self.seal(ch);
+            self.seal(ch, None);
             self.try_send_pending(ch);
         }
         self.oldest_ns.set(None);
@@ -258,11 +276,7 @@ impl<T: Send + Clone + 'static> Output<T> for ExchangeWriter<T> {
     }
 
     fn watermark(&mut self, _cx: &mut TaskCx, wm: Timestamp) {
-        // Held back and attached to the next batch of each channel (or sent
-        // alone on flush), so frequent watermarks do not break up batches.
-        for slot in self.shared.pending_wm.borrow_mut().iter_mut() {
-            *slot = Some(wm);
-        }
+        self.shared.watermark(wm);
         if wm == crate::time::WATERMARK_MAX {
             self.shared.flush_all();
         }

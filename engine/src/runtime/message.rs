@@ -22,9 +22,12 @@ pub struct Batch<T> {
     /// Monotonic creation stamp (ns) of the oldest input that contributed:
     /// the basis of end-to-end latency, without a per-record timestamp.
     pub created_ns: u64,
-    /// A watermark that holds after every record of this batch. Riding the
-    /// watermark on the batch keeps batching intact when watermarks are frequent;
-    /// moving records ahead of a watermark is always safe.
+    /// A watermark that came before every record of this batch (it arrived
+    /// while the channel's buffer was empty).
+    pub watermark_before: Option<Timestamp>,
+    /// A watermark that came after every record of this batch. Watermarks
+    /// ride on batches, in their exact place among the records, so the
+    /// receiver sees the same order the sender produced.
     pub watermark_after: Option<Timestamp>,
 }
 

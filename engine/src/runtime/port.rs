@@ -56,6 +56,9 @@ impl<T: Send + 'static> ChannelPort<T> {
             Message::Batch(batch) => {
                 tcx.created_ns = batch.created_ns;
                 tcx.refresh_now();
+                if let Some(wm) = batch.watermark_before {
+                    self.watermark(tcx, c, wm);
+                }
                 for rec in batch.records {
                     self.entry.record(tcx, rec.value, rec.ts);
                 }

@@ -148,29 +148,49 @@ fn poll_lines<T: crate::Data>(
 /// A CSV file, one record per line, deserialized with serde.
 pub struct CsvSource<T> {
     lines: LineSplit,
+    header_fields: Option<usize>,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T: DeserializeOwned + crate::Data> CsvSource<T> {
     /// Opens `path` for `split`; `has_header` skips the first line.
     pub fn open(path: &Path, has_header: bool, split: SplitInfo) -> Result<Self> {
+        let header_fields = if has_header {
+            Some(header_field_count(path)?)
+        } else {
+            None
+        };
         Ok(Self {
             lines: LineSplit::open(path, split, u64::from(has_header))?,
+            header_fields,
             _t: PhantomData,
         })
     }
 }
 
-/// Parses one CSV line into `T`.
-pub(crate) fn parse_csv_line<T: DeserializeOwned>(line: &str) -> std::result::Result<T, String> {
+/// Parses one CSV line into `T`; with a header, the line must have as many
+/// fields as the header (serde alone would ignore extra fields).
+pub(crate) fn parse_csv_line<T: DeserializeOwned>(
+    line: &str,
+    fields: Option<usize>,
+) -> std::result::Result<T, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line.as_bytes());
-    match reader.deserialize::<T>().next() {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(format!("not a valid CSV record: {e}")),
-        None => Err("empty CSV record".to_string()),
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => return Err("empty CSV record".to_string()),
+        Err(e) => return Err(format!("not a valid CSV record: {e}")),
     }
+    if let Some(n) = fields
+        && record.len() != n
+    {
+        return Err(format!("{} fields where the header has {n}", record.len()));
+    }
+    record
+        .deserialize::<T>(None)
+        .map_err(|e| format!("not a valid CSV record: {e}"))
 }
 
 impl<T: DeserializeOwned + crate::Data> Source for CsvSource<T> {
@@ -181,7 +201,39 @@ impl<T: DeserializeOwned + crate::Data> Source for CsvSource<T> {
         out: &mut SourceCollector<'_, Parsed<T>>,
         count_max: usize,
     ) -> Result<SourcePoll> {
-        poll_lines(&mut self.lines, out, count_max, parse_csv_line::<T>)
+        let fields = self.header_fields;
+        poll_lines(&mut self.lines, out, count_max, |line| {
+            parse_csv_line::<T>(line, fields)
+        })
+    }
+}
+
+/// The number of fields in the header line of the CSV file `path`.
+fn header_field_count(path: &Path) -> Result<usize> {
+    let file = File::open(path).map_err(|source| SpateError::Io {
+        op: "opening",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut first = String::new();
+    BufReader::new(file)
+        .read_line(&mut first)
+        .map_err(|e| SpateError::BadInput {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: format!("cannot read the header: {e}"),
+        })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(first.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => Ok(record.len()),
+        _ => Err(SpateError::BadInput {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "the header line is not a CSV record".into(),
+        }),
     }
 }
 

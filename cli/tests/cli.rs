@@ -1,0 +1,113 @@
+//! The `spate` binary as a user runs it: real processes, exit codes, and
+//! the same checksum from 1 and 2 cores.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn spate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_spate"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn bench_json(query: &str, cores: &str) -> serde_json::Value {
+    let out = spate(&[
+        "bench",
+        "nexmark",
+        "--query",
+        query,
+        "--events",
+        "300000",
+        "--cores",
+        cores,
+        "--json",
+        "--set",
+        "runtime.io_memory_kib=256",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn bench_reports_the_same_checksum_on_one_and_two_cores() {
+    for q in ["q3", "q5"] {
+        let one = bench_json(q, "1");
+        let two = bench_json(q, "2");
+        assert_eq!(one["events"], 300000);
+        assert_eq!(one["checksum"], two["checksum"], "{q}");
+        assert_eq!(one["output_records"], two["output_records"], "{q}");
+        assert!(one["events_per_s"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bad_config_is_a_sentence_not_a_panic() {
+    let out = spate(&["config", "explain", "--set", "runtime.corse=2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown config key `runtime.corse`"), "{err}");
+    assert!(err.contains("did you mean `runtime.cores`"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unknown_query_and_missing_input_are_clear_errors() {
+    let out = spate(&["bench", "nexmark", "--query", "q42"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown query `q42`"));
+    let out = spate(&["bench", "nexmark", "--input", "/nonexistent/events.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/events.jsonl"));
+}
+
+#[test]
+fn config_explain_names_the_layer_of_each_value() {
+    let out = spate(&[
+        "config",
+        "explain",
+        "--profile",
+        "low-latency",
+        "--set",
+        "runtime.cores=1",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("runtime.cores") && l.contains("cli")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("runtime.batch_records_max") && l.contains("profile low-latency")
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn example_jobs_run() {
+    for job in ["word-count", "windowed-csv", "session-window"] {
+        let out = spate(&[
+            "run",
+            job,
+            "--cores",
+            "2",
+            "--set",
+            "runtime.io_memory_kib=256",
+        ]);
+        assert!(
+            out.status.success(),
+            "{job}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty(), "{job} printed nothing");
+    }
+}
