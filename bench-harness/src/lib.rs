@@ -9,3 +9,4 @@ pub mod queries;
 pub mod report;
 pub mod runner;
 pub mod source;
+pub mod state_bench;
