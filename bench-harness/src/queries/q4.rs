@@ -6,7 +6,7 @@
 //! (expiry, then auction id), so the running averages it emits are the
 //! same on every run and core count.
 
-use spate::keyed::{KeyedContext, ListState, OpenContext, ValueState};
+use spate::keyed::{KeyedContext, ListState, MapState, OpenContext, ValueState};
 use spate::operators::keyed_process::{KeyedProcessFunction, TimeDomain};
 use spate::{DataStream, Result, SpateError};
 
@@ -181,15 +181,20 @@ impl KeyedProcessFunction<u64, (u64, u64, Input), Winner> for WinningBid {
     }
 }
 
+/// Winners (auction, price) waiting for the watermark, by expiry.
+pub(crate) type PendingWinners = MapState<u64, i64, Vec<(u64, u64)>>;
+
 #[derive(Clone, Default)]
 struct CategoryAverage {
-    pending: Option<ListState<u64, (i64, u64, u64)>>,
+    /// Winners waiting for the watermark, by expiry: each timer takes only
+    /// its own timestamp's winners, so applying them costs O(winners).
+    pending: Option<PendingWinners>,
     totals: Option<ValueState<u64, (u64, u64)>>,
 }
 
 impl KeyedProcessFunction<u64, Winner, Q4Row> for CategoryAverage {
     fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
-        self.pending = Some(ctx.list_state("pending winners", None)?);
+        self.pending = Some(ctx.map_state("pending winners", None)?);
         self.totals = Some(ctx.value_state("sum and count", None)?);
         Ok(())
     }
@@ -198,9 +203,7 @@ impl KeyedProcessFunction<u64, Winner, Q4Row> for CategoryAverage {
         let pending = self
             .pending
             .ok_or_else(|| SpateError::internal("q4 state not opened"))?;
-        pending.add(ctx, (w.expires, w.auction, w.price))?;
-        ctx.register_event_time_timer(w.expires);
-        Ok(())
+        hold_winner(pending, ctx, &w)
     }
 
     fn on_timer(
@@ -212,12 +215,9 @@ impl KeyedProcessFunction<u64, Winner, Q4Row> for CategoryAverage {
         let (Some(pending), Some(totals)) = (self.pending, self.totals) else {
             return Err(SpateError::internal("q4 state not opened"));
         };
-        let (mut due, rest): (Vec<_>, Vec<_>) =
-            pending.get(ctx)?.into_iter().partition(|w| w.0 <= ts);
-        due.sort_unstable();
         let (mut sum, mut count) = totals.value(ctx)?.unwrap_or((0, 0));
         let category = *ctx.key();
-        for (_, _, price) in due {
+        for price in take_due(pending, ctx, ts)? {
             sum += price;
             count += 1;
             ctx.collect(Q4Row {
@@ -225,8 +225,31 @@ impl KeyedProcessFunction<u64, Winner, Q4Row> for CategoryAverage {
                 avg_price: sum as f64 / count as f64,
             });
         }
-        totals.update(ctx, (sum, count))?;
-        pending.update(ctx, rest)?;
-        Ok(())
+        totals.update(ctx, (sum, count))
     }
+}
+
+/// Holds a winner until the watermark passes its expiry.
+pub(crate) fn hold_winner<O: 'static>(
+    pending: PendingWinners,
+    ctx: &mut KeyedContext<'_, u64, O>,
+    w: &Winner,
+) -> Result<()> {
+    let mut at = pending.get(ctx, &w.expires)?.unwrap_or_default();
+    at.push((w.auction, w.price));
+    pending.put(ctx, w.expires, at)?;
+    ctx.register_event_time_timer(w.expires);
+    Ok(())
+}
+
+/// The prices of the winners that expire at `ts`, in auction-id order (the
+/// reference's closing order for equal expiry).
+pub(crate) fn take_due<O: 'static>(
+    pending: PendingWinners,
+    ctx: &mut KeyedContext<'_, u64, O>,
+    ts: i64,
+) -> Result<Vec<u64>> {
+    let mut due = pending.remove(ctx, &ts)?.unwrap_or_default();
+    due.sort_unstable();
+    Ok(due.into_iter().map(|(_, price)| price).collect())
 }

@@ -8,7 +8,7 @@ use spate::keyed::{KeyedContext, ListState, OpenContext};
 use spate::operators::keyed_process::{KeyedProcessFunction, TimeDomain};
 use spate::{DataStream, Result, SpateError};
 
-use super::q4::{Winner, winners};
+use super::q4::{PendingWinners, Winner, hold_winner, take_due, winners};
 use crate::nexmark::Event;
 use crate::nexmark::rows::Q6Row;
 
@@ -24,13 +24,13 @@ pub fn q6(events: &DataStream<Event>) -> DataStream<Q6Row> {
 
 #[derive(Clone, Default)]
 struct SellerAverage {
-    pending: Option<ListState<u64, (i64, u64, u64)>>,
+    pending: Option<PendingWinners>,
     last: Option<ListState<u64, u64>>,
 }
 
 impl KeyedProcessFunction<u64, Winner, Q6Row> for SellerAverage {
     fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
-        self.pending = Some(ctx.list_state("pending winners", None)?);
+        self.pending = Some(ctx.map_state("pending winners", None)?);
         self.last = Some(ctx.list_state("last prices", None)?);
         Ok(())
     }
@@ -39,9 +39,7 @@ impl KeyedProcessFunction<u64, Winner, Q6Row> for SellerAverage {
         let pending = self
             .pending
             .ok_or_else(|| SpateError::internal("q6 state not opened"))?;
-        pending.add(ctx, (w.expires, w.auction, w.price))?;
-        ctx.register_event_time_timer(w.expires);
-        Ok(())
+        hold_winner(pending, ctx, &w)
     }
 
     fn on_timer(
@@ -53,12 +51,9 @@ impl KeyedProcessFunction<u64, Winner, Q6Row> for SellerAverage {
         let (Some(pending), Some(last)) = (self.pending, self.last) else {
             return Err(SpateError::internal("q6 state not opened"));
         };
-        let (mut due, rest): (Vec<_>, Vec<_>) =
-            pending.get(ctx)?.into_iter().partition(|w| w.0 <= ts);
-        due.sort_unstable();
         let mut prices = last.get(ctx)?;
         let seller = *ctx.key();
-        for (_, _, price) in due {
+        for price in take_due(pending, ctx, ts)? {
             prices.push(price);
             if prices.len() > LAST {
                 prices.remove(0);
@@ -69,8 +64,6 @@ impl KeyedProcessFunction<u64, Winner, Q6Row> for SellerAverage {
                 avg_price: sum as f64 / prices.len() as f64,
             });
         }
-        last.update(ctx, prices)?;
-        pending.update(ctx, rest)?;
-        Ok(())
+        last.update(ctx, prices)
     }
 }
