@@ -146,6 +146,13 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Resets the kernel's peak-RSS mark of this process (Linux `clear_refs`
+/// value 5), so a later [`peak_rss_mib`] measures from now. Best effort:
+/// without the file the peak stays process-wide.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// Seconds since the epoch as `YYYY-MM-DD` (UTC), without a date crate.
 pub fn today_utc() -> String {
     let secs = SystemTime::now()

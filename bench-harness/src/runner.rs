@@ -108,7 +108,10 @@ macro_rules! with_query {
 }
 
 /// Runs the query with its output counted and checksummed, then dropped.
+/// The process's peak-memory mark is reset first, so each report's peak is
+/// that query's own.
 pub fn run(spec: &BenchSpec, config: &Config) -> Result<BenchReport> {
+    crate::report::reset_peak_rss();
     let job = build_job(spec, &mut |events| {
         with_query!(spec.query.as_str(), events, |s| attach(
             s,

@@ -101,6 +101,7 @@ fn find_max(args: &LatencyArgs, query: LatencyQuery, config: &Config) -> anyhow:
         probe_seconds: args.probe_seconds,
         ..FindMaxSpec::new(query)
     };
+    let lag_limit_ms = spec.lag_limit_ms;
     let found = latency::find_max(&spec, |s| {
         let spec = LatencySpec {
             warmup_frac: args.warmup_frac,
@@ -114,7 +115,7 @@ fn find_max(args: &LatencyArgs, query: LatencyQuery, config: &Config) -> anyhow:
                 human(r.achieved_rate),
                 r.source_max_lag_ms,
                 latency::micros(r.p99_us),
-                if r.sustained(spec_lag(s)) {
+                if r.sustained(lag_limit_ms) {
                     "sustained"
                 } else {
                     "behind"
@@ -171,11 +172,6 @@ fn find_max(args: &LatencyArgs, query: LatencyQuery, config: &Config) -> anyhow:
             Ok(())
         }
     }
-}
-
-/// The lag limit a probe is judged by (the --find-max default).
-fn spec_lag(_s: &LatencySpec) -> f64 {
-    latency::LAG_LIMIT_MS
 }
 
 fn print(report: &LatencyReport, json: bool) -> anyhow::Result<()> {

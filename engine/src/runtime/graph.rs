@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::channel::{Rx, SharedRx, SharedTx, Tx, local_pair};
+use super::channel::{Rx, SharedRx, SharedTx, local_pair, shared_pair};
 use super::instantiate::Instantiator;
 use super::output::BoxOutput;
 use super::port::{ChannelPort, InputPort};
@@ -95,8 +95,7 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
     }
 
     fn shared_pair(&self, capacity: usize) -> (Box<dyn Any + Send>, Box<dyn Any + Send>) {
-        let (tx, rx) =
-            glommio::channels::shared_channel::new_bounded::<super::message::Message<T>>(capacity);
+        let (tx, rx) = shared_pair::<T>(capacity);
         (Box::new(tx), Box::new(rx))
     }
 
@@ -110,7 +109,7 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
             .downcast::<SharedTx<T>>()
             .map_err(|_| wrong_type("a sender"))?;
         Ok(Box::pin(async move {
-            Box::new(Tx::Shared(tx.connect().await)) as Box<dyn Any>
+            Box::new(tx.connect().await) as Box<dyn Any>
         }))
     }
 
@@ -119,7 +118,7 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
             .downcast::<SharedRx<T>>()
             .map_err(|_| wrong_type("a receiver"))?;
         Ok(Box::pin(async move {
-            Box::new(Rx::Shared(rx.connect().await)) as Box<dyn Any>
+            Box::new(rx.connect().await) as Box<dyn Any>
         }))
     }
 

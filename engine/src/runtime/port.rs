@@ -24,6 +24,8 @@ pub(crate) trait InputPort {
     fn tick(&mut self, tcx: &mut TaskCx);
     /// True once the port has ended.
     fn is_ended(&self) -> bool;
+    /// The channels it reads (one per upstream subtask).
+    fn channels(&self) -> usize;
 }
 
 /// One input edge of a task: its channels, one per upstream subtask.
@@ -152,5 +154,9 @@ impl<T: Send + 'static> InputPort for ChannelPort<T> {
 
     fn is_ended(&self) -> bool {
         self.done
+    }
+
+    fn channels(&self) -> usize {
+        self.rxs.len()
     }
 }

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::exchange::Flushable;
@@ -223,12 +223,28 @@ impl InputTask {
     }
 
     async fn run_loop(mut self: Box<Self>) -> Result<()> {
-        let noop = Waker::noop();
+        // Poll with the task's own waker, never a no-op one: a channel may
+        // keep the waker of a `Pending` poll as the one it wakes later.
+        let waker = futures_lite::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        // Messages delivered per turn before yielding to the core's other
+        // tasks. Every upstream subtask (a source, say) sends about one
+        // message per channel per turn of its own; taking only one per turn
+        // here lets the channels fill up until back-pressure throttles the
+        // producers, and then every record waits behind full channels.
+        // Twice the fan-in keeps up and catches up on bursts.
+        let per_turn = 2 * self
+            .ports
+            .iter()
+            .map(|p| p.channels())
+            .sum::<usize>()
+            .max(1);
+        let mut delivered = 0;
         loop {
-            let ev = self.poll_ports(&mut Context::from_waker(noop));
+            let ev = self.poll_ports(&mut Context::from_waker(&waker));
             let ev = match ev {
                 Poll::Ready(ev) => ev,
                 Poll::Pending => {
+                    delivered = 0;
                     self.flushers.on_idle().await?;
                     self.wait_for_input().await
                 }
@@ -240,7 +256,11 @@ impl InputTask {
             match ev {
                 PortEvent::Delivered => {
                     self.flushers.after_message(&self.cx).await?;
-                    futures_lite::future::yield_now().await;
+                    delivered += 1;
+                    if delivered >= per_turn {
+                        delivered = 0;
+                        futures_lite::future::yield_now().await;
+                    }
                 }
                 PortEvent::Ended => break,
             }
