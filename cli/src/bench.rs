@@ -28,6 +28,40 @@ pub enum BenchCommand {
     Nexmark(NexmarkArgs),
     /// End-to-end latency per record at a paced rate (q1 or keyed), like the Flink latency peer.
     Latency(latency::LatencyArgs),
+    /// Memory of keyed heap state: counts N distinct keys in a ValueState<u64>.
+    State(StateArgs),
+}
+
+/// `spate bench state`.
+#[derive(Args, Debug)]
+pub struct StateArgs {
+    /// Distinct keys to hold in state.
+    #[arg(long, default_value_t = 10_000_000)]
+    keys: u64,
+    /// Print JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+fn state(args: StateArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?.into_config();
+    let m = spate_bench::state_bench::run(args.keys, &config)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        println!(
+            "keys            {}\nrss growth      {:.1} MiB ({:.1} -> {:.1})\nper key         {:.1} bytes\nwall time       {:.2} s",
+            m.keys,
+            m.rss_after_mib - m.rss_before_mib,
+            m.rss_before_mib,
+            m.rss_after_mib,
+            m.bytes_per_key,
+            m.wall_s
+        );
+    }
+    Ok(())
 }
 
 /// `spate bench nexmark`.
@@ -85,6 +119,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Nexmark(args) => nexmark(args),
         BenchCommand::Latency(args) => latency::run(args),
+        BenchCommand::State(args) => state(args),
     }
 }
 

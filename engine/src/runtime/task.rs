@@ -24,6 +24,10 @@ pub(crate) struct FlushPolicy {
     pub(crate) flush_on_idle: bool,
 }
 
+/// The fewest messages an input task delivers per turn before it yields
+/// (see `InputTask::run_loop`).
+const DELIVERIES_PER_TURN_MIN: usize = 64;
+
 /// A runnable task, type-erased.
 pub(crate) trait TaskRun {
     fn run(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<()>>>>;
@@ -227,17 +231,22 @@ impl InputTask {
         // keep the waker of a `Pending` poll as the one it wakes later.
         let waker = futures_lite::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
         // Messages delivered per turn before yielding to the core's other
-        // tasks. Every upstream subtask (a source, say) sends about one
-        // message per channel per turn of its own; taking only one per turn
-        // here lets the channels fill up until back-pressure throttles the
-        // producers, and then every record waits behind full channels.
-        // Twice the fan-in keeps up and catches up on bursts.
-        let per_turn = 2 * self
+        // tasks. Taking one message per turn lets a producer on the same
+        // core (a source sending one message per channel per turn) outpace
+        // this task: the channels run full, back-pressure sets the pace, and
+        // every record waits behind full channels (p99 grows with the
+        // channel capacity). Draining first keeps the queues short;
+        // the budget only stops a flood of input from starving the core's
+        // other tasks. 64 drains a full low-latency channel in one turn,
+        // and twice the fan-in covers one message from every upstream
+        // subtask with room to catch up.
+        let per_turn = self
             .ports
             .iter()
             .map(|p| p.channels())
             .sum::<usize>()
-            .max(1);
+            .saturating_mul(2)
+            .max(DELIVERIES_PER_TURN_MIN);
         let mut delivered = 0;
         loop {
             let ev = self.poll_ports(&mut Context::from_waker(&waker));
