@@ -16,6 +16,15 @@ pub struct NetConfig {
     /// Bound of each sender channel's data queue, of the connection's
     /// priority lane, and of the events a receiver holds for ordering.
     pub queued_frames_max: usize,
+    /// A link sends a heartbeat after this long without writing anything.
+    pub heartbeat_interval_ms: u64,
+    /// A link whose peer sent no frame for this long is closed as dead.
+    pub heartbeat_timeout_ms: u64,
+    /// Longest a connect plus handshake (dialing or accepting) may take.
+    pub handshake_timeout_ms: u64,
+    /// Size of one socket read and the most a writer coalesces into one
+    /// write (it may exceed this by one frame).
+    pub socket_buffer_bytes: usize,
 }
 
 impl Default for NetConfig {
@@ -27,6 +36,10 @@ impl Default for NetConfig {
             network_buffers_per_core: 512,
             buffer_bytes: 64 << 10,
             queued_frames_max: 64,
+            heartbeat_interval_ms: 500,
+            heartbeat_timeout_ms: 5_000,
+            handshake_timeout_ms: 5_000,
+            socket_buffer_bytes: 256 << 10,
         }
     }
 }
@@ -42,6 +55,14 @@ impl NetConfig {
             "buffer_bytes must be positive"
         } else if self.queued_frames_max == 0 {
             "queued_frames_max must be positive"
+        } else if self.heartbeat_interval_ms == 0 {
+            "heartbeat_interval_ms must be positive"
+        } else if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms {
+            "heartbeat_timeout_ms must exceed heartbeat_interval_ms"
+        } else if self.handshake_timeout_ms == 0 {
+            "handshake_timeout_ms must be positive"
+        } else if self.socket_buffer_bytes < crate::frame::HEADER_LEN {
+            "socket_buffer_bytes must hold at least a frame header"
         } else {
             return Ok(());
         };

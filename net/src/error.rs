@@ -6,6 +6,7 @@
 //! names the peer; the process stays up. Nothing here panics on peer input.
 
 use crate::frame::FrameKind;
+use crate::transport::Peer;
 
 /// A channel id: one logical stream multiplexed on a connection.
 pub type ChannelId = u32;
@@ -200,6 +201,63 @@ pub enum NetError {
     InvalidConfig {
         /// What is wrong.
         reason: &'static str,
+    },
+    /// A link failed or was closed: every pending and later call on it
+    /// returns this, naming the peer and the first cause.
+    #[error("link to {peer}: {cause}")]
+    Link {
+        /// The peer: its address, and its endpoint once the handshake named it.
+        peer: Peer,
+        /// Why the link closed.
+        cause: Box<NetError>,
+    },
+    /// A socket operation failed.
+    #[error("socket {op} failed ({kind:?}): {reason}")]
+    Io {
+        /// What was being done (`connect`, `read`, `write`, ...).
+        op: &'static str,
+        /// The operating system's error kind.
+        kind: std::io::ErrorKind,
+        /// The operating system's message.
+        reason: String,
+    },
+    /// The peer closed its end of the connection between frames.
+    #[error("the peer closed the connection after {offset} bytes")]
+    PeerClosed {
+        /// Bytes received from the peer in all.
+        offset: u64,
+    },
+    /// This side closed the link (its `Link` was closed or dropped).
+    #[error("the link was closed on this side")]
+    ClosedLocally,
+    /// The handshake did not follow the protocol.
+    #[error("handshake failed: {reason}")]
+    Handshake {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The peer's admission policy refused the handshake (wrong session,
+    /// stale epoch, ...), or ours refused the peer's.
+    #[error("handshake rejected: {reason}")]
+    HandshakeRejected {
+        /// The policy's reason.
+        reason: String,
+    },
+    /// The peer sent no frame for longer than the heartbeat timeout.
+    #[error("no frame from the peer for {silent_ms} ms (heartbeat_timeout_ms = {timeout_ms})")]
+    HeartbeatTimeout {
+        /// Milliseconds since the peer's last frame.
+        silent_ms: u64,
+        /// The configured limit.
+        timeout_ms: u64,
+    },
+    /// An operation did not finish within its time limit.
+    #[error("{op} timed out after {timeout_ms} ms")]
+    TimedOut {
+        /// What was being done.
+        op: &'static str,
+        /// The limit.
+        timeout_ms: u64,
     },
     /// A bug in this crate, reported instead of panicking.
     #[error("internal error: {reason}")]
