@@ -4,6 +4,7 @@
 //! that measures a run and reports it ([`runner`], [`report`]).
 
 pub mod latency;
+pub mod net_bench;
 pub mod nexmark;
 pub mod queries;
 pub mod report;

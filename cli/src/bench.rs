@@ -19,6 +19,7 @@ use crate::progress::Progress;
 
 mod flink;
 mod latency;
+mod net;
 mod results;
 
 /// Benchmarks.
@@ -30,6 +31,8 @@ pub enum BenchCommand {
     Latency(latency::LatencyArgs),
     /// Memory of keyed heap state: counts N distinct keys in a ValueState<u64>.
     State(StateArgs),
+    /// Network transport: link vs plain TCP throughput on loopback, and ping-pong latency.
+    Net(net::NetArgs),
 }
 
 /// `spate bench state`.
@@ -120,6 +123,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Nexmark(args) => nexmark(args),
         BenchCommand::Latency(args) => latency::run(args),
         BenchCommand::State(args) => state(args),
+        BenchCommand::Net(args) => net::run(args),
     }
 }
 
