@@ -18,6 +18,15 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# --- deployment artefacts (issue 7): manifests, specs, scripts; local modes once
+# the binary has `spate cluster` (then SPATE_DEPLOY_LOCAL=1 makes them mandatory).
+echo "== deploy"
+cargo build -p spate-cli --quiet
+SPATE_BIN="$CARGO_TARGET_DIR/debug/spate"
+if "$SPATE_BIN" cluster --help >/dev/null 2>&1; then export SPATE_DEPLOY_LOCAL=1; fi
+SPATE_BIN="$SPATE_BIN" scripts/validate-deploy.sh
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   # One process per test: each test's executors get their own locked memory.
