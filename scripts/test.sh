@@ -28,6 +28,9 @@ if "$SPATE_BIN" cluster --help >/dev/null 2>&1; then export SPATE_DEPLOY_LOCAL=1
 SPATE_BIN="$SPATE_BIN" scripts/validate-deploy.sh
 
 echo "== tests"
+# The S3 checkpoint-storage tests talk to a local moto server.
+source scripts/s3-test-server.sh
+trap s3_test_server_stop EXIT
 if cargo nextest --version >/dev/null 2>&1; then
   # One process per test: each test's executors get their own locked memory.
   cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow

@@ -1,6 +1,7 @@
 //! `spate`: run jobs and benchmarks, and explain configuration.
 
 mod bench;
+mod checkpoints;
 mod config_args;
 mod progress;
 mod run;
@@ -26,6 +27,11 @@ enum Command {
     },
     /// Run one of the example jobs (word-count, windowed-csv, session-window).
     Run(run::RunArgs),
+    /// List and inspect checkpoints in a checkpoint directory.
+    Checkpoints {
+        #[command(subcommand)]
+        command: checkpoints::CheckpointsCommand,
+    },
     /// Inspect the layered configuration.
     Config {
         #[command(subcommand)]
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench { bench } => bench::run(bench),
         Command::Run(args) => run::run(args),
+        Command::Checkpoints { command } => checkpoints::run(command),
         Command::Config {
             command: ConfigCommand::Explain(args),
         } => args

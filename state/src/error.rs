@@ -37,10 +37,65 @@ pub enum StateError {
         /// The largest accepted end.
         max: u16,
     },
+    /// The storage under a backend (RocksDB, its files) failed.
+    #[error("{operation} failed on {}: {reason}", path.display())]
+    Storage {
+        /// What was being done (`open`, `put`, `checkpoint`...).
+        operation: &'static str,
+        /// The instance, checkpoint or file directory involved.
+        path: std::path::PathBuf,
+        /// The storage's error message.
+        reason: String,
+    },
+    /// A checkpoint file (SST or manifest) whose bytes are damaged: a CRC
+    /// mismatch, bad magic, a truncated block, out-of-order keys.
+    #[error("corrupt checkpoint file {file} at byte {offset}: {reason}")]
+    CorruptFile {
+        /// The file or object name.
+        file: String,
+        /// Byte offset in the file where the damage was found.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An entry that an SST writer refuses (out of order, too large, no
+    /// key-group prefix): a bug in the caller, caught before it is stored.
+    #[error("SST {file}: entry {entry} rejected: {reason}")]
+    InvalidSstEntry {
+        /// The file being written.
+        file: String,
+        /// Index of the rejected entry (0-based).
+        entry: u64,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// Recovery found no checkpoint whose manifest and files all validate.
+    #[error("no usable checkpoint in {location}: {}", no_usable_details(rejected))]
+    NoUsableCheckpoint {
+        /// The checkpoint storage that was searched.
+        location: String,
+        /// One line per rejected checkpoint, saying which file was bad and why.
+        rejected: Vec<String>,
+    },
+    /// The checkpoint uploader's queue is full: the checkpoint is refused
+    /// rather than blocking the caller.
+    #[error("checkpoint upload queue is full ({capacity} checkpoints pending)")]
+    UploadQueueFull {
+        /// The queue's capacity.
+        capacity: usize,
+    },
     /// A broken internal invariant: a bug in this crate.
     #[error("internal state error (bug): {reason}")]
     Internal {
         /// What invariant broke.
         reason: String,
     },
+}
+
+fn no_usable_details(rejected: &[String]) -> String {
+    if rejected.is_empty() {
+        "it holds no checkpoint manifest".to_string()
+    } else {
+        format!("every checkpoint was rejected: {}", rejected.join("; "))
+    }
 }

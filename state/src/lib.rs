@@ -53,6 +53,8 @@
 //! - [`timers`] — [`TimerQueue`], the deduplicated event/processing-time
 //!   timer service.
 //! - [`snapshot`] — what per-key-group iteration (checkpoints) yields.
+//! - [`checkpoint`] — checkpoint SST files, manifests, storage (local
+//!   directory, S3), upload, retention and recovery selection.
 //! - [`error`] — [`StateError`].
 //!
 //! Internals: `store` holds the per-key-group hash tables shared by all
@@ -65,6 +67,7 @@ mod dispatch;
 mod store;
 
 pub mod aggregating;
+pub mod checkpoint;
 pub mod error;
 pub mod hash;
 pub mod key_group;
