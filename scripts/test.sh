@@ -22,7 +22,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # --- deployment artefacts (issue 7): manifests, specs, scripts; local modes once
 # the binary has `spate cluster` (then SPATE_DEPLOY_LOCAL=1 makes them mandatory).
 echo "== deploy"
-cargo build -p spate-cli --quiet
+# Build every test target (and the binary) once, with the features the tests
+# unify: a narrower `-p` selection would resolve other features and rebuild
+# RocksDB's C++ (~12 minutes) for nothing.
+cargo nextest run --workspace --no-run --quiet 2>/dev/null || cargo build --workspace --all-targets --quiet
 SPATE_BIN="$CARGO_TARGET_DIR/debug/spate"
 if "$SPATE_BIN" cluster --help >/dev/null 2>&1; then export SPATE_DEPLOY_LOCAL=1; fi
 SPATE_BIN="$SPATE_BIN" scripts/validate-deploy.sh

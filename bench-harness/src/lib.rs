@@ -3,9 +3,11 @@
 //! ([`queries`]), the source that feeds them ([`source`]), and the runner
 //! that measures a run and reports it ([`runner`], [`report`]).
 
+pub mod late_data;
 pub mod latency;
 pub mod net_bench;
 pub mod nexmark;
+pub mod overload;
 pub mod queries;
 pub mod report;
 pub mod runner;

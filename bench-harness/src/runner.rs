@@ -107,18 +107,24 @@ macro_rules! with_query {
     };
 }
 
-/// Runs the query with its output counted and checksummed, then dropped.
-/// The process's peak-memory mark is reset first, so each report's peak is
-/// that query's own.
-pub fn run(spec: &BenchSpec, config: &Config) -> Result<BenchReport> {
-    crate::report::reset_peak_rss();
-    let job = build_job(spec, &mut |events| {
+/// The job of `spec.query` with its output counted, checksummed and
+/// dropped: what [`run`] runs, and what a cluster's workers build.
+pub fn blackhole_job(spec: &BenchSpec) -> Result<Job> {
+    build_job(spec, &mut |events| {
         with_query!(spec.query.as_str(), events, |s| attach(
             s,
             &Output::Blackhole
         ));
         Ok(())
-    })?;
+    })
+}
+
+/// Runs the query with its output counted and checksummed, then dropped.
+/// The process's peak-memory mark is reset first, so each report's peak is
+/// that query's own.
+pub fn run(spec: &BenchSpec, config: &Config) -> Result<BenchReport> {
+    crate::report::reset_peak_rss();
+    let job = blackhole_job(spec)?;
     let result = job.run(config)?;
     Ok(BenchReport::new(spec, &result))
 }

@@ -97,6 +97,12 @@ pub struct NexmarkArgs {
     /// Write `<date>-<machine>.{json,md}` with every result into this directory.
     #[arg(long, value_name = "DIR")]
     results_dir: Option<PathBuf>,
+    /// Run on the cluster whose coordinator listens at HOST:PORT instead of in this process.
+    #[arg(long, value_name = "ADDR")]
+    cluster: Option<String>,
+    /// Subtasks per operator on the cluster (with --cluster).
+    #[arg(long, default_value_t = 1)]
+    parallelism: u32,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -163,7 +169,10 @@ fn nexmark(args: NexmarkArgs) -> anyhow::Result<()> {
         let show =
             !args.no_progress && !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
         let progress = Progress::start(counter, Some(total), query.clone(), show);
-        let report = runner::run(&spec, &config)?;
+        let report = match &args.cluster {
+            Some(addr) => run_on_cluster(addr, &args, query, &spec)?,
+            None => runner::run(&spec, &config)?,
+        };
         drop(progress);
         let flink = if args.flink {
             // A failing peer is reported, not fatal: Spate's results still count.
@@ -182,6 +191,38 @@ fn nexmark(args: NexmarkArgs) -> anyhow::Result<()> {
         eprintln!("results written to {} and {}", json.display(), md.display());
     }
     Ok(())
+}
+
+/// Runs one query on a cluster; the report covers every worker.
+fn run_on_cluster(
+    addr: &str,
+    args: &NexmarkArgs,
+    query: &str,
+    spec: &BenchSpec,
+) -> anyhow::Result<BenchReport> {
+    if args.input.is_some() {
+        anyhow::bail!(
+            "--input reads a local file, which the cluster's workers cannot see; generate events instead"
+        );
+    }
+    let job_args = crate::catalog::NexmarkJobArgs {
+        query: query.to_string(),
+        events: args.events,
+        seed: args.seed,
+        rate: args.rate.unwrap_or(0),
+    };
+    let job_spec = spate_cluster::protocol::JobSpec {
+        name: "nexmark".into(),
+        args: job_args.to_args(),
+        settings: crate::cluster::spec_settings(&args.config)?,
+    };
+    let r = crate::cluster::submit_job(addr, job_spec, args.parallelism, args.json)?;
+    let result = spate::JobResult {
+        metrics: r.metrics,
+        wall: r.wall,
+        cores: args.parallelism as usize,
+    };
+    Ok(BenchReport::new(spec, &result))
 }
 
 fn print_report(

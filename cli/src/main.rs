@@ -1,7 +1,9 @@
 //! `spate`: run jobs and benchmarks, and explain configuration.
 
 mod bench;
+mod catalog;
 mod checkpoints;
+mod cluster;
 mod config_args;
 mod progress;
 mod run;
@@ -37,6 +39,17 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run a coordinator: plans jobs onto workers and tracks them.
+    Coordinator(cluster::CoordinatorArgs),
+    /// Run a worker that joins a coordinator.
+    Worker(cluster::WorkerArgs),
+    /// Start, stop or inspect a local cluster.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
+    /// Submit a job to a cluster and wait for its result.
+    Submit(cluster::SubmitArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -47,15 +60,25 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Long-running processes log what they do; commands only warn.
+    let default_filter = match cli.command {
+        Command::Coordinator(_) | Command::Worker(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Bench { bench } => bench::run(bench),
         Command::Run(args) => run::run(args),
+        Command::Coordinator(args) => cluster::run_coordinator(args),
+        Command::Worker(args) => cluster::run_worker_cmd(args),
+        Command::Cluster { command } => cluster::cluster(command),
+        Command::Submit(args) => cluster::submit(args),
         Command::Checkpoints { command } => checkpoints::run(command),
         Command::Config {
             command: ConfigCommand::Explain(args),

@@ -15,6 +15,10 @@ use spate::{Job, Result};
 
 /// One click.
 #[derive(Debug, Clone, serde::Deserialize)]
+// `key_by` sends records across cores and processes: they derive rkyv's
+// traits (through `spate::rkyv`, so the job needs no rkyv dependency).
+#[derive(spate::rkyv::Archive, spate::rkyv::Serialize, spate::rkyv::Deserialize)]
+#[rkyv(crate = spate::rkyv)]
 pub struct Click {
     /// User id.
     pub user: String,

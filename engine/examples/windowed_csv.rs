@@ -17,6 +17,10 @@ use spate::{Job, OutputTag, Result};
 
 /// One reading.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+// `key_by` sends records across cores and processes: they derive rkyv's
+// traits (through `spate::rkyv`, so the job needs no rkyv dependency).
+#[derive(spate::rkyv::Archive, spate::rkyv::Serialize, spate::rkyv::Deserialize)]
+#[rkyv(crate = spate::rkyv)]
 pub struct Reading {
     /// Sensor id.
     pub sensor: String,

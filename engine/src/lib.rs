@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod config;
+pub mod distributed;
 pub mod error;
 pub mod keyed;
 pub mod metrics;
@@ -32,6 +33,11 @@ pub mod window;
 pub use api::{DataStream, Job, JobBuilder, JobResult, KeyedStream, OutputTag};
 pub use error::{Result, SpateError};
 pub use runtime::message::Rec;
+pub use runtime::wire::ExchangeData;
+
+/// The rkyv version record types derive from (`#[derive(rkyv::Archive,
+/// rkyv::Serialize, rkyv::Deserialize)]` makes a type [`ExchangeData`]).
+pub use rkyv;
 
 /// A record type that can flow through a job: copied to any core.
 pub trait Data: Clone + Send + 'static {}

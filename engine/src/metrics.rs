@@ -92,7 +92,8 @@ pub struct JobMetrics {
 }
 
 impl JobMetrics {
-    pub(crate) fn merge(&mut self, other: &JobMetrics) {
+    /// Adds another share's metrics (another core's or another process's).
+    pub fn merge(&mut self, other: &JobMetrics) {
         self.source_records += other.source_records;
         self.late_records += other.late_records;
         for (name, s) in &other.sinks {
@@ -119,5 +120,98 @@ impl JobMetrics {
             let _ = h.add(&s.latency_ns);
         }
         h
+    }
+}
+
+/// [`JobMetrics`] in a form that crosses processes: a worker sends its
+/// share to the coordinator, which merges the shares of all workers.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct WireMetrics {
+    /// Records the sources emitted.
+    pub source_records: u64,
+    /// Records dropped as late.
+    pub late_records: u64,
+    /// Per sink: name, records, checksum, and the recorded latency
+    /// histogram as (value ns, count) pairs.
+    pub sinks: Vec<(String, u64, u64, Vec<(u64, u64)>)>,
+}
+
+impl JobMetrics {
+    /// This share's metrics, ready to cross a process boundary.
+    pub fn to_wire(&self) -> WireMetrics {
+        WireMetrics {
+            source_records: self.source_records,
+            late_records: self.late_records,
+            sinks: self
+                .sinks
+                .iter()
+                .map(|(name, s)| {
+                    let latency = s
+                        .latency_ns
+                        .iter_recorded()
+                        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                        .collect();
+                    (name.clone(), s.records, s.checksum, latency)
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds metrics sent by [`JobMetrics::to_wire`]. Latency values
+    /// beyond the histogram's range are clamped to it.
+    pub fn from_wire(wire: &WireMetrics) -> JobMetrics {
+        let sinks = wire
+            .sinks
+            .iter()
+            .map(|(name, records, checksum, latency)| {
+                let mut h = new_latency_histogram();
+                for &(value, count) in latency {
+                    h.saturating_record_n(value, count);
+                }
+                let stats = SinkStats {
+                    records: *records,
+                    checksum: *checksum,
+                    latency_ns: h,
+                };
+                (name.clone(), stats)
+            })
+            .collect();
+        JobMetrics {
+            source_records: wire.source_records,
+            late_records: wire.late_records,
+            sinks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn metrics_survive_the_wire() {
+        let mut m = JobMetrics {
+            source_records: 10,
+            late_records: 2,
+            ..Default::default()
+        };
+        let mut s = SinkStats {
+            records: 7,
+            checksum: 0xdead_beef,
+            ..Default::default()
+        };
+        for v in [1_000u64, 2_000, 2_000, 5_000_000] {
+            s.latency_ns.record(v).unwrap();
+        }
+        m.sinks.insert("out".into(), s);
+        let back = JobMetrics::from_wire(&m.to_wire());
+        assert_eq!(back.source_records, 10);
+        assert_eq!(back.late_records, 2);
+        assert_eq!(back.sink_records(), 7);
+        assert_eq!(back.sink_checksum(), 0xdead_beef);
+        let (a, b) = (m.latency_ns(), back.latency_ns());
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a.value_at_quantile(0.5), b.value_at_quantile(0.5));
+        assert_eq!(a.max(), b.max());
     }
 }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::text::Str;
 
 /// q1: a bid with its price converted to euros.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Q1Row {
     /// `Bid::auction`.
     pub auction: u64,
@@ -28,7 +30,20 @@ pub struct Q1Row {
 }
 
 /// q2: a bid on an auction whose id is a multiple of 123.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct Q2Row {
     /// `Bid::auction`.
     pub auction: u64,
@@ -37,7 +52,20 @@ pub struct Q2Row {
 }
 
 /// q3: a category-10 auction by a seller living in OR, ID or CA.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct Q3Row {
     /// `Person::name` of the seller.
     pub name: Str,
@@ -50,7 +78,9 @@ pub struct Q3Row {
 }
 
 /// q4: the new average winning price of a category after one of its auctions closed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Q4Row {
     /// `Auction::category`.
     pub category: u64,
@@ -59,7 +89,20 @@ pub struct Q4Row {
 }
 
 /// q5: an auction with the most bids in a hopping window.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct Q5Row {
     /// `Bid::auction`.
     pub auction: u64,
@@ -72,7 +115,9 @@ pub struct Q5Row {
 }
 
 /// q6: a seller's new average selling price over their last 10 closed auctions.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Q6Row {
     /// `Auction::seller`.
     pub seller: u64,
@@ -81,7 +126,20 @@ pub struct Q6Row {
 }
 
 /// q7: a bid with the highest price of its tumbling window.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct Q7Row {
     /// `Bid::auction`.
     pub auction: u64,
@@ -96,7 +154,20 @@ pub struct Q7Row {
 }
 
 /// q8: a person who opened an auction in the 10 s window they registered in.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct Q8Row {
     /// `Person::id`.
     pub id: u64,

@@ -19,12 +19,14 @@ use super::generator::pool_text;
 /// files or built at run time share one `Arc<str>`. Equality, ordering and
 /// hashing are those of the text, whatever the representation, so a `Str` can
 /// be looked up by `&str` in hash maps.
-#[derive(Clone)]
+#[derive(Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Str(Repr);
 
 // Two 4-byte fields fit beside `Arc<str>`'s non-null pointer, so the enum is
 // 16 bytes, which keeps `Event` small enough to be copied without a `memcpy` call.
-#[derive(Clone)]
+// Across processes a pooled string stays an offset and a length: the pool is
+// identical in every process (built from a fixed seed).
+#[derive(Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 enum Repr {
     Pooled { start: u32, len: u32 },
     Shared(Arc<str>),

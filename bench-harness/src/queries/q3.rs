@@ -8,7 +8,7 @@ use crate::nexmark::rows::Q3Row;
 use crate::nexmark::{Event, Str};
 
 /// One side of the join, keyed by the person id (= the auction's seller).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 enum Side {
     Seller { name: Str, city: Str, state: Str },
     Auction { id: u64 },

@@ -13,7 +13,7 @@ use spate::{DataStream, Result, SpateError};
 use crate::nexmark::Event;
 use crate::nexmark::rows::Q4Row;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 enum Input {
     Auction {
         start: i64,
@@ -27,7 +27,7 @@ enum Input {
 }
 
 /// A closed auction's winning price.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct Winner {
     pub(crate) auction: u64,
     pub(crate) category: u64,

@@ -8,7 +8,7 @@ use super::TUMBLE_MS;
 use crate::nexmark::rows::Q8Row;
 use crate::nexmark::{Event, Str};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 enum Side {
     Person(Str),
     Auction,

@@ -1,16 +1,15 @@
 //! Connected streams: two streams of possibly different types processed by
 //! one function (Flink's `ConnectedStreams`).
 
-use std::sync::Arc;
-
 use super::keyed::{KeyedStream, open_context};
 use super::stream::{DataStream, UserFn};
 use crate::operators::co_process::{
     CoContext, CoProcessFunction, CoProcessOp, KeyedCoProcessFunction, KeyedCoProcessOp,
 };
 use crate::operators::two_input::{TwoInputOperator, two_input_consumers};
-use crate::runtime::graph::{NodeId, Partition};
+use crate::runtime::graph::{Exchange, NodeId};
 use crate::runtime::instantiate::Instantiator;
+use crate::runtime::wire::ExchangeData;
 
 /// Two streams connected for a [`CoProcessFunction`]; made by
 /// [`DataStream::connect`].
@@ -58,16 +57,8 @@ impl<K: crate::Key, A: crate::Data> KeyedStream<K, A> {
 #[allow(clippy::type_complexity)]
 pub(crate) fn two_input_node<A, B, O, Op, M>(
     name: &str,
-    first: (
-        &DataStream<A>,
-        Partition,
-        Option<Arc<dyn Fn(&A) -> u64 + Send + Sync>>,
-    ),
-    second: (
-        &DataStream<B>,
-        Partition,
-        Option<Arc<dyn Fn(&B) -> u64 + Send + Sync>>,
-    ),
+    first: (&DataStream<A>, Exchange<A>),
+    second: (&DataStream<B>, Exchange<B>),
     has_time: bool,
     make: M,
 ) -> DataStream<O>
@@ -81,9 +72,9 @@ where
     let g = first.0.g.clone();
     let node = g.borrow_mut().add_node(name, None, false);
     let (c1, c2) = two_input_consumers(node, make);
-    first.0.connect_to(node, first.1, first.2, c1);
+    first.0.connect_to(node, first.1, c1);
     if std::rc::Rc::ptr_eq(&g, &second.0.g) {
-        second.0.connect_to(node, second.1, second.2, c2);
+        second.0.connect_to(node, second.1, c2);
     } else {
         // An edge across builders would name a node of another graph.
         g.borrow_mut().errors.push(format!(
@@ -110,8 +101,8 @@ impl<A: crate::Data, B: crate::Data> ConnectedStreams<A, B> {
         let has_time = self.first.has_time && self.second.has_time;
         two_input_node(
             "co_process",
-            (&self.first, Partition::Forward, None),
-            (&self.second, Partition::Forward, None),
+            (&self.first, Exchange::forward()),
+            (&self.second, Exchange::forward()),
             has_time,
             move |inst, node| {
                 Ok(CoProcessOp::new(
@@ -139,7 +130,11 @@ impl<A: crate::Data, B: crate::Data> ConnectedStreams<A, B> {
         &self,
         key1: impl Fn(&A) -> K + UserFn,
         key2: impl Fn(&B) -> K + UserFn,
-    ) -> ConnectedKeyedStreams<K, A, B> {
+    ) -> ConnectedKeyedStreams<K, A, B>
+    where
+        A: ExchangeData,
+        B: ExchangeData,
+    {
         self.first.key_by(key1).connect(&self.second.key_by(key2))
     }
 }
@@ -186,16 +181,8 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> ConnectedKeyedStreams<K, A, 
         let (key1, key2) = (self.first.key_fn.clone(), self.second.key_fn.clone());
         two_input_node(
             "keyed_co_process",
-            (
-                &self.first.stream,
-                Partition::Hash,
-                Some(self.first.key_hash()),
-            ),
-            (
-                &self.second.stream,
-                Partition::Hash,
-                Some(self.second.key_hash()),
-            ),
+            (&self.first.stream, self.first.exchange()),
+            (&self.second.stream, self.second.exchange()),
             has_time,
             move |inst, node| {
                 KeyedCoProcessOp::new(

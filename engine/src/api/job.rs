@@ -266,7 +266,29 @@ impl Job {
         let settings = RunSettings::from_config(config);
         let cores = settings.cores;
         let start = Instant::now();
-        let metrics = run_graph(self.graph.clone(), settings)?;
+        let metrics = run_graph(self.graph.clone(), settings, None)?;
+        Ok(JobResult {
+            metrics,
+            wall: start.elapsed(),
+            cores,
+        })
+    }
+
+    /// Runs this process's share of a job spread over several processes:
+    /// its cores run subtasks `placement.subtask_offset..` of
+    /// `placement.parallelism`, and exchanges reach the other subtasks over
+    /// `placement.links`. The metrics are this process's only.
+    pub fn run_placed(
+        &self,
+        config: &Config,
+        placement: crate::distributed::Placement,
+    ) -> Result<JobResult> {
+        let mut settings = RunSettings::from_config(config);
+        settings.subtask_offset = placement.subtask_offset;
+        settings.parallelism = placement.parallelism;
+        let cores = settings.cores;
+        let start = Instant::now();
+        let metrics = run_graph(self.graph.clone(), settings, Some(placement.links))?;
         Ok(JobResult {
             metrics,
             wall: start.elapsed(),

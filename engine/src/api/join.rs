@@ -10,7 +10,7 @@ use super::side_output::OutputTag;
 use super::stream::{DataStream, UserFn};
 use crate::error::Result;
 use crate::operators::interval_join::{IntervalJoinOp, IntervalJoinSpec};
-use crate::runtime::graph::Partition;
+use crate::runtime::wire::ExchangeData;
 use crate::window::{ProcessWindowFunction, WindowAssigner, WindowCollector};
 
 // ---------------------------------------------------------------------------
@@ -157,16 +157,8 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> IntervalJoined<K, A, B> {
         };
         two_input_node(
             "interval_join",
-            (
-                &self.left.stream,
-                Partition::Hash,
-                Some(self.left.key_hash()),
-            ),
-            (
-                &self.right.stream,
-                Partition::Hash,
-                Some(self.right.key_hash()),
-            ),
+            (&self.left.stream, self.left.exchange()),
+            (&self.right.stream, self.right.exchange()),
             true,
             move |inst, node| {
                 Ok(IntervalJoinOp::new(
@@ -187,7 +179,7 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> IntervalJoined<K, A, B> {
 
 /// A record of either input of a window join or co-group: both inputs are
 /// mapped to this type and unioned, so one keyed window holds both sides.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum TaggedUnion<A, B> {
     /// A record of the first input.
     One(A),
@@ -211,6 +203,7 @@ impl<A: crate::Data, B: crate::Data, K: crate::Key> JoinInputs<A, B, K> {
         W: WindowAssigner<TaggedUnion<A, B>>,
         O: crate::Data,
         F: ProcessWindowFunction<K, W::W, TaggedUnion<A, B>, O>,
+        TaggedUnion<A, B>: ExchangeData,
     {
         let one = self.first.map(TaggedUnion::<A, B>::One);
         let two = self.second.map(TaggedUnion::<A, B>::Two);
@@ -431,6 +424,7 @@ where
     B: crate::Data,
     K: crate::Key,
     W: WindowAssigner<TaggedUnion<A, B>>,
+    TaggedUnion<A, B>: ExchangeData,
 {
     /// Emits `f(a, b)` for every pair of records with equal keys in the same
     /// window (an inner join), when the window fires; the results carry the
@@ -447,6 +441,7 @@ where
     B: crate::Data,
     K: crate::Key,
     W: WindowAssigner<TaggedUnion<A, B>>,
+    TaggedUnion<A, B>: ExchangeData,
 {
     /// Calls `f(firsts, seconds, out)` for each key and window when it
     /// fires, with the records of each side in arrival order (one side may

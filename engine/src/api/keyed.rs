@@ -8,14 +8,17 @@ use super::stream::{DataStream, UserFn};
 use crate::error::Result;
 use crate::keyed::{AggregatingState, KeyedContext, OpenContext, ReducingState};
 use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
-use crate::runtime::graph::{NodeId, Partition};
+use crate::runtime::graph::{Exchange, NodeId};
 use crate::runtime::instantiate::Instantiator;
+use crate::runtime::wire::WireCodec;
 
 /// A stream whose records are routed by key, so each key's records meet
 /// on one subtask together with that key's state and timers.
 pub struct KeyedStream<K, T> {
     pub(crate) stream: DataStream<T>,
     pub(crate) key_fn: Arc<dyn Fn(&T) -> K + Send + Sync>,
+    /// Captured by `key_by`, where `T: ExchangeData` is known.
+    pub(crate) wire: WireCodec<T>,
 }
 
 impl<K, T> Clone for KeyedStream<K, T> {
@@ -23,6 +26,7 @@ impl<K, T> Clone for KeyedStream<K, T> {
         Self {
             stream: self.stream.clone(),
             key_fn: self.key_fn.clone(),
+            wire: self.wire,
         }
     }
 }
@@ -36,8 +40,21 @@ pub(crate) fn open_context(inst: &Instantiator<'_>) -> OpenContext {
 }
 
 impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
-    pub(crate) fn new(stream: DataStream<T>, key_fn: Arc<dyn Fn(&T) -> K + Send + Sync>) -> Self {
-        Self { stream, key_fn }
+    pub(crate) fn new(
+        stream: DataStream<T>,
+        key_fn: Arc<dyn Fn(&T) -> K + Send + Sync>,
+        wire: WireCodec<T>,
+    ) -> Self {
+        Self {
+            stream,
+            key_fn,
+            wire,
+        }
+    }
+
+    /// The hash exchange on the key that feeds every keyed operator.
+    pub(crate) fn exchange(&self) -> Exchange<T> {
+        Exchange::hash(self.key_hash(), self.wire)
     }
 
     /// The hash the exchange routes by; the same one keyed state uses.
@@ -54,8 +71,7 @@ impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
             + Sync
             + 'static,
     {
-        self.stream
-            .connect_node(name, Partition::Hash, Some(self.key_hash()), make)
+        self.stream.connect_node(name, self.exchange(), make)
     }
 
     /// The key selector.

@@ -12,10 +12,11 @@ use crate::operators::basic::{FilterOp, FlatMapOp, MapOp};
 use crate::operators::process::{ProcessFunction, ProcessOp};
 use crate::operators::timestamps::TimestampsOp;
 use crate::operators::union::union_input;
-use crate::runtime::graph::{ConsumerFactory, EdgeTyped, HashFn, NodeId, Partition};
+use crate::runtime::graph::{ConsumerFactory, EdgeTyped, Exchange, HashFn, NodeId};
 use crate::runtime::instantiate::Instantiator;
 use crate::runtime::output::BoxOutput;
 use crate::runtime::side::TypedSide;
+use crate::runtime::wire::{ExchangeData, WireCodec};
 use crate::sinks::{Sink, SinkOp};
 use crate::time::WatermarkStrategy;
 
@@ -65,13 +66,7 @@ impl<T: crate::Data> DataStream<T> {
     /// Adds a node fed by this stream through `partition` and returns its
     /// node id. `make` builds the node's operator on each core, given its
     /// node id.
-    pub(crate) fn connect_node<F>(
-        &self,
-        name: &str,
-        partition: Partition,
-        key_hash: Option<HashFn<T>>,
-        make: F,
-    ) -> NodeId
+    pub(crate) fn connect_node<F>(&self, name: &str, exchange: Exchange<T>, make: F) -> NodeId
     where
         F: Fn(&mut Instantiator<'_>, NodeId) -> crate::Result<BoxOutput<T>> + Send + Sync + 'static,
     {
@@ -82,8 +77,12 @@ impl<T: crate::Data> DataStream<T> {
             self.node,
             self.tag.clone(),
             node,
-            partition,
-            EdgeTyped { consumer, key_hash },
+            exchange.partition,
+            EdgeTyped {
+                consumer,
+                key_hash: exchange.key_hash,
+                wire: exchange.wire,
+            },
         );
         node
     }
@@ -92,16 +91,19 @@ impl<T: crate::Data> DataStream<T> {
     pub(crate) fn connect_to(
         &self,
         node: NodeId,
-        partition: Partition,
-        key_hash: Option<HashFn<T>>,
+        exchange: Exchange<T>,
         consumer: ConsumerFactory<T>,
     ) {
         self.g.borrow_mut().add_edge(
             self.node,
             self.tag.clone(),
             node,
-            partition,
-            EdgeTyped { consumer, key_hash },
+            exchange.partition,
+            EdgeTyped {
+                consumer,
+                key_hash: exchange.key_hash,
+                wire: exchange.wire,
+            },
         );
     }
 
@@ -111,7 +113,7 @@ impl<T: crate::Data> DataStream<T> {
         U: crate::Data,
         F: Fn(&mut Instantiator<'_>, NodeId) -> crate::Result<BoxOutput<T>> + Send + Sync + 'static,
     {
-        let node = self.connect_node(name, Partition::Forward, None, make);
+        let node = self.connect_node(name, Exchange::forward(), make);
         DataStream::new(self.g.clone(), node, None).with_time(self.has_time)
     }
 
@@ -177,21 +179,32 @@ impl<T: crate::Data> DataStream<T> {
 
     /// Partitions the stream by key: records with the same key go to the same
     /// subtask, and keyed state and timers become available.
-    pub fn key_by<K: crate::Key>(&self, key: impl Fn(&T) -> K + UserFn) -> KeyedStream<K, T> {
-        KeyedStream::new(self.clone(), Arc::new(key))
+    pub fn key_by<K: crate::Key>(&self, key: impl Fn(&T) -> K + UserFn) -> KeyedStream<K, T>
+    where
+        T: ExchangeData,
+    {
+        KeyedStream::new(self.clone(), Arc::new(key), WireCodec::of())
     }
 
     /// Spreads records round robin over the subtasks.
-    pub fn rebalance(&self) -> DataStream<T> {
-        let node = self.connect_node("rebalance", Partition::Rebalance, None, |inst, node| {
+    pub fn rebalance(&self) -> DataStream<T>
+    where
+        T: ExchangeData,
+    {
+        let exchange = Exchange::rebalance(WireCodec::of());
+        let node = self.connect_node("rebalance", exchange, |inst, node| {
             inst.outputs_of::<T>(node)
         });
         DataStream::new(self.g.clone(), node, None).with_time(self.has_time)
     }
 
     /// Sends every record to every subtask.
-    pub fn broadcast(&self) -> DataStream<T> {
-        let node = self.connect_node("broadcast", Partition::Broadcast, None, |inst, node| {
+    pub fn broadcast(&self) -> DataStream<T>
+    where
+        T: ExchangeData,
+    {
+        let exchange = Exchange::broadcast(WireCodec::of());
+        let node = self.connect_node("broadcast", exchange, |inst, node| {
             inst.outputs_of::<T>(node)
         });
         DataStream::new(self.g.clone(), node, None).with_time(self.has_time)
@@ -202,12 +215,7 @@ impl<T: crate::Data> DataStream<T> {
         let node = self.g.borrow_mut().add_node("union", None, false);
         let inputs = others.len() + 1;
         for (i, s) in std::iter::once(self).chain(others.iter()).enumerate() {
-            s.connect_to(
-                node,
-                Partition::Forward,
-                None,
-                union_input::<T>(node, i, inputs),
-            );
+            s.connect_to(node, Exchange::forward(), union_input::<T>(node, i, inputs));
         }
         let has_time = self.has_time && others.iter().all(|o| o.has_time);
         DataStream::new(self.g.clone(), node, None).with_time(has_time)
@@ -257,7 +265,7 @@ impl<T: crate::Data> DataStream<T> {
         checksum: Option<HashFn<T>>,
     ) {
         let sink_name = name.to_string();
-        let node = self.connect_node(name, Partition::Forward, None, move |inst, _| {
+        let node = self.connect_node(name, Exchange::forward(), move |inst, _| {
             Ok(Box::new(SinkOp::new(
                 sink_name.clone(),
                 sink.clone(),

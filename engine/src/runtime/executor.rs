@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-use super::graph::{EdgeId, Graph, Partition};
+use super::graph::{EdgeId, Graph, LocalFuture, Partition};
 use super::instantiate::Instantiator;
+use super::remote::{RemoteFailure, RemoteLinks, channel_id};
 use super::settings::RunSettings;
 use crate::error::{Result, SpateError};
 use crate::metrics::JobMetrics;
@@ -18,9 +19,21 @@ use crate::time::SystemClock;
 
 type Endpoints = HashMap<EdgeId, Vec<Option<Box<dyn Any + Send>>>>;
 
-/// Runs the job to completion (bounded input) or failure.
-pub(crate) fn run_graph(graph: Arc<Graph>, settings: RunSettings) -> Result<JobMetrics> {
+/// Establishes, on a core's executor, that core's links to the subtasks of
+/// other processes; called with the core's global subtask index.
+pub type LinkSetup =
+    Arc<dyn Fn(usize) -> LocalFuture<Result<std::rc::Rc<dyn RemoteLinks>>> + Send + Sync>;
+
+/// Runs the job to completion (bounded input) or failure. With `links`,
+/// this process runs subtasks `subtask_offset..subtask_offset + cores` of a
+/// job spread over several processes.
+pub(crate) fn run_graph(
+    graph: Arc<Graph>,
+    settings: RunSettings,
+    links: Option<LinkSetup>,
+) -> Result<JobMetrics> {
     let cores = settings.cores.max(1);
+    check_placement(&settings, links.is_some())?;
     let (mut txs, mut rxs) = create_channels(&graph, &settings);
     let clock = SystemClock::default();
     let mut handles = Vec::with_capacity(cores);
@@ -31,24 +44,30 @@ pub(crate) fn run_graph(graph: Arc<Graph>, settings: RunSettings) -> Result<JobM
             Placement::Unbound
         };
         let (graph, settings, clock) = (graph.clone(), settings.clone(), clock.clone());
+        let links = links.clone();
         let my_txs = txs.pop().unwrap_or_default();
         let my_rxs = rxs.pop().unwrap_or_default();
         let builder = LocalExecutorBuilder::new(placement)
             .name(&format!("spate-core-{core}"))
             .io_memory(settings.io_memory_bytes)
             .spin_before_park(Duration::from_micros(settings.spin_before_park_us));
-        let handle =
-            builder
-                .spawn(move || async move {
-                    run_core(&graph, &settings, core, my_txs, my_rxs, clock).await
-                })
-                .map_err(|e| SpateError::Runtime {
+        let handle = builder
+            .spawn(move || async move {
+                let cx = CoreSetup {
+                    graph: &graph,
+                    settings: &settings,
                     core,
-                    reason: format!(
-                        "could not start the executor ({e}); glommio needs locked memory \
+                    clock,
+                };
+                run_core(cx, my_txs, my_rxs, links).await
+            })
+            .map_err(|e| SpateError::Runtime {
+                core,
+                reason: format!(
+                    "could not start the executor ({e}); glommio needs locked memory \
                      (`ulimit -l` of at least the io_memory setting, runtime.io_memory_kib)"
-                    ),
-                })?;
+                ),
+            })?;
         handles.push((core, handle));
     }
     let mut metrics = JobMetrics::default();
@@ -80,11 +99,24 @@ fn is_consequence(e: &SpateError) -> bool {
     matches!(e, SpateError::Runtime { .. })
 }
 
+fn check_placement(settings: &RunSettings, has_links: bool) -> Result<()> {
+    let local_end = settings.subtask_offset + settings.cores.max(1);
+    let spread = settings.subtask_offset > 0 || settings.parallelism != settings.cores.max(1);
+    if local_end > settings.parallelism || (spread && !has_links) {
+        return Err(SpateError::internal(format!(
+            "placement of subtasks {}..{local_end} of {} (links: {has_links}) is inconsistent",
+            settings.subtask_offset, settings.parallelism
+        )));
+    }
+    Ok(())
+}
+
 /// Creates the cross-core channels of every exchange edge. Same-core
 /// channels are created later on the core itself (they are not `Send`) and
 /// are marked here by `None`.
 fn create_channels(graph: &Graph, settings: &RunSettings) -> (Vec<Endpoints>, Vec<Endpoints>) {
     let n = settings.cores.max(1);
+    let (offset, p) = (settings.subtask_offset, settings.parallelism);
     let mut txs: Vec<Endpoints> = (0..n).map(|_| HashMap::new()).collect();
     let mut rxs: Vec<Endpoints> = (0..n).map(|_| HashMap::new()).collect();
     for (e, edge) in graph.edges.iter().enumerate() {
@@ -98,11 +130,12 @@ fn create_channels(graph: &Graph, settings: &RunSettings) -> (Vec<Endpoints>, Ve
             }
             continue;
         }
+        // Indexed by global subtask; remote slots are filled on the core.
         for i in 0..n {
             txs.get_mut(i)
-                .map(|m| m.insert(e, (0..n).map(|_| None).collect()));
+                .map(|m| m.insert(e, (0..p).map(|_| None).collect()));
             rxs.get_mut(i)
-                .map(|m| m.insert(e, (0..n).map(|_| None).collect()));
+                .map(|m| m.insert(e, (0..p).map(|_| None).collect()));
         }
         for i in 0..n {
             for j in 0..n {
@@ -113,14 +146,14 @@ fn create_channels(graph: &Graph, settings: &RunSettings) -> (Vec<Endpoints>, Ve
                 if let Some(slot) = txs
                     .get_mut(i)
                     .and_then(|m| m.get_mut(&e))
-                    .and_then(|v| v.get_mut(j))
+                    .and_then(|v| v.get_mut(offset + j))
                 {
                     *slot = Some(tx);
                 }
                 if let Some(slot) = rxs
                     .get_mut(j)
                     .and_then(|m| m.get_mut(&e))
-                    .and_then(|v| v.get_mut(i))
+                    .and_then(|v| v.get_mut(offset + i))
                 {
                     *slot = Some(rx);
                 }
@@ -135,12 +168,11 @@ type Connected = HashMap<EdgeId, Vec<Option<Box<dyn Any>>>>;
 /// Connects this core's endpoints. Every connect waits for its peer core,
 /// so they all run concurrently; connecting one by one could deadlock.
 async fn connect_endpoints(
-    graph: &Graph,
-    settings: &RunSettings,
-    core: usize,
+    cx: &CoreSetup<'_>,
     txs: Endpoints,
     rxs: Endpoints,
 ) -> Result<(Connected, Connected)> {
+    let (graph, settings) = (cx.graph, cx.settings);
     let mut out_tx: Connected = HashMap::new();
     let mut out_rx: Connected = HashMap::new();
     let mut pending_tx = Vec::new();
@@ -178,7 +210,7 @@ async fn connect_endpoints(
     // Same-core channels, created here because they cannot cross threads.
     for (e, slots) in out_tx.iter_mut() {
         let ops = edge_ops(graph, *e)?;
-        let local = if slots.len() == 1 { 0 } else { core };
+        let local = if slots.len() == 1 { 0 } else { cx.subtask() };
         let (tx, rx) = ops.local_pair(settings.channel_capacity_batches);
         if let Some(slot) = slots.get_mut(local) {
             *slot = Some(tx);
@@ -198,15 +230,107 @@ fn edge_ops(graph: &Graph, e: EdgeId) -> Result<Arc<dyn super::graph::EdgeOps>> 
         .ok_or_else(|| SpateError::internal(format!("no edge {e}")))
 }
 
-async fn run_core(
-    graph: &Graph,
-    settings: &RunSettings,
+/// What one core's setup needs to know.
+struct CoreSetup<'a> {
+    graph: &'a Graph,
+    settings: &'a RunSettings,
+    /// Local core index (the executor).
     core: usize,
+    clock: SystemClock,
+}
+
+impl CoreSetup<'_> {
+    /// This core's global subtask index.
+    fn subtask(&self) -> usize {
+        self.settings.subtask_offset + self.core
+    }
+
+    fn is_local(&self, subtask: usize) -> bool {
+        (self.settings.subtask_offset..self.settings.subtask_offset + self.settings.cores.max(1))
+            .contains(&subtask)
+    }
+}
+
+/// Fills the remote slots of every exchange edge with channels over this
+/// core's links; returns the pumps that move outgoing messages.
+fn connect_remote(
+    cx: &CoreSetup<'_>,
+    links: &dyn RemoteLinks,
+    txs: &mut Connected,
+    rxs: &mut Connected,
+    failure: &RemoteFailure,
+) -> Result<Vec<LocalFuture<Result<()>>>> {
+    let me = cx.subtask();
+    let p = cx.settings.parallelism;
+    let mut pumps = Vec::new();
+    for (e, slots) in txs.iter_mut() {
+        if slots.len() != p {
+            continue; // A forward edge: never remote.
+        }
+        let ops = edge_ops(cx.graph, *e)?;
+        for (to, slot) in slots.iter_mut().enumerate() {
+            if cx.is_local(to) {
+                continue;
+            }
+            let out = links
+                .sender(to, channel_id(*e, me, to, p)?)
+                .map_err(|err| remote_setup_failed(me, to, &err))?;
+            let (tx, pump) = ops.remote_tx(out, cx.settings.channel_capacity_batches, me)?;
+            *slot = Some(tx);
+            let failure = failure.clone();
+            pumps.push(Box::pin(async move {
+                // The writer feeding this pump fails as a consequence
+                // (its channel closes); the link's error is the cause.
+                pump.await.map_err(|e| {
+                    let reason = e.to_string();
+                    failure.record(e);
+                    SpateError::Runtime { core: me, reason }
+                })
+            }) as LocalFuture<Result<()>>);
+        }
+    }
+    for (e, slots) in rxs.iter_mut() {
+        if slots.len() != p {
+            continue;
+        }
+        let ops = edge_ops(cx.graph, *e)?;
+        for (from, slot) in slots.iter_mut().enumerate() {
+            if cx.is_local(from) {
+                continue;
+            }
+            let input = links
+                .receiver(from, channel_id(*e, from, me, p)?)
+                .map_err(|err| remote_setup_failed(me, from, &err))?;
+            *slot = Some(ops.remote_rx(input, cx.clock.clone(), failure.clone(), me)?);
+        }
+    }
+    Ok(pumps)
+}
+
+fn remote_setup_failed(me: usize, peer: usize, err: &dyn std::fmt::Display) -> SpateError {
+    SpateError::Runtime {
+        core: me,
+        reason: format!("could not open a channel to subtask {peer}: {err}"),
+    }
+}
+
+async fn run_core(
+    cx: CoreSetup<'_>,
     txs: Endpoints,
     rxs: Endpoints,
-    clock: SystemClock,
+    links: Option<LinkSetup>,
 ) -> Result<JobMetrics> {
-    let (txs, rxs) = connect_endpoints(graph, settings, core, txs, rxs).await?;
+    let (graph, settings) = (cx.graph, cx.settings);
+    let remote_links = match &links {
+        Some(setup) => Some(setup(cx.subtask()).await?),
+        None => None,
+    };
+    let (mut txs, mut rxs) = connect_endpoints(&cx, txs, rxs).await?;
+    let failure = RemoteFailure::default();
+    let pumps = match &remote_links {
+        Some(l) => connect_remote(&cx, &**l, &mut txs, &mut rxs, &failure)?,
+        None => Vec::new(),
+    };
     let rxs = rxs
         .into_iter()
         .map(|(e, v)| {
@@ -216,11 +340,12 @@ async fn run_core(
                 .ok_or_else(|| SpateError::internal(format!("edge {e}: a receiver is missing")))
         })
         .collect::<Result<HashMap<_, _>>>()?;
-    let inst = Instantiator::new(graph, core, settings, txs, rxs, clock);
+    let inst = Instantiator::new(graph, cx.subtask(), settings, txs, rxs, cx.clock.clone());
     let (tasks, metrics) = inst.build_tasks()?;
     let mut running: Vec<Option<glommio::Task<Result<()>>>> = tasks
         .into_iter()
         .map(|t| Some(glommio::spawn_local(t.run())))
+        .chain(pumps.into_iter().map(|p| Some(glommio::spawn_local(p))))
         .collect();
     // Wait for all tasks; on the first failure, drop the others so their
     // channels close and the failure reaches every core.
@@ -241,7 +366,16 @@ async fn run_core(
             Poll::Pending
         }
     })
-    .await?;
+    .await
+    .map_err(|e| failure.take().unwrap_or(e))?;
+    // The links outlive the tasks: flush them, then dropping them closes
+    // the connections.
+    if let Some(links) = remote_links {
+        links.finish().await.map_err(|e| SpateError::Runtime {
+            core: cx.subtask(),
+            reason: format!("flushing the links to other processes failed: {e}"),
+        })?;
+    }
     Ok(metrics.snapshot())
 }
 

@@ -11,8 +11,11 @@ use super::channel::{Rx, SharedRx, SharedTx, local_pair, shared_pair};
 use super::instantiate::Instantiator;
 use super::output::BoxOutput;
 use super::port::{ChannelPort, InputPort};
+use super::remote::{RemoteFailure, RemoteReceiver, RemoteSender, inbound, pump_out};
 use super::task::TaskRun;
+use super::wire::WireCodec;
 use crate::error::{Result, SpateError};
+use crate::time::SystemClock;
 
 pub(crate) type NodeId = usize;
 pub(crate) type EdgeId = usize;
@@ -52,7 +55,7 @@ pub(crate) struct Edge {
     pub(crate) ops: Arc<dyn EdgeOps>,
 }
 
-type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+pub(crate) type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// The typed operations of an edge, behind a trait object so the runtime can
 /// wire channels without knowing the record type.
@@ -67,6 +70,65 @@ pub(crate) trait EdgeOps: Send + Sync {
         rxs: Vec<Box<dyn Any>>,
         inst: &mut Instantiator<'_>,
     ) -> Result<Box<dyn InputPort>>;
+    /// A sender towards another process: a local channel (returned as a
+    /// connected `Tx<T>`) drained by the returned pump future.
+    fn remote_tx(
+        &self,
+        out: Box<dyn RemoteSender>,
+        capacity: usize,
+        subtask: usize,
+    ) -> Result<(Box<dyn Any>, LocalFuture<Result<()>>)>;
+    /// A receiver from another process, as a connected `Rx<T>`.
+    fn remote_rx(
+        &self,
+        input: Box<dyn RemoteReceiver>,
+        clock: SystemClock,
+        failure: RemoteFailure,
+        subtask: usize,
+    ) -> Result<Box<dyn Any>>;
+}
+
+/// How a stream enters an edge: its partitioning, and what routing by key
+/// and crossing a process boundary need.
+pub(crate) struct Exchange<T> {
+    pub(crate) partition: Partition,
+    pub(crate) key_hash: Option<HashFn<T>>,
+    pub(crate) wire: Option<WireCodec<T>>,
+}
+
+impl<T> Exchange<T> {
+    /// Same subtask, chained or local: never leaves the process.
+    pub(crate) fn forward() -> Self {
+        Self {
+            partition: Partition::Forward,
+            key_hash: None,
+            wire: None,
+        }
+    }
+
+    pub(crate) fn hash(key_hash: HashFn<T>, wire: WireCodec<T>) -> Self {
+        Self {
+            partition: Partition::Hash,
+            key_hash: Some(key_hash),
+            wire: Some(wire),
+        }
+    }
+
+    pub(crate) fn rebalance(wire: WireCodec<T>) -> Self {
+        Self {
+            partition: Partition::Rebalance,
+            key_hash: None,
+            wire: Some(wire),
+        }
+    }
+
+    pub(crate) fn broadcast(wire: WireCodec<T>) -> Self {
+        Self {
+            partition: Partition::Broadcast,
+            key_hash: None,
+            wire: Some(wire),
+        }
+    }
 }
 
 /// A record hash used to route records by key.
@@ -81,6 +143,17 @@ pub(crate) struct EdgeTyped<T> {
     pub(crate) consumer: ConsumerFactory<T>,
     /// The key hash, for hash-partitioned edges.
     pub(crate) key_hash: Option<HashFn<T>>,
+    /// The record codec, for edges that may cross a process boundary
+    /// (every repartitioning edge; forward edges never leave their subtask).
+    pub(crate) wire: Option<WireCodec<T>>,
+}
+
+impl<T: crate::Data> EdgeTyped<T> {
+    fn codec(&self) -> Result<WireCodec<T>> {
+        self.wire.ok_or_else(|| {
+            SpateError::internal("a forward edge was asked to cross a process boundary")
+        })
+    }
 }
 
 fn wrong_type(what: &str) -> SpateError {
@@ -137,6 +210,28 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
             .collect::<Result<Vec<_>>>()?;
         let entry = (self.consumer)(inst)?;
         Ok(Box::new(ChannelPort::new(rxs, entry)))
+    }
+
+    fn remote_tx(
+        &self,
+        out: Box<dyn RemoteSender>,
+        capacity: usize,
+        subtask: usize,
+    ) -> Result<(Box<dyn Any>, LocalFuture<Result<()>>)> {
+        let codec = self.codec()?;
+        let (tx, rx) = local_pair::<T>(capacity);
+        Ok((Box::new(tx), Box::pin(pump_out(rx, out, codec, subtask))))
+    }
+
+    fn remote_rx(
+        &self,
+        input: Box<dyn RemoteReceiver>,
+        clock: SystemClock,
+        failure: RemoteFailure,
+        subtask: usize,
+    ) -> Result<Box<dyn Any>> {
+        let codec = self.codec()?;
+        Ok(Box::new(inbound(input, codec, clock, failure, subtask)))
     }
 }
 

@@ -47,7 +47,7 @@ impl<'g> Instantiator<'g> {
         Self {
             graph,
             core,
-            cores: settings.cores,
+            cores: settings.parallelism,
             settings,
             txs,
             rxs,

@@ -3,8 +3,9 @@
 
 use crate::time::Timestamp;
 
-/// A record and its event timestamp.
-#[derive(Debug, Clone, PartialEq)]
+/// A record and its event timestamp. Archived as is when a batch crosses a
+/// process boundary.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Rec<T> {
     /// Event time in ms, or [`crate::time::WATERMARK_MIN`] when the stream has none.
     pub ts: Timestamp,

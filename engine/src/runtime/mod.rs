@@ -3,12 +3,14 @@
 
 pub(crate) mod channel;
 pub(crate) mod exchange;
-pub(crate) mod executor;
+pub mod executor;
 pub(crate) mod graph;
 pub(crate) mod instantiate;
 pub mod message;
 pub(crate) mod output;
 pub(crate) mod port;
+pub mod remote;
 pub(crate) mod settings;
 pub(crate) mod side;
 pub(crate) mod task;
+pub mod wire;

@@ -6,7 +6,13 @@ use crate::config::Config;
 /// What the runtime needs to know to start a job.
 #[derive(Debug, Clone)]
 pub(crate) struct RunSettings {
+    /// Executors (cores) of this process.
     pub(crate) cores: usize,
+    /// Global index of this process's first subtask: core `c` runs subtask
+    /// `subtask_offset + c`. Zero unless the job spans several processes.
+    pub(crate) subtask_offset: usize,
+    /// Subtasks of every chain across all processes (the job's parallelism).
+    pub(crate) parallelism: usize,
     pub(crate) max_parallelism: u16,
     pub(crate) flush: FlushPolicy,
     pub(crate) channel_capacity_batches: usize,
@@ -25,6 +31,8 @@ impl RunSettings {
         };
         Self {
             cores,
+            subtask_offset: 0,
+            parallelism: cores,
             max_parallelism: config.runtime.max_parallelism,
             flush: FlushPolicy {
                 batch_records_max: config.runtime.batch_records_max as usize,

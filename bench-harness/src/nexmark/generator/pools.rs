@@ -36,7 +36,9 @@ pub(crate) fn pools() -> &'static Pools {
 
 /// The pool's text ("" before any generator exists, when no pooled `Str` can exist either).
 pub(crate) fn pool_text() -> &'static str {
-    POOLS.get().map_or("", |p| p.all.as_str())
+    // Built on first use: a process may receive pooled strings from another
+    // process before its own generator has run.
+    pools().all.as_str()
 }
 
 /// A slice of the pool: what a pooled [`Str`] holds.

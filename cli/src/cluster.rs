@@ -1,0 +1,446 @@
+//! `spate coordinator`, `spate worker`, `spate cluster start|stop|status`
+//! and `spate submit`: the cluster's processes and their clients.
+
+use std::fs;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use spate_cluster::client::{self, ClusterJobResult};
+use spate_cluster::coordinator::{self, CoordinatorConfig};
+use spate_cluster::launcher::{LocalProcessLauncher, ResourceLauncher, write_pid};
+use spate_cluster::protocol::{Assignment, JobSpec, StatusReport};
+use spate_cluster::worker::{WorkerOptions, run_worker};
+use spate_net::NetConfig;
+
+use crate::catalog::{Catalog, JOBS};
+use crate::config_args::ConfigArgs;
+
+/// `spate coordinator`.
+#[derive(Args, Debug)]
+pub struct CoordinatorArgs {
+    /// Address to listen on for workers and clients.
+    #[arg(long, default_value = "127.0.0.1:6123")]
+    listen: SocketAddr,
+    /// Write the bound address into this file once listening.
+    #[arg(long, value_name = "FILE")]
+    addr_file: Option<PathBuf>,
+    /// Launch and keep this many local worker processes (0: workers join by hand).
+    #[arg(long, default_value_t = 0)]
+    workers: u32,
+    /// Cores of each launched worker.
+    #[arg(long, default_value_t = 1)]
+    cores_per_worker: u32,
+    /// Directory for launched workers' pid and log files.
+    #[arg(long, default_value = "./spate-cluster")]
+    dir: PathBuf,
+    /// A worker silent this long is declared dead and fenced.
+    #[arg(long, default_value_t = 5_000)]
+    heartbeat_timeout_ms: u64,
+    /// How often workers send heartbeats.
+    #[arg(long, default_value_t = 500)]
+    heartbeat_interval_ms: u64,
+    /// Serve /healthz, /readyz, /v1/status and /metrics (Prometheus) here.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+}
+
+/// `spate worker`.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The coordinator's address, `HOST:PORT` (a name is resolved, and retried
+    /// until it answers).
+    #[arg(long)]
+    coordinator: String,
+    /// Cores to offer.
+    #[arg(long, default_value_t = 1)]
+    cores: u32,
+    /// Address the data links listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    data_host: IpAddr,
+}
+
+/// `spate cluster`.
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Start a local cluster: a coordinator that launches N worker processes on loopback.
+    Start(StartArgs),
+    /// Stop the cluster started in DIR.
+    Stop(DirArgs),
+    /// Show the workers and jobs of the cluster in DIR.
+    Status(DirArgs),
+}
+
+/// `spate cluster start`.
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Worker processes.
+    #[arg(long, default_value_t = 3)]
+    workers: u32,
+    /// Cores per worker.
+    #[arg(long, default_value_t = 1)]
+    cores_per_worker: u32,
+    /// Where the pid files, logs and `coordinator.addr` go.
+    #[arg(long, default_value = "./spate-cluster")]
+    dir: PathBuf,
+    /// Heartbeat timeout of the coordinator.
+    #[arg(long, default_value_t = 5_000)]
+    heartbeat_timeout_ms: u64,
+}
+
+/// A cluster directory, or a coordinator address.
+#[derive(Args, Debug)]
+pub struct DirArgs {
+    /// The cluster's directory (holds `coordinator.addr`).
+    #[arg(long, default_value = "./spate-cluster")]
+    dir: PathBuf,
+    /// The coordinator's address, `HOST:PORT` (instead of reading it from DIR).
+    #[arg(long)]
+    coordinator: Option<String>,
+}
+
+impl DirArgs {
+    fn addr(&self) -> anyhow::Result<String> {
+        match &self.coordinator {
+            Some(a) => Ok(a.clone()),
+            None => read_addr(&self.dir).map(|a| a.to_string()),
+        }
+    }
+}
+
+/// `spate submit`.
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    /// The job: nexmark or late-data.
+    job: String,
+    /// Subtasks of every operator over the cluster.
+    #[arg(long, default_value_t = 1)]
+    parallelism: u32,
+    #[command(flatten)]
+    target: DirArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The job's own arguments, after `--` (e.g. `-- --query q5 --events 1000000`).
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+fn read_addr(dir: &Path) -> anyhow::Result<SocketAddr> {
+    let path = dir.join("coordinator.addr");
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}; is a cluster running there (`spate cluster start --dir {}`)?",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    text.trim().parse().with_context(|| {
+        format!(
+            "{} does not hold an address: `{}`",
+            path.display(),
+            text.trim()
+        )
+    })
+}
+
+/// Runs the coordinator until it is told to shut down.
+pub fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let launcher: Option<Box<dyn ResourceLauncher>> = if args.workers > 0 {
+        fs::create_dir_all(&args.dir)
+            .with_context(|| format!("cannot create {}", args.dir.display()))?;
+        let binary = std::env::current_exe().context("cannot find the spate executable")?;
+        Some(Box::new(LocalProcessLauncher::new(
+            binary,
+            args.dir.clone(),
+            args.cores_per_worker,
+            Vec::new(),
+        )))
+    } else {
+        None
+    };
+    if let Some(path) = &args.addr_file {
+        let tmp = path.with_extension("addr.tmp");
+        fs::write(&tmp, format!("{addr}\n"))
+            .and_then(|()| fs::rename(&tmp, path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::info!("coordinator listening on {addr}");
+    let cfg = CoordinatorConfig {
+        heartbeat_interval_ms: args.heartbeat_interval_ms,
+        heartbeat_timeout_ms: args.heartbeat_timeout_ms,
+        workers_target: args.workers,
+        ..CoordinatorConfig::default()
+    };
+    let http = match args.http {
+        Some(a) => Some(TcpListener::bind(a).with_context(|| format!("cannot serve http on {a}"))?),
+        None => None,
+    };
+    coordinator::serve(listener, http, cfg, launcher)?;
+    Ok(())
+}
+
+/// Runs a worker until the cluster shuts down.
+pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
+    let opts = WorkerOptions {
+        coordinator: args.coordinator.clone(),
+        cores: args.cores,
+        data_host: args.data_host,
+        connect_timeout_ms: 60_000,
+        deploy_timeout_ms: 30_000,
+        net: NetConfig::default(),
+        buffers_per_channel: 8,
+    };
+    run_worker(&opts, Arc::new(Catalog))?;
+    Ok(())
+}
+
+/// Runs a `spate cluster` command.
+pub fn cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClusterCommand::Start(args) => start(&args),
+        ClusterCommand::Stop(args) => stop(&args),
+        ClusterCommand::Status(args) => {
+            print!("{}", format_status(&client::status(&args.addr()?)?));
+            Ok(())
+        }
+    }
+}
+
+fn start(args: &StartArgs) -> anyhow::Result<()> {
+    if args.workers == 0 || args.cores_per_worker == 0 {
+        bail!("a cluster needs at least one worker with at least one core");
+    }
+    fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let addr_file = args.dir.join("coordinator.addr");
+    if let Ok(addr) = read_addr(&args.dir) {
+        if client::status(&addr.to_string()).is_ok() {
+            bail!(
+                "a cluster already runs in {} (coordinator {addr}); stop it first with `spate cluster stop --dir {}`",
+                args.dir.display(),
+                args.dir.display()
+            );
+        }
+    }
+    let _ = fs::remove_file(&addr_file);
+    let log_path = args.dir.join("coordinator.log");
+    let log = fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let binary = std::env::current_exe().context("cannot find the spate executable")?;
+    let child = Command::new(binary)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .args(["coordinator", "--listen", "127.0.0.1:0"])
+        .arg("--addr-file")
+        .arg(&addr_file)
+        .arg("--workers")
+        .arg(args.workers.to_string())
+        .arg("--cores-per-worker")
+        .arg(args.cores_per_worker.to_string())
+        .arg("--heartbeat-timeout-ms")
+        .arg(args.heartbeat_timeout_ms.to_string())
+        .arg("--dir")
+        .arg(&args.dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start the coordinator process")?;
+    write_pid(&args.dir.join("coordinator.pid"), child.id())?;
+    let addr = wait_for(Duration::from_secs(30), "the coordinator to listen", || {
+        read_addr(&args.dir).ok()
+    })?;
+    wait_for(Duration::from_secs(60), "every worker to register", || {
+        client::status(&addr.to_string())
+            .ok()
+            .filter(|s| s.workers.len() as u32 >= args.workers)
+    })
+    .with_context(|| format!("see the logs in {}", args.dir.display()))?;
+    println!(
+        "cluster started: coordinator {addr}, {} workers × {} cores; files in {}",
+        args.workers,
+        args.cores_per_worker,
+        args.dir.display()
+    );
+    Ok(())
+}
+
+fn wait_for<T>(
+    limit: Duration,
+    what: &str,
+    mut poll: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = poll() {
+            return Ok(v);
+        }
+        if start.elapsed() > limit {
+            bail!("timed out after {} s waiting for {what}", limit.as_secs());
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop(args: &DirArgs) -> anyhow::Result<()> {
+    let addr = args.addr()?;
+    let asked = client::shutdown(&addr);
+    // Whatever the coordinator did, no process of this cluster survives.
+    let pids = pid_files(&args.dir);
+    let _ = wait_for(
+        Duration::from_secs(10),
+        "the cluster's processes to exit",
+        || pids.iter().all(|(_, pid)| !alive(*pid)).then_some(()),
+    );
+    for (file, pid) in &pids {
+        if alive(*pid) {
+            eprintln!("{} (pid {pid}) did not exit; killing it", file.display());
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+        let _ = fs::remove_file(file);
+    }
+    let _ = fs::remove_file(args.dir.join("coordinator.addr"));
+    match asked {
+        Ok(()) => println!("cluster stopped ({addr})"),
+        Err(e) => println!("cluster processes stopped; the coordinator did not answer: {e}"),
+    }
+    Ok(())
+}
+
+fn pid_files(dir: &Path) -> Vec<(PathBuf, u32)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pid"))
+        .filter_map(|p| {
+            let pid = fs::read_to_string(&p).ok()?.trim().parse().ok()?;
+            Some((p, pid))
+        })
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is dead for our purpose: its /proc stat says `Z`.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+fn format_status(s: &StatusReport) -> String {
+    let mut out = format!("workers         {}\n", s.workers.len());
+    for w in &s.workers {
+        out.push_str(&format!(
+            "  worker {:<3} pid {:<8} cores {:<3} epoch {:<4} heartbeat {} ms ago{}\n",
+            w.worker,
+            w.pid,
+            w.cores,
+            w.epoch,
+            w.since_heartbeat_ms,
+            w.job
+                .map(|j| format!(", running job {j}"))
+                .unwrap_or_default()
+        ));
+    }
+    match &s.running {
+        Some((id, name, phase)) => {
+            out.push_str(&format!("running         job {id} ({name}), {phase}\n"))
+        }
+        None => out.push_str("running         none\n"),
+    }
+    for (id, name, outcome) in s.finished.iter().rev().take(10) {
+        out.push_str(&format!("  job {id} ({name}) {outcome}\n"));
+    }
+    out
+}
+
+/// The plan, as `submit` and `bench --cluster` print it.
+pub fn format_plan(job: u64, plan: &[Assignment]) -> String {
+    let mut out = format!("job {job} deployed:\n");
+    for a in plan {
+        out.push_str(&format!(
+            "  worker {:<3} subtasks {}..{}  key groups [{}, {})\n",
+            a.worker,
+            a.subtask_offset,
+            a.subtask_offset + a.cores,
+            a.key_groups.0,
+            a.key_groups.1
+        ));
+    }
+    out
+}
+
+/// The settings a job spec carries from the config flags.
+pub fn spec_settings(config: &ConfigArgs) -> anyhow::Result<Vec<String>> {
+    if config.file.is_some() {
+        bail!("--config files are not sent to a cluster; pass the keys with --set instead");
+    }
+    let mut settings: Vec<String> = config
+        .profile
+        .iter()
+        .map(|p| format!("profile={p}"))
+        .collect();
+    settings.extend(config.overrides.iter().cloned());
+    Ok(settings)
+}
+
+/// Submits a job and waits for its result.
+pub fn submit_job(
+    addr: &str,
+    spec: JobSpec,
+    parallelism: u32,
+    quiet: bool,
+) -> anyhow::Result<ClusterJobResult> {
+    let result = client::submit(addr, spec, parallelism, |job, plan| {
+        if !quiet {
+            eprint!("{}", format_plan(job, plan));
+        }
+    })?;
+    Ok(result)
+}
+
+/// `spate submit`.
+pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
+    if !JOBS.contains(&args.job.as_str()) {
+        bail!(
+            "unknown job `{}`; the jobs are {}",
+            args.job,
+            JOBS.join(", ")
+        );
+    }
+    // Fail here, not on every worker, if the arguments are wrong.
+    crate::catalog::build_job(&args.job, &args.args).map_err(anyhow::Error::msg)?;
+    let spec = JobSpec {
+        name: args.job.clone(),
+        args: args.args.clone(),
+        settings: spec_settings(&args.config)?,
+    };
+    let r = submit_job(&args.target.addr()?, spec, args.parallelism, false)?;
+    let m = &r.metrics;
+    println!(
+        "job {} finished in {:.2} s\nsource records   {}\nsink records     {}\nlate records     {}\nchecksum         {:016x}",
+        r.job,
+        r.wall.as_secs_f64(),
+        m.source_records,
+        m.sink_records(),
+        m.late_records,
+        m.sink_checksum()
+    );
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The coordinator: plans jobs onto workers, tracks their heartbeats,
+//! fences stale ones, and reports to clients.
+
+pub mod http;
+mod server;
+pub mod state;
+
+pub use server::serve;
+pub use state::{Action, ConnId, Coordinator, CoordinatorConfig, Event};

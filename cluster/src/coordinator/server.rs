@@ -1,0 +1,180 @@
+//! The coordinator's I/O edge: accepts connections, turns frames into
+//! events for the [`Coordinator`] state machine, and carries out its
+//! actions. One thread per connection reads; one thread owns the state and
+//! every socket's write half.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::state::{Action, ConnId, Coordinator, CoordinatorConfig, Event};
+use crate::control_io::{ControlWriter, split};
+use crate::error::{ClusterError, Result};
+use crate::launcher::ResourceLauncher;
+use crate::protocol::ToCoordinator;
+
+/// Events queued for the state thread; a full queue blocks the readers,
+/// which backpressures their sockets.
+const EVENTS_QUEUED_MAX: usize = 1024;
+/// How often the state machine sees time pass.
+const TICK_MS: u64 = 20;
+
+enum Input {
+    Connected { conn: ConnId, writer: ControlWriter },
+    Event(Event),
+}
+
+/// Runs the coordinator on `listener` until a client asks it to shut down.
+/// With `http`, also serves health, readiness, status and metrics there.
+pub fn serve(
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    cfg: CoordinatorConfig,
+    mut launcher: Option<Box<dyn ResourceLauncher>>,
+) -> Result<()> {
+    let addr = listener.local_addr().map_err(|source| ClusterError::Io {
+        op: "inspect",
+        peer: "the coordinator's listener".into(),
+        source,
+    })?;
+    let (tx, rx) = sync_channel::<Input>(EVENTS_QUEUED_MAX);
+    thread::Builder::new()
+        .name("spate-accept".into())
+        .spawn(move || accept_loop(listener, tx))
+        .map_err(|e| ClusterError::Internal {
+            reason: format!("cannot start the accept thread: {e}"),
+        })?;
+    let origin = Instant::now();
+    let now = || origin.elapsed().as_millis() as u64;
+    let (mut state, first) = Coordinator::new(cfg, now());
+    let snapshot: super::http::StatusSnapshot = Arc::new(Mutex::new(state.status()));
+    if let Some(http) = http {
+        super::http::spawn(http, snapshot.clone()).map_err(|e| ClusterError::Internal {
+            reason: format!("cannot start the http thread: {e}"),
+        })?;
+    }
+    let mut writers: HashMap<ConnId, ControlWriter> = HashMap::new();
+    let mut exit = apply(first, &mut writers, &mut launcher, addr);
+    while !exit {
+        let actions = match next_input(&rx) {
+            Some(Input::Connected { conn, writer }) => {
+                writers.insert(conn, writer);
+                continue;
+            }
+            Some(Input::Event(ev)) => state.on(now(), ev),
+            None => state.on(now(), Event::Tick),
+        };
+        exit = apply(actions, &mut writers, &mut launcher, addr);
+        *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = state.status();
+    }
+    if let Some(l) = launcher.as_mut() {
+        // Give workers a moment to act on `Shutdown` before killing them.
+        thread::sleep(Duration::from_millis(200));
+        l.stop_all();
+    }
+    Ok(())
+}
+
+fn next_input(rx: &Receiver<Input>) -> Option<Input> {
+    match rx.recv_timeout(Duration::from_millis(TICK_MS)) {
+        Ok(input) => Some(input),
+        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+    }
+}
+
+/// Carries out actions; true when the coordinator must exit.
+fn apply(
+    actions: Vec<Action>,
+    writers: &mut HashMap<ConnId, ControlWriter>,
+    launcher: &mut Option<Box<dyn ResourceLauncher>>,
+    addr: SocketAddr,
+) -> bool {
+    let mut exit = false;
+    for action in actions {
+        match action {
+            Action::ToWorker { conn, msg } => send(writers, conn, &msg),
+            Action::ToClient { conn, msg } => send(writers, conn, &msg),
+            Action::Close { conn } => {
+                if let Some(w) = writers.remove(&conn) {
+                    w.shutdown();
+                }
+            }
+            Action::Launch { count } => match launcher.as_mut() {
+                Some(l) => {
+                    if let Err(e) = l.launch(addr, count) {
+                        tracing::error!("{e}");
+                    }
+                }
+                None => tracing::warn!("{count} more workers are needed, but no launcher is set"),
+            },
+            Action::Log { line } => tracing::info!("{line}"),
+            Action::Exit => exit = true,
+        }
+    }
+    exit
+}
+
+fn send<M: crate::control_io::ControlMessage>(
+    writers: &mut HashMap<ConnId, ControlWriter>,
+    conn: ConnId,
+    msg: &M,
+) {
+    if let Some(w) = writers.get_mut(&conn) {
+        if let Err(e) = w.send(msg) {
+            // The reader of this connection reports the disconnection.
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, tx: SyncSender<Input>) {
+    let mut next: ConnId = 1;
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accepting a connection failed: {e}");
+                continue;
+            }
+        };
+        let conn = next;
+        next += 1;
+        let (mut reader, writer) = match split(stream) {
+            Ok(halves) => halves,
+            Err(e) => {
+                tracing::warn!("{e}");
+                continue;
+            }
+        };
+        if tx.send(Input::Connected { conn, writer }).is_err() {
+            return; // The coordinator is exiting.
+        }
+        let tx = tx.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("spate-conn-{conn}"))
+            .spawn(move || {
+                loop {
+                    match reader.recv::<ToCoordinator>() {
+                        Ok(msg) => {
+                            if tx.send(Input::Event(Event::Message { conn, msg })).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            if !matches!(e, ClusterError::Closed { .. }) {
+                                tracing::warn!("connection {conn}: {e}");
+                            }
+                            let _ = tx.send(Input::Event(Event::Disconnected { conn }));
+                            return;
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a connection thread: {e}");
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! The coordinator's control logic as a pure state machine: events in
+//! (messages, disconnections, clock ticks), actions out (messages to send,
+//! connections to close, workers to launch). No sockets, no clock: the
+//! server feeds it, and tests drive it deterministically.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use spate::metrics::{JobMetrics, WireMetrics};
+
+use crate::plan::{FreeWorker, plan};
+use crate::protocol::{
+    Assignment, JobSpec, StatusReport, SubtaskSlot, ToClient, ToCoordinator, ToWorker, WorkerStatus,
+};
+
+/// A connection, as the server numbers them.
+pub type ConnId = u64;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A message arrived on a connection.
+    Message {
+        /// The connection.
+        conn: ConnId,
+        /// The message.
+        msg: ToCoordinator,
+    },
+    /// A connection closed (or failed).
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Time passed (the server ticks every few ms).
+    Tick,
+}
+
+/// What the server must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send a message to a worker.
+    ToWorker {
+        /// Its connection.
+        conn: ConnId,
+        /// The message.
+        msg: ToWorker,
+    },
+    /// Send a message to a client.
+    ToClient {
+        /// Its connection.
+        conn: ConnId,
+        /// The message.
+        msg: ToClient,
+    },
+    /// Close a connection.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Ask the resource launcher for this many more workers.
+    Launch {
+        /// How many.
+        count: u32,
+    },
+    /// Something worth a log line.
+    Log {
+        /// The sentence.
+        line: String,
+    },
+    /// Stop the coordinator.
+    Exit,
+}
+
+/// The coordinator's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoordinatorConfig {
+    /// How often workers send heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// A worker silent this long is declared dead and fenced.
+    pub heartbeat_timeout_ms: u64,
+    /// Key groups of every job.
+    pub max_parallelism: u16,
+    /// How long a submitted job waits for enough workers.
+    pub worker_wait_ms: u64,
+    /// How long deployment (every worker listening) may take.
+    pub deploy_timeout_ms: u64,
+    /// Workers the launcher keeps running (0: workers are started by hand).
+    pub workers_target: u32,
+    /// Finished jobs kept for `status`.
+    pub finished_jobs_max: usize,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 500,
+            heartbeat_timeout_ms: 5_000,
+            max_parallelism: 128,
+            worker_wait_ms: 30_000,
+            deploy_timeout_ms: 30_000,
+            workers_target: 0,
+            finished_jobs_max: 64,
+        }
+    }
+}
+
+struct Worker {
+    conn: ConnId,
+    cores: u32,
+    epoch: u64,
+    pid: u32,
+    last_heartbeat_ms: u64,
+    job: Option<u64>,
+}
+
+enum Phase {
+    /// Waiting for every worker's data addresses.
+    Deploying {
+        ready: BTreeMap<u32, Vec<String>>,
+        deadline_ms: u64,
+    },
+    Running,
+}
+
+struct Job {
+    id: u64,
+    client: ConnId,
+    spec: JobSpec,
+    plan: Vec<Assignment>,
+    phase: Phase,
+    done: BTreeMap<u32, WireMetrics>,
+    started_ms: u64,
+}
+
+struct Pending {
+    client: ConnId,
+    spec: JobSpec,
+    parallelism: u32,
+    deadline_ms: u64,
+}
+
+/// The coordinator's state.
+pub struct Coordinator {
+    cfg: CoordinatorConfig,
+    now_ms: u64,
+    workers: BTreeMap<u32, Worker>,
+    next_worker: u32,
+    next_epoch: u64,
+    next_job: u64,
+    job: Option<Job>,
+    pending: Option<Pending>,
+    finished: VecDeque<(u64, String, String)>,
+}
+
+impl Coordinator {
+    /// A coordinator with no workers. With a worker target, its first
+    /// actions launch them.
+    pub fn new(cfg: CoordinatorConfig, now_ms: u64) -> (Self, Vec<Action>) {
+        let me = Self {
+            cfg,
+            now_ms,
+            workers: BTreeMap::new(),
+            next_worker: 1,
+            next_epoch: 1,
+            next_job: 1,
+            job: None,
+            pending: None,
+            finished: VecDeque::new(),
+        };
+        let mut out = Vec::new();
+        if cfg.workers_target > 0 {
+            out.push(Action::Launch {
+                count: cfg.workers_target,
+            });
+        }
+        (me, out)
+    }
+
+    /// Handles one event at time `now_ms` (never earlier than the last).
+    pub fn on(&mut self, now_ms: u64, event: Event) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut out = Vec::new();
+        match event {
+            Event::Message { conn, msg } => self.on_message(conn, msg, &mut out),
+            Event::Disconnected { conn } => self.on_disconnect(conn, &mut out),
+            Event::Tick => self.on_tick(&mut out),
+        }
+        out
+    }
+
+    fn on_message(&mut self, conn: ConnId, msg: ToCoordinator, out: &mut Vec<Action>) {
+        match msg {
+            ToCoordinator::Register {
+                cores,
+                pid,
+                launch_token: _,
+            } => self.register(conn, cores, pid, out),
+            ToCoordinator::Heartbeat { worker, epoch } => {
+                if self.check_worker(conn, worker, epoch, out) {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.last_heartbeat_ms = self.now_ms;
+                    }
+                }
+            }
+            ToCoordinator::DataReady {
+                job,
+                worker,
+                epoch,
+                addrs,
+            } => {
+                if self.check_worker(conn, worker, epoch, out) {
+                    self.data_ready(job, worker, addrs, out);
+                }
+            }
+            ToCoordinator::JobDone {
+                job,
+                worker,
+                epoch,
+                metrics,
+            } => {
+                if self.check_worker(conn, worker, epoch, out) {
+                    self.job_done(job, worker, metrics, out);
+                }
+            }
+            ToCoordinator::JobFailed {
+                job,
+                worker,
+                epoch,
+                reason,
+            } => {
+                if self.check_worker(conn, worker, epoch, out) && self.job_is(job) {
+                    self.fail_job(format!("worker {worker} failed: {reason}"), out);
+                }
+            }
+            ToCoordinator::Submit { spec, parallelism } => {
+                self.submit(conn, spec, parallelism, out)
+            }
+            ToCoordinator::Status => out.push(Action::ToClient {
+                conn,
+                msg: ToClient::Status(self.status()),
+            }),
+            ToCoordinator::Shutdown => self.shutdown(conn, out),
+        }
+    }
+
+    fn register(&mut self, conn: ConnId, cores: u32, pid: u32, out: &mut Vec<Action>) {
+        if cores == 0 {
+            out.push(Action::ToWorker {
+                conn,
+                msg: ToWorker::Fenced {
+                    reason: "a worker must offer at least one core".into(),
+                },
+            });
+            out.push(Action::Close { conn });
+            return;
+        }
+        let (worker, epoch) = (self.next_worker, self.next_epoch);
+        self.next_worker += 1;
+        self.next_epoch += 1;
+        self.workers.insert(
+            worker,
+            Worker {
+                conn,
+                cores,
+                epoch,
+                pid,
+                last_heartbeat_ms: self.now_ms,
+                job: None,
+            },
+        );
+        out.push(Action::ToWorker {
+            conn,
+            msg: ToWorker::Registered {
+                worker,
+                epoch,
+                heartbeat_interval_ms: self.cfg.heartbeat_interval_ms,
+            },
+        });
+        out.push(Action::Log {
+            line: format!("worker {worker} (pid {pid}, {cores} cores) registered, epoch {epoch}"),
+        });
+        self.try_start_pending(out);
+    }
+
+    /// True when the message comes from the live registration it claims;
+    /// otherwise the sender is fenced.
+    fn check_worker(&self, conn: ConnId, worker: u32, epoch: u64, out: &mut Vec<Action>) -> bool {
+        let reason = match self.workers.get(&worker) {
+            Some(w) if w.epoch == epoch && w.conn == conn => return true,
+            Some(w) if w.epoch != epoch => format!(
+                "worker {worker} sent epoch {epoch}, but its current epoch is {}",
+                w.epoch
+            ),
+            Some(_) => format!("worker {worker}'s messages must come on its own connection"),
+            None => format!(
+                "worker {worker} (epoch {epoch}) is not registered: it was declared dead \
+                 after missing heartbeats, or never registered"
+            ),
+        };
+        out.push(Action::ToWorker {
+            conn,
+            msg: ToWorker::Fenced {
+                reason: reason.clone(),
+            },
+        });
+        out.push(Action::Close { conn });
+        out.push(Action::Log {
+            line: format!("fenced: {reason}"),
+        });
+        false
+    }
+
+    fn job_is(&self, id: u64) -> bool {
+        self.job.as_ref().is_some_and(|j| j.id == id)
+    }
+
+    fn submit(&mut self, conn: ConnId, spec: JobSpec, parallelism: u32, out: &mut Vec<Action>) {
+        if self.job.is_some() || self.pending.is_some() {
+            let running = self.job.as_ref().map_or(0, |j| j.id);
+            out.push(Action::ToClient {
+                conn,
+                msg: ToClient::Failed {
+                    job: 0,
+                    reason: format!(
+                        "the cluster is busy with job {running}; submit again when it has finished"
+                    ),
+                },
+            });
+            return;
+        }
+        self.pending = Some(Pending {
+            client: conn,
+            spec,
+            parallelism,
+            deadline_ms: self.now_ms + self.cfg.worker_wait_ms,
+        });
+        self.try_start_pending(out);
+    }
+
+    fn free_workers(&self) -> Vec<FreeWorker> {
+        self.workers
+            .iter()
+            .filter(|(_, w)| w.job.is_none())
+            .map(|(&worker, w)| FreeWorker {
+                worker,
+                cores: w.cores,
+            })
+            .collect()
+    }
+
+    fn try_start_pending(&mut self, out: &mut Vec<Action>) {
+        let Some(p) = self.pending.as_ref() else {
+            return;
+        };
+        let free = self.free_workers();
+        let cores: u32 = free.iter().map(|w| w.cores).sum();
+        if cores < p.parallelism && p.parallelism <= u32::from(self.cfg.max_parallelism) {
+            return; // Wait for more workers, until the deadline.
+        }
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        match plan(&free, p.parallelism, self.cfg.max_parallelism) {
+            Ok(assignments) => self.deploy(p, assignments, out),
+            Err(e) => out.push(Action::ToClient {
+                conn: p.client,
+                msg: ToClient::Failed {
+                    job: 0,
+                    reason: e.to_string(),
+                },
+            }),
+        }
+    }
+
+    fn deploy(&mut self, p: Pending, plan: Vec<Assignment>, out: &mut Vec<Action>) {
+        let id = self.next_job;
+        self.next_job += 1;
+        for a in &plan {
+            if let Some(w) = self.workers.get_mut(&a.worker) {
+                w.job = Some(id);
+                out.push(Action::ToWorker {
+                    conn: w.conn,
+                    msg: ToWorker::Deploy {
+                        job: id,
+                        spec: p.spec.clone(),
+                        subtask_offset: a.subtask_offset,
+                        cores: a.cores,
+                        parallelism: p.parallelism,
+                    },
+                });
+            }
+        }
+        out.push(Action::ToClient {
+            conn: p.client,
+            msg: ToClient::Accepted {
+                job: id,
+                plan: plan.clone(),
+            },
+        });
+        out.push(Action::Log {
+            line: format!(
+                "job {id} ({}) deployed with parallelism {} on {} workers",
+                p.spec.name,
+                p.parallelism,
+                plan.len()
+            ),
+        });
+        self.job = Some(Job {
+            id,
+            client: p.client,
+            spec: p.spec,
+            plan,
+            phase: Phase::Deploying {
+                ready: BTreeMap::new(),
+                deadline_ms: self.now_ms + self.cfg.deploy_timeout_ms,
+            },
+            done: BTreeMap::new(),
+            started_ms: self.now_ms,
+        });
+    }
+
+    fn data_ready(&mut self, id: u64, worker: u32, addrs: Vec<String>, out: &mut Vec<Action>) {
+        let Some(job) = self.job.as_mut().filter(|j| j.id == id) else {
+            return; // A late report for a job that already ended.
+        };
+        let Phase::Deploying { ready, .. } = &mut job.phase else {
+            return;
+        };
+        let expected = job
+            .plan
+            .iter()
+            .find(|a| a.worker == worker)
+            .map(|a| a.cores);
+        if expected != Some(addrs.len() as u32) {
+            let reason = format!(
+                "worker {worker} reported {} data addresses for job {id}, expected {expected:?}",
+                addrs.len()
+            );
+            self.fail_job(reason, out);
+            return;
+        }
+        ready.insert(worker, addrs);
+        if ready.len() < job.plan.len() {
+            return;
+        }
+        let mut slots = Vec::new();
+        for a in &job.plan {
+            let addrs = ready.get(&a.worker).cloned().unwrap_or_default();
+            for (core, addr) in addrs.into_iter().enumerate() {
+                slots.push(SubtaskSlot {
+                    worker: a.worker,
+                    core: core as u16,
+                    addr,
+                });
+            }
+        }
+        for a in &job.plan {
+            if let Some(w) = self.workers.get(&a.worker) {
+                out.push(Action::ToWorker {
+                    conn: w.conn,
+                    msg: ToWorker::Start {
+                        job: id,
+                        slots: slots.clone(),
+                    },
+                });
+            }
+        }
+        job.phase = Phase::Running;
+    }
+
+    fn job_done(&mut self, id: u64, worker: u32, metrics: WireMetrics, out: &mut Vec<Action>) {
+        let Some(job) = self.job.as_mut().filter(|j| j.id == id) else {
+            return;
+        };
+        job.done.insert(worker, metrics);
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.job = None;
+        }
+        if job.done.len() < job.plan.len() {
+            return;
+        }
+        let mut merged = JobMetrics::default();
+        for m in job.done.values() {
+            merged.merge(&JobMetrics::from_wire(m));
+        }
+        out.push(Action::ToClient {
+            conn: job.client,
+            msg: ToClient::Finished {
+                job: id,
+                metrics: merged.to_wire(),
+                wall_ms: self.now_ms.saturating_sub(job.started_ms),
+            },
+        });
+        let name = job.spec.name.clone();
+        self.end_job(id, name, "finished".into(), out);
+    }
+
+    /// Fails the running job: the client hears why, its workers are told
+    /// to cancel, and they are free again.
+    fn fail_job(&mut self, reason: String, out: &mut Vec<Action>) {
+        let Some(job) = self.job.as_ref() else {
+            return;
+        };
+        let (id, name, client) = (job.id, job.spec.name.clone(), job.client);
+        for a in &job.plan {
+            if let Some(w) = self.workers.get_mut(&a.worker) {
+                if w.job == Some(id) {
+                    out.push(Action::ToWorker {
+                        conn: w.conn,
+                        msg: ToWorker::Cancel {
+                            job: id,
+                            reason: reason.clone(),
+                        },
+                    });
+                }
+                w.job = None;
+            }
+        }
+        out.push(Action::ToClient {
+            conn: client,
+            msg: ToClient::Failed {
+                job: id,
+                reason: reason.clone(),
+            },
+        });
+        self.end_job(id, name, format!("failed: {reason}"), out);
+    }
+
+    fn end_job(&mut self, id: u64, name: String, outcome: String, out: &mut Vec<Action>) {
+        out.push(Action::Log {
+            line: format!("job {id} ({name}) {outcome}"),
+        });
+        self.job = None;
+        self.finished.push_back((id, name, outcome));
+        while self.finished.len() > self.cfg.finished_jobs_max {
+            self.finished.pop_front();
+        }
+        self.try_start_pending(out);
+    }
+
+    fn on_disconnect(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        let gone: Vec<u32> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.conn == conn)
+            .map(|(&id, _)| id)
+            .collect();
+        for worker in gone {
+            self.worker_lost(worker, format!("worker {worker} disconnected"), out);
+        }
+    }
+
+    fn worker_lost(&mut self, worker: u32, reason: String, out: &mut Vec<Action>) {
+        let Some(w) = self.workers.remove(&worker) else {
+            return;
+        };
+        out.push(Action::Log {
+            line: format!("{reason} (pid {}, epoch {} fenced)", w.pid, w.epoch),
+        });
+        out.push(Action::Close { conn: w.conn });
+        if w.job.is_some_and(|j| self.job_is(j)) {
+            // Its share cannot finish: fail the job (recovery from
+            // checkpoints restarts it once checkpoints exist).
+            self.fail_job(reason, out);
+        }
+        if self.cfg.workers_target > 0 {
+            out.push(Action::Launch { count: 1 });
+        }
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<Action>) {
+        let now = self.now_ms;
+        let timeout = self.cfg.heartbeat_timeout_ms;
+        let silent: Vec<(u32, u64)> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| now.saturating_sub(w.last_heartbeat_ms) > timeout)
+            .map(|(&id, w)| (id, now.saturating_sub(w.last_heartbeat_ms)))
+            .collect();
+        for (worker, silent_ms) in silent {
+            let reason = format!(
+                "worker {worker} sent no heartbeat for {silent_ms} ms (timeout {timeout} ms)"
+            );
+            self.worker_lost(worker, reason, out);
+        }
+        if let Some(p) = self.pending.as_ref().filter(|p| now > p.deadline_ms) {
+            let free: u32 = self.free_workers().iter().map(|w| w.cores).sum();
+            let reason = format!(
+                "parallelism {} needs {} cores, but after {} ms the free workers have {free}; \
+                 start more workers or lower --parallelism",
+                p.parallelism, p.parallelism, self.cfg.worker_wait_ms
+            );
+            out.push(Action::ToClient {
+                conn: p.client,
+                msg: ToClient::Failed { job: 0, reason },
+            });
+            self.pending = None;
+        }
+        let overdue = self.job.as_ref().is_some_and(
+            |j| matches!(j.phase, Phase::Deploying { deadline_ms, .. } if now > deadline_ms),
+        );
+        if overdue {
+            let reason = format!(
+                "not every worker opened its data listeners within {} ms",
+                self.cfg.deploy_timeout_ms
+            );
+            self.fail_job(reason, out);
+        }
+    }
+
+    fn shutdown(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        for w in self.workers.values() {
+            out.push(Action::ToWorker {
+                conn: w.conn,
+                msg: ToWorker::Shutdown,
+            });
+        }
+        out.push(Action::ToClient {
+            conn,
+            msg: ToClient::ShuttingDown,
+        });
+        out.push(Action::Exit);
+    }
+
+    /// The cluster as `status` shows it.
+    pub fn status(&self) -> StatusReport {
+        StatusReport {
+            workers: self
+                .workers
+                .iter()
+                .map(|(&worker, w)| WorkerStatus {
+                    worker,
+                    epoch: w.epoch,
+                    cores: w.cores,
+                    pid: w.pid,
+                    since_heartbeat_ms: self.now_ms.saturating_sub(w.last_heartbeat_ms),
+                    job: w.job,
+                })
+                .collect(),
+            running: self.job.as_ref().map(|j| {
+                let phase = match j.phase {
+                    Phase::Deploying { .. } => "deploying",
+                    Phase::Running => "running",
+                };
+                (j.id, j.spec.name.clone(), phase.to_string())
+            }),
+            finished: self.finished.iter().cloned().collect(),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The control protocol between coordinator, workers and clients. Every
+//! message is one `Control` frame whose payload is an rkyv archive of one of
+//! these enums, validated (checked) on receipt.
+
+// rkyv's derives generate archived twins of these types whose fields carry
+// no docs; the documented originals are the API.
+#![allow(missing_docs)]
+
+use rkyv::{Archive, Deserialize, Serialize};
+use spate::metrics::WireMetrics;
+
+/// What to run: a job of the catalog, by name, with its arguments and
+/// configuration overrides (`section.key=value`).
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The catalog's name for the job (e.g. `nexmark`).
+    pub name: String,
+    /// The job's own arguments (e.g. `--query q5 --events 1000000`).
+    pub args: Vec<String>,
+    /// Configuration overrides applied on every worker.
+    pub settings: Vec<String>,
+}
+
+/// Where one subtask runs and how its peers reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct SubtaskSlot {
+    /// The worker running it.
+    pub worker: u32,
+    /// Its core within that worker.
+    pub core: u16,
+    /// The data address of that core (`host:port`), empty until known.
+    pub addr: String,
+}
+
+/// One worker's share of a job, as the coordinator planned it.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The worker.
+    pub worker: u32,
+    /// Its first global subtask.
+    pub subtask_offset: u32,
+    /// How many subtasks (cores) it runs.
+    pub cores: u32,
+    /// The key groups its subtasks own, `[start, end)`.
+    pub key_groups: (u32, u32),
+}
+
+/// A worker as the coordinator reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    /// The worker's id.
+    pub worker: u32,
+    /// Its registration epoch.
+    pub epoch: u64,
+    /// Its cores.
+    pub cores: u32,
+    /// Its process id, as it reported it.
+    pub pid: u32,
+    /// Milliseconds since its last heartbeat.
+    pub since_heartbeat_ms: u64,
+    /// The job it runs, if any.
+    pub job: Option<u64>,
+}
+
+/// The cluster as the coordinator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Registered, live workers.
+    pub workers: Vec<WorkerStatus>,
+    /// The running job: id, name and state.
+    pub running: Option<(u64, String, String)>,
+    /// Jobs finished since the coordinator started: id, name, outcome.
+    pub finished: Vec<(u64, String, String)>,
+}
+
+/// Sent to the coordinator (by workers and by clients).
+#[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
+pub enum ToCoordinator {
+    /// A worker announces itself.
+    Register {
+        /// Cores it offers.
+        cores: u32,
+        /// Its process id (for status and for the launcher).
+        pid: u32,
+        /// The launcher's token for it, if a launcher started it.
+        launch_token: Option<u64>,
+    },
+    /// A worker is alive.
+    Heartbeat {
+        /// Its id.
+        worker: u32,
+        /// The epoch it registered with.
+        epoch: u64,
+    },
+    /// A worker's cores listen for the job's data links.
+    DataReady {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+        /// The data address of each of its cores, in core order.
+        addrs: Vec<String>,
+    },
+    /// A worker finished its share of a job.
+    JobDone {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+        /// Its share's metrics.
+        metrics: WireMetrics,
+    },
+    /// A worker's share of a job failed.
+    JobFailed {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+        /// Why, as a sentence.
+        reason: String,
+    },
+    /// A client submits a job.
+    Submit {
+        /// What to run.
+        spec: JobSpec,
+        /// Subtasks per chain over the whole cluster.
+        parallelism: u32,
+    },
+    /// A client asks for the cluster's status.
+    Status,
+    /// A client asks the coordinator (and its workers) to stop.
+    Shutdown,
+}
+
+/// Sent by the coordinator to a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Registration accepted.
+    Registered {
+        /// The worker's id.
+        worker: u32,
+        /// Its epoch: every later message carries it.
+        epoch: u64,
+        /// How often to send heartbeats.
+        heartbeat_interval_ms: u64,
+    },
+    /// Prepare a share of a job: build it and open the data listeners.
+    Deploy {
+        /// The job (also the data links' session).
+        job: u64,
+        /// What to run.
+        spec: JobSpec,
+        /// The first global subtask this worker runs.
+        subtask_offset: u32,
+        /// How many cores it uses.
+        cores: u32,
+        /// The job's parallelism.
+        parallelism: u32,
+    },
+    /// Every worker listens: connect the links and run.
+    Start {
+        /// The job.
+        job: u64,
+        /// Every global subtask's slot, in subtask order.
+        slots: Vec<SubtaskSlot>,
+    },
+    /// Stop the job: another worker failed or the client went away.
+    Cancel {
+        /// The job.
+        job: u64,
+        /// Why.
+        reason: String,
+    },
+    /// This worker's epoch is stale (it missed its heartbeats): it must stop.
+    Fenced {
+        /// Why.
+        reason: String,
+    },
+    /// The cluster is shutting down.
+    Shutdown,
+}
+
+/// Sent by the coordinator to a client.
+#[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
+pub enum ToClient {
+    /// The job was planned and deployed.
+    Accepted {
+        /// Its id.
+        job: u64,
+        /// Which worker runs which subtasks and key groups.
+        plan: Vec<Assignment>,
+    },
+    /// The job finished on every worker.
+    Finished {
+        /// Its id.
+        job: u64,
+        /// The merged metrics of all workers.
+        metrics: WireMetrics,
+        /// From deployment to the last worker's report, in ms.
+        wall_ms: u64,
+    },
+    /// The job failed.
+    Failed {
+        /// Its id (0 if it never got one).
+        job: u64,
+        /// Why, as a sentence.
+        reason: String,
+    },
+    /// The answer to `Status`.
+    Status(StatusReport),
+    /// The answer to `Shutdown`.
+    ShuttingDown,
+}

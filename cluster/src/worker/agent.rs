@@ -1,0 +1,364 @@
+//! The worker process's control thread: registers, sends heartbeats, and
+//! runs the shares of jobs the coordinator deploys to it.
+
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use spate::distributed::Placement;
+use spate::{Job, config::Config};
+use spate_net::NetConfig;
+
+use super::data_plane::DataPlane;
+use super::rendezvous::Rendezvous;
+use crate::control_io::{ControlReader, ControlWriter, split};
+use crate::error::{ClusterError, Result};
+use crate::protocol::{JobSpec, ToCoordinator, ToWorker};
+
+/// Builds the jobs a cluster can run, by name. Every worker builds the same
+/// job from the same spec, so the catalog must be deterministic.
+pub trait JobCatalog: Send + Sync {
+    /// The job and its configuration (the spec's settings applied).
+    fn build(&self, spec: &JobSpec) -> std::result::Result<(Job, Config), String>;
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The coordinator's control address, `HOST:PORT`.
+    pub coordinator: String,
+    /// How long to keep trying to reach the coordinator at start-up (its
+    /// name may not resolve yet, e.g. while its Service is being created).
+    pub connect_timeout_ms: u64,
+    /// Cores this worker offers.
+    pub cores: u32,
+    /// The address its data listeners bind to.
+    pub data_host: IpAddr,
+    /// How long deployment may wait for the other workers.
+    pub deploy_timeout_ms: u64,
+    /// Limits of the data links.
+    pub net: NetConfig,
+    /// Receive buffers (credits) per input channel.
+    pub buffers_per_channel: u32,
+}
+
+/// Why a worker stopped, when it stopped cleanly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// The coordinator shut the cluster down.
+    Shutdown,
+}
+
+type SharedWriter = Arc<Mutex<ControlWriter>>;
+
+struct Registration {
+    worker: u32,
+    epoch: u64,
+}
+
+/// Runs a worker until the cluster shuts down. Errors end the worker: a
+/// lost coordinator, fencing, or a cancelled job it cannot stop in place
+/// (its executors cannot be interrupted; the launcher replaces the process).
+pub fn run_worker(opts: &WorkerOptions, catalog: Arc<dyn JobCatalog>) -> Result<WorkerExit> {
+    let stream = connect_with_retry(&opts.coordinator, opts.connect_timeout_ms)?;
+    let (mut reader, mut writer) = split(stream)?;
+    writer.send(&ToCoordinator::Register {
+        cores: opts.cores,
+        pid: std::process::id(),
+        launch_token: None,
+    })?;
+    let (reg, interval_ms) = match reader.recv::<ToWorker>()? {
+        ToWorker::Registered {
+            worker,
+            epoch,
+            heartbeat_interval_ms,
+        } => (Registration { worker, epoch }, heartbeat_interval_ms),
+        ToWorker::Fenced { reason } => return Err(ClusterError::Fenced { reason }),
+        other => {
+            return Err(ClusterError::Protocol {
+                peer: reader.peer().to_string(),
+                reason: format!("expected a registration answer, got {other:?}"),
+            });
+        }
+    };
+    tracing::info!(
+        "registered as worker {} (epoch {}) with {} cores",
+        reg.worker,
+        reg.epoch,
+        opts.cores
+    );
+    let writer: SharedWriter = Arc::new(Mutex::new(writer));
+    spawn_heartbeats(writer.clone(), &reg, interval_ms);
+    control_loop(opts, &catalog, &mut reader, &writer, &reg)
+}
+
+/// Resolves and connects, retrying with a growing pause until the limit.
+fn connect_with_retry(addr: &str, timeout_ms: u64) -> Result<TcpStream> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let attempt = addr.to_socket_addrs().and_then(|mut addrs| {
+            let first = addrs.next().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address")
+            })?;
+            TcpStream::connect(first)
+        });
+        match attempt {
+            Ok(stream) => return Ok(stream),
+            Err(source) if std::time::Instant::now() >= deadline => {
+                return Err(ClusterError::Io {
+                    op: "connect",
+                    peer: addr.to_string(),
+                    source,
+                });
+            }
+            Err(e) => {
+                tracing::info!("coordinator {addr} not reachable yet ({e}); retrying");
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn send(writer: &SharedWriter, msg: &ToCoordinator) -> Result<()> {
+    writer.lock().unwrap_or_else(|p| p.into_inner()).send(msg)
+}
+
+fn spawn_heartbeats(writer: SharedWriter, reg: &Registration, interval_ms: u64) {
+    let msg = ToCoordinator::Heartbeat {
+        worker: reg.worker,
+        epoch: reg.epoch,
+    };
+    let spawned = thread::Builder::new()
+        .name("spate-heartbeat".into())
+        .spawn(move || {
+            while send(&writer, &msg).is_ok() {
+                thread::sleep(Duration::from_millis(interval_ms.max(1)));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the heartbeat thread: {e}");
+    }
+}
+
+struct Running {
+    job: u64,
+    rendezvous: Arc<Rendezvous>,
+    thread: JoinHandle<()>,
+}
+
+fn control_loop(
+    opts: &WorkerOptions,
+    catalog: &Arc<dyn JobCatalog>,
+    reader: &mut ControlReader,
+    writer: &SharedWriter,
+    reg: &Registration,
+) -> Result<WorkerExit> {
+    let mut running: Option<Running> = None;
+    loop {
+        let msg = reader.recv::<ToWorker>()?;
+        if running.as_ref().is_some_and(|r| r.thread.is_finished()) {
+            running = None;
+        }
+        match msg {
+            ToWorker::Deploy {
+                job,
+                spec,
+                subtask_offset,
+                cores,
+                parallelism,
+            } => {
+                if let Some(r) = &running {
+                    return Err(ClusterError::Protocol {
+                        peer: reader.peer().to_string(),
+                        reason: format!("job {job} deployed while job {} still runs here", r.job),
+                    });
+                }
+                let share = Share {
+                    job,
+                    subtask_offset,
+                    cores,
+                    parallelism,
+                };
+                running = Some(deploy(opts, catalog, writer, reg, spec, share)?);
+            }
+            ToWorker::Start { job, slots } => {
+                if let Some(r) = running.as_ref().filter(|r| r.job == job) {
+                    r.rendezvous.start(slots);
+                }
+            }
+            ToWorker::Cancel { job, reason } => {
+                if let Some(r) = running.take().filter(|r| r.job == job) {
+                    cancel(r, job, &reason)?;
+                }
+            }
+            ToWorker::Fenced { reason } => return Err(ClusterError::Fenced { reason }),
+            ToWorker::Shutdown => return Ok(WorkerExit::Shutdown),
+            ToWorker::Registered { .. } => {
+                return Err(ClusterError::Protocol {
+                    peer: reader.peer().to_string(),
+                    reason: "registered twice".into(),
+                });
+            }
+        }
+    }
+}
+
+/// A job's share on this worker.
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    job: u64,
+    subtask_offset: u32,
+    cores: u32,
+    parallelism: u32,
+}
+
+fn deploy(
+    opts: &WorkerOptions,
+    catalog: &Arc<dyn JobCatalog>,
+    writer: &SharedWriter,
+    reg: &Registration,
+    spec: JobSpec,
+    share: Share,
+) -> Result<Running> {
+    let job = share.job;
+    let rendezvous = Arc::new(Rendezvous::new(
+        share.cores as usize,
+        Duration::from_millis(opts.deploy_timeout_ms),
+    ));
+    let built = catalog.build(&spec).and_then(|(job, mut config)| {
+        config.runtime.cores = share.cores;
+        Ok((job, config))
+    });
+    let (built_job, config) = match built {
+        Ok(b) => b,
+        Err(reason) => {
+            let reason = format!("cannot build job `{}`: {reason}", spec.name);
+            report_failure(writer, reg, job, reason);
+            return Ok(finished_share(job, rendezvous));
+        }
+    };
+    let plane = DataPlane {
+        worker: reg.worker,
+        epoch: reg.epoch,
+        job,
+        subtask_offset: share.subtask_offset as usize,
+        host: opts.data_host,
+        net: opts.net,
+        buffers_per_channel: opts.buffers_per_channel,
+        rendezvous: rendezvous.clone(),
+    };
+    let placement = Placement {
+        subtask_offset: share.subtask_offset as usize,
+        parallelism: share.parallelism as usize,
+        links: plane.link_setup(),
+    };
+    let thread = spawn_share(
+        (built_job, config, placement),
+        writer.clone(),
+        rendezvous.clone(),
+        reg,
+        job,
+    )?;
+    let addrs = rendezvous.wait_addrs();
+    match addrs {
+        Ok(addrs) => send(
+            writer,
+            &ToCoordinator::DataReady {
+                job,
+                worker: reg.worker,
+                epoch: reg.epoch,
+                addrs,
+            },
+        )?,
+        Err(e) => rendezvous.fail(e.to_string()),
+    }
+    Ok(Running {
+        job,
+        rendezvous,
+        thread,
+    })
+}
+
+fn finished_share(job: u64, rendezvous: Arc<Rendezvous>) -> Running {
+    Running {
+        job,
+        rendezvous,
+        thread: thread::spawn(|| {}),
+    }
+}
+
+fn spawn_share(
+    (job, config, placement): (Job, Config, Placement),
+    writer: SharedWriter,
+    rendezvous: Arc<Rendezvous>,
+    reg: &Registration,
+    id: u64,
+) -> Result<JoinHandle<()>> {
+    let (worker, epoch) = (reg.worker, reg.epoch);
+    thread::Builder::new()
+        .name(format!("spate-job-{id}"))
+        .spawn(move || {
+            let msg = match job.run_placed(&config, placement) {
+                Ok(result) => ToCoordinator::JobDone {
+                    job: id,
+                    worker,
+                    epoch,
+                    metrics: result.metrics.to_wire(),
+                },
+                Err(e) => {
+                    // Ends a deployment wait that this failure made hopeless.
+                    rendezvous.fail(e.to_string());
+                    ToCoordinator::JobFailed {
+                        job: id,
+                        worker,
+                        epoch,
+                        reason: e.to_string(),
+                    }
+                }
+            };
+            if let Err(e) = send(&writer, &msg) {
+                tracing::error!("cannot report the end of job {id}: {e}");
+            }
+        })
+        .map_err(|e| ClusterError::Internal {
+            reason: format!("cannot start the job thread: {e}"),
+        })
+}
+
+fn report_failure(writer: &SharedWriter, reg: &Registration, job: u64, reason: String) {
+    tracing::error!("job {job}: {reason}");
+    let msg = ToCoordinator::JobFailed {
+        job,
+        worker: reg.worker,
+        epoch: reg.epoch,
+        reason,
+    };
+    if let Err(e) = send(writer, &msg) {
+        tracing::error!("cannot report job {job}'s failure: {e}");
+    }
+}
+
+/// Stops a cancelled share: deployment waits end at once; a running share
+/// gets a grace period to fail on its own (its links break when the peers
+/// go), after which the worker exits so the launcher can replace it.
+fn cancel(running: Running, job: u64, reason: &str) -> Result<()> {
+    tracing::warn!("job {job} cancelled: {reason}");
+    running
+        .rendezvous
+        .fail(format!("job {job} was cancelled: {reason}"));
+    for _ in 0..50 {
+        if running.thread.is_finished() {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    Err(ClusterError::JobFailed {
+        job,
+        reason: format!(
+            "cancelled ({reason}), and its tasks did not stop within 5 s; the worker exits"
+        ),
+    })
+}

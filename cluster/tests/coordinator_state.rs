@@ -1,0 +1,353 @@
+//! The coordinator's state machine, driven event by event with a simulated
+//! clock: registration, deployment, completion, heartbeat loss, fencing and
+//! the scheduler's waiting for workers.
+
+#![allow(clippy::unwrap_used)]
+
+use spate::metrics::WireMetrics;
+use spate_cluster::coordinator::{Action, ConnId, Coordinator, CoordinatorConfig, Event};
+use spate_cluster::protocol::{JobSpec, ToClient, ToCoordinator, ToWorker};
+
+const CLIENT: ConnId = 100;
+
+fn cfg() -> CoordinatorConfig {
+    CoordinatorConfig {
+        heartbeat_interval_ms: 100,
+        heartbeat_timeout_ms: 1_000,
+        worker_wait_ms: 5_000,
+        deploy_timeout_ms: 3_000,
+        ..CoordinatorConfig::default()
+    }
+}
+
+fn msg(c: &mut Coordinator, now: u64, conn: ConnId, m: ToCoordinator) -> Vec<Action> {
+    c.on(now, Event::Message { conn, msg: m })
+}
+
+/// Registers `n` workers of `cores` cores on connections 1..=n; returns (id, epoch) of each.
+fn register(c: &mut Coordinator, n: u64, cores: u32) -> Vec<(u32, u64)> {
+    (1..=n)
+        .map(|conn| {
+            let out = msg(
+                c,
+                0,
+                conn,
+                ToCoordinator::Register {
+                    cores,
+                    pid: 1000 + conn as u32,
+                    launch_token: None,
+                },
+            );
+            out.iter()
+                .find_map(|a| match a {
+                    Action::ToWorker {
+                        msg: ToWorker::Registered { worker, epoch, .. },
+                        ..
+                    } => Some((*worker, *epoch)),
+                    _ => None,
+                })
+                .unwrap()
+        })
+        .collect()
+}
+
+fn spec() -> JobSpec {
+    JobSpec {
+        name: "nexmark".into(),
+        args: vec!["--query".into(), "q5".into()],
+        settings: vec![],
+    }
+}
+
+fn to_workers(out: &[Action]) -> Vec<(ConnId, ToWorker)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::ToWorker { conn, msg } => Some((*conn, msg.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn to_client(out: &[Action]) -> Vec<ToClient> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::ToClient { conn: CLIENT, msg } => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn metrics(records: u64, checksum: u64) -> WireMetrics {
+    WireMetrics {
+        source_records: records,
+        late_records: 0,
+        sinks: vec![("output".into(), records, checksum, vec![(1_000, records)])],
+    }
+}
+
+fn deploy_three(c: &mut Coordinator) -> (Vec<(u32, u64)>, u64) {
+    let workers = register(c, 3, 1);
+    let out = msg(
+        c,
+        10,
+        CLIENT,
+        ToCoordinator::Submit {
+            spec: spec(),
+            parallelism: 3,
+        },
+    );
+    let deploys = to_workers(&out);
+    assert_eq!(deploys.len(), 3, "{out:?}");
+    let mut offsets: Vec<u32> = deploys
+        .iter()
+        .map(|(_, m)| match m {
+            ToWorker::Deploy {
+                subtask_offset,
+                cores,
+                parallelism,
+                ..
+            } => {
+                assert_eq!((*cores, *parallelism), (1, 3));
+                *subtask_offset
+            }
+            other => panic!("expected Deploy, got {other:?}"),
+        })
+        .collect();
+    offsets.sort();
+    assert_eq!(offsets, vec![0, 1, 2]);
+    let job = match to_client(&out).as_slice() {
+        [ToClient::Accepted { job, plan }] => {
+            assert_eq!(plan.len(), 3);
+            *job
+        }
+        other => panic!("expected Accepted, got {other:?}"),
+    };
+    (workers, job)
+}
+
+#[test]
+fn a_job_is_deployed_started_and_its_results_merged() {
+    let (mut c, first) = Coordinator::new(cfg(), 0);
+    assert!(first.is_empty());
+    let (workers, job) = deploy_three(&mut c);
+    // Start goes out only when every worker listens.
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let out = msg(
+            &mut c,
+            20,
+            i as u64 + 1,
+            ToCoordinator::DataReady {
+                job,
+                worker,
+                epoch,
+                addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
+            },
+        );
+        let starts = to_workers(&out);
+        if i < 2 {
+            assert!(starts.is_empty());
+        } else {
+            assert_eq!(starts.len(), 3);
+            for (_, m) in starts {
+                let ToWorker::Start { slots, .. } = m else {
+                    panic!("expected Start");
+                };
+                let addrs: Vec<&str> = slots.iter().map(|s| s.addr.as_str()).collect();
+                assert_eq!(
+                    addrs,
+                    ["127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"]
+                );
+            }
+        }
+    }
+    let mut last = Vec::new();
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        last = msg(
+            &mut c,
+            500,
+            i as u64 + 1,
+            ToCoordinator::JobDone {
+                job,
+                worker,
+                epoch,
+                metrics: metrics(10 * (i as u64 + 1), u64::MAX - i as u64),
+            },
+        );
+    }
+    match to_client(&last).as_slice() {
+        [ToClient::Finished { metrics: m, .. }] => {
+            assert_eq!(m.source_records, 60);
+            let expected = (u64::MAX)
+                .wrapping_add(u64::MAX - 1)
+                .wrapping_add(u64::MAX - 2);
+            assert_eq!(m.sinks[0].2, expected, "checksums add up, wrapping");
+            assert_eq!(m.sinks[0].1, 60);
+        }
+        other => panic!("expected Finished, got {other:?}"),
+    }
+    assert!(c.status().running.is_none());
+    assert_eq!(c.status().finished.len(), 1);
+}
+
+#[test]
+fn a_silent_worker_fails_the_job_and_is_fenced_when_it_comes_back() {
+    let (mut c, _) = Coordinator::new(cfg(), 0);
+    let (workers, job) = deploy_three(&mut c);
+    // Workers 1 and 2 keep beating; worker 3 (conn 3) goes silent.
+    for t in (100..=1_200).step_by(100) {
+        for (i, &(worker, epoch)) in workers.iter().take(2).enumerate() {
+            assert!(
+                msg(
+                    &mut c,
+                    t,
+                    i as u64 + 1,
+                    ToCoordinator::Heartbeat { worker, epoch }
+                )
+                .is_empty()
+            );
+        }
+        let out = c.on(t, Event::Tick);
+        if t <= 1_000 {
+            assert!(
+                to_client(&out).is_empty(),
+                "nothing fails before the timeout"
+            );
+            continue;
+        }
+        let failed = to_client(&out);
+        let [ToClient::Failed { job: j, reason }] = failed.as_slice() else {
+            panic!("expected the job to fail at {t}: {out:?}");
+        };
+        assert_eq!(*j, job);
+        assert!(
+            reason.contains("worker 3") && reason.contains("no heartbeat"),
+            "{reason}"
+        );
+        let cancels = to_workers(&out)
+            .into_iter()
+            .filter(|(_, m)| matches!(m, ToWorker::Cancel { .. }))
+            .count();
+        assert_eq!(cancels, 2, "the surviving workers cancel their shares");
+        assert!(out.contains(&Action::Close { conn: 3 }));
+        break;
+    }
+    // The paused worker resumes with its old epoch: it is fenced, and its
+    // late report changes nothing.
+    let (worker, epoch) = workers[2];
+    let out = msg(&mut c, 2_000, 3, ToCoordinator::Heartbeat { worker, epoch });
+    assert!(matches!(
+        to_workers(&out).as_slice(),
+        [(3, ToWorker::Fenced { .. })]
+    ));
+    assert!(out.contains(&Action::Close { conn: 3 }));
+    let out = msg(
+        &mut c,
+        2_001,
+        3,
+        ToCoordinator::JobDone {
+            job,
+            worker,
+            epoch,
+            metrics: metrics(1, 1),
+        },
+    );
+    assert!(to_client(&out).is_empty());
+    assert_eq!(c.status().workers.len(), 2);
+}
+
+#[test]
+fn a_job_waits_for_enough_workers_then_gives_up_with_a_sentence() {
+    let (mut c, _) = Coordinator::new(cfg(), 0);
+    register(&mut c, 1, 2);
+    let out = msg(
+        &mut c,
+        0,
+        CLIENT,
+        ToCoordinator::Submit {
+            spec: spec(),
+            parallelism: 4,
+        },
+    );
+    assert!(to_client(&out).is_empty(), "waits for workers");
+    // A second 2-core worker arrives: the job is deployed over both.
+    let out = msg(
+        &mut c,
+        100,
+        2,
+        ToCoordinator::Register {
+            cores: 2,
+            pid: 2,
+            launch_token: None,
+        },
+    );
+    assert_eq!(
+        to_workers(&out)
+            .iter()
+            .filter(|(_, m)| matches!(m, ToWorker::Deploy { .. }))
+            .count(),
+        2
+    );
+    // A cluster busy with that job refuses another.
+    let out = msg(
+        &mut c,
+        200,
+        101,
+        ToCoordinator::Submit {
+            spec: spec(),
+            parallelism: 1,
+        },
+    );
+    assert!(matches!(
+        out.as_slice(),
+        [Action::ToClient { conn: 101, msg: ToClient::Failed { reason, .. } }] if reason.contains("busy")
+    ));
+
+    let (mut c, _) = Coordinator::new(cfg(), 0);
+    register(&mut c, 1, 1);
+    msg(
+        &mut c,
+        0,
+        CLIENT,
+        ToCoordinator::Submit {
+            spec: spec(),
+            parallelism: 3,
+        },
+    );
+    let out = c.on(5_001, Event::Tick);
+    let failed = to_client(&out);
+    let [ToClient::Failed { reason, .. }] = failed.as_slice() else {
+        panic!("{out:?}");
+    };
+    assert!(
+        reason.contains("needs 3 cores") && reason.contains("have 1"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_lost_worker_is_replaced_through_the_launcher() {
+    let (mut c, first) = Coordinator::new(
+        CoordinatorConfig {
+            workers_target: 3,
+            ..cfg()
+        },
+        0,
+    );
+    assert_eq!(first, vec![Action::Launch { count: 3 }]);
+    register(&mut c, 3, 1);
+    let out = c.on(50, Event::Disconnected { conn: 2 });
+    assert!(out.contains(&Action::Launch { count: 1 }), "{out:?}");
+    assert_eq!(c.status().workers.len(), 2);
+}
+
+#[test]
+fn a_deployment_that_never_completes_times_out() {
+    let (mut c, _) = Coordinator::new(cfg(), 0);
+    let (_, job) = deploy_three(&mut c);
+    let out = c.on(3_011, Event::Tick);
+    let failed = to_client(&out);
+    assert!(
+        matches!(failed.as_slice(), [ToClient::Failed { job: j, reason }] if *j == job && reason.contains("data listeners")),
+        "{out:?}"
+    );
+}
