@@ -418,15 +418,28 @@ fn connected_streams_key_by_shares_state_between_inputs() {
 // ---------------------------------------------------------------------------
 
 /// (key, id, ts)
-type Ev = (u64, &'static str, i64);
+/// Records carry owned strings: keyed exchanges need types that can cross
+/// processes (`ExchangeData`), which `&'static str` cannot.
+type Ev = (u64, String, i64);
+
+fn owned(v: Vec<(u64, &'static str, i64)>) -> Vec<Ev> {
+    v.into_iter()
+        .map(|(k, s, t)| (k, s.to_string(), t))
+        .collect()
+}
+
+/// Results name records by `&'static str`, as the expectations are written.
+fn st(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
 
 fn left_events() -> Vec<Ev> {
-    vec![(1, "a1", 10), (2, "a3", 10), (1, "a2", 20)]
+    owned(vec![(1, "a1", 10), (2, "a3", 10), (1, "a2", 20)])
 }
 
 fn right_events() -> Vec<Ev> {
     // Sorted by time, so no record is ever behind the watermark.
-    vec![
+    owned(vec![
         (1, "b4", 7),
         (1, "b1", 8),
         (2, "b7", 10),
@@ -437,7 +450,7 @@ fn right_events() -> Vec<Ev> {
         (1, "b3", 14),
         (1, "b5", 18),
         (1, "b6", 23),
-    ]
+    ])
 }
 
 fn interval_join(
@@ -463,7 +476,7 @@ fn interval_join(
         if upper_exclusive {
             joined = joined.upper_bound_exclusive();
         }
-        with_ts(&joined.process(|a: &Ev, b: &Ev| (a.1, b.1))).sink("pairs", out.clone());
+        with_ts(&joined.process(|a: &Ev, b: &Ev| (st(&a.1), st(&b.1)))).sink("pairs", out.clone());
         out
     })
 }
@@ -599,7 +612,7 @@ impl Source for SlowThenLate {
         self.step += 1;
         match self.step {
             1 => {
-                out.collect((1, "on-time", 100));
+                out.collect((1, "on-time".to_string(), 100));
                 Ok(SourcePoll::Ready)
             }
             _ => {
@@ -611,7 +624,7 @@ impl Source for SlowThenLate {
                         retry_after_us: 10_000,
                     });
                 }
-                out.collect((1, "late", 5));
+                out.collect((1, "late".to_string(), 5));
                 Ok(SourcePoll::Exhausted)
             }
         }
@@ -636,20 +649,24 @@ fn interval_join_drops_and_counts_late_records() {
             .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(|e: &Ev| e.2))
             .key_by(|e: &Ev| e.0);
         let right = job
-            .from_collection(vec![(1u64, "r", 6i64), (1, "r2", 101)])
+            .from_collection(owned(vec![(1u64, "r", 6i64), (1, "r2", 101)]))
             .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(|e: &Ev| e.2))
             .key_by(|e: &Ev| e.0);
         let joined = left
             .interval_join(&right)
             .between(-2, 3)
             .side_output_left_late_data(&late_tag)
-            .process(|a: &Ev, b: &Ev| (a.1, b.1));
+            .process(|a: &Ev, b: &Ev| (st(&a.1), st(&b.1)));
         joined.sink("pairs", out.clone());
         joined.side_output(&late_tag).sink("late", late_out.clone());
         let result = job.build().unwrap().run(&config(cores)).unwrap();
         // "late"@5 would match "r"@6, but arrives behind the watermark 99.
         assert_eq!(out.take(), vec![("on-time", "r2")], "cores={cores}");
-        assert_eq!(late_out.take(), vec![(1, "late", 5)], "cores={cores}");
+        assert_eq!(
+            late_out.take(),
+            vec![(1, "late".to_string(), 5)],
+            "cores={cores}"
+        );
         assert_eq!(result.metrics.late_records, 1, "cores={cores}");
     }
 }
@@ -664,7 +681,7 @@ fn interval_join_without_event_time_is_rejected_at_build() {
         .key_by(|e: &Ev| e.0);
     left.interval_join(&right)
         .between(-1, 1)
-        .process(|a: &Ev, b: &Ev| (a.1, b.1))
+        .process(|a: &Ev, b: &Ev| (st(&a.1), st(&b.1)))
         .sink("out", CollectSink::new());
     let err = job.build().err().expect("must be rejected");
     let msg = err.to_string();
@@ -685,7 +702,7 @@ fn interval_join_with_inverted_bounds_is_rejected_at_build() {
     let (left, right) = (timed(left_events()), timed(right_events()));
     left.interval_join(&right)
         .between(5, 1)
-        .process(|a: &Ev, b: &Ev| (a.1, b.1))
+        .process(|a: &Ev, b: &Ev| (st(&a.1), st(&b.1)))
         .sink("out", CollectSink::new());
     let err = job.build().err().expect("must be rejected");
     assert!(
@@ -700,27 +717,33 @@ fn interval_join_with_inverted_bounds_is_rejected_at_build() {
 // ---------------------------------------------------------------------------
 
 /// (key, id, ts)
-type Item = (&'static str, &'static str, i64);
+type Item = (String, String, i64);
+
+fn items(v: Vec<(&'static str, &'static str, i64)>) -> Vec<Item> {
+    v.into_iter()
+        .map(|(k, id, t)| (k.to_string(), id.to_string(), t))
+        .collect()
+}
 
 fn window_left() -> Vec<Item> {
-    vec![
+    items(vec![
         ("k1", "a1", 1),
         ("k1", "a2", 5),
         ("k2", "a3", 7),
         ("k1", "a4", 12),
         ("k2", "a5", 25),
-    ]
+    ])
 }
 
 fn window_right() -> Vec<Item> {
-    vec![
+    items(vec![
         ("k1", "b1", 3),
         ("k2", "b2", 9),
         ("k1", "b3", 10),
         ("k1", "b4", 15),
         ("k2", "b5", 21),
         ("k3", "b6", 22),
-    ]
+    ])
 }
 
 fn timed_items(job: &spate::JobBuilder, items: Vec<Item>) -> DataStream<Item> {
@@ -734,10 +757,10 @@ fn window_join_pairs_records_of_the_same_key_and_window() {
         let out = CollectSink::new();
         let joined = timed_items(job, window_left())
             .join(&timed_items(job, window_right()))
-            .where_key(|a: &Item| a.0)
-            .equal_to(|b: &Item| b.0)
+            .where_key(|a: &Item| a.0.clone())
+            .equal_to(|b: &Item| b.0.clone())
             .window(TumblingEventTimeWindows::of(10))
-            .apply(|a: &Item, b: &Item| (a.1, b.1));
+            .apply(|a: &Item, b: &Item| (st(&a.1), st(&b.1)));
         with_ts(&joined).sink("pairs", out.clone());
         out
     });
@@ -761,14 +784,14 @@ fn window_co_group_sees_both_sides_even_when_one_is_empty() {
         let out = CollectSink::new();
         timed_items(job, window_left())
             .co_group(&timed_items(job, window_right()))
-            .where_key(|a: &Item| a.0)
-            .equal_to(|b: &Item| b.0)
+            .where_key(|a: &Item| a.0.clone())
+            .equal_to(|b: &Item| b.0.clone())
             .window(TumblingEventTimeWindows::of(10))
             .apply(
                 |a: &[Item],
                  b: &[Item],
                  out: &mut WindowCollector<'_, (&'static str, i64, usize, usize)>| {
-                    let key = a.first().or(b.first()).map_or("?", |e| e.0);
+                    let key = a.first().or(b.first()).map_or("?", |e| st(&e.0));
                     let start = a
                         .iter()
                         .chain(b)
@@ -796,10 +819,10 @@ fn window_join_without_event_time_is_rejected_at_build() {
     let job = Job::builder("bad join");
     job.from_collection(window_left())
         .join(&job.from_collection(window_right()))
-        .where_key(|a: &Item| a.0)
-        .equal_to(|b: &Item| b.0)
+        .where_key(|a: &Item| a.0.clone())
+        .equal_to(|b: &Item| b.0.clone())
         .window(TumblingEventTimeWindows::of(10))
-        .apply(|a: &Item, b: &Item| (a.1, b.1))
+        .apply(|a: &Item, b: &Item| (st(&a.1), st(&b.1)))
         .sink("out", CollectSink::new());
     let err = job.build().err().expect("must be rejected");
     assert!(
