@@ -105,7 +105,10 @@ fn a_slow_sink_across_processes_holds_memory_flat_and_loses_nothing() {
         let first = pick(&settled[0]);
         let peak = settled.iter().map(pick).fold(0.0, f64::max);
         assert!(
-            peak < 400.0 && peak - first < 48.0,
+            // Unbounded queues would grow by hundreds of MiB a second here
+            // (the source outruns the sink ~50×); the pools and channels
+            // being touched for the first time account for tens of MiB.
+            peak < 400.0 && peak - first < 96.0,
             "worker {} memory grew from {first:.0} to {peak:.0} MiB: {samples:?}",
             w + 1
         );
