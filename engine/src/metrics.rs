@@ -133,8 +133,11 @@ pub struct WireMetrics {
     pub late_records: u64,
     /// Per sink: name, records, checksum, and the recorded latency
     /// histogram as (value ns, count) pairs.
-    pub sinks: Vec<(String, u64, u64, Vec<(u64, u64)>)>,
+    pub sinks: Vec<WireSink>,
 }
+
+/// One sink's share: name, records, checksum, latency as (value ns, count).
+pub type WireSink = (String, u64, u64, Vec<(u64, u64)>);
 
 impl JobMetrics {
     /// This share's metrics, ready to cross a process boundary.

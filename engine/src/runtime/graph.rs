@@ -57,6 +57,10 @@ pub(crate) struct Edge {
 
 pub(crate) type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// A sender towards another process (a connected `Tx<T>`) and the pump
+/// future that drains it onto the link.
+pub(crate) type RemoteTx = (Box<dyn Any>, LocalFuture<Result<()>>);
+
 /// The typed operations of an edge, behind a trait object so the runtime can
 /// wire channels without knowing the record type.
 pub(crate) trait EdgeOps: Send + Sync {
@@ -77,7 +81,7 @@ pub(crate) trait EdgeOps: Send + Sync {
         out: Box<dyn RemoteSender>,
         capacity: usize,
         subtask: usize,
-    ) -> Result<(Box<dyn Any>, LocalFuture<Result<()>>)>;
+    ) -> Result<RemoteTx>;
     /// A receiver from another process, as a connected `Rx<T>`.
     fn remote_rx(
         &self,
@@ -217,7 +221,7 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
         out: Box<dyn RemoteSender>,
         capacity: usize,
         subtask: usize,
-    ) -> Result<(Box<dyn Any>, LocalFuture<Result<()>>)> {
+    ) -> Result<RemoteTx> {
         let codec = self.codec()?;
         let (tx, rx) = local_pair::<T>(capacity);
         Ok((Box::new(tx), Box::pin(pump_out(rx, out, codec, subtask))))

@@ -295,7 +295,10 @@ async fn next_message<T>(
             kind: FrameKind::EndOfChannel,
             ..
         } => Message::End,
-        Inbound::Event { kind, payload } if kind == FrameKind::Watermark => {
+        Inbound::Event {
+            kind: FrameKind::Watermark,
+            payload,
+        } => {
             match WireEvent::decode(&payload)
                 .map_err(|e| format!("a channel event from another process is malformed: {e}"))?
             {

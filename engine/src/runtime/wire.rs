@@ -57,9 +57,12 @@ where
 /// The codec of one edge's record type, captured where the type is known to
 /// be [`ExchangeData`] and carried type-erased-free through the graph.
 pub(crate) struct WireCodec<T> {
-    pub(crate) encode: fn(&[Rec<T>], &mut BytesMut) -> Result<usize, String>,
-    pub(crate) decode: fn(&[u8], &mut AlignedVec) -> Result<Vec<Rec<T>>, String>,
+    pub(crate) encode: EncodeFn<T>,
+    pub(crate) decode: DecodeFn<T>,
 }
+
+type EncodeFn<T> = fn(&[Rec<T>], &mut BytesMut) -> Result<usize, String>;
+type DecodeFn<T> = fn(&[u8], &mut AlignedVec) -> Result<Vec<Rec<T>>, String>;
 
 impl<T> Clone for WireCodec<T> {
     fn clone(&self) -> Self {
