@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -79,10 +79,8 @@ pub fn serve(
 }
 
 fn next_input(rx: &Receiver<Input>) -> Option<Input> {
-    match rx.recv_timeout(Duration::from_millis(TICK_MS)) {
-        Ok(input) => Some(input),
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-    }
+    // A timeout is a tick; so is a closed queue (the accept thread ended).
+    rx.recv_timeout(Duration::from_millis(TICK_MS)).ok()
 }
 
 /// Carries out actions; true when the coordinator must exit.
@@ -122,11 +120,9 @@ fn send<M: crate::control_io::ControlMessage>(
     conn: ConnId,
     msg: &M,
 ) {
-    if let Some(w) = writers.get_mut(&conn) {
-        if let Err(e) = w.send(msg) {
-            // The reader of this connection reports the disconnection.
-            tracing::warn!("{e}");
-        }
+    if let Some(Err(e)) = writers.get_mut(&conn).map(|w| w.send(msg)) {
+        // The reader of this connection reports the disconnection.
+        tracing::warn!("{e}");
     }
 }
 

@@ -195,10 +195,10 @@ impl Coordinator {
                 launch_token: _,
             } => self.register(conn, cores, pid, out),
             ToCoordinator::Heartbeat { worker, epoch } => {
-                if self.check_worker(conn, worker, epoch, out) {
-                    if let Some(w) = self.workers.get_mut(&worker) {
-                        w.last_heartbeat_ms = self.now_ms;
-                    }
+                if self.check_worker(conn, worker, epoch, out)
+                    && let Some(w) = self.workers.get_mut(&worker)
+                {
+                    w.last_heartbeat_ms = self.now_ms;
                 }
             }
             ToCoordinator::DataReady {

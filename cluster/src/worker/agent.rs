@@ -228,9 +228,9 @@ fn deploy(
         share.cores as usize,
         Duration::from_millis(opts.deploy_timeout_ms),
     ));
-    let built = catalog.build(&spec).and_then(|(job, mut config)| {
+    let built = catalog.build(&spec).map(|(job, mut config)| {
         config.runtime.cores = share.cores;
-        Ok((job, config))
+        (job, config)
     });
     let (built_job, config) = match built {
         Ok(b) => b,
