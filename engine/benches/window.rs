@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use spate::config::Config;
-use spate::keyed::AggregateFunction;
 use spate::sinks::BlackholeSink;
 use spate::sources::GeneratorSource;
 use spate::time::WatermarkStrategy;
-use spate::window::{SlidingEventTimeWindows, TumblingEventTimeWindows, WindowAssigner};
+use spate::window::{Count, SlidingEventTimeWindows, TumblingEventTimeWindows, WindowAssigner};
 use spate::{DataStream, Job};
 
 /// Records per job run.
@@ -20,27 +19,6 @@ const KEYS: u64 = 10_000;
 /// Records per event-time second: 1 M records span 10 s, so a key has about
 /// 10 records per 1 s window and 100 K tumbling windows fire per run.
 const PER_SECOND: u64 = 100_000;
-
-#[derive(Clone)]
-struct Count;
-
-impl AggregateFunction for Count {
-    type In = (u64, i64);
-    type Acc = u64;
-    type Out = u64;
-    fn create_accumulator(&self) -> u64 {
-        0
-    }
-    fn add(&self, _v: (u64, i64), acc: &mut u64) {
-        *acc += 1;
-    }
-    fn get_result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-}
 
 fn config() -> Config {
     let mut c = Config::default();
@@ -75,7 +53,7 @@ where
     events(&job)
         .key_by(|e: &(u64, i64)| e.0)
         .window(assigner)
-        .aggregate(Count)
+        .aggregate(Count::new())
         .sink("out", BlackholeSink);
     // A bench has no caller to return an error to; stop loudly.
     if let Err(e) = job.build().and_then(|j| j.run(config)) {

@@ -5,7 +5,7 @@
 use spate::config::Config;
 use spate::sinks::CollectSink;
 use spate::time::WatermarkStrategy;
-use spate::window::{SlidingEventTimeWindows, TumblingEventTimeWindows};
+use spate::window::{Count, SlidingEventTimeWindows, TumblingEventTimeWindows};
 use spate::{Job, OutputTag};
 
 fn config(cores: u32) -> Config {
@@ -70,9 +70,10 @@ fn windowed_sums(cores: u32) -> (Vec<(u64, i64, u64)>, Vec<(u64, i64)>) {
         .key_by(|e: &(u64, i64)| e.0)
         .window(TumblingEventTimeWindows::of(1000))
         .side_output_late_data(&late)
-        .aggregate_with(Count, |k: &u64, w: &spate::window::TimeWindow, n: u64| {
-            (*k, w.start, n)
-        });
+        .aggregate_with(
+            Count::new(),
+            |k: &u64, w: &spate::window::TimeWindow, n: u64| (*k, w.start, n),
+        );
     windowed.sink("sums", out.clone());
     windowed.side_output(&late).sink("late", late_out.clone());
     let mut c = config(cores);
@@ -81,26 +82,6 @@ fn windowed_sums(cores: u32) -> (Vec<(u64, i64, u64)>, Vec<(u64, i64)>) {
     let mut got = out.take();
     got.sort();
     (got, late_out.take())
-}
-
-#[derive(Clone)]
-struct Count;
-impl spate::keyed::AggregateFunction for Count {
-    type In = (u64, i64);
-    type Acc = u64;
-    type Out = u64;
-    fn create_accumulator(&self) -> u64 {
-        0
-    }
-    fn add(&self, _v: (u64, i64), acc: &mut u64) {
-        *acc += 1;
-    }
-    fn get_result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
 }
 
 #[test]
@@ -133,7 +114,7 @@ fn sliding_windows_count_each_record_in_every_window() {
         ))
         .key_by(|e: &(u64, i64)| e.0)
         .window(SlidingEventTimeWindows::of(2000, 1000))
-        .aggregate(Count)
+        .aggregate(Count::new())
         .sink("out", out.clone());
     job.build().unwrap().run(&config(2)).unwrap();
     let got = out.take();
@@ -147,7 +128,7 @@ fn event_time_window_without_timestamps_is_rejected_at_build() {
     job.from_collection(vec![(1u64, 2i64)])
         .key_by(|e: &(u64, i64)| e.0)
         .window(TumblingEventTimeWindows::of(1000))
-        .aggregate(Count)
+        .aggregate(Count::new())
         .sink("out", CollectSink::new());
     let err = job.build().err().expect("must be rejected");
     assert!(

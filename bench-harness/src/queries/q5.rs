@@ -1,57 +1,17 @@
 //! q5: hot items — in each hopping window (10 s, sliding 2 s), the auctions
 //! with the most bids.
 
-use spate::keyed::{AggregateFunction, KeyedContext, ListState, OpenContext};
+use spate::keyed::{KeyedContext, OpenContext, ValueState};
 use spate::operators::keyed_process::{KeyedProcessFunction, TimeDomain};
-use spate::window::{SlidingEventTimeWindows, TimeWindow};
+use spate::window::{Count, SlidingEventTimeWindows, TimeWindow};
 use spate::{DataStream, Result, SpateError};
 
 use crate::nexmark::Event;
 use crate::nexmark::rows::Q5Row;
 
-/// Counts records of type `T`.
-pub struct Count<T>(std::marker::PhantomData<fn(T)>);
-
-impl<T> Count<T> {
-    /// A counter.
-    pub fn new() -> Self {
-        Self(std::marker::PhantomData)
-    }
-}
-
-impl<T> Default for Count<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Clone for Count<T> {
-    fn clone(&self) -> Self {
-        Self::new()
-    }
-}
-
-impl<T: 'static> AggregateFunction for Count<T> {
-    type In = T;
-    type Acc = u64;
-    type Out = u64;
-    fn create_accumulator(&self) -> u64 {
-        0
-    }
-    fn add(&self, _: T, acc: &mut u64) {
-        *acc += 1;
-    }
-    fn get_result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-}
-
 /// Stage 1 counts bids per auction and window; stage 2, keyed by window,
-/// waits for the watermark to pass the window's end (so every count has
-/// arrived) and emits the auctions with the highest count.
+/// keeps the auctions with the highest count so far and emits them once
+/// the watermark passes the window's end (so every count has arrived).
 pub fn q5(events: &DataStream<Event>) -> DataStream<Q5Row> {
     events
         .flat_map(|e: Event| match e {
@@ -73,14 +33,26 @@ pub fn q5(events: &DataStream<Event>) -> DataStream<Q5Row> {
         .process(HottestInWindow::default())
 }
 
+/// The highest count seen for a window and the rows that have it.
+type Top = (u64, Vec<Q5Row>);
+
+/// Keeps, per window, only the rows with the highest count so far (one
+/// state lookup per row), and emits them once the window is complete.
 #[derive(Clone, Default)]
 struct HottestInWindow {
-    counts: Option<ListState<i64, Q5Row>>,
+    top: Option<ValueState<i64, Top>>,
+}
+
+impl HottestInWindow {
+    fn state(&self) -> Result<ValueState<i64, Top>> {
+        self.top
+            .ok_or_else(|| SpateError::internal("q5 state not opened"))
+    }
 }
 
 impl KeyedProcessFunction<i64, Q5Row, Q5Row> for HottestInWindow {
     fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
-        self.counts = Some(ctx.list_state("window counts", None)?);
+        self.top = Some(ctx.value_state("window top", None)?);
         Ok(())
     }
 
@@ -89,11 +61,28 @@ impl KeyedProcessFunction<i64, Q5Row, Q5Row> for HottestInWindow {
         row: Q5Row,
         ctx: &mut KeyedContext<'_, i64, Q5Row>,
     ) -> Result<()> {
-        let counts = self
-            .counts
-            .ok_or_else(|| SpateError::internal("q5 state not opened"))?;
-        ctx.register_event_time_timer(row.window_end - 1);
-        counts.add(ctx, row)
+        let window_end = row.window_end;
+        let mut first = false;
+        self.state()?.modify(ctx, |top| match top {
+            None => {
+                first = true;
+                Some((row.num, vec![row]))
+            }
+            Some((max, rows)) => {
+                if row.num > *max {
+                    *max = row.num;
+                    rows.clear();
+                }
+                if row.num == *max {
+                    rows.push(row);
+                }
+                None
+            }
+        })?;
+        if first {
+            ctx.register_event_time_timer(window_end - 1);
+        }
+        Ok(())
     }
 
     fn on_timer(
@@ -102,14 +91,12 @@ impl KeyedProcessFunction<i64, Q5Row, Q5Row> for HottestInWindow {
         _: TimeDomain,
         ctx: &mut KeyedContext<'_, i64, Q5Row>,
     ) -> Result<()> {
-        let counts = self
-            .counts
-            .ok_or_else(|| SpateError::internal("q5 state not opened"))?;
-        let rows = counts.get(ctx)?;
-        let max = rows.iter().map(|r| r.num).max().unwrap_or(0);
-        for r in rows.into_iter().filter(|r| r.num == max) {
-            ctx.collect(r);
+        let state = self.state()?;
+        if let Some((_, rows)) = state.value(ctx)? {
+            for r in rows {
+                ctx.collect(r);
+            }
         }
-        counts.clear(ctx)
+        state.clear(ctx)
     }
 }

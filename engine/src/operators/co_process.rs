@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use spate_state::KeyRef;
 
-use super::keyed_process::TimeDomain;
-use super::process::Context;
-use super::two_input::{TwoInputOperator, forward_two_input_control};
+use super::forward::forward_to_outputs;
+use super::keyed_process::{TimeDomain, keyed_ctx};
+use super::process::{Context, process_ctx};
+use super::timer_firing::fire_due;
+use super::two_input::TwoInputOperator;
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, TaskCx};
@@ -83,6 +85,10 @@ impl<F, A, B, O> CoProcessOp<F, A, B, O> {
             _in: PhantomData,
         }
     }
+
+    fn set_watermark(&mut self, _: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+    }
 }
 
 impl<F, A, B, O> TwoInputOperator for CoProcessOp<F, A, B, O>
@@ -97,40 +103,17 @@ where
 
     #[inline]
     fn record1(&mut self, cx: &mut TaskCx, value: A, ts: Timestamp) {
-        let mut ctx = Context {
-            cx,
-            out: &mut self.next,
-            side: &mut self.side,
-            ts,
-            watermark: self.watermark,
-        };
+        let mut ctx = process_ctx!(self, cx, ts);
         self.f.process_element1(value, &mut ctx);
     }
 
     #[inline]
     fn record2(&mut self, cx: &mut TaskCx, value: B, ts: Timestamp) {
-        let mut ctx = Context {
-            cx,
-            out: &mut self.next,
-            side: &mut self.side,
-            ts,
-            watermark: self.watermark,
-        };
+        let mut ctx = process_ctx!(self, cx, ts);
         self.f.process_element2(value, &mut ctx);
     }
 
-    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        self.side.watermark(cx, wm);
-        self.next.watermark(cx, wm);
-    }
-
-    fn tick(&mut self, cx: &mut TaskCx) {
-        self.side.tick(cx);
-        self.next.tick(cx);
-    }
-
-    forward_two_input_control!();
+    forward_to_outputs!(idle, batch_end, tick, end; watermark after set_watermark);
 }
 
 /// The keyed co-process operator: one state registry and one pair of timer
@@ -145,24 +128,6 @@ pub(crate) struct KeyedCoProcessOp<K, A, B, O, F> {
     registry: StateRegistry,
     watermark: Timestamp,
     max_parallelism: u16,
-}
-
-/// Builds the [`KeyedContext`] of `$op` for `$key`, borrowing the
-/// operator's fields one by one so the user function can be called beside it.
-macro_rules! keyed_ctx {
-    ($op:ident, $cx:expr, $key:expr, $kr:expr, $ts:expr) => {
-        KeyedContext {
-            cx: $cx,
-            out: &mut $op.next,
-            side: &mut $op.side,
-            timers: &mut $op.timers,
-            registry: &mut $op.registry,
-            key: $key,
-            kr: $kr,
-            ts: $ts,
-            watermark: $op.watermark,
-        }
-    };
 }
 
 impl<K, A, B, O, F> KeyedCoProcessOp<K, A, B, O, F>
@@ -198,24 +163,32 @@ where
 
     /// Fires the timers of `domain` due at `up_to`, in timer order.
     fn fire(&mut self, cx: &mut TaskCx, domain: TimeDomain, up_to: Timestamp) {
-        loop {
-            let queue = match domain {
-                TimeDomain::EventTime => &mut self.timers.event,
-                TimeDomain::ProcessingTime => &mut self.timers.processing,
-            };
-            let Some(timer) = queue.pop_due(up_to) else {
-                break;
-            };
-            // Output of a processing-time timer has no event time, as in Flink.
-            let ts = match domain {
-                TimeDomain::EventTime => timer.timestamp_ms,
-                TimeDomain::ProcessingTime => WATERMARK_MIN,
-            };
-            let mut ctx = keyed_ctx!(self, cx, &timer.key, timer.key_ref, ts);
-            if let Err(e) = self.f.on_timer(timer.timestamp_ms, domain, &mut ctx) {
-                cx.fail(e);
-                return;
-            }
+        let fired = fire_due(
+            self,
+            |op| &mut op.timers,
+            domain,
+            up_to,
+            |op, timer| {
+                let ts = domain.output_timestamp(timer.timestamp_ms);
+                let mut ctx = keyed_ctx!(op, cx, &timer.key, timer.key_ref, ts);
+                op.f.on_timer(timer.timestamp_ms, domain, &mut ctx)
+            },
+        );
+        if let Err(e) = fired {
+            cx.fail(e);
+        }
+    }
+
+    fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+        self.fire(cx, TimeDomain::EventTime, wm);
+    }
+
+    fn on_tick(&mut self, cx: &mut TaskCx) {
+        let now = cx.now_ms();
+        self.fire(cx, TimeDomain::ProcessingTime, now);
+        if let Some(next) = self.timers.processing.peek_ts() {
+            cx.request_tick_at(next);
         }
     }
 }
@@ -251,22 +224,5 @@ where
         }
     }
 
-    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        self.fire(cx, TimeDomain::EventTime, wm);
-        self.side.watermark(cx, wm);
-        self.next.watermark(cx, wm);
-    }
-
-    fn tick(&mut self, cx: &mut TaskCx) {
-        let now = cx.now_ms();
-        self.fire(cx, TimeDomain::ProcessingTime, now);
-        if let Some(next) = self.timers.processing.peek_ts() {
-            cx.request_tick_at(next);
-        }
-        self.side.tick(cx);
-        self.next.tick(cx);
-    }
-
-    forward_two_input_control!();
+    forward_to_outputs!(idle, batch_end, end; watermark after on_watermark, tick after on_tick);
 }

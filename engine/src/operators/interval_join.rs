@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use spate_state::{KeyRef, MapTable, TimerQueue};
 
-use super::two_input::{TwoInputOperator, forward_two_input_control};
+use super::forward::forward_to_outputs;
+use super::two_input::TwoInputOperator;
 use crate::error::Result;
 use crate::runtime::output::{BoxOutput, TaskCx};
 use crate::runtime::side::SideOutputs;
@@ -156,6 +157,13 @@ where
         Ok(())
     }
 
+    fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+        if let Err(e) = self.clean_up(cx, wm) {
+            cx.fail(e);
+        }
+    }
+
     /// Drops the buckets whose cleanup time the watermark has reached.
     fn clean_up(&mut self, cx: &TaskCx, wm: Timestamp) -> Result<()> {
         let now = cx.now_ms_cached();
@@ -218,21 +226,7 @@ where
         }
     }
 
-    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        if let Err(e) = self.clean_up(cx, wm) {
-            cx.fail(e);
-        }
-        self.side.watermark(cx, wm);
-        self.next.watermark(cx, wm);
-    }
-
-    fn tick(&mut self, cx: &mut TaskCx) {
-        self.side.tick(cx);
-        self.next.tick(cx);
-    }
-
-    forward_two_input_control!();
+    forward_to_outputs!(idle, batch_end, tick, end; watermark after on_watermark);
 }
 
 #[cfg(test)]

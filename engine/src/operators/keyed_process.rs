@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use spate_state::KeyRef;
 
+use super::forward::forward_to_outputs;
+use super::timer_firing::fire_due;
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, Output, TaskCx};
@@ -17,6 +19,17 @@ pub enum TimeDomain {
     EventTime,
     /// Fired by the processing-time clock.
     ProcessingTime,
+}
+
+impl TimeDomain {
+    /// The event timestamp of what a timer firing at `timer_ms` emits: the
+    /// timer's time in event time; none in processing time, as in Flink.
+    pub(crate) fn output_timestamp(self, timer_ms: Timestamp) -> Timestamp {
+        match self {
+            TimeDomain::EventTime => timer_ms,
+            TimeDomain::ProcessingTime => WATERMARK_MIN,
+        }
+    }
 }
 
 /// Per-record logic on a keyed stream, with keyed state and timers
@@ -40,6 +53,26 @@ pub trait KeyedProcessFunction<K, I, O>: Clone + Send + Sync + 'static {
         Ok(())
     }
 }
+
+/// Builds the [`KeyedContext`] of keyed operator `$op` for `$key`,
+/// borrowing the operator's fields one by one so that its user function can
+/// be called beside it.
+macro_rules! keyed_ctx {
+    ($op:ident, $cx:expr, $key:expr, $kr:expr, $ts:expr) => {
+        $crate::keyed::KeyedContext {
+            cx: $cx,
+            out: &mut $op.next,
+            side: &mut $op.side,
+            timers: &mut $op.timers,
+            registry: &mut $op.registry,
+            key: $key,
+            kr: $kr,
+            ts: $ts,
+            watermark: $op.watermark,
+        }
+    };
+}
+pub(crate) use keyed_ctx;
 
 pub(crate) struct KeyedProcessOp<K, I, O, F> {
     f: F,
@@ -76,34 +109,34 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
         })
     }
 
+    /// Fires the timers of `domain` due at `up_to`, in timer order.
     fn fire(&mut self, cx: &mut TaskCx, domain: TimeDomain, up_to: Timestamp) {
-        loop {
-            let queue = match domain {
-                TimeDomain::EventTime => &mut self.timers.event,
-                TimeDomain::ProcessingTime => &mut self.timers.processing,
-            };
-            let Some(timer) = queue.pop_due(up_to) else {
-                break;
-            };
-            let ts = match domain {
-                TimeDomain::EventTime => timer.timestamp_ms,
-                TimeDomain::ProcessingTime => WATERMARK_MIN,
-            };
-            let mut ctx = KeyedContext {
-                cx,
-                out: &mut self.next,
-                side: &mut self.side,
-                timers: &mut self.timers,
-                registry: &mut self.registry,
-                key: &timer.key,
-                kr: timer.key_ref,
-                ts,
-                watermark: self.watermark,
-            };
-            if let Err(e) = self.f.on_timer(timer.timestamp_ms, domain, &mut ctx) {
-                cx.fail(e);
-                return;
-            }
+        let fired = fire_due(
+            self,
+            |op| &mut op.timers,
+            domain,
+            up_to,
+            |op, timer| {
+                let ts = domain.output_timestamp(timer.timestamp_ms);
+                let mut ctx = keyed_ctx!(op, cx, &timer.key, timer.key_ref, ts);
+                op.f.on_timer(timer.timestamp_ms, domain, &mut ctx)
+            },
+        );
+        if let Err(e) = fired {
+            cx.fail(e);
+        }
+    }
+
+    fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+        self.fire(cx, TimeDomain::EventTime, wm);
+    }
+
+    fn on_tick(&mut self, cx: &mut TaskCx) {
+        let now = cx.now_ms();
+        self.fire(cx, TimeDomain::ProcessingTime, now);
+        if let Some(next) = self.timers.processing.peek_ts() {
+            cx.request_tick_at(next);
         }
     }
 }
@@ -115,51 +148,11 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Ou
     fn record(&mut self, cx: &mut TaskCx, value: I, ts: Timestamp) {
         let key = (self.key_fn)(&value);
         let kr = KeyRef::of(&key, self.max_parallelism);
-        let mut ctx = KeyedContext {
-            cx,
-            out: &mut self.next,
-            side: &mut self.side,
-            timers: &mut self.timers,
-            registry: &mut self.registry,
-            key: &key,
-            kr,
-            ts,
-            watermark: self.watermark,
-        };
+        let mut ctx = keyed_ctx!(self, cx, &key, kr, ts);
         if let Err(e) = self.f.process_element(value, &mut ctx) {
             cx.fail(e);
         }
     }
 
-    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        self.fire(cx, TimeDomain::EventTime, wm);
-        self.side.watermark(cx, wm);
-        self.next.watermark(cx, wm);
-    }
-
-    fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
-        self.side.idle(cx, idle);
-        self.next.idle(cx, idle);
-    }
-
-    fn batch_end(&mut self, cx: &mut TaskCx) {
-        self.side.batch_end(cx);
-        self.next.batch_end(cx);
-    }
-
-    fn tick(&mut self, cx: &mut TaskCx) {
-        let now = cx.now_ms();
-        self.fire(cx, TimeDomain::ProcessingTime, now);
-        if let Some(next) = self.timers.processing.peek_ts() {
-            cx.request_tick_at(next);
-        }
-        self.side.tick(cx);
-        self.next.tick(cx);
-    }
-
-    fn end(&mut self, cx: &mut TaskCx) {
-        self.side.end(cx);
-        self.next.end(cx);
-    }
+    forward_to_outputs!(idle, batch_end, end; watermark after on_watermark, tick after on_tick);
 }

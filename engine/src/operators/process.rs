@@ -1,6 +1,7 @@
 //! The non-keyed process function: per-record logic with side outputs and
 //! access to event time.
 
+use super::forward::forward_to_outputs;
 use crate::api::side_output::OutputTag;
 use crate::runtime::output::{BoxOutput, Output, TaskCx};
 use crate::runtime::side::SideOutputs;
@@ -68,6 +69,22 @@ impl<O: 'static> Context<'_, O> {
     }
 }
 
+/// Builds the [`Context`] of operator `$op` for a record at `$ts`,
+/// borrowing the operator's fields one by one so that its user function can
+/// be called beside it.
+macro_rules! process_ctx {
+    ($op:ident, $cx:expr, $ts:expr) => {
+        $crate::operators::process::Context {
+            cx: $cx,
+            out: &mut $op.next,
+            side: &mut $op.side,
+            ts: $ts,
+            watermark: $op.watermark,
+        }
+    };
+}
+pub(crate) use process_ctx;
+
 pub(crate) struct ProcessOp<F, O> {
     f: F,
     next: BoxOutput<O>,
@@ -84,38 +101,16 @@ impl<F, O> ProcessOp<F, O> {
             watermark: WATERMARK_MIN,
         }
     }
+
+    fn set_watermark(&mut self, _: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+    }
 }
 
 impl<I: 'static, O: 'static, F: ProcessFunction<I, O>> Output<I> for ProcessOp<F, O> {
     fn record(&mut self, cx: &mut TaskCx, value: I, ts: Timestamp) {
-        let mut ctx = Context {
-            cx,
-            out: &mut self.next,
-            side: &mut self.side,
-            ts,
-            watermark: self.watermark,
-        };
+        let mut ctx = process_ctx!(self, cx, ts);
         self.f.process_element(value, &mut ctx);
     }
-    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        self.side.watermark(cx, wm);
-        self.next.watermark(cx, wm);
-    }
-    fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
-        self.side.idle(cx, idle);
-        self.next.idle(cx, idle);
-    }
-    fn batch_end(&mut self, cx: &mut TaskCx) {
-        self.side.batch_end(cx);
-        self.next.batch_end(cx);
-    }
-    fn tick(&mut self, cx: &mut TaskCx) {
-        self.side.tick(cx);
-        self.next.tick(cx);
-    }
-    fn end(&mut self, cx: &mut TaskCx) {
-        self.side.end(cx);
-        self.next.end(cx);
-    }
+    forward_to_outputs!(idle, batch_end, tick, end; watermark after set_watermark);
 }

@@ -147,23 +147,3 @@ where
         })))
     })
 }
-
-/// Implements the control methods of [`TwoInputOperator`] for operators
-/// whose idle, batch-end and end events only go on to `next` and `side`.
-macro_rules! forward_two_input_control {
-    () => {
-        fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
-            self.side.idle(cx, idle);
-            self.next.idle(cx, idle);
-        }
-        fn batch_end(&mut self, cx: &mut TaskCx) {
-            self.side.batch_end(cx);
-            self.next.batch_end(cx);
-        }
-        fn end(&mut self, cx: &mut TaskCx) {
-            self.side.end(cx);
-            self.next.end(cx);
-        }
-    };
-}
-pub(crate) use forward_two_input_control;

@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use super::slicing::Slicing;
 use crate::time::Timestamp;
 
 /// A window: a namespace for keyed state with a last timestamp.
@@ -157,19 +158,28 @@ impl SlidingEventTimeWindows {
     }
 }
 
+impl SlidingEventTimeWindows {
+    /// The slices these windows are made of.
+    pub(crate) fn slicing(&self) -> Slicing {
+        Slicing::new(self.size_ms, self.slide_ms)
+    }
+}
+
 impl<T> WindowAssigner<T> for SlidingEventTimeWindows {
     type W = TimeWindow;
     fn assign(&self, _value: &T, ts: Timestamp, out: &mut Vec<TimeWindow>) {
         let last_start = window_start(ts, 0, self.slide_ms);
-        let mut start = last_start;
+        // Windows that hold `ts` start after `lowest`; with a slide longer
+        // than the size, `ts` may fall between windows and be in none.
+        let lowest = ts.saturating_sub(self.size_ms);
+        if last_start <= lowest {
+            return;
+        }
         // Oldest first, so output order does not depend on the slide count.
-        let first = loop {
-            let prev = start - self.slide_ms;
-            if prev <= ts - self.size_ms {
-                break start;
-            }
-            start = prev;
-        };
+        let mut first = last_start;
+        while first.saturating_sub(self.slide_ms) > lowest {
+            first -= self.slide_ms;
+        }
         let mut s = first;
         while s <= last_start {
             out.push(TimeWindow::new(s, s.saturating_add(self.size_ms)));
@@ -242,6 +252,16 @@ mod tests {
         let starts: Vec<i64> = out.iter().map(|w| w.start).collect();
         assert_eq!(starts, vec![4_000, 6_000, 8_000, 10_000, 12_000]);
         assert!(out.iter().all(|w| w.start <= 12_345 && 12_345 < w.end));
+    }
+
+    #[test]
+    fn sliding_with_gaps_assigns_no_window_between_windows() {
+        let a = SlidingEventTimeWindows::of(3, 7);
+        let mut out = Vec::new();
+        WindowAssigner::<()>::assign(&a, &(), 12, &mut out);
+        assert!(out.is_empty(), "12 is between [7, 10) and [14, 17)");
+        WindowAssigner::<()>::assign(&a, &(), 15, &mut out);
+        assert_eq!(out, vec![TimeWindow::new(14, 17)]);
     }
 
     #[test]

@@ -66,6 +66,74 @@ pub(crate) trait WindowContents<K, W, T>: 'static {
     ) -> Result<()>;
     fn clear(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64) -> Result<()>;
     fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()>;
+
+    /// The partial result of one window slice, for contents whose partial
+    /// results merge (`()` for the others).
+    type Partial: 'static;
+    /// Whether a window's result can be merged from the partial results of
+    /// its slices without changing it. Only an aggregate function promises
+    /// that (its `merge`); a reduce function may depend on arrival order
+    /// (e.g. "keep the last"), which slices would change.
+    fn merges_partials(&self) -> bool {
+        false
+    }
+    /// A partial result that holds `value`.
+    fn partial(&self, value: T) -> Self::Partial;
+    /// Folds `value` into `partial`.
+    fn partial_add(&self, partial: &mut Self::Partial, value: T);
+    /// Emits the result of window `w` merged from `partials`, oldest slice
+    /// first; nothing when there are none.
+    fn emit_partials<'p>(
+        &mut self,
+        key: &K,
+        w: &W,
+        partials: impl Iterator<Item = &'p Self::Partial>,
+        out: &mut Vec<Self::Out>,
+    );
+}
+
+/// Implements `add`, `clear` and `merge` of [`WindowContents`] on the
+/// contents' state table (`self.table`): the same for every kind.
+macro_rules! table_methods {
+    ($t:ty) => {
+        fn add(&mut self, kr: KeyRef, key: &K, w: &W, value: $t, now_ms: i64) -> Result<()> {
+            Ok(self.table.add(kr, key, w, value, now_ms)?)
+        }
+        fn clear(&mut self, kr: KeyRef, key: &K, w: &W, _now_ms: i64) -> Result<()> {
+            self.table.clear(kr, key, w)?;
+            Ok(())
+        }
+        fn merge(
+            &mut self,
+            kr: KeyRef,
+            key: &K,
+            sources: &[W],
+            target: &W,
+            now_ms: i64,
+        ) -> Result<()> {
+            Ok(self
+                .table
+                .merge_namespaces(kr, key, sources, target, now_ms)?)
+        }
+    };
+}
+
+/// Implements the partial-result methods of [`WindowContents`] for contents
+/// that do not merge partial results.
+macro_rules! no_partials {
+    ($t:ty) => {
+        type Partial = ();
+        fn partial(&self, _: $t) {}
+        fn partial_add(&self, _: &mut (), _: $t) {}
+        fn emit_partials<'p>(
+            &mut self,
+            _: &K,
+            _: &W,
+            _: impl Iterator<Item = &'p Self::Partial>,
+            _: &mut Vec<Self::Out>,
+        ) {
+        }
+    };
 }
 
 /// Contents folded with a reduce function.
@@ -77,24 +145,14 @@ impl<K: crate::Key, W: Window, T: Clone + 'static> WindowContents<K, W, T>
     for ReduceContents<K, W, T>
 {
     type Out = T;
-    fn add(&mut self, kr: KeyRef, key: &K, w: &W, value: T, now_ms: i64) -> Result<()> {
-        Ok(self.table.add(kr, key, w, value, now_ms)?)
-    }
+    table_methods!(T);
     fn emit(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64, out: &mut Vec<T>) -> Result<()> {
         if let Some(v) = self.table.get(kr, key, w, now_ms)? {
             out.push(v.clone());
         }
         Ok(())
     }
-    fn clear(&mut self, kr: KeyRef, key: &K, w: &W, _now_ms: i64) -> Result<()> {
-        self.table.clear(kr, key, w)?;
-        Ok(())
-    }
-    fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()> {
-        Ok(self
-            .table
-            .merge_namespaces(kr, key, sources, target, now_ms)?)
-    }
+    no_partials!(T);
 }
 
 /// Contents kept as an accumulator, finished by `finish(key, window, result)`.
@@ -111,23 +169,41 @@ where
     F: FnMut(&K, &W, A::Out) -> O + 'static,
 {
     type Out = O;
-    fn add(&mut self, kr: KeyRef, key: &K, w: &W, value: A::In, now_ms: i64) -> Result<()> {
-        Ok(self.table.add(kr, key, w, value, now_ms)?)
-    }
+    table_methods!(A::In);
     fn emit(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64, out: &mut Vec<O>) -> Result<()> {
         if let Some(r) = self.table.get(kr, key, w, now_ms)? {
             out.push((self.finish)(key, w, r));
         }
         Ok(())
     }
-    fn clear(&mut self, kr: KeyRef, key: &K, w: &W, _now_ms: i64) -> Result<()> {
-        self.table.clear(kr, key, w)?;
-        Ok(())
+
+    type Partial = A::Acc;
+    fn merges_partials(&self) -> bool {
+        true
     }
-    fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()> {
-        Ok(self
-            .table
-            .merge_namespaces(kr, key, sources, target, now_ms)?)
+    fn partial(&self, value: A::In) -> A::Acc {
+        let f = self.table.function();
+        let mut acc = f.create_accumulator();
+        f.add(value, &mut acc);
+        acc
+    }
+    fn partial_add(&self, acc: &mut A::Acc, value: A::In) {
+        self.table.function().add(value, acc);
+    }
+    fn emit_partials<'p>(
+        &mut self,
+        key: &K,
+        w: &W,
+        mut partials: impl Iterator<Item = &'p A::Acc>,
+        out: &mut Vec<O>,
+    ) {
+        let Some(first) = partials.next() else {
+            return;
+        };
+        let f = self.table.function();
+        let acc = partials.fold(first.clone(), |acc, p| f.merge(acc, p.clone()));
+        let result = f.get_result(&acc);
+        out.push((self.finish)(key, w, result));
     }
 }
 
@@ -147,9 +223,7 @@ where
     F: ProcessWindowFunction<K, W, T, O>,
 {
     type Out = O;
-    fn add(&mut self, kr: KeyRef, key: &K, w: &W, value: T, now_ms: i64) -> Result<()> {
-        Ok(self.table.add(kr, key, w, value, now_ms)?)
-    }
+    table_methods!(T);
     fn emit(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64, out: &mut Vec<O>) -> Result<()> {
         let elements: Vec<T> = self.table.get(kr, key, w, now_ms)?.cloned().collect();
         if !elements.is_empty() {
@@ -158,13 +232,52 @@ where
         }
         Ok(())
     }
-    fn clear(&mut self, kr: KeyRef, key: &K, w: &W, _now_ms: i64) -> Result<()> {
-        self.table.clear(kr, key, w)?;
-        Ok(())
+    no_partials!(T);
+}
+
+/// Counts the records of a window (or of a key, as rolling state): an
+/// aggregate function with a `u64` count as accumulator and result.
+pub struct Count<T>(PhantomData<fn(T)>);
+
+impl<T> Count<T> {
+    /// A counter of `T` records.
+    pub fn new() -> Self {
+        Self(PhantomData)
     }
-    fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()> {
-        Ok(self
-            .table
-            .merge_namespaces(kr, key, sources, target, now_ms)?)
+}
+
+impl<T> Default for Count<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for Count<T> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for Count<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Count")
+    }
+}
+
+impl<T: 'static> AggregateFunction for Count<T> {
+    type In = T;
+    type Acc = u64;
+    type Out = u64;
+    fn create_accumulator(&self) -> u64 {
+        0
+    }
+    fn add(&self, _: T, acc: &mut u64) {
+        *acc += 1;
+    }
+    fn get_result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        a + b
     }
 }

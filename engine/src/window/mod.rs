@@ -9,6 +9,9 @@ mod auto_trigger;
 mod functions;
 mod operator;
 mod session;
+mod slice_store;
+mod sliced_operator;
+mod slicing;
 mod trigger;
 
 pub use assigner::{
@@ -16,7 +19,7 @@ pub use assigner::{
     TumblingEventTimeWindows, TumblingProcessingTimeWindows, Window, WindowAssigner,
 };
 pub use auto_trigger::DefaultTrigger;
-pub use functions::{ProcessWindowFunction, WindowCollector};
+pub use functions::{Count, ProcessWindowFunction, WindowCollector};
 pub use trigger::{
     CountTrigger, EventTimeTrigger, ProcessingTimeTrigger, Trigger, TriggerContext, TriggerResult,
 };

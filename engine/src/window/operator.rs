@@ -2,14 +2,19 @@
 
 use std::sync::Arc;
 
-use spate_state::{KeyGroupRange, KeyRef, ValueTable};
+use spate_state::{KeyGroupRange, KeyRef, Timer, ValueTable};
 
 use super::assigner::{Window, WindowAssigner};
 use super::functions::WindowContents;
 use super::session::MergingWindows;
+use super::sliced_operator::{SlicedWindowOp, slicing_for};
 use super::trigger::{Trigger, TriggerContext, TriggerResult};
+
 use crate::error::Result;
 use crate::keyed::KeyedTimers;
+use crate::operators::forward::forward_to_outputs;
+use crate::operators::keyed_process::TimeDomain;
+use crate::operators::timer_firing::fire_due;
 use crate::runtime::output::{BoxOutput, Output, TaskCx};
 use crate::runtime::side::SideOutputs;
 use crate::time::{Timestamp, WATERMARK_MIN};
@@ -23,7 +28,113 @@ pub(crate) struct WindowSpec<A, Tr> {
     pub(crate) late_tag: Option<String>,
 }
 
+/// The keyed window operator. Aligned sliding event-time windows with an
+/// aggregate function keep one partial result per slice
+/// ([`SlicedWindowOp`]); every other kind keeps state and timers per window.
 pub(crate) struct WindowOp<K, T, A: WindowAssigner<T>, Tr, C: WindowContents<K, A::W, T>> {
+    path: Path<K, T, A, Tr, C>,
+}
+
+// One per operator subtask, so its size does not matter; unboxed variants
+// keep an indirection off the per-record path.
+#[allow(clippy::large_enum_variant)]
+enum Path<K, T, A: WindowAssigner<T>, Tr, C: WindowContents<K, A::W, T>> {
+    PerWindow(PerWindowOp<K, T, A, Tr, C>),
+    Sliced(SlicedWindowOp<K, T, A::W, C>),
+}
+
+impl<K, T, A, Tr, C> WindowOp<K, T, A, Tr, C>
+where
+    K: crate::Key,
+    T: crate::Data,
+    A: WindowAssigner<T>,
+    Tr: Trigger<T, A::W>,
+    C: WindowContents<K, A::W, T>,
+    C::Out: 'static,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        spec: WindowSpec<A, Tr>,
+        key_fn: Arc<dyn Fn(&T) -> K + Send + Sync>,
+        contents: C,
+        range: KeyGroupRange,
+        next: BoxOutput<C::Out>,
+        side: SideOutputs,
+        max_parallelism: u16,
+    ) -> Self {
+        let path = match slicing_for::<K, T, A, Tr, C>(&spec, &contents) {
+            Some(slicing) => Path::Sliced(SlicedWindowOp::new(
+                slicing,
+                spec.allowed_lateness_ms,
+                spec.late_tag,
+                key_fn,
+                contents,
+                next,
+                side,
+                max_parallelism,
+            )),
+            None => Path::PerWindow(PerWindowOp::new(
+                spec,
+                key_fn,
+                contents,
+                range,
+                next,
+                side,
+                max_parallelism,
+            )),
+        };
+        Self { path }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_sliced(&self) -> bool {
+        matches!(self.path, Path::Sliced(_))
+    }
+}
+
+/// Dispatches each [`Output`] method to the operator's path.
+macro_rules! dispatch {
+    ($self:ident, $op:ident => $call:expr) => {
+        match &mut $self.path {
+            Path::PerWindow($op) => $call,
+            Path::Sliced($op) => $call,
+        }
+    };
+}
+
+impl<K, T, A, Tr, C> Output<T> for WindowOp<K, T, A, Tr, C>
+where
+    K: crate::Key,
+    T: crate::Data,
+    A: WindowAssigner<T>,
+    Tr: Trigger<T, A::W>,
+    C: WindowContents<K, A::W, T>,
+    C::Out: 'static,
+{
+    #[inline]
+    fn record(&mut self, cx: &mut TaskCx, value: T, ts: Timestamp) {
+        dispatch!(self, op => op.record(cx, value, ts))
+    }
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        dispatch!(self, op => op.watermark(cx, wm))
+    }
+    fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
+        dispatch!(self, op => op.idle(cx, idle))
+    }
+    fn batch_end(&mut self, cx: &mut TaskCx) {
+        dispatch!(self, op => op.batch_end(cx))
+    }
+    fn tick(&mut self, cx: &mut TaskCx) {
+        dispatch!(self, op => op.tick(cx))
+    }
+    fn end(&mut self, cx: &mut TaskCx) {
+        dispatch!(self, op => op.end(cx))
+    }
+}
+
+/// The window operator with state and timers per key and window (Flink's
+/// `WindowOperator`): any assigner, trigger and window function.
+pub(crate) struct PerWindowOp<K, T, A: WindowAssigner<T>, Tr, C: WindowContents<K, A::W, T>> {
     spec: WindowSpec<A, Tr>,
     key_fn: Arc<dyn Fn(&T) -> K + Send + Sync>,
     contents: C,
@@ -40,7 +151,7 @@ pub(crate) struct WindowOp<K, T, A: WindowAssigner<T>, Tr, C: WindowContents<K, 
     processing_timers: Vec<Timestamp>,
 }
 
-impl<K, T, A, Tr, C> WindowOp<K, T, A, Tr, C>
+impl<K, T, A, Tr, C> PerWindowOp<K, T, A, Tr, C>
 where
     K: crate::Key,
     T: crate::Data,
@@ -240,48 +351,83 @@ where
         Ok(out)
     }
 
-    fn on_timer(&mut self, cx: &mut TaskCx, event_time: bool, up_to: Timestamp) -> Result<()> {
-        loop {
-            let queue = if event_time {
-                &mut self.timers.event
+    /// Fires the window timers of `domain` due at `up_to`, in timer order.
+    fn on_timer(&mut self, cx: &mut TaskCx, domain: TimeDomain, up_to: Timestamp) {
+        let fired = fire_due(
+            self,
+            |op| &mut op.timers,
+            domain,
+            up_to,
+            |op, timer| op.fire_timer(cx, domain, timer),
+        );
+        if let Err(e) = fired {
+            cx.fail(e);
+        }
+    }
+
+    /// Runs the trigger for one timer, then cleans the window up if the
+    /// timer was its cleanup time.
+    fn fire_timer(
+        &mut self,
+        cx: &mut TaskCx,
+        domain: TimeDomain,
+        timer: Timer<K, A::W>,
+    ) -> Result<()> {
+        let (key, kr, w, time) = (timer.key, timer.key_ref, timer.ns, timer.timestamp_ms);
+        if let Some(m) = &self.merging
+            && !m.contains(kr, &key, &w)?
+        {
+            return Ok(());
+        }
+        let event_time = domain == TimeDomain::EventTime;
+        let result = self.run_trigger(cx, kr, &key, &w, |tr, tcx| {
+            if event_time {
+                tr.on_event_time(time, &w, tcx)
             } else {
-                &mut self.timers.processing
-            };
-            let Some(timer) = queue.pop_due(up_to) else {
-                break;
-            };
-            let (key, kr, w, time) = (timer.key, timer.key_ref, timer.ns, timer.timestamp_ms);
-            if let Some(m) = &self.merging
-                && !m.contains(kr, &key, &w)?
-            {
-                continue;
+                tr.on_processing_time(time, &w, tcx)
             }
-            let result = self.run_trigger(cx, kr, &key, &w, |tr, tcx| {
-                if event_time {
-                    tr.on_event_time(time, &w, tcx)
-                } else {
-                    tr.on_processing_time(time, &w, tcx)
-                }
-            })?;
-            self.act(cx, kr, &key, &w, result)?;
-            let is_cleanup = if event_time {
-                self.is_event_time() && time == self.cleanup_time(&w)
-            } else {
-                !self.is_event_time() && time == self.cleanup_time(&w)
-            };
-            if is_cleanup {
-                self.contents.clear(kr, &key, &w, cx.now_ms_cached())?;
-                self.trigger_state.remove(kr, &key, &w, 0)?;
-                if let Some(m) = self.merging.as_mut() {
-                    m.remove(kr, &key, &w)?;
-                }
+        })?;
+        self.act(cx, kr, &key, &w, result)?;
+        // A window's cleanup timer is in the assigner's time domain.
+        if event_time == self.is_event_time() && time == self.cleanup_time(&w) {
+            self.contents.clear(kr, &key, &w, cx.now_ms_cached())?;
+            self.trigger_state.remove(kr, &key, &w, 0)?;
+            if let Some(m) = self.merging.as_mut() {
+                m.remove(kr, &key, &w)?;
             }
         }
         Ok(())
     }
+
+    fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.watermark = wm;
+        self.on_timer(cx, TimeDomain::EventTime, wm);
+    }
+
+    fn on_tick(&mut self, cx: &mut TaskCx) {
+        cx.refresh_now();
+        let now = cx.now_ms_cached();
+        self.on_timer(cx, TimeDomain::ProcessingTime, now);
+        self.request_tick(cx);
+    }
+
+    fn request_tick(&self, cx: &mut TaskCx) {
+        if let Some(next) = self.timers.processing.peek_ts() {
+            cx.request_tick_at(next);
+        }
+    }
+
+    /// Bounded input: processing-time windows still open fire now, so the
+    /// job ends with every result (event-time ones fired on the final
+    /// watermark).
+    fn on_end(&mut self, cx: &mut TaskCx) {
+        if !self.is_event_time() {
+            self.on_timer(cx, TimeDomain::ProcessingTime, i64::MAX);
+        }
+    }
 }
 
-impl<K, T, A, Tr, C> Output<T> for WindowOp<K, T, A, Tr, C>
+impl<K, T, A, Tr, C> Output<T> for PerWindowOp<K, T, A, Tr, C>
 where
     K: crate::Key,
     T: crate::Data,
@@ -294,52 +440,8 @@ where
         if let Err(e) = self.process_record(cx, value, ts) {
             cx.fail(e);
         }
-        if let Some(next) = self.timers.processing.peek_ts() {
-            cx.request_tick_at(next);
-        }
+        self.request_tick(cx);
     }
 
-    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        if let Err(e) = self.on_timer(cx, true, wm) {
-            cx.fail(e);
-        }
-        self.side.watermark(cx, wm);
-        self.next.watermark(cx, wm);
-    }
-
-    fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
-        self.side.idle(cx, idle);
-        self.next.idle(cx, idle);
-    }
-
-    fn batch_end(&mut self, cx: &mut TaskCx) {
-        self.side.batch_end(cx);
-        self.next.batch_end(cx);
-    }
-
-    fn tick(&mut self, cx: &mut TaskCx) {
-        cx.refresh_now();
-        let now = cx.now_ms_cached();
-        if let Err(e) = self.on_timer(cx, false, now) {
-            cx.fail(e);
-        }
-        if let Some(next) = self.timers.processing.peek_ts() {
-            cx.request_tick_at(next);
-        }
-        self.side.tick(cx);
-        self.next.tick(cx);
-    }
-
-    fn end(&mut self, cx: &mut TaskCx) {
-        // Bounded input: processing-time windows still open fire now, so the
-        // job ends with every result (event-time ones fired on the final watermark).
-        if !self.is_event_time()
-            && let Err(e) = self.on_timer(cx, false, i64::MAX)
-        {
-            cx.fail(e);
-        }
-        self.side.end(cx);
-        self.next.end(cx);
-    }
+    forward_to_outputs!(idle, batch_end; watermark after on_watermark, tick after on_tick, end after on_end);
 }

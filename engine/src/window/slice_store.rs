@@ -1,0 +1,181 @@
+//! Per-key partial results of window slices, for the sliced window operator.
+
+use std::collections::BTreeSet;
+
+use hashbrown::HashTable;
+use spate_state::KeyRef;
+
+use crate::time::Timestamp;
+
+/// One key's partial results, by slice start, oldest first.
+pub(crate) struct KeySlices<K, P> {
+    /// `KeyRef::hash` of the key.
+    hash: u64,
+    pub(crate) key: K,
+    pub(crate) slices: Vec<(Timestamp, P)>,
+}
+
+impl<K, P> KeySlices<K, P> {
+    /// The partial results of the slices starting in `[start, end)`, oldest first.
+    pub(crate) fn within(&self, start: Timestamp, end: Timestamp) -> impl Iterator<Item = &P> {
+        let from = self.slices.partition_point(|(s, _)| *s < start);
+        self.slices[from..]
+            .iter()
+            .take_while(move |(s, _)| *s < end)
+            .map(|(_, p)| p)
+    }
+}
+
+/// The partial results of every key and slice of one operator subtask: one
+/// entry per key (one hash probe per record), and the set of slice starts
+/// that hold data for any key, which decides the windows to fire.
+pub(crate) struct SliceStore<K, P> {
+    keys: HashTable<KeySlices<K, P>>,
+    live: BTreeSet<Timestamp>,
+    /// The slice last added to `live`: records mostly hit the newest slice,
+    /// so this skips the ordered-set lookup.
+    last_live: Option<Timestamp>,
+}
+
+impl<K: Eq, P> SliceStore<K, P> {
+    pub(crate) fn new() -> Self {
+        Self {
+            keys: HashTable::new(),
+            live: BTreeSet::new(),
+            last_live: None,
+        }
+    }
+
+    /// Folds `value` into the key's slice `slice`: `add`s it to the slice's
+    /// partial result, or `create`s one from it. Returns the key's slices.
+    pub(crate) fn update<V>(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        slice: Timestamp,
+        value: V,
+        create: impl FnOnce(V) -> P,
+        add: impl FnOnce(&mut P, V),
+    ) -> &KeySlices<K, P>
+    where
+        K: Clone,
+    {
+        if self.last_live != Some(slice) {
+            self.live.insert(slice);
+            self.last_live = Some(slice);
+        }
+        let entry = self
+            .keys
+            .entry(kr.hash, |e| e.hash == kr.hash && e.key == *key, |e| e.hash)
+            .or_insert_with(|| KeySlices {
+                hash: kr.hash,
+                key: key.clone(),
+                slices: Vec::with_capacity(1),
+            })
+            .into_mut();
+        let slices = &mut entry.slices;
+        // Records come mostly in time order: look at the newest slice first.
+        match slices.last_mut() {
+            Some((s, p)) if *s == slice => add(p, value),
+            Some((s, _)) if *s > slice => match slices.binary_search_by_key(&slice, |(s, _)| *s) {
+                Ok(at) => add(&mut slices[at].1, value),
+                Err(at) => slices.insert(at, (slice, create(value))),
+            },
+            _ => slices.push((slice, create(value))),
+        }
+        entry
+    }
+
+    /// The key's slices, if it has data.
+    pub(crate) fn get(&self, kr: KeyRef, key: &K) -> Option<&KeySlices<K, P>> {
+        self.keys
+            .find(kr.hash, |e| e.hash == kr.hash && e.key == *key)
+    }
+
+    /// Every key's slices, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &KeySlices<K, P>> {
+        self.keys.iter()
+    }
+
+    /// The slice starts that hold data, oldest first.
+    pub(crate) fn live_slices(&self) -> impl Iterator<Item = Timestamp> + '_ {
+        self.live.iter().copied()
+    }
+
+    /// Drops the slices that start before `start`, and the keys left
+    /// without any.
+    pub(crate) fn expire_before(&mut self, start: Timestamp) {
+        if self.live.first().is_none_or(|first| *first >= start) {
+            return;
+        }
+        self.live = self.live.split_off(&start);
+        self.last_live = None;
+        self.keys.retain(|e| {
+            let keep_from = e.slices.partition_point(|(s, _)| *s < start);
+            e.slices.drain(..keep_from);
+            !e.slices.is_empty()
+        });
+    }
+
+    /// Number of keys with data.
+    #[cfg(test)]
+    pub(crate) fn keys_len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kr(key: u64) -> KeyRef {
+        KeyRef::of(&key, 128)
+    }
+
+    fn count(store: &mut SliceStore<u64, u64>, key: u64, slice: i64) {
+        store.update(kr(key), &key, slice, (), |()| 1, |c, ()| *c += 1);
+    }
+
+    fn slices_of(store: &SliceStore<u64, u64>, key: u64) -> Vec<(i64, u64)> {
+        store
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.slices.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn out_of_order_updates_keep_slices_sorted() {
+        let mut store = SliceStore::new();
+        for slice in [20, 10, 20, 30, 0, 10, 30] {
+            count(&mut store, 7, slice);
+        }
+        count(&mut store, 8, 10);
+        assert_eq!(
+            slices_of(&store, 7),
+            vec![(0, 1), (10, 2), (20, 2), (30, 2)]
+        );
+        assert_eq!(slices_of(&store, 8), vec![(10, 1)]);
+        assert_eq!(store.live_slices().collect::<Vec<_>>(), vec![0, 10, 20, 30]);
+        let e = store
+            .iter()
+            .find(|e| e.key == 7)
+            .map(|e| e.within(10, 30).copied().collect::<Vec<_>>());
+        assert_eq!(e, Some(vec![2, 2]));
+    }
+
+    #[test]
+    fn expiry_drops_old_slices_and_empty_keys() {
+        let mut store = SliceStore::new();
+        count(&mut store, 1, 0);
+        count(&mut store, 1, 10);
+        count(&mut store, 2, 0);
+        store.expire_before(10);
+        assert_eq!(store.keys_len(), 1);
+        assert_eq!(slices_of(&store, 1), vec![(10, 1)]);
+        assert_eq!(store.live_slices().collect::<Vec<_>>(), vec![10]);
+        // A slice added again after expiry is live again.
+        count(&mut store, 2, 20);
+        assert_eq!(store.live_slices().collect::<Vec<_>>(), vec![10, 20]);
+    }
+}
