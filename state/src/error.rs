@@ -37,6 +37,19 @@ pub enum StateError {
         /// The largest accepted end.
         max: u16,
     },
+    /// Stored bytes (from disk or a checkpoint) that do not decode, or a
+    /// value that does not encode.
+    #[error("state `{state}`: bad {part} at byte {offset}: {reason}")]
+    Codec {
+        /// The state (column family) the bytes belong to.
+        state: String,
+        /// Which part of the entry.
+        part: crate::codec::DataPart,
+        /// Offset of the part or bad byte in the stored key or value.
+        offset: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The storage under a backend (RocksDB, its files) failed.
     #[error("{operation} failed on {}: {reason}", path.display())]
     Storage {

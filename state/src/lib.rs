@@ -55,6 +55,10 @@
 //! - [`snapshot`] — what per-key-group iteration (checkpoints) yields.
 //! - [`checkpoint`] — checkpoint SST files, manifests, storage (local
 //!   directory, S3), upload, retention and recovery selection.
+//! - [`codec`] — rkyv serialization of keys, namespaces and values
+//!   ([`StateData`]) and the byte layout of stored keys.
+//! - [`rocks`] — the RocksDB backend: one instance per core, the same
+//!   tables on column families, checkpoint and rescaling primitives.
 //! - [`error`] — [`StateError`].
 //!
 //! Internals: `store` holds the per-key-group hash tables shared by all
@@ -68,18 +72,21 @@ mod store;
 
 pub mod aggregating;
 pub mod checkpoint;
+pub mod codec;
 pub mod error;
 pub mod hash;
 pub mod key_group;
 pub mod list;
 pub mod map;
 pub mod reducing;
+pub mod rocks;
 pub mod snapshot;
 pub mod timers;
 pub mod ttl;
 pub mod value;
 
 pub use aggregating::{AggregateFunction, AggregatingTable};
+pub use codec::StateData;
 pub use error::StateError;
 pub use hash::{StableBuildHasher, StableHasher, stable_hash};
 pub use key_group::{

@@ -1,0 +1,60 @@
+//! The RocksDB keyed-state backend, for state larger than memory.
+//!
+//! One [`RocksBackend`] (one RocksDB instance) per core holds every keyed
+//! state of the operators on that core, one column family per declared
+//! state. Memory is bounded per instance: one LRU block cache holds data,
+//! index and filter blocks, and the memtables are charged to it through a
+//! write-buffer manager. Only LZ4 is compiled in and configured.
+//!
+//! Stored keys follow [`crate::codec`]: key group, key, namespace (and, for
+//! map state, the user key), so a key-group range is one contiguous byte
+//! range per column family. That makes the rescaling primitives cheap:
+//! [`RocksBackend::export_key_groups`] writes one range into SST files,
+//! [`RocksBackend::ingest`] links them into another instance and
+//! [`RocksBackend::drop_key_groups`] is a `delete_range`.
+//!
+//! The tables ([`RocksValueTable`], [`RocksListTable`], [`RocksMapTable`],
+//! [`RocksReducingTable`], [`RocksAggregatingTable`]) have the operations
+//! and TTL semantics of their heap counterparts, but return owned values and
+//! report storage and decoding failures as [`StateError`](crate::StateError).
+//! With TTL, a stored value starts with its expiry (see `stored`).
+//!
+//! ```
+//! use spate_state::rocks::{RocksBackend, RocksOptions, RocksValueTable};
+//! use spate_state::{KeyGroupRange, KeyRef};
+//!
+//! let dir = std::env::temp_dir().join(format!("spate-rocks-doc-{}", std::process::id()));
+//! let backend = RocksBackend::open(&dir, KeyGroupRange::all(128), RocksOptions::default())?;
+//! let mut counts: RocksValueTable<u64, (), u64> = RocksValueTable::open(&backend, "counts", None)?;
+//! let kr = KeyRef::of(&7u64, 128);
+//! counts.update(kr, &7, &(), 0, |c| match c {
+//!     Some(c) => { *c += 1; None }
+//!     None => Some(1),
+//! })?;
+//! assert_eq!(counts.get(kr, &7, &(), 0)?, Some(1));
+//! # drop(counts);
+//! # drop(backend);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), spate_state::StateError>(())
+//! ```
+
+mod aggregating;
+mod db;
+mod list;
+mod map;
+mod options;
+mod reducing;
+mod snapshot;
+mod state_cf;
+mod stored;
+mod ttl;
+mod value;
+
+pub use aggregating::RocksAggregatingTable;
+pub use db::RocksBackend;
+pub use list::RocksListTable;
+pub use map::RocksMapTable;
+pub use options::{MemoryUsage, RocksOptions};
+pub use reducing::RocksReducingTable;
+pub use snapshot::{CheckpointFile, ExportedSst, FileKind, RocksCheckpoint};
+pub use value::RocksValueTable;

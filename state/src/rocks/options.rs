@@ -1,0 +1,125 @@
+//! Configuration of one RocksDB instance and its memory bounds.
+
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBufferManager};
+
+use super::stored::{LIST_MERGE_OPERATOR, concat_records};
+
+/// Settings of one RocksDB instance (one per core).
+///
+/// Memory of the instance is bounded by one LRU cache of
+/// `block_cache_bytes + write_buffer_bytes`: data, index and filter blocks
+/// live in it, and memtables are charged to it by a write-buffer manager
+/// that flushes once they reach `write_buffer_bytes`. Iterators pinning
+/// blocks and RocksDB's own small structures come on top.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RocksOptions {
+    /// Block-cache budget for data, index and filter blocks.
+    pub block_cache_bytes: usize,
+    /// Memtable budget of all column families together.
+    pub write_buffer_bytes: usize,
+    /// Largest memtable of one column family.
+    pub memtable_bytes_max: usize,
+    /// Background flush and compaction threads of the instance.
+    pub background_jobs: u32,
+    /// Whether writes go to a write-ahead log. Off by default: recovery
+    /// restores the last checkpoint, which is flushed to SST files, so a WAL
+    /// would only cost write bandwidth (Flink makes the same choice).
+    pub write_ahead_log: bool,
+}
+
+impl Default for RocksOptions {
+    fn default() -> Self {
+        Self {
+            block_cache_bytes: 64 << 20,
+            write_buffer_bytes: 32 << 20,
+            memtable_bytes_max: 8 << 20,
+            background_jobs: 2,
+            write_ahead_log: false,
+        }
+    }
+}
+
+/// What an instance uses of its memory budget now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Bytes held by the shared cache (blocks and charged memtables).
+    pub cache_bytes: usize,
+    /// Cache capacity: the instance's bound.
+    pub cache_capacity_bytes: usize,
+    /// Bytes of memtables counted by the write-buffer manager.
+    pub write_buffer_bytes: usize,
+}
+
+/// The shared memory objects of one instance.
+pub(crate) struct Memory {
+    pub(crate) cache: Cache,
+    pub(crate) write_buffers: WriteBufferManager,
+    pub(crate) capacity_bytes: usize,
+}
+
+impl Memory {
+    pub(crate) fn new(options: &RocksOptions) -> Self {
+        let capacity_bytes = options
+            .block_cache_bytes
+            .saturating_add(options.write_buffer_bytes);
+        let cache = Cache::new_lru_cache(capacity_bytes);
+        // No stall: a full budget triggers flushes, it does not block the
+        // core's only thread.
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            options.write_buffer_bytes,
+            false,
+            cache.clone(),
+        );
+        Self {
+            cache,
+            write_buffers,
+            capacity_bytes,
+        }
+    }
+
+    pub(crate) fn usage(&self) -> MemoryUsage {
+        MemoryUsage {
+            cache_bytes: self.cache.get_usage(),
+            cache_capacity_bytes: self.capacity_bytes,
+            write_buffer_bytes: self.write_buffers.get_usage(),
+        }
+    }
+}
+
+/// Options of the instance itself (its default column family included).
+pub(crate) fn db_options(options: &RocksOptions, memory: &Memory) -> Options {
+    let mut db = column_family_options(options, memory);
+    db.create_if_missing(true);
+    db.set_max_background_jobs(i32::try_from(options.background_jobs).unwrap_or(i32::MAX));
+    db.set_write_buffer_manager(&memory.write_buffers);
+    // RocksDB's info log would grow without bound in the instance directory.
+    db.set_keep_log_file_num(2);
+    db.set_max_log_file_size(1 << 20);
+    db
+}
+
+/// Options of every state column family. All share them, so a restored
+/// instance can reopen its column families without knowing their state
+/// types (the list merge operator is harmless where nothing merges).
+pub(crate) fn column_family_options(options: &RocksOptions, memory: &Memory) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&memory.cache);
+    // Index and filter blocks count against the cache, keeping the bound.
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    table.set_bloom_filter(10.0, false);
+
+    let mut cf = Options::default();
+    cf.set_block_based_table_factory(&table);
+    cf.set_compression_type(DBCompressionType::Lz4);
+    cf.set_bottommost_compression_type(DBCompressionType::Lz4);
+    cf.set_write_buffer_size(
+        options
+            .memtable_bytes_max
+            .min(options.write_buffer_bytes.max(1)),
+    );
+    cf.set_max_write_buffer_number(2);
+    cf.set_level_compaction_dynamic_level_bytes(true);
+    cf.set_merge_operator_associative(LIST_MERGE_OPERATOR, concat_records);
+    cf
+}
