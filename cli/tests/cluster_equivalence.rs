@@ -54,7 +54,7 @@ impl Drop for Cluster<'_> {
     }
 }
 
-fn start(dir: &Path, workers: &str) -> Cluster<'_> {
+fn start<'a>(dir: &'a Path, workers: &str) -> Cluster<'a> {
     let d = dir.to_str().unwrap();
     ok(spate(&[
         "cluster",
