@@ -5,9 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spate-target}"
-if ! command -v cc >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq build-essential >/dev/null
-fi
+source scripts/build-deps.sh
 cargo build --release --quiet -p spate-cli
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--query all --events 20000000)

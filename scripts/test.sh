@@ -6,9 +6,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spate-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-if ! command -v cc >/dev/null || ! command -v pkg-config >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq build-essential pkg-config >/dev/null
-fi
+source scripts/build-deps.sh
 # glommio registers io_uring buffers in locked memory.
 if [ "$(ulimit -l)" != "unlimited" ] && [ "$(ulimit -l)" -lt 8192 ]; then
   ulimit -l 8192 2>/dev/null || echo "warning: ulimit -l is $(ulimit -l) KiB; glommio may fail to start" >&2

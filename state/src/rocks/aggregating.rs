@@ -1,5 +1,6 @@
 //! Aggregating state on RocksDB: values added into a stored accumulator.
 
+use super::{ExpiringEntry, StateResult};
 use std::fmt;
 
 use super::db::RocksBackend;
@@ -174,7 +175,7 @@ where
     pub fn iter_key_group(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, A::Acc), StateError>> + '_, StateError> {
+    ) -> Result<impl Iterator<Item = StateResult<(K, N, A::Acc)>> + '_, StateError> {
         self.accumulators.iter_key_group(kg)
     }
 
@@ -183,10 +184,8 @@ where
     pub fn iter_key_group_with_expiry(
         &self,
         kg: KeyGroup,
-    ) -> Result<
-        impl Iterator<Item = Result<(K, N, A::Acc, Option<i64>), StateError>> + '_,
-        StateError,
-    > {
+    ) -> Result<impl Iterator<Item = StateResult<ExpiringEntry<K, N, A::Acc>>> + '_, StateError>
+    {
         self.accumulators.iter_key_group_with_expiry(kg)
     }
 

@@ -1,6 +1,7 @@
 //! List state on RocksDB: one stored list per (key, namespace), appended to
 //! by merge operands (see `stored` for why).
 
+use super::{ExpiringEntry, StateResult};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -19,7 +20,7 @@ use crate::ttl::StateTtl;
 pub struct RocksListTable<K, N, V> {
     cf: StateCf,
     ttl: RocksTtl,
-    types: PhantomData<fn() -> (K, N, V)>,
+    types: super::Types<(K, N, V)>,
 }
 
 impl<K, N, V> RocksListTable<K, N, V>
@@ -235,7 +236,7 @@ where
     pub fn iter_key_group(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, V), StateError>> + '_, StateError> {
+    ) -> Result<impl Iterator<Item = StateResult<(K, N, V)>> + '_, StateError> {
         Ok(self
             .iter_key_group_with_expiry(kg)?
             .map(|entry| entry.map(|(k, n, v, _)| (k, n, v))))
@@ -246,8 +247,7 @@ where
     pub fn iter_key_group_with_expiry(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, V, Option<i64>), StateError>> + '_, StateError>
-    {
+    ) -> Result<impl Iterator<Item = StateResult<ExpiringEntry<K, N, V>>> + '_, StateError> {
         let (from, to) = self.cf.key_group_bounds(kg)?;
         Ok(self.cf.scan(&from, &to)?.flat_map(move |entry| {
             let elements = entry.and_then(|(key, value)| {
@@ -281,7 +281,7 @@ where
 }
 
 /// Decodes a stored list into its elements, each with the key and ns.
-fn decode_list<K, N, V>(key: &[u8], value: &[u8]) -> Result<Vec<(K, N, V, Option<i64>)>, CodecError>
+fn decode_list<K, N, V>(key: &[u8], value: &[u8]) -> Result<Vec<ExpiringEntry<K, N, V>>, CodecError>
 where
     K: StateData + Clone,
     N: StateData + Clone,

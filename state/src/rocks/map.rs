@@ -1,5 +1,6 @@
 //! Map state on RocksDB: one stored entry per (key, namespace, user key).
 
+use super::{ExpiringEntry, StateResult};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -24,7 +25,7 @@ use crate::ttl::StateTtl;
 pub struct RocksMapTable<K, N, UK, UV> {
     cf: StateCf,
     ttl: RocksTtl,
-    types: PhantomData<fn() -> (K, N, UK, UV)>,
+    types: super::Types<(K, N, UK, UV)>,
 }
 
 impl<K, N, UK, UV> RocksMapTable<K, N, UK, UV>
@@ -256,7 +257,7 @@ where
     pub fn iter_key_group(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, (UK, UV)), StateError>> + '_, StateError> {
+    ) -> Result<impl Iterator<Item = StateResult<(K, N, (UK, UV))>> + '_, StateError> {
         Ok(self
             .iter_key_group_with_expiry(kg)?
             .map(|entry| entry.map(|(k, n, e, _)| (k, n, e))))
@@ -268,10 +269,8 @@ where
     pub fn iter_key_group_with_expiry(
         &self,
         kg: KeyGroup,
-    ) -> Result<
-        impl Iterator<Item = Result<(K, N, (UK, UV), Option<i64>), StateError>> + '_,
-        StateError,
-    > {
+    ) -> Result<impl Iterator<Item = StateResult<ExpiringEntry<K, N, (UK, UV)>>> + '_, StateError>
+    {
         let (from, to) = self.cf.key_group_bounds(kg)?;
         Ok(self.cf.scan(&from, &to)?.map(move |entry| {
             let (key, value) = entry?;

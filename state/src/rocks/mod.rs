@@ -50,6 +50,17 @@ mod stored;
 mod ttl;
 mod value;
 
+/// One stored entry with its expiry (`None` without TTL), as snapshots and
+/// rescaling read a key group.
+pub type ExpiringEntry<K, N, V> = (K, N, V, Option<i64>);
+
+/// A table's fallible reads, each item decoded on its own.
+pub type StateResult<T> = Result<T, crate::StateError>;
+
+/// The types a table stores, owning none of them, so the table stays
+/// `Send` and `Sync` whatever they are.
+type Types<T> = std::marker::PhantomData<fn() -> T>;
+
 pub use aggregating::RocksAggregatingTable;
 pub use db::RocksBackend;
 pub use list::RocksListTable;

@@ -1,5 +1,6 @@
 //! Reducing state on RocksDB: values folded into one with a reduce function.
 
+use super::{ExpiringEntry, StateResult};
 use std::fmt;
 
 use super::db::RocksBackend;
@@ -129,7 +130,7 @@ where
     pub fn iter_key_group(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, V), StateError>> + '_, StateError> {
+    ) -> Result<impl Iterator<Item = StateResult<(K, N, V)>> + '_, StateError> {
         self.values.iter_key_group(kg)
     }
 
@@ -137,8 +138,7 @@ where
     pub fn iter_key_group_with_expiry(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, V, Option<i64>), StateError>> + '_, StateError>
-    {
+    ) -> Result<impl Iterator<Item = StateResult<ExpiringEntry<K, N, V>>> + '_, StateError> {
         self.values.iter_key_group_with_expiry(kg)
     }
 

@@ -1,5 +1,6 @@
 //! Value state on RocksDB: one stored value per (key, namespace).
 
+use super::{ExpiringEntry, StateResult};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -21,7 +22,7 @@ use crate::ttl::StateTtl;
 pub struct RocksValueTable<K, N, V> {
     cf: StateCf,
     ttl: RocksTtl,
-    types: PhantomData<fn() -> (K, N, V)>,
+    types: super::Types<(K, N, V)>,
 }
 
 impl<K, N, V> RocksValueTable<K, N, V>
@@ -228,7 +229,7 @@ where
     pub fn iter_key_group(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, V), StateError>> + '_, StateError> {
+    ) -> Result<impl Iterator<Item = StateResult<(K, N, V)>> + '_, StateError> {
         Ok(self
             .iter_key_group_with_expiry(kg)?
             .map(|entry| entry.map(|(k, n, v, _)| (k, n, v))))
@@ -239,8 +240,7 @@ where
     pub fn iter_key_group_with_expiry(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = Result<(K, N, V, Option<i64>), StateError>> + '_, StateError>
-    {
+    ) -> Result<impl Iterator<Item = StateResult<ExpiringEntry<K, N, V>>> + '_, StateError> {
         let (from, to) = self.cf.key_group_bounds(kg)?;
         Ok(self.cf.scan(&from, &to)?.map(move |entry| {
             let (key, value) = entry?;
