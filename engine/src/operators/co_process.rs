@@ -8,9 +8,8 @@ use std::sync::Arc;
 use spate_state::KeyRef;
 
 use super::forward::forward_to_outputs;
-use super::keyed_process::{TimeDomain, keyed_ctx};
+use super::keyed_process::{TimeDomain, keyed_ctx, keyed_timer_hooks};
 use super::process::{Context, process_ctx};
-use super::timer_firing::fire_due;
 use super::two_input::TwoInputOperator;
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
@@ -161,36 +160,7 @@ where
         })
     }
 
-    /// Fires the timers of `domain` due at `up_to`, in timer order.
-    fn fire(&mut self, cx: &mut TaskCx, domain: TimeDomain, up_to: Timestamp) {
-        let fired = fire_due(
-            self,
-            |op| &mut op.timers,
-            domain,
-            up_to,
-            |op, timer| {
-                let ts = domain.output_timestamp(timer.timestamp_ms);
-                let mut ctx = keyed_ctx!(op, cx, &timer.key, timer.key_ref, ts);
-                op.f.on_timer(timer.timestamp_ms, domain, &mut ctx)
-            },
-        );
-        if let Err(e) = fired {
-            cx.fail(e);
-        }
-    }
-
-    fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        self.fire(cx, TimeDomain::EventTime, wm);
-    }
-
-    fn on_tick(&mut self, cx: &mut TaskCx) {
-        let now = cx.now_ms();
-        self.fire(cx, TimeDomain::ProcessingTime, now);
-        if let Some(next) = self.timers.processing.peek_ts() {
-            cx.request_tick_at(next);
-        }
-    }
+    keyed_timer_hooks!();
 }
 
 impl<K, A, B, O, F> TwoInputOperator for KeyedCoProcessOp<K, A, B, O, F>

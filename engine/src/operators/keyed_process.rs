@@ -5,7 +5,6 @@ use std::sync::Arc;
 use spate_state::KeyRef;
 
 use super::forward::forward_to_outputs;
-use super::timer_firing::fire_due;
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, Output, TaskCx};
@@ -74,6 +73,68 @@ macro_rules! keyed_ctx {
 }
 pub(crate) use keyed_ctx;
 
+/// Implements `fire`, `on_watermark` and `on_tick` for a keyed operator
+/// with fields as [`keyed_ctx!`] needs them and a user function `f` with
+/// `on_timer`: the same for one input and two.
+macro_rules! keyed_timer_hooks {
+    () => {
+        /// Fires the timers of `domain` due at `up_to`, in timer order.
+        fn fire(
+            &mut self,
+            cx: &mut $crate::runtime::output::TaskCx,
+            domain: $crate::operators::keyed_process::TimeDomain,
+            up_to: $crate::time::Timestamp,
+        ) {
+            let fired = $crate::operators::timer_firing::fire_due(
+                self,
+                |op| &mut op.timers,
+                domain,
+                up_to,
+                |op, timer| {
+                    let ts = domain.output_timestamp(timer.timestamp_ms);
+                    let mut ctx = $crate::operators::keyed_process::keyed_ctx!(
+                        op,
+                        cx,
+                        &timer.key,
+                        timer.key_ref,
+                        ts
+                    );
+                    op.f.on_timer(timer.timestamp_ms, domain, &mut ctx)
+                },
+            );
+            if let Err(e) = fired {
+                cx.fail(e);
+            }
+        }
+
+        fn on_watermark(
+            &mut self,
+            cx: &mut $crate::runtime::output::TaskCx,
+            wm: $crate::time::Timestamp,
+        ) {
+            self.watermark = wm;
+            self.fire(
+                cx,
+                $crate::operators::keyed_process::TimeDomain::EventTime,
+                wm,
+            );
+        }
+
+        fn on_tick(&mut self, cx: &mut $crate::runtime::output::TaskCx) {
+            let now = cx.now_ms();
+            self.fire(
+                cx,
+                $crate::operators::keyed_process::TimeDomain::ProcessingTime,
+                now,
+            );
+            if let Some(next) = self.timers.processing.peek_ts() {
+                cx.request_tick_at(next);
+            }
+        }
+    };
+}
+pub(crate) use keyed_timer_hooks;
+
 pub(crate) struct KeyedProcessOp<K, I, O, F> {
     f: F,
     key_fn: Arc<dyn Fn(&I) -> K + Send + Sync>,
@@ -109,36 +170,7 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
         })
     }
 
-    /// Fires the timers of `domain` due at `up_to`, in timer order.
-    fn fire(&mut self, cx: &mut TaskCx, domain: TimeDomain, up_to: Timestamp) {
-        let fired = fire_due(
-            self,
-            |op| &mut op.timers,
-            domain,
-            up_to,
-            |op, timer| {
-                let ts = domain.output_timestamp(timer.timestamp_ms);
-                let mut ctx = keyed_ctx!(op, cx, &timer.key, timer.key_ref, ts);
-                op.f.on_timer(timer.timestamp_ms, domain, &mut ctx)
-            },
-        );
-        if let Err(e) = fired {
-            cx.fail(e);
-        }
-    }
-
-    fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-        self.fire(cx, TimeDomain::EventTime, wm);
-    }
-
-    fn on_tick(&mut self, cx: &mut TaskCx) {
-        let now = cx.now_ms();
-        self.fire(cx, TimeDomain::ProcessingTime, now);
-        if let Some(next) = self.timers.processing.peek_ts() {
-            cx.request_tick_at(next);
-        }
-    }
+    keyed_timer_hooks!();
 }
 
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
