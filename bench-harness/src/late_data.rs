@@ -10,6 +10,14 @@
 //! always lands in an already-fired window within the allowed lateness (a
 //! late firing), and one 100 s behind is always dropped to the late side
 //! output.
+//!
+//! One thing is left to timing: until the other splits' end markers reach a
+//! window subtask, their channels hold its watermark at the minimum, so
+//! nothing is late yet. In one process they arrive within microseconds; on
+//! a cluster they cross the network after the workers start, which is not
+//! at one instant. Split 0 therefore starts producing only
+//! `START_DELAY_MS` after its first poll, far longer than the end markers
+//! take on loopback.
 
 use spate::sources::{SourceCollector, SourcePoll, SplitInfo};
 use spate::time::WatermarkStrategy;
@@ -27,10 +35,15 @@ const LATE_FIRING_EVERY: u64 = 50;
 /// Every this many records, one lands 100 s late (dropped to the side output).
 const DROPPED_EVERY: u64 = 333;
 
+/// How long split 0 waits before producing (see the module doc).
+const START_DELAY_MS: u64 = 1_000;
+
 /// `(key, event time ms)` records of split 0.
 struct LateSource {
     next: u64,
     end: u64,
+    /// When split 0 may start producing (set at its first poll).
+    start_at: Option<std::time::Instant>,
 }
 
 impl spate::sources::Source for LateSource {
@@ -41,6 +54,18 @@ impl spate::sources::Source for LateSource {
         out: &mut SourceCollector<'_, (u64, i64)>,
         count_max: usize,
     ) -> Result<SourcePoll> {
+        if self.end > 0 {
+            let start_at = *self.start_at.get_or_insert_with(|| {
+                std::time::Instant::now() + std::time::Duration::from_millis(START_DELAY_MS)
+            });
+            let now = std::time::Instant::now();
+            if now < start_at {
+                let wait_us = start_at.duration_since(now).as_micros() as u64;
+                return Ok(SourcePoll::Pending {
+                    retry_after_us: wait_us.min(10_000),
+                });
+            }
+        }
         let n = (self.end - self.next).min(count_max.min(POLL_RECORDS_MAX) as u64);
         for i in self.next..self.next + n {
             let t = START_MS + i as i64;
@@ -69,7 +94,11 @@ pub fn late_data_job(events: u64) -> Result<Job> {
     let job = Job::builder("late data");
     let records = job.source("late-data", move |split: SplitInfo| {
         let end = if split.index == 0 { events } else { 0 };
-        Ok(LateSource { next: 0, end })
+        Ok(LateSource {
+            next: 0,
+            end,
+            start_at: None,
+        })
     });
     let late = OutputTag::<(u64, i64, u64)>::new("late");
     let windows = records

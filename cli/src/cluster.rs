@@ -221,14 +221,14 @@ fn start(args: &StartArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let addr_file = args.dir.join("coordinator.addr");
-    if let Ok(addr) = read_addr(&args.dir) {
-        if client::status(&addr.to_string()).is_ok() {
-            bail!(
-                "a cluster already runs in {} (coordinator {addr}); stop it first with `spate cluster stop --dir {}`",
-                args.dir.display(),
-                args.dir.display()
-            );
-        }
+    if let Ok(addr) = read_addr(&args.dir)
+        && client::status(&addr.to_string()).is_ok()
+    {
+        bail!(
+            "a cluster already runs in {} (coordinator {addr}); stop it first with `spate cluster stop --dir {}`",
+            args.dir.display(),
+            args.dir.display()
+        );
     }
     let _ = fs::remove_file(&addr_file);
     let log_path = args.dir.join("coordinator.log");

@@ -169,7 +169,7 @@ fn a_killed_worker_fails_the_job_clearly_and_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let _cluster = start(dir.path(), "3");
     let addr = addr(dir.path());
-    let mut job = Command::new(env!("CARGO_BIN_EXE_spate"))
+    let job = Command::new(env!("CARGO_BIN_EXE_spate"))
         .args([
             "bench",
             "nexmark",

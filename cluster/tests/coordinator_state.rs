@@ -20,6 +20,14 @@ fn cfg() -> CoordinatorConfig {
     }
 }
 
+/// For tests about something else than liveness: no worker times out.
+fn cfg_without_heartbeat_loss() -> CoordinatorConfig {
+    CoordinatorConfig {
+        heartbeat_timeout_ms: 600_000,
+        ..cfg()
+    }
+}
+
 fn msg(c: &mut Coordinator, now: u64, conn: ConnId, m: ToCoordinator) -> Vec<Action> {
     c.on(now, Event::Message { conn, msg: m })
 }
@@ -302,7 +310,7 @@ fn a_job_waits_for_enough_workers_then_gives_up_with_a_sentence() {
         [Action::ToClient { conn: 101, msg: ToClient::Failed { reason, .. } }] if reason.contains("busy")
     ));
 
-    let (mut c, _) = Coordinator::new(cfg(), 0);
+    let (mut c, _) = Coordinator::new(cfg_without_heartbeat_loss(), 0);
     register(&mut c, 1, 1);
     msg(
         &mut c,
@@ -342,7 +350,7 @@ fn a_lost_worker_is_replaced_through_the_launcher() {
 
 #[test]
 fn a_deployment_that_never_completes_times_out() {
-    let (mut c, _) = Coordinator::new(cfg(), 0);
+    let (mut c, _) = Coordinator::new(cfg_without_heartbeat_loss(), 0);
     let (_, job) = deploy_three(&mut c);
     let out = c.on(3_011, Event::Tick);
     let failed = to_client(&out);

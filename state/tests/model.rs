@@ -2,6 +2,8 @@
 //! models under random operation sequences, including key groups outside
 //! the table's range.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::hash::Hash;
 

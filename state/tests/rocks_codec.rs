@@ -1,6 +1,8 @@
 //! The stored-key layout (proptest) and what corrupt stored bytes give: a
 //! `Codec` error naming the state, never a panic.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/rocks.rs"]
 mod rocks_support;
 

@@ -3,6 +3,8 @@
 //! the same results, errors (key groups outside the range) and final
 //! contents, with and without TTL, time advancing between operations.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/rocks.rs"]
 mod rocks_support;
 

@@ -1,6 +1,8 @@
 //! Checkpoint, restore and rescaling primitives of the RocksDB backend, on
 //! real instances in temporary directories.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/rocks.rs"]
 mod rocks_support;
 

@@ -1,6 +1,8 @@
 //! TTL semantics of the RocksDB tables, case by case (the model test checks
 //! them against the heap tables at random), and key-group range rejection.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/rocks.rs"]
 mod rocks_support;
 

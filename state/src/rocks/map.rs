@@ -13,6 +13,9 @@ use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
 use crate::ttl::StateTtl;
 
+/// One map entry of a key group: key, namespace and (user key, user value).
+type MapItem<K, N, UK, UV> = (K, N, (UK, UV));
+
 /// Map state (Flink's `MapState`) in a RocksDB column family: the
 /// counterpart of [`MapTable`](crate::MapTable). Each user entry is its own
 /// RocksDB entry under the (key group, key, namespace) prefix followed by
@@ -257,7 +260,7 @@ where
     pub fn iter_key_group(
         &self,
         kg: KeyGroup,
-    ) -> Result<impl Iterator<Item = StateResult<(K, N, (UK, UV))>> + '_, StateError> {
+    ) -> Result<impl Iterator<Item = StateResult<MapItem<K, N, UK, UV>>> + '_, StateError> {
         Ok(self
             .iter_key_group_with_expiry(kg)?
             .map(|entry| entry.map(|(k, n, e, _)| (k, n, e))))

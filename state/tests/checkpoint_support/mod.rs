@@ -72,6 +72,8 @@ pub fn manifest(checkpoint_id: u64, files: Vec<FileRef>) -> Manifest {
             files,
             source_offsets: vec![],
             states: vec![],
+            sink_transactions: Vec::new(),
+            counters: Default::default(),
         }],
     }
 }
