@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use spate::sources::{RateLimiter, Source, SourceCollector, SourcePoll, SplitInfo};
+use spate::sources::{
+    RateLimiter, Source, SourceCollector, SourcePoll, SplitInfo, decode_offset, encode_offset,
+};
 use spate::{Result, SpateError};
 
 use crate::nexmark::{Event, Generator, GeneratorConfig, WATERMARK_OUT_OF_ORDERNESS_MS};
@@ -123,5 +125,35 @@ impl Source for NexmarkSource {
 
     fn watermark(&self) -> Option<i64> {
         (self.max_ts != i64::MIN).then(|| self.max_ts - WATERMARK_OUT_OF_ORDERNESS_MS - 1)
+    }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        let next = match &self.input {
+            SplitInput::Generator(g) => g.resume_position(),
+            SplitInput::File { next, .. } => *next as u64,
+        };
+        // The watermark derives from the highest event time seen.
+        Some(encode_offset(&[next, self.max_ts as u64]))
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let [next, max_ts] = decode_offset::<2>("nexmark", offset)?;
+        match &mut self.input {
+            SplitInput::Generator(g) => g.seek(next).map_err(|e| SpateError::Checkpoint {
+                reason: format!("cannot restore the Nexmark generator: {e}"),
+            })?,
+            SplitInput::File { next: n, step, .. } => {
+                if next % *step as u64 != *n as u64 % *step as u64 {
+                    return Err(SpateError::Checkpoint {
+                        reason: format!(
+                            "event {next} of the Nexmark event file is not in this split"
+                        ),
+                    });
+                }
+                *n = next as usize;
+            }
+        }
+        self.max_ts = max_ts as i64;
+        Ok(())
     }
 }

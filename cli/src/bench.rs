@@ -221,6 +221,7 @@ fn run_on_cluster(
         metrics: r.metrics,
         wall: r.wall,
         cores: args.parallelism as usize,
+        checkpoint_dir: None,
     };
     Ok(BenchReport::new(spec, &result))
 }

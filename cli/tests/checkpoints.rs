@@ -106,6 +106,8 @@ fn manifest(id: u64, files: Vec<FileRef>) -> Manifest {
                 kind: "value".into(),
                 schema_version: 1,
             }],
+            sink_transactions: Vec::new(),
+            counters: Default::default(),
         }],
     }
 }

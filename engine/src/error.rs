@@ -54,6 +54,12 @@ pub enum SpateError {
         /// What happened.
         reason: String,
     },
+    /// Taking, storing or restoring a checkpoint failed.
+    #[error("checkpoint: {reason}")]
+    Checkpoint {
+        /// What failed, with the file or checkpoint involved.
+        reason: String,
+    },
     /// A state backend error.
     #[error(transparent)]
     State(#[from] spate_state::StateError),

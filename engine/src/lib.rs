@@ -12,12 +12,14 @@
 //! - [`keyed`]: keyed state handles and contexts (tables live in `spate-state`).
 //! - [`time`]: event time, watermarks and clocks.
 //! - [`config`]: the layered, validated configuration.
+//! - [`checkpoint`]: barrier checkpoints, exactly-once sinks and recovery.
 //! - `runtime` (private): the executors, chains, exchanges and task drivers.
 //!
 //! Prerequisites: Linux with io_uring, and locked memory (`ulimit -l`) of
 //! at least `runtime.io_memory_kib` per core.
 
 pub mod api;
+pub mod checkpoint;
 pub mod config;
 pub mod distributed;
 pub mod error;

@@ -60,6 +60,14 @@ impl CoreMetrics {
         self.late_records.set(self.late_records.get() + n);
     }
 
+    /// A sink's records and checksum on this core so far.
+    pub(crate) fn sink_totals(&self, name: &str) -> Option<(u64, u64)> {
+        self.sinks
+            .borrow()
+            .get(name)
+            .map(|s| (s.records, s.checksum))
+    }
+
     pub(crate) fn with_sink<R>(&self, name: &str, f: impl FnOnce(&mut SinkStats) -> R) -> R {
         let mut sinks = self.sinks.borrow_mut();
         if !sinks.contains_key(name) {
@@ -76,6 +84,7 @@ impl CoreMetrics {
             source_records: self.source_records.get(),
             late_records: self.late_records.get(),
             sinks: self.sinks.borrow().clone(),
+            checkpoints: CheckpointMetrics::default(),
         }
     }
 }
@@ -89,6 +98,29 @@ pub struct JobMetrics {
     pub late_records: u64,
     /// Per sink name.
     pub sinks: BTreeMap<String, SinkStats>,
+    /// Checkpoints and recoveries (all zero without checkpointing).
+    pub checkpoints: CheckpointMetrics,
+}
+
+/// What checkpointing did during a job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointMetrics {
+    /// Checkpoints that completed (manifest durable, sinks committed).
+    pub completed: u64,
+    /// Checkpoints aborted (timeout, decline, failed upload, subsumed).
+    pub aborted: u64,
+    /// Times the job restarted from a checkpoint after a failure.
+    pub restarts: u64,
+    /// The newest completed checkpoint.
+    pub last_completed_id: Option<u64>,
+    /// Longest synchronous snapshot part of any task.
+    pub sync_ns_max: u64,
+    /// Longest time any task spent aligning barriers.
+    pub alignment_ns_max: u64,
+    /// Longest time from trigger to durable manifest.
+    pub duration_ms_max: u64,
+    /// Bytes uploaded to checkpoint storage.
+    pub uploaded_bytes: u64,
 }
 
 impl JobMetrics {
@@ -183,6 +215,7 @@ impl JobMetrics {
             source_records: wire.source_records,
             late_records: wire.late_records,
             sinks,
+            checkpoints: CheckpointMetrics::default(),
         }
     }
 }

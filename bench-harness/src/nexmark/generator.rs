@@ -88,6 +88,26 @@ impl Generator {
         count
     }
 
+    /// Continues at event number `next` (a value of
+    /// [`Generator::resume_position`]); fails when `next` is not a position of
+    /// this split.
+    pub fn seek(&mut self, next: u64) -> Result<(), NexmarkError> {
+        let split = self.next % self.step;
+        if next % self.step != split || next > self.end {
+            return Err(NexmarkError::InvalidConfig(format!(
+                "event number {next} is not a position of split {split} of {}",
+                self.step
+            )));
+        }
+        self.next = next;
+        Ok(())
+    }
+
+    /// The position to continue from: the next event number (or the end).
+    pub fn resume_position(&self) -> u64 {
+        self.next
+    }
+
     /// The number of the event `next_event` returns next, if any.
     pub fn next_event_number(&self) -> Option<u64> {
         (self.next < self.end).then_some(self.next)

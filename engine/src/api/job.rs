@@ -48,6 +48,7 @@ impl GraphBuilder {
             outputs: Vec::new(),
             source,
             is_sink,
+            committer: None,
             side_outputs: Vec::new(),
         });
         self.nodes.len() - 1
@@ -111,17 +112,27 @@ impl JobBuilder {
             let node = *node_for_factory
                 .get()
                 .ok_or_else(|| crate::SpateError::internal("source node id unset"))?;
-            let source = factory(SplitInfo {
+            let mut source = factory(SplitInfo {
                 index: inst.core,
                 count: inst.cores,
             })?;
+            if let Some(offset) = inst.restored_offset(node) {
+                source
+                    .seek(offset)
+                    .map_err(|e| crate::SpateError::Checkpoint {
+                        reason: format!("restoring source `{task_name}` split {}: {e}", inst.core),
+                    })?;
+            }
             let out = inst.outputs_of::<S::Item>(node)?;
+            let checkpointing = inst.take_checkpointing(node, &[]);
             Ok(Box::new(SourceTask {
                 source,
                 out,
                 cx: inst.task_cx(),
                 flushers: inst.take_flushers(),
                 name: task_name.clone(),
+                checkpointing,
+                records: 0,
             }))
         });
         let node = self.g.borrow_mut().add_node(name, Some(make), false);
@@ -241,6 +252,8 @@ pub struct JobResult {
     pub wall: Duration,
     /// The number of cores it ran on.
     pub cores: usize,
+    /// Where this run's checkpoints are (when checkpointing was on).
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 impl Job {
@@ -266,11 +279,30 @@ impl Job {
         let settings = RunSettings::from_config(config);
         let cores = settings.cores;
         let start = Instant::now();
-        let metrics = run_graph(self.graph.clone(), settings, None)?;
+        let mut checkpointed = config.checkpoint.interval_ms > 0;
+        if checkpointed && let Some(reason) = crate::checkpoint::uncheckpointable(&self.graph) {
+            tracing::warn!(
+                "job `{}` runs WITHOUT checkpoints although checkpoint.interval_ms = {}: {reason}",
+                self.graph.name,
+                config.checkpoint.interval_ms
+            );
+            checkpointed = false;
+        }
+        let (metrics, checkpoint_dir) = if checkpointed {
+            let (m, dir) = crate::checkpoint::run_with_checkpoints(
+                self.graph.clone(),
+                settings,
+                &config.checkpoint,
+            )?;
+            (m, Some(dir))
+        } else {
+            (run_graph(self.graph.clone(), settings, None)?, None)
+        };
         Ok(JobResult {
             metrics,
             wall: start.elapsed(),
             cores,
+            checkpoint_dir,
         })
     }
 
@@ -288,11 +320,20 @@ impl Job {
         settings.parallelism = placement.parallelism;
         let cores = settings.cores;
         let start = Instant::now();
+        if config.checkpoint.interval_ms > 0 {
+            tracing::warn!(
+                "job `{}` runs WITHOUT checkpoints although checkpoint.interval_ms = {}: \
+                 checkpoints of a job spread over several processes are not supported yet",
+                self.graph.name,
+                config.checkpoint.interval_ms
+            );
+        }
         let metrics = run_graph(self.graph.clone(), settings, Some(placement.links))?;
         Ok(JobResult {
             metrics,
             wall: start.elapsed(),
             cores,
+            checkpoint_dir: None,
         })
     }
 

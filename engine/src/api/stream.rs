@@ -265,20 +265,21 @@ impl<T: crate::Data> DataStream<T> {
         checksum: Option<HashFn<T>>,
     ) {
         let sink_name = name.to_string();
-        let node = self.connect_node(name, Exchange::forward(), move |inst, _| {
-            Ok(Box::new(SinkOp::new(
+        let committer = sink.committer();
+        let node = self.connect_node(name, Exchange::forward(), move |inst, node| {
+            let (op, participant) = SinkOp::new(
                 sink_name.clone(),
+                node,
                 sink.clone(),
                 checksum.clone(),
-                inst.settings.latency_enabled,
-                crate::sources::SplitInfo {
-                    index: inst.core,
-                    count: inst.cores,
-                },
-            )?))
+                inst,
+            )?;
+            inst.add_participant(participant);
+            Ok(Box::new(op))
         });
         if let Some(n) = self.g.borrow_mut().nodes.get_mut(node) {
             n.is_sink = true;
+            n.committer = committer;
         }
     }
 }

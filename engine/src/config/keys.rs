@@ -53,8 +53,14 @@ define_config! {
         concurrent_max: u32 = 1, range 1..=64;
         /// Minimum pause between the end of one checkpoint and the start of the next.
         pause_min_ms: u64 = 0, range 0..=86_400_000;
-        /// Directory checkpoints are written to.
+        /// Directory checkpoints are written to (one subdirectory per job run).
         dir: PathBuf = PathBuf::from("./spate-checkpoints");
+        /// Completed checkpoints kept; older ones are deleted with the files only they use.
+        retained: u32 = 3, range 1..=1_000;
+        /// Restarts from the last checkpoint after failures before the job gives up.
+        restarts_max: u32 = 10, range 0..=1_000_000;
+        /// Pause before each restart.
+        restart_delay_ms: u64 = 200, range 0..=3_600_000;
     }
 
     /// Metrics collection.
@@ -93,6 +99,9 @@ mod tests {
         assert_eq!(c.concurrent_max, 1);
         assert_eq!(c.pause_min_ms, 0);
         assert_eq!(c.dir, PathBuf::from("./spate-checkpoints"));
+        assert_eq!(c.retained, 3);
+        assert_eq!(c.restarts_max, 10);
+        assert_eq!(c.restart_delay_ms, 200);
         assert!(config.metrics.latency);
     }
 
@@ -120,6 +129,9 @@ mod tests {
                 "checkpoint.concurrent_max",
                 "checkpoint.pause_min_ms",
                 "checkpoint.dir",
+                "checkpoint.retained",
+                "checkpoint.restarts_max",
+                "checkpoint.restart_delay_ms",
                 "metrics.latency",
             ]
         );

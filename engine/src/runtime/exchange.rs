@@ -52,6 +52,9 @@ pub(crate) trait Flushable {
     fn has_pending(&self) -> bool;
     /// Creation stamp of the oldest buffered record, if any.
     fn oldest_buffered_ns(&self) -> Option<u64>;
+    /// Seals every buffer and queues checkpoint barrier `b` behind it on
+    /// every channel.
+    fn barrier(&self, b: crate::checkpoint::CheckpointBarrier);
     /// Sends every queued message, waiting for room. Fails when a receiver is gone.
     fn drain(&self) -> Pin<Box<dyn Future<Output = Result<(), SpateError>> + '_>>;
 }
@@ -198,6 +201,11 @@ impl<T: Send + 'static> Flushable for WriterShared<T> {
             self.seal(ch, None);
             self.try_send_pending(ch);
         }
+        self.oldest_ns.set(None);
+    }
+
+    fn barrier(&self, b: crate::checkpoint::CheckpointBarrier) {
+        self.enqueue_all(|| Message::Barrier(b));
         self.oldest_ns.set(None);
     }
 

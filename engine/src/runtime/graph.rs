@@ -39,6 +39,8 @@ pub(crate) struct Node {
     pub(crate) outputs: Vec<EdgeId>,
     pub(crate) source: Option<SourceFactory>,
     pub(crate) is_sink: bool,
+    /// Commits a transactional sink's transactions (sinks only).
+    pub(crate) committer: Option<Arc<dyn crate::sinks::Committer>>,
     /// Builders of the side outputs somebody consumes, by tag.
     pub(crate) side_outputs: Vec<(String, SideOutputFactory)>,
 }

@@ -11,6 +11,8 @@ use super::graph::{EdgeId, EdgeTyped, Graph, NodeId, Partition};
 use super::output::{BoxOutput, Discard, Fanout, TaskCx};
 use super::settings::RunSettings;
 use super::task::{Flushers, InputTask, TaskRun};
+use super::task_checkpoint::TaskCheckpointing;
+use crate::checkpoint::{SnapshotParticipant, TaskKey};
 use crate::error::{Result, SpateError};
 use crate::metrics::CoreMetrics;
 use crate::time::{Clock, SystemClock};
@@ -31,6 +33,8 @@ pub(crate) struct Instantiator<'g> {
     /// Instances of multi-input operators, shared by their input adapters.
     shared: HashMap<NodeId, Box<dyn Any>>,
     writers: Vec<Rc<dyn Flushable>>,
+    /// Operators of the task being built that take part in checkpoints.
+    participants: Vec<Rc<dyn SnapshotParticipant>>,
     pub(crate) metrics: Rc<CoreMetrics>,
     clock: SystemClock,
 }
@@ -53,6 +57,7 @@ impl<'g> Instantiator<'g> {
             rxs,
             shared: HashMap::new(),
             writers: Vec::new(),
+            participants: Vec::new(),
             metrics: Rc::new(CoreMetrics::default()),
             clock,
         }
@@ -77,6 +82,46 @@ impl<'g> Instantiator<'g> {
             writers: std::mem::take(&mut self.writers),
             policy: self.settings.flush,
         }
+    }
+
+    /// Registers an operator of the task being built with its checkpoints.
+    pub(crate) fn add_participant(&mut self, p: Rc<dyn SnapshotParticipant>) {
+        self.participants.push(p);
+    }
+
+    /// True when the job runs with checkpoints.
+    pub(crate) fn checkpointed(&self) -> bool {
+        self.settings.checkpoints.is_some()
+    }
+
+    /// The checkpoint side of the task headed by `node`, whose input ports
+    /// have `port_channels` channels each (none for a source).
+    pub(crate) fn take_checkpointing(
+        &mut self,
+        node: NodeId,
+        port_channels: &[usize],
+    ) -> Option<TaskCheckpointing> {
+        let participants = std::mem::take(&mut self.participants);
+        let hub = self.settings.checkpoints.clone()?;
+        let key = TaskKey {
+            node,
+            subtask: self.core as u32,
+        };
+        Some(TaskCheckpointing::new(
+            hub,
+            key,
+            participants,
+            port_channels,
+        ))
+    }
+
+    /// The restored position of the source split heading `node` here.
+    pub(crate) fn restored_offset(&self, node: NodeId) -> Option<&[u8]> {
+        let key = TaskKey {
+            node,
+            subtask: self.core as u32,
+        };
+        self.settings.restore.as_ref()?.offset_for(key)
     }
 
     /// The combined main output of `node`: everything its out-edges lead to.
@@ -183,6 +228,7 @@ impl<'g> Instantiator<'g> {
                 continue;
             }
             self.writers.clear();
+            self.participants.clear();
             if let Some(factory) = &node.source {
                 tasks.push(factory(&mut self)?);
                 continue;
@@ -200,11 +246,14 @@ impl<'g> Instantiator<'g> {
                     .ok_or_else(|| SpateError::internal(format!("no edge {e}")))?;
                 ports.push(edge.ops.input_port(rxs, &mut self)?);
             }
+            let channels: Vec<usize> = ports.iter().map(|p| p.channels()).collect();
+            let checkpointing = self.take_checkpointing(id, &channels);
             tasks.push(Box::new(InputTask {
                 ports,
                 cx: self.task_cx(),
                 flushers: self.take_flushers(),
                 next_port: 0,
+                checkpointing,
             }));
         }
         Ok((tasks, self.metrics))

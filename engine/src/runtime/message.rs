@@ -46,6 +46,8 @@ pub enum Message<T> {
     },
     /// The sending side became idle (true) or active again (false).
     Idle(bool),
+    /// Checkpoint barrier: every message before it belongs to the checkpoint.
+    Barrier(crate::checkpoint::CheckpointBarrier),
     /// The sender has finished; nothing follows on this channel.
     End,
 }

@@ -13,4 +13,5 @@ pub mod remote;
 pub(crate) mod settings;
 pub(crate) mod side;
 pub(crate) mod task;
+pub(crate) mod task_checkpoint;
 pub mod wire;

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use super::channel::Rx;
 use super::message::Message;
 use super::output::{BoxOutput, TaskCx};
+use crate::checkpoint::CheckpointBarrier;
 use crate::time::{WATERMARK_MAX, WatermarkTracker};
 
 /// What happened when a port was polled.
@@ -14,6 +15,13 @@ pub(crate) enum PortEvent {
     Delivered,
     /// Every channel of the port has ended, and `end` was delivered.
     Ended,
+    /// Channel `channel` delivered a checkpoint barrier; the task aligns.
+    Barrier {
+        channel: usize,
+        barrier: CheckpointBarrier,
+    },
+    /// Channel `channel` ended (when it was the last, the next poll says `Ended`).
+    ChannelEnded { channel: usize },
 }
 
 /// A type-erased input of a task.
@@ -26,12 +34,16 @@ pub(crate) trait InputPort {
     fn is_ended(&self) -> bool;
     /// The channels it reads (one per upstream subtask).
     fn channels(&self) -> usize;
+    /// Stops (or resumes) taking messages from `channel` while the task
+    /// aligns checkpoint barriers.
+    fn set_blocked(&mut self, channel: usize, blocked: bool);
 }
 
 /// One input edge of a task: its channels, one per upstream subtask.
 pub(crate) struct ChannelPort<T: Send + 'static> {
     rxs: Vec<Rx<T>>,
     ended: Vec<bool>,
+    blocked: Vec<bool>,
     live: usize,
     next: usize,
     tracker: WatermarkTracker,
@@ -45,6 +57,7 @@ impl<T: Send + 'static> ChannelPort<T> {
         Self {
             rxs,
             ended: vec![false; n],
+            blocked: vec![false; n],
             live: n,
             next: 0,
             tracker: WatermarkTracker::new(n),
@@ -53,7 +66,9 @@ impl<T: Send + 'static> ChannelPort<T> {
         }
     }
 
-    fn deliver(&mut self, tcx: &mut TaskCx, c: usize, msg: Message<T>) {
+    /// Delivers one message; barriers and channel ends go to the task.
+    fn deliver(&mut self, tcx: &mut TaskCx, c: usize, msg: Message<T>) -> PortEvent {
+        let mut event = PortEvent::Delivered;
         match msg {
             Message::Batch(batch) => {
                 tcx.created_ns = batch.created_ns;
@@ -84,9 +99,19 @@ impl<T: Send + 'static> ChannelPort<T> {
                     self.entry.idle(tcx, now_idle);
                 }
             }
-            Message::End => self.end_channel(tcx, c),
+            Message::Barrier(barrier) => {
+                event = PortEvent::Barrier {
+                    channel: c,
+                    barrier,
+                }
+            }
+            Message::End => {
+                self.end_channel(tcx, c);
+                event = PortEvent::ChannelEnded { channel: c };
+            }
         }
         self.entry.batch_end(tcx);
+        event
     }
 
     fn watermark(&mut self, tcx: &mut TaskCx, c: usize, wm: i64) {
@@ -119,7 +144,9 @@ impl<T: Send + 'static> InputPort for ChannelPort<T> {
         let n = self.rxs.len();
         for i in 0..n {
             let c = (self.next + i) % n;
-            if self.ended.get(c).copied().unwrap_or(true) {
+            if self.ended.get(c).copied().unwrap_or(true)
+                || self.blocked.get(c).copied().unwrap_or(false)
+            {
                 continue;
             }
             let Some(rx) = self.rxs.get_mut(c) else {
@@ -128,8 +155,7 @@ impl<T: Send + 'static> InputPort for ChannelPort<T> {
             match rx.poll_recv(cx) {
                 Poll::Ready(Some(msg)) => {
                     self.next = (c + 1) % n;
-                    self.deliver(tcx, c, msg);
-                    return Poll::Ready(PortEvent::Delivered);
+                    return Poll::Ready(self.deliver(tcx, c, msg));
                 }
                 Poll::Ready(None) => {
                     // The sender vanished without End: only after a failure.
@@ -158,5 +184,11 @@ impl<T: Send + 'static> InputPort for ChannelPort<T> {
 
     fn channels(&self) -> usize {
         self.rxs.len()
+    }
+
+    fn set_blocked(&mut self, channel: usize, blocked: bool) {
+        if let Some(b) = self.blocked.get_mut(channel) {
+            *b = blocked;
+        }
     }
 }

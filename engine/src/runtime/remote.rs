@@ -153,6 +153,13 @@ pub(crate) async fn pump_out<T: Send + 'static>(
                 send_event(&mut *out, WireEvent::Watermark(wm), subtask).await?
             }
             Message::Idle(idle) => send_event(&mut *out, WireEvent::Idle(idle), subtask).await?,
+            Message::Barrier(b) => {
+                let ev = WireEvent::Barrier {
+                    id: b.id,
+                    triggered_at_ms: b.triggered_at_ms,
+                };
+                send_event(&mut *out, ev, subtask).await?
+            }
             Message::End => {
                 out.send_event(FrameKind::EndOfChannel, Bytes::new())
                     .await
@@ -168,10 +175,14 @@ async fn send_event(
     ev: WireEvent,
     subtask: usize,
 ) -> Result<(), SpateError> {
+    let kind = match ev {
+        WireEvent::Barrier { .. } => FrameKind::Barrier,
+        WireEvent::Watermark(_) | WireEvent::Idle(_) => FrameKind::Watermark,
+    };
     let payload = ev
         .encode()
         .map_err(|e| SpateError::internal(format!("encoding a channel event: {e}")))?;
-    out.send_event(FrameKind::Watermark, payload)
+    out.send_event(kind, payload)
         .await
         .map_err(|e| net_failure(subtask, "sending to another process failed", &e))
 }
@@ -296,7 +307,7 @@ async fn next_message<T>(
             ..
         } => Message::End,
         Inbound::Event {
-            kind: FrameKind::Watermark,
+            kind: FrameKind::Watermark | FrameKind::Barrier,
             payload,
         } => {
             match WireEvent::decode(&payload)
@@ -307,6 +318,13 @@ async fn next_message<T>(
                     created_ns: now,
                 },
                 WireEvent::Idle(idle) => Message::Idle(idle),
+                WireEvent::Barrier {
+                    id,
+                    triggered_at_ms,
+                } => Message::Barrier(crate::checkpoint::CheckpointBarrier {
+                    id,
+                    triggered_at_ms,
+                }),
             }
         }
         Inbound::Event { kind, .. } => {

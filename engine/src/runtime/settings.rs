@@ -20,6 +20,10 @@ pub(crate) struct RunSettings {
     pub(crate) io_memory_bytes: usize,
     pub(crate) spin_before_park_us: u64,
     pub(crate) latency_enabled: bool,
+    /// The checkpoint hub of this run, when checkpointing is on.
+    pub(crate) checkpoints: Option<std::sync::Arc<crate::checkpoint::CheckpointHub>>,
+    /// Source positions this run restores.
+    pub(crate) restore: Option<std::sync::Arc<crate::checkpoint::RestoredPositions>>,
 }
 
 impl RunSettings {
@@ -45,6 +49,8 @@ impl RunSettings {
             io_memory_bytes: config.runtime.io_memory_kib as usize * 1024,
             spin_before_park_us: config.runtime.spin_before_park_us,
             latency_enabled: config.metrics.latency,
+            checkpoints: None,
+            restore: None,
         }
     }
 }

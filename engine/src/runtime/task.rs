@@ -12,6 +12,8 @@ use super::exchange::Flushable;
 use super::message::Rec;
 use super::output::{BoxOutput, TaskCx};
 use super::port::{InputPort, PortEvent};
+use super::task_checkpoint::TaskCheckpointing;
+use crate::checkpoint::{CheckpointBarrier, SplitOffset, TaskSnapshot};
 use crate::error::{Result, SpateError};
 use crate::sources::{Source, SourceCollector, SourcePoll};
 use crate::time::{Clock, WATERMARK_MAX, WATERMARK_MIN};
@@ -107,6 +109,9 @@ pub(crate) struct SourceTask<S: Source> {
     pub(crate) cx: TaskCx,
     pub(crate) flushers: Flushers,
     pub(crate) name: String,
+    pub(crate) checkpointing: Option<TaskCheckpointing>,
+    /// Records produced in this run, for checkpoints.
+    pub(crate) records: u64,
 }
 
 impl<S: Source> TaskRun for SourceTask<S> {
@@ -120,6 +125,7 @@ impl<S: Source> SourceTask<S> {
         let mut buf: Vec<Rec<S::Item>> = Vec::with_capacity(self.flushers.policy.batch_records_max);
         let mut last_wm = WATERMARK_MIN;
         loop {
+            self.inject_barrier()?;
             buf.clear();
             let batch_max = self.flushers.policy.batch_records_max;
             let poll = self
@@ -130,6 +136,7 @@ impl<S: Source> SourceTask<S> {
                 self.cx.created_ns = self.cx.clock.mono_ns();
                 self.cx.refresh_now();
                 self.cx.metrics.add_source_records(buf.len() as u64);
+                self.records += buf.len() as u64;
                 for rec in buf.drain(..) {
                     self.out.record(&mut self.cx, rec.value, rec.ts);
                 }
@@ -163,7 +170,45 @@ impl<S: Source> SourceTask<S> {
         self.out.end(&mut self.cx);
         take_failure(&mut self.cx)?;
         self.flushers.flush_all();
-        self.flushers.drain().await
+        self.flushers.drain().await?;
+        match self.checkpointing.as_mut() {
+            Some(ck) => ck.finish(),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the newest triggered checkpoint: the source's position and
+    /// its chain's state are taken between two batches, then the barrier
+    /// follows the records produced so far.
+    fn inject_barrier(&mut self) -> Result<()> {
+        let Some(ck) = self.checkpointing.as_mut() else {
+            return Ok(());
+        };
+        let id = ck.hub.triggered();
+        if id <= ck.last_injected {
+            return Ok(());
+        }
+        let Some(offset) = self.source.offset() else {
+            let reason = format!(
+                "source `{}` cannot be checkpointed: it does not report its position \
+                 (Source::offset), so it could not be rewound after a failure",
+                self.name
+            );
+            return ck.decline(id, reason);
+        };
+        let snapshot = TaskSnapshot {
+            source_offsets: vec![SplitOffset {
+                split: ck.key.subtask.to_string(),
+                offset,
+            }],
+            source_records: self.records,
+            ..TaskSnapshot::default()
+        };
+        let barrier = CheckpointBarrier {
+            id,
+            triggered_at_ms: self.cx.now_ms().max(0) as u64,
+        };
+        ck.checkpoint(barrier, snapshot, 0, &self.flushers.writers, &mut self.cx)
     }
 
     fn source_error(&self, e: SpateError) -> SpateError {
@@ -183,6 +228,7 @@ pub(crate) struct InputTask {
     pub(crate) cx: TaskCx,
     pub(crate) flushers: Flushers,
     pub(crate) next_port: usize,
+    pub(crate) checkpointing: Option<TaskCheckpointing>,
 }
 
 impl TaskRun for InputTask {
@@ -192,7 +238,7 @@ impl TaskRun for InputTask {
 }
 
 impl InputTask {
-    fn poll_ports(&mut self, cx: &mut Context<'_>) -> Poll<PortEvent> {
+    fn poll_ports(&mut self, cx: &mut Context<'_>) -> Poll<(usize, PortEvent)> {
         let n = self.ports.len();
         let mut ended = 0;
         for i in 0..n {
@@ -206,15 +252,17 @@ impl InputTask {
             }
             if let Poll::Ready(ev) = port.poll_deliver(&mut self.cx, cx) {
                 self.next_port = (p + 1) % n;
-                return Poll::Ready(match ev {
-                    PortEvent::Delivered => PortEvent::Delivered,
-                    PortEvent::Ended if ended + 1 == n => PortEvent::Ended,
-                    PortEvent::Ended => PortEvent::Delivered,
-                });
+                return Poll::Ready((
+                    p,
+                    match ev {
+                        PortEvent::Ended if ended + 1 < n => PortEvent::Delivered,
+                        ev => ev,
+                    },
+                ));
             }
         }
         if ended == n {
-            Poll::Ready(PortEvent::Ended)
+            Poll::Ready((0, PortEvent::Ended))
         } else {
             Poll::Pending
         }
@@ -262,7 +310,29 @@ impl InputTask {
                 self.tick_all();
             }
             take_failure(&mut self.cx)?;
+            let (port, ev) = ev;
             match ev {
+                PortEvent::Barrier { channel, barrier } => {
+                    if let Some(ck) = self.checkpointing.as_mut() {
+                        let writers = &self.flushers.writers;
+                        ck.on_barrier(
+                            port,
+                            channel,
+                            barrier,
+                            &mut self.ports,
+                            writers,
+                            &mut self.cx,
+                        )?;
+                    }
+                    self.flushers.after_message(&self.cx).await?;
+                }
+                PortEvent::ChannelEnded { channel } => {
+                    if let Some(ck) = self.checkpointing.as_mut() {
+                        let writers = &self.flushers.writers;
+                        ck.on_channel_end(port, channel, &mut self.ports, writers, &mut self.cx)?;
+                    }
+                    self.flushers.after_message(&self.cx).await?;
+                }
                 PortEvent::Delivered => {
                     self.flushers.after_message(&self.cx).await?;
                     delivered += 1;
@@ -276,12 +346,16 @@ impl InputTask {
         }
         take_failure(&mut self.cx)?;
         self.flushers.flush_all();
-        self.flushers.drain().await
+        self.flushers.drain().await?;
+        match self.checkpointing.as_mut() {
+            Some(ck) => ck.finish(),
+            None => Ok(()),
+        }
     }
 
     /// Waits for the next message, or for a processing-time timer or the
     /// buffer timeout, whichever comes first.
-    async fn wait_for_input(&mut self) -> PortEvent {
+    async fn wait_for_input(&mut self) -> (usize, PortEvent) {
         let mut deadline_us: Option<u64> = None;
         if let Some(due) = self.cx.next_proc_timer_ms {
             let wait_ms = due.saturating_sub(self.cx.now_ms()).max(0) as u64;
@@ -298,7 +372,7 @@ impl InputTask {
             Some(us) => {
                 let timer = async {
                     glommio::timer::sleep(Duration::from_micros(us.max(1))).await;
-                    PortEvent::Delivered
+                    (0, PortEvent::Delivered)
                 };
                 futures_lite::future::or(input, timer).await
             }

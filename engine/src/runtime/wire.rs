@@ -88,6 +88,13 @@ pub(crate) enum WireEvent {
     Watermark(Timestamp),
     /// The sender became idle (true) or active again (false).
     Idle(bool),
+    /// Checkpoint barrier `id`, triggered at `triggered_at_ms`.
+    Barrier {
+        /// The checkpoint.
+        id: u64,
+        /// When the coordinator triggered it (Unix ms).
+        triggered_at_ms: u64,
+    },
 }
 
 impl WireEvent {
@@ -154,6 +161,10 @@ mod tests {
             WireEvent::Watermark(42),
             WireEvent::Idle(true),
             WireEvent::Idle(false),
+            WireEvent::Barrier {
+                id: 7,
+                triggered_at_ms: 1_700_000_000_000,
+            },
         ] {
             assert_eq!(WireEvent::decode(&ev.encode().unwrap()).unwrap(), ev);
         }

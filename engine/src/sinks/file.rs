@@ -20,6 +20,37 @@ pub enum FileFormat {
     JsonLines,
 }
 
+/// Appends one record in `format` (a line) to `out`.
+pub(crate) fn encode_record<T: Serialize>(
+    format: FileFormat,
+    out: &mut impl Write,
+    value: &T,
+) -> std::io::Result<()> {
+    match format {
+        FileFormat::JsonLines => serde_json::to_writer(&mut *out, value)
+            .map_err(std::io::Error::other)
+            .and_then(|()| out.write_all(b"\n")),
+        FileFormat::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut *out);
+            w.serialize(value)
+                .map_err(std::io::Error::other)
+                .and_then(|()| w.flush())
+        }
+    }
+}
+
+impl FileFormat {
+    /// The file name extension.
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::JsonLines => "jsonl",
+        }
+    }
+}
+
 /// Writes `dir/part-<subtask>.<csv|jsonl>` on every core.
 #[derive(Debug)]
 pub struct FileSink {
@@ -62,10 +93,7 @@ impl<T: Serialize> Sink<T> for FileSink {
             path: self.dir.clone(),
             source,
         })?;
-        let ext = match self.format {
-            FileFormat::Csv => "csv",
-            FileFormat::JsonLines => "jsonl",
-        };
+        let ext = self.format.extension();
         self.path = self.dir.join(format!("part-{}.{ext}", split.index));
         let file = File::create(&self.path).map_err(|e| self.io_error("creating", e))?;
         self.out = Some(BufWriter::with_capacity(1 << 16, file));
@@ -76,20 +104,7 @@ impl<T: Serialize> Sink<T> for FileSink {
         let Some(out) = self.out.as_mut() else {
             return Err(SpateError::internal("file sink written before open"));
         };
-        let res = match self.format {
-            FileFormat::JsonLines => serde_json::to_writer(&mut *out, &value)
-                .map_err(std::io::Error::other)
-                .and_then(|()| out.write_all(b"\n")),
-            FileFormat::Csv => {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(&mut *out);
-                w.serialize(&value)
-                    .map_err(std::io::Error::other)
-                    .and_then(|()| w.flush())
-            }
-        };
-        res.map_err(|e| self.io_error("writing", e))
+        encode_record(self.format, out, &value).map_err(|e| self.io_error("writing", e))
     }
 
     fn finish(&mut self) -> Result<()> {

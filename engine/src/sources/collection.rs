@@ -38,4 +38,17 @@ impl<T: crate::Data + Sync> Source for CollectionSource<T> {
         }
         Ok(SourcePoll::Ready)
     }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(super::encode_offset(&[self.next as u64]))
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let [next] = super::decode_offset::<1>("collection", offset)?;
+        super::check_split_position("collection", next, self.next as u64, self.step as u64)?;
+        self.next = usize::try_from(next).map_err(|_| crate::SpateError::Checkpoint {
+            reason: format!("the checkpointed collection position {next} is out of range"),
+        })?;
+        Ok(())
+    }
 }

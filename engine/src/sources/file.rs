@@ -6,7 +6,7 @@
 //! [`BadRecord`]s, as the per-source [`BadRecordPolicy`] says.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,8 @@ struct LineSplit {
     path: PathBuf,
     reader: BufReader<File>,
     line_no: u64,
+    /// Byte offset of the next line.
+    pos: u64,
     split: SplitInfo,
     skip_lines: u64,
     buf: String,
@@ -68,10 +70,50 @@ impl LineSplit {
             path: path.to_path_buf(),
             reader: BufReader::with_capacity(1 << 20, file),
             line_no: 0,
+            pos: 0,
             split,
             skip_lines,
             buf: String::new(),
         })
+    }
+
+    /// The position after the lines read: byte offset and line number.
+    fn offset(&self) -> Vec<u8> {
+        super::encode_offset(&[self.pos, self.line_no])
+    }
+
+    /// Continues at a position [`LineSplit::offset`] returned.
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let name = self.path.display().to_string();
+        let [pos, line_no] = super::decode_offset::<2>(&name, offset)?;
+        let len = self
+            .reader
+            .get_ref()
+            .metadata()
+            .map_err(|source| SpateError::Io {
+                op: "inspecting",
+                path: self.path.clone(),
+                source,
+            })?
+            .len();
+        if pos > len {
+            return Err(SpateError::Checkpoint {
+                reason: format!(
+                    "{name}: the checkpointed position (byte {pos}, line {line_no}) is past \
+                     the end of the file ({len} bytes); the file changed since the checkpoint"
+                ),
+            });
+        }
+        self.reader
+            .seek(std::io::SeekFrom::Start(pos))
+            .map_err(|source| SpateError::Io {
+                op: "seeking in",
+                path: self.path.clone(),
+                source,
+            })?;
+        self.pos = pos;
+        self.line_no = line_no;
+        Ok(())
     }
 
     /// Advances to the next line of this split and returns its 1-based
@@ -90,6 +132,7 @@ impl LineSplit {
             if n == 0 {
                 return Ok(None);
             }
+            self.pos += n as u64;
             self.line_no += 1;
             if self.line_no <= self.skip_lines {
                 continue;
@@ -206,6 +249,14 @@ impl<T: DeserializeOwned + crate::Data> Source for CsvSource<T> {
             parse_csv_line::<T>(line, fields)
         })
     }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(self.lines.offset())
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        self.lines.seek(offset)
+    }
 }
 
 /// The number of fields in the header line of the CSV file `path`.
@@ -266,6 +317,14 @@ impl<T: DeserializeOwned + crate::Data> Source for JsonLinesSource<T> {
                 .map_err(|e| format!("not valid JSON for the record type: {e}"))
         })
     }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(self.lines.offset())
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        self.lines.seek(offset)
+    }
 }
 
 /// A text file, one `String` record per non-empty line.
@@ -297,5 +356,13 @@ impl Source for TextLinesSource {
             out.collect(self.lines.text().to_string());
         }
         Ok(SourcePoll::Ready)
+    }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(self.lines.offset())
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        self.lines.seek(offset)
     }
 }

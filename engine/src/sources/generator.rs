@@ -72,4 +72,15 @@ where
         }
         Ok(SourcePoll::Ready)
     }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(super::encode_offset(&[self.next]))
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let [next] = super::decode_offset::<1>("generator", offset)?;
+        super::check_split_position("generator", next, self.next, self.step)?;
+        self.next = next;
+        Ok(())
+    }
 }

@@ -94,4 +94,64 @@ pub trait Source: 'static {
     fn watermark(&self) -> Option<Timestamp> {
         None
     }
+
+    /// The position after the records produced so far, stored in
+    /// checkpoints; `None` when the source cannot rewind (a job with
+    /// checkpoints then declines every checkpoint, saying why).
+    fn offset(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Continues after the records before `offset`, a value [`Source::offset`]
+    /// returned for the same split (possibly in an earlier process). The
+    /// source must also restore what its watermark depends on.
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let _ = offset;
+        Err(crate::SpateError::Checkpoint {
+            reason: "this source cannot rewind to a checkpointed position \
+                     (it does not implement Source::seek)"
+                .into(),
+        })
+    }
+}
+
+/// Encodes a source position of up to three integers (little endian).
+pub fn encode_offset(parts: &[u64]) -> Vec<u8> {
+    parts.iter().flat_map(|p| p.to_le_bytes()).collect()
+}
+
+/// Decodes a position [`encode_offset`] wrote with `N` integers; the error
+/// names the source and what was found.
+pub fn decode_offset<const N: usize>(source: &str, offset: &[u8]) -> Result<[u64; N]> {
+    if offset.len() != N * 8 {
+        return Err(crate::SpateError::Checkpoint {
+            reason: format!(
+                "the checkpointed position of source `{source}` has {} bytes where {} \
+                 were expected; the checkpoint belongs to another job or version",
+                offset.len(),
+                N * 8
+            ),
+        });
+    }
+    let mut out = [0u64; N];
+    for (slot, chunk) in out.iter_mut().zip(offset.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *slot = u64::from_le_bytes(b);
+    }
+    Ok(out)
+}
+
+/// Checks that `next` is a position of split `index` of a source that
+/// takes every `step`-th element.
+pub(crate) fn check_split_position(source: &str, next: u64, index: u64, step: u64) -> Result<()> {
+    if step == 0 || next % step != index % step {
+        return Err(crate::SpateError::Checkpoint {
+            reason: format!(
+                "the checkpointed position {next} of source `{source}` does not belong to \
+                 split {index} of {step}; restoring with another parallelism needs a savepoint"
+            ),
+        });
+    }
+    Ok(())
 }

@@ -64,6 +64,28 @@ pub struct SubtaskState {
     pub source_offsets: Vec<SourceOffset>,
     /// The states the subtask declared.
     pub states: Vec<StateDescriptor>,
+    /// Pre-committed sink transactions that completing this checkpoint
+    /// commits, and that recovery from it commits again (idempotently).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sink_transactions: Vec<SinkTransactionRef>,
+    /// Counters since the job started (records produced, records written
+    /// and their checksum per sink), so a recovered job reports each
+    /// committed record once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+/// A sink's pre-committed transaction, as the sink encoded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkTransactionRef {
+    /// The sink (stable id in the job graph).
+    pub sink: String,
+    /// The checkpoint that pre-committed it.
+    pub checkpoint_id: u64,
+    /// The sink's handle (e.g. the files to publish).
+    #[serde(with = "hex_bytes")]
+    pub handle: Vec<u8>,
 }
 
 /// A file of the checkpoint, stored under [`SHARED_DIR`].
@@ -431,6 +453,8 @@ mod tests {
                     kind: "value".into(),
                     schema_version: 1,
                 }],
+                sink_transactions: Vec::new(),
+                counters: Default::default(),
             }],
         }
     }

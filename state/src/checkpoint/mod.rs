@@ -36,8 +36,8 @@ pub use compaction::{ChainStats, CompactionPolicy, NextFile};
 pub use local::{LocalDirStorage, TEMP_PREFIX};
 pub use manifest::{
     FileKind, FileRef, KeyGroupSpan, MANIFEST_BYTES_MAX, MANIFEST_DIR, Manifest, SHARED_DIR,
-    SourceOffset, StateDescriptor, StoredManifest, SubtaskState, manifest_object_name,
-    parse_manifest_object_name, read_manifests, shared_object_name,
+    SinkTransactionRef, SourceOffset, StateDescriptor, StoredManifest, SubtaskState,
+    manifest_object_name, parse_manifest_object_name, read_manifests, shared_object_name,
 };
 pub use merge::{MergeIter, Tombstones, compact_into};
 pub use recovery::{RecoverySelection, RejectedCheckpoint, VerifyLevel, select_recovery};

@@ -232,6 +232,8 @@ mod tests {
                     .collect(),
                 source_offsets: vec![],
                 states: vec![],
+                sink_transactions: Vec::new(),
+                counters: Default::default(),
             }],
         }
     }

@@ -1,0 +1,91 @@
+//! The meeting point of a job run's tasks and its checkpoint driver: the
+//! tasks read which checkpoint to start from two atomics, and report to the
+//! driver through one bounded queue. Nothing here blocks a core.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+
+use super::snapshot::{TaskKey, TaskSnapshot};
+use crate::error::{Result, SpateError};
+
+/// What a task tells the driver.
+#[derive(Debug)]
+pub(crate) enum TaskEvent {
+    /// The task snapshotted checkpoint `id` and forwarded its barrier.
+    Ack {
+        id: u64,
+        task: TaskKey,
+        snapshot: TaskSnapshot,
+        /// Time spent blocked on aligning barriers.
+        alignment_ns: u64,
+        /// Time the synchronous part of the snapshot took.
+        sync_ns: u64,
+    },
+    /// The task could not take checkpoint `id`.
+    Decline {
+        id: u64,
+        task: TaskKey,
+        reason: String,
+    },
+    /// The task's input ended; `snapshot` holds its final transactions.
+    Finished {
+        task: TaskKey,
+        snapshot: TaskSnapshot,
+    },
+}
+
+/// Shared by every task of a job run and the driver.
+#[derive(Debug)]
+pub(crate) struct CheckpointHub {
+    /// The newest checkpoint sources must inject a barrier for (0: none).
+    triggered: AtomicU64,
+    /// The newest checkpoint whose sink transactions are committed.
+    completed: AtomicU64,
+    events: SyncSender<TaskEvent>,
+}
+
+impl CheckpointHub {
+    /// A hub whose queue holds `events_max` events, and its receiving end.
+    pub(crate) fn new(events_max: usize, completed: u64) -> (Arc<Self>, Receiver<TaskEvent>) {
+        let (events, rx) = sync_channel(events_max.max(1));
+        let hub = Arc::new(Self {
+            triggered: AtomicU64::new(0),
+            completed: AtomicU64::new(completed),
+            events,
+        });
+        (hub, rx)
+    }
+
+    /// The newest checkpoint to inject (sources poll this once per batch).
+    #[inline]
+    pub(crate) fn triggered(&self) -> u64 {
+        self.triggered.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn trigger(&self, id: u64) {
+        self.triggered.fetch_max(id, Ordering::AcqRel);
+    }
+
+    /// The newest checkpoint whose sink transactions are committed.
+    pub(crate) fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_completed(&self, id: u64) {
+        self.completed.fetch_max(id, Ordering::AcqRel);
+    }
+
+    /// Reports to the driver without blocking. The queue holds every event
+    /// the tasks can have outstanding, so a full queue is a bug.
+    pub(crate) fn report(&self, event: TaskEvent) -> Result<()> {
+        match self.events.try_send(event) {
+            Ok(()) => Ok(()),
+            // The driver is gone: the run is ending; nothing to report to.
+            Err(TrySendError::Disconnected(_)) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(SpateError::internal(
+                "the checkpoint event queue is full; it is sized for every task's events",
+            )),
+        }
+    }
+}

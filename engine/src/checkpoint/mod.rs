@@ -1,0 +1,32 @@
+//! Exactly-once checkpoints: Chandy-Lamport barriers injected at the
+//! sources, aligned at every task with several inputs, snapshots taken on
+//! each core between two messages, and a coordinator that completes a
+//! checkpoint once every task acknowledged it.
+//!
+//! The control logic is pure state machines ([`CheckpointCoordinator`],
+//! `BarrierAligner`); the driver thread (`driver`) and the tasks
+//! (`runtime::task_checkpoint`) do the I/O. Completing checkpoint `n`
+//! writes its manifest (source positions, sink transactions, counters)
+//! atomically through `spate_state::checkpoint`, then commits the sinks'
+//! pre-committed transactions: output is exactly-once end to end with a
+//! transactional sink such as [`TwoPhaseFileSink`](crate::sinks::TwoPhaseFileSink).
+//! After a failure the job restarts from the newest valid checkpoint
+//! (`recovery`).
+
+mod aligner;
+mod barrier;
+mod coordinator;
+mod driver;
+mod hub;
+mod recovery;
+mod restore;
+mod snapshot;
+
+pub(crate) use aligner::{Alignment, BarrierAligner};
+pub use barrier::CheckpointBarrier;
+pub use coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
+pub(crate) use hub::{CheckpointHub, TaskEvent};
+pub(crate) use recovery::{run_with_checkpoints, uncheckpointable};
+pub(crate) use restore::RestoredPositions;
+pub(crate) use snapshot::SnapshotParticipant;
+pub use snapshot::{SinkCounter, SinkTransaction, SplitOffset, TaskKey, TaskSnapshot};

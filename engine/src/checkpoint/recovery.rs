@@ -1,0 +1,269 @@
+//! Runs a job with checkpoints, and restarts it from the newest valid
+//! checkpoint when it fails (Flink's fixed-delay restart strategy).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spate_state::checkpoint::{
+    CheckpointStorage, CheckpointUploader, LocalDirStorage, Manifest, VerifyLevel, open_registry,
+    select_recovery,
+};
+
+use super::coordinator::CoordinatorSettings;
+use super::driver::{Driver, DriverReport, DriverSetup, commit_all};
+use super::hub::CheckpointHub;
+use super::restore::RestoredPositions;
+use super::snapshot::{SinkTransaction, TaskKey};
+use crate::config::{CheckpointConfig, CheckpointMode};
+use crate::error::{Result, SpateError};
+use crate::metrics::JobMetrics;
+use crate::runtime::executor::run_graph;
+use crate::runtime::graph::{Graph, Partition};
+use crate::runtime::settings::RunSettings;
+use crate::sinks::Committer;
+
+/// Where one run of a job keeps its checkpoints: `<dir>/<job>/run-<ms>`,
+/// so a new run never mistakes an old run's checkpoints for its own.
+fn run_dir(config: &CheckpointConfig, job: &str) -> PathBuf {
+    let safe: String = job
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    config.dir.join(safe).join(format!("run-{started}"))
+}
+
+/// Runs `graph` with checkpoints every `config.interval_ms`, restarting
+/// from the newest checkpoint after a failure, at most
+/// `config.restarts_max` times.
+pub(crate) fn run_with_checkpoints(
+    graph: Arc<Graph>,
+    settings: RunSettings,
+    config: &CheckpointConfig,
+) -> Result<(JobMetrics, PathBuf)> {
+    if config.mode == CheckpointMode::Unaligned {
+        return Err(SpateError::invalid_job(
+            "checkpoint.mode = unaligned is not supported yet; use `aligned`",
+        ));
+    }
+    let dir = run_dir(config, &graph.name);
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(LocalDirStorage::new(&dir)?);
+    let committers = committers_of(&graph);
+    let mut restarts = 0u64;
+    loop {
+        let restored = if restarts == 0 {
+            None
+        } else {
+            restore(&*storage, &committers, settings.parallelism)?
+        };
+        let attempt = Attempt::start(&graph, &settings, config, &storage, &committers, restored)?;
+        let (result, report, restored) = attempt.run(graph.clone(), settings.clone())?;
+        match result {
+            Ok(mut metrics) => {
+                commit_all(&committers, &report.final_transactions)?;
+                add_restored_counters(&mut metrics, restored.as_deref());
+                metrics.checkpoints = report.metrics;
+                metrics.checkpoints.restarts = restarts;
+                return Ok((metrics, dir));
+            }
+            Err(e) if restarts < u64::from(config.restarts_max) && recoverable(&e) => {
+                restarts += 1;
+                tracing::warn!(
+                    "the job failed ({e}); restarting from the last completed checkpoint \
+                     (restart {restarts} of at most {})",
+                    config.restarts_max
+                );
+                std::thread::sleep(Duration::from_millis(config.restart_delay_ms));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Why checkpoints cannot protect `graph` yet, if they cannot: keyed
+/// operators (after `key_by`) keep state that snapshots do not capture,
+/// and restoring such a job would silently lose that state.
+pub(crate) fn uncheckpointable(graph: &Graph) -> Option<String> {
+    let keyed = graph
+        .edges
+        .iter()
+        .find(|e| e.partition == Partition::Hash)
+        .and_then(|e| graph.nodes.get(e.to))?;
+    Some(format!(
+        "operator `{}` keeps keyed state, which checkpoints do not capture yet \
+         (the state-snapshot slice of issue 5)",
+        keyed.name
+    ))
+}
+
+/// Failures a restart cannot fix are reported at once.
+fn recoverable(e: &SpateError) -> bool {
+    !matches!(
+        e,
+        SpateError::InvalidJob { .. } | SpateError::Config(_) | SpateError::Checkpoint { .. }
+    )
+}
+
+fn committers_of(graph: &Graph) -> HashMap<usize, Arc<dyn Committer>> {
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(id, n)| n.committer.clone().map(|c| (id, c)))
+        .collect()
+}
+
+/// Picks the newest valid checkpoint and commits its transactions again
+/// (idempotent), so the output it covers is published before the restart.
+fn restore(
+    storage: &dyn CheckpointStorage,
+    committers: &HashMap<usize, Arc<dyn Committer>>,
+    parallelism: usize,
+) -> Result<Option<RestoredPositions>> {
+    let Some(selection) = select_recovery(storage, VerifyLevel::Size)? else {
+        return Ok(None);
+    };
+    for bad in &selection.rejected {
+        tracing::warn!(
+            "checkpoint {} ({}) cannot be restored: {}",
+            bad.checkpoint_id,
+            bad.manifest,
+            bad.problems.join("; ")
+        );
+    }
+    commit_all(committers, &transactions_of(&selection.manifest)?)?;
+    tracing::info!(
+        "restoring checkpoint {} from {}",
+        selection.manifest.checkpoint_id,
+        storage.location()
+    );
+    RestoredPositions::from_manifest(&selection.manifest, parallelism).map(Some)
+}
+
+fn transactions_of(m: &Manifest) -> Result<Vec<SinkTransaction>> {
+    let mut out = Vec::new();
+    for st in &m.subtasks {
+        for t in &st.sink_transactions {
+            let sink_node = t.sink.parse().map_err(|_| SpateError::Checkpoint {
+                reason: format!(
+                    "checkpoint {} names sink `{}`, which is not a node number",
+                    m.checkpoint_id, t.sink
+                ),
+            })?;
+            out.push(SinkTransaction {
+                sink_node,
+                checkpoint_id: t.checkpoint_id,
+                handle: t.handle.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The counters of the restored checkpoint count records committed before
+/// this run started.
+fn add_restored_counters(metrics: &mut JobMetrics, restored: Option<&RestoredPositions>) {
+    let Some(restored) = restored else { return };
+    for counters in restored.counters.values() {
+        for (name, value) in counters {
+            if name == "source_records" {
+                metrics.source_records += value;
+            } else if let Some(sink) = name.strip_prefix("sink.") {
+                if let Some(sink) = sink.strip_suffix(".records") {
+                    metrics.sinks.entry(sink.into()).or_default().records += value;
+                } else if let Some(sink) = sink.strip_suffix(".checksum") {
+                    let s = metrics.sinks.entry(sink.into()).or_default();
+                    s.checksum = s.checksum.wrapping_add(*value);
+                }
+            }
+        }
+    }
+}
+
+/// How a run ended, what the driver saw, and what it had restored.
+type AttemptOutcome = (
+    Result<JobMetrics>,
+    DriverReport,
+    Option<Arc<RestoredPositions>>,
+);
+
+/// One run of the graph with its checkpoint driver.
+struct Attempt {
+    driver: Driver,
+    hub: Arc<CheckpointHub>,
+    restored: Option<Arc<RestoredPositions>>,
+}
+
+impl Attempt {
+    fn start(
+        graph: &Graph,
+        settings: &RunSettings,
+        config: &CheckpointConfig,
+        storage: &Arc<dyn CheckpointStorage>,
+        committers: &HashMap<usize, Arc<dyn Committer>>,
+        restored: Option<RestoredPositions>,
+    ) -> Result<Self> {
+        let opened = open_registry(&**storage, config.retained.max(1) as usize)?;
+        let first_id = opened.registry.latest().map_or(1, |id| id + 1);
+        let uploader = CheckpointUploader::start(
+            storage.clone(),
+            opened.registry,
+            config.concurrent_max as usize + 1,
+        )?;
+        let heads = (0..graph.nodes.len())
+            .filter(|&n| graph.is_task_head(n))
+            .count();
+        let tasks = heads * settings.parallelism;
+        // Each task reports at most once per checkpoint in flight, plus once
+        // when it finishes.
+        let events_max = tasks * (config.concurrent_max as usize + 2);
+        let completed = restored.as_ref().map_or(0, |r| r.checkpoint_id);
+        let (hub, events) = CheckpointHub::new(events_max, completed);
+        let base: HashMap<TaskKey, _> = restored
+            .as_ref()
+            .map(|r| r.counters.clone())
+            .unwrap_or_default();
+        let setup = DriverSetup {
+            settings: CoordinatorSettings {
+                interval_ms: config.interval_ms,
+                timeout_ms: config.timeout_ms,
+                concurrent_max: config.concurrent_max,
+                pause_min_ms: config.pause_min_ms,
+            },
+            tasks,
+            first_id,
+            job_id: graph.name.clone(),
+            max_parallelism: settings.max_parallelism,
+            parallelism: settings.parallelism,
+            node_names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
+            committers: committers.clone(),
+            base,
+            uploader,
+        };
+        let driver = Driver::start(setup, hub.clone(), events)?;
+        Ok(Self {
+            driver,
+            hub,
+            restored: restored.map(Arc::new),
+        })
+    }
+
+    fn run(self, graph: Arc<Graph>, mut settings: RunSettings) -> Result<AttemptOutcome> {
+        settings.checkpoints = Some(self.hub.clone());
+        settings.restore = self.restored.clone();
+        let result = run_graph(graph, settings, None);
+        drop(self.hub);
+        let report = self.driver.finish()?;
+        Ok((result, report, self.restored))
+    }
+}
