@@ -12,6 +12,7 @@
 //! - [`keyed`]: keyed state handles and contexts (tables live in `spate-state`).
 //! - [`time`]: event time, watermarks and clocks.
 //! - [`config`]: the layered, validated configuration.
+//! - [`embed`]: an in-process engine fed from a service's own tasks.
 //! - `runtime` (private): the executors, chains, exchanges and task drivers.
 //!
 //! Prerequisites: Linux with io_uring, and locked memory (`ulimit -l`) of
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod config;
 pub mod distributed;
+pub mod embed;
 pub mod error;
 pub mod keyed;
 pub mod metrics;
