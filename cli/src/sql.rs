@@ -11,21 +11,21 @@ use crate::config_args::ConfigArgs;
 #[derive(Args, Debug)]
 pub struct SqlArgs {
     /// The SQL script.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(short = 'f', long = "file", id = "script", value_name = "FILE")]
+    pub script: PathBuf,
     /// Engine configuration.
     #[command(flatten)]
     pub config: ConfigArgs,
 }
 
-/// Runs `args.file`; prints each statement's outcome.
+/// Runs `args.script`; prints each statement's outcome.
 pub fn run(args: SqlArgs) -> anyhow::Result<()> {
-    let sql = std::fs::read_to_string(&args.file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.file.display()))?;
+    let sql = std::fs::read_to_string(&args.script)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.script.display()))?;
     let config = args.config.load()?.config;
     let mut session = Session::new(config);
     let result = session.execute_each(&sql, &mut |outcome| print_outcome(&outcome));
-    result.map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))
+    result.map_err(|e| anyhow::anyhow!("{}: {e}", args.script.display()))
 }
 
 fn print_outcome(o: &Outcome) {

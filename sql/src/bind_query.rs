@@ -63,8 +63,13 @@ impl<'a> QueryBinder<'a> {
         match q.body.as_ref() {
             SetExpr::Select(s) => self.select(s),
             SetExpr::Query(inner) => self.query(inner),
-            SetExpr::SetOperation { op, .. } => {
-                Err(self.errors.unsupported(at, format!("{op} of queries")))
+            SetExpr::SetOperation {
+                op, set_quantifier, ..
+            } => {
+                let what = format!("{op} {set_quantifier}");
+                Err(self
+                    .errors
+                    .unsupported(at, format!("{} of queries", what.trim())))
             }
             SetExpr::Values(_) => Err(self.errors.unsupported(at, "VALUES")),
             other => Err(self

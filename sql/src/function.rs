@@ -101,6 +101,35 @@ impl Func {
                 _ => Ok(()),
             }
         };
+        let want = |i: usize, t: DataType| -> Result<(), String> {
+            match args.get(i) {
+                Some(a) if *a != t && *a != DataType::Null => {
+                    Err(format!("argument {} must be {t}, not {a}", i + 1))
+                }
+                _ => Ok(()),
+            }
+        };
+        match self {
+            Func::Upper | Func::Lower | Func::Trim | Func::CharLength | Func::Substring => {
+                want(0, DataType::String)?
+            }
+            Func::SplitIndex => {
+                want(0, DataType::String)?;
+                want(1, DataType::String)?;
+                want(2, DataType::BigInt)?;
+            }
+            Func::DateFormat => {
+                want(0, DataType::Timestamp)?;
+                want(1, DataType::String)?;
+            }
+            Func::Hour => want(0, DataType::Timestamp)?,
+            Func::If => want(0, DataType::Boolean)?,
+            _ => {}
+        }
+        if self == Func::Substring {
+            want(1, DataType::BigInt)?;
+            want(2, DataType::BigInt)?;
+        }
         Ok(match self {
             Func::Mod => {
                 want_num(0)?;

@@ -11,8 +11,9 @@ use crate::value::Value;
 
 /// Applies every rule, bottom-up.
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let plan = map_children(plan, &optimize)?;
+    // Window aggregation is matched top-down, before the filters below it fuse into a Calc.
     let plan = window_aggregate(plan);
+    let plan = map_children(plan, &optimize)?;
     Ok(fuse_calc(plan))
 }
 
