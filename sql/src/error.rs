@@ -35,7 +35,7 @@ impl From<sqlparser::tokenizer::Location> for Pos {
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     /// The text is not valid SQL here.
-    #[error("syntax error at line {}, column {}: {message}{}", pos.line, pos.column, snippet_suffix(snippet))]
+    #[error("syntax error{}: {message}{}", at(pos), snippet_suffix(snippet))]
     Syntax {
         /// Where.
         pos: Pos,
@@ -45,7 +45,7 @@ pub enum SqlError {
         snippet: String,
     },
     /// Valid SQL that refers to something wrong (unknown column, type mismatch...).
-    #[error("error at line {}, column {}: {message}{}", pos.line, pos.column, snippet_suffix(snippet))]
+    #[error("error{}: {message}{}", at(pos), snippet_suffix(snippet))]
     Semantic {
         /// Where.
         pos: Pos,
@@ -55,7 +55,11 @@ pub enum SqlError {
         snippet: String,
     },
     /// Valid Flink SQL that Spate does not run (yet). Never silently approximated.
-    #[error("unsupported at line {}, column {}: {feature} is not supported yet{}", pos.line, pos.column, snippet_suffix(snippet))]
+    #[error(
+        "unsupported{}: {feature} is not supported yet{}",
+        at(pos),
+        snippet_suffix(snippet)
+    )]
     Unsupported {
         /// Where.
         pos: Pos,
@@ -81,6 +85,15 @@ pub enum SqlError {
     /// A bug in the SQL layer: a state the planner should have ruled out.
     #[error("internal error in the SQL planner: {0}")]
     Internal(String),
+}
+
+/// " at line L, column C", or nothing when the position is unknown.
+fn at(pos: &Pos) -> String {
+    if pos.is_known() {
+        format!(" at line {}, column {}", pos.line, pos.column)
+    } else {
+        String::new()
+    }
 }
 
 fn snippet_suffix(snippet: &str) -> String {

@@ -203,3 +203,47 @@ fn a_bad_input_line_fails_the_job_with_its_file_and_line() {
         "{text}"
     );
 }
+
+#[test]
+fn min_over_an_updating_input_is_unsupported_not_wrong() {
+    let e =
+        error_of("SELECT MIN(n) FROM (SELECT auction, COUNT(*) AS n FROM bid GROUP BY auction)");
+    assert!(matches!(e, SqlError::Unsupported { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "unsupported: MIN/MAX over an updating (changelog) input is not supported yet"
+    );
+}
+
+#[test]
+fn count_over_an_updating_input_retracts() {
+    // Counts of counts: the inner changelog's -U rows retract from the outer groups.
+    let mut s = Session::new(config(2));
+    s.execute(DDL).expect("DDL");
+    let out = s
+        .execute("SELECT n, COUNT(*) AS auctions FROM (SELECT auction, COUNT(*) AS n FROM bid GROUP BY auction) GROUP BY n")
+        .expect("runs");
+    let Some(spate_sql::Outcome::Rows { rows, .. }) = out.last() else {
+        panic!("no rows");
+    };
+    // The final table: for each n, the auctions with exactly n bids.
+    let mut table = std::collections::BTreeMap::new();
+    for r in rows {
+        let n = r.get(0).as_i64().unwrap_or(-1);
+        let c = r.get(1).as_i64().unwrap_or(-1);
+        if r.kind.is_addition() {
+            table.insert(n, c);
+        } else {
+            assert_eq!(
+                table.remove(&n),
+                Some(c),
+                "a retraction matches the last value of {n}"
+            );
+        }
+    }
+    let auctions: i64 = table.values().sum();
+    let bids: i64 = table.iter().map(|(n, c)| n * c).sum();
+    assert!(auctions > 0);
+    // 100 events hold 92 bids (46 of every 50 events).
+    assert_eq!(bids, 92);
+}
