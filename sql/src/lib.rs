@@ -4,7 +4,7 @@
 //! Flink's DDL clauses), bound against the [`catalog`] into a
 //! [`logical`] plan ([`bind_query`], [`bind_expr`]), rewritten by [`rules`],
 //! and turned into DataStream operators. Rows are [`Row`]s of dynamic
-//! [`Value`]s. See `ARCHITECTURE-sql.md`.
+//! [`Value`]s. See decision 29 in `ARCHITECTURE.md`.
 
 pub mod bind_expr;
 pub mod bind_query;
