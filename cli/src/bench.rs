@@ -17,6 +17,7 @@ use spate_bench::source::EventInput;
 use crate::config_args::ConfigArgs;
 use crate::progress::Progress;
 
+mod embed;
 mod flink;
 mod latency;
 mod net;
@@ -33,6 +34,8 @@ pub enum BenchCommand {
     State(StateArgs),
     /// Network transport: link vs plain TCP throughput on loopback, and ping-pong latency.
     Net(net::NetArgs),
+    /// Embedded engine: latency from `Ingest::send` to the output callback at 50 % of the max rate.
+    Embed(embed::EmbedArgs),
 }
 
 /// `spate bench state`.
@@ -130,6 +133,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Latency(args) => latency::run(args),
         BenchCommand::State(args) => state(args),
         BenchCommand::Net(args) => net::run(args),
+        BenchCommand::Embed(args) => embed::run(args),
     }
 }
 

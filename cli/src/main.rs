@@ -7,6 +7,7 @@ mod cluster;
 mod config_args;
 mod progress;
 mod run;
+mod sql;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,8 @@ enum Command {
     },
     /// Submit a job to a cluster and wait for its result.
     Submit(cluster::SubmitArgs),
+    /// Run a Flink SQL script (`spate sql -f job.sql`).
+    Sql(sql::SqlArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => cluster::run_worker_cmd(args),
         Command::Cluster { command } => cluster::cluster(command),
         Command::Submit(args) => cluster::submit(args),
+        Command::Sql(args) => sql::run(args),
         Command::Checkpoints { command } => checkpoints::run(command),
         Command::Config {
             command: ConfigCommand::Explain(args),

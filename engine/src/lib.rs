@@ -13,6 +13,7 @@
 //! - [`time`]: event time, watermarks and clocks.
 //! - [`config`]: the layered, validated configuration.
 //! - [`checkpoint`]: barrier checkpoints, exactly-once sinks and recovery.
+//! - [`embed`]: an in-process engine fed from a service's own tasks.
 //! - `runtime` (private): the executors, chains, exchanges and task drivers.
 //!
 //! Prerequisites: Linux with io_uring, and locked memory (`ulimit -l`) of
@@ -22,6 +23,7 @@ pub mod api;
 pub mod checkpoint;
 pub mod config;
 pub mod distributed;
+pub mod embed;
 pub mod error;
 pub mod keyed;
 pub mod metrics;

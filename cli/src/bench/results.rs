@@ -10,7 +10,7 @@ use spate_bench::report::{BenchReport, human, today_utc};
 
 use super::flink::FlinkRun;
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -38,7 +38,7 @@ fn machine_slug() -> String {
     )
 }
 
-fn commit() -> String {
+pub(crate) fn commit() -> String {
     Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()

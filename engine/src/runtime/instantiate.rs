@@ -124,6 +124,13 @@ impl<'g> Instantiator<'g> {
         self.settings.restore.as_ref()?.offset_for(key)
     }
 
+    /// Adds an output that buffers records for the task being built (e.g.
+    /// an embedded engine's result channel): the driver then waits for its
+    /// room after each input message, as for an exchange writer.
+    pub(crate) fn add_flushable(&mut self, output: Rc<dyn Flushable>) {
+        self.writers.push(output);
+    }
+
     /// The combined main output of `node`: everything its out-edges lead to.
     pub(crate) fn outputs_of<T: crate::Data>(&mut self, node: NodeId) -> Result<BoxOutput<T>> {
         self.tagged_outputs_of(node, None)

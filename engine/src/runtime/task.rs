@@ -159,7 +159,10 @@ impl<S: Source> SourceTask<S> {
                 }
                 SourcePoll::Pending { retry_after_us } => {
                     self.flushers.on_idle().await?;
-                    glommio::timer::sleep(Duration::from_micros(retry_after_us.max(1))).await;
+                    let source = &mut self.source;
+                    let ready = futures_lite::future::poll_fn(|cx| source.poll_ready(cx));
+                    let retry = glommio::timer::sleep(Duration::from_micros(retry_after_us.max(1)));
+                    futures_lite::future::or(ready, retry).await;
                     self.out.tick(&mut self.cx);
                 }
                 SourcePoll::Exhausted => break,

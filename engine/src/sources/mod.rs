@@ -113,6 +113,16 @@ pub trait Source: 'static {
                 .into(),
         })
     }
+
+    /// Wakes the source task as soon as input arrives, instead of after the
+    /// `retry_after_us` of [`SourcePoll::Pending`]: after a `Pending` poll the
+    /// task waits for whichever comes first, this future being ready or the
+    /// retry timer. A source fed from another thread uses it so a record does
+    /// not wait out a sleep. The default is never ready (the timer alone).
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let _ = cx;
+        std::task::Poll::Pending
+    }
 }
 
 /// Encodes a source position of up to three integers (little endian).

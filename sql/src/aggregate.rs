@@ -1,0 +1,230 @@
+//! Accumulators of the aggregate functions, shared by the changelog group
+//! aggregate and the window aggregate.
+
+use std::collections::BTreeMap;
+
+use crate::logical::{AggCall, AggFunc};
+use crate::value::{DataType, Value};
+
+/// The running state of one aggregate call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Acc {
+    /// COUNT(*) and COUNT(x): rows (or non-null values) counted.
+    Count(i64),
+    /// SUM(x): the sum and how many non-null values are in it.
+    Sum(Value, i64),
+    /// MIN(x) / MAX(x) (insert-only input: the planner forbids retraction).
+    Extreme(Option<Value>),
+    /// AVG(x): sum and count.
+    Avg(Value, i64),
+    /// COUNT(DISTINCT x): each value and how many rows hold it.
+    Distinct(BTreeMap<Value, i64>),
+}
+
+impl Acc {
+    /// The empty accumulator of `call`.
+    pub fn new(call: &AggCall) -> Acc {
+        match call.func {
+            AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+            AggFunc::Sum => Acc::Sum(zero(call.ty), 0),
+            AggFunc::Avg => Acc::Avg(zero(call.ty), 0),
+            AggFunc::Min | AggFunc::Max => Acc::Extreme(None),
+            AggFunc::CountDistinct => Acc::Distinct(BTreeMap::new()),
+        }
+    }
+
+    /// Adds (`sign` = 1) or retracts (`sign` = -1) the value `v` (NULL for COUNT(*)).
+    pub fn update(&mut self, func: AggFunc, v: &Value, sign: i64) {
+        if func != AggFunc::CountStar && v.is_null() {
+            return;
+        }
+        match self {
+            Acc::Count(n) => *n += sign,
+            Acc::Sum(s, n) | Acc::Avg(s, n) => {
+                *s = add(s, v, sign);
+                *n += sign;
+            }
+            Acc::Extreme(cur) => {
+                let better = match cur {
+                    None => true,
+                    Some(c) => match func {
+                        AggFunc::Min => {
+                            crate::expr::compare(v, c) == Some(std::cmp::Ordering::Less)
+                        }
+                        _ => crate::expr::compare(v, c) == Some(std::cmp::Ordering::Greater),
+                    },
+                };
+                if better {
+                    *cur = Some(v.clone());
+                }
+            }
+            Acc::Distinct(m) => {
+                let e = m.entry(v.clone()).or_insert(0);
+                *e += sign;
+                if *e <= 0 {
+                    m.remove(v);
+                }
+            }
+        }
+    }
+
+    /// Combines two accumulators of the same call (merging session windows).
+    pub fn merge(self, other: Acc, func: AggFunc) -> Acc {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => Acc::Count(a + b),
+            (Acc::Sum(a, n), Acc::Sum(b, m)) => Acc::Sum(add(&a, &b, 1), n + m),
+            (Acc::Avg(a, n), Acc::Avg(b, m)) => Acc::Avg(add(&a, &b, 1), n + m),
+            (Acc::Extreme(a), Acc::Extreme(b)) => {
+                let mut acc = Acc::Extreme(a);
+                if let Some(b) = b {
+                    acc.update(func, &b, 1);
+                }
+                acc
+            }
+            (Acc::Distinct(mut a), Acc::Distinct(b)) => {
+                for (k, n) in b {
+                    *a.entry(k).or_insert(0) += n;
+                }
+                Acc::Distinct(a)
+            }
+            (a, _) => a,
+        }
+    }
+
+    /// The aggregate's value.
+    pub fn result(&self) -> Value {
+        match self {
+            Acc::Count(n) => Value::Int(*n),
+            Acc::Sum(s, n) => {
+                if *n == 0 {
+                    Value::Null
+                } else {
+                    s.clone()
+                }
+            }
+            Acc::Avg(s, n) => match s {
+                _ if *n == 0 => Value::Null,
+                // AVG of integers is an integer in Flink (truncating division).
+                Value::Int(i) => Value::Int(i / n),
+                Value::Double(d) => Value::Double(d / *n as f64),
+                _ => Value::Null,
+            },
+            Acc::Extreme(v) => v.clone().unwrap_or(Value::Null),
+            Acc::Distinct(m) => Value::Int(m.len() as i64),
+        }
+    }
+}
+
+fn zero(ty: DataType) -> Value {
+    if ty == DataType::Double {
+        Value::Double(0.0)
+    } else {
+        Value::Int(0)
+    }
+}
+
+fn add(a: &Value, b: &Value, sign: i64) -> Value {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Value::Int(x.wrapping_add(y.wrapping_mul(sign))),
+        (x, y) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => Value::Double(x + y * sign as f64),
+            _ => a.clone(),
+        },
+    }
+}
+
+/// The accumulators of a list of calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accs {
+    /// One per call.
+    pub accs: Vec<Acc>,
+    /// Rows accumulated minus rows retracted: 0 means the group is empty.
+    pub rows: i64,
+}
+
+impl Accs {
+    /// Empty accumulators for `calls`.
+    pub fn new(calls: &[AggCall]) -> Self {
+        Accs {
+            accs: calls.iter().map(Acc::new).collect(),
+            rows: 0,
+        }
+    }
+
+    /// Adds or retracts one row whose aggregate arguments are `args` (one per call).
+    pub fn update(&mut self, calls: &[AggCall], args: &[Value], sign: i64) {
+        for (i, (acc, call)) in self.accs.iter_mut().zip(calls).enumerate() {
+            acc.update(call.func, args.get(i).unwrap_or(&Value::Null), sign);
+        }
+        self.rows += sign;
+    }
+
+    /// The results, one per call.
+    pub fn results(&self) -> Vec<Value> {
+        self.accs.iter().map(Acc::result).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(func: AggFunc, ty: DataType) -> AggCall {
+        AggCall {
+            func,
+            arg: None,
+            ty,
+        }
+    }
+
+    #[test]
+    fn accumulate_and_retract() {
+        let calls = [
+            call(AggFunc::CountStar, DataType::BigInt),
+            call(AggFunc::Sum, DataType::BigInt),
+            call(AggFunc::Avg, DataType::Double),
+            call(AggFunc::CountDistinct, DataType::BigInt),
+            call(AggFunc::Max, DataType::BigInt),
+        ];
+        let mut a = Accs::new(&calls);
+        let row = |x: i64| {
+            vec![
+                Value::Null,
+                Value::Int(x),
+                Value::Double(x as f64),
+                Value::Int(x % 2),
+                Value::Int(x),
+            ]
+        };
+        for x in [1, 2, 3, 4] {
+            a.update(&calls, &row(x), 1);
+        }
+        assert_eq!(
+            a.results(),
+            vec![
+                Value::Int(4),
+                Value::Int(10),
+                Value::Double(2.5),
+                Value::Int(2),
+                Value::Int(4)
+            ]
+        );
+        a.update(&calls[..4], &row(2), -1);
+        a.update(&calls[..4], &row(4), -1);
+        assert_eq!(a.accs[3].result(), Value::Int(1), "only odd values remain");
+        assert_eq!(a.accs[1].result(), Value::Int(4));
+        assert_eq!(a.rows, 2);
+    }
+
+    #[test]
+    fn sum_of_nothing_is_null_and_merge_adds() {
+        let c = call(AggFunc::Sum, DataType::BigInt);
+        let a = Acc::new(&c);
+        assert_eq!(a.result(), Value::Null);
+        let mut b = Acc::new(&c);
+        b.update(AggFunc::Sum, &Value::Int(5), 1);
+        let mut d = Acc::new(&c);
+        d.update(AggFunc::Sum, &Value::Int(7), 1);
+        assert_eq!(b.merge(d, AggFunc::Sum).result(), Value::Int(12));
+    }
+}

@@ -1,0 +1,507 @@
+//! Binds a sqlparser `Query` into a [`LogicalPlan`].
+
+use std::sync::Arc;
+
+use sqlparser::ast::{
+    self as ast, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem,
+    SetExpr, TableFactor,
+};
+
+use crate::bind_expr::{AggScope, ExprBinder, contains_aggregate, pos_ident, pos_of};
+use crate::catalog::{Catalog, Entry};
+use crate::error::{Errors, Pos, Result};
+use crate::expr::ScalarExpr;
+use crate::logical::{LogicalPlan, WindowKind};
+use crate::schema::{Field, Schema};
+use crate::value::{DataType, Value};
+
+/// Views may refer to views; this bounds the depth (and catches cycles).
+const VIEW_DEPTH_MAX: usize = 32;
+
+/// Binds queries against a catalog.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryBinder<'a> {
+    /// Tables and views.
+    pub catalog: &'a Catalog,
+    /// Positions refer to this script.
+    pub errors: Errors<'a>,
+    depth: usize,
+}
+
+impl<'a> QueryBinder<'a> {
+    /// A binder over `catalog` for a script whose text `errors` points into.
+    pub fn new(catalog: &'a Catalog, errors: Errors<'a>) -> Self {
+        QueryBinder {
+            catalog,
+            errors,
+            depth: 0,
+        }
+    }
+
+    fn exprs(&self) -> ExprBinder<'a> {
+        ExprBinder {
+            errors: self.errors,
+        }
+    }
+
+    /// Binds `q`.
+    pub fn query(&self, q: &ast::Query) -> Result<LogicalPlan> {
+        let at = pos_of(q);
+        if q.with.is_some() {
+            return Err(self
+                .errors
+                .unsupported(at, "WITH (common table expressions)"));
+        }
+        if let Some(o) = &q.order_by {
+            return Err(self
+                .errors
+                .unsupported(pos_of(o), "ORDER BY on a streaming query"));
+        }
+        if q.limit_clause.is_some() || q.fetch.is_some() {
+            return Err(self.errors.unsupported(at, "LIMIT / FETCH"));
+        }
+        match q.body.as_ref() {
+            SetExpr::Select(s) => self.select(s),
+            SetExpr::Query(inner) => self.query(inner),
+            SetExpr::SetOperation {
+                op, set_quantifier, ..
+            } => {
+                let what = format!("{op} {set_quantifier}");
+                Err(self
+                    .errors
+                    .unsupported(at, format!("{} of queries", what.trim())))
+            }
+            SetExpr::Values(_) => Err(self.errors.unsupported(at, "VALUES")),
+            other => Err(self
+                .errors
+                .unsupported(at, format!("the query form `{other}`"))),
+        }
+    }
+
+    fn select(&self, s: &ast::Select) -> Result<LogicalPlan> {
+        let at = Pos::from(s.select_token.0.span.start);
+        if s.distinct.is_some() {
+            return Err(self.errors.unsupported(at, "SELECT DISTINCT"));
+        }
+        if s.qualify.is_some() || !s.named_window.is_empty() {
+            return Err(self.errors.unsupported(at, "QUALIFY / WINDOW clauses"));
+        }
+        let plan = match s.from.as_slice() {
+            [] => return Err(self.errors.unsupported(at, "SELECT without FROM")),
+            [one] => {
+                if let Some(j) = one.joins.first() {
+                    return Err(self.errors.unsupported(pos_of(&j.relation), "joins"));
+                }
+                self.table_factor(&one.relation)?
+            }
+            [_, second, ..] => {
+                return Err(self
+                    .errors
+                    .unsupported(pos_of(&second.relation), "joins (several tables in FROM)"));
+            }
+        };
+        let mut plan = plan;
+        let input_schema = plan.schema();
+        if let Some(w) = &s.selection {
+            if contains_aggregate(w) {
+                return Err(self.errors.semantic(
+                    pos_of(w),
+                    "aggregate functions are not allowed in WHERE; expected them in HAVING",
+                ));
+            }
+            let (pred, ty) = self.exprs().bind(w, &input_schema, None)?;
+            if ty != DataType::Boolean && ty != DataType::Null {
+                return Err(self.errors.semantic(
+                    pos_of(w),
+                    format!("expected a BOOLEAN condition in WHERE, found {ty}"),
+                ));
+            }
+            plan = LogicalPlan::Filter {
+                input: Box::new(plan),
+                predicate: pred,
+            };
+        }
+        let group_exprs: &[Expr] = match &s.group_by {
+            GroupByExpr::Expressions(exprs, modifiers) => {
+                if !modifiers.is_empty() {
+                    return Err(self.errors.unsupported(at, "GROUP BY ... WITH ROLLUP/CUBE"));
+                }
+                exprs
+            }
+            GroupByExpr::All(_) => return Err(self.errors.unsupported(at, "GROUP BY ALL")),
+        };
+        let has_aggs = s.projection.iter().any(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                contains_aggregate(e)
+            }
+            _ => false,
+        });
+        if group_exprs.is_empty() && !has_aggs {
+            if let Some(h) = &s.having {
+                return Err(self
+                    .errors
+                    .semantic(pos_of(h), "HAVING needs GROUP BY or aggregates"));
+            }
+            let (exprs, schema) = self.projection(&s.projection, &input_schema, None)?;
+            return Ok(project(plan, exprs, schema));
+        }
+        // Grouped query: bind keys, then the SELECT list and HAVING in the aggregate scope.
+        let mut scope = AggScope::default();
+        let mut key_fields = Vec::new();
+        for g in group_exprs {
+            if contains_aggregate(g) {
+                return Err(self
+                    .errors
+                    .semantic(pos_of(g), "aggregate functions are not allowed in GROUP BY"));
+            }
+            if let Expr::Function(f) = g {
+                let n = f.name.to_string().to_ascii_uppercase();
+                if matches!(n.as_str(), "TUMBLE" | "HOP" | "SESSION") {
+                    return Err(self.errors.unsupported(pos_of(g), format!("the legacy group window {n}(...) in GROUP BY; use the window TVF FROM TABLE({n}(...))")));
+                }
+            }
+            let (x, t) = self.exprs().bind(g, &input_schema, None)?;
+            let name = match &x {
+                ScalarExpr::Column(i) => input_schema.fields.get(*i).map(|f| f.name.clone()),
+                _ => None,
+            }
+            .unwrap_or_else(|| format!("EXPR${}", key_fields.len()));
+            key_fields.push(Field::new(name, t));
+            scope.group.push(x);
+            scope.group_types.push(t);
+        }
+        let (exprs, out_schema) =
+            self.projection(&s.projection, &input_schema, Some(&mut scope))?;
+        let having = match &s.having {
+            Some(h) => {
+                let (x, t) = self.exprs().bind(h, &input_schema, Some(&mut scope))?;
+                if t != DataType::Boolean {
+                    return Err(self.errors.semantic(
+                        pos_of(h),
+                        format!("expected a BOOLEAN condition in HAVING, found {t}"),
+                    ));
+                }
+                Some(x)
+            }
+            None => None,
+        };
+        let mut agg_fields = key_fields;
+        for (i, c) in scope.aggs.iter().enumerate() {
+            agg_fields.push(Field::new(format!("EXPR$agg{i}"), c.ty));
+        }
+        let mut agg_plan = LogicalPlan::Aggregate {
+            input: Box::new(plan),
+            group: scope.group,
+            aggs: scope.aggs,
+            schema: Schema::new(agg_fields),
+        };
+        if let Some(h) = having {
+            agg_plan = LogicalPlan::Filter {
+                input: Box::new(agg_plan),
+                predicate: h,
+            };
+        }
+        Ok(project(agg_plan, exprs, out_schema))
+    }
+
+    fn projection(
+        &self,
+        items: &[SelectItem],
+        input: &Schema,
+        mut agg: Option<&mut AggScope>,
+    ) -> Result<(Vec<ScalarExpr>, Schema)> {
+        let mut exprs = Vec::new();
+        let mut fields = Vec::new();
+        let mut rowtime = None;
+        for item in items {
+            match item {
+                SelectItem::Wildcard(opts) => {
+                    if opts.opt_exclude.is_some()
+                        || opts.opt_except.is_some()
+                        || opts.opt_rename.is_some()
+                        || opts.opt_replace.is_some()
+                    {
+                        return Err(self.errors.unsupported(
+                            pos_of(item),
+                            "SELECT * with EXCLUDE/EXCEPT/RENAME/REPLACE",
+                        ));
+                    }
+                    if agg.is_some() {
+                        return Err(self.errors.semantic(pos_of(item), "SELECT * is not allowed with GROUP BY; expected the group keys and aggregates"));
+                    }
+                    for (i, f) in input.fields.iter().enumerate() {
+                        if input.rowtime == Some(i) {
+                            rowtime = Some(exprs.len());
+                        }
+                        exprs.push(ScalarExpr::Column(i));
+                        fields.push(f.clone());
+                    }
+                }
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    let (x, t) = self.exprs().bind(e, input, agg.as_deref_mut())?;
+                    let name = match item {
+                        SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                        _ => match e {
+                            Expr::Identifier(id) => id.value.clone(),
+                            Expr::CompoundIdentifier(p) => {
+                                p.last().map(|i| i.value.clone()).unwrap_or_default()
+                            }
+                            _ => format!("EXPR${}", fields.len()),
+                        },
+                    };
+                    if agg.is_none()
+                        && let ScalarExpr::Column(i) = x
+                        && input.rowtime == Some(i)
+                    {
+                        rowtime = Some(exprs.len());
+                    }
+                    exprs.push(x);
+                    fields.push(Field::new(name, t));
+                }
+                other => {
+                    return Err(self
+                        .errors
+                        .unsupported(pos_of(other), format!("the select item `{other}`")));
+                }
+            }
+        }
+        Ok((exprs, Schema { fields, rowtime }))
+    }
+
+    fn table_factor(&self, t: &TableFactor) -> Result<LogicalPlan> {
+        let at = pos_of(t);
+        match t {
+            TableFactor::Table {
+                name, args, alias, ..
+            } => {
+                if args.is_some() {
+                    return Err(self
+                        .errors
+                        .unsupported(at, "table functions other than window TVFs"));
+                }
+                if let Some(a) = alias
+                    && !a.columns.is_empty()
+                {
+                    return Err(self.errors.unsupported(at, "column aliases on a table"));
+                }
+                self.named(&name.to_string(), at)
+            }
+            TableFactor::Derived {
+                lateral, subquery, ..
+            } => {
+                if *lateral {
+                    return Err(self.errors.unsupported(at, "LATERAL"));
+                }
+                self.query(subquery)
+            }
+            TableFactor::TableFunction { expr, .. } => self.window_tvf(expr),
+            other => Err(self.errors.unsupported(at, format!("`{other}` in FROM"))),
+        }
+    }
+
+    fn named(&self, name: &str, at: Pos) -> Result<LogicalPlan> {
+        match self.catalog.get(name) {
+            Some(Entry::Table(t)) => Ok(LogicalPlan::Scan { table: t.clone() }),
+            Some(Entry::View(v)) => {
+                if self.depth >= VIEW_DEPTH_MAX {
+                    return Err(self.errors.semantic(
+                        at,
+                        format!(
+                            "view `{name}` nests views more than {VIEW_DEPTH_MAX} deep (a cycle?)"
+                        ),
+                    ));
+                }
+                let source: Arc<str> = v.source.clone();
+                let inner = QueryBinder {
+                    catalog: self.catalog,
+                    errors: Errors::new(&source),
+                    depth: self.depth + 1,
+                };
+                // Errors in the view body are reported against the view's text.
+                inner
+                    .query(&v.query)
+                    .map_err(|e| crate::error::SqlError::Semantic {
+                        pos: at,
+                        message: format!("in view `{name}`: {e}"),
+                        snippet: crate::error::caret_snippet_of(&self.errors, at),
+                    })
+            }
+            None => Err(self.errors.semantic(
+                at,
+                format!(
+                    "unknown table or view `{name}`; expected one of: {}",
+                    self.catalog.names().join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// `TUMBLE(t, DESCRIPTOR(col), size)` and friends (the `TABLE` keyword
+    /// before `t` was removed by the script parser).
+    fn window_tvf(&self, e: &Expr) -> Result<LogicalPlan> {
+        let at = pos_of(e);
+        let Expr::Function(f) = e else {
+            return Err(self
+                .errors
+                .unsupported(at, "TABLE(...) of anything but a window function"));
+        };
+        let fname = f.name.to_string().to_ascii_uppercase();
+        let FunctionArguments::List(list) = &f.args else {
+            return Err(self
+                .errors
+                .syntax(at, format!("expected arguments for {fname}")));
+        };
+        let mut args = Vec::new();
+        for a in &list.args {
+            match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => args.push(x),
+                _ => {
+                    return Err(self
+                        .errors
+                        .unsupported(pos_of(a), "named arguments of window functions"));
+                }
+            }
+        }
+        let expected = match fname.as_str() {
+            "TUMBLE" | "SESSION" => 3,
+            "HOP" | "CUMULATE" => 4,
+            _ => {
+                return Err(self
+                    .errors
+                    .unsupported(at, format!("the table function {fname}")));
+            }
+        };
+        if args.len() != expected {
+            return Err(self.errors.semantic(at, format!("{fname} expects {expected} arguments (TABLE t, DESCRIPTOR(time_col), {}), found {}", if expected == 3 { "size" } else { "two intervals" }, args.len())));
+        }
+        let input = match args.first() {
+            Some(Expr::Identifier(id)) => self.named(&id.value, pos_ident(id))?,
+            Some(Expr::CompoundIdentifier(p)) => self.named(
+                &p.iter()
+                    .map(|i| i.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join("."),
+                at,
+            )?,
+            Some(other) => {
+                return Err(self.errors.semantic(
+                    pos_of(*other),
+                    format!("expected TABLE name as the first argument of {fname}"),
+                ));
+            }
+            None => return Err(self.errors.internal_at(at)),
+        };
+        let schema = input.schema();
+        let time_col = match args.get(1) {
+            Some(Expr::Function(d)) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
+                let col = match &d.args {
+                    FunctionArguments::List(l) => match l.args.as_slice() {
+                        [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(id)))] => {
+                            id.clone()
+                        }
+                        _ => {
+                            return Err(self.errors.semantic(
+                                pos_of(*args.get(1).unwrap_or(&e)),
+                                "expected DESCRIPTOR(one column)",
+                            ));
+                        }
+                    },
+                    _ => return Err(self.errors.semantic(at, "expected DESCRIPTOR(column)")),
+                };
+                let Some(i) = schema.index_of(&col.value) else {
+                    return Err(self.errors.semantic(
+                        pos_ident(&col),
+                        format!(
+                            "unknown column `{}`; expected one of: {}",
+                            col.value,
+                            schema.names()
+                        ),
+                    ));
+                };
+                if schema.rowtime != Some(i) {
+                    return Err(self.errors.semantic(pos_ident(&col), format!("`{}` is not a time attribute; window functions need the column of the table's WATERMARK FOR clause{}", col.value, schema.rowtime.and_then(|r| schema.fields.get(r)).map(|f| format!(" (`{}`)", f.name)).unwrap_or_default())));
+                }
+                i
+            }
+            Some(other) => {
+                return Err(self.errors.semantic(
+                    pos_of(*other),
+                    "expected DESCRIPTOR(time_column) as the second argument",
+                ));
+            }
+            None => return Err(self.errors.internal_at(at)),
+        };
+        let mut ms = Vec::new();
+        for x in args.iter().skip(2) {
+            let (v, t) = self.exprs().bind(x, &schema, None)?;
+            match (v, t) {
+                (ScalarExpr::Literal(Value::Interval(n)), DataType::Interval) if n > 0 => {
+                    ms.push(n)
+                }
+                _ => {
+                    return Err(self.errors.semantic(
+                        pos_of(*x),
+                        "expected a positive INTERVAL literal, e.g. INTERVAL '10' SECOND",
+                    ));
+                }
+            }
+        }
+        let m = |i: usize| ms.get(i).copied().unwrap_or(1);
+        let kind = match fname.as_str() {
+            "TUMBLE" => WindowKind::Tumble { size_ms: m(0) },
+            "HOP" => WindowKind::Hop {
+                slide_ms: m(0),
+                size_ms: m(1),
+            },
+            "CUMULATE" => {
+                if m(1) % m(0) != 0 {
+                    return Err(self
+                        .errors
+                        .semantic(at, "CUMULATE's max size must be a multiple of its step"));
+                }
+                WindowKind::Cumulate {
+                    step_ms: m(0),
+                    size_ms: m(1),
+                }
+            }
+            _ => WindowKind::Session { gap_ms: m(0) },
+        };
+        let mut fields = schema.fields.clone();
+        fields.push(Field::new("window_start", DataType::Timestamp));
+        fields.push(Field::new("window_end", DataType::Timestamp));
+        fields.push(Field::new("window_time", DataType::Timestamp));
+        let out = Schema {
+            rowtime: Some(fields.len() - 1),
+            fields,
+        };
+        Ok(LogicalPlan::Window {
+            input: Box::new(input),
+            kind,
+            time_col,
+            schema: out,
+        })
+    }
+}
+
+/// A projection, skipped when it passes its input through unchanged.
+fn project(input: LogicalPlan, exprs: Vec<ScalarExpr>, schema: Schema) -> LogicalPlan {
+    let identity = exprs.len() == input.schema().len()
+        && exprs
+            .iter()
+            .enumerate()
+            .all(|(i, e)| *e == ScalarExpr::Column(i))
+        && input
+            .schema()
+            .fields
+            .iter()
+            .zip(&schema.fields)
+            .all(|(a, b)| a.name == b.name);
+    if identity {
+        return input;
+    }
+    LogicalPlan::Project {
+        input: Box::new(input),
+        exprs,
+        schema,
+    }
+}

@@ -1,0 +1,238 @@
+//! `'connector' = 'nexmark'`: the bench harness's deterministic generator,
+//! one table per event type with nexmark-flink's column names.
+
+use spate::sources::SplitInfo;
+use spate_bench::nexmark::{Event, Generator, GeneratorConfig};
+
+use super::{ReadPoll, RowReader, check_known_options, connector_error, number_option};
+use crate::catalog::TableDef;
+use crate::error::SqlError;
+use crate::row::Row;
+use crate::value::{DataType, Value};
+
+/// Which events a table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Person,
+    Auction,
+    Bid,
+}
+
+const PERSON: &[(&str, DataType)] = &[
+    ("id", DataType::BigInt),
+    ("name", DataType::String),
+    ("emailAddress", DataType::String),
+    ("creditCard", DataType::String),
+    ("city", DataType::String),
+    ("state", DataType::String),
+    ("dateTime", DataType::Timestamp),
+    ("extra", DataType::String),
+];
+
+const AUCTION: &[(&str, DataType)] = &[
+    ("id", DataType::BigInt),
+    ("itemName", DataType::String),
+    ("description", DataType::String),
+    ("initialBid", DataType::BigInt),
+    ("reserve", DataType::BigInt),
+    ("dateTime", DataType::Timestamp),
+    ("expires", DataType::Timestamp),
+    ("seller", DataType::BigInt),
+    ("category", DataType::BigInt),
+    ("extra", DataType::String),
+];
+
+const BID: &[(&str, DataType)] = &[
+    ("auction", DataType::BigInt),
+    ("bidder", DataType::BigInt),
+    ("price", DataType::BigInt),
+    ("channel", DataType::String),
+    ("url", DataType::String),
+    ("dateTime", DataType::Timestamp),
+    ("extra", DataType::String),
+];
+
+const OPTIONS: &[&str] = &[
+    "nexmark.table",
+    "events.num",
+    "next-event.rate",
+    "seed",
+    "person.proportion",
+    "auction.proportion",
+    "bid.proportion",
+];
+
+/// Reads one split of the generated events of one type.
+pub struct NexmarkReader {
+    generator: Generator,
+    kind: Kind,
+    /// For each declared physical column, the field of the event it reads.
+    fields: Vec<usize>,
+}
+
+/// What a table's options resolve to.
+pub struct NexmarkPlan {
+    config: GeneratorConfig,
+    kind: Kind,
+    fields: Vec<usize>,
+}
+
+impl NexmarkReader {
+    /// Resolves the table's options and columns.
+    pub fn plan(table: &TableDef) -> Result<NexmarkPlan, SqlError> {
+        check_known_options(table, OPTIONS, &[])?;
+        let kind_name = table
+            .option("nexmark.table")
+            .map(str::to_owned)
+            .unwrap_or_else(|| table.name.to_ascii_lowercase());
+        let kind = match kind_name.as_str() {
+            "person" => Kind::Person,
+            "auction" => Kind::Auction,
+            "bid" => Kind::Bid,
+            other => {
+                return Err(connector_error(
+                    table,
+                    format!(
+                        "'nexmark.table' = '{other}' is not an event type; expected 'person', 'auction' or 'bid'"
+                    ),
+                ));
+            }
+        };
+        let columns = match kind {
+            Kind::Person => PERSON,
+            Kind::Auction => AUCTION,
+            Kind::Bid => BID,
+        };
+        let mut fields = Vec::new();
+        for i in table.physical_columns() {
+            let Some(f) = table.schema.fields.get(i) else {
+                continue;
+            };
+            let Some(j) = columns
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(&f.name))
+            else {
+                return Err(connector_error(
+                    table,
+                    format!(
+                        "column `{}` is not a field of nexmark's {kind_name}; expected some of: {}",
+                        f.name,
+                        columns
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            };
+            let want = columns.get(j).map(|c| c.1).unwrap_or(DataType::Null);
+            if want != f.ty {
+                return Err(connector_error(
+                    table,
+                    format!("column `{}` must be declared {want}, not {}", f.name, f.ty),
+                ));
+            }
+            fields.push(j);
+        }
+        let mut config = GeneratorConfig {
+            events_max: number_option(table, "events.num")?,
+            ..GeneratorConfig::default()
+        };
+        if let Some(r) = number_option(table, "next-event.rate")? {
+            config.rate_events_per_s = r;
+        }
+        if let Some(s) = number_option(table, "seed")? {
+            config.seed = s;
+        }
+        if let Some(p) = number_option(table, "person.proportion")? {
+            config.person_proportion = p;
+        }
+        if let Some(p) = number_option(table, "auction.proportion")? {
+            config.auction_proportion = p;
+        }
+        if let Some(p) = number_option(table, "bid.proportion")? {
+            config.bid_proportion = p;
+        }
+        config
+            .validate()
+            .map_err(|e| connector_error(table, format!("invalid generator options: {e}")))?;
+        Ok(NexmarkPlan {
+            config,
+            kind,
+            fields,
+        })
+    }
+
+    /// Opens split `split`.
+    pub fn open(table: &TableDef, split: SplitInfo) -> Result<Self, SqlError> {
+        let plan = Self::plan(table)?;
+        let generator = Generator::new(plan.config, split.index, split.count)
+            .map_err(|e| connector_error(table, e.to_string()))?;
+        Ok(NexmarkReader {
+            generator,
+            kind: plan.kind,
+            fields: plan.fields,
+        })
+    }
+
+    fn row(&self, e: Event) -> Option<Row> {
+        let field = |j: usize| -> Value {
+            match (&e, self.kind) {
+                (Event::Bid(b), Kind::Bid) => match j {
+                    0 => Value::Int(b.auction as i64),
+                    1 => Value::Int(b.bidder as i64),
+                    2 => Value::Int(b.price as i64),
+                    3 => Value::Str(b.channel.clone()),
+                    4 => Value::Str(b.url.clone()),
+                    5 => Value::Timestamp(b.date_time),
+                    _ => Value::Str(b.extra.clone()),
+                },
+                (Event::Auction(a), Kind::Auction) => match j {
+                    0 => Value::Int(a.id as i64),
+                    1 => Value::Str(a.item_name.clone()),
+                    2 => Value::Str(a.description.clone()),
+                    3 => Value::Int(a.initial_bid as i64),
+                    4 => Value::Int(a.reserve as i64),
+                    5 => Value::Timestamp(a.date_time),
+                    6 => Value::Timestamp(a.expires),
+                    7 => Value::Int(a.seller as i64),
+                    8 => Value::Int(a.category as i64),
+                    _ => Value::Str(a.extra.clone()),
+                },
+                (Event::Person(p), Kind::Person) => match j {
+                    0 => Value::Int(p.id as i64),
+                    1 => Value::Str(p.name.clone()),
+                    2 => Value::Str(p.email_address.clone()),
+                    3 => Value::Str(p.credit_card.clone()),
+                    4 => Value::Str(p.city.clone()),
+                    5 => Value::Str(p.state.clone()),
+                    6 => Value::Timestamp(p.date_time),
+                    _ => Value::Str(p.extra.clone()),
+                },
+                _ => Value::Null,
+            }
+        };
+        let matches = matches!(
+            (&e, self.kind),
+            (Event::Bid(_), Kind::Bid)
+                | (Event::Auction(_), Kind::Auction)
+                | (Event::Person(_), Kind::Person)
+        );
+        matches.then(|| Row::insert(self.fields.iter().map(|&j| field(j)).collect()))
+    }
+}
+
+impl RowReader for NexmarkReader {
+    fn read(&mut self, out: &mut Vec<Row>, count_max: usize) -> spate::Result<ReadPoll> {
+        // `count_max` events are generated per poll; other event types are skipped.
+        for _ in 0..count_max {
+            let Some(e) = self.generator.next_event() else {
+                return Ok(ReadPoll::Exhausted);
+            };
+            if let Some(r) = self.row(e) {
+                out.push(r);
+            }
+        }
+        Ok(ReadPoll::Ready)
+    }
+}

@@ -1,0 +1,102 @@
+//! A table's rows as an engine source: computed columns, rowtime and watermark.
+
+use std::sync::Arc;
+
+use spate::sources::{Source, SourceCollector, SourcePoll, SplitInfo};
+
+use super::{ReadPoll, RowReader, open_reader};
+use crate::catalog::TableDef;
+use crate::row::Row;
+
+/// One split of a table as a Spate source.
+pub struct TableSource {
+    reader: Box<dyn RowReader>,
+    table: Arc<TableDef>,
+    physical: Vec<usize>,
+    buf: Vec<Row>,
+    /// The largest watermark-expression value so far (Flink's watermark).
+    watermark: Option<i64>,
+}
+
+impl TableSource {
+    /// Opens split `split` of `table`.
+    pub fn open(table: Arc<TableDef>, split: SplitInfo) -> spate::Result<Self> {
+        Ok(TableSource {
+            reader: open_reader(&table, split)?,
+            physical: table.physical_columns(),
+            table,
+            buf: Vec::new(),
+            watermark: None,
+        })
+    }
+
+    /// The full row (physical and computed columns) of a physical row.
+    fn complete(&self, physical: Row) -> spate::Result<Row> {
+        if self.physical.len() == self.table.schema.len() {
+            return Ok(physical);
+        }
+        let mut values = Vec::with_capacity(self.table.schema.len());
+        let mut next_physical = physical.values.iter();
+        for c in &self.table.computed {
+            match c {
+                None => values.push(next_physical.next().cloned().unwrap_or(crate::Value::Null)),
+                Some(e) => values.push(e.eval(&physical).map_err(|m| self.fail(m))?),
+            }
+        }
+        Ok(Row::of(physical.kind, values))
+    }
+
+    fn fail(&self, message: String) -> spate::SpateError {
+        spate::SpateError::Operator {
+            operator: format!("source `{}`", self.table.name),
+            reason: message,
+        }
+    }
+}
+
+impl Source for TableSource {
+    type Item = Row;
+
+    fn poll(
+        &mut self,
+        out: &mut SourceCollector<'_, Row>,
+        count_max: usize,
+    ) -> spate::Result<SourcePoll> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let poll = self.reader.read(&mut buf, count_max)?;
+        for physical in buf.drain(..) {
+            let row = self.complete(physical)?;
+            match &self.table.watermark {
+                Some((col, expr)) => {
+                    let ts = row.get(*col).as_i64().ok_or_else(|| {
+                        self.fail(format!(
+                            "the time attribute `{}` is NULL",
+                            self.table
+                                .schema
+                                .fields
+                                .get(*col)
+                                .map(|f| f.name.as_str())
+                                .unwrap_or("?")
+                        ))
+                    })?;
+                    if let Some(wm) = expr.eval(&row).map_err(|m| self.fail(m))?.as_i64() {
+                        self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
+                    }
+                    out.collect_with_timestamp(row, ts);
+                }
+                None => out.collect(row),
+            }
+        }
+        self.buf = buf;
+        Ok(match poll {
+            ReadPoll::Ready => SourcePoll::Ready,
+            ReadPoll::Pending(us) => SourcePoll::Pending { retry_after_us: us },
+            ReadPoll::Exhausted => SourcePoll::Exhausted,
+        })
+    }
+
+    fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+}

@@ -1,0 +1,328 @@
+//! Scalar functions: names, result types and evaluation.
+
+use crate::value::{DataType, Value, format_timestamp_ms};
+
+/// A built-in scalar function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    /// `MOD(a, b)`.
+    Mod,
+    /// `ABS(x)`.
+    Abs,
+    /// `UPPER(s)`.
+    Upper,
+    /// `LOWER(s)`.
+    Lower,
+    /// `CHAR_LENGTH(s)` / `CHARACTER_LENGTH(s)`.
+    CharLength,
+    /// `CONCAT(s, ...)`.
+    Concat,
+    /// `COALESCE(a, ...)`.
+    Coalesce,
+    /// `FLOOR(x)`.
+    Floor,
+    /// `CEIL(x)`.
+    Ceil,
+    /// `ROUND(x [, digits])`.
+    Round,
+    /// `POWER(x, y)`.
+    Power,
+    /// `SQRT(x)`.
+    Sqrt,
+    /// `SUBSTRING(s, from [, len])` (1-based).
+    Substring,
+    /// `TRIM(s)`.
+    Trim,
+    /// `SPLIT_INDEX(s, delim, i)` (0-based, NULL when out of range).
+    SplitIndex,
+    /// `DATE_FORMAT(ts, pattern)`.
+    DateFormat,
+    /// `HOUR(ts)`.
+    Hour,
+    /// `IF(cond, a, b)`.
+    If,
+}
+
+impl Func {
+    /// The function called `name` (any case).
+    pub fn by_name(name: &str) -> Option<Func> {
+        Some(match name.to_ascii_uppercase().as_str() {
+            "MOD" => Func::Mod,
+            "ABS" => Func::Abs,
+            "UPPER" => Func::Upper,
+            "LOWER" => Func::Lower,
+            "CHAR_LENGTH" | "CHARACTER_LENGTH" => Func::CharLength,
+            "CONCAT" => Func::Concat,
+            "COALESCE" => Func::Coalesce,
+            "FLOOR" => Func::Floor,
+            "CEIL" | "CEILING" => Func::Ceil,
+            "ROUND" => Func::Round,
+            "POWER" => Func::Power,
+            "SQRT" => Func::Sqrt,
+            "SUBSTRING" | "SUBSTR" => Func::Substring,
+            "TRIM" => Func::Trim,
+            "SPLIT_INDEX" => Func::SplitIndex,
+            "DATE_FORMAT" => Func::DateFormat,
+            "HOUR" => Func::Hour,
+            "IF" => Func::If,
+            _ => return None,
+        })
+    }
+
+    /// The accepted argument counts, as (min, max).
+    pub fn arity(self) -> (usize, usize) {
+        match self {
+            Func::Abs
+            | Func::Upper
+            | Func::Lower
+            | Func::CharLength
+            | Func::Floor
+            | Func::Ceil
+            | Func::Sqrt
+            | Func::Trim
+            | Func::Hour => (1, 1),
+            Func::Mod | Func::Power | Func::DateFormat => (2, 2),
+            Func::Round => (1, 2),
+            Func::Substring => (2, 3),
+            Func::SplitIndex | Func::If => (3, 3),
+            Func::Concat | Func::Coalesce => (1, usize::MAX),
+        }
+    }
+
+    /// The result type for arguments of `args` types, or what was expected.
+    pub fn result_type(self, args: &[DataType]) -> Result<DataType, String> {
+        let first = args.first().copied().unwrap_or(DataType::Null);
+        let numeric = |t: DataType| t.is_numeric() || t == DataType::Null;
+        let want_num = |i: usize| -> Result<(), String> {
+            match args.get(i) {
+                Some(t) if !numeric(*t) => {
+                    Err(format!("argument {} must be numeric, not {t}", i + 1))
+                }
+                _ => Ok(()),
+            }
+        };
+        let want = |i: usize, t: DataType| -> Result<(), String> {
+            match args.get(i) {
+                Some(a) if *a != t && *a != DataType::Null => {
+                    Err(format!("argument {} must be {t}, not {a}", i + 1))
+                }
+                _ => Ok(()),
+            }
+        };
+        match self {
+            Func::Upper | Func::Lower | Func::Trim | Func::CharLength | Func::Substring => {
+                want(0, DataType::String)?
+            }
+            Func::SplitIndex => {
+                want(0, DataType::String)?;
+                want(1, DataType::String)?;
+                want(2, DataType::BigInt)?;
+            }
+            Func::DateFormat => {
+                want(0, DataType::Timestamp)?;
+                want(1, DataType::String)?;
+            }
+            Func::Hour => want(0, DataType::Timestamp)?,
+            Func::If => want(0, DataType::Boolean)?,
+            _ => {}
+        }
+        if self == Func::Substring {
+            want(1, DataType::BigInt)?;
+            want(2, DataType::BigInt)?;
+        }
+        Ok(match self {
+            Func::Mod => {
+                want_num(0)?;
+                want_num(1)?;
+                if args.contains(&DataType::Double) {
+                    DataType::Double
+                } else {
+                    DataType::BigInt
+                }
+            }
+            Func::Abs | Func::Floor | Func::Ceil | Func::Round => {
+                want_num(0)?;
+                first
+            }
+            Func::Power | Func::Sqrt => {
+                want_num(0)?;
+                DataType::Double
+            }
+            Func::Upper | Func::Lower | Func::Trim | Func::Concat | Func::Substring => {
+                DataType::String
+            }
+            Func::SplitIndex | Func::DateFormat => DataType::String,
+            Func::CharLength | Func::Hour => DataType::BigInt,
+            Func::Coalesce => args
+                .iter()
+                .copied()
+                .find(|t| *t != DataType::Null)
+                .unwrap_or(DataType::Null),
+            Func::If => args.get(1).copied().unwrap_or(DataType::Null),
+        })
+    }
+}
+
+/// Calls `f`; NULL in gives NULL out, except for COALESCE, CONCAT and IF.
+pub fn call(f: Func, args: Vec<Value>) -> Result<Value, String> {
+    use Value::*;
+    if !matches!(f, Func::Coalesce | Func::If) && args.iter().any(Value::is_null) {
+        return Ok(Null);
+    }
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(Null);
+    let text = |i: usize| arg(i).as_str().map(str::to_owned).unwrap_or_default();
+    let int = |i: usize| arg(i).as_i64().unwrap_or(0);
+    Ok(match f {
+        Func::Mod => match (arg(0), arg(1)) {
+            (Int(_), Int(0)) => return Err("division by zero (MOD)".into()),
+            (Int(a), Int(b)) => Int(a.wrapping_rem(b)),
+            (a, b) => match (a.as_f64(), b.as_f64()) {
+                (Some(a), Some(b)) => Double(a % b),
+                _ => Null,
+            },
+        },
+        Func::Abs => match arg(0) {
+            Int(i) => Int(i.wrapping_abs()),
+            Double(d) => Double(d.abs()),
+            _ => Null,
+        },
+        Func::Upper => Str(text(0).to_uppercase().into()),
+        Func::Lower => Str(text(0).to_lowercase().into()),
+        Func::Trim => Str(text(0).trim().into()),
+        Func::CharLength => Int(text(0).chars().count() as i64),
+        Func::Concat => Str(args
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<String>()
+            .into()),
+        Func::Coalesce => args.into_iter().find(|v| !v.is_null()).unwrap_or(Null),
+        Func::Floor => match arg(0) {
+            Double(d) => Double(d.floor()),
+            v => v,
+        },
+        Func::Ceil => match arg(0) {
+            Double(d) => Double(d.ceil()),
+            v => v,
+        },
+        Func::Round => {
+            let digits = if args.len() > 1 { int(1) } else { 0 };
+            match arg(0) {
+                Double(d) => {
+                    let scale = 10f64.powi(digits.clamp(-300, 300) as i32);
+                    Double((d * scale).round() / scale)
+                }
+                v => v,
+            }
+        }
+        Func::Power => Double(
+            arg(0)
+                .as_f64()
+                .unwrap_or(0.0)
+                .powf(arg(1).as_f64().unwrap_or(0.0)),
+        ),
+        Func::Sqrt => Double(arg(0).as_f64().unwrap_or(0.0).sqrt()),
+        Func::Substring => {
+            let s = text(0);
+            let from = int(1).max(1) as usize - 1;
+            let chars = s.chars().skip(from);
+            let out: String = if args.len() > 2 {
+                chars.take(int(2).max(0) as usize).collect()
+            } else {
+                chars.collect()
+            };
+            Str(out.into())
+        }
+        Func::SplitIndex => {
+            let s = text(0);
+            let delim = text(1);
+            let i = int(2);
+            if i < 0 || delim.is_empty() {
+                Null
+            } else {
+                match s.split(delim.as_str()).nth(i as usize) {
+                    Some(part) => Str(part.into()),
+                    None => Null,
+                }
+            }
+        }
+        Func::DateFormat => match arg(0) {
+            Timestamp(ms) => Str(date_format(ms, &text(1)).into()),
+            _ => Null,
+        },
+        Func::Hour => match arg(0) {
+            Timestamp(ms) => Int(ms.rem_euclid(86_400_000) / 3_600_000),
+            _ => Null,
+        },
+        Func::If => match arg(0) {
+            Bool(true) => arg(1),
+            _ => arg(2),
+        },
+    })
+}
+
+/// Formats with Java-style `yyyy MM dd HH mm ss SSS` letters.
+fn date_format(ms: i64, pattern: &str) -> String {
+    let full = format_timestamp_ms(ms); // yyyy-MM-dd HH:mm:ss.SSS
+    let part = |a: usize, b: usize| full.get(a..b).unwrap_or("").to_string();
+    let mut out = pattern.to_string();
+    for (token, a, b) in [
+        ("yyyy", 0, 4),
+        ("MM", 5, 7),
+        ("dd", 8, 10),
+        ("HH", 11, 13),
+        ("mm", 14, 16),
+        ("ss", 17, 19),
+        ("SSS", 20, 23),
+    ] {
+        out = out.replace(token, &part(a, b));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_evaluate_like_flink() {
+        assert_eq!(
+            call(Func::Mod, vec![Value::Int(246), Value::Int(123)]),
+            Ok(Value::Int(0))
+        );
+        assert_eq!(
+            call(Func::Upper, vec![Value::Str("ab".into())]),
+            Ok(Value::Str("AB".into()))
+        );
+        assert_eq!(call(Func::Upper, vec![Value::Null]), Ok(Value::Null));
+        assert_eq!(
+            call(Func::Coalesce, vec![Value::Null, Value::Int(3)]),
+            Ok(Value::Int(3))
+        );
+        assert_eq!(
+            call(
+                Func::SplitIndex,
+                vec![
+                    Value::Str("a/b/c".into()),
+                    Value::Str("/".into()),
+                    Value::Int(1)
+                ]
+            ),
+            Ok(Value::Str("b".into()))
+        );
+        assert_eq!(
+            call(
+                Func::DateFormat,
+                vec![
+                    Value::Timestamp(1_767_225_600_000),
+                    Value::Str("yyyy-MM-dd HH:mm".into())
+                ]
+            ),
+            Ok(Value::Str("2026-01-01 00:00".into()))
+        );
+        assert_eq!(
+            Func::Mod.result_type(&[DataType::BigInt, DataType::BigInt]),
+            Ok(DataType::BigInt)
+        );
+        assert!(Func::Abs.result_type(&[DataType::String]).is_err());
+    }
+}

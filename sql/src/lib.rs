@@ -1,0 +1,30 @@
+//! # Streaming SQL for Spate (Flink SQL dialect)
+//!
+//! A script is split into statements and parsed ([`script`]: sqlparser plus
+//! Flink's DDL clauses), bound against the [`catalog`] into a
+//! [`logical`] plan ([`bind_query`], [`bind_expr`]), rewritten by [`rules`],
+//! and turned into DataStream operators. Rows are [`Row`]s of dynamic
+//! [`Value`]s. See decision 29 in `ARCHITECTURE.md`.
+
+pub mod bind_expr;
+pub mod bind_query;
+pub mod catalog;
+pub mod error;
+pub mod expr;
+pub mod function;
+pub mod logical;
+pub mod row;
+pub mod rules;
+pub mod schema;
+pub mod script;
+pub mod value;
+
+pub use error::{Pos, Result, SqlError};
+pub use row::{Row, RowKind};
+pub use value::{DataType, Value};
+pub mod aggregate;
+pub mod connectors;
+pub mod physical;
+pub mod session;
+
+pub use session::{Outcome, Session};

@@ -1,0 +1,413 @@
+//! The physical plan: a logical plan turned into DataStream operators.
+//!
+//! Each `Calc` is one chained process operator; `Aggregate` and
+//! `WindowAggregate` first compute their keys and arguments in a chained
+//! `Calc`, then cross a keyed exchange (rows are rkyv-serialized there).
+
+use std::sync::Arc;
+
+use spate::keyed::{KeyedContext, OpenContext, ValueState};
+use spate::operators::keyed_process::KeyedProcessFunction;
+use spate::operators::process::Context;
+use spate::window::{
+    EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows,
+    WindowAssigner,
+};
+use spate::{DataStream, JobBuilder, KeyedStream, SpateError};
+use spate_state::AggregateFunction;
+
+use crate::aggregate::Accs;
+use crate::connectors::TableSource;
+use crate::error::{Result, SqlError};
+use crate::expr::ScalarExpr;
+use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
+use crate::row::{Row, RowKind};
+use crate::value::Value;
+
+/// Builds the operators of `plan` into `job`; returns its output stream.
+pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
+    Ok(match plan {
+        LogicalPlan::Scan { table } => {
+            let t = table.clone();
+            let name = format!("scan {}", table.name);
+            let open = move |split| TableSource::open(t.clone(), split);
+            if table.watermark.is_some() {
+                job.source_with_watermarks(&name, open)
+            } else {
+                job.source(&name, open)
+            }
+        }
+        LogicalPlan::Calc {
+            input,
+            filter,
+            exprs,
+            ..
+        } => calc(&build(job, input)?, filter.clone(), exprs.clone()),
+        LogicalPlan::Filter { input, predicate } => {
+            let n = input.schema().len();
+            calc(
+                &build(job, input)?,
+                Some(predicate.clone()),
+                (0..n).map(ScalarExpr::Column).collect(),
+            )
+        }
+        LogicalPlan::Project { input, exprs, .. } => calc(&build(job, input)?, None, exprs.clone()),
+        LogicalPlan::Window {
+            input,
+            kind,
+            time_col,
+            ..
+        } => window_tvf(&build(job, input)?, *kind, *time_col)?,
+        LogicalPlan::Aggregate {
+            input, group, aggs, ..
+        } => {
+            if !input.is_insert_only()
+                && aggs
+                    .iter()
+                    .any(|a| matches!(a.func, AggFunc::Min | AggFunc::Max))
+            {
+                return Err(SqlError::Unsupported {
+                    pos: Default::default(),
+                    feature: "MIN/MAX over an updating (changelog) input".into(),
+                    snippet: String::new(),
+                });
+            }
+            let keyed = pre_aggregate(&build(job, input)?, group.clone(), aggs);
+            keyed.process(GroupAggregate {
+                calls: Arc::new(aggs.clone()),
+                keys: group.len(),
+                state: None,
+            })
+        }
+        LogicalPlan::WindowAggregate {
+            input,
+            kind,
+            group,
+            aggs,
+            ..
+        } => {
+            if !input.is_insert_only() {
+                return Err(SqlError::Unsupported {
+                    pos: Default::default(),
+                    feature: "window aggregation over an updating (changelog) input".into(),
+                    snippet: String::new(),
+                });
+            }
+            let keys: Vec<ScalarExpr> = group
+                .iter()
+                .filter_map(|g| match g {
+                    WindowGroup::Key(e) => Some(e.clone()),
+                    WindowGroup::Window(_) => None,
+                })
+                .collect();
+            let keyed = pre_aggregate(&build(job, input)?, keys.clone(), aggs);
+            let agg = RowAggregate {
+                calls: Arc::new(aggs.clone()),
+                keys: keys.len(),
+            };
+            let group = Arc::new(group.clone());
+            let finish = move |key: &Vec<Value>, w: &TimeWindow, results: Vec<Value>| {
+                let mut values = Vec::with_capacity(group.len() + results.len());
+                let mut next_key = key.iter();
+                for g in group.iter() {
+                    values.push(match g {
+                        WindowGroup::Window(WindowColumn::Start) => Value::Timestamp(w.start),
+                        WindowGroup::Window(WindowColumn::End) => Value::Timestamp(w.end),
+                        WindowGroup::Window(WindowColumn::Time) => Value::Timestamp(w.end - 1),
+                        WindowGroup::Key(_) => next_key.next().cloned().unwrap_or(Value::Null),
+                    });
+                }
+                values.extend(results);
+                Row::insert(values)
+            };
+            match *kind {
+                WindowKind::Tumble { size_ms } => keyed
+                    .window(TumblingEventTimeWindows::of(size_ms as u64))
+                    .aggregate_with(agg, finish),
+                WindowKind::Hop { slide_ms, size_ms } => keyed
+                    .window(SlidingEventTimeWindows::of(size_ms as u64, slide_ms as u64))
+                    .aggregate_with(agg, finish),
+                WindowKind::Cumulate { step_ms, size_ms } => keyed
+                    .window(CumulateWindows { step_ms, size_ms })
+                    .aggregate_with(agg, finish),
+                WindowKind::Session { gap_ms } => keyed
+                    .window(EventTimeSessionWindows::with_gap(gap_ms as u64))
+                    .aggregate_with(agg, finish),
+            }
+        }
+    })
+}
+
+fn eval_error(message: String) -> SpateError {
+    SpateError::Operator {
+        operator: "calc".into(),
+        reason: message,
+    }
+}
+
+/// Filter and projection in one chained operator; the row kind passes through.
+fn calc(
+    input: &DataStream<Row>,
+    filter: Option<ScalarExpr>,
+    exprs: Vec<ScalarExpr>,
+) -> DataStream<Row> {
+    input.process(move |row: Row, ctx: &mut Context<'_, Row>| {
+        if let Some(f) = &filter {
+            match f.is_true(&row) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(m) => return ctx.fail(eval_error(m)),
+            }
+        }
+        let mut values = Vec::with_capacity(exprs.len());
+        for e in &exprs {
+            match e.eval(&row) {
+                Ok(v) => values.push(v),
+                Err(m) => return ctx.fail(eval_error(m)),
+            }
+        }
+        ctx.collect(Row::of(row.kind, values));
+    })
+}
+
+/// Computes `[keys..., aggregate arguments...]` and partitions by the keys.
+fn pre_aggregate(
+    input: &DataStream<Row>,
+    keys: Vec<ScalarExpr>,
+    aggs: &[AggCall],
+) -> KeyedStream<Vec<Value>, Row> {
+    let k = keys.len();
+    let mut exprs = keys;
+    exprs.extend(
+        aggs.iter()
+            .map(|a| a.arg.clone().unwrap_or(ScalarExpr::Literal(Value::Null))),
+    );
+    calc(input, None, exprs)
+        .key_by(move |r: &Row| r.values.get(..k).map(<[Value]>::to_vec).unwrap_or_default())
+}
+
+/// A window TVF without aggregation: each row once per window it falls in.
+fn window_tvf(
+    input: &DataStream<Row>,
+    kind: WindowKind,
+    time_col: usize,
+) -> Result<DataStream<Row>> {
+    if let WindowKind::Session { .. } = kind {
+        return Err(SqlError::Unsupported {
+            pos: Default::default(),
+            feature: "SESSION windows without a window aggregation".into(),
+            snippet: String::new(),
+        });
+    }
+    Ok(input.flat_map(move |row: Row| {
+        let ts = row.get(time_col).as_i64().unwrap_or(0);
+        windows_of(kind, ts)
+            .into_iter()
+            .map(|(start, end)| {
+                let mut values = row.values.clone();
+                values.extend([
+                    Value::Timestamp(start),
+                    Value::Timestamp(end),
+                    Value::Timestamp(end - 1),
+                ]);
+                Row::of(row.kind, values)
+            })
+            .collect::<Vec<_>>()
+    }))
+}
+
+/// The (start, end) of every window of `kind` containing `ts`, as Flink assigns them.
+pub fn windows_of(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
+    let start_of = |size: i64| ts - ts.rem_euclid(size);
+    match kind {
+        WindowKind::Tumble { size_ms } => {
+            let s = start_of(size_ms);
+            vec![(s, s + size_ms)]
+        }
+        WindowKind::Hop { slide_ms, size_ms } => {
+            let mut out = Vec::new();
+            let mut s = start_of(slide_ms);
+            while s > ts - size_ms {
+                out.push((s, s + size_ms));
+                s -= slide_ms;
+            }
+            out.reverse();
+            out
+        }
+        WindowKind::Cumulate { step_ms, size_ms } => {
+            let s = start_of(size_ms);
+            let mut out = Vec::new();
+            let mut end = start_of(step_ms) + step_ms;
+            while end <= s + size_ms {
+                out.push((s, end));
+                end += step_ms;
+            }
+            out
+        }
+        WindowKind::Session { .. } => Vec::new(),
+    }
+}
+
+/// `CUMULATE`: windows that start at each `size` boundary and grow by `step`.
+#[derive(Clone, Copy, Debug)]
+pub struct CumulateWindows {
+    step_ms: i64,
+    size_ms: i64,
+}
+
+impl WindowAssigner<Row> for CumulateWindows {
+    type W = TimeWindow;
+    fn assign(&self, _value: &Row, ts: i64, out: &mut Vec<TimeWindow>) {
+        let kind = WindowKind::Cumulate {
+            step_ms: self.step_ms,
+            size_ms: self.size_ms,
+        };
+        out.extend(
+            windows_of(kind, ts)
+                .into_iter()
+                .map(|(s, e)| TimeWindow::new(s, e)),
+        );
+    }
+    fn is_event_time(&self) -> bool {
+        true
+    }
+}
+
+/// The aggregate of a window: accumulators over `[keys..., args...]` rows.
+#[derive(Clone)]
+struct RowAggregate {
+    calls: Arc<Vec<AggCall>>,
+    keys: usize,
+}
+
+impl AggregateFunction for RowAggregate {
+    type In = Row;
+    type Acc = Accs;
+    type Out = Vec<Value>;
+
+    fn create_accumulator(&self) -> Accs {
+        Accs::new(&self.calls)
+    }
+    fn add(&self, value: Row, acc: &mut Accs) {
+        acc.update(&self.calls, value.values.get(self.keys..).unwrap_or(&[]), 1);
+    }
+    fn get_result(&self, acc: &Accs) -> Vec<Value> {
+        acc.results()
+    }
+    fn merge(&self, a: Accs, b: Accs) -> Accs {
+        let accs = a
+            .accs
+            .into_iter()
+            .zip(b.accs)
+            .zip(self.calls.iter())
+            .map(|((x, y), c)| x.merge(y, c.func))
+            .collect();
+        Accs {
+            accs,
+            rows: a.rows + b.rows,
+        }
+    }
+}
+
+/// A group's accumulators and the result last emitted for it.
+#[derive(Clone)]
+struct GroupState {
+    accs: Accs,
+    last: Option<Vec<Value>>,
+}
+
+/// `GROUP BY` as a changelog: +I for a new group, -U/+U when its result
+/// changes (nothing when it does not, as in Flink), -D when it empties.
+#[derive(Clone)]
+struct GroupAggregate {
+    calls: Arc<Vec<AggCall>>,
+    keys: usize,
+    state: Option<ValueState<Vec<Value>, GroupState>>,
+}
+
+impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
+    fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
+        self.state = Some(ctx.value_state("group-aggregate", None)?);
+        Ok(())
+    }
+
+    fn process_element(
+        &mut self,
+        row: Row,
+        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+    ) -> spate::Result<()> {
+        let state = self
+            .state
+            .ok_or_else(|| SpateError::internal("group aggregate state not opened"))?;
+        let mut cur = state.value(ctx)?.unwrap_or_else(|| GroupState {
+            accs: Accs::new(&self.calls),
+            last: None,
+        });
+        let sign = if row.kind.is_addition() { 1 } else { -1 };
+        cur.accs.update(
+            &self.calls,
+            row.values.get(self.keys..).unwrap_or(&[]),
+            sign,
+        );
+        let key = ctx.key().clone();
+        let with_key = |vals: &[Value]| {
+            let mut v = key.clone();
+            v.extend_from_slice(vals);
+            v
+        };
+        if cur.accs.rows <= 0 {
+            if let Some(last) = cur.last.take() {
+                ctx.collect(Row::of(RowKind::Delete, with_key(&last)));
+            }
+            return state.clear(ctx);
+        }
+        let new = cur.accs.results();
+        match &cur.last {
+            None => ctx.collect(Row::of(RowKind::Insert, with_key(&new))),
+            Some(old) if *old == new => {}
+            Some(old) => {
+                ctx.collect(Row::of(RowKind::UpdateBefore, with_key(old)));
+                ctx.collect(Row::of(RowKind::UpdateAfter, with_key(&new)));
+            }
+        }
+        cur.last = Some(new);
+        state.update(ctx, cur)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_assigned_like_flink() {
+        assert_eq!(
+            windows_of(WindowKind::Tumble { size_ms: 10 }, 23),
+            vec![(20, 30)]
+        );
+        assert_eq!(
+            windows_of(
+                WindowKind::Hop {
+                    slide_ms: 5,
+                    size_ms: 10
+                },
+                23
+            ),
+            vec![(15, 25), (20, 30)]
+        );
+        assert_eq!(
+            windows_of(
+                WindowKind::Cumulate {
+                    step_ms: 5,
+                    size_ms: 15
+                },
+                23
+            ),
+            vec![(15, 25), (15, 30)]
+        );
+        assert_eq!(
+            windows_of(WindowKind::Tumble { size_ms: 10 }, -1),
+            vec![(-10, 0)]
+        );
+    }
+}

@@ -1,0 +1,473 @@
+//! Splits a SQL script into statements and parses each, with Flink's
+//! extensions handled on the token stream before sqlparser sees it.
+//!
+//! sqlparser (generic dialect) parses standard SQL. Flink adds clauses it
+//! does not know: `WATERMARK FOR col AS expr` and computed columns
+//! (`name AS expr`) inside `CREATE TABLE`'s column list, string-keyed
+//! `WITH ('k' = 'v')` options, `SET 'k' = 'v'`, and `TABLE t` as a window
+//! function's argument. Those tokens are taken out here and parsed on their
+//! own; every token keeps its position in the script, so errors anywhere
+//! point at the right line and column.
+
+use sqlparser::ast::{Expr, Ident, Statement};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{Errors, Pos, Result};
+
+/// A `CREATE TABLE`'s Flink-only parts.
+#[derive(Clone, Debug, Default)]
+pub struct TableExtras {
+    /// Computed columns `name AS expr`, with the number of physical columns before each.
+    pub computed: Vec<ComputedColumn>,
+    /// `WATERMARK FOR column AS expr`.
+    pub watermark: Option<(Ident, Expr)>,
+    /// `WITH ('key' = 'value', ...)`, in order, with the key's position.
+    pub options: Vec<(String, String, Pos)>,
+}
+
+/// `name AS expr` in a column list.
+#[derive(Clone, Debug)]
+pub struct ComputedColumn {
+    /// The column.
+    pub name: Ident,
+    /// Its expression over the physical columns.
+    pub expr: Expr,
+    /// How many physical columns precede it (its place in the schema).
+    pub after_physical: usize,
+}
+
+/// One statement of a script.
+#[derive(Clone, Debug)]
+pub enum ScriptStatement {
+    /// `SET 'key' = 'value'`.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// `RESET 'key'`.
+    Reset {
+        /// The key (`None`: every key).
+        key: Option<String>,
+    },
+    /// `CREATE [TEMPORARY] TABLE`, with its Flink parts.
+    CreateTable(Box<Statement>, Box<TableExtras>),
+    /// Anything else sqlparser parsed.
+    Sql(Box<Statement>),
+}
+
+/// A parsed statement and where it starts.
+#[derive(Clone, Debug)]
+pub struct Located {
+    /// The statement.
+    pub stmt: ScriptStatement,
+    /// Its first token.
+    pub pos: Pos,
+}
+
+/// Parses every statement of `sql`.
+pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
+    let errors = Errors::new(sql);
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| errors.syntax(Pos::from(e.location), e.message.clone()))?;
+    let mut out = Vec::new();
+    let mut current: Vec<TokenWithSpan> = Vec::new();
+    for t in tokens {
+        match t.token {
+            Token::SemiColon => {
+                if let Some(s) = parse_statement(std::mem::take(&mut current), &errors)? {
+                    out.push(s);
+                }
+            }
+            Token::Whitespace(_) => {}
+            _ => current.push(t),
+        }
+    }
+    if let Some(s) = parse_statement(current, &errors)? {
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn pos(t: &TokenWithSpan) -> Pos {
+    Pos::from(t.span.start)
+}
+
+fn is_keyword(t: Option<&TokenWithSpan>, k: Keyword) -> bool {
+    matches!(t, Some(TokenWithSpan { token: Token::Word(w), .. }) if w.keyword == k && w.quote_style.is_none())
+}
+
+fn is_word(t: Option<&TokenWithSpan>, text: &str) -> bool {
+    matches!(t, Some(TokenWithSpan { token: Token::Word(w), .. }) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(text))
+}
+
+fn string_of(t: &TokenWithSpan) -> Option<String> {
+    match &t.token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Some(s.clone()),
+        Token::Word(w) => Some(w.value.clone()),
+        Token::Number(n, _) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+fn parse_statement(tokens: Vec<TokenWithSpan>, errors: &Errors<'_>) -> Result<Option<Located>> {
+    let Some(first) = tokens.first() else {
+        return Ok(None);
+    };
+    let start = pos(first);
+    if is_keyword(Some(first), Keyword::SET) {
+        return parse_set(&tokens, errors).map(|stmt| Some(Located { stmt, pos: start }));
+    }
+    if is_keyword(Some(first), Keyword::RESET) {
+        let key = tokens.get(1).and_then(string_of);
+        return Ok(Some(Located {
+            stmt: ScriptStatement::Reset { key },
+            pos: start,
+        }));
+    }
+    let is_create_table = is_keyword(Some(first), Keyword::CREATE)
+        && (is_keyword(tokens.get(1), Keyword::TABLE)
+            || (is_keyword(tokens.get(1), Keyword::TEMPORARY)
+                && is_keyword(tokens.get(2), Keyword::TABLE)));
+    let (tokens, extras) = if is_create_table {
+        let (t, x) = split_create_table(tokens, errors)?;
+        (t, Some(x))
+    } else {
+        (drop_table_arguments(tokens), None)
+    };
+    let stmt = parse_tokens(tokens, errors, |p| p.parse_statement())?;
+    let stmt = match extras {
+        Some(x) => ScriptStatement::CreateTable(Box::new(stmt), Box::new(x)),
+        None => ScriptStatement::Sql(Box::new(stmt)),
+    };
+    Ok(Some(Located { stmt, pos: start }))
+}
+
+/// Runs `f` on a parser over `tokens` and requires it to consume them all.
+fn parse_tokens<T>(
+    mut tokens: Vec<TokenWithSpan>,
+    errors: &Errors<'_>,
+    f: impl FnOnce(&mut Parser<'_>) -> Result<T, sqlparser::parser::ParserError>,
+) -> Result<T> {
+    let end = tokens
+        .last()
+        .map(|t| t.span.end)
+        .unwrap_or(Location::new(1, 1));
+    tokens.push(TokenWithSpan::new(Token::EOF, Span::new(end, end)));
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let value = f(&mut parser).map_err(|e| errors.from_parser(e))?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(errors.syntax(
+            pos(&next),
+            format!("expected the end of the statement, found {}", next.token),
+        ));
+    }
+    Ok(value)
+}
+
+/// `SET 'key' = 'value'` (quotes optional).
+fn parse_set(tokens: &[TokenWithSpan], errors: &Errors<'_>) -> Result<ScriptStatement> {
+    let key = tokens.get(1);
+    let eq = tokens.get(2);
+    let value = tokens.get(3);
+    let at = |i: usize| tokens.get(i).or(tokens.last()).map(pos).unwrap_or_default();
+    let Some(key) = key.and_then(string_of) else {
+        return Err(errors.syntax(
+            at(1),
+            "expected a quoted key after SET, as in SET 'key' = 'value'",
+        ));
+    };
+    if !matches!(eq.map(|t| &t.token), Some(Token::Eq)) {
+        return Err(errors.syntax(at(2), "expected `=` after the key of SET"));
+    }
+    let Some(value) = value.and_then(string_of) else {
+        return Err(errors.syntax(at(3), "expected a quoted value after `=`"));
+    };
+    if let Some(extra) = tokens.get(4) {
+        return Err(errors.syntax(pos(extra), "expected the end of the SET statement"));
+    }
+    Ok(ScriptStatement::Set { key, value })
+}
+
+/// Removes `TABLE` in `f(TABLE t, ...)` (a window function's table
+/// argument), which sqlparser does not parse; the planner knows the first
+/// argument of a window function names a table.
+fn drop_table_arguments(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(t) = iter.next() {
+        let after_open = matches!(
+            out.last().map(|p| &p.token),
+            Some(Token::LParen | Token::Comma)
+        );
+        let next_is_name = matches!(iter.peek().map(|n| &n.token), Some(Token::Word(_)));
+        if after_open && next_is_name && is_keyword(Some(&t), Keyword::TABLE) {
+            continue;
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// The index of the token closing the parenthesis opened at `open`.
+fn matching_paren(tokens: &[TokenWithSpan], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, t) in tokens.iter().enumerate().skip(open) {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Takes computed columns, the watermark and the `WITH` options out of a
+/// `CREATE TABLE`'s tokens.
+fn split_create_table(
+    tokens: Vec<TokenWithSpan>,
+    errors: &Errors<'_>,
+) -> Result<(Vec<TokenWithSpan>, TableExtras)> {
+    let mut extras = TableExtras::default();
+    let Some(open) = tokens.iter().position(|t| t.token == Token::LParen) else {
+        // No column list: let sqlparser report what it expected.
+        return Ok((tokens, extras));
+    };
+    let Some(close) = matching_paren(&tokens, open) else {
+        let last = tokens.last().map(pos).unwrap_or_default();
+        return Err(errors.syntax(last, "expected `)` to close the column list"));
+    };
+    // Column entries: runs of tokens between commas at depth 1.
+    let mut entries: Vec<(usize, usize)> = Vec::new();
+    let (mut depth, mut begin) = (0usize, open + 1);
+    for i in open + 1..close {
+        match tokens.get(i).map(|t| &t.token) {
+            Some(Token::LParen) => depth += 1,
+            Some(Token::RParen) => depth = depth.saturating_sub(1),
+            Some(Token::Comma) if depth == 0 => {
+                entries.push((begin, i));
+                begin = i + 1;
+            }
+            _ => {}
+        }
+    }
+    entries.push((begin, close));
+    let mut keep = vec![true; tokens.len()];
+    let mut physical = 0usize;
+    let mut kept_entries = 0usize;
+    for &(b, e) in &entries {
+        let entry = tokens.get(b..e).unwrap_or(&[]);
+        let taken = if is_word(entry.first(), "WATERMARK") && is_keyword(entry.get(1), Keyword::FOR)
+        {
+            let col = entry.get(2).and_then(|t| match &t.token {
+                Token::Word(w) => Some(Ident::with_span(t.span, w.value.clone())),
+                _ => None,
+            });
+            let Some(col) = col else {
+                let at = entry.get(2).or(entry.last()).map(pos).unwrap_or_default();
+                return Err(errors.syntax(at, "expected the time column after WATERMARK FOR"));
+            };
+            if !is_keyword(entry.get(3), Keyword::AS) {
+                let at = entry.get(3).or(entry.last()).map(pos).unwrap_or_default();
+                return Err(errors.syntax(
+                    at,
+                    "expected AS and the watermark expression after WATERMARK FOR column",
+                ));
+            }
+            if extras.watermark.is_some() {
+                return Err(errors.semantic(
+                    entry.first().map(pos).unwrap_or_default(),
+                    "a table can have only one WATERMARK",
+                ));
+            }
+            let expr = parse_expr_tokens(entry.get(4..).unwrap_or(&[]), entry.get(3), errors)?;
+            extras.watermark = Some((col, expr));
+            true
+        } else if is_keyword(entry.get(1), Keyword::AS) {
+            let name = match entry.first().map(|t| (&t.token, t.span)) {
+                Some((Token::Word(w), span)) => Ident::with_span(span, w.value.clone()),
+                _ => {
+                    let at = entry.first().map(pos).unwrap_or_default();
+                    return Err(errors.syntax(at, "expected a column name before AS"));
+                }
+            };
+            let expr = parse_expr_tokens(entry.get(2..).unwrap_or(&[]), entry.get(1), errors)?;
+            extras.computed.push(ComputedColumn {
+                name,
+                expr,
+                after_physical: physical,
+            });
+            true
+        } else {
+            physical += 1;
+            false
+        };
+        if taken {
+            // Drop the entry and the comma that separates it from a kept one.
+            for k in keep.iter_mut().take(e).skip(b) {
+                *k = false;
+            }
+            let comma = if kept_entries > 0 {
+                b.checked_sub(1)
+            } else {
+                Some(e)
+            };
+            if let Some(k) = comma.filter(|&c| c != close).and_then(|c| keep.get_mut(c)) {
+                *k = false;
+            }
+        } else {
+            kept_entries += 1;
+        }
+    }
+    // `WITH ( 'k' = 'v', ... )` after the column list.
+    if is_keyword(tokens.get(close + 1), Keyword::WITH) {
+        let wopen = close + 2;
+        if tokens.get(wopen).map(|t| &t.token) != Some(&Token::LParen) {
+            let at = tokens
+                .get(wopen)
+                .or(tokens.last())
+                .map(pos)
+                .unwrap_or_default();
+            return Err(errors.syntax(at, "expected `(` after WITH"));
+        }
+        let Some(wclose) = matching_paren(&tokens, wopen) else {
+            let at = tokens.last().map(pos).unwrap_or_default();
+            return Err(errors.syntax(at, "expected `)` to close the WITH options"));
+        };
+        let opts = tokens.get(wopen + 1..wclose).unwrap_or(&[]);
+        let mut i = 0;
+        while i < opts.len() {
+            let k = opts.get(i);
+            let key = k.and_then(|t| match &t.token {
+                Token::SingleQuotedString(s) => Some(s.clone()),
+                _ => None,
+            });
+            let Some(key) = key else {
+                let at = k.map(pos).unwrap_or_default();
+                return Err(errors.syntax(
+                    at,
+                    "expected a quoted option key, as in 'connector' = 'print'",
+                ));
+            };
+            if opts.get(i + 1).map(|t| &t.token) != Some(&Token::Eq) {
+                let at = opts.get(i + 1).or(k).map(pos).unwrap_or_default();
+                return Err(errors.syntax(at, "expected `=` after the option key"));
+            }
+            let value = opts.get(i + 2).and_then(|t| match &t.token {
+                Token::SingleQuotedString(s) => Some(s.clone()),
+                _ => None,
+            });
+            let Some(value) = value else {
+                let at = opts
+                    .get(i + 2)
+                    .or(opts.get(i + 1))
+                    .map(pos)
+                    .unwrap_or_default();
+                return Err(errors.syntax(at, "expected a quoted option value"));
+            };
+            extras
+                .options
+                .push((key, value, k.map(pos).unwrap_or_default()));
+            match opts.get(i + 3).map(|t| &t.token) {
+                None => i += 3,
+                Some(Token::Comma) => i += 4,
+                Some(_) => {
+                    let at = opts.get(i + 3).map(pos).unwrap_or_default();
+                    return Err(errors.syntax(at, "expected `,` or `)` after an option"));
+                }
+            }
+        }
+        for k in keep.iter_mut().take(wclose + 1).skip(close + 1) {
+            *k = false;
+        }
+    }
+    let kept = tokens
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(t, k)| k.then_some(t))
+        .collect();
+    Ok((kept, extras))
+}
+
+/// Parses an expression made of exactly `tokens`; `before` is the token
+/// in front of it (for the position of an empty expression).
+fn parse_expr_tokens(
+    tokens: &[TokenWithSpan],
+    before: Option<&TokenWithSpan>,
+    errors: &Errors<'_>,
+) -> Result<Expr> {
+    if tokens.is_empty() {
+        let at = before.map(|t| Pos::from(t.span.end)).unwrap_or_default();
+        return Err(errors.syntax(at, "expected an expression"));
+    }
+    parse_tokens(tokens.to_vec(), errors, |p| p.parse_expr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::SqlError;
+
+    const DDL: &str = "CREATE TABLE bid (\n  auction BIGINT,\n  price BIGINT,\n  dateTime TIMESTAMP(3),\n  cents AS price * 100,\n  WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND\n) WITH (\n  'connector' = 'nexmark',\n  'events.num' = '1000'\n);\nSET 'parallelism.default' = '2';";
+
+    #[test]
+    fn flink_ddl_parts_are_split_out() {
+        let stmts = parse_script(DDL).expect("parses");
+        assert_eq!(stmts.len(), 2);
+        let ScriptStatement::CreateTable(stmt, extras) = &stmts[0].stmt else {
+            panic!("not a create table: {:?}", stmts[0].stmt);
+        };
+        let Statement::CreateTable(ct) = stmt.as_ref() else {
+            panic!("not a create table");
+        };
+        assert_eq!(ct.columns.len(), 3);
+        assert_eq!(extras.computed.len(), 1);
+        assert_eq!(extras.computed[0].after_physical, 3);
+        assert_eq!(extras.computed[0].expr.to_string(), "price * 100");
+        let (col, wm) = extras.watermark.as_ref().expect("watermark");
+        assert_eq!(col.value, "dateTime");
+        assert_eq!(wm.to_string(), "dateTime - INTERVAL '4' SECOND");
+        assert_eq!(extras.options[1].0, "events.num");
+        assert_eq!(extras.options[1].2, Pos::new(9, 3));
+        assert!(
+            matches!(&stmts[1].stmt, ScriptStatement::Set { key, value } if key == "parallelism.default" && value == "2")
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_token() {
+        let err = parse_script("SELECT a,\n  FROM t WHERE").expect_err("bad");
+        let SqlError::Syntax { pos, snippet, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(pos.line, 2, "{err}");
+        assert!(snippet.contains('^'));
+        let err = parse_script("CREATE TABLE t (a INT) WITH ('connector' 'x')").expect_err("bad");
+        assert!(
+            err.to_string().contains("line 1, column 42")
+                && err.to_string().contains("expected `=`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn window_table_argument_parses() {
+        let sql =
+            "SELECT * FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))";
+        let stmts = parse_script(sql).expect("parses");
+        assert_eq!(stmts.len(), 1);
+    }
+}

@@ -1,0 +1,512 @@
+//! A SQL session: the catalog, `SET` options, and the execution of a script's statements.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlparser::ast::{self, Spanned, Statement, TableObject};
+
+use spate::config::Config;
+use spate::sinks::{BlackholeSink, CollectSink};
+use spate::{Job, JobResult};
+
+use crate::bind_expr::{ExprBinder, pos_ident, pos_of};
+use crate::bind_query::QueryBinder;
+use crate::catalog::{Catalog, Entry, TableDef, ViewDef};
+use crate::connectors::{TableSink, sink_for, validate_source};
+use crate::error::{Errors, Pos, Result, SqlError};
+use crate::logical::LogicalPlan;
+use crate::row::Row;
+use crate::rules::optimize;
+use crate::schema::{Field, Schema};
+use crate::script::{Located, ScriptStatement, TableExtras, parse_script};
+use crate::value::DataType;
+use crate::{physical, script};
+
+/// What one statement did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// DDL or SET: a message for the user.
+    Done(String),
+    /// `EXPLAIN`: the plans.
+    Explain(String),
+    /// `INSERT INTO`: the finished job.
+    Inserted {
+        /// The target table.
+        table: String,
+        /// Metrics and wall time.
+        result: JobResult,
+    },
+    /// A `SELECT`: its rows (a changelog) and schema.
+    Rows {
+        /// The columns.
+        schema: Schema,
+        /// The rows, in arrival order per core.
+        rows: Vec<Row>,
+        /// Metrics and wall time.
+        result: JobResult,
+    },
+}
+
+/// A plan ready to run, and how long planning took.
+#[derive(Debug)]
+pub struct Planned {
+    /// The optimized logical plan.
+    pub plan: LogicalPlan,
+    /// The plan as bound, before the rules.
+    pub bound: LogicalPlan,
+    /// Parse, bind and optimize time.
+    pub planning: Duration,
+}
+
+/// Executes SQL statements against a catalog.
+#[derive(Debug, Default)]
+pub struct Session {
+    catalog: Catalog,
+    /// The engine configuration jobs run with (`SET 'parallelism.default'` changes cores).
+    pub config: Config,
+    settings: BTreeMap<String, String>,
+}
+
+impl Session {
+    /// A session running jobs with `config`.
+    pub fn new(config: Config) -> Self {
+        Session {
+            catalog: Catalog::default(),
+            config,
+            settings: BTreeMap::new(),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The options set with `SET`.
+    pub fn settings(&self) -> &BTreeMap<String, String> {
+        &self.settings
+    }
+
+    /// Runs every statement of `sql` in order; stops at the first error.
+    pub fn execute(&mut self, sql: &str) -> Result<Vec<Outcome>> {
+        let mut out = Vec::new();
+        self.execute_each(sql, &mut |o| out.push(o))?;
+        Ok(out)
+    }
+
+    /// Runs every statement of `sql`, handing each outcome to `each` as it completes.
+    pub fn execute_each(&mut self, sql: &str, each: &mut dyn FnMut(Outcome)) -> Result<()> {
+        let source: Arc<str> = Arc::from(sql);
+        for stmt in parse_script(sql)? {
+            let o = self.statement(stmt, &source)?;
+            each(o);
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, located: Located, source: &Arc<str>) -> Result<Outcome> {
+        let errors = Errors::new(source);
+        match located.stmt {
+            ScriptStatement::Set { key, value } => self.set(key, value, located.pos, &errors),
+            ScriptStatement::Reset { key } => {
+                match key {
+                    Some(k) => {
+                        self.settings.remove(&k);
+                    }
+                    None => self.settings.clear(),
+                }
+                Ok(Outcome::Done("[INFO] Execute statement succeeded.".into()))
+            }
+            ScriptStatement::CreateTable(stmt, extras) => {
+                self.create_table(&stmt, *extras, &errors)
+            }
+            ScriptStatement::Sql(stmt) => match *stmt {
+                Statement::CreateView(v) => self.create_view(v, source, &errors),
+                Statement::Insert(ins) => {
+                    let (table, plan) = self.plan_insert(&ins, &errors)?;
+                    let result = self.run_insert(&table, &plan.plan)?;
+                    Ok(Outcome::Inserted {
+                        table: table.name.clone(),
+                        result,
+                    })
+                }
+                Statement::Query(q) => {
+                    let planned = self.plan_query(&q, &errors, Instant::now())?;
+                    let (rows, result) = self.run_collect(&planned.plan)?;
+                    Ok(Outcome::Rows {
+                        schema: planned.plan.schema(),
+                        rows,
+                        result,
+                    })
+                }
+                Statement::Explain { statement, .. } => self.explain(&statement, &errors),
+                other => Err(errors.unsupported(pos_of(&other), first_words(&other))),
+            },
+        }
+    }
+
+    fn set(&mut self, key: String, value: String, at: Pos, errors: &Errors<'_>) -> Result<Outcome> {
+        match key.as_str() {
+            "parallelism.default" => {
+                let cores: u32 = value.parse().map_err(|_| {
+                    errors.semantic(
+                        at,
+                        format!("'parallelism.default' must be a whole number, not '{value}'"),
+                    )
+                })?;
+                self.config.runtime.cores = cores;
+            }
+            "execution.runtime-mode" if value != "streaming" && value != "batch" => {
+                return Err(errors.semantic(
+                    at,
+                    format!("'execution.runtime-mode' is 'streaming' or 'batch', not '{value}'"),
+                ));
+            }
+            "table.exec.state.ttl" => {
+                // Regular joins are not planned yet, and group aggregates keep
+                // their state: accepting a TTL here would silently not apply it.
+                return Err(
+                    errors.unsupported(at, "'table.exec.state.ttl' (state TTL for SQL operators)")
+                );
+            }
+            _ => {}
+        }
+        self.settings.insert(key, value);
+        Ok(Outcome::Done("[INFO] Execute statement succeeded.".into()))
+    }
+
+    fn create_table(
+        &mut self,
+        stmt: &Statement,
+        extras: TableExtras,
+        errors: &Errors<'_>,
+    ) -> Result<Outcome> {
+        let Statement::CreateTable(ct) = stmt else {
+            return Err(SqlError::Internal(
+                "CREATE TABLE parsed as another statement".into(),
+            ));
+        };
+        let at = pos_of(&ct.name);
+        if ct.query.is_some() {
+            return Err(errors.unsupported(at, "CREATE TABLE ... AS SELECT"));
+        }
+        if ct.like.is_some() {
+            return Err(errors.unsupported(at, "CREATE TABLE ... LIKE"));
+        }
+        if let Some(c) = ct.constraints.first() {
+            return Err(errors.unsupported(pos_of(c), "table constraints (PRIMARY KEY, ...)"));
+        }
+        let binder = ExprBinder { errors: *errors };
+        let mut physical = Vec::new();
+        for c in &ct.columns {
+            let ty = binder.data_type(&c.data_type, pos_ident(&c.name))?;
+            physical.push(Field::new(c.name.value.clone(), ty));
+        }
+        let physical_schema = Schema::new(physical.clone());
+        // Computed columns read the physical row; insert them at their declared places.
+        let mut fields = Vec::new();
+        let mut computed = Vec::new();
+        let mut next = extras.computed.iter().peekable();
+        for i in 0..=physical.len() {
+            while let Some(cc) = next.next_if(|c| c.after_physical == i) {
+                let (e, ty) = binder.bind(&cc.expr, &physical_schema, None)?;
+                fields.push(Field::new(cc.name.value.clone(), ty));
+                computed.push(Some(e));
+            }
+            if let Some(f) = physical.get(i) {
+                fields.push(f.clone());
+                computed.push(None);
+            }
+        }
+        let mut schema = Schema::new(fields);
+        for (i, f) in schema.fields.iter().enumerate() {
+            if schema
+                .fields
+                .iter()
+                .skip(i + 1)
+                .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+            {
+                return Err(errors.semantic(at, format!("column `{}` is declared twice", f.name)));
+            }
+        }
+        let watermark = match &extras.watermark {
+            None => None,
+            Some((col, expr)) => {
+                let Some(i) = schema.index_of(&col.value) else {
+                    return Err(errors.semantic(
+                        pos_ident(col),
+                        format!(
+                            "unknown column `{}` in WATERMARK FOR; expected one of: {}",
+                            col.value,
+                            schema.names()
+                        ),
+                    ));
+                };
+                if schema.fields.get(i).map(|f| f.ty) != Some(DataType::Timestamp) {
+                    return Err(errors.semantic(
+                        pos_ident(col),
+                        format!(
+                            "the WATERMARK FOR column `{}` must be a TIMESTAMP(3)",
+                            col.value
+                        ),
+                    ));
+                }
+                let (e, ty) = binder.bind(expr, &schema, None)?;
+                if ty != DataType::Timestamp {
+                    return Err(errors.semantic(
+                        pos_of(expr),
+                        format!("expected a TIMESTAMP watermark expression, found {ty}"),
+                    ));
+                }
+                schema.rowtime = Some(i);
+                Some((i, e))
+            }
+        };
+        let mut options = BTreeMap::new();
+        for (k, v, p) in extras.options {
+            if options.insert(k.clone(), v).is_some() {
+                return Err(errors.semantic(p, format!("option '{k}' is given twice")));
+            }
+        }
+        let name = ct.name.to_string();
+        let table = TableDef {
+            name: name.clone(),
+            schema,
+            computed,
+            watermark,
+            options,
+            temporary: ct.temporary,
+        };
+        if !table.options.contains_key("connector") {
+            return Err(errors.semantic(at, "expected WITH ('connector' = '...') on CREATE TABLE"));
+        }
+        validate_source(&table)?;
+        if !self
+            .catalog
+            .put(&name, Entry::Table(Arc::new(table)), ct.or_replace)
+        {
+            if ct.if_not_exists {
+                return Ok(Outcome::Done(format!(
+                    "[INFO] Table `{name}` exists; skipped."
+                )));
+            }
+            return Err(errors.semantic(at, format!("table or view `{name}` already exists")));
+        }
+        Ok(Outcome::Done("[INFO] Execute statement succeeded.".into()))
+    }
+
+    fn create_view(
+        &mut self,
+        v: ast::CreateView,
+        source: &Arc<str>,
+        errors: &Errors<'_>,
+    ) -> Result<Outcome> {
+        let at = pos_of(&v.name);
+        if v.materialized {
+            return Err(errors.unsupported(at, "materialized views"));
+        }
+        if !v.columns.is_empty() {
+            return Err(errors.unsupported(at, "column lists on views"));
+        }
+        // Bind now, so errors show at CREATE VIEW as in Flink.
+        QueryBinder::new(&self.catalog, *errors).query(&v.query)?;
+        let name = v.name.to_string();
+        let view = ViewDef {
+            name: name.clone(),
+            query: v.query,
+            source: source.clone(),
+        };
+        if !self
+            .catalog
+            .put(&name, Entry::View(Arc::new(view)), v.or_replace)
+        {
+            if v.if_not_exists {
+                return Ok(Outcome::Done(format!(
+                    "[INFO] View `{name}` exists; skipped."
+                )));
+            }
+            return Err(errors.semantic(at, format!("table or view `{name}` already exists")));
+        }
+        Ok(Outcome::Done("[INFO] Execute statement succeeded.".into()))
+    }
+
+    /// Binds and optimizes a query.
+    pub fn plan_query(
+        &self,
+        q: &ast::Query,
+        errors: &Errors<'_>,
+        started: Instant,
+    ) -> Result<Planned> {
+        let bound = QueryBinder::new(&self.catalog, *errors).query(q)?;
+        let plan = optimize(bound.clone())?;
+        Ok(Planned {
+            plan,
+            bound,
+            planning: started.elapsed(),
+        })
+    }
+
+    /// Parses, binds and optimizes one `SELECT` or `INSERT` statement (for
+    /// `EXPLAIN`-like uses and for measuring planning time).
+    pub fn plan_statement(&self, sql: &str) -> Result<Planned> {
+        let started = Instant::now();
+        let errors = Errors::new(sql);
+        let mut stmts = parse_script(sql)?;
+        let Some(stmt) = stmts.pop() else {
+            return Err(errors.syntax(Pos::new(1, 1), "expected a statement"));
+        };
+        match stmt.stmt {
+            script::ScriptStatement::Sql(s) => {
+                match *s {
+                    Statement::Query(q) => self.plan_query(&q, &errors, started),
+                    Statement::Insert(ins) => {
+                        let (_, mut p) = self.plan_insert(&ins, &errors)?;
+                        p.planning = started.elapsed();
+                        Ok(p)
+                    }
+                    other => Err(errors
+                        .unsupported(pos_of(&other), "planning anything but SELECT or INSERT")),
+                }
+            }
+            _ => Err(errors.semantic(stmt.pos, "expected SELECT or INSERT")),
+        }
+    }
+
+    fn plan_insert(
+        &self,
+        ins: &ast::Insert,
+        errors: &Errors<'_>,
+    ) -> Result<(Arc<TableDef>, Planned)> {
+        let started = Instant::now();
+        let at = pos_of(ins);
+        let TableObject::TableName(name) = &ins.table else {
+            return Err(errors.unsupported(at, "INSERT INTO a table function"));
+        };
+        if !ins.columns.is_empty() {
+            return Err(errors.unsupported(at, "INSERT with a column list"));
+        }
+        if ins.overwrite {
+            return Err(errors.unsupported(at, "INSERT OVERWRITE"));
+        }
+        let Some(q) = &ins.source else {
+            return Err(errors.syntax(at, "expected a query after INSERT INTO table"));
+        };
+        let name_pos = pos_of(name);
+        let table = match self.catalog.get(&name.to_string()) {
+            Some(Entry::Table(t)) => t.clone(),
+            Some(Entry::View(_)) => {
+                return Err(errors.semantic(
+                    name_pos,
+                    format!("`{name}` is a view; expected a table to INSERT INTO"),
+                ));
+            }
+            None => {
+                return Err(errors.semantic(
+                    name_pos,
+                    format!(
+                        "unknown table `{name}`; expected one of: {}",
+                        self.catalog.names().join(", ")
+                    ),
+                ));
+            }
+        };
+        let planned = self.plan_query(q, errors, started)?;
+        let got = planned.plan.schema();
+        let want = &table.schema;
+        if got.len() != want.len() {
+            return Err(errors.semantic(
+                pos_of(q.as_ref()),
+                format!(
+                    "the query has {} columns but `{}` has {} ({})",
+                    got.len(),
+                    table.name,
+                    want.len(),
+                    want.names()
+                ),
+            ));
+        }
+        for (g, w) in got.fields.iter().zip(&want.fields) {
+            let ok = g.ty == w.ty
+                || g.ty == DataType::Null
+                || (g.ty == DataType::BigInt && w.ty == DataType::Double);
+            if !ok {
+                return Err(errors.semantic(
+                    pos_of(q.as_ref()),
+                    format!(
+                        "column `{}` of the query is {} but `{}.{}` is {}",
+                        g.name, g.ty, table.name, w.name, w.ty
+                    ),
+                ));
+            }
+        }
+        if !planned.plan.is_insert_only()
+            && let Ok(TableSink::File(_)) = sink_for(&table)
+        {
+            {
+                return Err(errors.unsupported(
+                    pos_of(q.as_ref()),
+                    "writing an updating (changelog) result to a filesystem table",
+                ));
+            }
+        }
+        Ok((table, planned))
+    }
+
+    fn run_insert(&self, table: &TableDef, plan: &LogicalPlan) -> Result<JobResult> {
+        let sink = sink_for(table)?;
+        let job = Job::builder(&format!("insert into {}", table.name));
+        let stream = physical::build(&job, plan)?;
+        let name = table.name.as_str();
+        match sink {
+            TableSink::Print(p) => stream.sink_with_checksum(name, p),
+            TableSink::Blackhole => stream.sink_with_checksum(name, BlackholeSink),
+            TableSink::File(f) => stream.sink_with_checksum(name, f),
+        }
+        Ok(job.build()?.run(&self.config)?)
+    }
+
+    /// Runs a planned query and collects its rows.
+    pub fn run_collect(&self, plan: &LogicalPlan) -> Result<(Vec<Row>, JobResult)> {
+        let sink = CollectSink::new();
+        let job = Job::builder("select");
+        physical::build(&job, plan)?.sink_with_checksum("select", sink.clone());
+        let result = job.build()?.run(&self.config)?;
+        Ok((sink.take(), result))
+    }
+
+    fn explain(&self, stmt: &Statement, errors: &Errors<'_>) -> Result<Outcome> {
+        let started = Instant::now();
+        let planned = match stmt {
+            Statement::Query(q) => self.plan_query(q, errors, started)?,
+            Statement::Insert(ins) => self.plan_insert(ins, errors)?.1,
+            other => {
+                return Err(
+                    errors.unsupported(pos_of(other), "EXPLAIN of anything but SELECT or INSERT")
+                );
+            }
+        };
+        let job = Job::builder("explain");
+        let stream = physical::build(&job, &planned.plan)?;
+        stream.sink("sink", BlackholeSink);
+        let physical = job.build()?.explain();
+        Ok(Outcome::Explain(format!(
+            "== Abstract Syntax Tree ==\n{}\n== Optimized Logical Plan ==\n{}\n== Physical Execution Plan ==\n{}",
+            planned.bound.explain(),
+            planned.plan.explain(),
+            physical
+        )))
+    }
+}
+
+/// The statement's first words, to name an unsupported statement.
+fn first_words(s: &Statement) -> String {
+    let text = s.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    format!("the statement {}", words.join(" "))
+}
+
+/// Where a statement starts (for messages).
+pub fn statement_pos(s: &Statement) -> Pos {
+    Pos::from(s.span().start)
+}
