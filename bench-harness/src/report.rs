@@ -47,6 +47,28 @@ pub struct BenchReport {
     pub hours_per_trillion: f64,
     /// Target rate (0 = unthrottled).
     pub rate_per_s: u64,
+    /// What checkpointing did; absent when the run took no checkpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<CheckpointSummary>,
+}
+
+/// The checkpoints of a run, for the summary and the JSON results.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointSummary {
+    /// Completed checkpoints.
+    pub completed: u64,
+    /// Aborted checkpoints.
+    pub aborted: u64,
+    /// Restarts after failures.
+    pub restarts: u64,
+    /// Longest synchronous part of any task's snapshot, µs.
+    pub sync_us_max: f64,
+    /// Longest barrier alignment of any task, µs.
+    pub alignment_us_max: f64,
+    /// Longest time from trigger to durable manifest, ms.
+    pub duration_ms_max: u64,
+    /// Where the checkpoints are.
+    pub dir: String,
 }
 
 impl BenchReport {
@@ -79,11 +101,41 @@ impl BenchReport {
                 f64::INFINITY
             },
             rate_per_s: spec.rate_per_s,
+            checkpoints: r.checkpoint_dir.as_ref().map(|dir| {
+                let c = &r.metrics.checkpoints;
+                CheckpointSummary {
+                    completed: c.completed,
+                    aborted: c.aborted,
+                    restarts: c.restarts,
+                    sync_us_max: c.sync_ns_max as f64 / 1000.0,
+                    alignment_us_max: c.alignment_ns_max as f64 / 1000.0,
+                    duration_ms_max: c.duration_ms_max,
+                    dir: dir.display().to_string(),
+                }
+            }),
         }
     }
 
     /// The readable summary printed at the end of a run.
     pub fn summary(&self) -> String {
+        let mut out = self.run_summary();
+        if let Some(c) = &self.checkpoints {
+            out.push_str(&format!(
+                "checkpoints     {} completed, {} aborted, {} restarts · sync ≤ {} · \
+                 alignment ≤ {} · ≤ {} ms to durable · {}\n",
+                c.completed,
+                c.aborted,
+                c.restarts,
+                micros(c.sync_us_max),
+                micros(c.alignment_us_max),
+                c.duration_ms_max,
+                c.dir
+            ));
+        }
+        out
+    }
+
+    fn run_summary(&self) -> String {
         format!(
             "query           {}\n\
              cores           {}\n\
