@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use spate::sources::{
-    RateLimiter, Source, SourceCollector, SourcePoll, SplitInfo, decode_offset, encode_offset,
+    RateLimiter, Source, SourceCollector, SourcePoll, SplitInfo, check_split_position,
+    decode_offset, encode_offset,
 };
 use spate::{Result, SpateError};
 
@@ -143,13 +144,7 @@ impl Source for NexmarkSource {
                 reason: format!("cannot restore the Nexmark generator: {e}"),
             })?,
             SplitInput::File { next: n, step, .. } => {
-                if next % *step as u64 != *n as u64 % *step as u64 {
-                    return Err(SpateError::Checkpoint {
-                        reason: format!(
-                            "event {next} of the Nexmark event file is not in this split"
-                        ),
-                    });
-                }
+                check_split_position("nexmark event file", next, *n as u64, *step as u64)?;
                 *n = next as usize;
             }
         }

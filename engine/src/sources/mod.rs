@@ -153,8 +153,8 @@ pub fn decode_offset<const N: usize>(source: &str, offset: &[u8]) -> Result<[u64
 }
 
 /// Checks that `next` is a position of split `index` of a source that
-/// takes every `step`-th element.
-pub(crate) fn check_split_position(source: &str, next: u64, index: u64, step: u64) -> Result<()> {
+/// takes every `step`-th element (a split's records are `index + k·step`).
+pub fn check_split_position(source: &str, next: u64, index: u64, step: u64) -> Result<()> {
     if step == 0 || next % step != index % step {
         return Err(crate::SpateError::Checkpoint {
             reason: format!(
