@@ -67,6 +67,11 @@ pub struct CheckpointSummary {
     pub alignment_us_max: f64,
     /// Longest time from trigger to durable manifest, ms.
     pub duration_ms_max: u64,
+    /// Bytes uploaded to checkpoint storage.
+    pub uploaded_bytes: u64,
+    /// The checkpoint the last restart restored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<u64>,
     /// Where the checkpoints are.
     pub dir: String,
 }
@@ -110,6 +115,8 @@ impl BenchReport {
                     sync_us_max: c.sync_ns_max as f64 / 1000.0,
                     alignment_us_max: c.alignment_ns_max as f64 / 1000.0,
                     duration_ms_max: c.duration_ms_max,
+                    uploaded_bytes: c.uploaded_bytes,
+                    restored_from: c.restored_from,
                     dir: dir.display().to_string(),
                 }
             }),
@@ -120,15 +127,19 @@ impl BenchReport {
     pub fn summary(&self) -> String {
         let mut out = self.run_summary();
         if let Some(c) = &self.checkpoints {
+            let restored = c
+                .restored_from
+                .map_or(String::new(), |id| format!(" (restored checkpoint {id})"));
             out.push_str(&format!(
-                "checkpoints     {} completed, {} aborted, {} restarts · sync ≤ {} · \
-                 alignment ≤ {} · ≤ {} ms to durable · {}\n",
+                "checkpoints     {} completed, {} aborted, {} restarts{restored} · sync ≤ {} · \
+                 alignment ≤ {} · ≤ {} ms to durable · {:.1} MiB uploaded · {}\n",
                 c.completed,
                 c.aborted,
                 c.restarts,
                 micros(c.sync_us_max),
                 micros(c.alignment_us_max),
                 c.duration_ms_max,
+                c.uploaded_bytes as f64 / (1024.0 * 1024.0),
                 c.dir
             ));
         }

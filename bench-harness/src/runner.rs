@@ -1,7 +1,7 @@
 //! Runs one Nexmark query as a Spate job and measures it.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spate::config::Config;
 use spate::sinks::{BlackholeSink, CollectSink};
@@ -23,6 +23,9 @@ pub struct BenchSpec {
     pub rate_per_s: u64,
     /// Counts generated events while the job runs, for progress display.
     pub progress: Option<Arc<AtomicU64>>,
+    /// Fails the job once, when subtask 0 has read this many events: shows
+    /// (and tests) recovery from the last checkpoint.
+    pub fail_once_after_events: Option<u64>,
 }
 
 /// Where the query's output goes.
@@ -54,8 +57,35 @@ fn build_job(
         }
         Ok(s)
     });
+    let events = match spec.fail_once_after_events {
+        Some(n) => fail_once(&events, n),
+        None => events,
+    };
     sink(&events)?;
     job.build()
+}
+
+/// Passes events on, and fails the job once when subtask 0 has seen `n`
+/// of them in one run. The flag outlives restarts, so the restarted job
+/// runs through.
+fn fail_once(events: &DataStream<Event>, n: u64) -> DataStream<Event> {
+    let armed = Arc::new(AtomicBool::new(true));
+    let seen = Arc::new(AtomicU64::new(0));
+    events.process(
+        move |e: Event, ctx: &mut spate::operators::process::Context<'_, Event>| {
+            if ctx.subtask() == 0
+                && seen.fetch_add(1, Ordering::Relaxed) + 1 == n
+                && armed.swap(false, Ordering::SeqCst)
+            {
+                ctx.fail(SpateError::Operator {
+                    operator: "fail-once".into(),
+                    reason: format!("failure injected after {n} events (--fail-once-after-events)"),
+                });
+                return;
+            }
+            ctx.collect(e);
+        },
+    )
 }
 
 macro_rules! with_query {

@@ -66,6 +66,7 @@ fn check<T>(
             input: input.0.clone(),
             rate_per_s: 0,
             progress: None,
+            fail_once_after_events: None,
         };
         let (mut got, result) = run_collect(&spec, &config(cores), engine).unwrap();
         got.sort();

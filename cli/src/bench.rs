@@ -106,6 +106,10 @@ pub struct NexmarkArgs {
     /// Subtasks per operator on the cluster (with --cluster).
     #[arg(long, default_value_t = 1)]
     parallelism: u32,
+    /// Fail the job once after subtask 0 has read N events, to watch it
+    /// recover from its last checkpoint (set checkpoint.interval_ms).
+    #[arg(long, value_name = "N")]
+    fail_once_after_events: Option<u64>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -169,6 +173,7 @@ fn nexmark(args: NexmarkArgs) -> anyhow::Result<()> {
             input: input.clone(),
             rate_per_s: args.rate.unwrap_or(0),
             progress: Some(counter.clone()),
+            fail_once_after_events: args.fail_once_after_events,
         };
         let show =
             !args.no_progress && !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -52,6 +52,7 @@ impl NexmarkJobArgs {
             }),
             rate_per_s: self.rate,
             progress: None,
+            fail_once_after_events: None,
         }
     }
 

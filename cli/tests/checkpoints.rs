@@ -108,6 +108,7 @@ fn manifest(id: u64, files: Vec<FileRef>) -> Manifest {
             }],
             sink_transactions: Vec::new(),
             counters: Default::default(),
+            operator_values: Default::default(),
         }],
     }
 }

@@ -47,6 +47,12 @@ pub use rkyv;
 pub trait Data: Clone + Send + 'static {}
 impl<T: Clone + Send + 'static> Data for T {}
 
-/// A key type for `key_by`.
-pub trait Key: std::hash::Hash + Eq + Clone + Send + 'static {}
-impl<T: std::hash::Hash + Eq + Clone + Send + 'static> Key for T {}
+/// A key type for `key_by`. Keys are part of keyed state, so they are
+/// serializable like state ([`StateData`]: derive `rkyv::Archive`,
+/// `rkyv::Serialize` and `rkyv::Deserialize`; primitives, `String`,
+/// tuples and `Vec`s of such types qualify).
+pub trait Key: std::hash::Hash + Eq + Clone + Send + StateData + 'static {}
+impl<T: std::hash::Hash + Eq + Clone + Send + StateData + 'static> Key for T {}
+
+/// A type keyed state can hold: it goes into checkpoints and savepoints.
+pub use spate_state::StateData;

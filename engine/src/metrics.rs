@@ -121,6 +121,9 @@ pub struct CheckpointMetrics {
     pub duration_ms_max: u64,
     /// Bytes uploaded to checkpoint storage.
     pub uploaded_bytes: u64,
+    /// The checkpoint the last restart restored (none without restarts, or
+    /// when no checkpoint had completed before the failure).
+    pub restored_from: Option<u64>,
 }
 
 impl JobMetrics {

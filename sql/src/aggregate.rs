@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use crate::logical::{AggCall, AggFunc};
 use crate::value::{DataType, Value};
 
-/// The running state of one aggregate call.
-#[derive(Clone, Debug, PartialEq)]
+/// The running state of one aggregate call (keyed state: it goes into
+/// checkpoints).
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Acc {
     /// COUNT(*) and COUNT(x): rows (or non-null values) counted.
     Count(i64),
@@ -18,7 +19,7 @@ pub enum Acc {
     /// AVG(x): sum and count.
     Avg(Value, i64),
     /// COUNT(DISTINCT x): each value and how many rows hold it.
-    Distinct(BTreeMap<Value, i64>),
+    Distinct(#[rkyv(with = rkyv::with::AsVec)] BTreeMap<Value, i64>),
 }
 
 impl Acc {
@@ -134,7 +135,7 @@ fn add(a: &Value, b: &Value, sign: i64) -> Value {
 }
 
 /// The accumulators of a list of calls.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Accs {
     /// One per call.
     pub accs: Vec<Acc>,

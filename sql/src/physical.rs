@@ -310,7 +310,7 @@ impl AggregateFunction for RowAggregate {
 }
 
 /// A group's accumulators and the result last emitted for it.
-#[derive(Clone)]
+#[derive(Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct GroupState {
     accs: Accs,
     last: Option<Vec<Value>>,

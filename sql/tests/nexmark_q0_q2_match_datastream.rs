@@ -21,6 +21,7 @@ fn datastream(query: &str, cores: u32) -> (u64, u64) {
         }),
         rate_per_s: 0,
         progress: None,
+        fail_once_after_events: None,
     };
     let result = blackhole_job(&spec)
         .expect("job builds")

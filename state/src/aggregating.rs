@@ -167,6 +167,16 @@ where
             })
     }
 
+    /// Puts a value restored from a snapshot, as [`ValueTable::restore`].
+    pub fn restore(
+        &mut self,
+        kr: KeyRef,
+        entry: crate::snapshot::Restored<K, N, A::Acc>,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        self.accumulators.restore(kr, entry, now_ms)
+    }
+
     /// Number of stored accumulators.
     pub fn len(&self) -> usize {
         self.accumulators.len()

@@ -53,6 +53,8 @@
 //! - [`timers`] — [`TimerQueue`], the deduplicated event/processing-time
 //!   timer service.
 //! - [`snapshot`] — what per-key-group iteration (checkpoints) yields.
+//! - [`canonical`] — every table's entries as sorted (stored key, stored
+//!   value) pairs, the backend-independent form of snapshots.
 //! - [`checkpoint`] — checkpoint SST files, manifests, storage (local
 //!   directory, S3), upload, retention and recovery selection.
 //! - [`codec`] — rkyv serialization of keys, namespaces and values
@@ -71,6 +73,7 @@ mod dispatch;
 mod store;
 
 pub mod aggregating;
+pub mod canonical;
 pub mod checkpoint;
 pub mod codec;
 pub mod error;
@@ -86,6 +89,7 @@ pub mod ttl;
 pub mod value;
 
 pub use aggregating::{AggregateFunction, AggregatingTable};
+pub use canonical::{CanonicalEntry, CanonicalState};
 pub use codec::StateData;
 pub use error::StateError;
 pub use hash::{StableBuildHasher, StableHasher, stable_hash};

@@ -102,6 +102,35 @@ where
         Ok(())
     }
 
+    /// Appends elements restored from a snapshot, keeping their expiry.
+    fn restore(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+        values: Vec<(V, Option<i64>)>,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        let policy = self.policy;
+        let cells = values
+            .into_iter()
+            .map(|(v, at)| policy.wrap_at(v, at, now_ms));
+        match self.store.entry(kr, key, ns)? {
+            Entry::Occupied(mut occupied) => occupied.get_mut().cell.extend(cells),
+            Entry::Vacant(vacant) => {
+                let cell: Vec<_> = cells.collect();
+                if !cell.is_empty() {
+                    vacant.insert(Slot {
+                        key: key.clone(),
+                        ns: ns.clone(),
+                        cell,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn update(
         &mut self,
         kr: KeyRef,
@@ -347,6 +376,19 @@ where
     /// Drops every list and releases the memory.
     pub fn clear_all(&mut self) {
         by_ttl!(&mut self.inner, core => core.store.clear_all());
+    }
+
+    /// Appends elements restored from a snapshot to the list of (key, ns),
+    /// each with its expiry as stored.
+    pub fn restore(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+        values: Vec<(V, Option<i64>)>,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        by_ttl!(&mut self.inner, core => core.restore(kr, key, ns, values, now_ms))
     }
 
     /// Every stored element of key group `kg` as (key, ns, element), the

@@ -83,6 +83,33 @@ where
         }))
     }
 
+    /// Puts a user entry restored from a snapshot, keeping its expiry.
+    fn restore(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+        (uk, uv, expires_at_ms): (UK, UV, Option<i64>),
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        let cell = self.policy.wrap_at(uv, expires_at_ms, now_ms);
+        match self.store.entry(kr, key, ns)? {
+            Entry::Occupied(mut occupied) => {
+                occupied.get_mut().cell.insert(uk, cell);
+            }
+            Entry::Vacant(vacant) => {
+                let mut map = UserMap::with_hasher(StableBuildHasher);
+                map.insert(uk, cell);
+                vacant.insert(Slot {
+                    key: key.clone(),
+                    ns: ns.clone(),
+                    cell: map,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn put_all(
         &mut self,
         kr: KeyRef,
@@ -285,6 +312,19 @@ where
         now_ms: i64,
     ) -> Result<(), StateError> {
         self.put_all(kr, key, ns, [(uk, uv)], now_ms)
+    }
+
+    /// Puts a user entry `(uk, uv, expiry)` restored from a snapshot into
+    /// the map of (key, ns), its expiry as stored.
+    pub fn restore(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+        entry: (UK, UV, Option<i64>),
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        by_ttl!(&mut self.inner, core => core.restore(kr, key, ns, entry, now_ms))
     }
 
     /// Sets every (uk, uv) of `entries`.

@@ -118,6 +118,16 @@ where
             .merge_namespaces_with(kr, key, sources, target, now_ms, |a, b| reduce(&a, &b))
     }
 
+    /// Puts a value restored from a snapshot, as [`ValueTable::restore`].
+    pub fn restore(
+        &mut self,
+        kr: KeyRef,
+        entry: crate::snapshot::Restored<K, N, V>,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        self.values.restore(kr, entry, now_ms)
+    }
+
     /// Number of stored (key, namespace) entries.
     pub fn len(&self) -> usize {
         self.values.len()

@@ -204,6 +204,15 @@ where
             .map(|slot| &slot.timer)
     }
 
+    /// Every registered timer with its registration number (timers due at
+    /// the same time fire in that order), for snapshots.
+    pub fn iter_with_order(&self) -> impl Iterator<Item = (&Timer<K, N>, u64)> + '_ {
+        self.buckets
+            .values()
+            .flat_map(Bucket::iter)
+            .map(|slot| (&slot.timer, slot.seq & (SEQ_LIMIT - 1)))
+    }
+
     /// The registered timers of key group `kg` (for snapshots).
     pub fn iter_key_group(
         &self,

@@ -97,6 +97,9 @@ pub(crate) trait TtlPolicy: Copy + Send + Sync + 'static {
     fn config(&self) -> Option<StateTtl>;
     /// Wraps a value written at `now_ms`.
     fn wrap<V>(&self, value: V, now_ms: i64) -> Self::Stored<V>;
+    /// Wraps a restored value with its stored expiry; a value stored
+    /// without one (TTL enabled since) starts its TTL at `now_ms`.
+    fn wrap_at<V>(&self, value: V, expires_at_ms: Option<i64>, now_ms: i64) -> Self::Stored<V>;
     /// The stored value, expired or not.
     fn value<V>(stored: &Self::Stored<V>) -> &V;
     /// The stored value, mutably.
@@ -146,6 +149,10 @@ impl TtlPolicy for NoTtl {
     }
     #[inline(always)]
     fn wrap<V>(&self, value: V, _now_ms: i64) -> V {
+        value
+    }
+    #[inline]
+    fn wrap_at<V>(&self, value: V, _expires_at_ms: Option<i64>, _now_ms: i64) -> V {
         value
     }
     #[inline(always)]
@@ -202,6 +209,14 @@ impl TtlPolicy for WithTtl {
         Expiring {
             value,
             expires_at_ms: AtomicI64::new(self.ttl.expires_at_ms(now_ms)),
+        }
+    }
+    #[inline]
+    fn wrap_at<V>(&self, value: V, expires_at_ms: Option<i64>, now_ms: i64) -> Expiring<V> {
+        let at = expires_at_ms.unwrap_or_else(|| self.ttl.expires_at_ms(now_ms));
+        Expiring {
+            value,
+            expires_at_ms: AtomicI64::new(at),
         }
     }
     #[inline]

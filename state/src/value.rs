@@ -8,7 +8,7 @@ use hashbrown::hash_table::Entry;
 use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
 use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
-use crate::snapshot::ExpiringEntry;
+use crate::snapshot::{ExpiringEntry, Restored};
 use crate::store::{KeyGroupedStore, Slot, Swept};
 use crate::ttl::{NoTtl, StateTtl, TtlPolicy, WithTtl};
 
@@ -64,6 +64,24 @@ where
     #[inline]
     fn put(&mut self, kr: KeyRef, key: K, ns: N, value: V, now_ms: i64) -> Result<(), StateError> {
         let cell = self.policy.wrap(value, now_ms);
+        match self.store.entry(kr, &key, &ns)? {
+            Entry::Occupied(mut occupied) => occupied.get_mut().cell = cell,
+            Entry::Vacant(vacant) => {
+                vacant.insert(Slot { key, ns, cell });
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a value restored from a snapshot, keeping its stored expiry.
+    fn restore(
+        &mut self,
+        kr: KeyRef,
+        entry: Restored<K, N, V>,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        let (key, ns, value, expires_at_ms) = entry;
+        let cell = self.policy.wrap_at(value, expires_at_ms, now_ms);
         match self.store.entry(kr, &key, &ns)? {
             Entry::Occupied(mut occupied) => occupied.get_mut().cell = cell,
             Entry::Vacant(vacant) => {
@@ -390,6 +408,17 @@ where
     /// Drops every entry and releases the memory.
     pub fn clear_all(&mut self) {
         by_ttl!(&mut self.inner, core => core.store.clear_all());
+    }
+
+    /// Puts an entry restored from a snapshot: `(key, namespace, value,
+    /// expiry)`, the expiry as stored (`None` when stored without TTL).
+    pub fn restore(
+        &mut self,
+        kr: KeyRef,
+        entry: Restored<K, N, V>,
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        by_ttl!(&mut self.inner, core => core.restore(kr, entry, now_ms))
     }
 
     /// Every stored entry of key group `kg`, expired ones not yet cleaned up

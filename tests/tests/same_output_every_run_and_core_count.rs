@@ -54,6 +54,7 @@ fn every_query_has_one_checksum_across_runs_and_core_counts() {
             input: EventInput::Generator(cfg.clone()),
             rate_per_s: 0,
             progress: None,
+            fail_once_after_events: None,
         };
         for cores in [1, 2, 2, 1] {
             let report = runner::run(&spec, &test_config(cores)).unwrap();

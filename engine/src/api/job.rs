@@ -50,8 +50,16 @@ impl GraphBuilder {
             is_sink,
             committer: None,
             side_outputs: Vec::new(),
+            snapshots_state: false,
         });
         self.nodes.len() - 1
+    }
+
+    /// Marks `node` as a keyed operator whose state checkpoints capture.
+    pub(crate) fn mark_snapshots_state(&mut self, node: NodeId) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.snapshots_state = true;
+        }
     }
 
     pub(crate) fn add_edge<T: crate::Data>(

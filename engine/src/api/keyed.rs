@@ -5,6 +5,8 @@ use std::sync::Arc;
 use spate_state::{AggregateFunction, key_group_range_for_subtask, stable_hash};
 
 use super::stream::{DataStream, UserFn};
+use crate::StateData;
+use crate::checkpoint::stateful_op;
 use crate::error::Result;
 use crate::keyed::{AggregatingState, KeyedContext, OpenContext, ReducingState};
 use crate::operators::keyed_process::{KeyedProcessFunction, KeyedProcessOp};
@@ -83,22 +85,26 @@ impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
     pub fn process<O: crate::Data>(&self, f: impl KeyedProcessFunction<K, T, O>) -> DataStream<O> {
         let key_fn = self.key_fn.clone();
         let node = self.keyed_node("keyed_process", move |inst, node| {
-            Ok(Box::new(KeyedProcessOp::new(
+            let open = open_context(inst);
+            let range = open.key_group_range();
+            let op = KeyedProcessOp::new(
                 f.clone(),
                 key_fn.clone(),
                 inst.outputs_of::<O>(node)?,
                 inst.side_outputs_of(node)?,
-                open_context(inst),
+                open,
                 inst.settings.max_parallelism,
-            )?))
+            )?;
+            stateful_op(inst, node, range, op)
         });
+        self.stream.g.borrow_mut().mark_snapshots_state(node);
         DataStream::new(self.stream.g.clone(), node, None).with_time(self.stream.has_time)
     }
 
     /// A rolling reduce: emits the key's reduced value after every record.
     pub fn reduce(&self, f: impl Fn(&T, &T) -> T + UserFn) -> DataStream<T>
     where
-        T: Clone,
+        T: StateData,
     {
         self.process(RollingReduce { f, state: None })
     }
@@ -106,7 +112,7 @@ impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
     /// A rolling aggregate: emits the key's result after every record.
     pub fn aggregate<A>(&self, agg: A) -> DataStream<A::Out>
     where
-        A: AggregateFunction<In = T> + Clone + Send + Sync,
+        A: AggregateFunction<In = T, Acc: StateData> + Clone + Send + Sync,
         A::Out: crate::Data,
     {
         self.process(RollingAggregate { agg, state: None })
@@ -127,8 +133,8 @@ impl<K, T, F: Clone> Clone for RollingReduce<K, T, F> {
     }
 }
 
-impl<K: crate::Key, T: crate::Data, F: Fn(&T, &T) -> T + UserFn> KeyedProcessFunction<K, T, T>
-    for RollingReduce<K, T, F>
+impl<K: crate::Key, T: crate::Data + StateData, F: Fn(&T, &T) -> T + UserFn>
+    KeyedProcessFunction<K, T, T> for RollingReduce<K, T, F>
 {
     fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
         let f = self.f.clone();
@@ -166,7 +172,7 @@ impl<K, T, A> KeyedProcessFunction<K, T, A::Out> for RollingAggregate<K, A>
 where
     K: crate::Key,
     T: crate::Data,
-    A: AggregateFunction<In = T> + Clone + Send + Sync,
+    A: AggregateFunction<In = T, Acc: StateData> + Clone + Send + Sync,
     A::Out: crate::Data,
 {
     fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {

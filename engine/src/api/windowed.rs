@@ -7,9 +7,10 @@ use spate_state::{AggregateFunction, AggregatingTable, ListTable, ReducingTable}
 use super::keyed::{KeyedStream, open_context};
 use super::side_output::OutputTag;
 use super::stream::{DataStream, UserFn};
+use crate::checkpoint::stateful_op;
 use crate::window::{
     AggregateContents, DefaultTrigger, ProcessContents, ProcessWindowFunction, ReduceContents,
-    Trigger, WindowAssigner, WindowContents, WindowOp, WindowSpec,
+    Trigger, WindowAssigner, WindowContents, WindowOp, WindowSpec, slicing_for,
 };
 
 /// A keyed stream with a window assigner, before its window function.
@@ -108,9 +109,13 @@ where
         let spec = self.spec;
         let key_fn = self.keyed.key_fn.clone();
         let has_time = self.keyed.stream.has_time;
+        // Only the sliced path snapshots its state so far; the graph must
+        // know before the job starts whether checkpoints can protect it.
+        let probe = make_contents(spate_state::KeyGroupRange::all(1));
+        let sliced = slicing_for::<K, T, A, Tr, C>(&spec, &probe).is_some();
         let node = self.keyed.keyed_node(name, move |inst, node| {
             let range = open_context(inst).key_group_range();
-            Ok(Box::new(WindowOp::new(
+            let op = WindowOp::new(
                 spec.clone(),
                 key_fn.clone(),
                 make_contents(range),
@@ -118,8 +123,16 @@ where
                 inst.outputs_of::<C::Out>(node)?,
                 inst.side_outputs_of(node)?,
                 inst.settings.max_parallelism,
-            )))
+            );
+            if op.is_sliced() {
+                stateful_op(inst, node, range, op)
+            } else {
+                Ok(Box::new(op))
+            }
         });
+        if sliced {
+            self.keyed.stream.g.borrow_mut().mark_snapshots_state(node);
+        }
         DataStream::new(self.keyed.stream.g.clone(), node, None).with_time(has_time)
     }
 
@@ -136,7 +149,7 @@ where
     /// Aggregates each window incrementally; emits the aggregate's result.
     pub fn aggregate<Ag>(self, agg: Ag) -> DataStream<Ag::Out>
     where
-        Ag: AggregateFunction<In = T> + Clone + Send + Sync,
+        Ag: AggregateFunction<In = T, Acc: crate::StateData> + Clone + Send + Sync,
         Ag::Out: crate::Data,
     {
         self.aggregate_with(agg, |_k: &K, _w: &A::W, r: Ag::Out| r)
@@ -149,7 +162,7 @@ where
         finish: impl Fn(&K, &A::W, Ag::Out) -> O + UserFn,
     ) -> DataStream<O>
     where
-        Ag: AggregateFunction<In = T> + Clone + Send + Sync,
+        Ag: AggregateFunction<In = T, Acc: crate::StateData> + Clone + Send + Sync,
         O: crate::Data,
     {
         self.build("window_aggregate", move |range| AggregateContents {

@@ -4,6 +4,7 @@
 //! transactions once their manifest is durable. It never blocks a core.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -11,13 +12,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use spate_state::checkpoint::{
-    CheckpointOutcome, CheckpointUploader, KeyGroupSpan, Manifest, SinkTransactionRef,
-    SourceOffset, SubtaskState, UploadRequest,
+    CheckpointOutcome, CheckpointUploader, FileKind, FileRef, KeyGroupSpan, LocalFile, Manifest,
+    SinkTransactionRef, SourceOffset, SstWriter, StateDescriptor, SubtaskState, UploadRequest,
 };
 use spate_state::key_group_range_for_subtask;
 
 use super::coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 use super::hub::{CheckpointHub, TaskEvent};
+use super::operator_state::CapturedState;
 use super::restore::operator_id;
 use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
 use crate::error::{Result, SpateError};
@@ -43,6 +45,8 @@ pub(crate) struct DriverSetup {
     /// Counters restored from the checkpoint the run started from.
     pub(crate) base: HashMap<TaskKey, Counters>,
     pub(crate) uploader: CheckpointUploader,
+    /// A local directory for the state files before they are uploaded.
+    pub(crate) staging_dir: PathBuf,
 }
 
 /// What the driver saw, returned when the run ends.
@@ -95,6 +99,7 @@ struct JobShape {
     parallelism: usize,
     node_names: Vec<String>,
     base: HashMap<TaskKey, Counters>,
+    staging_dir: PathBuf,
 }
 
 struct DriverLoop {
@@ -115,6 +120,7 @@ impl DriverLoop {
                 parallelism: setup.parallelism,
                 node_names: setup.node_names,
                 base: setup.base,
+                staging_dir: setup.staging_dir,
             },
             uploader: setup.uploader,
             coordinator,
@@ -123,6 +129,7 @@ impl DriverLoop {
                 hub,
                 committers: setup.committers,
                 awaiting: BTreeMap::new(),
+                staged: BTreeMap::new(),
                 triggered_at: HashMap::new(),
                 report: DriverReport::default(),
             },
@@ -208,13 +215,25 @@ impl DriverLoop {
         }
     }
 
-    /// Every task acknowledged `id`: write its manifest in the background.
+    /// Every task acknowledged `id`: write the state files, then the
+    /// manifest in the background.
     fn complete(&mut self, id: u64, snapshots: Vec<(TaskKey, TaskSnapshot)>) {
         let mut transactions = Vec::new();
         let mut subtasks = Vec::with_capacity(snapshots.len());
-        for (key, snap) in snapshots {
+        let mut local_files = Vec::new();
+        for (key, mut snap) in snapshots {
             transactions.extend(snap.sink_transactions.iter().cloned());
-            subtasks.push(self.subtask_state(key, snap));
+            let states = std::mem::take(&mut snap.states);
+            let mut state = self.subtask_state(key, snap);
+            match self.stage_states(id, key, states, &mut state, &mut local_files) {
+                Ok(()) => subtasks.push(state),
+                Err(e) => {
+                    self.discard_staged(&local_files);
+                    self.tail.report.metrics.aborted += 1;
+                    tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
+                    return;
+                }
+            }
         }
         let manifest = Manifest {
             checkpoint_id: id,
@@ -224,19 +243,87 @@ impl DriverLoop {
             max_parallelism: self.shape.max_parallelism,
             subtasks,
         };
+        let staged: Vec<PathBuf> = local_files
+            .iter()
+            .map(|f: &LocalFile| f.path.clone())
+            .collect();
         let request = UploadRequest {
             manifest,
-            local_files: Vec::new(),
+            local_files,
         };
         match self.uploader.try_submit(request) {
             Ok(()) => {
                 self.tail.awaiting.insert(id, transactions);
+                self.tail.staged.insert(id, staged);
             }
             Err(e) => {
+                remove_files(&staged);
                 self.tail.report.metrics.aborted += 1;
                 tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
             }
         }
+    }
+
+    /// Writes each captured state of a task as one SST in the staging
+    /// directory and lists it in the task's manifest entry.
+    fn stage_states(
+        &self,
+        id: u64,
+        key: TaskKey,
+        states: Vec<CapturedState>,
+        out: &mut SubtaskState,
+        local_files: &mut Vec<LocalFile>,
+    ) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.shape.staging_dir).map_err(|e| SpateError::Checkpoint {
+            reason: format!(
+                "cannot create the checkpoint staging directory {}: {e}",
+                self.shape.staging_dir.display()
+            ),
+        })?;
+        // An empty state restores as empty without a file.
+        for st in states.into_iter().filter(|s| !s.entries.is_empty()) {
+            let name = format!(
+                "chk-{id:010}-task-{}-{}-{}.sst",
+                key.node,
+                key.subtask,
+                st.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            );
+            let path = self.shape.staging_dir.join(&name);
+            // A file left by an attempt that died is never reused.
+            let _ = std::fs::remove_file(&path);
+            let mut writer = SstWriter::create(&path)?;
+            for (k, v) in &st.entries {
+                writer.put(k, v)?;
+            }
+            let summary = writer.finish_durable()?;
+            local_files.push(LocalFile {
+                name: name.clone(),
+                path,
+            });
+            out.files.push(FileRef {
+                name,
+                size_bytes: summary.size_bytes,
+                crc32c: summary.crc32c,
+                kind: FileKind::Full,
+                key_groups: out.key_groups,
+                state: st.name.clone(),
+                added_in: id,
+            });
+            out.states.push(StateDescriptor {
+                name: st.name,
+                kind: st.kind,
+                schema_version: 1,
+            });
+        }
+        Ok(())
+    }
+
+    fn discard_staged(&self, files: &[LocalFile]) {
+        let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+        remove_files(&paths);
     }
 
     fn subtask_state(&self, key: TaskKey, snap: TaskSnapshot) -> SubtaskState {
@@ -266,6 +353,7 @@ impl DriverLoop {
                 })
                 .collect(),
             states: Vec::new(),
+            operator_values: snap.operator_values,
             sink_transactions: snap
                 .sink_transactions
                 .into_iter()
@@ -292,6 +380,8 @@ struct DriverTail {
     hub: Arc<CheckpointHub>,
     committers: HashMap<usize, Arc<dyn Committer>>,
     awaiting: BTreeMap<u64, Vec<SinkTransaction>>,
+    /// State files staged for each checkpoint being uploaded.
+    staged: BTreeMap<u64, Vec<PathBuf>>,
     triggered_at: HashMap<u64, Instant>,
     report: DriverReport,
 }
@@ -300,6 +390,9 @@ impl DriverTail {
     fn on_outcome(&mut self, outcome: CheckpointOutcome) {
         let id = outcome.checkpoint_id();
         let transactions = self.awaiting.remove(&id).unwrap_or_default();
+        if let Some(files) = self.staged.remove(&id) {
+            remove_files(&files);
+        }
         match outcome {
             CheckpointOutcome::Completed(done) => {
                 let m = &mut self.report.metrics;
@@ -354,6 +447,13 @@ pub(crate) fn add_counters(counters: &mut Counters, snap: &TaskSnapshot) {
             .entry(format!("sink.{}.checksum", c.sink))
             .or_default();
         *sum = sum.wrapping_add(c.checksum);
+    }
+}
+
+/// Staged files are copies: once uploaded (or given up) they go.
+fn remove_files(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
     }
 }
 

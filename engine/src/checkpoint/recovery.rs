@@ -57,16 +57,38 @@ pub(crate) fn run_with_checkpoints(
         ));
     }
     let dir = run_dir(config, &graph.name);
-    let storage: Arc<dyn CheckpointStorage> = Arc::new(LocalDirStorage::new(&dir)?);
+    let staging = dir.with_extension("staging");
+    let result = run_attempts(graph, settings, config, &dir, &staging);
+    // Staged state files are copies of uploaded (or abandoned) ones.
+    let _ = std::fs::remove_dir_all(&staging);
+    result.map(|m| (m, dir))
+}
+
+/// Runs the job, restarting it from the newest checkpoint after failures.
+fn run_attempts(
+    graph: Arc<Graph>,
+    settings: RunSettings,
+    config: &CheckpointConfig,
+    dir: &std::path::Path,
+    staging: &std::path::Path,
+) -> Result<JobMetrics> {
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(LocalDirStorage::new(dir)?);
     let committers = committers_of(&graph);
     let mut restarts = 0u64;
     loop {
         let restored = if restarts == 0 {
             None
         } else {
-            restore(&*storage, &committers, settings.parallelism)?
+            restore(&storage, &committers, settings.parallelism)?
         };
-        let attempt = Attempt::start(&graph, &settings, config, &storage, &committers, restored)?;
+        let attempt = Attempt::start(
+            &graph,
+            &settings,
+            config,
+            (&storage, staging.to_path_buf()),
+            &committers,
+            restored,
+        )?;
         let (result, report, restored) = attempt.run(graph.clone(), settings.clone())?;
         match result {
             Ok(mut metrics) => {
@@ -74,7 +96,8 @@ pub(crate) fn run_with_checkpoints(
                 add_restored_counters(&mut metrics, restored.as_deref());
                 metrics.checkpoints = report.metrics;
                 metrics.checkpoints.restarts = restarts;
-                return Ok((metrics, dir));
+                metrics.checkpoints.restored_from = restored.as_ref().map(|r| r.checkpoint_id);
+                return Ok(metrics);
             }
             Err(e) if restarts < u64::from(config.restarts_max) && recoverable(&e) => {
                 restarts += 1;
@@ -90,18 +113,20 @@ pub(crate) fn run_with_checkpoints(
     }
 }
 
-/// Why checkpoints cannot protect `graph` yet, if they cannot: keyed
-/// operators (after `key_by`) keep state that snapshots do not capture,
-/// and restoring such a job would silently lose that state.
+/// Why checkpoints cannot protect `graph` yet, if they cannot: a keyed
+/// operator (after `key_by`) whose state snapshots do not capture yet;
+/// restoring such a job would silently lose that state.
 pub(crate) fn uncheckpointable(graph: &Graph) -> Option<String> {
     let keyed = graph
         .edges
         .iter()
-        .find(|e| e.partition == Partition::Hash)
-        .and_then(|e| graph.nodes.get(e.to))?;
+        .filter(|e| e.partition == Partition::Hash)
+        .filter_map(|e| graph.nodes.get(e.to))
+        .find(|n| !n.snapshots_state)?;
     Some(format!(
-        "operator `{}` keeps keyed state, which checkpoints do not capture yet \
-         (the state-snapshot slice of issue 5)",
+        "operator `{}` keeps keyed state that checkpoints do not capture yet (keyed process \
+         functions, rolling aggregates and aligned sliding or tumbling event-time window \
+         aggregates do)",
         keyed.name
     ))
 }
@@ -126,11 +151,11 @@ fn committers_of(graph: &Graph) -> HashMap<usize, Arc<dyn Committer>> {
 /// Picks the newest valid checkpoint and commits its transactions again
 /// (idempotent), so the output it covers is published before the restart.
 fn restore(
-    storage: &dyn CheckpointStorage,
+    storage: &Arc<dyn CheckpointStorage>,
     committers: &HashMap<usize, Arc<dyn Committer>>,
     parallelism: usize,
 ) -> Result<Option<RestoredPositions>> {
-    let Some(selection) = select_recovery(storage, VerifyLevel::Size)? else {
+    let Some(selection) = select_recovery(&**storage, VerifyLevel::Size)? else {
         return Ok(None);
     };
     for bad in &selection.rejected {
@@ -147,7 +172,7 @@ fn restore(
         selection.manifest.checkpoint_id,
         storage.location()
     );
-    RestoredPositions::from_manifest(&selection.manifest, parallelism).map(Some)
+    RestoredPositions::from_manifest(&selection.manifest, storage.clone(), parallelism).map(Some)
 }
 
 fn transactions_of(m: &Manifest) -> Result<Vec<SinkTransaction>> {
@@ -209,7 +234,7 @@ impl Attempt {
         graph: &Graph,
         settings: &RunSettings,
         config: &CheckpointConfig,
-        storage: &Arc<dyn CheckpointStorage>,
+        (storage, staging_dir): (&Arc<dyn CheckpointStorage>, PathBuf),
         committers: &HashMap<usize, Arc<dyn Committer>>,
         restored: Option<RestoredPositions>,
     ) -> Result<Self> {
@@ -249,6 +274,7 @@ impl Attempt {
             committers: committers.clone(),
             base,
             uploader,
+            staging_dir,
         };
         let driver = Driver::start(setup, hub.clone(), events)?;
         Ok(Self {

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use spate_state::checkpoint::Manifest;
+use std::sync::Arc;
+
+use spate_state::checkpoint::{CheckpointStorage, Manifest};
 
 use super::snapshot::{SplitOffset, TaskKey};
 use crate::error::{Result, SpateError};
@@ -18,8 +20,12 @@ fn node_of(operator: &str) -> Option<usize> {
 }
 
 /// The part of a completed checkpoint a restarted run needs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RestoredPositions {
+    /// The manifest restored, for the operators' state files.
+    pub(crate) manifest: Manifest,
+    /// Where its files are.
+    pub(crate) storage: Arc<dyn CheckpointStorage>,
     /// The checkpoint restored.
     pub(crate) checkpoint_id: u64,
     /// Source positions per task.
@@ -30,10 +36,17 @@ pub(crate) struct RestoredPositions {
 
 impl RestoredPositions {
     /// Reads what a run of `parallelism` subtasks restores from `m`.
-    pub(crate) fn from_manifest(m: &Manifest, parallelism: usize) -> Result<Self> {
+    pub(crate) fn from_manifest(
+        m: &Manifest,
+        storage: Arc<dyn CheckpointStorage>,
+        parallelism: usize,
+    ) -> Result<Self> {
         let mut out = Self {
+            manifest: m.clone(),
+            storage,
             checkpoint_id: m.checkpoint_id,
-            ..Self::default()
+            offsets: HashMap::new(),
+            counters: HashMap::new(),
         };
         for st in &m.subtasks {
             let node = node_of(&st.operator).ok_or_else(|| SpateError::Checkpoint {

@@ -57,6 +57,10 @@ pub struct TaskSnapshot {
     pub sink_counters: Vec<SinkCounter>,
     /// Records the task's source produced before the barrier in this run.
     pub source_records: u64,
+    /// The keyed state of the task's operators.
+    pub states: Vec<super::operator_state::CapturedState>,
+    /// Small values of the task's operators (their watermarks), by name.
+    pub operator_values: std::collections::BTreeMap<String, i64>,
 }
 
 /// An operator with something to put into checkpoints. Called on the

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use spate_state::{
     AggregateFunction, AggregatingTable, KeyGroupRange, KeyRef, ListTable, MapTable, ReducingTable,
-    StateTtl, ValueTable,
+    StateData, StateTtl, ValueTable,
 };
 
 use super::handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
@@ -44,7 +44,7 @@ impl OpenContext {
     }
 
     /// A `ValueState`, optionally with a time-to-live.
-    pub fn value_state<K: crate::Key, V: Clone + 'static>(
+    pub fn value_state<K: crate::Key + StateData, V: Clone + StateData + 'static>(
         &mut self,
         name: &str,
         ttl: Option<StateTtl>,
@@ -59,7 +59,7 @@ impl OpenContext {
     }
 
     /// A `ListState`.
-    pub fn list_state<K: crate::Key, V: Clone + 'static>(
+    pub fn list_state<K: crate::Key + StateData, V: Clone + StateData + 'static>(
         &mut self,
         name: &str,
         ttl: Option<StateTtl>,
@@ -74,7 +74,11 @@ impl OpenContext {
     }
 
     /// A `MapState`.
-    pub fn map_state<K: crate::Key, UK: Hash + Eq + Clone + 'static, UV: Clone + 'static>(
+    pub fn map_state<
+        K: crate::Key + StateData,
+        UK: Hash + Eq + Clone + StateData + 'static,
+        UV: Clone + StateData + 'static,
+    >(
         &mut self,
         name: &str,
         ttl: Option<StateTtl>,
@@ -89,7 +93,7 @@ impl OpenContext {
     }
 
     /// A `ReducingState` folding with `reduce`.
-    pub fn reducing_state<K: crate::Key, V: Clone + 'static>(
+    pub fn reducing_state<K: crate::Key + StateData, V: Clone + StateData + 'static>(
         &mut self,
         name: &str,
         reduce: impl Fn(&V, &V) -> V + 'static,
@@ -104,7 +108,7 @@ impl OpenContext {
     }
 
     /// An `AggregatingState` with aggregate function `agg`.
-    pub fn aggregating_state<K: crate::Key, A: AggregateFunction>(
+    pub fn aggregating_state<K: crate::Key + StateData, A: AggregateFunction<Acc: StateData>>(
         &mut self,
         name: &str,
         agg: A,

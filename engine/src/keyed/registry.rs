@@ -2,14 +2,27 @@
 
 use std::any::Any;
 
+use spate_state::CanonicalState;
+
 use crate::error::{Result, SpateError};
+
+/// A state table the registry can hand out typed and snapshot untyped.
+pub(crate) trait RegisteredTable: CanonicalState + Any {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: CanonicalState + Any> RegisteredTable for T {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
 
 /// Owns the state tables of one operator subtask. Handles given to user
 /// functions are indices into it, so user functions stay `Send + Sync` and
 /// can be copied to every core before they open.
 #[derive(Default)]
 pub struct StateRegistry {
-    tables: Vec<(String, Box<dyn Any>)>,
+    tables: Vec<(String, Box<dyn RegisteredTable>)>,
 }
 
 impl std::fmt::Debug for StateRegistry {
@@ -23,7 +36,7 @@ impl std::fmt::Debug for StateRegistry {
 
 impl StateRegistry {
     /// Registers a table and returns its id; names must be unique.
-    pub(crate) fn register<T: 'static>(&mut self, name: &str, table: T) -> Result<usize> {
+    pub(crate) fn register<T: RegisteredTable>(&mut self, name: &str, table: T) -> Result<usize> {
         if self.tables.iter().any(|(n, _)| n == name) {
             return Err(SpateError::invalid_job(format!(
                 "the state name `{name}` is used twice in one operator; give each state its own name"
@@ -37,12 +50,26 @@ impl StateRegistry {
     pub(crate) fn get_mut<T: 'static>(&mut self, id: usize) -> Result<&mut T> {
         self.tables
             .get_mut(id)
-            .and_then(|(_, t)| t.downcast_mut::<T>())
+            .and_then(|(_, t)| t.as_any_mut().downcast_mut::<T>())
             .ok_or_else(|| {
                 SpateError::internal(format!(
                     "state handle {id} used with an operator that did not create it"
                 ))
             })
+    }
+
+    /// Every table with its state name, for snapshots.
+    pub(crate) fn tables(&self) -> impl Iterator<Item = (&str, &dyn CanonicalState)> {
+        self.tables
+            .iter()
+            .map(|(n, t)| (n.as_str(), &**t as &dyn CanonicalState))
+    }
+
+    /// Every table with its state name, for restores.
+    pub(crate) fn tables_mut(&mut self) -> impl Iterator<Item = (&str, &mut dyn CanonicalState)> {
+        self.tables
+            .iter_mut()
+            .map(|(n, t)| (n.as_str(), &mut **t as &mut dyn CanonicalState))
     }
 
     /// The registered state names, in order.

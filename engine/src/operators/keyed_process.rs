@@ -5,6 +5,7 @@ use std::sync::Arc;
 use spate_state::KeyRef;
 
 use super::forward::forward_to_outputs;
+use crate::checkpoint::{RestoredOperator, StateSink, StatefulOperator};
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, Output, TaskCx};
@@ -112,6 +113,11 @@ macro_rules! keyed_timer_hooks {
             cx: &mut $crate::runtime::output::TaskCx,
             wm: $crate::time::Timestamp,
         ) {
+            // A restored operator keeps its watermark until its inputs'
+            // catch up: the watermark never goes back.
+            if wm < self.watermark {
+                return;
+            }
             self.watermark = wm;
             self.fire(
                 cx,
@@ -144,6 +150,8 @@ pub(crate) struct KeyedProcessOp<K, I, O, F> {
     registry: StateRegistry,
     watermark: Timestamp,
     max_parallelism: u16,
+    /// Restored processing-time timers wait for a tick request.
+    tick_pending: bool,
 }
 
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
@@ -167,10 +175,72 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
             registry: open.registry,
             watermark: WATERMARK_MIN,
             max_parallelism,
+            tick_pending: false,
         })
     }
 
     keyed_timer_hooks!();
+
+    /// Restored processing-time timers need a tick to fire.
+    fn on_batch_end(&mut self, cx: &mut TaskCx) {
+        if self.tick_pending {
+            self.tick_pending = false;
+            if let Some(next) = self.timers.processing.peek_ts() {
+                cx.request_tick_at(next);
+            }
+        }
+    }
+}
+
+impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> StatefulOperator
+    for KeyedProcessOp<K, I, O, F>
+{
+    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+        capture_keyed(sink, &self.registry, &self.timers, self.watermark)
+    }
+
+    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
+        restore_keyed(from, &mut self.registry, &mut self.timers, now_ms)?;
+        if let Some(wm) = from.watermark() {
+            self.watermark = wm;
+        }
+        self.tick_pending = !self.timers.processing.is_empty();
+        Ok(())
+    }
+}
+
+/// Timer states in checkpoints; `$` keeps them apart from user states.
+const EVENT_TIMERS: &str = "$event-timers";
+const PROCESSING_TIMERS: &str = "$processing-timers";
+
+/// Captures the states and timers of a keyed operator.
+pub(crate) fn capture_keyed<K: crate::Key>(
+    sink: &mut StateSink<'_>,
+    registry: &StateRegistry,
+    timers: &KeyedTimers<K, ()>,
+    watermark: Timestamp,
+) -> Result<()> {
+    for (name, table) in registry.tables() {
+        sink.table(name, table)?;
+    }
+    sink.table(EVENT_TIMERS, &timers.event)?;
+    sink.table(PROCESSING_TIMERS, &timers.processing)?;
+    sink.watermark(watermark);
+    Ok(())
+}
+
+/// Restores what [`capture_keyed`] captured.
+pub(crate) fn restore_keyed<K: crate::Key>(
+    from: &RestoredOperator<'_>,
+    registry: &mut StateRegistry,
+    timers: &mut KeyedTimers<K, ()>,
+    now_ms: i64,
+) -> Result<()> {
+    for (name, table) in registry.tables_mut() {
+        from.table(name, table, now_ms)?;
+    }
+    from.table(EVENT_TIMERS, &mut timers.event, now_ms)?;
+    from.table(PROCESSING_TIMERS, &mut timers.processing, now_ms)
 }
 
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>
@@ -186,5 +256,5 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Ou
         }
     }
 
-    forward_to_outputs!(idle, batch_end, end; watermark after on_watermark, tick after on_tick);
+    forward_to_outputs!(idle, end; watermark after on_watermark, tick after on_tick, batch_end after on_batch_end);
 }

@@ -43,6 +43,9 @@ pub(crate) struct Node {
     pub(crate) committer: Option<Arc<dyn crate::sinks::Committer>>,
     /// Builders of the side outputs somebody consumes, by tag.
     pub(crate) side_outputs: Vec<(String, SideOutputFactory)>,
+    /// The node's keyed state goes into checkpoints (a keyed node without
+    /// it makes the job run without checkpoints).
+    pub(crate) snapshots_state: bool,
 }
 
 pub(crate) type SideOutputFactory =

@@ -89,6 +89,11 @@ impl<'g> Instantiator<'g> {
         self.participants.push(p);
     }
 
+    /// Processing time, for restoring state TTLs.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// True when the job runs with checkpoints.
     pub(crate) fn checkpointed(&self) -> bool {
         self.settings.checkpoints.is_some()

@@ -69,7 +69,7 @@ pub(crate) trait WindowContents<K, W, T>: 'static {
 
     /// The partial result of one window slice, for contents whose partial
     /// results merge (`()` for the others).
-    type Partial: 'static;
+    type Partial: spate_state::StateData + 'static;
     /// Whether a window's result can be merged from the partial results of
     /// its slices without changing it. Only an aggregate function promises
     /// that (its `merge`); a reduce function may depend on arrival order
@@ -165,7 +165,7 @@ impl<K, W, A, F, O> WindowContents<K, W, A::In> for AggregateContents<K, W, A, F
 where
     K: crate::Key,
     W: Window,
-    A: AggregateFunction,
+    A: AggregateFunction<Acc: spate_state::StateData>,
     F: FnMut(&K, &W, A::Out) -> O + 'static,
 {
     type Out = O;

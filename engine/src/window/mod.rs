@@ -26,3 +26,4 @@ pub use trigger::{
 
 pub(crate) use functions::{AggregateContents, ProcessContents, ReduceContents, WindowContents};
 pub(crate) use operator::{WindowOp, WindowSpec};
+pub(crate) use sliced_operator::slicing_for;

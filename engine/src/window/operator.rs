@@ -10,7 +10,8 @@ use super::session::MergingWindows;
 use super::sliced_operator::{SlicedWindowOp, slicing_for};
 use super::trigger::{Trigger, TriggerContext, TriggerResult};
 
-use crate::error::Result;
+use crate::checkpoint::{RestoredOperator, StateSink, StatefulOperator};
+use crate::error::{Result, SpateError};
 use crate::keyed::KeyedTimers;
 use crate::operators::forward::forward_to_outputs;
 use crate::operators::keyed_process::TimeDomain;
@@ -86,9 +87,36 @@ where
         Self { path }
     }
 
-    #[cfg(test)]
     pub(crate) fn is_sliced(&self) -> bool {
         matches!(self.path, Path::Sliced(_))
+    }
+}
+
+impl<K, T, A, Tr, C> StatefulOperator for WindowOp<K, T, A, Tr, C>
+where
+    K: crate::Key,
+    T: crate::Data,
+    A: WindowAssigner<T>,
+    Tr: Trigger<T, A::W>,
+    C: WindowContents<K, A::W, T>,
+    C::Out: 'static,
+{
+    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+        match &self.path {
+            Path::Sliced(op) => op.capture(sink),
+            Path::PerWindow(_) => Err(SpateError::internal(
+                "a per-window operator was asked for a snapshot it cannot take",
+            )),
+        }
+    }
+
+    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
+        match &mut self.path {
+            Path::Sliced(op) => op.restore(from, now_ms),
+            Path::PerWindow(_) => Err(SpateError::internal(
+                "a per-window operator was asked to restore state it cannot hold",
+            )),
+        }
     }
 }
 

@@ -2,9 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use hashbrown::HashTable;
-use spate_state::KeyRef;
+use std::hash::Hash;
 
+use hashbrown::HashTable;
+use spate_state::canonical::{parse_stored_value, stored_value};
+use spate_state::codec::{CodecError, StateKeyParts, encode_state_key};
+use spate_state::{CanonicalEntry, KeyRef, StateData, stable_hash};
+
+use crate::error::{Result, SpateError};
 use crate::time::Timestamp;
 
 /// One key's partial results, by slice start, oldest first.
@@ -115,6 +120,58 @@ impl<K: Eq, P> SliceStore<K, P> {
             e.slices.drain(..keep_from);
             !e.slices.is_empty()
         });
+    }
+
+    /// Every (key, slice) partial result in the canonical form: stored key
+    /// `kg | key | slice start`, stored value the partial result.
+    pub(crate) fn export(&self, state: &str, max_parallelism: u16) -> Result<Vec<CanonicalEntry>>
+    where
+        K: StateData,
+        P: StateData,
+    {
+        let codec = |e: CodecError| SpateError::from(e.in_state(state));
+        let mut out = Vec::new();
+        for e in self.keys.iter() {
+            let kg = KeyRef::from_hash(e.hash, max_parallelism).key_group;
+            for (slice, p) in &e.slices {
+                let key = encode_state_key(kg, &e.key, slice).map_err(codec)?;
+                out.push((key, stored_value(p).map_err(codec)?));
+            }
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Adds the partial results of [`export`](Self::export)ed entries.
+    pub(crate) fn import(&mut self, state: &str, entries: &[CanonicalEntry]) -> Result<()>
+    where
+        K: StateData + Hash + Clone,
+        P: StateData,
+    {
+        let codec = |e: CodecError| SpateError::from(e.in_state(state));
+        for (key, value) in entries {
+            let parts = StateKeyParts::parse(key).map_err(codec)?;
+            let k: K = parts.decode_key().map_err(codec)?;
+            let slice: Timestamp = parts.decode_namespace().map_err(codec)?;
+            let (p, _) = parse_stored_value::<P>(value).map_err(codec)?;
+            let hash = stable_hash(&k);
+            self.live.insert(slice);
+            let entry = self
+                .keys
+                .entry(hash, |e| e.hash == hash && e.key == k, |e| e.hash)
+                .or_insert_with(|| KeySlices {
+                    hash,
+                    key: k.clone(),
+                    slices: Vec::new(),
+                })
+                .into_mut();
+            match entry.slices.binary_search_by_key(&slice, |(s, _)| *s) {
+                Ok(at) => entry.slices[at].1 = p,
+                Err(at) => entry.slices.insert(at, (slice, p)),
+            }
+        }
+        self.last_live = None;
+        Ok(())
     }
 
     /// Number of keys with data.

@@ -22,6 +22,7 @@ use super::operator::WindowSpec;
 use super::slice_store::{KeySlices, SliceStore};
 use super::slicing::Slicing;
 use super::trigger::EventTimeTrigger;
+use crate::checkpoint::{RestoredOperator, StateSink};
 use crate::error::{Result, SpateError};
 use crate::operators::forward::forward_to_outputs;
 use crate::runtime::output::{BoxOutput, Output, TaskCx};
@@ -238,6 +239,33 @@ where
             })
             .unwrap_or(Timestamp::MAX);
         self.store.expire_before(keep_from);
+        Ok(())
+    }
+}
+
+/// The name of the partial results in checkpoints.
+const SLICES: &str = "slices";
+
+impl<K, T, W, C> SlicedWindowOp<K, T, W, C>
+where
+    K: crate::Key,
+    T: crate::Data,
+    W: Window,
+    C: WindowContents<K, W, T>,
+    C::Out: 'static,
+{
+    pub(crate) fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+        let entries = self.store.export(SLICES, self.max_parallelism)?;
+        sink.entries(SLICES, "window-slices", entries);
+        sink.watermark(self.watermark);
+        Ok(())
+    }
+
+    pub(crate) fn restore(&mut self, from: &RestoredOperator<'_>, _now_ms: i64) -> Result<()> {
+        self.store.import(SLICES, &from.entries(SLICES)?)?;
+        if let Some(wm) = from.watermark() {
+            self.watermark = wm;
+        }
         Ok(())
     }
 }

@@ -73,6 +73,10 @@ pub struct SubtaskState {
     /// committed record once.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// Small values of the subtask's operators at the checkpoint, by name
+    /// (`<node>/watermark`: an operator's current watermark).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub operator_values: std::collections::BTreeMap<String, i64>,
 }
 
 /// A sink's pre-committed transaction, as the sink encoded it.
@@ -455,6 +459,7 @@ mod tests {
                 }],
                 sink_transactions: Vec::new(),
                 counters: Default::default(),
+                operator_values: Default::default(),
             }],
         }
     }

@@ -234,6 +234,7 @@ mod tests {
                 states: vec![],
                 sink_transactions: Vec::new(),
                 counters: Default::default(),
+                operator_values: Default::default(),
             }],
         }
     }

@@ -46,7 +46,7 @@ mod options;
 mod reducing;
 mod snapshot;
 mod state_cf;
-mod stored;
+pub(crate) mod stored;
 mod ttl;
 mod value;
 

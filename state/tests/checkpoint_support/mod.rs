@@ -74,6 +74,7 @@ pub fn manifest(checkpoint_id: u64, files: Vec<FileRef>) -> Manifest {
             states: vec![],
             sink_transactions: Vec::new(),
             counters: Default::default(),
+            operator_values: Default::default(),
         }],
     }
 }

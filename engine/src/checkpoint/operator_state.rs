@@ -1,0 +1,261 @@
+//! Keyed operators in checkpoints: what they capture at a barrier, how a
+//! restarted run gives their state back, and the adapter that shares an
+//! operator between its chain and the task's checkpointing.
+//!
+//! An operator's state is captured in the canonical form of
+//! [`spate_state::canonical`] (sorted stored keys and values), so the
+//! files do not depend on the backend or the parallelism: a restore reads
+//! every file of the operator's states whose key groups overlap its own
+//! and keeps the entries of its key groups.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use spate_state::checkpoint::{SstReader, SubtaskState, verify_sst_bytes};
+use spate_state::{CanonicalEntry, CanonicalState, KeyGroupRange};
+
+use super::restore::RestoredPositions;
+use super::snapshot::{SnapshotParticipant, TaskSnapshot};
+use crate::error::{Result, SpateError};
+use crate::runtime::instantiate::Instantiator;
+use crate::runtime::output::{BoxOutput, Output, TaskCx};
+use crate::time::Timestamp;
+
+/// Largest checkpoint file a restore reads into memory.
+const STATE_FILE_BYTES_MAX: u64 = 4 << 30;
+
+/// One state of an operator, captured at a barrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedState {
+    /// `<node>/<state>`: unique in the job.
+    pub name: String,
+    /// The table kind (`value`, `timers`, ...).
+    pub kind: String,
+    /// The entries, sorted by stored key.
+    pub entries: Vec<CanonicalEntry>,
+}
+
+/// The name of state `state` of node `node` in checkpoints.
+pub(crate) fn state_name(node: usize, state: &str) -> String {
+    format!("{node}/{state}")
+}
+
+/// Where an operator puts its part of a snapshot.
+pub(crate) struct StateSink<'a> {
+    node: usize,
+    out: &'a mut TaskSnapshot,
+}
+
+impl StateSink<'_> {
+    /// Captures every entry of `table` as state `state`.
+    pub(crate) fn table(&mut self, state: &str, table: &dyn CanonicalState) -> Result<()> {
+        let name = state_name(self.node, state);
+        let entries = spate_state::canonical::export_all(table, &name)?;
+        self.entries(state, table.kind(), entries);
+        Ok(())
+    }
+
+    /// Adds entries the operator encoded itself.
+    pub(crate) fn entries(&mut self, state: &str, kind: &str, entries: Vec<CanonicalEntry>) {
+        self.out.states.push(CapturedState {
+            name: state_name(self.node, state),
+            kind: kind.to_owned(),
+            entries,
+        });
+    }
+
+    /// Records the operator's current watermark: a restored operator
+    /// treats the records it sees again exactly as it did (late or not).
+    pub(crate) fn watermark(&mut self, wm: Timestamp) {
+        self.out
+            .operator_values
+            .insert(format!("{}/watermark", self.node), wm);
+    }
+}
+
+/// A keyed operator whose state goes into checkpoints.
+pub(crate) trait StatefulOperator: 'static {
+    /// Captures the operator's state; called on its core when the task is
+    /// aligned on a barrier.
+    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()>;
+    /// Takes back the state of a checkpoint, before the first record.
+    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()>;
+}
+
+/// Builds the chain entry of stateful operator `op` of node `node` that
+/// owns key groups `range`: restores its state when the run restarts from
+/// a checkpoint, and shares it with the task's checkpointing when the run
+/// takes checkpoints (otherwise the chain owns it directly).
+pub(crate) fn stateful_op<T, Op>(
+    inst: &mut Instantiator<'_>,
+    node: usize,
+    range: KeyGroupRange,
+    mut op: Op,
+) -> Result<BoxOutput<T>>
+where
+    Op: Output<T> + StatefulOperator,
+{
+    if let Some(from) = RestoredOperator::of(inst.settings.restore.as_deref(), node, range) {
+        op.restore(&from, inst.now_ms())?;
+    }
+    if !inst.checkpointed() {
+        return Ok(Box::new(op));
+    }
+    let shared = Rc::new(RefCell::new(op));
+    inst.add_participant(Rc::new(OperatorParticipant {
+        node,
+        op: shared.clone(),
+    }));
+    Ok(Box::new(SharedOp(shared)))
+}
+
+/// What a restarted run gives back to one operator subtask.
+pub(crate) struct RestoredOperator<'a> {
+    node: usize,
+    range: KeyGroupRange,
+    restored: &'a RestoredPositions,
+}
+
+impl RestoredOperator<'_> {
+    /// The operator's state for the key groups `range` of node `node`, if
+    /// the run restores a checkpoint.
+    pub(crate) fn of(
+        restored: Option<&RestoredPositions>,
+        node: usize,
+        range: KeyGroupRange,
+    ) -> Option<RestoredOperator<'_>> {
+        restored.map(|restored| RestoredOperator {
+            node,
+            range,
+            restored,
+        })
+    }
+
+    /// Restores state `state` into `table`.
+    pub(crate) fn table(
+        &self,
+        state: &str,
+        table: &mut dyn CanonicalState,
+        now_ms: i64,
+    ) -> Result<()> {
+        let name = state_name(self.node, state);
+        let entries = self.entries(state)?;
+        table.import(&name, &entries, now_ms)?;
+        Ok(())
+    }
+
+    /// Every entry of state `state` in this subtask's key groups, sorted
+    /// by stored key; none if the checkpoint has no such state.
+    pub(crate) fn entries(&self, state: &str) -> Result<Vec<CanonicalEntry>> {
+        let name = state_name(self.node, state);
+        let mut out = Vec::new();
+        for st in &self.restored.manifest.subtasks {
+            read_state_files(self.restored, st, &name, self.range, &mut out)?;
+        }
+        // Files of several old subtasks interleave when the job rescaled.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The operator's watermark at the checkpoint: the lowest over the
+    /// subtasks whose key groups it takes over.
+    pub(crate) fn watermark(&self) -> Option<Timestamp> {
+        let key = format!("{}/watermark", self.node);
+        self.restored
+            .manifest
+            .subtasks
+            .iter()
+            .filter(|st| {
+                st.key_groups
+                    .range()
+                    .is_ok_and(|r| r.start < self.range.end && self.range.start < r.end)
+            })
+            .filter_map(|st| st.operator_values.get(&key).copied())
+            .min()
+    }
+}
+
+fn read_state_files(
+    restored: &RestoredPositions,
+    st: &SubtaskState,
+    name: &str,
+    range: KeyGroupRange,
+    out: &mut Vec<CanonicalEntry>,
+) -> Result<()> {
+    for file in st.files.iter().filter(|f| f.state == name) {
+        let Ok(span) = file.key_groups.range() else {
+            continue;
+        };
+        if span.end <= range.start || range.end <= span.start {
+            continue;
+        }
+        let object = file.object_name();
+        let bytes = restored.storage.read(&object, STATE_FILE_BYTES_MAX)?;
+        // Every block's CRC and the whole file's against the manifest.
+        let summary = verify_sst_bytes(&object, &bytes)?;
+        if summary.crc32c != file.crc32c || summary.size_bytes != file.size_bytes {
+            return Err(SpateError::Checkpoint {
+                reason: format!(
+                    "checkpoint file {object} of state `{name}` does not match its manifest \
+                     entry (size or CRC32C differs); it is damaged"
+                ),
+            });
+        }
+        let reader = SstReader::new(bytes, object)?;
+        for entry in reader.key_groups(range) {
+            let entry = entry?;
+            if let Some(value) = entry.value {
+                out.push((entry.key, value));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An operator shared between its place in the chain and the task's
+/// checkpointing; the chain calls it through this adapter.
+pub(crate) struct SharedOp<Op>(pub(crate) Rc<RefCell<Op>>);
+
+impl<T, Op: Output<T>> Output<T> for SharedOp<Op> {
+    #[inline]
+    fn record(&mut self, cx: &mut TaskCx, value: T, ts: Timestamp) {
+        self.0.borrow_mut().record(cx, value, ts);
+    }
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.0.borrow_mut().watermark(cx, wm);
+    }
+    fn idle(&mut self, cx: &mut TaskCx, idle: bool) {
+        self.0.borrow_mut().idle(cx, idle);
+    }
+    fn batch_end(&mut self, cx: &mut TaskCx) {
+        self.0.borrow_mut().batch_end(cx);
+    }
+    fn tick(&mut self, cx: &mut TaskCx) {
+        self.0.borrow_mut().tick(cx);
+    }
+    fn end(&mut self, cx: &mut TaskCx) {
+        self.0.borrow_mut().end(cx);
+    }
+}
+
+/// The checkpointing side of a [`SharedOp`].
+pub(crate) struct OperatorParticipant<Op> {
+    pub(crate) node: usize,
+    pub(crate) op: Rc<RefCell<Op>>,
+}
+
+impl<Op: StatefulOperator> SnapshotParticipant for OperatorParticipant<Op> {
+    fn snapshot(&self, _id: u64, _completed_id: u64, out: &mut TaskSnapshot) -> Result<()> {
+        let op = self.op.try_borrow().map_err(|_| {
+            SpateError::internal("an operator was snapshotted while it was processing")
+        })?;
+        op.capture(&mut StateSink {
+            node: self.node,
+            out,
+        })
+    }
+
+    fn finish(&self, _out: &mut TaskSnapshot) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,401 @@
+//! The canonical form of keyed state: sorted `(stored key, stored value)`
+//! pairs in the byte layout of the RocksDB backend ([`crate::codec`] for
+//! keys, `rocks::stored` for values). Heap checkpoints write it, restores
+//! read it, and because it does not depend on the backend, a snapshot of
+//! one backend restores into the other and into another parallelism (each
+//! entry starts with its key group).
+//!
+//! Per table kind:
+//! - value, reducing, aggregating: `kg | key | ns` → stored value;
+//! - list: `kg | key | ns` → the list's records (each a stored value);
+//! - map: `kg | key | ns | user key` → stored user value;
+//! - timers: `kg | key | ns | timestamp` → registration order (u64 BE);
+//!   the timestamp is big-endian with the sign bit flipped, so keys sort by
+//!   time within a key.
+
+use std::hash::Hash;
+
+use crate::codec::{DataPart, StateData, StateKeyParts, encode, encode_state_key};
+use crate::error::StateError;
+use crate::hash::stable_hash;
+use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
+use crate::rocks::stored::{Stored, list_records, put_list_record, put_stored, stored_bytes};
+use crate::{AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, TimerQueue};
+use crate::{ValueTable, codec::CodecError};
+
+/// One entry: stored key, stored value.
+pub type CanonicalEntry = (Vec<u8>, Vec<u8>);
+
+/// A table that can write itself out in the canonical form and read
+/// itself back.
+pub trait CanonicalState {
+    /// `value`, `list`, `map`, `reducing`, `aggregating` or `timers`.
+    fn kind(&self) -> &'static str;
+    /// The key groups the table holds.
+    fn key_groups(&self) -> KeyGroupRange;
+    /// Appends the entries of key group `kg`, sorted by stored key.
+    /// `state` names the state in errors.
+    fn export_key_group(
+        &self,
+        state: &str,
+        kg: KeyGroup,
+        out: &mut Vec<CanonicalEntry>,
+    ) -> Result<(), StateError>;
+    /// Adds entries read back from a snapshot (sorted by stored key, all
+    /// in this table's key groups); `now_ms` starts the TTL of values
+    /// stored without one.
+    fn import(
+        &mut self,
+        state: &str,
+        entries: &[CanonicalEntry],
+        now_ms: i64,
+    ) -> Result<(), StateError>;
+}
+
+/// Every entry of `table`, sorted by stored key.
+pub fn export_all(
+    table: &dyn CanonicalState,
+    state: &str,
+) -> Result<Vec<CanonicalEntry>, StateError> {
+    let mut out = Vec::new();
+    for kg in table.key_groups().iter() {
+        table.export_key_group(state, kg, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// `value` as a canonical stored value without expiry, for operators that
+/// keep state in their own structures.
+pub fn stored_value<V: StateData>(value: &V) -> Result<Vec<u8>, CodecError> {
+    stored_bytes(value, None)
+}
+
+/// Decodes a canonical stored value, with its expiry.
+pub fn parse_stored_value<V: StateData>(bytes: &[u8]) -> Result<(V, Option<i64>), CodecError> {
+    let stored = Stored::parse(bytes)?;
+    Ok((stored.decode()?, stored.expires_at_ms))
+}
+
+fn sort_from(out: &mut [CanonicalEntry], from: usize) {
+    if let Some(tail) = out.get_mut(from..) {
+        tail.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+}
+
+/// A stored key's parts with the key decoded and its [`KeyRef`].
+struct DecodedKey<'a, K> {
+    parts: StateKeyParts<'a>,
+    key: K,
+    kr: KeyRef,
+}
+
+fn decode_key<'a, K: StateData + Hash>(
+    state: &str,
+    bytes: &'a [u8],
+) -> Result<DecodedKey<'a, K>, StateError> {
+    let parts = StateKeyParts::parse(bytes).map_err(|e| e.in_state(state))?;
+    let key: K = parts.decode_key().map_err(|e| e.in_state(state))?;
+    let kr = KeyRef {
+        hash: stable_hash(&key),
+        key_group: parts.key_group,
+    };
+    Ok(DecodedKey { parts, key, kr })
+}
+
+fn codec(state: &str) -> impl Fn(CodecError) -> StateError + '_ {
+    move |e| e.in_state(state)
+}
+
+impl<K, N, V> CanonicalState for ValueTable<K, N, V>
+where
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    V: StateData + Clone + 'static,
+{
+    fn kind(&self) -> &'static str {
+        "value"
+    }
+
+    fn key_groups(&self) -> KeyGroupRange {
+        self.range()
+    }
+
+    fn export_key_group(
+        &self,
+        state: &str,
+        kg: KeyGroup,
+        out: &mut Vec<CanonicalEntry>,
+    ) -> Result<(), StateError> {
+        let from = out.len();
+        for (k, n, v, at) in self.iter_key_group_with_expiry(kg)? {
+            let key = encode_state_key(kg, k, n).map_err(codec(state))?;
+            out.push((key, stored_bytes(v, at).map_err(codec(state))?));
+        }
+        sort_from(out, from);
+        Ok(())
+    }
+
+    fn import(
+        &mut self,
+        state: &str,
+        entries: &[CanonicalEntry],
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        for (key, value) in entries {
+            let d = decode_key::<K>(state, key)?;
+            let ns: N = d.parts.decode_namespace().map_err(codec(state))?;
+            let stored = Stored::parse(value).map_err(codec(state))?;
+            let v: V = stored.decode().map_err(codec(state))?;
+            self.restore(d.kr, (d.key, ns, v, stored.expires_at_ms), now_ms)?;
+        }
+        Ok(())
+    }
+}
+
+impl<K, N, V> CanonicalState for ListTable<K, N, V>
+where
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    V: StateData + Clone + 'static,
+{
+    fn kind(&self) -> &'static str {
+        "list"
+    }
+
+    fn key_groups(&self) -> KeyGroupRange {
+        self.range()
+    }
+
+    fn export_key_group(
+        &self,
+        state: &str,
+        kg: KeyGroup,
+        out: &mut Vec<CanonicalEntry>,
+    ) -> Result<(), StateError> {
+        let from = out.len();
+        // Elements arrive one by one, those of one list together.
+        let mut current: Option<(&K, &N, Vec<u8>)> = None;
+        let mut element = Vec::new();
+        for (k, n, v, at) in self.iter_key_group_with_expiry(kg)? {
+            if current
+                .as_ref()
+                .is_none_or(|(ck, cn, _)| *ck != k || *cn != n)
+            {
+                if let Some((ck, cn, records)) = current.take() {
+                    out.push((encode_state_key(kg, ck, cn).map_err(codec(state))?, records));
+                }
+                current = Some((k, n, Vec::new()));
+            }
+            element.clear();
+            put_stored(v, at, &mut element).map_err(codec(state))?;
+            if let Some((_, _, records)) = current.as_mut() {
+                put_list_record(&element, records).map_err(codec(state))?;
+            }
+        }
+        if let Some((ck, cn, records)) = current {
+            out.push((encode_state_key(kg, ck, cn).map_err(codec(state))?, records));
+        }
+        sort_from(out, from);
+        Ok(())
+    }
+
+    fn import(
+        &mut self,
+        state: &str,
+        entries: &[CanonicalEntry],
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        for (key, value) in entries {
+            let d = decode_key::<K>(state, key)?;
+            let ns: N = d.parts.decode_namespace().map_err(codec(state))?;
+            let mut values = Vec::new();
+            for record in list_records(value) {
+                let (_, stored) = record.map_err(codec(state))?;
+                values.push((stored.decode().map_err(codec(state))?, stored.expires_at_ms));
+            }
+            self.restore(d.kr, &d.key, &ns, values, now_ms)?;
+        }
+        Ok(())
+    }
+}
+
+impl<K, N, UK, UV> CanonicalState for MapTable<K, N, UK, UV>
+where
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    UK: StateData + Hash + Eq + Clone + 'static,
+    UV: StateData + Clone + 'static,
+{
+    fn kind(&self) -> &'static str {
+        "map"
+    }
+
+    fn key_groups(&self) -> KeyGroupRange {
+        self.range()
+    }
+
+    fn export_key_group(
+        &self,
+        state: &str,
+        kg: KeyGroup,
+        out: &mut Vec<CanonicalEntry>,
+    ) -> Result<(), StateError> {
+        let from = out.len();
+        for (k, n, (uk, uv), at) in self.iter_key_group_with_expiry(kg)? {
+            let mut key = encode_state_key(kg, k, n).map_err(codec(state))?;
+            encode(uk, DataPart::UserKey, &mut key).map_err(codec(state))?;
+            out.push((key, stored_bytes(uv, at).map_err(codec(state))?));
+        }
+        sort_from(out, from);
+        Ok(())
+    }
+
+    fn import(
+        &mut self,
+        state: &str,
+        entries: &[CanonicalEntry],
+        now_ms: i64,
+    ) -> Result<(), StateError> {
+        for (key, value) in entries {
+            let d = decode_key::<K>(state, key)?;
+            let ns: N = d.parts.decode_namespace().map_err(codec(state))?;
+            let uk: UK = d.parts.decode_user_key().map_err(codec(state))?;
+            let stored = Stored::parse(value).map_err(codec(state))?;
+            let uv: UV = stored.decode().map_err(codec(state))?;
+            self.restore(d.kr, &d.key, &ns, (uk, uv, stored.expires_at_ms), now_ms)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reducing and aggregating tables store one value per (key, ns): their
+/// canonical form is that of a value table.
+macro_rules! value_like {
+    ($kind:literal, $ty:ty, $v:ty, [$($bounds:tt)*]) => {
+        impl<$($bounds)*> CanonicalState for $ty {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            fn key_groups(&self) -> KeyGroupRange {
+                self.range()
+            }
+
+            fn export_key_group(
+                &self,
+                state: &str,
+                kg: KeyGroup,
+                out: &mut Vec<CanonicalEntry>,
+            ) -> Result<(), StateError> {
+                let from = out.len();
+                for (k, n, v, at) in self.iter_key_group_with_expiry(kg)? {
+                    let key = encode_state_key(kg, k, n).map_err(codec(state))?;
+                    out.push((key, stored_bytes(v, at).map_err(codec(state))?));
+                }
+                sort_from(out, from);
+                Ok(())
+            }
+
+            fn import(
+                &mut self,
+                state: &str,
+                entries: &[CanonicalEntry],
+                now_ms: i64,
+            ) -> Result<(), StateError> {
+                for (key, value) in entries {
+                    let d = decode_key::<K>(state, key)?;
+                    let ns: N = d.parts.decode_namespace().map_err(codec(state))?;
+                    let stored = Stored::parse(value).map_err(codec(state))?;
+                    let v: $v = stored.decode().map_err(codec(state))?;
+                    self.restore(d.kr, (d.key, ns, v, stored.expires_at_ms), now_ms)?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+value_like!("reducing", ReducingTable<K, N, V>, V, [
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    V: StateData + Clone + 'static
+]);
+value_like!("aggregating", AggregatingTable<K, N, A>, A::Acc, [
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    A: AggregateFunction<Acc: StateData>
+]);
+
+/// A timestamp as bytes that sort like the number.
+fn timestamp_bytes(ts: i64) -> [u8; 8] {
+    ((ts as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn timestamp_of(bytes: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = bytes.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+impl<K, N> CanonicalState for TimerQueue<K, N>
+where
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+{
+    fn kind(&self) -> &'static str {
+        "timers"
+    }
+
+    fn key_groups(&self) -> KeyGroupRange {
+        self.range()
+    }
+
+    fn export_key_group(
+        &self,
+        state: &str,
+        kg: KeyGroup,
+        out: &mut Vec<CanonicalEntry>,
+    ) -> Result<(), StateError> {
+        self.key_groups().offset_of(kg)?;
+        let from = out.len();
+        for (t, order) in self.iter_with_order() {
+            if t.key_ref.key_group != kg {
+                continue;
+            }
+            let mut key = encode_state_key(kg, &t.key, &t.ns).map_err(codec(state))?;
+            key.extend_from_slice(&timestamp_bytes(t.timestamp_ms));
+            out.push((key, order.to_be_bytes().to_vec()));
+        }
+        sort_from(out, from);
+        Ok(())
+    }
+
+    fn import(
+        &mut self,
+        state: &str,
+        entries: &[CanonicalEntry],
+        _now_ms: i64,
+    ) -> Result<(), StateError> {
+        let mut timers = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let d = decode_key::<K>(state, key)?;
+            let ns: N = d.parts.decode_namespace().map_err(codec(state))?;
+            let bad = |reason: &str| {
+                CodecError::new(DataPart::KeyLayout, d.parts.rest_offset, reason.to_owned())
+                    .in_state(state)
+            };
+            let ts =
+                timestamp_of(d.parts.rest).ok_or_else(|| bad("timer timestamp is not 8 bytes"))?;
+            let order: [u8; 8] = value
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("timer order is not 8 bytes"))?;
+            timers.push((ts, u64::from_be_bytes(order), d.kr, d.key, ns));
+        }
+        // Timers due together fire in their original registration order.
+        timers.sort_unstable_by_key(|t| (t.0, t.1));
+        for (ts, _, kr, key, ns) in timers {
+            self.register(kr, &key, &ns, ts)?;
+        }
+        Ok(())
+    }
+}
