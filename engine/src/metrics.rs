@@ -126,6 +126,19 @@ pub struct CheckpointMetrics {
     pub restored_from: Option<u64>,
 }
 
+impl CheckpointMetrics {
+    /// Adds the checkpoints of a later attempt of the same run.
+    pub fn add(&mut self, later: &CheckpointMetrics) {
+        self.completed += later.completed;
+        self.aborted += later.aborted;
+        self.last_completed_id = later.last_completed_id.or(self.last_completed_id);
+        self.sync_ns_max = self.sync_ns_max.max(later.sync_ns_max);
+        self.alignment_ns_max = self.alignment_ns_max.max(later.alignment_ns_max);
+        self.duration_ms_max = self.duration_ms_max.max(later.duration_ms_max);
+        self.uploaded_bytes += later.uploaded_bytes;
+    }
+}
+
 impl JobMetrics {
     /// Adds another share's metrics (another core's or another process's).
     pub fn merge(&mut self, other: &JobMetrics) {

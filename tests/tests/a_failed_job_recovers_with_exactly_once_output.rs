@@ -159,28 +159,3 @@ fn without_checkpoints_a_failure_fails_the_job_with_the_operators_reason() {
         .to_string();
     assert!(err.contains("injected failure at record 100"), "{err}");
 }
-
-#[test]
-fn a_job_whose_keyed_state_snapshots_cannot_capture_runs_without_checkpoints() {
-    use spate::window::{CountTrigger, GlobalWindows};
-    let ckpt = scratch("eo-keyed-ckpt");
-    let job = Job::builder("keyed");
-    let out = spate::sinks::CollectSink::new();
-    // A global window with a count trigger keeps its state per window,
-    // which checkpoints do not capture yet.
-    job.from_collection((0..100u64).collect())
-        .key_by(|v| v % 3)
-        .window(GlobalWindows::create())
-        .trigger(CountTrigger::of(5))
-        .reduce(|a, b| a + b)
-        .sink("out", out.clone());
-    let result = job.build().unwrap().run(&config(&ckpt)).unwrap();
-    assert_eq!(result.checkpoint_dir, None, "no checkpoint was taken");
-    assert_eq!(result.metrics.checkpoints.completed, 0);
-    // 34, 33 and 33 records per key: 6 firings of 5 each.
-    assert_eq!(out.take().len(), 18);
-    assert!(
-        !ckpt.exists(),
-        "nothing was written to the checkpoint directory"
-    );
-}

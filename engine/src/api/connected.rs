@@ -179,7 +179,7 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> ConnectedKeyedStreams<K, A, 
     ) -> DataStream<O> {
         let has_time = self.first.stream.has_time && self.second.stream.has_time;
         let (key1, key2) = (self.first.key_fn.clone(), self.second.key_fn.clone());
-        two_input_node(
+        let out = two_input_node(
             "keyed_co_process",
             (&self.first.stream, self.first.exchange()),
             (&self.second.stream, self.second.exchange()),
@@ -195,6 +195,8 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> ConnectedKeyedStreams<K, A, 
                     inst.settings.max_parallelism,
                 )
             },
-        )
+        );
+        out.g.borrow_mut().mark_snapshots_state(out.node);
+        out
     }
 }

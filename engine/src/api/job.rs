@@ -345,6 +345,12 @@ impl Job {
         })
     }
 
+    /// The job's graph.
+    #[cfg(test)]
+    pub(crate) fn into_graph(self) -> Arc<Graph> {
+        self.graph
+    }
+
     /// A readable description of the graph: operators, edges and chains.
     pub fn explain(&self) -> String {
         let g = &self.graph;

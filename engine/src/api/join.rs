@@ -71,7 +71,9 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> IntervalJoin<K, A, B> {
     }
 }
 
-impl<K: crate::Key, A: crate::Data, B: crate::Data> IntervalJoined<K, A, B> {
+impl<K: crate::Key, A: crate::Data + crate::StateData, B: crate::Data + crate::StateData>
+    IntervalJoined<K, A, B>
+{
     /// Excludes the lower bound: `a.ts + lower_ms < b.ts`.
     pub fn lower_bound_exclusive(mut self) -> Self {
         self.lower_inclusive = false;
@@ -155,7 +157,7 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> IntervalJoined<K, A, B> {
             left_late_tag: self.left_late_tag,
             right_late_tag: self.right_late_tag,
         };
-        two_input_node(
+        let out = two_input_node(
             "interval_join",
             (&self.left.stream, self.left.exchange()),
             (&self.right.stream, self.right.exchange()),
@@ -169,7 +171,9 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> IntervalJoined<K, A, B> {
                     inst.settings.max_parallelism,
                 ))
             },
-        )
+        );
+        out.g.borrow_mut().mark_snapshots_state(out.node);
+        out
     }
 }
 
@@ -203,7 +207,7 @@ impl<A: crate::Data, B: crate::Data, K: crate::Key> JoinInputs<A, B, K> {
         W: WindowAssigner<TaggedUnion<A, B>>,
         O: crate::Data,
         F: ProcessWindowFunction<K, W::W, TaggedUnion<A, B>, O>,
-        TaggedUnion<A, B>: ExchangeData,
+        TaggedUnion<A, B>: ExchangeData + crate::StateData,
     {
         let one = self.first.map(TaggedUnion::<A, B>::One);
         let two = self.second.map(TaggedUnion::<A, B>::Two);
@@ -424,7 +428,7 @@ where
     B: crate::Data,
     K: crate::Key,
     W: WindowAssigner<TaggedUnion<A, B>>,
-    TaggedUnion<A, B>: ExchangeData,
+    TaggedUnion<A, B>: ExchangeData + crate::StateData,
 {
     /// Emits `f(a, b)` for every pair of records with equal keys in the same
     /// window (an inner join), when the window fires; the results carry the
@@ -441,7 +445,7 @@ where
     B: crate::Data,
     K: crate::Key,
     W: WindowAssigner<TaggedUnion<A, B>>,
-    TaggedUnion<A, B>: ExchangeData,
+    TaggedUnion<A, B>: ExchangeData + crate::StateData,
 {
     /// Calls `f(firsts, seconds, out)` for each key and window when it
     /// fires, with the records of each side in arrival order (one side may

@@ -10,7 +10,7 @@ use super::stream::{DataStream, UserFn};
 use crate::checkpoint::stateful_op;
 use crate::window::{
     AggregateContents, DefaultTrigger, ProcessContents, ProcessWindowFunction, ReduceContents,
-    Trigger, WindowAssigner, WindowContents, WindowOp, WindowSpec, slicing_for,
+    Trigger, WindowAssigner, WindowContents, WindowOp, WindowSpec,
 };
 
 /// A keyed stream with a window assigner, before its window function.
@@ -109,10 +109,6 @@ where
         let spec = self.spec;
         let key_fn = self.keyed.key_fn.clone();
         let has_time = self.keyed.stream.has_time;
-        // Only the sliced path snapshots its state so far; the graph must
-        // know before the job starts whether checkpoints can protect it.
-        let probe = make_contents(spate_state::KeyGroupRange::all(1));
-        let sliced = slicing_for::<K, T, A, Tr, C>(&spec, &probe).is_some();
         let node = self.keyed.keyed_node(name, move |inst, node| {
             let range = open_context(inst).key_group_range();
             let op = WindowOp::new(
@@ -124,20 +120,17 @@ where
                 inst.side_outputs_of(node)?,
                 inst.settings.max_parallelism,
             );
-            if op.is_sliced() {
-                stateful_op(inst, node, range, op)
-            } else {
-                Ok(Box::new(op))
-            }
+            stateful_op(inst, node, range, op)
         });
-        if sliced {
-            self.keyed.stream.g.borrow_mut().mark_snapshots_state(node);
-        }
+        self.keyed.stream.g.borrow_mut().mark_snapshots_state(node);
         DataStream::new(self.keyed.stream.g.clone(), node, None).with_time(has_time)
     }
 
     /// Folds each window's records with `f`; emits the folded value.
-    pub fn reduce(self, f: impl Fn(&T, &T) -> T + UserFn) -> DataStream<T> {
+    pub fn reduce(self, f: impl Fn(&T, &T) -> T + UserFn) -> DataStream<T>
+    where
+        T: crate::StateData,
+    {
         self.build("window_reduce", move |range| ReduceContents {
             table: ReducingTable::new(range, None, {
                 let f = f.clone();
@@ -175,7 +168,10 @@ where
     pub fn process<O: crate::Data>(
         self,
         f: impl ProcessWindowFunction<K, A::W, T, O>,
-    ) -> DataStream<O> {
+    ) -> DataStream<O>
+    where
+        T: crate::StateData,
+    {
         self.build("window_process", move |range| ProcessContents {
             table: ListTable::new(range, None),
             f: f.clone(),

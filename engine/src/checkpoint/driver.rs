@@ -12,13 +12,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use spate_state::checkpoint::{
-    CheckpointOutcome, CheckpointUploader, FileKind, FileRef, KeyGroupSpan, LocalFile, Manifest,
-    SinkTransactionRef, SourceOffset, SstWriter, StateDescriptor, SubtaskState, UploadRequest,
+    CheckpointOutcome, CheckpointUploader, CompactionPolicy, FileKind, FileRef, KeyGroupSpan,
+    LocalFile, Manifest, SinkTransactionRef, SourceOffset, SstWriter, StateDescriptor,
+    SubtaskState, UploadRequest,
 };
 use spate_state::key_group_range_for_subtask;
 
 use super::coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 use super::hub::{CheckpointHub, TaskEvent};
+use super::incremental::{PlannedFile, StateChains};
 use super::operator_state::CapturedState;
 use super::restore::operator_id;
 use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
@@ -104,6 +106,7 @@ struct JobShape {
 
 struct DriverLoop {
     shape: JobShape,
+    chains: StateChains,
     uploader: CheckpointUploader,
     coordinator: CheckpointCoordinator,
     started: Instant,
@@ -123,6 +126,7 @@ impl DriverLoop {
                 staging_dir: setup.staging_dir,
             },
             uploader: setup.uploader,
+            chains: StateChains::new(CompactionPolicy::default()),
             coordinator,
             started: Instant::now(),
             tail: DriverTail {
@@ -130,6 +134,7 @@ impl DriverLoop {
                 committers: setup.committers,
                 awaiting: BTreeMap::new(),
                 staged: BTreeMap::new(),
+                chains_invalid: false,
                 triggered_at: HashMap::new(),
                 report: DriverReport::default(),
             },
@@ -218,6 +223,9 @@ impl DriverLoop {
     /// Every task acknowledged `id`: write the state files, then the
     /// manifest in the background.
     fn complete(&mut self, id: u64, snapshots: Vec<(TaskKey, TaskSnapshot)>) {
+        if std::mem::take(&mut self.tail.chains_invalid) {
+            self.chains.reset();
+        }
         let mut transactions = Vec::new();
         let mut subtasks = Vec::with_capacity(snapshots.len());
         let mut local_files = Vec::new();
@@ -229,6 +237,7 @@ impl DriverLoop {
                 Ok(()) => subtasks.push(state),
                 Err(e) => {
                     self.discard_staged(&local_files);
+                    self.chains.reset();
                     self.tail.report.metrics.aborted += 1;
                     tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
                     return;
@@ -258,60 +267,39 @@ impl DriverLoop {
             }
             Err(e) => {
                 remove_files(&staged);
+                self.chains.reset();
                 self.tail.report.metrics.aborted += 1;
                 tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
             }
         }
     }
 
-    /// Writes each captured state of a task as one SST in the staging
-    /// directory and lists it in the task's manifest entry.
+    /// Writes what changed in each captured state of a task as one SST in
+    /// the staging directory (a delta, or a full file when the chain is
+    /// due for one) and lists the state's chain in the task's manifest
+    /// entry.
     fn stage_states(
-        &self,
+        &mut self,
         id: u64,
         key: TaskKey,
         states: Vec<CapturedState>,
         out: &mut SubtaskState,
         local_files: &mut Vec<LocalFile>,
     ) -> Result<()> {
-        if states.is_empty() {
-            return Ok(());
-        }
-        std::fs::create_dir_all(&self.shape.staging_dir).map_err(|e| SpateError::Checkpoint {
-            reason: format!(
-                "cannot create the checkpoint staging directory {}: {e}",
-                self.shape.staging_dir.display()
-            ),
-        })?;
-        // An empty state restores as empty without a file.
-        for st in states.into_iter().filter(|s| !s.entries.is_empty()) {
-            let name = format!(
-                "chk-{id:010}-task-{}-{}-{}.sst",
-                key.node,
-                key.subtask,
-                st.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-            );
-            let path = self.shape.staging_dir.join(&name);
-            // A file left by an attempt that died is never reused.
-            let _ = std::fs::remove_file(&path);
-            let mut writer = SstWriter::create(&path)?;
-            for (k, v) in &st.entries {
-                writer.put(k, v)?;
+        for st in states {
+            if let Some(planned) = self.chains.plan(key, &st.name, st.entries) {
+                let file = self.write_state_file(id, key, &st.name, planned, out.key_groups)?;
+                local_files.push(LocalFile {
+                    name: file.name.clone(),
+                    path: self.shape.staging_dir.join(&file.name),
+                });
+                self.chains.written(key, &st.name, file);
             }
-            let summary = writer.finish_durable()?;
-            local_files.push(LocalFile {
-                name: name.clone(),
-                path,
-            });
-            out.files.push(FileRef {
-                name,
-                size_bytes: summary.size_bytes,
-                crc32c: summary.crc32c,
-                kind: FileKind::Full,
-                key_groups: out.key_groups,
-                state: st.name.clone(),
-                added_in: id,
-            });
+            let chain = self.chains.files(key, &st.name);
+            if chain.is_empty() {
+                continue;
+            }
+            out.files.extend(chain.iter().cloned());
             out.states.push(StateDescriptor {
                 name: st.name,
                 kind: st.kind,
@@ -319,6 +307,50 @@ impl DriverLoop {
             });
         }
         Ok(())
+    }
+
+    fn write_state_file(
+        &self,
+        id: u64,
+        key: TaskKey,
+        state: &str,
+        planned: PlannedFile,
+        key_groups: KeyGroupSpan,
+    ) -> Result<FileRef> {
+        let dir = &self.shape.staging_dir;
+        std::fs::create_dir_all(dir).map_err(|e| SpateError::Checkpoint {
+            reason: format!(
+                "cannot create the checkpoint staging directory {}: {e}",
+                dir.display()
+            ),
+        })?;
+        let kind = match planned.kind {
+            FileKind::Full => "full",
+            FileKind::Delta => "delta",
+        };
+        let name = format!(
+            "chk-{id:010}-task-{}-{}-{}-{kind}.sst",
+            key.node,
+            key.subtask,
+            state.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
+        let path = dir.join(&name);
+        // A file left by an attempt that died is never reused.
+        let _ = std::fs::remove_file(&path);
+        let mut writer = SstWriter::create(&path)?;
+        for (k, v) in &planned.entries {
+            writer.add(k, v.as_deref())?;
+        }
+        let summary = writer.finish_durable()?;
+        Ok(FileRef {
+            name,
+            size_bytes: summary.size_bytes,
+            crc32c: summary.crc32c,
+            kind: planned.kind,
+            key_groups,
+            state: state.to_owned(),
+            added_in: id,
+        })
     }
 
     fn discard_staged(&self, files: &[LocalFile]) {
@@ -382,6 +414,9 @@ struct DriverTail {
     awaiting: BTreeMap<u64, Vec<SinkTransaction>>,
     /// State files staged for each checkpoint being uploaded.
     staged: BTreeMap<u64, Vec<PathBuf>>,
+    /// A checkpoint failed after its files were planned: the next one
+    /// starts every chain again.
+    chains_invalid: bool,
     triggered_at: HashMap<u64, Instant>,
     report: DriverReport,
 }
@@ -412,6 +447,7 @@ impl DriverTail {
                 }
             }
             CheckpointOutcome::Failed { error, .. } => {
+                self.chains_invalid = true;
                 self.triggered_at.remove(&id);
                 self.report.metrics.aborted += 1;
                 tracing::warn!(checkpoint = id, "storing the checkpoint failed: {error}");

@@ -18,6 +18,7 @@ mod barrier;
 mod coordinator;
 mod driver;
 mod hub;
+mod incremental;
 mod operator_state;
 mod recovery;
 mod restore;

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use spate_state::checkpoint::{SstReader, SubtaskState, verify_sst_bytes};
+use spate_state::checkpoint::{MergeIter, SstReader, SubtaskState, Tombstones, verify_sst_bytes};
 use spate_state::{CanonicalEntry, CanonicalState, KeyGroupRange};
 
 use super::restore::RestoredPositions;
@@ -46,7 +46,12 @@ pub(crate) struct StateSink<'a> {
     out: &'a mut TaskSnapshot,
 }
 
-impl StateSink<'_> {
+impl<'a> StateSink<'a> {
+    /// Where node `node` puts its state in `out`.
+    pub(crate) fn new(node: usize, out: &'a mut TaskSnapshot) -> Self {
+        Self { node, out }
+    }
+
     /// Captures every entry of `table` as state `state`.
     pub(crate) fn table(&mut self, state: &str, table: &dyn CanonicalState) -> Result<()> {
         let name = state_name(self.node, state);
@@ -175,6 +180,8 @@ impl RestoredOperator<'_> {
     }
 }
 
+/// Reads the chain of state `name` in `st` (a full file, then deltas,
+/// oldest first), merged, keeping the entries of key groups `range`.
 fn read_state_files(
     restored: &RestoredPositions,
     st: &SubtaskState,
@@ -182,6 +189,7 @@ fn read_state_files(
     range: KeyGroupRange,
     out: &mut Vec<CanonicalEntry>,
 ) -> Result<()> {
+    let mut readers = Vec::new();
     for file in st.files.iter().filter(|f| f.state == name) {
         let Ok(span) = file.key_groups.range() else {
             continue;
@@ -201,12 +209,13 @@ fn read_state_files(
                 ),
             });
         }
-        let reader = SstReader::new(bytes, object)?;
-        for entry in reader.key_groups(range) {
-            let entry = entry?;
-            if let Some(value) = entry.value {
-                out.push((entry.key, value));
-            }
+        readers.push(SstReader::new(bytes, object)?);
+    }
+    let chain = readers.iter().map(|r| r.key_groups(range)).collect();
+    for entry in MergeIter::new(chain, Tombstones::Drop) {
+        let entry = entry?;
+        if let Some(value) = entry.value {
+            out.push((entry.key, value));
         }
     }
     Ok(())

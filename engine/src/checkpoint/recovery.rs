@@ -75,6 +75,8 @@ fn run_attempts(
     let storage: Arc<dyn CheckpointStorage> = Arc::new(LocalDirStorage::new(dir)?);
     let committers = committers_of(&graph);
     let mut restarts = 0u64;
+    // Over every attempt of the run.
+    let mut totals = crate::metrics::CheckpointMetrics::default();
     loop {
         let restored = if restarts == 0 {
             None
@@ -90,11 +92,12 @@ fn run_attempts(
             restored,
         )?;
         let (result, report, restored) = attempt.run(graph.clone(), settings.clone())?;
+        totals.add(&report.metrics);
         match result {
             Ok(mut metrics) => {
                 commit_all(&committers, &report.final_transactions)?;
                 add_restored_counters(&mut metrics, restored.as_deref());
-                metrics.checkpoints = report.metrics;
+                metrics.checkpoints = totals;
                 metrics.checkpoints.restarts = restarts;
                 metrics.checkpoints.restored_from = restored.as_ref().map(|r| r.checkpoint_id);
                 return Ok(metrics);
@@ -291,5 +294,36 @@ impl Attempt {
         drop(self.hub);
         let report = self.driver.finish()?;
         Ok((result, report, self.restored))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Job;
+
+    fn keyed_graph() -> Graph {
+        let job = Job::builder("keyed");
+        job.from_collection((0..10u64).collect())
+            .key_by(|v| v % 3)
+            .reduce(|a, b| a + b)
+            .sink("out", crate::sinks::CollectSink::new());
+        let graph = job.build().unwrap().into_graph();
+        Arc::try_unwrap(graph).unwrap_or_else(|_| panic!("the graph is shared"))
+    }
+
+    #[test]
+    fn keyed_operators_that_snapshot_their_state_allow_checkpoints() {
+        assert_eq!(uncheckpointable(&keyed_graph()), None);
+    }
+
+    #[test]
+    fn a_keyed_operator_without_snapshots_keeps_the_job_from_checkpointing() {
+        let mut graph = keyed_graph();
+        for n in &mut graph.nodes {
+            n.snapshots_state = false;
+        }
+        let why = uncheckpointable(&graph).unwrap_or_default();
+        assert!(why.contains("`keyed_process`"), "{why}");
     }
 }

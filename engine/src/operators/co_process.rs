@@ -8,9 +8,12 @@ use std::sync::Arc;
 use spate_state::KeyRef;
 
 use super::forward::forward_to_outputs;
-use super::keyed_process::{TimeDomain, keyed_ctx, keyed_timer_hooks};
+use super::keyed_process::{
+    TimeDomain, capture_keyed, keyed_ctx, keyed_timer_hooks, restore_keyed,
+};
 use super::process::{Context, process_ctx};
 use super::two_input::TwoInputOperator;
+use crate::checkpoint::{RestoredOperator, StateSink, StatefulOperator};
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, TaskCx};
@@ -127,6 +130,8 @@ pub(crate) struct KeyedCoProcessOp<K, A, B, O, F> {
     registry: StateRegistry,
     watermark: Timestamp,
     max_parallelism: u16,
+    /// Restored processing-time timers wait for a tick request.
+    tick_pending: bool,
 }
 
 impl<K, A, B, O, F> KeyedCoProcessOp<K, A, B, O, F>
@@ -157,10 +162,33 @@ where
             registry: open.registry,
             watermark: WATERMARK_MIN,
             max_parallelism,
+            tick_pending: false,
         })
     }
 
     keyed_timer_hooks!();
+}
+
+impl<K, A, B, O, F> StatefulOperator for KeyedCoProcessOp<K, A, B, O, F>
+where
+    K: crate::Key,
+    A: 'static,
+    B: 'static,
+    O: 'static,
+    F: KeyedCoProcessFunction<K, A, B, O>,
+{
+    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+        capture_keyed(sink, &self.registry, &self.timers, self.watermark)
+    }
+
+    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
+        restore_keyed(from, &mut self.registry, &mut self.timers, now_ms)?;
+        if let Some(wm) = from.watermark() {
+            self.watermark = wm;
+        }
+        self.tick_pending = !self.timers.processing.is_empty();
+        Ok(())
+    }
 }
 
 impl<K, A, B, O, F> TwoInputOperator for KeyedCoProcessOp<K, A, B, O, F>
@@ -194,5 +222,9 @@ where
         }
     }
 
-    forward_to_outputs!(idle, batch_end, end; watermark after on_watermark, tick after on_tick);
+    forward_to_outputs!(idle, end; watermark after on_watermark, tick after on_tick, batch_end after on_batch_end);
+
+    fn state(&mut self) -> Option<&mut dyn StatefulOperator> {
+        Some(self)
+    }
 }

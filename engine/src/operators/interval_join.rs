@@ -10,10 +10,11 @@
 
 use std::sync::Arc;
 
-use spate_state::{KeyRef, MapTable, TimerQueue};
+use spate_state::{KeyRef, MapTable, StateData, TimerQueue};
 
 use super::forward::forward_to_outputs;
 use super::two_input::TwoInputOperator;
+use crate::checkpoint::{RestoredOperator, StateSink, StatefulOperator};
 use crate::error::Result;
 use crate::runtime::output::{BoxOutput, TaskCx};
 use crate::runtime::side::SideOutputs;
@@ -22,7 +23,9 @@ use crate::time::{Timestamp, WATERMARK_MIN};
 /// Which buffer a cleanup timer belongs to, and the bucket (timestamp) it
 /// drops. Keeping the bucket in the timer avoids recomputing it from the
 /// timer's time, which saturating arithmetic could make ambiguous.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub(crate) enum Bucket {
     Left(Timestamp),
     Right(Timestamp),
@@ -158,6 +161,10 @@ where
     }
 
     fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        // A restored operator keeps its watermark until its inputs' catch up.
+        if wm < self.watermark {
+            return;
+        }
         self.watermark = wm;
         if let Err(e) = self.clean_up(cx, wm) {
             cx.fail(e);
@@ -203,11 +210,43 @@ where
     Ok(())
 }
 
+/// The interval join's states in checkpoints.
+const LEFT: &str = "left";
+const RIGHT: &str = "right";
+const CLEANUP: &str = "$cleanup-timers";
+
+impl<K, A, B, O, F> StatefulOperator for IntervalJoinOp<K, A, B, O, F>
+where
+    K: crate::Key,
+    A: Clone + StateData + 'static,
+    B: Clone + StateData + 'static,
+    O: 'static,
+    F: Fn(&A, &B) -> O + 'static,
+{
+    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+        sink.table(LEFT, &self.left)?;
+        sink.table(RIGHT, &self.right)?;
+        sink.table(CLEANUP, &self.cleanup)?;
+        sink.watermark(self.watermark);
+        Ok(())
+    }
+
+    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
+        from.table(LEFT, &mut self.left, now_ms)?;
+        from.table(RIGHT, &mut self.right, now_ms)?;
+        from.table(CLEANUP, &mut self.cleanup, now_ms)?;
+        if let Some(wm) = from.watermark() {
+            self.watermark = wm;
+        }
+        Ok(())
+    }
+}
+
 impl<K, A, B, O, F> TwoInputOperator for IntervalJoinOp<K, A, B, O, F>
 where
     K: crate::Key,
-    A: Clone + 'static,
-    B: Clone + 'static,
+    A: Clone + StateData + 'static,
+    B: Clone + StateData + 'static,
     O: 'static,
     F: Fn(&A, &B) -> O + 'static,
 {
@@ -227,6 +266,10 @@ where
     }
 
     forward_to_outputs!(idle, batch_end, tick, end; watermark after on_watermark);
+
+    fn state(&mut self) -> Option<&mut dyn StatefulOperator> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]
@@ -240,13 +283,14 @@ mod tests {
     use crate::metrics::CoreMetrics;
     use crate::time::SystemClock;
 
-    type Ev = (u64, &'static str);
-    type Pairs = Rc<RefCell<Vec<((&'static str, &'static str), Timestamp)>>>;
+    /// (key, record id).
+    type Ev = (u64, u32);
+    type Pairs = Rc<RefCell<Vec<((u32, u32), Timestamp)>>>;
 
     struct Collect(Pairs);
 
-    impl crate::runtime::output::Output<(&'static str, &'static str)> for Collect {
-        fn record(&mut self, _: &mut TaskCx, v: (&'static str, &'static str), ts: Timestamp) {
+    impl crate::runtime::output::Output<(u32, u32)> for Collect {
+        fn record(&mut self, _: &mut TaskCx, v: (u32, u32), ts: Timestamp) {
             self.0.borrow_mut().push((v, ts));
         }
         fn watermark(&mut self, _: &mut TaskCx, _: Timestamp) {}
@@ -268,13 +312,7 @@ mod tests {
         }
     }
 
-    type Op = IntervalJoinOp<
-        u64,
-        Ev,
-        Ev,
-        (&'static str, &'static str),
-        fn(&Ev, &Ev) -> (&'static str, &'static str),
-    >;
+    type Op = IntervalJoinOp<u64, Ev, Ev, (u32, u32), fn(&Ev, &Ev) -> (u32, u32)>;
 
     fn join_op(lower: i64, upper: i64, out: &Pairs) -> Op {
         let spec = IntervalJoinSpec {
@@ -282,7 +320,7 @@ mod tests {
             key_right: Arc::new(|e: &Ev| e.0),
             lower,
             upper,
-            f: (|a: &Ev, b: &Ev| (a.1, b.1)) as fn(&Ev, &Ev) -> (&'static str, &'static str),
+            f: (|a: &Ev, b: &Ev| (a.1, b.1)) as fn(&Ev, &Ev) -> (u32, u32),
             left_late_tag: None,
             right_late_tag: None,
         };
@@ -301,8 +339,8 @@ mod tests {
         let mut cx = task_cx();
         // b.ts in [a.ts - 2, a.ts + 3].
         let mut op = join_op(-2, 3, &out);
-        op.record1(&mut cx, (1, "a"), 10);
-        op.record2(&mut cx, (1, "b8"), 8);
+        op.record1(&mut cx, (1, 1), 10);
+        op.record2(&mut cx, (1, 8), 8);
         assert_eq!((op.left.len(), op.right.len()), (1, 1));
         // A right record may join lefts up to b.ts + 2: b8 goes at wm 10.
         op.watermark(&mut cx, 9);
@@ -313,7 +351,7 @@ mod tests {
         // so a right record at 13 (not late) still finds it.
         op.watermark(&mut cx, 12);
         assert_eq!(op.left.len(), 1);
-        op.record2(&mut cx, (1, "b13"), 13);
+        op.record2(&mut cx, (1, 13), 13);
         op.watermark(&mut cx, 13);
         assert_eq!(
             op.left.len(),
@@ -324,7 +362,7 @@ mod tests {
         assert_eq!(op.right.len(), 1);
         op.watermark(&mut cx, 15);
         assert_eq!(op.right.len(), 0);
-        assert_eq!(*out.borrow(), vec![(("a", "b8"), 10), (("a", "b13"), 13)]);
+        assert_eq!(*out.borrow(), vec![((1, 8), 10), ((1, 13), 13)]);
         assert!(cx.failure.is_none());
     }
 
@@ -334,12 +372,12 @@ mod tests {
         let mut cx = task_cx();
         let mut op = join_op(0, 5, &out);
         op.watermark(&mut cx, 20);
-        op.record1(&mut cx, (1, "late-a"), 20);
-        op.record2(&mut cx, (1, "late-b"), 3);
-        op.record1(&mut cx, (1, "a"), 21);
-        op.record2(&mut cx, (1, "b"), 21);
+        op.record1(&mut cx, (1, 100), 20);
+        op.record2(&mut cx, (1, 101), 3);
+        op.record1(&mut cx, (1, 1), 21);
+        op.record2(&mut cx, (1, 2), 21);
         assert_eq!(cx.metrics.snapshot().late_records, 2);
-        assert_eq!(*out.borrow(), vec![(("a", "b"), 21)]);
+        assert_eq!(*out.borrow(), vec![((1, 2), 21)]);
         assert_eq!((op.left.len(), op.right.len()), (1, 1));
         op.watermark(&mut cx, crate::time::WATERMARK_MAX);
         assert_eq!(

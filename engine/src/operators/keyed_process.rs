@@ -126,6 +126,16 @@ macro_rules! keyed_timer_hooks {
             );
         }
 
+        /// Restored processing-time timers need a tick to fire.
+        fn on_batch_end(&mut self, cx: &mut $crate::runtime::output::TaskCx) {
+            if self.tick_pending {
+                self.tick_pending = false;
+                if let Some(next) = self.timers.processing.peek_ts() {
+                    cx.request_tick_at(next);
+                }
+            }
+        }
+
         fn on_tick(&mut self, cx: &mut $crate::runtime::output::TaskCx) {
             let now = cx.now_ms();
             self.fire(
@@ -180,16 +190,6 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
     }
 
     keyed_timer_hooks!();
-
-    /// Restored processing-time timers need a tick to fire.
-    fn on_batch_end(&mut self, cx: &mut TaskCx) {
-        if self.tick_pending {
-            self.tick_pending = false;
-            if let Some(next) = self.timers.processing.peek_ts() {
-                cx.request_tick_at(next);
-            }
-        }
-    }
 }
 
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> StatefulOperator

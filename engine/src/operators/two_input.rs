@@ -8,7 +8,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::combiner::{Combined, InputCombiner};
-use crate::error::Result;
+use spate_state::key_group_range_for_subtask;
+
+use crate::checkpoint::{
+    RestoredOperator, SnapshotParticipant, StateSink, StatefulOperator, TaskSnapshot,
+};
+use crate::error::{Result, SpateError};
 use crate::runtime::graph::{ConsumerFactory, NodeId};
 use crate::runtime::instantiate::Instantiator;
 use crate::runtime::output::{Output, TaskCx};
@@ -35,6 +40,10 @@ pub(crate) trait TwoInputOperator: 'static {
     fn tick(&mut self, cx: &mut TaskCx);
     /// Both inputs ended.
     fn end(&mut self, cx: &mut TaskCx);
+    /// The operator's keyed state, if it keeps any (for checkpoints).
+    fn state(&mut self) -> Option<&mut dyn StatefulOperator> {
+        None
+    }
 }
 
 struct Core<Op> {
@@ -141,9 +150,57 @@ where
     M: Fn(&mut Instantiator<'_>, NodeId) -> Result<Op>,
 {
     inst.shared_node(node, |inst| {
-        Ok(Rc::new(RefCell::new(Core {
+        let core = Rc::new(RefCell::new(Core {
             combiner: InputCombiner::new(2),
             op: make(inst, node)?,
-        })))
+        }));
+        take_part_in_checkpoints(inst, node, &core)?;
+        Ok(core)
     })
+}
+
+/// Restores a stateful operator's state, and registers it with the task's
+/// checkpoints, once per core (the first input wired creates it).
+fn take_part_in_checkpoints<Op: TwoInputOperator>(
+    inst: &mut Instantiator<'_>,
+    node: NodeId,
+    core: &SharedCore<Op>,
+) -> Result<()> {
+    let mut c = core.borrow_mut();
+    let Some(state) = c.op.state() else {
+        return Ok(());
+    };
+    let range = key_group_range_for_subtask(inst.settings.max_parallelism, inst.cores, inst.core);
+    if let Some(from) = RestoredOperator::of(inst.settings.restore.as_deref(), node, range) {
+        state.restore(&from, inst.now_ms())?;
+    }
+    if inst.checkpointed() {
+        inst.add_participant(Rc::new(CoreParticipant {
+            node,
+            core: core.clone(),
+        }));
+    }
+    Ok(())
+}
+
+/// The checkpointing side of a shared two-input operator.
+struct CoreParticipant<Op> {
+    node: NodeId,
+    core: SharedCore<Op>,
+}
+
+impl<Op: TwoInputOperator> SnapshotParticipant for CoreParticipant<Op> {
+    fn snapshot(&self, _id: u64, _completed_id: u64, out: &mut TaskSnapshot) -> Result<()> {
+        let mut core = self.core.try_borrow_mut().map_err(|_| {
+            SpateError::internal("an operator was snapshotted while it was processing")
+        })?;
+        match core.op.state() {
+            Some(state) => state.capture(&mut StateSink::new(self.node, out)),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&self, _out: &mut TaskSnapshot) -> Result<()> {
+        Ok(())
+    }
 }

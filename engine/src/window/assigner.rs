@@ -6,8 +6,11 @@ use std::hash::Hash;
 use super::slicing::Slicing;
 use crate::time::Timestamp;
 
-/// A window: a namespace for keyed state with a last timestamp.
-pub trait Window: Hash + Eq + Ord + Clone + Debug + Send + Sync + 'static {
+/// A window: a namespace for keyed state with a last timestamp. Windows
+/// are part of keyed state, so they are [`StateData`](crate::StateData).
+pub trait Window:
+    Hash + Eq + Ord + Clone + Debug + Send + Sync + crate::StateData + 'static
+{
     /// The largest timestamp that belongs to the window.
     fn max_timestamp(&self) -> Timestamp;
     /// True when two windows of a merging assigner must become one.
@@ -22,7 +25,19 @@ pub trait Window: Hash + Eq + Ord + Clone + Debug + Send + Sync + 'static {
 
 /// A time interval `[start, end)`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
 )]
 pub struct TimeWindow {
     /// First timestamp in the window.
@@ -52,7 +67,20 @@ impl Window for TimeWindow {
 }
 
 /// The single window of all records, for use with a custom trigger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct GlobalWindow;
 
 impl Window for GlobalWindow {

@@ -67,6 +67,11 @@ pub(crate) trait WindowContents<K, W, T>: 'static {
     fn clear(&mut self, kr: KeyRef, key: &K, w: &W, now_ms: i64) -> Result<()>;
     fn merge(&mut self, kr: KeyRef, key: &K, sources: &[W], target: &W, now_ms: i64) -> Result<()>;
 
+    /// The contents' state table, for checkpoints.
+    fn table(&self) -> &dyn spate_state::CanonicalState;
+    /// The same, for restores.
+    fn table_mut(&mut self) -> &mut dyn spate_state::CanonicalState;
+
     /// The partial result of one window slice, for contents whose partial
     /// results merge (`()` for the others).
     type Partial: spate_state::StateData + 'static;
@@ -96,6 +101,12 @@ pub(crate) trait WindowContents<K, W, T>: 'static {
 /// contents' state table (`self.table`): the same for every kind.
 macro_rules! table_methods {
     ($t:ty) => {
+        fn table(&self) -> &dyn spate_state::CanonicalState {
+            &self.table
+        }
+        fn table_mut(&mut self) -> &mut dyn spate_state::CanonicalState {
+            &mut self.table
+        }
         fn add(&mut self, kr: KeyRef, key: &K, w: &W, value: $t, now_ms: i64) -> Result<()> {
             Ok(self.table.add(kr, key, w, value, now_ms)?)
         }
@@ -141,7 +152,7 @@ pub(crate) struct ReduceContents<K, W, T> {
     pub(crate) table: ReducingTable<K, W, T>,
 }
 
-impl<K: crate::Key, W: Window, T: Clone + 'static> WindowContents<K, W, T>
+impl<K: crate::Key, W: Window, T: Clone + spate_state::StateData + 'static> WindowContents<K, W, T>
     for ReduceContents<K, W, T>
 {
     type Out = T;
@@ -218,7 +229,7 @@ impl<K, W, T, F, O> WindowContents<K, W, T> for ProcessContents<K, W, T, F, O>
 where
     K: crate::Key,
     W: Window,
-    T: Clone + 'static,
+    T: Clone + spate_state::StateData + 'static,
     O: 'static,
     F: ProcessWindowFunction<K, W, T, O>,
 {

@@ -26,4 +26,3 @@ pub use trigger::{
 
 pub(crate) use functions::{AggregateContents, ProcessContents, ReduceContents, WindowContents};
 pub(crate) use operator::{WindowOp, WindowSpec};
-pub(crate) use sliced_operator::slicing_for;

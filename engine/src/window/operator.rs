@@ -11,7 +11,7 @@ use super::sliced_operator::{SlicedWindowOp, slicing_for};
 use super::trigger::{Trigger, TriggerContext, TriggerResult};
 
 use crate::checkpoint::{RestoredOperator, StateSink, StatefulOperator};
-use crate::error::{Result, SpateError};
+use crate::error::Result;
 use crate::keyed::KeyedTimers;
 use crate::operators::forward::forward_to_outputs;
 use crate::operators::keyed_process::TimeDomain;
@@ -87,6 +87,7 @@ where
         Self { path }
     }
 
+    #[cfg(test)]
     pub(crate) fn is_sliced(&self) -> bool {
         matches!(self.path, Path::Sliced(_))
     }
@@ -104,18 +105,14 @@ where
     fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
         match &self.path {
             Path::Sliced(op) => op.capture(sink),
-            Path::PerWindow(_) => Err(SpateError::internal(
-                "a per-window operator was asked for a snapshot it cannot take",
-            )),
+            Path::PerWindow(op) => op.capture(sink),
         }
     }
 
     fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
         match &mut self.path {
             Path::Sliced(op) => op.restore(from, now_ms),
-            Path::PerWindow(_) => Err(SpateError::internal(
-                "a per-window operator was asked to restore state it cannot hold",
-            )),
+            Path::PerWindow(op) => op.restore(from, now_ms),
         }
     }
 }
@@ -177,7 +174,16 @@ pub(crate) struct PerWindowOp<K, T, A: WindowAssigner<T>, Tr, C: WindowContents<
     results: Vec<C::Out>,
     event_timers: Vec<Timestamp>,
     processing_timers: Vec<Timestamp>,
+    /// Restored processing-time timers wait for a tick request.
+    tick_pending: bool,
 }
+
+/// The per-window operator's states in checkpoints.
+const CONTENTS: &str = "contents";
+const TRIGGER_STATE: &str = "trigger";
+const EVENT_TIMERS: &str = "$event-timers";
+const PROCESSING_TIMERS: &str = "$processing-timers";
+const SESSIONS: &str = "sessions";
 
 impl<K, T, A, Tr, C> PerWindowOp<K, T, A, Tr, C>
 where
@@ -217,6 +223,7 @@ where
             results: Vec::new(),
             event_timers: Vec::new(),
             processing_timers: Vec::new(),
+            tick_pending: false,
         }
     }
 
@@ -428,8 +435,47 @@ where
     }
 
     fn on_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        // A restored operator keeps its watermark until its inputs' catch up.
+        if wm < self.watermark {
+            return;
+        }
         self.watermark = wm;
         self.on_timer(cx, TimeDomain::EventTime, wm);
+    }
+
+    /// Restored processing-time timers need a tick to fire.
+    fn on_batch_end(&mut self, cx: &mut TaskCx) {
+        if self.tick_pending {
+            self.tick_pending = false;
+            self.request_tick(cx);
+        }
+    }
+
+    pub(crate) fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+        sink.table(CONTENTS, self.contents.table())?;
+        sink.table(TRIGGER_STATE, &self.trigger_state)?;
+        sink.table(EVENT_TIMERS, &self.timers.event)?;
+        sink.table(PROCESSING_TIMERS, &self.timers.processing)?;
+        if let Some(m) = &self.merging {
+            sink.table(SESSIONS, m.table())?;
+        }
+        sink.watermark(self.watermark);
+        Ok(())
+    }
+
+    pub(crate) fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
+        from.table(CONTENTS, self.contents.table_mut(), now_ms)?;
+        from.table(TRIGGER_STATE, &mut self.trigger_state, now_ms)?;
+        from.table(EVENT_TIMERS, &mut self.timers.event, now_ms)?;
+        from.table(PROCESSING_TIMERS, &mut self.timers.processing, now_ms)?;
+        if let Some(m) = &mut self.merging {
+            from.table(SESSIONS, m.table_mut(), now_ms)?;
+        }
+        if let Some(wm) = from.watermark() {
+            self.watermark = wm;
+        }
+        self.tick_pending = !self.timers.processing.is_empty();
+        Ok(())
     }
 
     fn on_tick(&mut self, cx: &mut TaskCx) {
@@ -471,5 +517,5 @@ where
         self.request_tick(cx);
     }
 
-    forward_to_outputs!(idle, batch_end; watermark after on_watermark, tick after on_tick, end after on_end);
+    forward_to_outputs!(idle; watermark after on_watermark, tick after on_tick, end after on_end, batch_end after on_batch_end);
 }

@@ -26,6 +26,16 @@ impl<K: crate::Key, W: Window> MergingWindows<K, W> {
         }
     }
 
+    /// The active windows, for checkpoints.
+    pub(crate) fn table(&self) -> &dyn spate_state::CanonicalState {
+        &self.active
+    }
+
+    /// The same, for restores.
+    pub(crate) fn table_mut(&mut self) -> &mut dyn spate_state::CanonicalState {
+        &mut self.active
+    }
+
     /// Adds `new` to `key`'s windows, merging every window it intersects.
     pub(crate) fn add(&mut self, kr: KeyRef, key: &K, new: W) -> Result<Merge<W>> {
         let mut windows = self.active.remove(kr, key, &(), 0)?.unwrap_or_default();
