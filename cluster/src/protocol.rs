@@ -21,6 +21,23 @@ pub struct JobSpec {
     pub settings: Vec<String>,
 }
 
+/// A job's checkpoint settings, as the workers' config resolves them.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct CheckpointPlan {
+    /// Time between checkpoints.
+    pub interval_ms: u64,
+    /// A checkpoint not complete after this long is aborted.
+    pub timeout_ms: u64,
+    /// Least time between the end of one checkpoint and the next.
+    pub pause_min_ms: u64,
+    /// The directory of this job's checkpoints, shared by every attempt.
+    pub dir: String,
+    /// Completed checkpoints kept.
+    pub retained: u32,
+    /// Restarts from a checkpoint before the job fails.
+    pub restarts_max: u32,
+}
+
 /// Where one subtask runs and how its peers reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
 pub struct SubtaskSlot {
@@ -102,6 +119,36 @@ pub enum ToCoordinator {
         epoch: u64,
         /// The data address of each of its cores, in core order.
         addrs: Vec<String>,
+        /// The job's checkpoint settings, as the worker's config says;
+        /// `None` when the job runs without checkpoints.
+        checkpoints: Option<CheckpointPlan>,
+    },
+    /// Every task of a worker took its part of a checkpoint, and its state
+    /// files are in checkpoint storage.
+    CheckpointAck {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+        /// The checkpoint.
+        id: u64,
+        /// The worker's manifest entries (JSON `Vec<SubtaskState>`).
+        subtasks_json: String,
+    },
+    /// A worker cannot take part in a checkpoint.
+    CheckpointDeclined {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+        /// The checkpoint.
+        id: u64,
+        /// Why, as a sentence.
+        reason: String,
     },
     /// A worker finished its share of a job.
     JobDone {
@@ -162,6 +209,25 @@ pub enum ToWorker {
         cores: u32,
         /// The job's parallelism.
         parallelism: u32,
+        /// The first attempt's job id: names the checkpoint directory that
+        /// every attempt of the job shares.
+        checkpoint_run: u64,
+        /// The checkpoint to restore (a restart after a failure).
+        restore_checkpoint: Option<u64>,
+    },
+    /// Inject the barrier of checkpoint `id` at the sources.
+    TriggerCheckpoint {
+        /// The job.
+        job: u64,
+        /// The checkpoint.
+        id: u64,
+    },
+    /// Checkpoint `id`'s manifest is durable: commit its sink transactions.
+    CheckpointComplete {
+        /// The job.
+        job: u64,
+        /// The checkpoint.
+        id: u64,
     },
     /// Every worker listens: connect the links and run.
     Start {

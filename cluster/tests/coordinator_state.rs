@@ -149,6 +149,7 @@ fn a_job_is_deployed_started_and_its_results_merged() {
                 worker,
                 epoch,
                 addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
+                checkpoints: None,
             },
         );
         let starts = to_workers(&out);
@@ -356,6 +357,170 @@ fn a_deployment_that_never_completes_times_out() {
     let failed = to_client(&out);
     assert!(
         matches!(failed.as_slice(), [ToClient::Failed { job: j, reason }] if *j == job && reason.contains("data listeners")),
+        "{out:?}"
+    );
+}
+
+fn plan() -> spate_cluster::protocol::CheckpointPlan {
+    spate_cluster::protocol::CheckpointPlan {
+        interval_ms: 100,
+        timeout_ms: 10_000,
+        pause_min_ms: 0,
+        dir: "/tmp/ckpt/nexmark/cluster-1".into(),
+        retained: 3,
+        restarts_max: 2,
+    }
+}
+
+/// Deploys q5 on three workers with checkpoints and starts it.
+fn run_checkpointed(c: &mut Coordinator) -> (Vec<(u32, u64)>, u64) {
+    let (workers, job) = deploy_three(c);
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        msg(
+            c,
+            20,
+            i as u64 + 1,
+            ToCoordinator::DataReady {
+                job,
+                worker,
+                epoch,
+                addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
+                checkpoints: Some(plan()),
+            },
+        );
+    }
+    (workers, job)
+}
+
+fn triggered(out: &[Action]) -> Vec<u64> {
+    to_workers(out)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            ToWorker::TriggerCheckpoint { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_checkpoint_completes_when_every_worker_acknowledged_and_its_manifest_is_stored() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    let out = c.on(200, Event::Tick);
+    assert_eq!(triggered(&out), vec![1, 1, 1], "every worker is told");
+    let mut store = Vec::new();
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let ack = ToCoordinator::CheckpointAck {
+            job,
+            worker,
+            epoch,
+            id: 1,
+            subtasks_json: format!("[{i}]"),
+        };
+        store = msg(&mut c, 210, i as u64 + 1, ack);
+        if i < 2 {
+            assert!(
+                !store
+                    .iter()
+                    .any(|a| matches!(a, Action::StoreCheckpoint { .. })),
+                "not before the last worker"
+            );
+        }
+    }
+    let parts = store
+        .iter()
+        .find_map(|a| match a {
+            Action::StoreCheckpoint { id: 1, parts, .. } => Some(parts.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(parts.len(), 3);
+    // Workers commit only once the manifest is durable.
+    assert!(to_workers(&store).is_empty());
+    let out = c.on(
+        220,
+        Event::CheckpointStored {
+            job,
+            id: 1,
+            error: None,
+        },
+    );
+    let completes = to_workers(&out)
+        .into_iter()
+        .filter(|(_, m)| matches!(m, ToWorker::CheckpointComplete { id: 1, .. }))
+        .count();
+    assert_eq!(completes, 3);
+}
+
+#[test]
+fn a_lost_worker_restarts_the_job_from_the_last_stored_checkpoint() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    c.on(200, Event::Tick);
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let ack = ToCoordinator::CheckpointAck {
+            job,
+            worker,
+            epoch,
+            id: 1,
+            subtasks_json: "[]".into(),
+        };
+        msg(&mut c, 210, i as u64 + 1, ack);
+    }
+    let stored = Event::CheckpointStored {
+        job,
+        id: 1,
+        error: None,
+    };
+    c.on(220, stored);
+    // Worker 3 dies; a fourth registers in its place.
+    let out = c.on(300, Event::Disconnected { conn: 3 });
+    assert!(
+        to_client(&out).is_empty(),
+        "the client is not told of a failure: {out:?}"
+    );
+    let cancels = to_workers(&out)
+        .into_iter()
+        .filter(|(_, m)| matches!(m, ToWorker::Cancel { .. }))
+        .count();
+    assert_eq!(cancels, 2, "the surviving workers stop the attempt");
+    let out = msg(
+        &mut c,
+        310,
+        4,
+        ToCoordinator::Register {
+            cores: 1,
+            pid: 2000,
+            launch_token: None,
+        },
+    );
+    let redeployed: Vec<(u64, Option<u64>, u64)> = to_workers(&out)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            ToWorker::Deploy {
+                job,
+                checkpoint_run,
+                restore_checkpoint,
+                ..
+            } => Some((checkpoint_run, restore_checkpoint, job)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(redeployed.len(), 3, "{out:?}");
+    for (run, restore, new_job) in redeployed {
+        assert_eq!(run, job, "the attempts share the first one's checkpoints");
+        assert_eq!(restore, Some(1));
+        assert!(new_job > job);
+    }
+}
+
+#[test]
+fn a_job_without_checkpoints_fails_when_a_worker_is_lost() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    deploy_three(&mut c);
+    let out = c.on(300, Event::Disconnected { conn: 3 });
+    assert!(
+        matches!(to_client(&out).as_slice(), [ToClient::Failed { .. }]),
         "{out:?}"
     );
 }

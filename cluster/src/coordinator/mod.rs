@@ -1,6 +1,7 @@
 //! The coordinator: plans jobs onto workers, tracks their heartbeats,
 //! fences stale ones, and reports to clients.
 
+mod checkpoint_store;
 pub mod http;
 mod server;
 pub mod state;

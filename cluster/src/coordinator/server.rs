@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::checkpoint_store::{CheckpointStores, StoreRequest};
 use super::state::{Action, ConnId, Coordinator, CoordinatorConfig, Event};
 use crate::control_io::{ControlWriter, split};
 use crate::error::{ClusterError, Result};
@@ -57,17 +58,35 @@ pub fn serve(
         })?;
     }
     let mut writers: HashMap<ConnId, ControlWriter> = HashMap::new();
-    let mut exit = apply(first, &mut writers, &mut launcher, addr);
+    let mut edge = Edge {
+        writers: &mut writers,
+        launcher: &mut launcher,
+        addr,
+        stores: CheckpointStores::default(),
+        feedback: Vec::new(),
+    };
+    let mut exit = edge.apply(first);
     while !exit {
-        let actions = match next_input(&rx) {
+        let mut actions = match next_input(&rx) {
             Some(Input::Connected { conn, writer }) => {
-                writers.insert(conn, writer);
+                edge.writers.insert(conn, writer);
                 continue;
             }
             Some(Input::Event(ev)) => state.on(now(), ev),
             None => state.on(now(), Event::Tick),
         };
-        exit = apply(actions, &mut writers, &mut launcher, addr);
+        loop {
+            exit |= edge.apply(actions);
+            // Results of the I/O just done go back to the state machine.
+            let feedback = std::mem::take(&mut edge.feedback);
+            if feedback.is_empty() {
+                break;
+            }
+            actions = feedback
+                .into_iter()
+                .flat_map(|ev| state.on(now(), ev))
+                .collect();
+        }
         *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = state.status();
     }
     if let Some(l) = launcher.as_mut() {
@@ -83,36 +102,66 @@ fn next_input(rx: &Receiver<Input>) -> Option<Input> {
     rx.recv_timeout(Duration::from_millis(TICK_MS)).ok()
 }
 
-/// Carries out actions; true when the coordinator must exit.
-fn apply(
-    actions: Vec<Action>,
-    writers: &mut HashMap<ConnId, ControlWriter>,
-    launcher: &mut Option<Box<dyn ResourceLauncher>>,
+/// Where actions are carried out.
+struct Edge<'a> {
+    writers: &'a mut HashMap<ConnId, ControlWriter>,
+    launcher: &'a mut Option<Box<dyn ResourceLauncher>>,
     addr: SocketAddr,
-) -> bool {
-    let mut exit = false;
-    for action in actions {
-        match action {
-            Action::ToWorker { conn, msg } => send(writers, conn, &msg),
-            Action::ToClient { conn, msg } => send(writers, conn, &msg),
-            Action::Close { conn } => {
-                if let Some(w) = writers.remove(&conn) {
-                    w.shutdown();
-                }
-            }
-            Action::Launch { count } => match launcher.as_mut() {
-                Some(l) => {
-                    if let Err(e) = l.launch(addr, count) {
-                        tracing::error!("{e}");
+    stores: CheckpointStores,
+    /// Events the actions produced, for the state machine.
+    feedback: Vec<Event>,
+}
+
+impl Edge<'_> {
+    /// Carries out actions; true when the coordinator must exit.
+    fn apply(&mut self, actions: Vec<Action>) -> bool {
+        let mut exit = false;
+        for action in actions {
+            match action {
+                Action::ToWorker { conn, msg } => send(self.writers, conn, &msg),
+                Action::ToClient { conn, msg } => send(self.writers, conn, &msg),
+                Action::Close { conn } => {
+                    if let Some(w) = self.writers.remove(&conn) {
+                        w.shutdown();
                     }
                 }
-                None => tracing::warn!("{count} more workers are needed, but no launcher is set"),
-            },
-            Action::Log { line } => tracing::info!("{line}"),
-            Action::Exit => exit = true,
+                Action::Launch { count } => match self.launcher.as_mut() {
+                    Some(l) => {
+                        if let Err(e) = l.launch(self.addr, count) {
+                            tracing::error!("{e}");
+                        }
+                    }
+                    None => {
+                        tracing::warn!("{count} more workers are needed, but no launcher is set")
+                    }
+                },
+                Action::StoreCheckpoint {
+                    job,
+                    name,
+                    id,
+                    dir,
+                    retained,
+                    max_parallelism,
+                    parts,
+                } => {
+                    let req = StoreRequest {
+                        name: &name,
+                        id,
+                        dir: &dir,
+                        retained,
+                        max_parallelism,
+                        parts: &parts,
+                    };
+                    let error = self.stores.store(&req).err();
+                    self.feedback
+                        .push(Event::CheckpointStored { job, id, error });
+                }
+                Action::Log { line } => tracing::info!("{line}"),
+                Action::Exit => exit = true,
+            }
         }
+        exit
     }
-    exit
 }
 
 fn send<M: crate::control_io::ControlMessage>(

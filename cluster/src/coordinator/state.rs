@@ -5,11 +5,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use spate::checkpoint::{
+    CheckpointCoordinator, CoordinatorSettings, Decision, TaskKey, TaskSnapshot,
+};
 use spate::metrics::{JobMetrics, WireMetrics};
 
 use crate::plan::{FreeWorker, plan};
 use crate::protocol::{
-    Assignment, JobSpec, StatusReport, SubtaskSlot, ToClient, ToCoordinator, ToWorker, WorkerStatus,
+    Assignment, CheckpointPlan, JobSpec, StatusReport, SubtaskSlot, ToClient, ToCoordinator,
+    ToWorker, WorkerStatus,
 };
 
 /// A connection, as the server numbers them.
@@ -32,6 +36,15 @@ pub enum Event {
     },
     /// Time passed (the server ticks every few ms).
     Tick,
+    /// The server stored a checkpoint's manifest (or failed to).
+    CheckpointStored {
+        /// The job.
+        job: u64,
+        /// The checkpoint.
+        id: u64,
+        /// Why storing failed, if it did.
+        error: Option<String>,
+    },
 }
 
 /// What the server must do.
@@ -60,6 +73,24 @@ pub enum Action {
     Launch {
         /// How many.
         count: u32,
+    },
+    /// Write checkpoint `id`'s manifest from the workers' entries, apply
+    /// retention, and answer with [`Event::CheckpointStored`].
+    StoreCheckpoint {
+        /// The job.
+        job: u64,
+        /// The job's name (the manifest's job id).
+        name: String,
+        /// The checkpoint.
+        id: u64,
+        /// The job's checkpoint directory.
+        dir: String,
+        /// Completed checkpoints kept.
+        retained: u32,
+        /// Key groups of the job.
+        max_parallelism: u16,
+        /// Each worker's manifest entries (JSON).
+        parts: Vec<String>,
     },
     /// Something worth a log line.
     Log {
@@ -125,10 +156,34 @@ struct Job {
     id: u64,
     client: ConnId,
     spec: JobSpec,
+    parallelism: u32,
     plan: Vec<Assignment>,
     phase: Phase,
     done: BTreeMap<u32, WireMetrics>,
     started_ms: u64,
+    resume: Resume,
+    checkpoints: Option<JobCheckpoints>,
+}
+
+/// What carries over from one attempt of a job to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Resume {
+    /// The first attempt's id: names the checkpoint directory.
+    root: u64,
+    /// Restarts so far.
+    restarts: u32,
+    /// The newest completed checkpoint.
+    last_completed: Option<u64>,
+    /// When the first attempt started.
+    started_ms: u64,
+}
+
+/// A running job's checkpoints: the engine's pure coordinator, with one
+/// "task" per worker (a worker acknowledges for all its tasks).
+struct JobCheckpoints {
+    plan: CheckpointPlan,
+    coordinator: CheckpointCoordinator,
+    parts: BTreeMap<u64, Vec<String>>,
 }
 
 struct Pending {
@@ -136,6 +191,7 @@ struct Pending {
     spec: JobSpec,
     parallelism: u32,
     deadline_ms: u64,
+    resume: Option<Resume>,
 }
 
 /// The coordinator's state.
@@ -183,6 +239,9 @@ impl Coordinator {
             Event::Message { conn, msg } => self.on_message(conn, msg, &mut out),
             Event::Disconnected { conn } => self.on_disconnect(conn, &mut out),
             Event::Tick => self.on_tick(&mut out),
+            Event::CheckpointStored { job, id, error } => {
+                self.checkpoint_stored(job, id, error, &mut out)
+            }
         }
         out
     }
@@ -206,9 +265,33 @@ impl Coordinator {
                 worker,
                 epoch,
                 addrs,
+                checkpoints,
             } => {
                 if self.check_worker(conn, worker, epoch, out) {
-                    self.data_ready(job, worker, addrs, out);
+                    self.data_ready(job, worker, (addrs, checkpoints), out);
+                }
+            }
+            ToCoordinator::CheckpointAck {
+                job,
+                worker,
+                epoch,
+                id,
+                subtasks_json,
+            } => {
+                if self.check_worker(conn, worker, epoch, out) {
+                    self.checkpoint_acked(job, worker, id, subtasks_json, out);
+                }
+            }
+            ToCoordinator::CheckpointDeclined {
+                job,
+                worker,
+                epoch,
+                id,
+                reason,
+            } => {
+                if self.check_worker(conn, worker, epoch, out) && self.job_is(job) {
+                    let reason = format!("worker {worker} declined: {reason}");
+                    self.checkpoint_decisions(out, |c, now| c.on_decline(id, reason, now));
                 }
             }
             ToCoordinator::JobDone {
@@ -228,7 +311,7 @@ impl Coordinator {
                 reason,
             } => {
                 if self.check_worker(conn, worker, epoch, out) && self.job_is(job) {
-                    self.fail_job(format!("worker {worker} failed: {reason}"), out);
+                    self.job_broke(format!("worker {worker} failed: {reason}"), out);
                 }
             }
             ToCoordinator::Submit { spec, parallelism } => {
@@ -332,6 +415,7 @@ impl Coordinator {
             spec,
             parallelism,
             deadline_ms: self.now_ms + self.cfg.worker_wait_ms,
+            resume: None,
         });
         self.try_start_pending(out);
     }
@@ -374,6 +458,12 @@ impl Coordinator {
     fn deploy(&mut self, p: Pending, plan: Vec<Assignment>, out: &mut Vec<Action>) {
         let id = self.next_job;
         self.next_job += 1;
+        let resume = p.resume.unwrap_or(Resume {
+            root: id,
+            restarts: 0,
+            last_completed: None,
+            started_ms: self.now_ms,
+        });
         for a in &plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
                 w.job = Some(id);
@@ -385,6 +475,8 @@ impl Coordinator {
                         subtask_offset: a.subtask_offset,
                         cores: a.cores,
                         parallelism: p.parallelism,
+                        checkpoint_run: resume.root,
+                        restore_checkpoint: resume.last_completed,
                     },
                 });
             }
@@ -408,17 +500,26 @@ impl Coordinator {
             id,
             client: p.client,
             spec: p.spec,
+            parallelism: p.parallelism,
             plan,
             phase: Phase::Deploying {
                 ready: BTreeMap::new(),
                 deadline_ms: self.now_ms + self.cfg.deploy_timeout_ms,
             },
             done: BTreeMap::new(),
-            started_ms: self.now_ms,
+            started_ms: resume.started_ms,
+            resume,
+            checkpoints: None,
         });
     }
 
-    fn data_ready(&mut self, id: u64, worker: u32, addrs: Vec<String>, out: &mut Vec<Action>) {
+    fn data_ready(
+        &mut self,
+        id: u64,
+        worker: u32,
+        (addrs, checkpoints): (Vec<String>, Option<CheckpointPlan>),
+        out: &mut Vec<Action>,
+    ) {
         let Some(job) = self.job.as_mut().filter(|j| j.id == id) else {
             return; // A late report for a job that already ended.
         };
@@ -439,6 +540,22 @@ impl Coordinator {
             return;
         }
         ready.insert(worker, addrs);
+        if let Some(plan) = checkpoints
+            && job.checkpoints.is_none()
+        {
+            let settings = CoordinatorSettings {
+                interval_ms: plan.interval_ms,
+                timeout_ms: plan.timeout_ms,
+                concurrent_max: 1,
+                pause_min_ms: plan.pause_min_ms,
+            };
+            let first = job.resume.last_completed.map_or(1, |c| c + 1);
+            job.checkpoints = Some(JobCheckpoints {
+                coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first),
+                plan,
+                parts: BTreeMap::new(),
+            });
+        }
         if ready.len() < job.plan.len() {
             return;
         }
@@ -558,9 +675,9 @@ impl Coordinator {
         });
         out.push(Action::Close { conn: w.conn });
         if w.job.is_some_and(|j| self.job_is(j)) {
-            // Its share cannot finish: fail the job (recovery from
-            // checkpoints restarts it once checkpoints exist).
-            self.fail_job(reason, out);
+            // Its share cannot finish: restart the job from its last
+            // checkpoint, or fail it.
+            self.job_broke(reason, out);
         }
         if self.cfg.workers_target > 0 {
             out.push(Action::Launch { count: 1 });
@@ -568,6 +685,7 @@ impl Coordinator {
     }
 
     fn on_tick(&mut self, out: &mut Vec<Action>) {
+        self.checkpoint_decisions(out, |c, now| c.on_tick(now));
         let now = self.now_ms;
         let timeout = self.cfg.heartbeat_timeout_ms;
         let silent: Vec<(u32, u64)> = self
@@ -604,6 +722,170 @@ impl Coordinator {
                 self.cfg.deploy_timeout_ms
             );
             self.fail_job(reason, out);
+        }
+    }
+
+    /// A share of the running job failed or its worker was lost: a job
+    /// with checkpoints restarts from its newest completed checkpoint (up
+    /// to its restart limit), any other job fails.
+    fn job_broke(&mut self, reason: String, out: &mut Vec<Action>) {
+        let restartable = self.job.as_ref().and_then(|j| {
+            let plan = &j.checkpoints.as_ref()?.plan;
+            (j.resume.restarts < plan.restarts_max).then_some(plan.restarts_max)
+        });
+        let Some(restarts_max) = restartable else {
+            self.fail_job(reason, out);
+            return;
+        };
+        let Some(job) = self.job.take() else {
+            return;
+        };
+        for a in &job.plan {
+            if let Some(w) = self.workers.get_mut(&a.worker) {
+                if w.job == Some(job.id) {
+                    out.push(Action::ToWorker {
+                        conn: w.conn,
+                        msg: ToWorker::Cancel {
+                            job: job.id,
+                            reason: reason.clone(),
+                        },
+                    });
+                }
+                w.job = None;
+            }
+        }
+        let resume = Resume {
+            restarts: job.resume.restarts + 1,
+            ..job.resume
+        };
+        let from = resume
+            .last_completed
+            .map_or("the beginning (no checkpoint completed)".to_string(), |c| {
+                format!("checkpoint {c}")
+            });
+        out.push(Action::Log {
+            line: format!(
+                "job {} ({}) broke: {reason}; restarting from {from} (restart {} of at most \
+                 {restarts_max})",
+                job.id, job.spec.name, resume.restarts
+            ),
+        });
+        self.finished.push_back((
+            job.id,
+            job.spec.name.clone(),
+            format!("restarted: {reason}"),
+        ));
+        self.pending = Some(Pending {
+            client: job.client,
+            spec: job.spec,
+            parallelism: job.parallelism,
+            deadline_ms: self.now_ms + self.cfg.worker_wait_ms,
+            resume: Some(resume),
+        });
+        self.try_start_pending(out);
+    }
+
+    /// Feeds the running job's checkpoint coordinator and carries out its
+    /// decisions.
+    fn checkpoint_decisions(
+        &mut self,
+        out: &mut Vec<Action>,
+        feed: impl FnOnce(&mut CheckpointCoordinator, u64) -> Vec<Decision>,
+    ) {
+        let now = self.now_ms;
+        let max_parallelism = self.cfg.max_parallelism;
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        if !matches!(job.phase, Phase::Running) {
+            return;
+        }
+        let Some(ckpt) = job.checkpoints.as_mut() else {
+            return;
+        };
+        for decision in feed(&mut ckpt.coordinator, now) {
+            match decision {
+                Decision::Trigger { id } => {
+                    for a in &job.plan {
+                        if let Some(w) = self.workers.get(&a.worker) {
+                            out.push(Action::ToWorker {
+                                conn: w.conn,
+                                msg: ToWorker::TriggerCheckpoint { job: job.id, id },
+                            });
+                        }
+                    }
+                }
+                Decision::Abort { id, reason } => {
+                    ckpt.parts.remove(&id);
+                    out.push(Action::Log {
+                        line: format!("job {} checkpoint {id} aborted: {reason}", job.id),
+                    });
+                }
+                Decision::Complete { id, .. } => out.push(Action::StoreCheckpoint {
+                    job: job.id,
+                    name: job.spec.name.clone(),
+                    id,
+                    dir: ckpt.plan.dir.clone(),
+                    retained: ckpt.plan.retained,
+                    max_parallelism,
+                    parts: ckpt.parts.remove(&id).unwrap_or_default(),
+                }),
+            }
+        }
+    }
+
+    fn checkpoint_acked(
+        &mut self,
+        job: u64,
+        worker: u32,
+        id: u64,
+        subtasks_json: String,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(ckpt) = self
+            .job
+            .as_mut()
+            .filter(|j| j.id == job)
+            .and_then(|j| j.checkpoints.as_mut())
+        else {
+            return;
+        };
+        ckpt.parts.entry(id).or_default().push(subtasks_json);
+        let task = TaskKey {
+            node: 0,
+            subtask: worker,
+        };
+        self.checkpoint_decisions(out, |c, now| {
+            c.on_ack(id, task, TaskSnapshot::default(), now)
+        });
+    }
+
+    /// The manifest of checkpoint `id` is durable (or could not be
+    /// written): the workers commit, and a restart would restore it.
+    fn checkpoint_stored(
+        &mut self,
+        job: u64,
+        id: u64,
+        error: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(j) = self.job.as_mut().filter(|j| j.id == job) else {
+            return;
+        };
+        if let Some(e) = error {
+            out.push(Action::Log {
+                line: format!("job {job} checkpoint {id} could not be stored: {e}"),
+            });
+            return;
+        }
+        j.resume.last_completed = Some(id);
+        for a in &j.plan {
+            if let Some(w) = self.workers.get(&a.worker) {
+                out.push(Action::ToWorker {
+                    conn: w.conn,
+                    msg: ToWorker::CheckpointComplete { job, id },
+                });
+            }
         }
     }
 

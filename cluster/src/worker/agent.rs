@@ -6,6 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use spate::checkpoint::{CheckpointCommand, CheckpointReport, PlacedCheckpoints};
 use spate::distributed::Placement;
 use spate::{Job, config::Config};
 use spate_net::NetConfig;
@@ -14,7 +18,7 @@ use super::data_plane::DataPlane;
 use super::rendezvous::Rendezvous;
 use crate::control_io::{ControlReader, ControlWriter, split};
 use crate::error::{ClusterError, Result};
-use crate::protocol::{JobSpec, ToCoordinator, ToWorker};
+use crate::protocol::{CheckpointPlan, JobSpec, ToCoordinator, ToWorker};
 
 /// Builds the jobs a cluster can run, by name. Every worker builds the same
 /// job from the same spec, so the catalog must be deterministic.
@@ -147,6 +151,8 @@ struct Running {
     job: u64,
     rendezvous: Arc<Rendezvous>,
     thread: JoinHandle<()>,
+    /// Checkpoint commands for the share, when it takes checkpoints.
+    checkpoints: Option<mpsc::Sender<CheckpointCommand>>,
 }
 
 fn control_loop(
@@ -169,6 +175,8 @@ fn control_loop(
                 subtask_offset,
                 cores,
                 parallelism,
+                checkpoint_run,
+                restore_checkpoint,
             } => {
                 if let Some(r) = &running {
                     return Err(ClusterError::Protocol {
@@ -181,6 +189,8 @@ fn control_loop(
                     subtask_offset,
                     cores,
                     parallelism,
+                    checkpoint_run,
+                    restore_checkpoint,
                 };
                 running = Some(deploy(opts, catalog, writer, reg, spec, share)?);
             }
@@ -188,6 +198,12 @@ fn control_loop(
                 if let Some(r) = running.as_ref().filter(|r| r.job == job) {
                     r.rendezvous.start(slots);
                 }
+            }
+            ToWorker::TriggerCheckpoint { job, id } => {
+                forward(running.as_ref(), job, CheckpointCommand::Trigger { id });
+            }
+            ToWorker::CheckpointComplete { job, id } => {
+                forward(running.as_ref(), job, CheckpointCommand::Complete { id });
             }
             ToWorker::Cancel { job, reason } => {
                 if let Some(r) = running.take().filter(|r| r.job == job) {
@@ -206,6 +222,17 @@ fn control_loop(
     }
 }
 
+/// Passes a checkpoint command to the share of `job`, if it runs here.
+fn forward(running: Option<&Running>, job: u64, cmd: CheckpointCommand) {
+    if let Some(tx) = running
+        .filter(|r| r.job == job)
+        .and_then(|r| r.checkpoints.as_ref())
+    {
+        // A share that ended no longer listens; nothing to do.
+        let _ = tx.send(cmd);
+    }
+}
+
 /// A job's share on this worker.
 #[derive(Debug, Clone, Copy)]
 struct Share {
@@ -213,6 +240,71 @@ struct Share {
     subtask_offset: u32,
     cores: u32,
     parallelism: u32,
+    checkpoint_run: u64,
+    restore_checkpoint: Option<u64>,
+}
+
+/// The checkpoint directory every attempt of a job shares, and the plan
+/// the coordinator needs; `None` when the job runs without checkpoints.
+fn checkpoint_plan(job: &Job, config: &Config, spec: &JobSpec, run: u64) -> Option<CheckpointPlan> {
+    let c = &config.checkpoint;
+    if c.interval_ms == 0 {
+        return None;
+    }
+    if let Some(reason) = job.checkpoint_blocker() {
+        tracing::warn!("job `{}` runs WITHOUT checkpoints: {reason}", spec.name);
+        return None;
+    }
+    let name: String = spec
+        .name
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '-' {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dir = c.dir.join(name).join(format!("cluster-{run}"));
+    Some(CheckpointPlan {
+        interval_ms: c.interval_ms,
+        timeout_ms: c.timeout_ms,
+        pause_min_ms: c.pause_min_ms,
+        dir: dir.display().to_string(),
+        retained: c.retained,
+        restarts_max: c.restarts_max,
+    })
+}
+
+/// How the share reports its checkpoints to the coordinator.
+fn checkpoint_reports(
+    writer: SharedWriter,
+    reg: &Registration,
+    job: u64,
+) -> Box<dyn FnMut(CheckpointReport) + Send> {
+    let (worker, epoch) = (reg.worker, reg.epoch);
+    Box::new(move |report| {
+        let msg = match report {
+            CheckpointReport::Acked { id, subtasks_json } => ToCoordinator::CheckpointAck {
+                job,
+                worker,
+                epoch,
+                id,
+                subtasks_json,
+            },
+            CheckpointReport::Declined { id, reason } => ToCoordinator::CheckpointDeclined {
+                job,
+                worker,
+                epoch,
+                id,
+                reason,
+            },
+        };
+        if let Err(e) = send(&writer, &msg) {
+            tracing::warn!("cannot report checkpoint progress of job {job}: {e}");
+        }
+    })
 }
 
 fn deploy(
@@ -255,8 +347,23 @@ fn deploy(
         parallelism: share.parallelism as usize,
         links: plane.link_setup(),
     };
+    let plan = checkpoint_plan(&built_job, &config, &spec, share.checkpoint_run);
+    let (commands, checkpoints) = match &plan {
+        Some(plan) => {
+            let (tx, rx) = mpsc::channel();
+            let ckpt = PlacedCheckpoints {
+                run_dir: PathBuf::from(&plan.dir),
+                restore: share.restore_checkpoint,
+                attempt: job,
+                commands: rx,
+                reports: checkpoint_reports(writer.clone(), reg, job),
+            };
+            (Some(tx), Some(ckpt))
+        }
+        None => (None, None),
+    };
     let thread = spawn_share(
-        (built_job, config, placement),
+        (built_job, config, placement, checkpoints),
         writer.clone(),
         rendezvous.clone(),
         reg,
@@ -271,6 +378,7 @@ fn deploy(
                 worker: reg.worker,
                 epoch: reg.epoch,
                 addrs,
+                checkpoints: plan,
             },
         )?,
         Err(e) => rendezvous.fail(e.to_string()),
@@ -279,6 +387,7 @@ fn deploy(
         job,
         rendezvous,
         thread,
+        checkpoints: commands,
     })
 }
 
@@ -287,11 +396,12 @@ fn finished_share(job: u64, rendezvous: Arc<Rendezvous>) -> Running {
         job,
         rendezvous,
         thread: thread::spawn(|| {}),
+        checkpoints: None,
     }
 }
 
 fn spawn_share(
-    (job, config, placement): (Job, Config, Placement),
+    (job, config, placement, checkpoints): (Job, Config, Placement, Option<PlacedCheckpoints>),
     writer: SharedWriter,
     rendezvous: Arc<Rendezvous>,
     reg: &Registration,
@@ -301,7 +411,11 @@ fn spawn_share(
     thread::Builder::new()
         .name(format!("spate-job-{id}"))
         .spawn(move || {
-            let msg = match job.run_placed(&config, placement) {
+            let result = match checkpoints {
+                Some(c) => job.run_placed_checkpointed(&config, placement, c),
+                None => job.run_placed(&config, placement),
+            };
+            let msg = match result {
                 Ok(result) => ToCoordinator::JobDone {
                     job: id,
                     worker,

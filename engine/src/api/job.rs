@@ -351,6 +351,48 @@ impl Job {
         self.graph
     }
 
+    /// Why checkpoints cannot protect this job, if they cannot (a keyed
+    /// operator whose state snapshots do not capture).
+    pub fn checkpoint_blocker(&self) -> Option<String> {
+        crate::checkpoint::uncheckpointable(&self.graph)
+    }
+
+    /// Runs this process's share of a job spread over several processes,
+    /// with checkpoints the cluster coordinator triggers and completes
+    /// through `checkpoints` (restoring the checkpoint it names). Without
+    /// `checkpoint.interval_ms`, or when an operator's state cannot be
+    /// captured, it runs as [`run_placed`](Self::run_placed) does.
+    pub fn run_placed_checkpointed(
+        &self,
+        config: &Config,
+        placement: crate::distributed::Placement,
+        checkpoints: crate::checkpoint::PlacedCheckpoints,
+    ) -> Result<JobResult> {
+        if config.checkpoint.interval_ms == 0
+            || crate::checkpoint::uncheckpointable(&self.graph).is_some()
+        {
+            return self.run_placed(config, placement);
+        }
+        let mut settings = RunSettings::from_config(config);
+        settings.subtask_offset = placement.subtask_offset;
+        settings.parallelism = placement.parallelism;
+        let cores = settings.cores;
+        let start = Instant::now();
+        let run_dir = checkpoints.run_dir.clone();
+        let metrics = crate::checkpoint::run_placed_with_checkpoints(
+            self.graph.clone(),
+            settings,
+            placement.links,
+            checkpoints,
+        )?;
+        Ok(JobResult {
+            metrics,
+            wall: start.elapsed(),
+            cores,
+            checkpoint_dir: Some(run_dir),
+        })
+    }
+
     /// A readable description of the graph: operators, edges and chains.
     pub fn explain(&self) -> String {
         let g = &self.graph;

@@ -11,19 +11,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use spate_state::checkpoint::{
-    CheckpointOutcome, CheckpointUploader, CompactionPolicy, FileKind, FileRef, KeyGroupSpan,
-    LocalFile, Manifest, SinkTransactionRef, SourceOffset, SstWriter, StateDescriptor,
-    SubtaskState, UploadRequest,
-};
-use spate_state::key_group_range_for_subtask;
+use spate_state::checkpoint::{CheckpointOutcome, CheckpointUploader, UploadRequest};
 
 use super::coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 use super::hub::{CheckpointHub, TaskEvent};
-use super::incremental::{PlannedFile, StateChains};
-use super::operator_state::CapturedState;
-use super::restore::operator_id;
 use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
+use super::staging::{JobShape, Stager, remove_files};
 use crate::error::{Result, SpateError};
 use crate::metrics::CheckpointMetrics;
 use crate::sinks::Committer;
@@ -94,19 +87,8 @@ impl Driver {
     }
 }
 
-/// What describes the job to the driver loop.
-struct JobShape {
-    job_id: String,
-    max_parallelism: u16,
-    parallelism: usize,
-    node_names: Vec<String>,
-    base: HashMap<TaskKey, Counters>,
-    staging_dir: PathBuf,
-}
-
 struct DriverLoop {
-    shape: JobShape,
-    chains: StateChains,
+    stager: Stager,
     uploader: CheckpointUploader,
     coordinator: CheckpointCoordinator,
     started: Instant,
@@ -117,16 +99,18 @@ impl DriverLoop {
     fn new(setup: DriverSetup, hub: Arc<CheckpointHub>) -> Self {
         let coordinator = CheckpointCoordinator::new(setup.settings, setup.tasks, setup.first_id);
         Self {
-            shape: JobShape {
-                job_id: setup.job_id,
-                max_parallelism: setup.max_parallelism,
-                parallelism: setup.parallelism,
-                node_names: setup.node_names,
-                base: setup.base,
-                staging_dir: setup.staging_dir,
-            },
+            stager: Stager::new(
+                JobShape {
+                    job_id: setup.job_id,
+                    max_parallelism: setup.max_parallelism,
+                    parallelism: setup.parallelism,
+                    node_names: setup.node_names,
+                    base: setup.base,
+                    staging_dir: setup.staging_dir,
+                },
+                "chk".into(),
+            ),
             uploader: setup.uploader,
-            chains: StateChains::new(CompactionPolicy::default()),
             coordinator,
             started: Instant::now(),
             tail: DriverTail {
@@ -224,178 +208,33 @@ impl DriverLoop {
     /// manifest in the background.
     fn complete(&mut self, id: u64, snapshots: Vec<(TaskKey, TaskSnapshot)>) {
         if std::mem::take(&mut self.tail.chains_invalid) {
-            self.chains.reset();
+            self.stager.reset();
         }
-        let mut transactions = Vec::new();
-        let mut subtasks = Vec::with_capacity(snapshots.len());
-        let mut local_files = Vec::new();
-        for (key, mut snap) in snapshots {
-            transactions.extend(snap.sink_transactions.iter().cloned());
-            let states = std::mem::take(&mut snap.states);
-            let mut state = self.subtask_state(key, snap);
-            match self.stage_states(id, key, states, &mut state, &mut local_files) {
-                Ok(()) => subtasks.push(state),
-                Err(e) => {
-                    self.discard_staged(&local_files);
-                    self.chains.reset();
-                    self.tail.report.metrics.aborted += 1;
-                    tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
-                    return;
-                }
+        let staged = match self.stager.stage(id, snapshots) {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.tail.report.metrics.aborted += 1;
+                tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
+                return;
             }
-        }
-        let manifest = Manifest {
-            checkpoint_id: id,
-            job_id: self.shape.job_id.clone(),
-            created_at_ms: unix_ms(),
-            state_schema_version: 1,
-            max_parallelism: self.shape.max_parallelism,
-            subtasks,
         };
-        let staged: Vec<PathBuf> = local_files
-            .iter()
-            .map(|f: &LocalFile| f.path.clone())
-            .collect();
+        let manifest = self.stager.manifest(id, staged.subtasks);
+        let paths: Vec<PathBuf> = staged.local_files.iter().map(|f| f.path.clone()).collect();
         let request = UploadRequest {
             manifest,
-            local_files,
+            local_files: staged.local_files,
         };
         match self.uploader.try_submit(request) {
             Ok(()) => {
-                self.tail.awaiting.insert(id, transactions);
-                self.tail.staged.insert(id, staged);
+                self.tail.awaiting.insert(id, staged.transactions);
+                self.tail.staged.insert(id, paths);
             }
             Err(e) => {
-                remove_files(&staged);
-                self.chains.reset();
+                remove_files(&paths);
+                self.stager.reset();
                 self.tail.report.metrics.aborted += 1;
                 tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
             }
-        }
-    }
-
-    /// Writes what changed in each captured state of a task as one SST in
-    /// the staging directory (a delta, or a full file when the chain is
-    /// due for one) and lists the state's chain in the task's manifest
-    /// entry.
-    fn stage_states(
-        &mut self,
-        id: u64,
-        key: TaskKey,
-        states: Vec<CapturedState>,
-        out: &mut SubtaskState,
-        local_files: &mut Vec<LocalFile>,
-    ) -> Result<()> {
-        for st in states {
-            if let Some(planned) = self.chains.plan(key, &st.name, st.entries) {
-                let file = self.write_state_file(id, key, &st.name, planned, out.key_groups)?;
-                local_files.push(LocalFile {
-                    name: file.name.clone(),
-                    path: self.shape.staging_dir.join(&file.name),
-                });
-                self.chains.written(key, &st.name, file);
-            }
-            let chain = self.chains.files(key, &st.name);
-            if chain.is_empty() {
-                continue;
-            }
-            out.files.extend(chain.iter().cloned());
-            out.states.push(StateDescriptor {
-                name: st.name,
-                kind: st.kind,
-                schema_version: 1,
-            });
-        }
-        Ok(())
-    }
-
-    fn write_state_file(
-        &self,
-        id: u64,
-        key: TaskKey,
-        state: &str,
-        planned: PlannedFile,
-        key_groups: KeyGroupSpan,
-    ) -> Result<FileRef> {
-        let dir = &self.shape.staging_dir;
-        std::fs::create_dir_all(dir).map_err(|e| SpateError::Checkpoint {
-            reason: format!(
-                "cannot create the checkpoint staging directory {}: {e}",
-                dir.display()
-            ),
-        })?;
-        let kind = match planned.kind {
-            FileKind::Full => "full",
-            FileKind::Delta => "delta",
-        };
-        let name = format!(
-            "chk-{id:010}-task-{}-{}-{}-{kind}.sst",
-            key.node,
-            key.subtask,
-            state.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
-        let path = dir.join(&name);
-        // A file left by an attempt that died is never reused.
-        let _ = std::fs::remove_file(&path);
-        let mut writer = SstWriter::create(&path)?;
-        for (k, v) in &planned.entries {
-            writer.add(k, v.as_deref())?;
-        }
-        let summary = writer.finish_durable()?;
-        Ok(FileRef {
-            name,
-            size_bytes: summary.size_bytes,
-            crc32c: summary.crc32c,
-            kind: planned.kind,
-            key_groups,
-            state: state.to_owned(),
-            added_in: id,
-        })
-    }
-
-    fn discard_staged(&self, files: &[LocalFile]) {
-        let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-        remove_files(&paths);
-    }
-
-    fn subtask_state(&self, key: TaskKey, snap: TaskSnapshot) -> SubtaskState {
-        let shape = &self.shape;
-        let name = shape.node_names.get(key.node).map_or("?", String::as_str);
-        let range = key_group_range_for_subtask(
-            shape.max_parallelism,
-            shape.parallelism,
-            key.subtask as usize,
-        );
-        let mut counters = shape.base.get(&key).cloned().unwrap_or_default();
-        add_counters(&mut counters, &snap);
-        SubtaskState {
-            operator: operator_id(key.node, name),
-            subtask: key.subtask,
-            key_groups: KeyGroupSpan {
-                start: range.start,
-                end: range.end,
-            },
-            files: Vec::new(),
-            source_offsets: snap
-                .source_offsets
-                .into_iter()
-                .map(|o| SourceOffset {
-                    split: o.split,
-                    offset: o.offset,
-                })
-                .collect(),
-            states: Vec::new(),
-            operator_values: snap.operator_values,
-            sink_transactions: snap
-                .sink_transactions
-                .into_iter()
-                .map(|t| SinkTransactionRef {
-                    sink: t.sink_node.to_string(),
-                    checkpoint_id: t.checkpoint_id,
-                    handle: t.handle,
-                })
-                .collect(),
-            counters,
         }
     }
 
@@ -468,33 +307,4 @@ pub(crate) fn commit_all(
         committer.commit(&t.handle)?;
     }
     Ok(())
-}
-
-/// Adds a task's counts in this run to `counters`.
-pub(crate) fn add_counters(counters: &mut Counters, snap: &TaskSnapshot) {
-    if snap.source_records > 0 || !snap.source_offsets.is_empty() {
-        *counters.entry("source_records".into()).or_default() += snap.source_records;
-    }
-    for c in &snap.sink_counters {
-        *counters
-            .entry(format!("sink.{}.records", c.sink))
-            .or_default() += c.records;
-        let sum = counters
-            .entry(format!("sink.{}.checksum", c.sink))
-            .or_default();
-        *sum = sum.wrapping_add(c.checksum);
-    }
-}
-
-/// Staged files are copies: once uploaded (or given up) they go.
-fn remove_files(paths: &[PathBuf]) {
-    for p in paths {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -142,7 +142,7 @@ fn recoverable(e: &SpateError) -> bool {
     )
 }
 
-fn committers_of(graph: &Graph) -> HashMap<usize, Arc<dyn Committer>> {
+pub(crate) fn committers_of(graph: &Graph) -> HashMap<usize, Arc<dyn Committer>> {
     graph
         .nodes
         .iter()
@@ -178,7 +178,7 @@ fn restore(
     RestoredPositions::from_manifest(&selection.manifest, storage.clone(), parallelism).map(Some)
 }
 
-fn transactions_of(m: &Manifest) -> Result<Vec<SinkTransaction>> {
+pub(crate) fn transactions_of(m: &Manifest) -> Result<Vec<SinkTransaction>> {
     let mut out = Vec::new();
     for st in &m.subtasks {
         for t in &st.sink_transactions {
@@ -200,7 +200,10 @@ fn transactions_of(m: &Manifest) -> Result<Vec<SinkTransaction>> {
 
 /// The counters of the restored checkpoint count records committed before
 /// this run started.
-fn add_restored_counters(metrics: &mut JobMetrics, restored: Option<&RestoredPositions>) {
+pub(crate) fn add_restored_counters(
+    metrics: &mut JobMetrics,
+    restored: Option<&RestoredPositions>,
+) {
     let Some(restored) = restored else { return };
     for counters in restored.counters.values() {
         for (name, value) in counters {

@@ -1,0 +1,256 @@
+//! Turning the tasks' snapshots of one checkpoint into manifest entries
+//! and state files: shared by the driver of a job in one process and by
+//! each process of a job on a cluster.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use spate_state::checkpoint::{
+    CompactionPolicy, FileKind, FileRef, KeyGroupSpan, LocalFile, Manifest, SinkTransactionRef,
+    SourceOffset, SstWriter, StateDescriptor, SubtaskState,
+};
+use spate_state::key_group_range_for_subtask;
+
+use super::driver::Counters;
+use super::incremental::{PlannedFile, StateChains};
+use super::operator_state::CapturedState;
+use super::restore::operator_id;
+use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
+use crate::error::{Result, SpateError};
+
+/// What describes the job to the stager.
+pub(crate) struct JobShape {
+    pub(crate) job_id: String,
+    pub(crate) max_parallelism: u16,
+    pub(crate) parallelism: usize,
+    pub(crate) node_names: Vec<String>,
+    /// Counters restored from the checkpoint the run started from.
+    pub(crate) base: HashMap<TaskKey, Counters>,
+    pub(crate) staging_dir: PathBuf,
+}
+
+/// One checkpoint's part, staged.
+pub(crate) struct Staged {
+    pub(crate) subtasks: Vec<SubtaskState>,
+    /// State files written locally, to upload.
+    pub(crate) local_files: Vec<LocalFile>,
+    /// Sink transactions completing the checkpoint commits.
+    pub(crate) transactions: Vec<SinkTransaction>,
+}
+
+/// Builds manifest entries and writes state files.
+pub(crate) struct Stager {
+    shape: JobShape,
+    chains: StateChains,
+    /// Starts every state file name: unique per run attempt, since objects
+    /// are never replaced.
+    prefix: String,
+}
+
+impl Stager {
+    pub(crate) fn new(shape: JobShape, prefix: String) -> Self {
+        Self {
+            shape,
+            chains: StateChains::new(CompactionPolicy::default()),
+            prefix,
+        }
+    }
+
+    /// Every chain starts again with a full file (a checkpoint failed).
+    pub(crate) fn reset(&mut self) {
+        self.chains.reset();
+    }
+
+    /// The manifest of checkpoint `id` with `subtasks`.
+    pub(crate) fn manifest(&self, id: u64, subtasks: Vec<SubtaskState>) -> Manifest {
+        Manifest {
+            checkpoint_id: id,
+            job_id: self.shape.job_id.clone(),
+            created_at_ms: unix_ms(),
+            state_schema_version: 1,
+            max_parallelism: self.shape.max_parallelism,
+            subtasks,
+        }
+    }
+
+    /// Stages checkpoint `id` from the tasks' snapshots. On error nothing
+    /// staged is kept and every chain starts over.
+    pub(crate) fn stage(
+        &mut self,
+        id: u64,
+        snapshots: Vec<(TaskKey, TaskSnapshot)>,
+    ) -> Result<Staged> {
+        let mut staged = Staged {
+            subtasks: Vec::with_capacity(snapshots.len()),
+            local_files: Vec::new(),
+            transactions: Vec::new(),
+        };
+        for (key, mut snap) in snapshots {
+            staged
+                .transactions
+                .extend(snap.sink_transactions.iter().cloned());
+            let states = std::mem::take(&mut snap.states);
+            let mut state = self.subtask_state(key, snap);
+            let done = self.stage_states(id, key, states, &mut state, &mut staged.local_files);
+            if let Err(e) = done {
+                let paths: Vec<PathBuf> =
+                    staged.local_files.iter().map(|f| f.path.clone()).collect();
+                remove_files(&paths);
+                self.chains.reset();
+                return Err(e);
+            }
+            staged.subtasks.push(state);
+        }
+        Ok(staged)
+    }
+
+    /// Writes what changed in each captured state of a task as one SST in
+    /// the staging directory (a delta, or a full file when the chain is
+    /// due for one) and lists the state's chain in the task's manifest
+    /// entry.
+    fn stage_states(
+        &mut self,
+        id: u64,
+        key: TaskKey,
+        states: Vec<CapturedState>,
+        out: &mut SubtaskState,
+        local_files: &mut Vec<LocalFile>,
+    ) -> Result<()> {
+        for st in states {
+            if let Some(planned) = self.chains.plan(key, &st.name, st.entries) {
+                let file = self.write_state_file(id, key, &st.name, planned, out.key_groups)?;
+                local_files.push(LocalFile {
+                    name: file.name.clone(),
+                    path: self.shape.staging_dir.join(&file.name),
+                });
+                self.chains.written(key, &st.name, file);
+            }
+            let chain = self.chains.files(key, &st.name);
+            if chain.is_empty() {
+                continue;
+            }
+            out.files.extend(chain.iter().cloned());
+            out.states.push(StateDescriptor {
+                name: st.name,
+                kind: st.kind,
+                schema_version: 1,
+            });
+        }
+        Ok(())
+    }
+
+    fn write_state_file(
+        &self,
+        id: u64,
+        key: TaskKey,
+        state: &str,
+        planned: PlannedFile,
+        key_groups: KeyGroupSpan,
+    ) -> Result<FileRef> {
+        let dir = &self.shape.staging_dir;
+        std::fs::create_dir_all(dir).map_err(|e| SpateError::Checkpoint {
+            reason: format!(
+                "cannot create the checkpoint staging directory {}: {e}",
+                dir.display()
+            ),
+        })?;
+        let kind = match planned.kind {
+            FileKind::Full => "full",
+            FileKind::Delta => "delta",
+        };
+        let name = format!(
+            "{}-{id:010}-task-{}-{}-{}-{kind}.sst",
+            self.prefix,
+            key.node,
+            key.subtask,
+            state.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
+        let path = dir.join(&name);
+        // A file left by an attempt that died is never reused.
+        let _ = std::fs::remove_file(&path);
+        let mut writer = SstWriter::create(&path)?;
+        for (k, v) in &planned.entries {
+            writer.add(k, v.as_deref())?;
+        }
+        let summary = writer.finish_durable()?;
+        Ok(FileRef {
+            name,
+            size_bytes: summary.size_bytes,
+            crc32c: summary.crc32c,
+            kind: planned.kind,
+            key_groups,
+            state: state.to_owned(),
+            added_in: id,
+        })
+    }
+
+    fn subtask_state(&self, key: TaskKey, snap: TaskSnapshot) -> SubtaskState {
+        let shape = &self.shape;
+        let name = shape.node_names.get(key.node).map_or("?", String::as_str);
+        let range = key_group_range_for_subtask(
+            shape.max_parallelism,
+            shape.parallelism,
+            key.subtask as usize,
+        );
+        let mut counters = shape.base.get(&key).cloned().unwrap_or_default();
+        add_counters(&mut counters, &snap);
+        SubtaskState {
+            operator: operator_id(key.node, name),
+            subtask: key.subtask,
+            key_groups: KeyGroupSpan {
+                start: range.start,
+                end: range.end,
+            },
+            files: Vec::new(),
+            source_offsets: snap
+                .source_offsets
+                .into_iter()
+                .map(|o| SourceOffset {
+                    split: o.split,
+                    offset: o.offset,
+                })
+                .collect(),
+            states: Vec::new(),
+            operator_values: snap.operator_values,
+            sink_transactions: snap
+                .sink_transactions
+                .into_iter()
+                .map(|t| SinkTransactionRef {
+                    sink: t.sink_node.to_string(),
+                    checkpoint_id: t.checkpoint_id,
+                    handle: t.handle,
+                })
+                .collect(),
+            counters,
+        }
+    }
+}
+
+/// Adds a task's counts in this run to `counters`.
+pub(crate) fn add_counters(counters: &mut Counters, snap: &TaskSnapshot) {
+    if snap.source_records > 0 || !snap.source_offsets.is_empty() {
+        *counters.entry("source_records".into()).or_default() += snap.source_records;
+    }
+    for c in &snap.sink_counters {
+        *counters
+            .entry(format!("sink.{}.records", c.sink))
+            .or_default() += c.records;
+        let sum = counters
+            .entry(format!("sink.{}.checksum", c.sink))
+            .or_default();
+        *sum = sum.wrapping_add(c.checksum);
+    }
+}
+
+/// Staged files are copies: once uploaded (or given up) they go.
+pub(crate) fn remove_files(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
