@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use spate_state::checkpoint::{
-    CheckpointRegistry, CheckpointStorage, LocalDirStorage, Manifest, SubtaskState,
-    manifest_object_name, open_registry,
+    CheckpointRegistry, Manifest, SubtaskState, manifest_object_name, open_registry,
 };
 
 /// One checkpoint to store.
@@ -28,7 +27,9 @@ pub(crate) struct CheckpointStores {
 impl CheckpointStores {
     /// Stores one checkpoint; the error is a sentence.
     pub(crate) fn store(&mut self, req: &StoreRequest<'_>) -> Result<(), String> {
-        let storage = LocalDirStorage::new(req.dir).map_err(|e| e.to_string())?;
+        let storage = spate::checkpoint::open_storage(std::path::Path::new(req.dir))
+            .map_err(|e| e.to_string())?;
+        let storage = &*storage;
         let mut subtasks: Vec<SubtaskState> = Vec::new();
         for (i, part) in req.parts.iter().enumerate() {
             let entries: Vec<SubtaskState> = serde_json::from_str(part).map_err(|e| {
@@ -53,7 +54,7 @@ impl CheckpointStores {
         let registry = match self.registries.entry(req.dir.to_owned()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                let opened = open_registry(&storage, req.retained.max(1) as usize)
+                let opened = open_registry(storage, req.retained.max(1) as usize)
                     .map_err(|e| e.to_string())?;
                 v.insert(opened.registry)
             }
@@ -63,7 +64,7 @@ impl CheckpointStores {
             .put_manifest(&manifest_object_name(req.id), &bytes)
             .map_err(|e| e.to_string())?;
         let deletions = registry.add_completed(&manifest);
-        if let Err(e) = deletions.apply(&storage as &dyn CheckpointStorage) {
+        if let Err(e) = deletions.apply(storage) {
             // The checkpoint is complete; the next start collects leftovers.
             tracing::warn!("retention after checkpoint {} failed: {e}", req.id);
         }

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use spate_state::checkpoint::{
-    CheckpointStorage, LocalDirStorage, Manifest, manifest_object_name, shared_object_name,
+    CheckpointStorage, Manifest, manifest_object_name, shared_object_name,
 };
 
 use super::driver::commit_all;
@@ -278,11 +278,6 @@ impl AgentLoop {
     }
 }
 
-/// The storage of a placed job's checkpoints.
-pub(crate) fn placed_storage(run_dir: &std::path::Path) -> Result<Arc<dyn CheckpointStorage>> {
-    Ok(Arc::new(LocalDirStorage::new(run_dir)?))
-}
-
 /// Runs one process's share of `graph` with checkpoints driven by the
 /// cluster coordinator through `ckpt`.
 pub(crate) fn run_placed_with_checkpoints(
@@ -291,7 +286,7 @@ pub(crate) fn run_placed_with_checkpoints(
     links: crate::runtime::executor::LinkSetup,
     ckpt: PlacedCheckpoints,
 ) -> Result<crate::metrics::JobMetrics> {
-    let storage = placed_storage(&ckpt.run_dir)?;
+    let storage = super::location::open_storage(&ckpt.run_dir)?;
     let committers = super::recovery::committers_of(&graph);
     let cores = settings.cores.max(1);
     let offset = settings.subtask_offset as u32;
@@ -312,9 +307,10 @@ pub(crate) fn run_placed_with_checkpoints(
     let tasks = heads * cores;
     let completed = ckpt.restore.unwrap_or(0);
     let (hub, events) = CheckpointHub::new(tasks * 4 + 8, completed);
-    let staging_dir = ckpt
-        .run_dir
-        .with_extension(format!("staging-{}-{}", ckpt.attempt, offset));
+    let staging_dir = super::location::staging_dir(
+        &ckpt.run_dir,
+        &format!("staging-{}-{}", ckpt.attempt, offset),
+    );
     let stager = Stager::new(
         super::staging::JobShape {
             job_id: graph.name.clone(),

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spate_state::checkpoint::{
-    CheckpointStorage, CheckpointUploader, LocalDirStorage, Manifest, VerifyLevel, open_registry,
-    select_recovery,
+    CheckpointStorage, CheckpointUploader, Manifest, VerifyLevel, open_registry, select_recovery,
 };
 
 use super::coordinator::CoordinatorSettings;
@@ -57,7 +56,7 @@ pub(crate) fn run_with_checkpoints(
         ));
     }
     let dir = run_dir(config, &graph.name);
-    let staging = dir.with_extension("staging");
+    let staging = super::location::staging_dir(&dir, "staging");
     let result = run_attempts(graph, settings, config, &dir, &staging);
     // Staged state files are copies of uploaded (or abandoned) ones.
     let _ = std::fs::remove_dir_all(&staging);
@@ -72,7 +71,7 @@ fn run_attempts(
     dir: &std::path::Path,
     staging: &std::path::Path,
 ) -> Result<JobMetrics> {
-    let storage: Arc<dyn CheckpointStorage> = Arc::new(LocalDirStorage::new(dir)?);
+    let storage = super::location::open_storage(dir)?;
     let committers = committers_of(&graph);
     let mut restarts = 0u64;
     // Over every attempt of the run.
