@@ -106,52 +106,6 @@ fn codec(state: &str) -> impl Fn(CodecError) -> StateError + '_ {
     move |e| e.in_state(state)
 }
 
-impl<K, N, V> CanonicalState for ValueTable<K, N, V>
-where
-    K: StateData + Hash + Eq + Clone + 'static,
-    N: StateData + Hash + Eq + Clone + 'static,
-    V: StateData + Clone + 'static,
-{
-    fn kind(&self) -> &'static str {
-        "value"
-    }
-
-    fn key_groups(&self) -> KeyGroupRange {
-        self.range()
-    }
-
-    fn export_key_group(
-        &self,
-        state: &str,
-        kg: KeyGroup,
-        out: &mut Vec<CanonicalEntry>,
-    ) -> Result<(), StateError> {
-        let from = out.len();
-        for (k, n, v, at) in self.iter_key_group_with_expiry(kg)? {
-            let key = encode_state_key(kg, k, n).map_err(codec(state))?;
-            out.push((key, stored_bytes(v, at).map_err(codec(state))?));
-        }
-        sort_from(out, from);
-        Ok(())
-    }
-
-    fn import(
-        &mut self,
-        state: &str,
-        entries: &[CanonicalEntry],
-        now_ms: i64,
-    ) -> Result<(), StateError> {
-        for (key, value) in entries {
-            let d = decode_key::<K>(state, key)?;
-            let ns: N = d.parts.decode_namespace().map_err(codec(state))?;
-            let stored = Stored::parse(value).map_err(codec(state))?;
-            let v: V = stored.decode().map_err(codec(state))?;
-            self.restore(d.kr, (d.key, ns, v, stored.expires_at_ms), now_ms)?;
-        }
-        Ok(())
-    }
-}
-
 impl<K, N, V> CanonicalState for ListTable<K, N, V>
 where
     K: StateData + Hash + Eq + Clone + 'static,
@@ -268,8 +222,8 @@ where
     }
 }
 
-/// Reducing and aggregating tables store one value per (key, ns): their
-/// canonical form is that of a value table.
+/// Value, reducing and aggregating tables store one value per (key, ns):
+/// one canonical form.
 macro_rules! value_like {
     ($kind:literal, $ty:ty, $v:ty, [$($bounds:tt)*]) => {
         impl<$($bounds)*> CanonicalState for $ty {
@@ -315,6 +269,11 @@ macro_rules! value_like {
     };
 }
 
+value_like!("value", ValueTable<K, N, V>, V, [
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    V: StateData + Clone + 'static
+]);
 value_like!("reducing", ReducingTable<K, N, V>, V, [
     K: StateData + Hash + Eq + Clone + 'static,
     N: StateData + Hash + Eq + Clone + 'static,
