@@ -229,6 +229,12 @@ pub enum ToWorker {
         /// The checkpoint.
         id: u64,
     },
+    /// Every share of the job succeeded: publish the output the sinks
+    /// pre-committed at the end of input.
+    CommitFinal {
+        /// The job.
+        job: u64,
+    },
     /// Every worker listens: connect the links and run.
     Start {
         /// The job.

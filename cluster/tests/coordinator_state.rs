@@ -524,3 +524,31 @@ fn a_job_without_checkpoints_fails_when_a_worker_is_lost() {
         "{out:?}"
     );
 }
+
+#[test]
+fn end_of_input_output_is_published_only_after_every_share_succeeded() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let done = ToCoordinator::JobDone {
+            job,
+            worker,
+            epoch,
+            metrics: metrics(10, 7),
+        };
+        let out = msg(&mut c, 500 + i as u64, i as u64 + 1, done);
+        let commits = to_workers(&out)
+            .into_iter()
+            .filter(|(_, m)| matches!(m, ToWorker::CommitFinal { .. }))
+            .count();
+        if i < 2 {
+            assert_eq!(commits, 0, "not while a share may still fail");
+        } else {
+            assert_eq!(commits, 3, "every worker publishes once all succeeded");
+            assert!(matches!(
+                to_client(&out).as_slice(),
+                [ToClient::Finished { .. }]
+            ));
+        }
+    }
+}

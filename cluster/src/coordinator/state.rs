@@ -595,6 +595,14 @@ impl Coordinator {
         if job.done.len() < job.plan.len() {
             return;
         }
+        for a in &job.plan {
+            if let Some(w) = self.workers.get(&a.worker) {
+                out.push(Action::ToWorker {
+                    conn: w.conn,
+                    msg: ToWorker::CommitFinal { job: id },
+                });
+            }
+        }
         let mut merged = JobMetrics::default();
         for m in job.done.values() {
             merged.merge(&JobMetrics::from_wire(m));

@@ -9,7 +9,9 @@ use std::time::Duration;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use spate::checkpoint::{CheckpointCommand, CheckpointReport, PlacedCheckpoints};
+use spate::checkpoint::{
+    CheckpointCommand, CheckpointReport, FinalCommit, FinalCommitSlot, PlacedCheckpoints,
+};
 use spate::distributed::Placement;
 use spate::{Job, config::Config};
 use spate_net::NetConfig;
@@ -153,6 +155,8 @@ struct Running {
     thread: JoinHandle<()>,
     /// Checkpoint commands for the share, when it takes checkpoints.
     checkpoints: Option<mpsc::Sender<CheckpointCommand>>,
+    /// The share's end-of-input output, published on `CommitFinal`.
+    finals: Option<FinalCommitSlot>,
 }
 
 fn control_loop(
@@ -165,9 +169,6 @@ fn control_loop(
     let mut running: Option<Running> = None;
     loop {
         let msg = reader.recv::<ToWorker>()?;
-        if running.as_ref().is_some_and(|r| r.thread.is_finished()) {
-            running = None;
-        }
         match msg {
             ToWorker::Deploy {
                 job,
@@ -178,7 +179,9 @@ fn control_loop(
                 checkpoint_run,
                 restore_checkpoint,
             } => {
-                if let Some(r) = &running {
+                // A finished share stays until the next deployment, for
+                // its final commit.
+                if let Some(r) = running.as_ref().filter(|r| !r.thread.is_finished()) {
                     return Err(ClusterError::Protocol {
                         peer: reader.peer().to_string(),
                         reason: format!("job {job} deployed while job {} still runs here", r.job),
@@ -205,6 +208,15 @@ fn control_loop(
             ToWorker::CheckpointComplete { job, id } => {
                 forward(running.as_ref(), job, CheckpointCommand::Complete { id });
             }
+            ToWorker::CommitFinal { job } => {
+                if let Some(slot) = running
+                    .as_ref()
+                    .filter(|r| r.job == job)
+                    .and_then(|r| r.finals.as_ref())
+                {
+                    commit_final(slot, job);
+                }
+            }
             ToWorker::Cancel { job, reason } => {
                 if let Some(r) = running.take().filter(|r| r.job == job) {
                     cancel(r, job, &reason)?;
@@ -219,6 +231,14 @@ fn control_loop(
                 });
             }
         }
+    }
+}
+
+/// Publishes a finished share's end-of-input output.
+fn commit_final(slot: &FinalCommitSlot, job: u64) {
+    let finals = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(Err(e)) = finals.map(FinalCommit::commit) {
+        tracing::error!("job {job}: publishing the final output failed: {e}");
     }
 }
 
@@ -348,6 +368,7 @@ fn deploy(
         links: plane.link_setup(),
     };
     let plan = checkpoint_plan(&built_job, &config, &spec, share.checkpoint_run);
+    let finals: Option<FinalCommitSlot> = plan.as_ref().map(|_| Arc::default());
     let (commands, checkpoints) = match &plan {
         Some(plan) => {
             let (tx, rx) = mpsc::channel();
@@ -357,6 +378,7 @@ fn deploy(
                 attempt: job,
                 commands: rx,
                 reports: checkpoint_reports(writer.clone(), reg, job),
+                final_commit: finals.clone(),
             };
             (Some(tx), Some(ckpt))
         }
@@ -388,6 +410,7 @@ fn deploy(
         rendezvous,
         thread,
         checkpoints: commands,
+        finals,
     })
 }
 
@@ -397,6 +420,7 @@ fn finished_share(job: u64, rendezvous: Arc<Rendezvous>) -> Running {
         rendezvous,
         thread: thread::spawn(|| {}),
         checkpoints: None,
+        finals: None,
     }
 }
 

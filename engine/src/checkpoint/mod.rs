@@ -35,7 +35,9 @@ pub use location::open_storage;
 pub use operator_state::CapturedState;
 pub(crate) use operator_state::{RestoredOperator, StateSink, StatefulOperator, stateful_op};
 pub(crate) use placed::run_placed_with_checkpoints;
-pub use placed::{CheckpointCommand, CheckpointReport, PlacedCheckpoints};
+pub use placed::{
+    CheckpointCommand, CheckpointReport, FinalCommit, FinalCommitSlot, PlacedCheckpoints,
+};
 pub(crate) use recovery::{run_with_checkpoints, uncheckpointable};
 pub(crate) use restore::RestoredPositions;
 pub(crate) use snapshot::SnapshotParticipant;

@@ -80,7 +80,28 @@ pub struct PlacedCheckpoints {
     pub commands: Receiver<CheckpointCommand>,
     /// Sends reports to the coordinator.
     pub reports: Box<dyn FnMut(CheckpointReport) + Send>,
+    /// Where to leave the transactions the sinks pre-committed at the end
+    /// of input, for the caller to commit once every process's share
+    /// succeeded; `None` commits them when this share ends.
+    pub final_commit: Option<FinalCommitSlot>,
 }
+
+/// The transactions a share's sinks pre-committed at the end of input:
+/// committing them publishes the share's last output.
+pub struct FinalCommit {
+    committers: std::collections::HashMap<usize, Arc<dyn Committer>>,
+    transactions: Vec<SinkTransaction>,
+}
+
+impl FinalCommit {
+    /// Publishes the output (idempotent).
+    pub fn commit(self) -> Result<()> {
+        commit_all(&self.committers, &self.transactions)
+    }
+}
+
+/// Where a share leaves its [`FinalCommit`].
+pub type FinalCommitSlot = Arc<std::sync::Mutex<Option<FinalCommit>>>;
 
 /// Reads checkpoint `id` of `storage` for a restore.
 pub(crate) fn read_manifest(storage: &dyn CheckpointStorage, id: u64) -> Result<Manifest> {
@@ -287,6 +308,7 @@ pub(crate) fn run_placed_with_checkpoints(
     ckpt: PlacedCheckpoints,
 ) -> Result<crate::metrics::JobMetrics> {
     let storage = super::location::open_storage(&ckpt.run_dir)?;
+    let ckpt_final = ckpt.final_commit.clone();
     let committers = super::recovery::committers_of(&graph);
     let cores = settings.cores.max(1);
     let offset = settings.subtask_offset as u32;
@@ -345,8 +367,17 @@ pub(crate) fn run_placed_with_checkpoints(
     let finals = finals?;
     let mut metrics = result?;
     // This process's sinks pre-committed the rest of their output when the
-    // input ended; its share succeeded.
-    commit_all(&committers, &finals)?;
+    // input ended; its share succeeded. On a cluster the output is
+    // published once every share succeeded: a later failure of another
+    // share restarts this one from the last checkpoint too.
+    let finals = FinalCommit {
+        committers,
+        transactions: finals,
+    };
+    match &ckpt_final {
+        Some(slot) => *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(finals),
+        None => finals.commit()?,
+    }
     super::recovery::add_restored_counters(&mut metrics, restored.as_deref());
     metrics.checkpoints.restored_from = ckpt.restore;
     Ok(metrics)
