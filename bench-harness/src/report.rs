@@ -130,17 +130,21 @@ impl BenchReport {
             let restored = c
                 .restored_from
                 .map_or(String::new(), |id| format!(" (restored checkpoint {id})"));
+            // A cluster's client sees counts, not the workers' timings.
+            let timings = if c.sync_us_max > 0.0 || c.duration_ms_max > 0 {
+                format!(
+                    " · sync ≤ {} · alignment ≤ {} · ≤ {} ms to durable · {:.1} MiB uploaded",
+                    micros(c.sync_us_max),
+                    micros(c.alignment_us_max),
+                    c.duration_ms_max,
+                    c.uploaded_bytes as f64 / (1024.0 * 1024.0),
+                )
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "checkpoints     {} completed, {} aborted, {} restarts{restored} · sync ≤ {} · \
-                 alignment ≤ {} · ≤ {} ms to durable · {:.1} MiB uploaded · {}\n",
-                c.completed,
-                c.aborted,
-                c.restarts,
-                micros(c.sync_us_max),
-                micros(c.alignment_us_max),
-                c.duration_ms_max,
-                c.uploaded_bytes as f64 / (1024.0 * 1024.0),
-                c.dir
+                "checkpoints     {} completed, {} aborted, {} restarts{restored}{timings} · {}\n",
+                c.completed, c.aborted, c.restarts, c.dir
             ));
         }
         out

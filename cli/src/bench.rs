@@ -226,11 +226,18 @@ fn run_on_cluster(
         settings: crate::cluster::spec_settings(&args.config)?,
     };
     let r = crate::cluster::submit_job(addr, job_spec, args.parallelism, args.json)?;
+    let mut metrics = r.metrics;
+    let checkpoint_dir = r.checkpoints.map(|c| {
+        metrics.checkpoints.completed = c.completed;
+        metrics.checkpoints.restarts = u64::from(c.restarts);
+        metrics.checkpoints.restored_from = c.restored_from;
+        std::path::PathBuf::from(c.dir)
+    });
     let result = spate::JobResult {
-        metrics: r.metrics,
+        metrics,
         wall: r.wall,
         cores: args.parallelism as usize,
-        checkpoint_dir: None,
+        checkpoint_dir,
     };
     Ok(BenchReport::new(spec, &result))
 }

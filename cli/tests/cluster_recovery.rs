@@ -69,14 +69,18 @@ fn q5(addr: &str, checkpoints: &Path) -> Command {
     c
 }
 
-/// (checksum, output records, events) of the run's JSON line.
-fn result(out: Output) -> (String, u64, u64) {
+/// (checksum, output records, events) of the run's JSON line, and its
+/// checkpoints.
+fn result(out: Output) -> ((String, u64, u64), serde_json::Value) {
     let text = ok(out);
     let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     (
-        v["checksum"].as_str().unwrap().to_string(),
-        v["output_records"].as_u64().unwrap(),
-        v["events"].as_u64().unwrap(),
+        (
+            v["checksum"].as_str().unwrap().to_string(),
+            v["output_records"].as_u64().unwrap(),
+            v["events"].as_u64().unwrap(),
+        ),
+        v["checkpoints"].clone(),
     )
 }
 
@@ -99,7 +103,9 @@ fn q5_survives_kill_9_of_a_worker_with_the_checksum_of_a_clean_run() {
     let addr = addr.trim();
     let checkpoints = dir.path().join("checkpoints");
 
-    let clean = result(q5(addr, &checkpoints).output().unwrap());
+    let (clean, clean_checkpoints) = result(q5(addr, &checkpoints).output().unwrap());
+    assert_eq!(clean_checkpoints["restarts"], 0, "{clean_checkpoints}");
+    assert!(clean_checkpoints["completed"].as_u64().unwrap() > 0);
 
     let job = q5(addr, &checkpoints).spawn().unwrap();
     // Checkpoints complete every 200 ms; the run takes about 5 s.
@@ -110,7 +116,12 @@ fn q5_survives_kill_9_of_a_worker_with_the_checksum_of_a_clean_run() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let failed = result(job.wait_with_output().unwrap());
+    let (failed, failed_checkpoints) = result(job.wait_with_output().unwrap());
+    assert_eq!(failed_checkpoints["restarts"], 1, "{failed_checkpoints}");
+    assert!(
+        failed_checkpoints["restored_from"].as_u64().is_some(),
+        "the summary names the restored checkpoint: {failed_checkpoints}"
+    );
 
     let log = std::fs::read_to_string(dir.path().join("coordinator.log")).unwrap();
     assert!(

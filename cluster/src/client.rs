@@ -8,7 +8,9 @@ use spate::metrics::JobMetrics;
 
 use crate::control_io::{ControlReader, split};
 use crate::error::{ClusterError, Result};
-use crate::protocol::{Assignment, JobSpec, StatusReport, ToClient, ToCoordinator};
+use crate::protocol::{
+    Assignment, CheckpointSummary, JobSpec, StatusReport, ToClient, ToCoordinator,
+};
 
 /// A finished job as the client sees it.
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub struct ClusterJobResult {
     pub metrics: JobMetrics,
     /// From deployment to the last worker's report.
     pub wall: Duration,
+    /// What its checkpoints did, when it took any.
+    pub checkpoints: Option<CheckpointSummary>,
 }
 
 fn connect(addr: &str) -> Result<(ControlReader, crate::control_io::ControlWriter)> {
@@ -60,6 +64,7 @@ pub fn submit(
                 job,
                 metrics,
                 wall_ms,
+                checkpoints,
             } => {
                 let plan = accepted.map(|(_, p)| p).unwrap_or_default();
                 return Ok(ClusterJobResult {
@@ -67,6 +72,7 @@ pub fn submit(
                     plan,
                     metrics: JobMetrics::from_wire(&metrics),
                     wall: Duration::from_millis(wall_ms),
+                    checkpoints,
                 });
             }
             ToClient::Failed { job, reason } => {

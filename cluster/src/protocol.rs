@@ -38,6 +38,19 @@ pub struct CheckpointPlan {
     pub restarts_max: u32,
 }
 
+/// A finished job's checkpoints, over all its attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct CheckpointSummary {
+    /// Where they are.
+    pub dir: String,
+    /// Checkpoints completed.
+    pub completed: u64,
+    /// Restarts after failures.
+    pub restarts: u32,
+    /// The checkpoint the last restart restored.
+    pub restored_from: Option<u64>,
+}
+
 /// Where one subtask runs and how its peers reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
 pub struct SubtaskSlot {
@@ -276,6 +289,8 @@ pub enum ToClient {
         metrics: WireMetrics,
         /// From deployment to the last worker's report, in ms.
         wall_ms: u64,
+        /// What its checkpoints did; `None` without checkpoints.
+        checkpoints: Option<CheckpointSummary>,
     },
     /// The job failed.
     Failed {

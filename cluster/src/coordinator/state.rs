@@ -12,8 +12,8 @@ use spate::metrics::{JobMetrics, WireMetrics};
 
 use crate::plan::{FreeWorker, plan};
 use crate::protocol::{
-    Assignment, CheckpointPlan, JobSpec, StatusReport, SubtaskSlot, ToClient, ToCoordinator,
-    ToWorker, WorkerStatus,
+    Assignment, CheckpointPlan, CheckpointSummary, JobSpec, StatusReport, SubtaskSlot, ToClient,
+    ToCoordinator, ToWorker, WorkerStatus,
 };
 
 /// A connection, as the server numbers them.
@@ -162,6 +162,8 @@ struct Job {
     done: BTreeMap<u32, WireMetrics>,
     started_ms: u64,
     resume: Resume,
+    /// The checkpoint this attempt restored.
+    restored_from: Option<u64>,
     checkpoints: Option<JobCheckpoints>,
 }
 
@@ -176,6 +178,8 @@ struct Resume {
     last_completed: Option<u64>,
     /// When the first attempt started.
     started_ms: u64,
+    /// Checkpoints completed over every attempt.
+    completed: u64,
 }
 
 /// A running job's checkpoints: the engine's pure coordinator, with one
@@ -458,11 +462,13 @@ impl Coordinator {
     fn deploy(&mut self, p: Pending, plan: Vec<Assignment>, out: &mut Vec<Action>) {
         let id = self.next_job;
         self.next_job += 1;
+        let restored_from = p.resume.and_then(|r| r.last_completed);
         let resume = p.resume.unwrap_or(Resume {
             root: id,
             restarts: 0,
             last_completed: None,
             started_ms: self.now_ms,
+            completed: 0,
         });
         for a in &plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
@@ -509,6 +515,7 @@ impl Coordinator {
             done: BTreeMap::new(),
             started_ms: resume.started_ms,
             resume,
+            restored_from,
             checkpoints: None,
         });
     }
@@ -613,6 +620,12 @@ impl Coordinator {
                 job: id,
                 metrics: merged.to_wire(),
                 wall_ms: self.now_ms.saturating_sub(job.started_ms),
+                checkpoints: job.checkpoints.as_ref().map(|c| CheckpointSummary {
+                    dir: c.plan.dir.clone(),
+                    completed: job.resume.completed,
+                    restarts: job.resume.restarts,
+                    restored_from: job.restored_from,
+                }),
             },
         });
         let name = job.spec.name.clone();
@@ -887,6 +900,7 @@ impl Coordinator {
             return;
         }
         j.resume.last_completed = Some(id);
+        j.resume.completed += 1;
         for a in &j.plan {
             if let Some(w) = self.workers.get(&a.worker) {
                 out.push(Action::ToWorker {
