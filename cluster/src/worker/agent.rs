@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use spate::checkpoint::{
-    CheckpointCommand, CheckpointReport, FinalCommit, FinalCommitSlot, PlacedCheckpoints,
+    CheckpointCommand, CheckpointReport, FinalCommit, FinalCommitSlot, PlacedCheckpoints, path_safe,
 };
 use spate::distributed::Placement;
 use spate::{Job, config::Config};
@@ -275,18 +275,10 @@ fn checkpoint_plan(job: &Job, config: &Config, spec: &JobSpec, run: u64) -> Opti
         tracing::warn!("job `{}` runs WITHOUT checkpoints: {reason}", spec.name);
         return None;
     }
-    let name: String = spec
-        .name
-        .chars()
-        .map(|ch| {
-            if ch.is_ascii_alphanumeric() || ch == '-' {
-                ch
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let dir = c.dir.join(name).join(format!("cluster-{run}"));
+    let dir = c
+        .dir
+        .join(path_safe(&spec.name))
+        .join(format!("cluster-{run}"));
     Some(CheckpointPlan {
         interval_ms: c.interval_ms,
         timeout_ms: c.timeout_ms,

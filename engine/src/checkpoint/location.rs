@@ -57,6 +57,20 @@ pub fn open_storage(location: &Path) -> Result<Arc<dyn CheckpointStorage>> {
     Ok(Arc::new(S3Storage::new(&config)?))
 }
 
+/// `name` made safe as one path component (and object-name segment):
+/// ASCII letters, digits, `-` and `_` stay, anything else becomes `_`.
+pub fn path_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// A local directory for the state files of `location` before they are
 /// uploaded: beside a local checkpoint directory, in the temporary
 /// directory for object storage.
@@ -65,16 +79,7 @@ pub(crate) fn staging_dir(location: &Path, suffix: &str) -> PathBuf {
     match s3_parts(&text) {
         None => location.with_extension(suffix),
         Some((bucket, prefix)) => {
-            let flat: String = format!("{bucket}-{prefix}")
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let flat = path_safe(&format!("{bucket}-{prefix}"));
             std::env::temp_dir().join(format!("spate-{flat}.{suffix}"))
         }
     }

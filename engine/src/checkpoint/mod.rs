@@ -31,7 +31,7 @@ pub(crate) use aligner::{Alignment, BarrierAligner};
 pub use barrier::CheckpointBarrier;
 pub use coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 pub(crate) use hub::{CheckpointHub, TaskEvent};
-pub use location::open_storage;
+pub use location::{open_storage, path_safe};
 pub use operator_state::CapturedState;
 pub(crate) use operator_state::{RestoredOperator, StateSink, StatefulOperator, stateful_op};
 pub(crate) use placed::run_placed_with_checkpoints;

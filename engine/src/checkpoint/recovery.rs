@@ -26,16 +26,7 @@ use crate::sinks::Committer;
 /// Where one run of a job keeps its checkpoints: `<dir>/<job>/run-<ms>`,
 /// so a new run never mistakes an old run's checkpoints for its own.
 fn run_dir(config: &CheckpointConfig, job: &str) -> PathBuf {
-    let safe: String = job
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = super::location::path_safe(job);
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());

@@ -85,6 +85,15 @@ impl Stager {
             local_files: Vec::new(),
             transactions: Vec::new(),
         };
+        if snapshots.iter().any(|(_, s)| !s.states.is_empty()) {
+            let dir = &self.shape.staging_dir;
+            std::fs::create_dir_all(dir).map_err(|e| SpateError::Checkpoint {
+                reason: format!(
+                    "cannot create the checkpoint staging directory {}: {e}",
+                    dir.display()
+                ),
+            })?;
+        }
         for (key, mut snap) in snapshots {
             staged
                 .transactions
@@ -116,9 +125,10 @@ impl Stager {
         out: &mut SubtaskState,
         local_files: &mut Vec<LocalFile>,
     ) -> Result<()> {
-        for st in states {
+        for (index, st) in states.into_iter().enumerate() {
             if let Some(planned) = self.chains.plan(key, &st.name, st.entries) {
-                let file = self.write_state_file(id, key, &st.name, planned, out.key_groups)?;
+                let at = (id, key, index);
+                let file = self.write_state_file(at, &st.name, planned, out.key_groups)?;
                 local_files.push(LocalFile {
                     name: file.name.clone(),
                     path: self.shape.staging_dir.join(&file.name),
@@ -139,31 +149,28 @@ impl Stager {
         Ok(())
     }
 
+    /// Writes state `state`, the `index`th the task captured, for
+    /// checkpoint `id`.
     fn write_state_file(
         &self,
-        id: u64,
-        key: TaskKey,
+        (id, key, index): (u64, TaskKey, usize),
         state: &str,
         planned: PlannedFile,
         key_groups: KeyGroupSpan,
     ) -> Result<FileRef> {
         let dir = &self.shape.staging_dir;
-        std::fs::create_dir_all(dir).map_err(|e| SpateError::Checkpoint {
-            reason: format!(
-                "cannot create the checkpoint staging directory {}: {e}",
-                dir.display()
-            ),
-        })?;
         let kind = match planned.kind {
             FileKind::Full => "full",
             FileKind::Delta => "delta",
         };
+        // The index keeps apart states whose names read alike once made
+        // path-safe (`a b` and `a_b`): a file must never overwrite another.
         let name = format!(
-            "{}-{id:010}-task-{}-{}-{}-{kind}.sst",
+            "{}-{id:010}-task-{}-{}-{index}-{}-{kind}.sst",
             self.prefix,
             key.node,
             key.subtask,
-            state.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            super::location::path_safe(state)
         );
         let path = dir.join(&name);
         // A file left by an attempt that died is never reused.
@@ -253,4 +260,48 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::CapturedState;
+
+    #[test]
+    fn states_whose_names_read_alike_get_files_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("spate-staging-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let shape = JobShape {
+            job_id: "j".into(),
+            max_parallelism: 8,
+            parallelism: 1,
+            node_names: vec!["op".into()],
+            base: HashMap::new(),
+            staging_dir: dir.clone(),
+        };
+        let mut stager = Stager::new(shape, "chk".into());
+        let state = |name: &str, value: &[u8]| CapturedState {
+            name: name.into(),
+            kind: "value".into(),
+            entries: vec![(vec![0, 0, 1], value.to_vec())],
+        };
+        let snapshot = TaskSnapshot {
+            states: vec![state("0/a b", b"first"), state("0/a_b", b"second")],
+            ..TaskSnapshot::default()
+        };
+        let key = TaskKey {
+            node: 0,
+            subtask: 0,
+        };
+        let staged = stager
+            .stage(1, vec![(key, snapshot)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = staged.local_files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names.len(), 2);
+        assert_ne!(names[0], names[1]);
+        for f in &staged.local_files {
+            assert!(f.path.exists(), "{} was kept", f.path.display());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
