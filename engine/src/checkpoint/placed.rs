@@ -14,9 +14,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use spate_state::checkpoint::{
-    CheckpointStorage, Manifest, manifest_object_name, shared_object_name,
-};
+use spate_state::checkpoint::{CheckpointStorage, read_manifest, shared_object_name};
 
 use super::driver::commit_all;
 use super::hub::{CheckpointHub, TaskEvent};
@@ -27,8 +25,6 @@ use super::staging::{Stager, remove_files};
 use crate::error::{Result, SpateError};
 use crate::sinks::Committer;
 
-/// Largest manifest a process reads back.
-const MANIFEST_BYTES_MAX: u64 = 64 << 20;
 /// How often the agent looks for commands when its tasks are quiet.
 const POLL_MS: u64 = 2;
 
@@ -103,13 +99,6 @@ impl FinalCommit {
 /// Where a share leaves its [`FinalCommit`].
 pub type FinalCommitSlot = Arc<std::sync::Mutex<Option<FinalCommit>>>;
 
-/// Reads checkpoint `id` of `storage` for a restore.
-pub(crate) fn read_manifest(storage: &dyn CheckpointStorage, id: u64) -> Result<Manifest> {
-    let name = manifest_object_name(id);
-    let bytes = storage.read(&name, MANIFEST_BYTES_MAX)?;
-    Ok(Manifest::decode(&name, &bytes)?)
-}
-
 /// Restores checkpoint `id` for the subtasks `[offset, offset + cores)`:
 /// commits their sink transactions again (idempotent) and returns what
 /// their operators restore.
@@ -121,17 +110,12 @@ pub(crate) fn restore_placed(
     committers: &std::collections::HashMap<usize, Arc<dyn Committer>>,
 ) -> Result<RestoredPositions> {
     let manifest = read_manifest(&*storage, id)?;
-    let mine = Manifest {
-        subtasks: manifest
-            .subtasks
-            .iter()
-            .filter(|s| own.contains(&s.subtask))
-            .cloned()
-            .collect(),
-        ..manifest.clone()
-    };
-    commit_all(committers, &transactions_of(&mine)?)?;
-    let mut restored = RestoredPositions::from_manifest(&manifest, storage, parallelism)?;
+    let mine = manifest
+        .subtasks
+        .iter()
+        .filter(|s| own.contains(&s.subtask));
+    commit_all(committers, &transactions_of(id, mine)?)?;
+    let mut restored = RestoredPositions::from_manifest(manifest, storage, parallelism)?;
     // Counters of other processes' subtasks are theirs to report.
     restored.counters.retain(|k, _| own.contains(&k.subtask));
     Ok(restored)

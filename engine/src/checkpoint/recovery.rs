@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spate_state::checkpoint::{
-    CheckpointStorage, CheckpointUploader, Manifest, VerifyLevel, open_registry, select_recovery,
+    CheckpointStorage, CheckpointUploader, SubtaskState, VerifyLevel, open_registry,
+    select_recovery,
 };
 
 use super::coordinator::CoordinatorSettings;
@@ -159,23 +160,28 @@ fn restore(
             bad.problems.join("; ")
         );
     }
-    commit_all(committers, &transactions_of(&selection.manifest)?)?;
+    let m = selection.manifest;
+    commit_all(committers, &transactions_of(m.checkpoint_id, &m.subtasks)?)?;
     tracing::info!(
         "restoring checkpoint {} from {}",
-        selection.manifest.checkpoint_id,
+        m.checkpoint_id,
         storage.location()
     );
-    RestoredPositions::from_manifest(&selection.manifest, storage.clone(), parallelism).map(Some)
+    RestoredPositions::from_manifest(m, storage.clone(), parallelism).map(Some)
 }
 
-pub(crate) fn transactions_of(m: &Manifest) -> Result<Vec<SinkTransaction>> {
+/// The sink transactions of `subtasks` in checkpoint `checkpoint_id`.
+pub(crate) fn transactions_of<'a>(
+    checkpoint_id: u64,
+    subtasks: impl IntoIterator<Item = &'a SubtaskState>,
+) -> Result<Vec<SinkTransaction>> {
     let mut out = Vec::new();
-    for st in &m.subtasks {
+    for st in subtasks {
         for t in &st.sink_transactions {
             let sink_node = t.sink.parse().map_err(|_| SpateError::Checkpoint {
                 reason: format!(
-                    "checkpoint {} names sink `{}`, which is not a node number",
-                    m.checkpoint_id, t.sink
+                    "checkpoint {checkpoint_id} names sink `{}`, which is not a node number",
+                    t.sink
                 ),
             })?;
             out.push(SinkTransaction {

@@ -37,17 +37,11 @@ pub(crate) struct RestoredPositions {
 impl RestoredPositions {
     /// Reads what a run of `parallelism` subtasks restores from `m`.
     pub(crate) fn from_manifest(
-        m: &Manifest,
+        m: Manifest,
         storage: Arc<dyn CheckpointStorage>,
         parallelism: usize,
     ) -> Result<Self> {
-        let mut out = Self {
-            manifest: m.clone(),
-            storage,
-            checkpoint_id: m.checkpoint_id,
-            offsets: HashMap::new(),
-            counters: HashMap::new(),
-        };
+        let (mut offsets, mut counters) = (HashMap::new(), HashMap::new());
         for st in &m.subtasks {
             let node = node_of(&st.operator).ok_or_else(|| SpateError::Checkpoint {
                 reason: format!(
@@ -69,7 +63,7 @@ impl RestoredPositions {
                 node,
                 subtask: st.subtask,
             };
-            let offsets = st
+            let positions = st
                 .source_offsets
                 .iter()
                 .map(|o| SplitOffset {
@@ -77,10 +71,16 @@ impl RestoredPositions {
                     offset: o.offset.clone(),
                 })
                 .collect();
-            out.offsets.insert(key, offsets);
-            out.counters.insert(key, st.counters.clone());
+            offsets.insert(key, positions);
+            counters.insert(key, st.counters.clone());
         }
-        Ok(out)
+        Ok(Self {
+            checkpoint_id: m.checkpoint_id,
+            manifest: m,
+            storage,
+            offsets,
+            counters,
+        })
     }
 
     /// The position of split `subtask` of the source at the head of `node`.

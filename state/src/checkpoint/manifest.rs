@@ -352,23 +352,7 @@ pub fn read_manifests(storage: &dyn CheckpointStorage) -> Result<Vec<StoredManif
         let Some(checkpoint_id) = parse_manifest_object_name(&object.name) else {
             continue;
         };
-        let manifest = storage
-            .read(&object.name, MANIFEST_BYTES_MAX)
-            .and_then(|bytes| Manifest::decode(&object.name, &bytes))
-            .and_then(|m| {
-                if m.checkpoint_id == checkpoint_id {
-                    Ok(m)
-                } else {
-                    Err(corrupt(
-                        &object.name,
-                        0,
-                        format!(
-                            "holds checkpoint {} under the name of {checkpoint_id}",
-                            m.checkpoint_id
-                        ),
-                    ))
-                }
-            });
+        let manifest = read_named(storage, &object.name, checkpoint_id);
         out.push(StoredManifest {
             name: object.name,
             checkpoint_id,
@@ -377,6 +361,35 @@ pub fn read_manifests(storage: &dyn CheckpointStorage) -> Result<Vec<StoredManif
     }
     out.sort_by_key(|m| m.checkpoint_id);
     Ok(out)
+}
+
+/// Reads and checks the manifest of checkpoint `checkpoint_id`.
+pub fn read_manifest(
+    storage: &dyn CheckpointStorage,
+    checkpoint_id: u64,
+) -> Result<Manifest, StateError> {
+    read_named(storage, &manifest_object_name(checkpoint_id), checkpoint_id)
+}
+
+/// Reads manifest object `name`, which must hold checkpoint `checkpoint_id`.
+fn read_named(
+    storage: &dyn CheckpointStorage,
+    name: &str,
+    checkpoint_id: u64,
+) -> Result<Manifest, StateError> {
+    let m = Manifest::decode(name, &storage.read(name, MANIFEST_BYTES_MAX)?)?;
+    if m.checkpoint_id == checkpoint_id {
+        Ok(m)
+    } else {
+        Err(corrupt(
+            name,
+            0,
+            format!(
+                "holds checkpoint {} under the name of {checkpoint_id}",
+                m.checkpoint_id
+            ),
+        ))
+    }
 }
 
 fn offset_in(whole: &[u8], part: &[u8]) -> u64 {

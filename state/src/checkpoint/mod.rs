@@ -37,7 +37,8 @@ pub use local::{LocalDirStorage, TEMP_PREFIX};
 pub use manifest::{
     FileKind, FileRef, KeyGroupSpan, MANIFEST_BYTES_MAX, MANIFEST_DIR, Manifest, SHARED_DIR,
     SinkTransactionRef, SourceOffset, StateDescriptor, StoredManifest, SubtaskState,
-    manifest_object_name, parse_manifest_object_name, read_manifests, shared_object_name,
+    manifest_object_name, parse_manifest_object_name, read_manifest, read_manifests,
+    shared_object_name,
 };
 pub use merge::{MergeIter, Tombstones, compact_into};
 pub use recovery::{RecoverySelection, RejectedCheckpoint, VerifyLevel, select_recovery};
