@@ -33,7 +33,9 @@ pub use coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 pub(crate) use hub::{CheckpointHub, TaskEvent};
 pub use location::{open_storage, path_safe};
 pub use operator_state::CapturedState;
-pub(crate) use operator_state::{RestoredOperator, StateSink, StatefulOperator, stateful_op};
+pub(crate) use operator_state::{
+    RestoredOperator, StateSink, StatefulOperator, restore_operator, stateful_op, take_part,
+};
 pub(crate) use placed::run_placed_with_checkpoints;
 pub use placed::{
     CheckpointCommand, CheckpointReport, FinalCommit, FinalCommitSlot, PlacedCheckpoints,

@@ -46,12 +46,7 @@ pub(crate) struct StateSink<'a> {
     out: &'a mut TaskSnapshot,
 }
 
-impl<'a> StateSink<'a> {
-    /// Where node `node` puts its state in `out`.
-    pub(crate) fn new(node: usize, out: &'a mut TaskSnapshot) -> Self {
-        Self { node, out }
-    }
-
+impl StateSink<'_> {
     /// Captures every entry of `table` as state `state`.
     pub(crate) fn table(&mut self, state: &str, table: &dyn CanonicalState) -> Result<()> {
         let name = state_name(self.node, state);
@@ -100,18 +95,42 @@ pub(crate) fn stateful_op<T, Op>(
 where
     Op: Output<T> + StatefulOperator,
 {
-    if let Some(from) = RestoredOperator::of(inst.settings.restore.as_deref(), node, range) {
-        op.restore(&from, inst.now_ms())?;
-    }
+    restore_operator(inst, node, range, &mut op)?;
     if !inst.checkpointed() {
         return Ok(Box::new(op));
     }
     let shared = Rc::new(RefCell::new(op));
-    inst.add_participant(Rc::new(OperatorParticipant {
-        node,
-        op: shared.clone(),
-    }));
+    take_part(inst, node, &shared);
     Ok(Box::new(SharedOp(shared)))
+}
+
+/// Gives stateful operator `op` of node `node`, owning key groups `range`,
+/// its state back when the run restarts from a checkpoint.
+pub(crate) fn restore_operator(
+    inst: &Instantiator<'_>,
+    node: usize,
+    range: KeyGroupRange,
+    op: &mut dyn StatefulOperator,
+) -> Result<()> {
+    match RestoredOperator::of(inst.settings.restore.as_deref(), node, range) {
+        Some(from) => op.restore(&from, inst.now_ms()),
+        None => Ok(()),
+    }
+}
+
+/// Registers a shared stateful operator with the checkpoints of the task
+/// being built, when the run takes them.
+pub(crate) fn take_part<Op: StatefulOperator>(
+    inst: &mut Instantiator<'_>,
+    node: usize,
+    op: &Rc<RefCell<Op>>,
+) {
+    if inst.checkpointed() {
+        inst.add_participant(Rc::new(OperatorParticipant {
+            node,
+            op: op.clone(),
+        }));
+    }
 }
 
 /// What a restarted run gives back to one operator subtask.

@@ -8,12 +8,10 @@ use std::sync::Arc;
 use spate_state::KeyRef;
 
 use super::forward::forward_to_outputs;
-use super::keyed_process::{
-    TimeDomain, capture_keyed, keyed_ctx, keyed_timer_hooks, restore_keyed,
-};
+use super::keyed_process::{TimeDomain, keyed_ctx, keyed_state_hooks, keyed_timer_hooks};
 use super::process::{Context, process_ctx};
 use super::two_input::TwoInputOperator;
-use crate::checkpoint::{RestoredOperator, StateSink, StatefulOperator};
+use crate::checkpoint::StatefulOperator;
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, TaskCx};
@@ -177,18 +175,7 @@ where
     O: 'static,
     F: KeyedCoProcessFunction<K, A, B, O>,
 {
-    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
-        capture_keyed(sink, &self.registry, &self.timers, self.watermark)
-    }
-
-    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
-        restore_keyed(from, &mut self.registry, &mut self.timers, now_ms)?;
-        if let Some(wm) = from.watermark() {
-            self.watermark = wm;
-        }
-        self.tick_pending = !self.timers.processing.is_empty();
-        Ok(())
-    }
+    keyed_state_hooks!();
 }
 
 impl<K, A, B, O, F> TwoInputOperator for KeyedCoProcessOp<K, A, B, O, F>
@@ -224,7 +211,11 @@ where
 
     forward_to_outputs!(idle, end; watermark after on_watermark, tick after on_tick, batch_end after on_batch_end);
 
-    fn state(&mut self) -> Option<&mut dyn StatefulOperator> {
+    fn state(&self) -> Option<&dyn StatefulOperator> {
+        Some(self)
+    }
+
+    fn state_mut(&mut self) -> Option<&mut dyn StatefulOperator> {
         Some(self)
     }
 }

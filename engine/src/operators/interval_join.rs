@@ -267,7 +267,11 @@ where
 
     forward_to_outputs!(idle, batch_end, tick, end; watermark after on_watermark);
 
-    fn state(&mut self) -> Option<&mut dyn StatefulOperator> {
+    fn state(&self) -> Option<&dyn StatefulOperator> {
+        Some(self)
+    }
+
+    fn state_mut(&mut self) -> Option<&mut dyn StatefulOperator> {
         Some(self)
     }
 }

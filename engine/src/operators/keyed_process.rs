@@ -5,7 +5,7 @@ use std::sync::Arc;
 use spate_state::KeyRef;
 
 use super::forward::forward_to_outputs;
-use crate::checkpoint::{RestoredOperator, StateSink, StatefulOperator};
+use crate::checkpoint::StatefulOperator;
 use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, Output, TaskCx};
@@ -151,6 +151,41 @@ macro_rules! keyed_timer_hooks {
 }
 pub(crate) use keyed_timer_hooks;
 
+/// Implements [`StatefulOperator`] for a keyed operator with the fields
+/// `registry`, `timers`, `watermark` and `tick_pending`: the same for one
+/// input and two.
+macro_rules! keyed_state_hooks {
+    () => {
+        fn capture(
+            &self,
+            sink: &mut $crate::checkpoint::StateSink<'_>,
+        ) -> $crate::error::Result<()> {
+            for (name, table) in self.registry.tables() {
+                sink.table(name, table)?;
+            }
+            self.timers.capture(sink)?;
+            sink.watermark(self.watermark);
+            Ok(())
+        }
+
+        fn restore(
+            &mut self,
+            from: &$crate::checkpoint::RestoredOperator<'_>,
+            now_ms: i64,
+        ) -> $crate::error::Result<()> {
+            for (name, table) in self.registry.tables_mut() {
+                from.table(name, table, now_ms)?;
+            }
+            self.tick_pending = self.timers.restore(from, now_ms)?;
+            if let Some(wm) = from.watermark() {
+                self.watermark = wm;
+            }
+            Ok(())
+        }
+    };
+}
+pub(crate) use keyed_state_hooks;
+
 pub(crate) struct KeyedProcessOp<K, I, O, F> {
     f: F,
     key_fn: Arc<dyn Fn(&I) -> K + Send + Sync>,
@@ -195,52 +230,7 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> StatefulOperator
     for KeyedProcessOp<K, I, O, F>
 {
-    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
-        capture_keyed(sink, &self.registry, &self.timers, self.watermark)
-    }
-
-    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
-        restore_keyed(from, &mut self.registry, &mut self.timers, now_ms)?;
-        if let Some(wm) = from.watermark() {
-            self.watermark = wm;
-        }
-        self.tick_pending = !self.timers.processing.is_empty();
-        Ok(())
-    }
-}
-
-/// Timer states in checkpoints; `$` keeps them apart from user states.
-const EVENT_TIMERS: &str = "$event-timers";
-const PROCESSING_TIMERS: &str = "$processing-timers";
-
-/// Captures the states and timers of a keyed operator.
-pub(crate) fn capture_keyed<K: crate::Key>(
-    sink: &mut StateSink<'_>,
-    registry: &StateRegistry,
-    timers: &KeyedTimers<K, ()>,
-    watermark: Timestamp,
-) -> Result<()> {
-    for (name, table) in registry.tables() {
-        sink.table(name, table)?;
-    }
-    sink.table(EVENT_TIMERS, &timers.event)?;
-    sink.table(PROCESSING_TIMERS, &timers.processing)?;
-    sink.watermark(watermark);
-    Ok(())
-}
-
-/// Restores what [`capture_keyed`] captured.
-pub(crate) fn restore_keyed<K: crate::Key>(
-    from: &RestoredOperator<'_>,
-    registry: &mut StateRegistry,
-    timers: &mut KeyedTimers<K, ()>,
-    now_ms: i64,
-) -> Result<()> {
-    for (name, table) in registry.tables_mut() {
-        from.table(name, table, now_ms)?;
-    }
-    from.table(EVENT_TIMERS, &mut timers.event, now_ms)?;
-    from.table(PROCESSING_TIMERS, &mut timers.processing, now_ms)
+    keyed_state_hooks!();
 }
 
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Output<I>

@@ -11,9 +11,9 @@ use super::combiner::{Combined, InputCombiner};
 use spate_state::key_group_range_for_subtask;
 
 use crate::checkpoint::{
-    RestoredOperator, SnapshotParticipant, StateSink, StatefulOperator, TaskSnapshot,
+    RestoredOperator, StateSink, StatefulOperator, restore_operator, take_part,
 };
-use crate::error::{Result, SpateError};
+use crate::error::Result;
 use crate::runtime::graph::{ConsumerFactory, NodeId};
 use crate::runtime::instantiate::Instantiator;
 use crate::runtime::output::{Output, TaskCx};
@@ -41,7 +41,11 @@ pub(crate) trait TwoInputOperator: 'static {
     /// Both inputs ended.
     fn end(&mut self, cx: &mut TaskCx);
     /// The operator's keyed state, if it keeps any (for checkpoints).
-    fn state(&mut self) -> Option<&mut dyn StatefulOperator> {
+    fn state(&self) -> Option<&dyn StatefulOperator> {
+        None
+    }
+    /// The same, for restores.
+    fn state_mut(&mut self) -> Option<&mut dyn StatefulOperator> {
         None
     }
 }
@@ -166,41 +170,24 @@ fn take_part_in_checkpoints<Op: TwoInputOperator>(
     node: NodeId,
     core: &SharedCore<Op>,
 ) -> Result<()> {
-    let mut c = core.borrow_mut();
-    let Some(state) = c.op.state() else {
+    if core.borrow().op.state().is_none() {
         return Ok(());
-    };
+    }
     let range = key_group_range_for_subtask(inst.settings.max_parallelism, inst.cores, inst.core);
-    if let Some(from) = RestoredOperator::of(inst.settings.restore.as_deref(), node, range) {
-        state.restore(&from, inst.now_ms())?;
-    }
-    if inst.checkpointed() {
-        inst.add_participant(Rc::new(CoreParticipant {
-            node,
-            core: core.clone(),
-        }));
-    }
+    restore_operator(inst, node, range, &mut *core.borrow_mut())?;
+    take_part(inst, node, core);
     Ok(())
 }
 
-/// The checkpointing side of a shared two-input operator.
-struct CoreParticipant<Op> {
-    node: NodeId,
-    core: SharedCore<Op>,
-}
-
-impl<Op: TwoInputOperator> SnapshotParticipant for CoreParticipant<Op> {
-    fn snapshot(&self, _id: u64, _completed_id: u64, out: &mut TaskSnapshot) -> Result<()> {
-        let mut core = self.core.try_borrow_mut().map_err(|_| {
-            SpateError::internal("an operator was snapshotted while it was processing")
-        })?;
-        match core.op.state() {
-            Some(state) => state.capture(&mut StateSink::new(self.node, out)),
-            None => Ok(()),
-        }
+/// A shared core checkpoints its operator's state, if it keeps any.
+impl<Op: TwoInputOperator> StatefulOperator for Core<Op> {
+    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+        self.op.state().map_or(Ok(()), |s| s.capture(sink))
     }
 
-    fn finish(&self, _out: &mut TaskSnapshot) -> Result<()> {
-        Ok(())
+    fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
+        self.op
+            .state_mut()
+            .map_or(Ok(()), |s| s.restore(from, now_ms))
     }
 }

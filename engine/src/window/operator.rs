@@ -181,8 +181,6 @@ pub(crate) struct PerWindowOp<K, T, A: WindowAssigner<T>, Tr, C: WindowContents<
 /// The per-window operator's states in checkpoints.
 const CONTENTS: &str = "contents";
 const TRIGGER_STATE: &str = "trigger";
-const EVENT_TIMERS: &str = "$event-timers";
-const PROCESSING_TIMERS: &str = "$processing-timers";
 const SESSIONS: &str = "sessions";
 
 impl<K, T, A, Tr, C> PerWindowOp<K, T, A, Tr, C>
@@ -454,8 +452,7 @@ where
     pub(crate) fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
         sink.table(CONTENTS, self.contents.table())?;
         sink.table(TRIGGER_STATE, &self.trigger_state)?;
-        sink.table(EVENT_TIMERS, &self.timers.event)?;
-        sink.table(PROCESSING_TIMERS, &self.timers.processing)?;
+        self.timers.capture(sink)?;
         if let Some(m) = &self.merging {
             sink.table(SESSIONS, m.table())?;
         }
@@ -466,15 +463,13 @@ where
     pub(crate) fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
         from.table(CONTENTS, self.contents.table_mut(), now_ms)?;
         from.table(TRIGGER_STATE, &mut self.trigger_state, now_ms)?;
-        from.table(EVENT_TIMERS, &mut self.timers.event, now_ms)?;
-        from.table(PROCESSING_TIMERS, &mut self.timers.processing, now_ms)?;
+        self.tick_pending = self.timers.restore(from, now_ms)?;
         if let Some(m) = &mut self.merging {
             from.table(SESSIONS, m.table_mut(), now_ms)?;
         }
         if let Some(wm) = from.watermark() {
             self.watermark = wm;
         }
-        self.tick_pending = !self.timers.processing.is_empty();
         Ok(())
     }
 
