@@ -6,29 +6,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
+use support::{Cluster, ok, spate};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const EVENTS: &str = "200000";
-
-fn spate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spate"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// (checksum, sink records) of each query's JSON line.
 fn results(json_lines: &str) -> Vec<(String, String, u64)> {
@@ -43,15 +29,6 @@ fn results(json_lines: &str) -> Vec<(String, String, u64)> {
             )
         })
         .collect()
-}
-
-/// Stops the cluster even when an assertion fails.
-struct Cluster<'a>(&'a Path);
-
-impl Drop for Cluster<'_> {
-    fn drop(&mut self) {
-        let _ = spate(&["cluster", "stop", "--dir", self.0.to_str().unwrap()]);
-    }
 }
 
 fn start<'a>(dir: &'a Path, workers: &str) -> Cluster<'a> {

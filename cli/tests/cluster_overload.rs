@@ -6,35 +6,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use support::{Cluster, ok, spate};
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn spate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spate"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Cluster<'a>(&'a Path);
-
-impl Drop for Cluster<'_> {
-    fn drop(&mut self) {
-        let _ = spate(&["cluster", "stop", "--dir", self.0.to_str().unwrap()]);
-    }
-}
 
 fn rss_mib(pid: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

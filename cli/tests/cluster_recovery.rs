@@ -7,37 +7,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
+use support::{Cluster, ok, spate_with_log};
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-fn spate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spate"))
-        .args(args)
-        // The coordinator's log says which checkpoint a restart restores.
-        .env("RUST_LOG", "info")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Stops the cluster even when an assertion fails.
-struct Cluster<'a>(&'a Path);
-
-impl Drop for Cluster<'_> {
-    fn drop(&mut self) {
-        let _ = spate(&["cluster", "stop", "--dir", self.0.to_str().unwrap()]);
-    }
-}
 
 /// `spate bench nexmark` q5 on the cluster with checkpoints, as a child.
 fn q5(addr: &str, checkpoints: &Path) -> Command {
@@ -88,7 +64,8 @@ fn result(out: Output) -> ((String, u64, u64), serde_json::Value) {
 fn q5_survives_kill_9_of_a_worker_with_the_checksum_of_a_clean_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    ok(spate(&[
+    // The coordinator's log says which checkpoint a restart restores.
+    let start = [
         "cluster",
         "start",
         "--workers",
@@ -97,7 +74,8 @@ fn q5_survives_kill_9_of_a_worker_with_the_checksum_of_a_clean_run() {
         d,
         "--heartbeat-timeout-ms",
         "2000",
-    ]));
+    ];
+    ok(spate_with_log(&start, "info"));
     let _cluster = Cluster(dir.path());
     let addr = std::fs::read_to_string(dir.path().join("coordinator.addr")).unwrap();
     let addr = addr.trim();
