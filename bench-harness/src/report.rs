@@ -50,6 +50,9 @@ pub struct BenchReport {
     /// What checkpointing did; absent when the run took no checkpoints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoints: Option<CheckpointSummary>,
+    /// What became of the savepoint asked for during the run, as a sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub savepoint: Option<String>,
 }
 
 /// The checkpoints of a run, for the summary and the JSON results.
@@ -81,7 +84,9 @@ impl BenchReport {
     pub fn new(spec: &BenchSpec, r: &JobResult) -> Self {
         let wall_s = r.wall.as_secs_f64().max(1e-9);
         let events = r.metrics.source_records;
-        let events_per_s = events as f64 / wall_s;
+        // Events before a restored savepoint were another run's work.
+        let processed = events.saturating_sub(r.metrics.checkpoints.savepoint_source_records);
+        let events_per_s = processed as f64 / wall_s;
         let h = r.metrics.latency_ns();
         let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         Self {
@@ -120,6 +125,7 @@ impl BenchReport {
                     dir: dir.display().to_string(),
                 }
             }),
+            savepoint: None,
         }
     }
 
@@ -146,6 +152,9 @@ impl BenchReport {
                 "checkpoints     {} completed, {} aborted, {} restarts{restored}{timings} · {}\n",
                 c.completed, c.aborted, c.restarts, c.dir
             ));
+        }
+        if let Some(s) = &self.savepoint {
+            out.push_str(&format!("savepoint       {s}\n"));
         }
         out
     }

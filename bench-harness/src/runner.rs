@@ -1,11 +1,14 @@
 //! Runs one Nexmark query as a Spate job and measures it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
+use spate::checkpoint::SavepointTrigger;
 use spate::config::Config;
 use spate::sinks::{BlackholeSink, CollectSink};
-use spate::{DataStream, Job, JobResult, Result, SpateError};
+use spate::{DataStream, Job, JobResult, Result, RunOptions, SpateError};
 
 use crate::nexmark::Event;
 use crate::queries;
@@ -26,6 +29,11 @@ pub struct BenchSpec {
     /// Fails the job once, when subtask 0 has read this many events: shows
     /// (and tests) recovery from the last checkpoint.
     pub fail_once_after_events: Option<u64>,
+    /// Takes a savepoint into the directory once this many events were
+    /// generated (the job runs on to the end).
+    pub savepoint_after_events: Option<(u64, PathBuf)>,
+    /// Restores this savepoint before the run starts.
+    pub from_savepoint: Option<PathBuf>,
 }
 
 /// Where the query's output goes.
@@ -154,9 +162,70 @@ pub fn blackhole_job(spec: &BenchSpec) -> Result<Job> {
 /// that query's own.
 pub fn run(spec: &BenchSpec, config: &Config) -> Result<BenchReport> {
     crate::report::reset_peak_rss();
-    let job = blackhole_job(spec)?;
-    let result = job.run(config)?;
-    Ok(BenchReport::new(spec, &result))
+    let mut spec = spec.clone();
+    let mut options = RunOptions::default();
+    if let Some(location) = &spec.from_savepoint {
+        options = options.from_savepoint(location);
+    }
+    let watcher = match spec.savepoint_after_events.clone() {
+        Some((after, dir)) => {
+            let (trigger, inbox) = SavepointTrigger::channel();
+            options = options.with_savepoints(inbox);
+            let counter = spec.progress.get_or_insert_with(Default::default).clone();
+            Some(SavepointWatcher::start(trigger, counter, after, dir))
+        }
+        None => None,
+    };
+    let job = blackhole_job(&spec)?;
+    let result = job.run_with(config, &options);
+    let savepoint = watcher.map(SavepointWatcher::finish);
+    let mut report = BenchReport::new(&spec, &result?);
+    report.savepoint = savepoint;
+    Ok(report)
+}
+
+/// Asks for a savepoint once enough events were generated, and waits for it.
+struct SavepointWatcher {
+    ended: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<String>,
+}
+
+impl SavepointWatcher {
+    fn start(trigger: SavepointTrigger, counter: Arc<AtomicU64>, after: u64, dir: PathBuf) -> Self {
+        let ended = Arc::new(AtomicBool::new(false));
+        let ended_flag = ended.clone();
+        let thread = std::thread::spawn(move || {
+            while counter.load(Ordering::Relaxed) < after {
+                if ended_flag.load(Ordering::Acquire) {
+                    return format!("not taken: the input ended before {after} events");
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let answer = trigger.request(&dir).and_then(|reply| {
+                reply
+                    .recv()
+                    .map_err(|_| SpateError::internal("no savepoint reply"))
+            });
+            match answer.and_then(|r| r) {
+                Ok(info) => format!(
+                    "written to {} (checkpoint {}, {} files, {:.1} MiB)",
+                    info.location,
+                    info.checkpoint_id,
+                    info.files,
+                    info.bytes as f64 / (1024.0 * 1024.0)
+                ),
+                Err(e) => format!("failed: {e}"),
+            }
+        });
+        Self { ended, thread }
+    }
+
+    fn finish(self) -> String {
+        self.ended.store(true, Ordering::Release);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| "failed: the savepoint watcher panicked".into())
+    }
 }
 
 /// Runs the query and returns its output rows (for golden tests), with the result.

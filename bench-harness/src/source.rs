@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use spate::sources::{
-    RateLimiter, Source, SourceCollector, SourcePoll, SplitInfo, check_split_position,
-    decode_offset, encode_offset,
+    RateLimiter, Source, SourceCollector, SourcePoll, SplitInfo, StridedCursor, decode_words,
+    encode_offset,
 };
 use spate::{Result, SpateError};
 
@@ -27,17 +27,22 @@ pub enum EventInput {
 /// data of each batch, never from a timer.
 pub struct NexmarkSource {
     input: SplitInput,
+    split: SplitInfo,
     max_ts: i64,
     pace: Option<RateLimiter>,
     progress: Option<Arc<AtomicU64>>,
 }
 
 enum SplitInput {
-    Generator(Box<Generator>),
+    Generator {
+        g: Box<Generator>,
+        /// Set after a restore with another parallelism, until the split
+        /// has passed the event numbers the earlier run produced.
+        catching_up: Option<StridedCursor>,
+    },
     File {
         events: Arc<Vec<Event>>,
-        next: usize,
-        step: usize,
+        cursor: StridedCursor,
     },
 }
 
@@ -49,18 +54,21 @@ impl NexmarkSource {
                 let g = Generator::new(cfg.clone(), split.index, split.count).map_err(|e| {
                     SpateError::invalid_job(format!("the Nexmark generator config is invalid: {e}"))
                 })?;
-                SplitInput::Generator(Box::new(g))
+                SplitInput::Generator {
+                    g: Box::new(g),
+                    catching_up: None,
+                }
             }
             EventInput::File(events, _) => SplitInput::File {
                 events: events.clone(),
-                next: split.index,
-                step: split.count.max(1),
+                cursor: StridedCursor::new(split),
             },
         };
         let pace = (rate_per_s > 0)
             .then(|| RateLimiter::new(rate_per_s as f64 / split.count.max(1) as f64));
         Ok(Self {
             input,
+            split,
             max_ts: i64::MIN,
             pace,
             progress: None,
@@ -77,13 +85,51 @@ impl NexmarkSource {
     #[inline]
     fn next_event(&mut self) -> Option<Event> {
         match &mut self.input {
-            SplitInput::Generator(g) => g.next_event(),
-            SplitInput::File { events, next, step } => {
-                let e = events.get(*next).cloned();
-                *next += *step;
+            SplitInput::Generator {
+                g,
+                catching_up: None,
+            } => g.next_event(),
+            SplitInput::Generator { g, catching_up } => {
+                let c = catching_up.as_mut()?;
+                g.seek(c.peek()).ok()?;
+                let e = g.next_event();
+                c.advance();
+                if c.is_plain() {
+                    g.seek(c.peek()).ok()?;
+                    *catching_up = None;
+                }
+                e
+            }
+            SplitInput::File { events, cursor } => {
+                let e = usize::try_from(cursor.peek())
+                    .ok()
+                    .and_then(|i| events.get(i).cloned());
+                cursor.advance();
                 e
             }
         }
+    }
+
+    /// Takes the position `words` (a cursor's words) of this split.
+    fn set_cursor(&mut self, cursor: StridedCursor) -> Result<()> {
+        match &mut self.input {
+            SplitInput::Generator { g, catching_up } => {
+                g.seek(cursor.peek()).map_err(|e| SpateError::Checkpoint {
+                    reason: format!("cannot restore the Nexmark generator: {e}"),
+                })?;
+                *catching_up = (!cursor.is_plain()).then_some(cursor);
+            }
+            SplitInput::File { cursor: c, .. } => *c = cursor,
+        }
+        Ok(())
+    }
+}
+
+fn empty_position() -> SpateError {
+    SpateError::Checkpoint {
+        reason: "the checkpointed position of source `nexmark` is empty; the checkpoint \
+                 belongs to another job or version"
+            .into(),
     }
 }
 
@@ -129,26 +175,44 @@ impl Source for NexmarkSource {
     }
 
     fn offset(&self) -> Option<Vec<u8>> {
-        let next = match &self.input {
-            SplitInput::Generator(g) => g.resume_position(),
-            SplitInput::File { next, .. } => *next as u64,
+        let cursor = match &self.input {
+            SplitInput::Generator {
+                catching_up: Some(c),
+                ..
+            } => c.to_words(),
+            SplitInput::Generator { g, .. } => vec![g.resume_position()],
+            SplitInput::File { cursor, .. } => cursor.to_words(),
         };
         // The watermark derives from the highest event time seen.
-        Some(encode_offset(&[next, self.max_ts as u64]))
+        let mut words = vec![self.max_ts as u64];
+        words.extend(cursor);
+        Some(encode_offset(&words))
     }
 
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
-        let [next, max_ts] = decode_offset::<2>("nexmark", offset)?;
-        match &mut self.input {
-            SplitInput::Generator(g) => g.seek(next).map_err(|e| SpateError::Checkpoint {
-                reason: format!("cannot restore the Nexmark generator: {e}"),
-            })?,
-            SplitInput::File { next: n, step, .. } => {
-                check_split_position("nexmark event file", next, *n as u64, *step as u64)?;
-                *n = next as usize;
-            }
-        }
+        let words = decode_words("nexmark", offset)?;
+        let (&max_ts, cursor) = words.split_first().ok_or_else(empty_position)?;
+        let cursor = StridedCursor::from_words("nexmark", self.split, cursor)?;
+        self.set_cursor(cursor)?;
         self.max_ts = max_ts as i64;
+        Ok(())
+    }
+
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        let mut cursors = Vec::with_capacity(offsets.len());
+        let mut max_ts = i64::MAX;
+        for offset in offsets {
+            let words = decode_words("nexmark", offset)?;
+            let (&ts, cursor) = words.split_first().ok_or_else(empty_position)?;
+            // The lowest watermark of the splits taken over: no event they
+            // had not produced yet is late for it.
+            max_ts = max_ts.min(ts as i64);
+            cursors.push(cursor.to_vec());
+        }
+        let old: Vec<&[u64]> = cursors.iter().map(Vec::as_slice).collect();
+        let cursor = StridedCursor::rescaled("nexmark", self.split, &old)?;
+        self.set_cursor(cursor)?;
+        self.max_ts = if offsets.is_empty() { i64::MIN } else { max_ts };
         Ok(())
     }
 }

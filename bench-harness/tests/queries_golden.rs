@@ -67,6 +67,8 @@ fn check<T>(
             rate_per_s: 0,
             progress: None,
             fail_once_after_events: None,
+            savepoint_after_events: None,
+            from_savepoint: None,
         };
         let (mut got, result) = run_collect(&spec, &config(cores), engine).unwrap();
         got.sort();

@@ -110,6 +110,18 @@ pub struct NexmarkArgs {
     /// recover from its last checkpoint (set checkpoint.interval_ms).
     #[arg(long, value_name = "N")]
     fail_once_after_events: Option<u64>,
+    /// Take a savepoint into DIR during the run (after --savepoint-after-events);
+    /// the job runs on to the end. Works with periodic checkpoints off.
+    #[arg(long, value_name = "DIR")]
+    savepoint_dir: Option<PathBuf>,
+    /// When to take the --savepoint-dir savepoint: after N generated events
+    /// (default: half of --events).
+    #[arg(long, value_name = "N", requires = "savepoint_dir")]
+    savepoint_after_events: Option<u64>,
+    /// Restore the savepoint in DIR (or s3://bucket/prefix) before the run,
+    /// with any core count or parallelism.
+    #[arg(long, value_name = "DIR")]
+    from_savepoint: Option<PathBuf>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -174,6 +186,14 @@ fn nexmark(args: NexmarkArgs) -> anyhow::Result<()> {
             rate_per_s: args.rate.unwrap_or(0),
             progress: Some(counter.clone()),
             fail_once_after_events: args.fail_once_after_events,
+            savepoint_after_events: args.savepoint_dir.as_ref().map(|dir| {
+                let at = args.savepoint_after_events.unwrap_or(total / 2);
+                (at, PathBuf::from(crate::savepoint::location(dir)))
+            }),
+            from_savepoint: args
+                .from_savepoint
+                .as_deref()
+                .map(|p| PathBuf::from(crate::savepoint::location(p))),
         };
         let show =
             !args.no_progress && !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -220,10 +240,21 @@ fn run_on_cluster(
         seed: args.seed,
         rate: args.rate.unwrap_or(0),
     };
+    if args.savepoint_dir.is_some() {
+        anyhow::bail!(
+            "--savepoint-dir takes a savepoint in this process; on a cluster, run \
+             `spate savepoint <job> --into DIR` while the job runs"
+        );
+    }
     let job_spec = spate_cluster::protocol::JobSpec {
         name: "nexmark".into(),
         args: job_args.to_args(),
         settings: crate::cluster::spec_settings(&args.config)?,
+        from_savepoint: args
+            .from_savepoint
+            .as_deref()
+            .map(crate::savepoint::resolve)
+            .transpose()?,
     };
     let r = crate::cluster::submit_job(addr, job_spec, args.parallelism, args.json)?;
     let mut metrics = r.metrics;

@@ -53,6 +53,8 @@ impl NexmarkJobArgs {
             rate_per_s: self.rate,
             progress: None,
             fail_once_after_events: None,
+            savepoint_after_events: None,
+            from_savepoint: None,
         }
     }
 

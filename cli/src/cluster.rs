@@ -105,7 +105,7 @@ pub struct DirArgs {
 }
 
 impl DirArgs {
-    fn addr(&self) -> anyhow::Result<String> {
+    pub(crate) fn addr(&self) -> anyhow::Result<String> {
         match &self.coordinator {
             Some(a) => Ok(a.clone()),
             None => read_addr(&self.dir).map(|a| a.to_string()),
@@ -121,6 +121,10 @@ pub struct SubmitArgs {
     /// Subtasks of every operator over the cluster.
     #[arg(long, default_value_t = 1)]
     parallelism: u32,
+    /// Start from the savepoint in DIR (or s3://bucket/prefix), with any
+    /// parallelism.
+    #[arg(long, value_name = "DIR")]
+    from_savepoint: Option<PathBuf>,
     #[command(flatten)]
     target: DirArgs,
     #[command(flatten)]
@@ -430,6 +434,11 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         name: args.job.clone(),
         args: args.args.clone(),
         settings: spec_settings(&args.config)?,
+        from_savepoint: args
+            .from_savepoint
+            .as_deref()
+            .map(crate::savepoint::resolve)
+            .transpose()?,
     };
     let r = submit_job(&args.target.addr()?, spec, args.parallelism, false)?;
     let m = &r.metrics;

@@ -7,6 +7,7 @@ mod cluster;
 mod config_args;
 mod progress;
 mod run;
+mod savepoint;
 mod sql;
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     },
     /// Submit a job to a cluster and wait for its result.
     Submit(cluster::SubmitArgs),
+    /// Write a savepoint of a job running on a cluster.
+    Savepoint(savepoint::SavepointArgs),
     /// Run a Flink SQL script (`spate sql -f job.sql`).
     Sql(sql::SqlArgs),
 }
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => cluster::run_worker_cmd(args),
         Command::Cluster { command } => cluster::cluster(command),
         Command::Submit(args) => cluster::submit(args),
+        Command::Savepoint(args) => savepoint::run(args),
         Command::Sql(args) => sql::run(args),
         Command::Checkpoints { command } => checkpoints::run(command),
         Command::Config {

@@ -134,6 +134,7 @@ fn checkpoint_dir() -> (TempDir, FileRef, FileRef) {
             .try_submit(UploadRequest {
                 manifest: manifest(id, files),
                 local_files: vec![new],
+                savepoint_to: Vec::new(),
             })
             .unwrap();
         assert!(matches!(

@@ -52,11 +52,12 @@ fn q5(dir: &str, extra: &[&str], endpoint: &str) -> Output {
         "--rate",
         "150000",
         "--json",
-        "--cores",
-        "2",
         "--set",
         "checkpoint.interval_ms=100",
     ];
+    if !extra.contains(&"--cores") {
+        args.extend(["--cores", "2"]);
+    }
     let set_dir = format!("checkpoint.dir={dir}");
     args.extend(["--set", &set_dir]);
     args.extend(extra);
@@ -114,4 +115,44 @@ fn q5_recovers_its_state_from_checkpoints_in_s3() {
     assert_eq!(failed["checksum"], clean["checksum"]);
     assert_eq!(failed["output_records"], clean["output_records"]);
     assert_eq!(failed["events"], clean["events"]);
+}
+
+/// A unique location in the test bucket.
+fn unique(name: &str) -> String {
+    format!(
+        "s3://{BUCKET}/{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    )
+}
+
+#[test]
+fn a_savepoint_in_s3_restores_on_one_core_with_the_checksum_of_the_run_it_came_from() {
+    let endpoint = endpoint();
+    ensure_bucket(&endpoint);
+    let local = tempfile::tempdir().unwrap();
+    let dir = local.path().to_str().unwrap();
+    let savepoint = unique("savepoint");
+    let first = json(q5(dir, &["--savepoint-dir", &savepoint], &endpoint));
+    let said = first["savepoint"].as_str().unwrap();
+    assert!(
+        said.starts_with(&format!("written to {savepoint}")),
+        "{said}"
+    );
+    let restored = json(q5(
+        dir,
+        &["--from-savepoint", &savepoint, "--cores", "1"],
+        &endpoint,
+    ));
+    assert!(
+        restored["checkpoints"]["restored_from"].as_u64().is_some(),
+        "{restored}"
+    );
+    assert_eq!(restored["cores"], 1);
+    for field in ["checksum", "output_records", "events"] {
+        assert_eq!(restored[field], first[field], "{field}");
+    }
 }

@@ -9,7 +9,7 @@ use spate::metrics::JobMetrics;
 use crate::control_io::{ControlReader, split};
 use crate::error::{ClusterError, Result};
 use crate::protocol::{
-    Assignment, CheckpointSummary, JobSpec, StatusReport, ToClient, ToCoordinator,
+    Assignment, CheckpointSummary, JobSpec, SavepointRef, StatusReport, ToClient, ToCoordinator,
 };
 
 /// A finished job as the client sees it.
@@ -85,6 +85,47 @@ pub fn submit(
                 });
             }
         }
+    }
+}
+
+/// A savepoint the coordinator wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenSavepoint {
+    /// The job it is of.
+    pub job: u64,
+    /// Where it is and the checkpoint it holds.
+    pub savepoint: SavepointRef,
+    /// State files in it.
+    pub files: u64,
+    /// Bytes of state files in it.
+    pub bytes: u64,
+}
+
+/// Asks for a savepoint of job `job` (0: the running job) into `target`
+/// and waits until it is written.
+pub fn savepoint(addr: &str, job: u64, target: &str) -> Result<WrittenSavepoint> {
+    let (mut reader, mut writer) = connect(addr)?;
+    writer.send(&ToCoordinator::Savepoint {
+        job,
+        target: target.to_string(),
+    })?;
+    match reader.recv::<ToClient>()? {
+        ToClient::SavepointWritten {
+            job,
+            savepoint,
+            files,
+            bytes,
+        } => Ok(WrittenSavepoint {
+            job,
+            savepoint,
+            files,
+            bytes,
+        }),
+        ToClient::SavepointFailed { reason } => Err(ClusterError::Savepoint { reason }),
+        other => Err(ClusterError::Protocol {
+            peer: addr.to_string(),
+            reason: format!("unexpected answer to a savepoint request: {other:?}"),
+        }),
     }
 }
 

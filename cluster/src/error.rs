@@ -55,6 +55,12 @@ pub enum ClusterError {
         /// Why.
         reason: String,
     },
+    /// A savepoint was asked for and not written.
+    #[error("no savepoint was written: {reason}")]
+    Savepoint {
+        /// Why.
+        reason: String,
+    },
     /// Waiting for something took longer than its limit.
     #[error("timed out after {limit_ms} ms waiting for {what}")]
     Timeout {

@@ -19,6 +19,17 @@ pub struct JobSpec {
     pub args: Vec<String>,
     /// Configuration overrides applied on every worker.
     pub settings: Vec<String>,
+    /// The savepoint the job starts from, if any.
+    pub from_savepoint: Option<SavepointRef>,
+}
+
+/// A savepoint: where it is, and the checkpoint in it to restore.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct SavepointRef {
+    /// A directory every worker reaches, or `s3://bucket/prefix`.
+    pub location: String,
+    /// The checkpoint it holds.
+    pub checkpoint_id: u64,
 }
 
 /// A job's checkpoint settings, as the workers' config resolves them.
@@ -192,6 +203,14 @@ pub enum ToCoordinator {
         /// Subtasks per chain over the whole cluster.
         parallelism: u32,
     },
+    /// A client asks for a savepoint of a running job.
+    Savepoint {
+        /// The job's id; 0 for whichever job runs.
+        job: u64,
+        /// Where to write it: a directory every process reaches, or
+        /// `s3://bucket/prefix`.
+        target: String,
+    },
     /// A client asks for the cluster's status.
     Status,
     /// A client asks the coordinator (and its workers) to stop.
@@ -296,6 +315,22 @@ pub enum ToClient {
     Failed {
         /// Its id (0 if it never got one).
         job: u64,
+        /// Why, as a sentence.
+        reason: String,
+    },
+    /// The savepoint asked for is written.
+    SavepointWritten {
+        /// The job.
+        job: u64,
+        /// Where it is and the checkpoint it holds.
+        savepoint: SavepointRef,
+        /// State files in it.
+        files: u64,
+        /// Bytes of state files in it.
+        bytes: u64,
+    },
+    /// No savepoint was written.
+    SavepointFailed {
         /// Why, as a sentence.
         reason: String,
     },

@@ -64,6 +64,7 @@ fn spec() -> JobSpec {
         name: "nexmark".into(),
         args: vec!["--query".into(), "q5".into()],
         settings: vec![],
+        from_savepoint: None,
     }
 }
 
@@ -443,6 +444,7 @@ fn a_checkpoint_completes_when_every_worker_acknowledged_and_its_manifest_is_sto
             job,
             id: 1,
             error: None,
+            savepoints: Vec::new(),
         },
     );
     let completes = to_workers(&out)
@@ -471,6 +473,7 @@ fn a_lost_worker_restarts_the_job_from_the_last_stored_checkpoint() {
         job,
         id: 1,
         error: None,
+        savepoints: Vec::new(),
     };
     c.on(220, stored);
     // Worker 3 dies; a fourth registers in its place.
@@ -551,4 +554,162 @@ fn end_of_input_output_is_published_only_after_every_share_succeeded() {
             ));
         }
     }
+}
+
+/// Acknowledges checkpoint `id` from every worker.
+fn ack_all(
+    c: &mut Coordinator,
+    now: u64,
+    workers: &[(u32, u64)],
+    job: u64,
+    id: u64,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let ack = ToCoordinator::CheckpointAck {
+            job,
+            worker,
+            epoch,
+            id,
+            subtasks_json: "[]".into(),
+        };
+        out = msg(c, now, i as u64 + 1, ack);
+    }
+    out
+}
+
+#[test]
+fn a_savepoint_request_starts_a_checkpoint_at_once_and_answers_when_it_is_written() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    const ASKER: ConnId = 200;
+    // Long before the interval is up.
+    let out = msg(
+        &mut c,
+        21,
+        ASKER,
+        ToCoordinator::Savepoint {
+            job: 0,
+            target: "/sp/one".into(),
+        },
+    );
+    assert_eq!(triggered(&out), vec![1, 1, 1]);
+    let out = ack_all(&mut c, 30, &workers, job, 1);
+    let targets = out
+        .iter()
+        .find_map(|a| match a {
+            Action::StoreCheckpoint { savepoint_to, .. } => Some(savepoint_to.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(targets, vec!["/sp/one".to_string()]);
+    let out = c.on(
+        40,
+        Event::CheckpointStored {
+            job,
+            id: 1,
+            error: None,
+            savepoints: vec![Ok((4, 4096))],
+        },
+    );
+    let answer = out
+        .iter()
+        .find_map(|a| match a {
+            Action::ToClient { conn: ASKER, msg } => Some(msg.clone()),
+            _ => None,
+        })
+        .unwrap();
+    match answer {
+        ToClient::SavepointWritten {
+            job: j,
+            savepoint,
+            files,
+            bytes,
+        } => {
+            assert_eq!((j, files, bytes), (job, 4, 4096));
+            assert_eq!(savepoint.location, "/sp/one");
+            assert_eq!(savepoint.checkpoint_id, 1);
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+#[test]
+fn a_savepoint_of_a_job_that_is_not_running_is_refused_with_the_reason() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let out = msg(
+        &mut c,
+        0,
+        200,
+        ToCoordinator::Savepoint {
+            job: 7,
+            target: "/sp".into(),
+        },
+    );
+    let reason = out
+        .iter()
+        .find_map(|a| match a {
+            Action::ToClient {
+                msg: ToClient::SavepointFailed { reason },
+                ..
+            } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("job 7 is not running"), "{reason}");
+}
+
+#[test]
+fn a_job_from_a_savepoint_numbers_its_checkpoints_after_the_savepoints() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let workers = register(&mut c, 3, 1);
+    let mut s = spec();
+    s.from_savepoint = Some(spate_cluster::protocol::SavepointRef {
+        location: "/sp/one".into(),
+        checkpoint_id: 41,
+    });
+    let out = msg(
+        &mut c,
+        10,
+        CLIENT,
+        ToCoordinator::Submit {
+            spec: s,
+            parallelism: 3,
+        },
+    );
+    let deployed: Vec<(u32, u64, Option<u64>)> = to_workers(&out)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            ToWorker::Deploy {
+                job,
+                spec,
+                restore_checkpoint,
+                ..
+            } => Some((
+                spec.from_savepoint.map_or(0, |s| s.checkpoint_id as u32),
+                job,
+                restore_checkpoint,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deployed.len(), 3);
+    assert!(deployed.iter().all(|d| d.0 == 41 && d.2.is_none()));
+    let job = deployed[0].1;
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        msg(
+            &mut c,
+            20,
+            i as u64 + 1,
+            ToCoordinator::DataReady {
+                job,
+                worker,
+                epoch,
+                addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
+                checkpoints: Some(plan()),
+            },
+        );
+    }
+    let out = c.on(500, Event::Tick);
+    assert_eq!(triggered(&out), vec![42, 42, 42]);
 }

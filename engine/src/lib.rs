@@ -34,7 +34,7 @@ pub mod sources;
 pub mod time;
 pub mod window;
 
-pub use api::{DataStream, Job, JobBuilder, JobResult, KeyedStream, OutputTag};
+pub use api::{DataStream, Job, JobBuilder, JobResult, KeyedStream, OutputTag, RunOptions};
 pub use error::{Result, SpateError};
 pub use runtime::message::Rec;
 pub use runtime::wire::ExchangeData;

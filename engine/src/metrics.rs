@@ -124,6 +124,10 @@ pub struct CheckpointMetrics {
     /// The checkpoint the last restart restored (none without restarts, or
     /// when no checkpoint had completed before the failure).
     pub restored_from: Option<u64>,
+    /// Source records an earlier run produced before the savepoint this
+    /// run started from (counted in `source_records`, but not by this
+    /// run's cores, so throughput leaves them out).
+    pub savepoint_source_records: u64,
 }
 
 impl CheckpointMetrics {

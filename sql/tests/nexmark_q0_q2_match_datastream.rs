@@ -22,6 +22,8 @@ fn datastream(query: &str, cores: u32) -> (u64, u64) {
         rate_per_s: 0,
         progress: None,
         fail_once_after_events: None,
+        savepoint_after_events: None,
+        from_savepoint: None,
     };
     let result = blackhole_job(&spec)
         .expect("job builds")

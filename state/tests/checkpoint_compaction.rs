@@ -153,6 +153,7 @@ fn retained_storage_stays_bounded_by_live_state() {
             .try_submit(UploadRequest {
                 manifest: manifest(id, chain.clone()),
                 local_files: vec![local_file],
+                savepoint_to: Vec::new(),
             })
             .unwrap();
         match uploader.outcome_timeout(Duration::from_secs(30)) {

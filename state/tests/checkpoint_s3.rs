@@ -150,6 +150,7 @@ fn checkpoints_upload_retain_and_recover_on_s3() {
             .try_submit(UploadRequest {
                 manifest: manifest(id, chain.clone()),
                 local_files: locals.clone(),
+                savepoint_to: Vec::new(),
             })
             .unwrap();
         match uploader.outcome_timeout(Duration::from_secs(60)) {

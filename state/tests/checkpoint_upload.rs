@@ -63,6 +63,7 @@ fn incremental_checkpoints_upload_only_new_files_and_retention_frees_old_ones() 
         .try_submit(UploadRequest {
             manifest: manifest(1, vec![full.clone()]),
             local_files: vec![full_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     let c1 = completed(uploader.outcome_timeout(WAIT));
@@ -79,6 +80,7 @@ fn incremental_checkpoints_upload_only_new_files_and_retention_frees_old_ones() 
         .try_submit(UploadRequest {
             manifest: manifest(2, vec![full.clone(), d2.clone()]),
             local_files: vec![d2_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     let c2 = completed(uploader.outcome_timeout(WAIT));
@@ -102,6 +104,7 @@ fn incremental_checkpoints_upload_only_new_files_and_retention_frees_old_ones() 
         .try_submit(UploadRequest {
             manifest: manifest(3, vec![full3.clone()]),
             local_files: vec![full3_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     let c3 = completed(uploader.outcome_timeout(WAIT));
@@ -120,6 +123,7 @@ fn incremental_checkpoints_upload_only_new_files_and_retention_frees_old_ones() 
         .try_submit(UploadRequest {
             manifest: manifest(4, vec![full3, d4]),
             local_files: vec![d4_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     let c4 = completed(uploader.outcome_timeout(WAIT));
@@ -167,6 +171,7 @@ fn a_checkpoint_failing_mid_upload_never_damages_an_earlier_one() {
         .try_submit(UploadRequest {
             manifest: manifest(1, vec![full.clone()]),
             local_files: vec![full_local.clone()],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     completed(uploader.outcome_timeout(WAIT));
@@ -194,6 +199,7 @@ fn a_checkpoint_failing_mid_upload_never_damages_an_earlier_one() {
         .try_submit(UploadRequest {
             manifest: manifest(2, vec![full.clone(), da, db]),
             local_files: vec![full_local.clone(), da_local, db_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     let (id, error) = failed(uploader.outcome_timeout(WAIT));
@@ -225,6 +231,7 @@ fn a_checkpoint_failing_mid_upload_never_damages_an_earlier_one() {
         .try_submit(UploadRequest {
             manifest: manifest(3, vec![fake]),
             local_files: vec![fake_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     let (_, error) = failed(uploader.outcome_timeout(WAIT));
@@ -243,6 +250,7 @@ fn a_checkpoint_failing_mid_upload_never_damages_an_earlier_one() {
         .try_submit(UploadRequest {
             manifest: manifest(4, vec![full, d4]),
             local_files: vec![d4_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     completed(uploader.outcome_timeout(WAIT));
@@ -272,6 +280,7 @@ fn a_failed_manifest_write_fails_that_checkpoint_only() {
         .try_submit(UploadRequest {
             manifest: manifest(1, vec![full.clone()]),
             local_files: vec![full_local.clone()],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     let (_, error) = failed(uploader.outcome_timeout(WAIT));
@@ -288,6 +297,7 @@ fn a_failed_manifest_write_fails_that_checkpoint_only() {
         .try_submit(UploadRequest {
             manifest: manifest(2, vec![full2]),
             local_files: vec![full_local],
+            savepoint_to: Vec::new(),
         })
         .unwrap();
     assert_eq!(completed(uploader.outcome_timeout(WAIT)).uploaded_files, 1);
@@ -313,6 +323,7 @@ fn a_full_queue_refuses_instead_of_blocking() {
         UploadRequest {
             manifest: manifest(id, vec![f]),
             local_files: vec![l],
+            savepoint_to: Vec::new(),
         }
     };
     // At most one in progress (held) and one queued: a later one is refused.
@@ -452,6 +463,7 @@ fn recovery_falls_back_past_bad_files_and_names_them() {
             .try_submit(UploadRequest {
                 manifest: manifest(id, files),
                 local_files: vec![new],
+                savepoint_to: Vec::new(),
             })
             .unwrap();
         completed(uploader.outcome_timeout(WAIT));

@@ -217,6 +217,8 @@ fn nexmark_spec(query: &str, fail_once_after_events: Option<u64>) -> BenchSpec {
         rate_per_s: 100_000,
         progress: None,
         fail_once_after_events,
+        savepoint_after_events: None,
+        from_savepoint: None,
     }
 }
 

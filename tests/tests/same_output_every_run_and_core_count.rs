@@ -55,6 +55,8 @@ fn every_query_has_one_checksum_across_runs_and_core_counts() {
             rate_per_s: 0,
             progress: None,
             fail_once_after_events: None,
+            savepoint_after_events: None,
+            from_savepoint: None,
         };
         for cores in [1, 2, 2, 1] {
             let report = runner::run(&spec, &test_config(cores)).unwrap();

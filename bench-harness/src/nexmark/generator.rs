@@ -34,6 +34,8 @@ pub struct Generator {
     /// The next event number to return; `end` once exhausted.
     next: u64,
     step: u64,
+    /// This split's index: the residue of its event numbers.
+    split: u64,
     /// One past the last event number (over all splits).
     end: u64,
 }
@@ -57,6 +59,7 @@ impl Generator {
             plan,
             next: (split_index as u64).min(end),
             step: split_count as u64,
+            split: split_index as u64,
             end,
         })
     }
@@ -90,10 +93,14 @@ impl Generator {
 
     /// Continues at event number `next` (a value of
     /// [`Generator::resume_position`]); fails when `next` is not a position of
-    /// this split.
+    /// this split. A position at or past the end leaves the split exhausted.
     pub fn seek(&mut self, next: u64) -> Result<(), NexmarkError> {
-        let split = self.next % self.step;
-        if next % self.step != split || next > self.end {
+        let split = self.split;
+        if next >= self.end {
+            self.next = self.end;
+            return Ok(());
+        }
+        if next % self.step != split {
             return Err(NexmarkError::InvalidConfig(format!(
                 "event number {next} is not a position of split {split} of {}",
                 self.step

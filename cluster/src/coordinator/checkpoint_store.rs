@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use spate_state::checkpoint::{
-    CheckpointRegistry, Manifest, SubtaskState, manifest_object_name, open_registry,
+    CheckpointRegistry, CheckpointStorage, Manifest, SubtaskState, manifest_object_name,
+    open_registry, write_savepoint,
 };
 
 /// One checkpoint to store.
@@ -25,8 +26,13 @@ pub(crate) struct CheckpointStores {
 }
 
 impl CheckpointStores {
-    /// Stores one checkpoint; the error is a sentence.
-    pub(crate) fn store(&mut self, req: &StoreRequest<'_>) -> Result<(), String> {
+    /// Stores one checkpoint, then writes it to each of `savepoint_to` as
+    /// a savepoint (files and bytes, or why not); the error is a sentence.
+    pub(crate) fn store(
+        &mut self,
+        req: &StoreRequest<'_>,
+        savepoint_to: &[String],
+    ) -> Result<Vec<super::state::SavepointOutcome>, String> {
         let storage = spate::checkpoint::open_storage(std::path::Path::new(req.dir))
             .map_err(|e| e.to_string())?;
         let storage = &*storage;
@@ -68,8 +74,32 @@ impl CheckpointStores {
             // The checkpoint is complete; the next start collects leftovers.
             tracing::warn!("retention after checkpoint {} failed: {e}", req.id);
         }
-        Ok(())
+        // The registry holds this checkpoint's files now: no retention can
+        // remove them while they are copied.
+        Ok(savepoint_to
+            .iter()
+            .map(|target| write_savepoint_to(storage, &manifest, target))
+            .collect())
     }
+}
+
+/// Writes `manifest` to the savepoint location `target`.
+fn write_savepoint_to(
+    storage: &dyn CheckpointStorage,
+    manifest: &Manifest,
+    target: &str,
+) -> super::state::SavepointOutcome {
+    let to =
+        spate::checkpoint::open_storage(std::path::Path::new(target)).map_err(|e| e.to_string())?;
+    let scratch = std::env::temp_dir().join(format!("spate-savepoint-{}", std::process::id()));
+    let written = write_savepoint(storage, manifest, &*to, &scratch).map_err(|e| e.to_string())?;
+    tracing::info!(
+        "savepoint of checkpoint {} written to {target} ({} files, {} bytes)",
+        manifest.checkpoint_id,
+        written.files,
+        written.bytes
+    );
+    Ok((written.files as u64, written.bytes))
 }
 
 fn unix_ms() -> u64 {

@@ -7,4 +7,4 @@ mod server;
 pub mod state;
 
 pub use server::serve;
-pub use state::{Action, ConnId, Coordinator, CoordinatorConfig, Event};
+pub use state::{Action, ConnId, Coordinator, CoordinatorConfig, Event, SavepointOutcome};

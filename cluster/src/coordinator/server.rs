@@ -143,6 +143,7 @@ impl Edge<'_> {
                     retained,
                     max_parallelism,
                     parts,
+                    savepoint_to,
                 } => {
                     let req = StoreRequest {
                         name: &name,
@@ -152,9 +153,16 @@ impl Edge<'_> {
                         max_parallelism,
                         parts: &parts,
                     };
-                    let error = self.stores.store(&req).err();
-                    self.feedback
-                        .push(Event::CheckpointStored { job, id, error });
+                    let (error, savepoints) = match self.stores.store(&req, &savepoint_to) {
+                        Ok(savepoints) => (None, savepoints),
+                        Err(e) => (Some(e), Vec::new()),
+                    };
+                    self.feedback.push(Event::CheckpointStored {
+                        job,
+                        id,
+                        error,
+                        savepoints,
+                    });
                 }
                 Action::Log { line } => tracing::info!("{line}"),
                 Action::Exit => exit = true,

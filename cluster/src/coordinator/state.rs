@@ -12,12 +12,16 @@ use spate::metrics::{JobMetrics, WireMetrics};
 
 use crate::plan::{FreeWorker, plan};
 use crate::protocol::{
-    Assignment, CheckpointPlan, CheckpointSummary, JobSpec, StatusReport, SubtaskSlot, ToClient,
-    ToCoordinator, ToWorker, WorkerStatus,
+    Assignment, CheckpointPlan, CheckpointSummary, JobSpec, SavepointRef, StatusReport,
+    SubtaskSlot, ToClient, ToCoordinator, ToWorker, WorkerStatus,
 };
 
 /// A connection, as the server numbers them.
 pub type ConnId = u64;
+
+/// A savepoint written from a checkpoint: its files and bytes, or why it
+/// was not written.
+pub type SavepointOutcome = Result<(u64, u64), String>;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +48,10 @@ pub enum Event {
         id: u64,
         /// Why storing failed, if it did.
         error: Option<String>,
+        /// The savepoints written from it, one per
+        /// [`Action::StoreCheckpoint::savepoint_to`], in order: files and
+        /// bytes, or why it failed.
+        savepoints: Vec<SavepointOutcome>,
     },
 }
 
@@ -91,6 +99,8 @@ pub enum Action {
         max_parallelism: u16,
         /// Each worker's manifest entries (JSON).
         parts: Vec<String>,
+        /// Where to write the checkpoint as a savepoint once it is stored.
+        savepoint_to: Vec<String>,
     },
     /// Something worth a log line.
     Log {
@@ -165,6 +175,41 @@ struct Job {
     /// The checkpoint this attempt restored.
     restored_from: Option<u64>,
     checkpoints: Option<JobCheckpoints>,
+    savepoints: SavepointRequests,
+}
+
+/// Clients waiting for savepoints of the running job.
+#[derive(Default)]
+struct SavepointRequests {
+    /// Waiting for the next checkpoint to start: client and target.
+    waiting: Vec<(ConnId, String)>,
+    /// Riding on a checkpoint in flight.
+    riding: BTreeMap<u64, Vec<(ConnId, String)>>,
+}
+
+impl SavepointRequests {
+    fn fail_all(&mut self, reason: &str, out: &mut Vec<Action>) {
+        let riding = std::mem::take(&mut self.riding).into_values().flatten();
+        for (conn, _) in std::mem::take(&mut self.waiting).into_iter().chain(riding) {
+            out.push(Action::ToClient {
+                conn,
+                msg: ToClient::SavepointFailed {
+                    reason: reason.to_string(),
+                },
+            });
+        }
+    }
+
+    fn fail(&mut self, id: u64, reason: &str, out: &mut Vec<Action>) {
+        for (conn, _) in self.riding.remove(&id).unwrap_or_default() {
+            out.push(Action::ToClient {
+                conn,
+                msg: ToClient::SavepointFailed {
+                    reason: format!("its checkpoint {id} failed: {reason}"),
+                },
+            });
+        }
+    }
 }
 
 /// What carries over from one attempt of a job to the next.
@@ -243,9 +288,12 @@ impl Coordinator {
             Event::Message { conn, msg } => self.on_message(conn, msg, &mut out),
             Event::Disconnected { conn } => self.on_disconnect(conn, &mut out),
             Event::Tick => self.on_tick(&mut out),
-            Event::CheckpointStored { job, id, error } => {
-                self.checkpoint_stored(job, id, error, &mut out)
-            }
+            Event::CheckpointStored {
+                job,
+                id,
+                error,
+                savepoints,
+            } => self.checkpoint_stored(job, id, (error, savepoints), &mut out),
         }
         out
     }
@@ -320,6 +368,9 @@ impl Coordinator {
             }
             ToCoordinator::Submit { spec, parallelism } => {
                 self.submit(conn, spec, parallelism, out)
+            }
+            ToCoordinator::Savepoint { job, target } => {
+                self.savepoint_requested(conn, job, target, out)
             }
             ToCoordinator::Status => out.push(Action::ToClient {
                 conn,
@@ -462,7 +513,11 @@ impl Coordinator {
     fn deploy(&mut self, p: Pending, plan: Vec<Assignment>, out: &mut Vec<Action>) {
         let id = self.next_job;
         self.next_job += 1;
-        let restored_from = p.resume.and_then(|r| r.last_completed);
+        let restored_from = p.resume.and_then(|r| r.last_completed).or(p
+            .spec
+            .from_savepoint
+            .as_ref()
+            .map(|s| s.checkpoint_id));
         let resume = p.resume.unwrap_or(Resume {
             root: id,
             restarts: 0,
@@ -517,6 +572,7 @@ impl Coordinator {
             resume,
             restored_from,
             checkpoints: None,
+            savepoints: SavepointRequests::default(),
         });
     }
 
@@ -556,7 +612,13 @@ impl Coordinator {
                 concurrent_max: 1,
                 pause_min_ms: plan.pause_min_ms,
             };
-            let first = job.resume.last_completed.map_or(1, |c| c + 1);
+            // Ids go on from a restored savepoint's: epochs only increase.
+            let savepoint = job.spec.from_savepoint.as_ref().map(|s| s.checkpoint_id);
+            let first = job
+                .resume
+                .last_completed
+                .max(savepoint)
+                .map_or(1, |c| c + 1);
             job.checkpoints = Some(JobCheckpoints {
                 coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first),
                 plan,
@@ -667,7 +729,10 @@ impl Coordinator {
         out.push(Action::Log {
             line: format!("job {id} ({name}) {outcome}"),
         });
-        self.job = None;
+        if let Some(mut job) = self.job.take() {
+            job.savepoints
+                .fail_all(&format!("job {id} {outcome} first"), out);
+        }
         self.finished.push_back((id, name, outcome));
         while self.finished.len() > self.cfg.finished_jobs_max {
             self.finished.pop_front();
@@ -758,9 +823,11 @@ impl Coordinator {
             self.fail_job(reason, out);
             return;
         };
-        let Some(job) = self.job.take() else {
+        let Some(mut job) = self.job.take() else {
             return;
         };
+        job.savepoints
+            .fail_all(&format!("job {} broke first: {reason}", job.id), out);
         for a in &job.plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
                 if w.job == Some(job.id) {
@@ -827,6 +894,10 @@ impl Coordinator {
         for decision in feed(&mut ckpt.coordinator, now) {
             match decision {
                 Decision::Trigger { id } => {
+                    if !job.savepoints.waiting.is_empty() {
+                        let waiting = std::mem::take(&mut job.savepoints.waiting);
+                        job.savepoints.riding.insert(id, waiting);
+                    }
                     for a in &job.plan {
                         if let Some(w) = self.workers.get(&a.worker) {
                             out.push(Action::ToWorker {
@@ -838,6 +909,7 @@ impl Coordinator {
                 }
                 Decision::Abort { id, reason } => {
                     ckpt.parts.remove(&id);
+                    job.savepoints.fail(id, &reason, out);
                     out.push(Action::Log {
                         line: format!("job {} checkpoint {id} aborted: {reason}", job.id),
                     });
@@ -850,6 +922,12 @@ impl Coordinator {
                     retained: ckpt.plan.retained,
                     max_parallelism,
                     parts: ckpt.parts.remove(&id).unwrap_or_default(),
+                    savepoint_to: job
+                        .savepoints
+                        .riding
+                        .get(&id)
+                        .map(|r| r.iter().map(|(_, t)| t.clone()).collect())
+                        .unwrap_or_default(),
                 }),
             }
         }
@@ -887,17 +965,40 @@ impl Coordinator {
         &mut self,
         job: u64,
         id: u64,
-        error: Option<String>,
+        (error, savepoints): (Option<String>, Vec<SavepointOutcome>),
         out: &mut Vec<Action>,
     ) {
         let Some(j) = self.job.as_mut().filter(|j| j.id == job) else {
             return;
         };
         if let Some(e) = error {
+            j.savepoints.fail(id, &e, out);
             out.push(Action::Log {
                 line: format!("job {job} checkpoint {id} could not be stored: {e}"),
             });
             return;
+        }
+        let requests = j.savepoints.riding.remove(&id).unwrap_or_default();
+        let mut results = savepoints.into_iter();
+        for (conn, target) in requests {
+            let msg = match results.next() {
+                Some(Ok((files, bytes))) => ToClient::SavepointWritten {
+                    job,
+                    savepoint: SavepointRef {
+                        location: target,
+                        checkpoint_id: id,
+                    },
+                    files,
+                    bytes,
+                },
+                Some(Err(reason)) => ToClient::SavepointFailed {
+                    reason: format!("writing checkpoint {id} to {target} failed: {reason}"),
+                },
+                None => ToClient::SavepointFailed {
+                    reason: format!("checkpoint {id} was stored without the savepoint"),
+                },
+            };
+            out.push(Action::ToClient { conn, msg });
         }
         j.resume.last_completed = Some(id);
         j.resume.completed += 1;
@@ -909,6 +1010,52 @@ impl Coordinator {
                 });
             }
         }
+    }
+
+    /// A client wants a savepoint of job `job` (0: the running one): the
+    /// next checkpoint starts at once and is written to `target` too.
+    fn savepoint_requested(
+        &mut self,
+        conn: ConnId,
+        job: u64,
+        target: String,
+        out: &mut Vec<Action>,
+    ) {
+        let refuse = |reason: String, out: &mut Vec<Action>| {
+            out.push(Action::ToClient {
+                conn,
+                msg: ToClient::SavepointFailed { reason },
+            })
+        };
+        let Some(j) = self.job.as_mut().filter(|j| job == 0 || j.id == job) else {
+            let running = self.job.as_ref().map_or("none runs".to_string(), |j| {
+                format!("job {} ({}) runs", j.id, j.spec.name)
+            });
+            let which = if job == 0 {
+                "no job runs".to_string()
+            } else {
+                format!("job {job} is not running ({running})")
+            };
+            return refuse(which, out);
+        };
+        if !matches!(j.phase, Phase::Running) {
+            return refuse(format!("job {} is still being deployed", j.id), out);
+        }
+        let Some(ckpt) = j.checkpoints.as_mut() else {
+            return refuse(
+                format!(
+                    "job {} runs without checkpoints; submit it with \
+                     checkpoint.interval_ms set to take savepoints",
+                    j.id
+                ),
+                out,
+            );
+        };
+        if !ckpt.coordinator.request_now() {
+            return refuse(format!("job {} has finished its input", j.id), out);
+        }
+        j.savepoints.waiting.push((conn, target));
+        self.checkpoint_decisions(out, |c, now| c.on_tick(now));
     }
 
     fn shutdown(&mut self, conn: ConnId, out: &mut Vec<Action>) {

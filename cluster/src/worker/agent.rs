@@ -328,6 +328,7 @@ fn deploy(
     share: Share,
 ) -> Result<Running> {
     let job = share.job;
+    let savepoint = spec.from_savepoint.clone();
     let rendezvous = Arc::new(Rendezvous::new(
         share.cores as usize,
         Duration::from_millis(opts.deploy_timeout_ms),
@@ -366,7 +367,14 @@ fn deploy(
             let (tx, rx) = mpsc::channel();
             let ckpt = PlacedCheckpoints {
                 run_dir: PathBuf::from(&plan.dir),
-                restore: share.restore_checkpoint,
+                // A restart restores the job's own newest checkpoint; the
+                // first attempt of a job from a savepoint restores that.
+                restore: share
+                    .restore_checkpoint
+                    .or(savepoint.as_ref().map(|s| s.checkpoint_id)),
+                restore_from: savepoint
+                    .filter(|_| share.restore_checkpoint.is_none())
+                    .map(|s| PathBuf::from(s.location)),
                 attempt: job,
                 commands: rx,
                 reports: checkpoint_reports(writer.clone(), reg, job),

@@ -22,6 +22,7 @@ use crate::sources::{
     TextLinesSource, bad_records_tag,
 };
 
+use super::run_options::RunOptions;
 use super::stream::DataStream;
 
 /// The graph under construction, shared by every stream handle of a builder.
@@ -124,13 +125,14 @@ impl JobBuilder {
                 index: inst.core,
                 count: inst.cores,
             })?;
-            if let Some(offset) = inst.restored_offset(node) {
-                source
-                    .seek(offset)
-                    .map_err(|e| crate::SpateError::Checkpoint {
-                        reason: format!("restoring source `{task_name}` split {}: {e}", inst.core),
-                    })?;
-            }
+            let restored = match inst.restored_source(node) {
+                Some(crate::checkpoint::SourceRestore::Same(offset)) => source.seek(offset),
+                Some(crate::checkpoint::SourceRestore::Rescaled(all)) => source.seek_rescaled(&all),
+                None => Ok(()),
+            };
+            restored.map_err(|e| crate::SpateError::Checkpoint {
+                reason: format!("restoring source `{task_name}` split {}: {e}", inst.core),
+            })?;
             let out = inst.outputs_of::<S::Item>(node)?;
             let checkpointing = inst.take_checkpointing(node, &[]);
             Ok(Box::new(SourceTask {
@@ -251,6 +253,19 @@ pub struct Job {
     graph: Arc<Graph>,
 }
 
+/// Refuses a configured backend that jobs do not use yet, instead of
+/// silently keeping the state on the heap.
+fn check_backend(config: &Config) -> Result<()> {
+    if config.state.backend == crate::config::StateBackendKind::RocksDb {
+        return Err(crate::SpateError::invalid_job(
+            "state.backend = rocksdb is not available to jobs yet: keyed operators keep their \
+             state on the heap (the RocksDB backend exists in spate-state, its tables are not \
+             wired into the operators); set state.backend = heap",
+        ));
+    }
+    Ok(())
+}
+
 /// What a finished job reports.
 #[derive(Debug, Clone)]
 pub struct JobResult {
@@ -284,10 +299,24 @@ impl Job {
 
     /// Runs the job on this process's cores until every source is exhausted.
     pub fn run(&self, config: &Config) -> Result<JobResult> {
+        self.run_with(config, &RunOptions::default())
+    }
+
+    /// Runs the job as [`run`](Self::run) does, restoring a savepoint first
+    /// or taking savepoints on request, as `options` say.
+    pub fn run_with(&self, config: &Config, options: &RunOptions) -> Result<JobResult> {
+        check_backend(config)?;
         let settings = RunSettings::from_config(config);
         let cores = settings.cores;
         let start = Instant::now();
-        let mut checkpointed = config.checkpoint.interval_ms > 0;
+        let savepoints = options.savepoints.is_some() || options.from_savepoint.is_some();
+        let mut checkpointed = config.checkpoint.interval_ms > 0 || savepoints;
+        if savepoints && let Some(reason) = crate::checkpoint::uncheckpointable(&self.graph) {
+            return Err(crate::SpateError::invalid_job(format!(
+                "job `{}` cannot take or restore savepoints: {reason}",
+                self.graph.name
+            )));
+        }
         if checkpointed && let Some(reason) = crate::checkpoint::uncheckpointable(&self.graph) {
             tracing::warn!(
                 "job `{}` runs WITHOUT checkpoints although checkpoint.interval_ms = {}: {reason}",
@@ -301,6 +330,7 @@ impl Job {
                 self.graph.clone(),
                 settings,
                 &config.checkpoint,
+                options,
             )?;
             (m, Some(dir))
         } else {
@@ -323,6 +353,7 @@ impl Job {
         config: &Config,
         placement: crate::distributed::Placement,
     ) -> Result<JobResult> {
+        check_backend(config)?;
         let mut settings = RunSettings::from_config(config);
         settings.subtask_offset = placement.subtask_offset;
         settings.parallelism = placement.parallelism;
@@ -368,6 +399,7 @@ impl Job {
         placement: crate::distributed::Placement,
         checkpoints: crate::checkpoint::PlacedCheckpoints,
     ) -> Result<JobResult> {
+        check_backend(config)?;
         if config.checkpoint.interval_ms == 0
             || crate::checkpoint::uncheckpointable(&self.graph).is_some()
         {

@@ -4,6 +4,7 @@ pub(crate) mod connected;
 pub(crate) mod job;
 pub(crate) mod join;
 pub(crate) mod keyed;
+pub(crate) mod run_options;
 pub(crate) mod side_output;
 pub(crate) mod stream;
 pub(crate) mod windowed;
@@ -16,6 +17,7 @@ pub use join::{
     WindowedJoin,
 };
 pub use keyed::KeyedStream;
+pub use run_options::RunOptions;
 pub use side_output::OutputTag;
 pub use stream::{DataStream, UserFn};
 pub use windowed::WindowedStream;

@@ -61,6 +61,8 @@ pub struct CheckpointCoordinator {
     last_end_ms: Option<u64>,
     /// Set once a task finished: no further checkpoint can complete.
     stopped: bool,
+    /// A savepoint asked for a checkpoint now.
+    requested: bool,
 }
 
 impl CheckpointCoordinator {
@@ -75,7 +77,20 @@ impl CheckpointCoordinator {
             last_trigger_ms: None,
             last_end_ms: None,
             stopped: false,
+            requested: false,
         }
+    }
+
+    /// A savepoint wants a checkpoint: the next one starts as soon as fewer
+    /// than `concurrent_max` are in flight, without waiting for the interval
+    /// or the pause, even with periodic checkpoints off. False when no
+    /// checkpoint can start any more (a task finished its input).
+    pub fn request_now(&mut self) -> bool {
+        if self.stopped || self.tasks == 0 {
+            return false;
+        }
+        self.requested = true;
+        true
     }
 
     /// Checkpoints in flight.
@@ -104,6 +119,7 @@ impl CheckpointCoordinator {
             });
         }
         if self.due(now_ms) {
+            self.requested = false;
             let id = self.next_id;
             self.next_id += 1;
             self.last_trigger_ms = Some(now_ms);
@@ -121,10 +137,16 @@ impl CheckpointCoordinator {
 
     fn due(&self, now_ms: u64) -> bool {
         let s = &self.settings;
-        if self.stopped || s.interval_ms == 0 || self.tasks == 0 {
+        if self.stopped || self.tasks == 0 {
             return false;
         }
         if self.pending.len() >= s.concurrent_max.max(1) as usize {
+            return false;
+        }
+        if self.requested {
+            return true;
+        }
+        if s.interval_ms == 0 {
             return false;
         }
         let interval_ok = self
@@ -314,5 +336,36 @@ mod tests {
         let d = c.on_task_finished(150);
         assert!(matches!(&d[0], Decision::Abort { id: 2, .. }));
         assert!(triggered(&c.on_tick(10_000)).is_empty());
+    }
+
+    #[test]
+    fn a_savepoint_request_starts_a_checkpoint_at_once_even_with_periodic_checkpoints_off() {
+        let mut c = CheckpointCoordinator::new(
+            CoordinatorSettings {
+                interval_ms: 0,
+                ..settings()
+            },
+            1,
+            5,
+        );
+        assert!(triggered(&c.on_tick(10)).is_empty());
+        assert!(c.request_now());
+        assert_eq!(triggered(&c.on_tick(11)), [5]);
+        // Once: the request is used up.
+        let done = c.on_ack(5, key(0, 0), TaskSnapshot::default(), 12);
+        assert!(matches!(done[..], [Decision::Complete { id: 5, .. }]));
+        assert!(triggered(&c.on_tick(1_000)).is_empty());
+    }
+
+    #[test]
+    fn a_savepoint_request_waits_for_room_and_is_refused_after_the_input_ended() {
+        let mut c = CheckpointCoordinator::new(settings(), 1, 1);
+        assert_eq!(triggered(&c.on_tick(0)), [1]);
+        assert!(c.request_now());
+        assert!(triggered(&c.on_tick(1)).is_empty(), "one in flight at most");
+        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 2);
+        assert_eq!(triggered(&c.on_tick(3)), [2], "before the interval is up");
+        c.on_task_finished(4);
+        assert!(!c.request_now());
     }
 }

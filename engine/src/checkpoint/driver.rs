@@ -15,6 +15,7 @@ use spate_state::checkpoint::{CheckpointOutcome, CheckpointUploader, UploadReque
 
 use super::coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 use super::hub::{CheckpointHub, TaskEvent};
+use super::savepoint::{SavepointBook, SavepointInbox};
 use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
 use super::staging::{JobShape, Stager, remove_files};
 use crate::error::{Result, SpateError};
@@ -42,6 +43,8 @@ pub(crate) struct DriverSetup {
     pub(crate) uploader: CheckpointUploader,
     /// A local directory for the state files before they are uploaded.
     pub(crate) staging_dir: PathBuf,
+    /// Savepoints asked for while the job runs.
+    pub(crate) savepoints: Option<SavepointInbox>,
 }
 
 /// What the driver saw, returned when the run ends.
@@ -88,6 +91,7 @@ impl Driver {
 }
 
 struct DriverLoop {
+    savepoints: Option<SavepointInbox>,
     stager: Stager,
     uploader: CheckpointUploader,
     coordinator: CheckpointCoordinator,
@@ -99,6 +103,7 @@ impl DriverLoop {
     fn new(setup: DriverSetup, hub: Arc<CheckpointHub>) -> Self {
         let coordinator = CheckpointCoordinator::new(setup.settings, setup.tasks, setup.first_id);
         Self {
+            savepoints: setup.savepoints,
             stager: Stager::new(
                 JobShape {
                     job_id: setup.job_id,
@@ -121,6 +126,7 @@ impl DriverLoop {
                 chains_invalid: false,
                 triggered_at: HashMap::new(),
                 report: DriverReport::default(),
+                book: SavepointBook::default(),
             },
         }
     }
@@ -131,6 +137,7 @@ impl DriverLoop {
 
     fn run(mut self, events: &Receiver<TaskEvent>, stop: &AtomicBool) -> DriverReport {
         loop {
+            self.poll_savepoints();
             let decisions = self.coordinator.on_tick(self.now_ms());
             self.apply(decisions);
             self.poll_uploads();
@@ -148,7 +155,19 @@ impl DriverLoop {
         for outcome in self.uploader.shutdown() {
             tail.on_outcome(outcome);
         }
+        tail.book.fail_all("the job ended first");
         tail.report
+    }
+
+    fn poll_savepoints(&mut self) {
+        let Some(inbox) = &self.savepoints else {
+            return;
+        };
+        while let Some(request) = inbox.try_next() {
+            if self.tail.book.add(request) && !self.coordinator.request_now() {
+                self.tail.book.fail_all("the job's input has ended");
+            }
+        }
     }
 
     fn on_event(&mut self, event: TaskEvent) {
@@ -181,7 +200,11 @@ impl DriverLoop {
                     .report
                     .final_transactions
                     .extend(snapshot.sink_transactions);
-                self.coordinator.on_task_finished(now)
+                let decisions = self.coordinator.on_task_finished(now);
+                if self.tail.book.has_waiting() {
+                    self.tail.book.fail_all("a task finished its input");
+                }
+                decisions
             }
         };
         self.apply(decisions);
@@ -192,10 +215,12 @@ impl DriverLoop {
             match d {
                 Decision::Trigger { id } => {
                     self.tail.triggered_at.insert(id, Instant::now());
+                    self.tail.book.started(id);
                     self.tail.hub.trigger(id);
                 }
                 Decision::Abort { id, reason } => {
                     self.tail.triggered_at.remove(&id);
+                    self.tail.book.failed(id, &reason);
                     self.tail.report.metrics.aborted += 1;
                     tracing::warn!(checkpoint = id, "checkpoint aborted: {reason}");
                 }
@@ -214,6 +239,7 @@ impl DriverLoop {
             Ok(staged) => staged,
             Err(e) => {
                 self.tail.report.metrics.aborted += 1;
+                self.tail.book.failed(id, &e.to_string());
                 tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
                 return;
             }
@@ -223,6 +249,7 @@ impl DriverLoop {
         let request = UploadRequest {
             manifest,
             local_files: staged.local_files,
+            savepoint_to: self.tail.book.targets(id),
         };
         match self.uploader.try_submit(request) {
             Ok(()) => {
@@ -233,6 +260,7 @@ impl DriverLoop {
                 remove_files(&paths);
                 self.stager.reset();
                 self.tail.report.metrics.aborted += 1;
+                self.tail.book.failed(id, &e.to_string());
                 tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
             }
         }
@@ -258,6 +286,7 @@ struct DriverTail {
     chains_invalid: bool,
     triggered_at: HashMap<u64, Instant>,
     report: DriverReport,
+    book: SavepointBook,
 }
 
 impl DriverTail {
@@ -276,6 +305,7 @@ impl DriverTail {
                 if let Some(t) = self.triggered_at.remove(&id) {
                     m.duration_ms_max = m.duration_ms_max.max(t.elapsed().as_millis() as u64);
                 }
+                self.book.written(id, done.savepoints);
                 // Older checkpoints still uploading are subsumed by this one.
                 self.awaiting.retain(|k, _| *k > id);
                 match commit_all(&self.committers, &transactions) {
@@ -289,6 +319,7 @@ impl DriverTail {
                 self.chains_invalid = true;
                 self.triggered_at.remove(&id);
                 self.report.metrics.aborted += 1;
+                self.book.failed(id, &error.to_string());
                 tracing::warn!(checkpoint = id, "storing the checkpoint failed: {error}");
             }
         }

@@ -24,6 +24,7 @@ mod operator_state;
 mod placed;
 mod recovery;
 mod restore;
+mod savepoint;
 mod snapshot;
 mod staging;
 
@@ -41,6 +42,7 @@ pub use placed::{
     CheckpointCommand, CheckpointReport, FinalCommit, FinalCommitSlot, PlacedCheckpoints,
 };
 pub(crate) use recovery::{run_with_checkpoints, uncheckpointable};
-pub(crate) use restore::RestoredPositions;
+pub(crate) use restore::{RestoredPositions, SourceRestore};
+pub use savepoint::{SavepointInbox, SavepointInfo, SavepointReply, SavepointTrigger};
 pub(crate) use snapshot::SnapshotParticipant;
 pub use snapshot::{SinkCounter, SinkTransaction, SplitOffset, TaskKey, TaskSnapshot};

@@ -68,8 +68,12 @@ pub struct PlacedCheckpoints {
     /// Where the job's checkpoints are; every process reaches the same
     /// directory (a shared file system; object storage is next).
     pub run_dir: PathBuf,
-    /// The checkpoint this attempt restores, if it restarts after a failure.
+    /// The checkpoint this attempt restores, if it restarts after a failure
+    /// or starts from a savepoint.
     pub restore: Option<u64>,
+    /// Where the checkpoint to restore is when it is not in `run_dir`: a
+    /// savepoint's location.
+    pub restore_from: Option<PathBuf>,
     /// Names this attempt's state files: objects are never replaced.
     pub attempt: u64,
     /// Commands from the coordinator.
@@ -104,16 +108,24 @@ pub type FinalCommitSlot = Arc<std::sync::Mutex<Option<FinalCommit>>>;
 /// their operators restore.
 pub(crate) fn restore_placed(
     storage: Arc<dyn CheckpointStorage>,
-    id: u64,
+    (id, savepoint_of): (u64, Option<(&crate::runtime::graph::Graph, u16)>),
     parallelism: usize,
     own: std::ops::Range<u32>,
     committers: &std::collections::HashMap<usize, Arc<dyn Committer>>,
 ) -> Result<RestoredPositions> {
     let manifest = read_manifest(&*storage, id)?;
+    // A savepoint may come from another job: check before committing.
+    if let Some((graph, max_parallelism)) = savepoint_of {
+        let location = storage.location();
+        super::recovery::check_restorable(&manifest, graph, max_parallelism, &location)?;
+    }
+    // Each old subtask's transactions are committed by one process, also
+    // when the parallelism changed.
+    let fold = parallelism.max(1) as u32;
     let mine = manifest
         .subtasks
         .iter()
-        .filter(|s| own.contains(&s.subtask));
+        .filter(|s| own.contains(&(s.subtask % fold)));
     commit_all(committers, &transactions_of(id, mine)?)?;
     let mut restored = RestoredPositions::from_manifest(manifest, storage, parallelism)?;
     // Counters of other processes' subtasks are theirs to report.
@@ -297,10 +309,18 @@ pub(crate) fn run_placed_with_checkpoints(
     let cores = settings.cores.max(1);
     let offset = settings.subtask_offset as u32;
     let own = offset..offset + cores as u32;
+    let restore_storage = match &ckpt.restore_from {
+        Some(location) => super::location::open_storage(location)?,
+        None => storage.clone(),
+    };
+    let savepoint_of = ckpt
+        .restore_from
+        .as_ref()
+        .map(|_| (&*graph, settings.max_parallelism));
     let restored = match ckpt.restore {
         Some(id) => Some(Arc::new(restore_placed(
-            storage.clone(),
-            id,
+            restore_storage,
+            (id, savepoint_of),
             settings.parallelism,
             own,
             &committers,

@@ -41,6 +41,7 @@ pub(crate) fn run_with_checkpoints(
     graph: Arc<Graph>,
     settings: RunSettings,
     config: &CheckpointConfig,
+    options: &crate::RunOptions,
 ) -> Result<(JobMetrics, PathBuf)> {
     if config.mode == CheckpointMode::Unaligned {
         return Err(SpateError::invalid_job(
@@ -49,7 +50,7 @@ pub(crate) fn run_with_checkpoints(
     }
     let dir = run_dir(config, &graph.name);
     let staging = super::location::staging_dir(&dir, "staging");
-    let result = run_attempts(graph, settings, config, &dir, &staging);
+    let result = run_attempts(graph, settings, config, (&dir, &staging), options);
     // Staged state files are copies of uploaded (or abandoned) ones.
     let _ = std::fs::remove_dir_all(&staging);
     result.map(|m| (m, dir))
@@ -60,26 +61,38 @@ fn run_attempts(
     graph: Arc<Graph>,
     settings: RunSettings,
     config: &CheckpointConfig,
-    dir: &std::path::Path,
-    staging: &std::path::Path,
+    (dir, staging): (&std::path::Path, &std::path::Path),
+    options: &crate::RunOptions,
 ) -> Result<JobMetrics> {
     let storage = super::location::open_storage(dir)?;
     let committers = committers_of(&graph);
     let mut restarts = 0u64;
     // Over every attempt of the run.
     let mut totals = crate::metrics::CheckpointMetrics::default();
+    let mut savepoint_records = 0;
     loop {
-        let restored = if restarts == 0 {
+        let mut restored = if restarts == 0 {
             None
         } else {
             restore(&storage, &committers, settings.parallelism)?
         };
+        if restored.is_none()
+            && let Some(savepoint) = &options.from_savepoint
+        {
+            let r = restore_savepoint(savepoint, &graph, &settings, &committers)?;
+            savepoint_records = r
+                .counters
+                .values()
+                .filter_map(|c| c.get("source_records"))
+                .sum();
+            restored = Some(r);
+        }
         let attempt = Attempt::start(
             &graph,
             &settings,
             config,
             (&storage, staging.to_path_buf()),
-            &committers,
+            (&committers, options.savepoints.clone()),
             restored,
         )?;
         let (result, report, restored) = attempt.run(graph.clone(), settings.clone())?;
@@ -91,6 +104,7 @@ fn run_attempts(
                 metrics.checkpoints = totals;
                 metrics.checkpoints.restarts = restarts;
                 metrics.checkpoints.restored_from = restored.as_ref().map(|r| r.checkpoint_id);
+                metrics.checkpoints.savepoint_source_records = savepoint_records;
                 return Ok(metrics);
             }
             Err(e) if restarts < u64::from(config.restarts_max) && recoverable(&e) => {
@@ -170,6 +184,80 @@ fn restore(
     RestoredPositions::from_manifest(m, storage.clone(), parallelism).map(Some)
 }
 
+/// Reads the newest valid checkpoint in the savepoint at `location`, checks
+/// that this job can take its state, and commits its sink transactions
+/// again (idempotent).
+fn restore_savepoint(
+    location: &std::path::Path,
+    graph: &Graph,
+    settings: &RunSettings,
+    committers: &HashMap<usize, Arc<dyn Committer>>,
+) -> Result<RestoredPositions> {
+    let storage = super::location::open_storage(location)?;
+    let selection =
+        select_recovery(&*storage, VerifyLevel::Size)?.ok_or_else(|| SpateError::Checkpoint {
+            reason: format!(
+                "{} holds no savepoint (no manifest under manifests/)",
+                location.display()
+            ),
+        })?;
+    for bad in &selection.rejected {
+        tracing::warn!("savepoint checkpoint {bad} cannot be restored");
+    }
+    let m = selection.manifest;
+    check_restorable(
+        &m,
+        graph,
+        settings.max_parallelism,
+        &location.display().to_string(),
+    )?;
+    commit_all(committers, &transactions_of(m.checkpoint_id, &m.subtasks)?)?;
+    tracing::info!(
+        "restoring savepoint {} (checkpoint {}) with parallelism {}",
+        location.display(),
+        m.checkpoint_id,
+        settings.parallelism
+    );
+    RestoredPositions::from_manifest(m, storage, settings.parallelism)
+}
+
+/// Fails, saying what differs, when the state in `m` cannot belong to
+/// `graph`: another number of key groups, or operators that differ.
+pub(crate) fn check_restorable(
+    m: &spate_state::checkpoint::Manifest,
+    graph: &Graph,
+    max_parallelism: u16,
+    location: &str,
+) -> Result<()> {
+    if m.max_parallelism != max_parallelism {
+        return Err(SpateError::Checkpoint {
+            reason: format!(
+                "{location} was taken with runtime.max_parallelism = {}, this run has {}; the \
+                 number of key groups cannot change, so set it back to {}",
+                m.max_parallelism, max_parallelism, m.max_parallelism
+            ),
+        });
+    }
+    for st in &m.subtasks {
+        let (node, name) = st.operator.split_once(':').unwrap_or(("", &st.operator));
+        let ours = node
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| graph.nodes.get(n))
+            .map(|n| n.name.as_str());
+        if ours != Some(name) {
+            return Err(SpateError::Checkpoint {
+                reason: format!(
+                    "{location} holds state of operator `{name}` at node {node}, but this job \
+                     has {} there; it was taken from another job",
+                    ours.map_or("no operator".to_string(), |n| format!("operator `{n}`"))
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The sink transactions of `subtasks` in checkpoint `checkpoint_id`.
 pub(crate) fn transactions_of<'a>(
     checkpoint_id: u64,
@@ -237,11 +325,19 @@ impl Attempt {
         settings: &RunSettings,
         config: &CheckpointConfig,
         (storage, staging_dir): (&Arc<dyn CheckpointStorage>, PathBuf),
-        committers: &HashMap<usize, Arc<dyn Committer>>,
+        (committers, savepoints): (
+            &HashMap<usize, Arc<dyn Committer>>,
+            Option<super::SavepointInbox>,
+        ),
         restored: Option<RestoredPositions>,
     ) -> Result<Self> {
         let opened = open_registry(&**storage, config.retained.max(1) as usize)?;
-        let first_id = opened.registry.latest().map_or(1, |id| id + 1);
+        // Ids go on from a restored savepoint's, so epochs only increase.
+        let last = opened
+            .registry
+            .latest()
+            .max(restored.as_ref().map(|r| r.checkpoint_id));
+        let first_id = last.map_or(1, |id| id + 1);
         let uploader = CheckpointUploader::start(
             storage.clone(),
             opened.registry,
@@ -277,6 +373,7 @@ impl Attempt {
             base,
             uploader,
             staging_dir,
+            savepoints,
         };
         let driver = Driver::start(setup, hub.clone(), events)?;
         Ok(Self {

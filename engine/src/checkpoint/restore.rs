@@ -28,20 +28,37 @@ pub(crate) struct RestoredPositions {
     pub(crate) storage: Arc<dyn CheckpointStorage>,
     /// The checkpoint restored.
     pub(crate) checkpoint_id: u64,
-    /// Source positions per task.
+    /// Source positions per task, as stored.
     pub(crate) offsets: HashMap<TaskKey, Vec<SplitOffset>>,
-    /// Counters per task, as stored.
+    /// Subtasks per operator node in the checkpoint.
+    pub(crate) old_parallelism: HashMap<usize, usize>,
+    /// This run's parallelism.
+    pub(crate) parallelism: usize,
+    /// Counters per task of this run: a rescaled restore folds the old
+    /// subtasks' counters onto the new ones (only their sums matter).
     pub(crate) counters: HashMap<TaskKey, BTreeMap<String, u64>>,
 }
 
+/// How a source split restarts from a checkpoint.
+#[derive(Debug)]
+pub(crate) enum SourceRestore<'a> {
+    /// Its own position (same parallelism).
+    Same(&'a [u8]),
+    /// The positions of every split of the run checkpointed with another
+    /// parallelism, by old split index.
+    Rescaled(Vec<Vec<u8>>),
+}
+
 impl RestoredPositions {
-    /// Reads what a run of `parallelism` subtasks restores from `m`.
+    /// Reads what a run of `parallelism` subtasks restores from `m`; the
+    /// checkpoint may have been taken with another parallelism.
     pub(crate) fn from_manifest(
         m: Manifest,
         storage: Arc<dyn CheckpointStorage>,
         parallelism: usize,
     ) -> Result<Self> {
         let (mut offsets, mut counters) = (HashMap::new(), HashMap::new());
+        let mut old_parallelism: HashMap<usize, usize> = HashMap::new();
         for st in &m.subtasks {
             let node = node_of(&st.operator).ok_or_else(|| SpateError::Checkpoint {
                 reason: format!(
@@ -49,16 +66,7 @@ impl RestoredPositions {
                     m.checkpoint_id, st.operator
                 ),
             })?;
-            if st.subtask as usize >= parallelism {
-                return Err(SpateError::Checkpoint {
-                    reason: format!(
-                        "checkpoint {} was taken with more subtasks than this run's {parallelism} \
-                         (it has subtask {} of operator `{}`); restoring with another \
-                         parallelism needs a savepoint",
-                        m.checkpoint_id, st.subtask, st.operator
-                    ),
-                });
-            }
+            *old_parallelism.entry(node).or_default() += 1;
             let key = TaskKey {
                 node,
                 subtask: st.subtask,
@@ -72,19 +80,64 @@ impl RestoredPositions {
                 })
                 .collect();
             offsets.insert(key, positions);
-            counters.insert(key, st.counters.clone());
+            let folded = TaskKey {
+                node,
+                subtask: st.subtask % parallelism.max(1) as u32,
+            };
+            let into: &mut BTreeMap<String, u64> = counters.entry(folded).or_default();
+            for (name, value) in &st.counters {
+                let v = into.entry(name.clone()).or_default();
+                *v = v.wrapping_add(*value);
+            }
+        }
+        for (node, count) in &old_parallelism {
+            let complete = (0..*count as u32).all(|subtask| {
+                offsets.contains_key(&TaskKey {
+                    node: *node,
+                    subtask,
+                })
+            });
+            if !complete {
+                return Err(SpateError::Checkpoint {
+                    reason: format!(
+                        "checkpoint {} lacks some of the {count} subtasks of node {node}; \
+                         its manifest is incomplete",
+                        m.checkpoint_id
+                    ),
+                });
+            }
         }
         Ok(Self {
             checkpoint_id: m.checkpoint_id,
             manifest: m,
             storage,
             offsets,
+            old_parallelism,
+            parallelism,
             counters,
         })
     }
 
-    /// The position of split `subtask` of the source at the head of `node`.
-    pub(crate) fn offset_for(&self, key: TaskKey) -> Option<&[u8]> {
+    /// How split `key.subtask` of the source at the head of `key.node`
+    /// restarts; `None` when the checkpoint holds no position for it.
+    pub(crate) fn source_restore(&self, key: TaskKey) -> Option<SourceRestore<'_>> {
+        let old = *self.old_parallelism.get(&key.node)?;
+        if old == self.parallelism {
+            return self.own_offset(key).map(SourceRestore::Same);
+        }
+        let all = (0..old as u32)
+            .map(|subtask| {
+                self.own_offset(TaskKey {
+                    node: key.node,
+                    subtask,
+                })
+                .map(<[u8]>::to_vec)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(SourceRestore::Rescaled(all))
+    }
+
+    fn own_offset(&self, key: TaskKey) -> Option<&[u8]> {
         let split = key.subtask.to_string();
         self.offsets
             .get(&key)?

@@ -120,13 +120,17 @@ impl<'g> Instantiator<'g> {
         ))
     }
 
-    /// The restored position of the source split heading `node` here.
-    pub(crate) fn restored_offset(&self, node: NodeId) -> Option<&[u8]> {
+    /// How the source split heading `node` here restarts, if the run
+    /// restores a checkpoint.
+    pub(crate) fn restored_source(
+        &self,
+        node: NodeId,
+    ) -> Option<crate::checkpoint::SourceRestore<'_>> {
         let key = TaskKey {
             node,
             subtask: self.core as u32,
         };
-        self.settings.restore.as_ref()?.offset_for(key)
+        self.settings.restore.as_ref()?.source_restore(key)
     }
 
     /// Adds an output that buffers records for the task being built (e.g.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Source, SourceCollector, SourcePoll, SplitInfo};
+use super::{Source, SourceCollector, SourcePoll, SplitInfo, StridedCursor, decode_words};
 use crate::error::Result;
 
 /// Emits the elements of a vector; split `i` of `n` takes every n-th element
@@ -10,8 +10,8 @@ use crate::error::Result;
 /// core count.
 pub struct CollectionSource<T> {
     items: Arc<Vec<T>>,
-    next: usize,
-    step: usize,
+    cursor: StridedCursor,
+    split: SplitInfo,
 }
 
 impl<T: crate::Data + Sync> CollectionSource<T> {
@@ -19,8 +19,8 @@ impl<T: crate::Data + Sync> CollectionSource<T> {
     pub fn new(items: Arc<Vec<T>>, split: SplitInfo) -> Self {
         Self {
             items,
-            next: split.index,
-            step: split.count.max(1),
+            cursor: StridedCursor::new(split),
+            split,
         }
     }
 }
@@ -30,25 +30,30 @@ impl<T: crate::Data + Sync> Source for CollectionSource<T> {
 
     fn poll(&mut self, out: &mut SourceCollector<'_, T>, count_max: usize) -> Result<SourcePoll> {
         for _ in 0..count_max {
-            match self.items.get(self.next) {
+            let item = usize::try_from(self.cursor.peek())
+                .ok()
+                .and_then(|i| self.items.get(i));
+            match item {
                 Some(v) => out.collect(v.clone()),
                 None => return Ok(SourcePoll::Exhausted),
             }
-            self.next += self.step;
+            self.cursor.advance();
         }
         Ok(SourcePoll::Ready)
     }
 
     fn offset(&self) -> Option<Vec<u8>> {
-        Some(super::encode_offset(&[self.next as u64]))
+        Some(super::encode_offset(&self.cursor.to_words()))
     }
 
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
-        let [next] = super::decode_offset::<1>("collection", offset)?;
-        super::check_split_position("collection", next, self.next as u64, self.step as u64)?;
-        self.next = usize::try_from(next).map_err(|_| crate::SpateError::Checkpoint {
-            reason: format!("the checkpointed collection position {next} is out of range"),
-        })?;
+        let words = decode_words("collection", offset)?;
+        self.cursor = StridedCursor::from_words("collection", self.split, &words)?;
+        Ok(())
+    }
+
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        self.cursor = super::strided::rescale_words("collection", self.split, offsets)?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use super::{Source, SourceCollector, SourcePoll, SplitInfo};
+use super::{Source, SourceCollector, SourcePoll, SplitInfo, StridedCursor, decode_words};
 use crate::error::{Result, SpateError};
 
 /// What to do with a line that does not parse.
@@ -57,6 +57,10 @@ struct LineSplit {
     split: SplitInfo,
     skip_lines: u64,
     buf: String,
+    /// Which data lines (numbered from 0 after the skipped ones) this split
+    /// parses: a stride, plus what an earlier run with another parallelism
+    /// already read.
+    cursor: StridedCursor,
 }
 
 impl LineSplit {
@@ -74,18 +78,66 @@ impl LineSplit {
             split,
             skip_lines,
             buf: String::new(),
+            cursor: StridedCursor::new(split),
         })
     }
 
-    /// The position after the lines read: byte offset and line number.
+    /// The position after the lines read: byte offset, line number, and
+    /// the cursor of this split's data lines.
     fn offset(&self) -> Vec<u8> {
-        super::encode_offset(&[self.pos, self.line_no])
+        let mut words = vec![self.pos, self.line_no];
+        words.extend(self.cursor.to_words());
+        super::encode_offset(&words)
+    }
+
+    /// Splits a stored position into byte offset, line number and cursor.
+    fn parts(&self, offset: &[u8]) -> Result<(u64, u64, Vec<u64>)> {
+        let name = self.path.display().to_string();
+        let words = decode_words(&name, offset)?;
+        match words.as_slice() {
+            [pos, line_no, cursor @ ..] if !cursor.is_empty() => {
+                Ok((*pos, *line_no, cursor.to_vec()))
+            }
+            _ => Err(SpateError::Checkpoint {
+                reason: format!(
+                    "{name}: the checkpointed position has {} integers, too few for a byte \
+                     offset, a line number and a cursor",
+                    words.len()
+                ),
+            }),
+        }
     }
 
     /// Continues at a position [`LineSplit::offset`] returned.
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let (pos, line_no, cursor) = self.parts(offset)?;
         let name = self.path.display().to_string();
-        let [pos, line_no] = super::decode_offset::<2>(&name, offset)?;
+        self.cursor = StridedCursor::from_words(&name, self.split, &cursor)?;
+        self.seek_to(pos, line_no)
+    }
+
+    /// Takes over this split's share of what the splits of an earlier run
+    /// with another parallelism had not read: reads on from the split that
+    /// was furthest behind, skipping the lines the others had read.
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        let name = self.path.display().to_string();
+        let mut cursors = Vec::with_capacity(offsets.len());
+        let mut from: Option<(u64, u64)> = None;
+        for offset in offsets {
+            let (pos, line_no, cursor) = self.parts(offset)?;
+            if from.is_none_or(|(_, l)| line_no < l) {
+                from = Some((pos, line_no));
+            }
+            cursors.push(cursor);
+        }
+        let old: Vec<&[u64]> = cursors.iter().map(Vec::as_slice).collect();
+        self.cursor = StridedCursor::rescaled(&name, self.split, &old)?;
+        let (pos, line_no) = from.unwrap_or((0, 0));
+        self.seek_to(pos, line_no)
+    }
+
+    fn seek_to(&mut self, pos: u64, line_no: u64) -> Result<()> {
+        let name = self.path.display().to_string();
         let len = self
             .reader
             .get_ref()
@@ -138,9 +190,14 @@ impl LineSplit {
                 continue;
             }
             let data_line = self.line_no - self.skip_lines - 1;
-            if data_line % self.split.count.max(1) as u64 != self.split.index as u64 {
+            while self.cursor.peek() < data_line {
+                // Never for a consistent position; keeps the split going.
+                self.cursor.advance();
+            }
+            if self.cursor.peek() != data_line {
                 continue;
             }
+            self.cursor.advance();
             if self.text().trim().is_empty() {
                 continue;
             }
@@ -257,6 +314,10 @@ impl<T: DeserializeOwned + crate::Data> Source for CsvSource<T> {
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
         self.lines.seek(offset)
     }
+
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        self.lines.seek_rescaled(offsets)
+    }
 }
 
 /// The number of fields in the header line of the CSV file `path`.
@@ -325,6 +386,10 @@ impl<T: DeserializeOwned + crate::Data> Source for JsonLinesSource<T> {
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
         self.lines.seek(offset)
     }
+
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        self.lines.seek_rescaled(offsets)
+    }
 }
 
 /// A text file, one `String` record per non-empty line.
@@ -364,5 +429,51 @@ impl Source for TextLinesSource {
 
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
         self.lines.seek(offset)
+    }
+
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        self.lines.seek_rescaled(offsets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::message::Rec;
+
+    fn split(index: usize, count: usize) -> SplitInfo {
+        SplitInfo { index, count }
+    }
+
+    /// Polls up to `n` records of `src` into `seen` (the CSV's one field).
+    fn read(src: &mut CsvSource<(u32,)>, n: usize, seen: &mut Vec<u32>) {
+        let mut out: Vec<Rec<Parsed<(u32,)>>> = Vec::new();
+        src.poll(&mut SourceCollector { out: &mut out }, n).unwrap();
+        seen.extend(out.into_iter().map(|r| r.value.unwrap().0));
+    }
+
+    #[test]
+    fn a_csv_source_restored_with_another_parallelism_reads_each_line_once() {
+        let path = std::env::temp_dir().join(format!("spate-rescale-{}.csv", std::process::id()));
+        let body: String = (0..100).map(|i| format!("{i}\n")).collect();
+        std::fs::write(&path, format!("n\n{body}")).unwrap();
+        let mut first: Vec<_> = (0..2)
+            .map(|i| CsvSource::<(u32,)>::open(&path, true, split(i, 2)).unwrap())
+            .collect();
+        let mut seen = Vec::new();
+        read(&mut first[0], 20, &mut seen);
+        read(&mut first[1], 3, &mut seen);
+        let offsets: Vec<Vec<u8>> = first.iter().map(|s| s.offset().unwrap()).collect();
+        for i in 0..3 {
+            let mut s = CsvSource::<(u32,)>::open(&path, true, split(i, 3)).unwrap();
+            s.seek_rescaled(&offsets).unwrap();
+            let before = seen.len();
+            read(&mut s, 1000, &mut seen);
+            let mine = &seen[before..];
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "in order: {mine:?}");
+        }
+        let _ = std::fs::remove_file(&path);
+        seen.sort_unstable();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
     }
 }

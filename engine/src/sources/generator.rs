@@ -1,6 +1,6 @@
 //! A source driven by a user function of the record number.
 
-use super::{Source, SourceCollector, SourcePoll, SplitInfo};
+use super::{Source, SourceCollector, SourcePoll, SplitInfo, StridedCursor, decode_words};
 use crate::error::Result;
 
 /// Produces `f(n)` for record numbers `n` in `0..count` (or forever when
@@ -9,8 +9,8 @@ use crate::error::Result;
 /// records in processing time.
 pub struct GeneratorSource<T, F> {
     f: F,
-    next: u64,
-    step: u64,
+    cursor: StridedCursor,
+    split: SplitInfo,
     count: Option<u64>,
     pace: Option<super::RateLimiter>,
     _t: std::marker::PhantomData<fn() -> T>,
@@ -25,8 +25,8 @@ where
     pub fn new(f: F, count: Option<u64>, split: SplitInfo) -> Self {
         Self {
             f,
-            next: split.index as u64,
-            step: split.count.max(1) as u64,
+            cursor: StridedCursor::new(split),
+            split,
             count,
             pace: None,
             _t: std::marker::PhantomData,
@@ -61,11 +61,12 @@ where
             }
         }
         for _ in 0..allowed {
-            if self.count.is_some_and(|c| self.next >= c) {
+            let n = self.cursor.peek();
+            if self.count.is_some_and(|c| n >= c) {
                 return Ok(SourcePoll::Exhausted);
             }
-            out.collect((self.f)(self.next));
-            self.next += self.step;
+            out.collect((self.f)(n));
+            self.cursor.advance();
         }
         if let Some(p) = &mut self.pace {
             p.emitted(allowed as usize);
@@ -74,13 +75,17 @@ where
     }
 
     fn offset(&self) -> Option<Vec<u8>> {
-        Some(super::encode_offset(&[self.next]))
+        Some(super::encode_offset(&self.cursor.to_words()))
     }
 
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
-        let [next] = super::decode_offset::<1>("generator", offset)?;
-        super::check_split_position("generator", next, self.next, self.step)?;
-        self.next = next;
+        let words = decode_words("generator", offset)?;
+        self.cursor = StridedCursor::from_words("generator", self.split, &words)?;
+        Ok(())
+    }
+
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        self.cursor = super::strided::rescale_words("generator", self.split, offsets)?;
         Ok(())
     }
 }

@@ -4,11 +4,13 @@ mod collection;
 mod file;
 mod generator;
 mod rate;
+mod strided;
 
 pub use collection::CollectionSource;
 pub use file::{BadRecord, BadRecordPolicy, CsvSource, JsonLinesSource, Parsed, TextLinesSource};
 pub use generator::GeneratorSource;
 pub use rate::RateLimiter;
+pub use strided::{StridedCursor, decode_words};
 
 use crate::error::Result;
 use crate::runtime::message::Rec;
@@ -111,6 +113,21 @@ pub trait Source: 'static {
             reason: "this source cannot rewind to a checkpointed position \
                      (it does not implement Source::seek)"
                 .into(),
+        })
+    }
+
+    /// Continues after a restore with another parallelism: `offsets[i]` is
+    /// what [`Source::offset`] returned for split `i` of the earlier run
+    /// (which had `offsets.len()` splits), and this split takes over its
+    /// share of what they had not produced yet (Flink's union redistribution
+    /// of source state). The default refuses.
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        Err(crate::SpateError::Checkpoint {
+            reason: format!(
+                "this source cannot continue with another parallelism than the {} splits \
+                 it was checkpointed with (it does not implement Source::seek_rescaled)",
+                offsets.len()
+            ),
         })
     }
 

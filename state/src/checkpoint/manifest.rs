@@ -438,7 +438,7 @@ mod hex_bytes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(id: u64) -> Manifest {

@@ -26,6 +26,7 @@ mod merge;
 mod recovery;
 mod registry;
 mod s3;
+mod savepoint;
 mod sst_format;
 mod sst_reader;
 mod sst_writer;
@@ -44,6 +45,7 @@ pub use merge::{MergeIter, Tombstones, compact_into};
 pub use recovery::{RecoverySelection, RejectedCheckpoint, VerifyLevel, select_recovery};
 pub use registry::{CheckpointRegistry, Deletions, HeldFile, OpenedRegistry, open_registry};
 pub use s3::{S3Config, S3Storage};
+pub use savepoint::{SAVEPOINT_FILE_BYTES_MAX, SavepointSummary, write_savepoint};
 pub use sst_format::{
     BLOCK_BYTES_TARGET_DEFAULT, FOOTER_BYTES, Footer, KEY_BYTES_MAX, SST_FORMAT_VERSION, SST_MAGIC,
     SstEntry, VALUE_BYTES_MAX, key_group_of_key,

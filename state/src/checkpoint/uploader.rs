@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::manifest::{FileRef, Manifest, manifest_object_name};
 use super::registry::CheckpointRegistry;
+use super::savepoint::{SavepointSummary, write_savepoint};
 use super::storage::{CheckpointStorage, PutSummary};
 use crate::error::StateError;
 
@@ -41,6 +42,9 @@ pub struct UploadRequest {
     /// Local copies of the files that may not be in storage yet: every file
     /// not referenced by the last *completed* checkpoint must be here.
     pub local_files: Vec<LocalFile>,
+    /// Where to write the checkpoint as a savepoint once it is durable
+    /// (see [`write_savepoint`]); usually empty.
+    pub savepoint_to: Vec<Arc<dyn CheckpointStorage>>,
 }
 
 /// A checkpoint that is now durable.
@@ -63,6 +67,9 @@ pub struct CompletedCheckpoint {
     pub cleanup_error: Option<StateError>,
     /// Time from dequeue to durable manifest and cleanup.
     pub duration_ms: u64,
+    /// The savepoints written from it, one per
+    /// [`UploadRequest::savepoint_to`], in order.
+    pub savepoints: Vec<Result<SavepointSummary, StateError>>,
 }
 
 /// What became of a submitted checkpoint.
@@ -217,6 +224,14 @@ fn process(
     }
     let deletions = registry.add_completed(&request.manifest);
     let cleanup = deletions.apply(storage);
+    // The registry now holds this checkpoint's files, so no cleanup can
+    // remove them while they are copied.
+    let scratch = std::env::temp_dir().join(format!("spate-savepoint-{}", std::process::id()));
+    let savepoints = request
+        .savepoint_to
+        .iter()
+        .map(|to| write_savepoint(storage, &request.manifest, &**to, &scratch))
+        .collect();
     CheckpointOutcome::Completed(CompletedCheckpoint {
         checkpoint_id,
         uploaded_files: transfer.uploaded_files,
@@ -226,6 +241,7 @@ fn process(
         deleted_objects: *cleanup.as_ref().unwrap_or(&0),
         cleanup_error: cleanup.err(),
         duration_ms: started.elapsed().as_millis() as u64,
+        savepoints,
     })
 }
 
