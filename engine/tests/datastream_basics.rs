@@ -136,18 +136,3 @@ fn event_time_window_without_timestamps_is_rejected_at_build() {
         "{err}"
     );
 }
-
-#[test]
-fn a_backend_jobs_cannot_use_yet_is_refused_not_ignored() {
-    let job = Job::builder("rocks");
-    let out = CollectSink::new();
-    job.from_collection(vec![1u64, 2, 3])
-        .key_by(|v| v % 2)
-        .reduce(|a, b| a + b)
-        .sink("out", out.clone());
-    let mut c = config(1);
-    c.state.backend = spate::config::StateBackendKind::RocksDb;
-    let err = job.build().unwrap().run(&c).unwrap_err().to_string();
-    assert!(err.contains("state.backend = rocksdb"), "{err}");
-    assert!(out.take().is_empty());
-}

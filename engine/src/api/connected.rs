@@ -191,7 +191,7 @@ impl<K: crate::Key, A: crate::Data, B: crate::Data> ConnectedKeyedStreams<K, A, 
                     key2.clone(),
                     inst.outputs_of::<O>(node)?,
                     inst.side_outputs_of(node)?,
-                    open_context(inst),
+                    open_context(inst, node)?,
                     inst.settings.max_parallelism,
                 )
             },

@@ -253,15 +253,15 @@ pub struct Job {
     graph: Arc<Graph>,
 }
 
-/// Refuses a configured backend that jobs do not use yet, instead of
-/// silently keeping the state on the heap.
+/// Says once per run where keyed state goes with the RocksDB backend.
 fn check_backend(config: &Config) -> Result<()> {
     if config.state.backend == crate::config::StateBackendKind::RocksDb {
-        return Err(crate::SpateError::invalid_job(
-            "state.backend = rocksdb is not available to jobs yet: keyed operators keep their \
-             state on the heap (the RocksDB backend exists in spate-state, its tables are not \
-             wired into the operators); set state.backend = heap",
-        ));
+        tracing::info!(
+            "state.backend = rocksdb: keyed process functions (ValueState, ListState, MapState, \
+             ReducingState, AggregatingState, also in keyed co-process functions) keep their \
+             state in one RocksDB instance per core; window, join and rolling-aggregate \
+             operators keep theirs on the heap"
+        );
     }
     Ok(())
 }

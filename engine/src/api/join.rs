@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::connected::two_input_node;
-use super::keyed::{KeyedStream, open_context};
+use super::keyed::{KeyedStream, key_groups};
 use super::side_output::OutputTag;
 use super::stream::{DataStream, UserFn};
 use crate::error::Result;
@@ -165,7 +165,7 @@ impl<K: crate::Key, A: crate::Data + crate::StateData, B: crate::Data + crate::S
             move |inst, node| {
                 Ok(IntervalJoinOp::new(
                     spec.clone(),
-                    open_context(inst).key_group_range(),
+                    key_groups(inst),
                     inst.outputs_of::<O>(node)?,
                     inst.side_outputs_of(node)?,
                     inst.settings.max_parallelism,

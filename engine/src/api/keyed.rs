@@ -33,12 +33,19 @@ impl<K, T> Clone for KeyedStream<K, T> {
     }
 }
 
-/// The state-creation context of subtask `inst.core`.
-pub(crate) fn open_context(inst: &Instantiator<'_>) -> OpenContext {
-    OpenContext::new(
-        key_group_range_for_subtask(inst.settings.max_parallelism, inst.cores, inst.core),
-        inst.core,
-    )
+/// The key groups of subtask `inst.core`.
+pub(crate) fn key_groups(inst: &Instantiator<'_>) -> spate_state::KeyGroupRange {
+    key_group_range_for_subtask(inst.settings.max_parallelism, inst.cores, inst.core)
+}
+
+/// The state-creation context of operator `node` on subtask `inst.core`,
+/// in the job's state backend.
+pub(crate) fn open_context(inst: &mut Instantiator<'_>, node: NodeId) -> Result<OpenContext> {
+    let open = OpenContext::new(key_groups(inst), inst.core);
+    Ok(match inst.rocks_backend()? {
+        Some(backend) => open.in_rocks(backend, node.to_string()),
+        None => open,
+    })
 }
 
 impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
@@ -85,7 +92,7 @@ impl<K: crate::Key, T: crate::Data> KeyedStream<K, T> {
     pub fn process<O: crate::Data>(&self, f: impl KeyedProcessFunction<K, T, O>) -> DataStream<O> {
         let key_fn = self.key_fn.clone();
         let node = self.keyed_node("keyed_process", move |inst, node| {
-            let open = open_context(inst);
+            let open = open_context(inst, node)?;
             let range = open.key_group_range();
             let op = KeyedProcessOp::new(
                 f.clone(),

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use spate_state::{AggregateFunction, AggregatingTable, ListTable, ReducingTable};
 
-use super::keyed::{KeyedStream, open_context};
+use super::keyed::{KeyedStream, key_groups};
 use super::side_output::OutputTag;
 use super::stream::{DataStream, UserFn};
 use crate::checkpoint::stateful_op;
@@ -110,7 +110,7 @@ where
         let key_fn = self.keyed.key_fn.clone();
         let has_time = self.keyed.stream.has_time;
         let node = self.keyed.keyed_node(name, move |inst, node| {
-            let range = open_context(inst).key_group_range();
+            let range = key_groups(inst);
             let op = WindowOp::new(
                 spec.clone(),
                 key_fn.clone(),

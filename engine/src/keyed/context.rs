@@ -3,6 +3,10 @@
 use std::hash::Hash;
 use std::marker::PhantomData;
 
+use spate_state::rocks::{
+    RocksAggregatingTable, RocksBackend, RocksListTable, RocksMapTable, RocksReducingTable,
+    RocksValueTable,
+};
 use spate_state::{
     AggregateFunction, AggregatingTable, KeyGroupRange, KeyRef, ListTable, MapTable, ReducingTable,
     StateData, StateTtl, ValueTable,
@@ -22,6 +26,9 @@ pub struct OpenContext {
     pub(crate) range: KeyGroupRange,
     pub(crate) subtask: usize,
     pub(crate) registry: StateRegistry,
+    /// With the RocksDB backend: the core's instance, and the prefix that
+    /// makes this operator's column families unique in it.
+    rocks: Option<(RocksBackend, String)>,
 }
 
 impl OpenContext {
@@ -30,7 +37,21 @@ impl OpenContext {
             range,
             subtask,
             registry: StateRegistry::default(),
+            rocks: None,
         }
+    }
+
+    /// States go to `backend`, named `<operator>/<state>` in it.
+    pub(crate) fn in_rocks(mut self, backend: RocksBackend, operator: String) -> Self {
+        self.rocks = Some((backend, operator));
+        self
+    }
+
+    /// The RocksDB instance and the column-family name of state `name`.
+    fn rocks_name(&self, name: &str) -> Option<(&RocksBackend, String)> {
+        self.rocks
+            .as_ref()
+            .map(|(backend, operator)| (backend, format!("{operator}/{name}")))
     }
 
     /// The key groups this subtask owns.
@@ -49,9 +70,15 @@ impl OpenContext {
         name: &str,
         ttl: Option<StateTtl>,
     ) -> Result<ValueState<K, V>> {
-        let id = self
-            .registry
-            .register(name, ValueTable::<K, (), V>::new(self.range, ttl))?;
+        let id = match self.rocks_name(name) {
+            Some((db, cf)) => {
+                let table = RocksValueTable::<K, (), V>::open(db, &cf, ttl)?;
+                self.registry.register(name, table)?
+            }
+            None => self
+                .registry
+                .register(name, ValueTable::<K, (), V>::new(self.range, ttl))?,
+        };
         Ok(ValueState {
             id,
             _p: PhantomData,
@@ -64,9 +91,15 @@ impl OpenContext {
         name: &str,
         ttl: Option<StateTtl>,
     ) -> Result<ListState<K, V>> {
-        let id = self
-            .registry
-            .register(name, ListTable::<K, (), V>::new(self.range, ttl))?;
+        let id = match self.rocks_name(name) {
+            Some((db, cf)) => {
+                let table = RocksListTable::<K, (), V>::open(db, &cf, ttl)?;
+                self.registry.register(name, table)?
+            }
+            None => self
+                .registry
+                .register(name, ListTable::<K, (), V>::new(self.range, ttl))?,
+        };
         Ok(ListState {
             id,
             _p: PhantomData,
@@ -83,9 +116,15 @@ impl OpenContext {
         name: &str,
         ttl: Option<StateTtl>,
     ) -> Result<MapState<K, UK, UV>> {
-        let id = self
-            .registry
-            .register(name, MapTable::<K, (), UK, UV>::new(self.range, ttl))?;
+        let id = match self.rocks_name(name) {
+            Some((db, cf)) => {
+                let table = RocksMapTable::<K, (), UK, UV>::open(db, &cf, ttl)?;
+                self.registry.register(name, table)?
+            }
+            None => self
+                .registry
+                .register(name, MapTable::<K, (), UK, UV>::new(self.range, ttl))?,
+        };
         Ok(MapState {
             id,
             _p: PhantomData,
@@ -99,8 +138,16 @@ impl OpenContext {
         reduce: impl Fn(&V, &V) -> V + 'static,
         ttl: Option<StateTtl>,
     ) -> Result<ReducingState<K, V>> {
-        let table = ReducingTable::<K, (), V>::new(self.range, ttl, reduce);
-        let id = self.registry.register(name, table)?;
+        let id = match self.rocks_name(name) {
+            Some((db, cf)) => {
+                let table = RocksReducingTable::<K, (), V>::open(db, &cf, ttl, reduce)?;
+                self.registry.register(name, table)?
+            }
+            None => {
+                let table = ReducingTable::<K, (), V>::new(self.range, ttl, reduce);
+                self.registry.register(name, table)?
+            }
+        };
         Ok(ReducingState {
             id,
             _p: PhantomData,
@@ -114,8 +161,16 @@ impl OpenContext {
         agg: A,
         ttl: Option<StateTtl>,
     ) -> Result<AggregatingState<K, A>> {
-        let table = AggregatingTable::<K, (), A>::new(self.range, ttl, agg);
-        let id = self.registry.register(name, table)?;
+        let id = match self.rocks_name(name) {
+            Some((db, cf)) => {
+                let table = RocksAggregatingTable::<K, (), A>::open(db, &cf, ttl, agg)?;
+                self.registry.register(name, table)?
+            }
+            None => {
+                let table = AggregatingTable::<K, (), A>::new(self.range, ttl, agg);
+                self.registry.register(name, table)?
+            }
+        };
         Ok(AggregatingState {
             id,
             _p: PhantomData,

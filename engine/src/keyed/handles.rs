@@ -5,12 +5,27 @@
 use std::hash::Hash;
 use std::marker::PhantomData;
 
+use spate_state::rocks::{
+    RocksAggregatingTable, RocksListTable, RocksMapTable, RocksReducingTable, RocksValueTable,
+};
 use spate_state::{
-    AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, ValueTable,
+    AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, StateData, ValueTable,
 };
 
 use super::KeyScope;
+use super::registry::Table;
 use crate::error::Result;
+
+/// Runs `$heap` or `$rocks` on the handle's table, whichever backend the
+/// job chose; both bind the table to `t`.
+macro_rules! on_table {
+    ($reg:expr, $id:expr, $h:ty, $r:ty, |$t:ident| $heap:expr, $rocks:expr) => {
+        match $reg.table::<$h, $r>($id)? {
+            Table::Heap($t) => $heap,
+            Table::Rocks($t) => $rocks,
+        }
+    };
+}
 
 macro_rules! handle {
     ($(#[$doc:meta])* $name:ident <$($p:ident),*>) => {
@@ -54,19 +69,24 @@ handle!(
     AggregatingState<K, A>
 );
 
-impl<K: crate::Key, V: Clone + 'static> ValueState<K, V> {
+impl<K: crate::Key, V: Clone + StateData + 'static> ValueState<K, V> {
     /// The current key's value.
     pub fn value(&self, s: &mut impl KeyScope<K>) -> Result<Option<V>> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
-        Ok(t.get(kr, key, &(), now)?.cloned())
+        Ok(
+            on_table!(reg, self.id, ValueTable<K, (), V>, RocksValueTable<K, (), V>, |t|
+            t.get(kr, key, &(), now)?.cloned(),
+            t.get(kr, key, &(), now)?),
+        )
     }
 
     /// Sets the current key's value.
     pub fn update(&self, s: &mut impl KeyScope<K>, value: V) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
-        Ok(t.put(kr, key.clone(), (), value, now)?)
+        on_table!(reg, self.id, ValueTable<K, (), V>, RocksValueTable<K, (), V>, |t|
+            t.put(kr, key.clone(), (), value, now)?,
+            t.put(kr, key.clone(), (), value, now)?);
+        Ok(())
     }
 
     /// Reads and rewrites the current key's value with one lookup: `f` gets
@@ -78,135 +98,171 @@ impl<K: crate::Key, V: Clone + 'static> ValueState<K, V> {
         f: impl FnOnce(Option<&mut V>) -> Option<V>,
     ) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
-        t.update(kr, key, &(), now, f)?;
+        on_table!(reg, self.id, ValueTable<K, (), V>, RocksValueTable<K, (), V>, |t|
+            t.update(kr, key, &(), now, f)?,
+            t.update(kr, key, &(), now, f)?);
         Ok(())
     }
 
     /// Removes the current key's value.
     pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ValueTable<K, (), V>>(self.id)?;
-        t.remove(kr, key, &(), now)?;
+        on_table!(reg, self.id, ValueTable<K, (), V>, RocksValueTable<K, (), V>, |t|
+            drop(t.remove(kr, key, &(), now)?),
+            drop(t.remove(kr, key, &(), now)?));
         Ok(())
     }
 }
 
-impl<K: crate::Key, V: Clone + 'static> ListState<K, V> {
+impl<K: crate::Key, V: Clone + StateData + 'static> ListState<K, V> {
     /// The current key's list (empty when none).
     pub fn get(&self, s: &mut impl KeyScope<K>) -> Result<Vec<V>> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
-        Ok(t.get(kr, key, &(), now)?.cloned().collect())
+        Ok(
+            on_table!(reg, self.id, ListTable<K, (), V>, RocksListTable<K, (), V>, |t|
+            t.get(kr, key, &(), now)?.cloned().collect(),
+            t.get(kr, key, &(), now)?),
+        )
     }
 
     /// Appends to the current key's list.
     pub fn add(&self, s: &mut impl KeyScope<K>, value: V) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
-        Ok(t.add(kr, key, &(), value, now)?)
+        on_table!(reg, self.id, ListTable<K, (), V>, RocksListTable<K, (), V>, |t|
+            t.add(kr, key, &(), value, now)?,
+            t.add(kr, key, &(), value, now)?);
+        Ok(())
     }
 
     /// Replaces the current key's list.
     pub fn update(&self, s: &mut impl KeyScope<K>, values: Vec<V>) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
-        Ok(t.update(kr, key, &(), values, now)?)
+        on_table!(reg, self.id, ListTable<K, (), V>, RocksListTable<K, (), V>, |t|
+            t.update(kr, key, &(), values, now)?,
+            t.update(kr, key, &(), values, now)?);
+        Ok(())
     }
 
     /// Removes the current key's list.
     pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
         let (key, kr, _, reg) = s.parts();
-        let t = reg.get_mut::<ListTable<K, (), V>>(self.id)?;
-        t.clear(kr, key, &())?;
+        on_table!(reg, self.id, ListTable<K, (), V>, RocksListTable<K, (), V>, |t|
+            t.clear(kr, key, &())?,
+            t.clear(kr, key, &())?);
         Ok(())
     }
 }
 
-impl<K: crate::Key, UK: Hash + Eq + Clone + 'static, UV: Clone + 'static> MapState<K, UK, UV> {
+impl<K: crate::Key, UK: Hash + Eq + Clone + StateData + 'static, UV: Clone + StateData + 'static>
+    MapState<K, UK, UV>
+{
     /// The value under `user_key` for the current key.
     pub fn get(&self, s: &mut impl KeyScope<K>, user_key: &UK) -> Result<Option<UV>> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
-        Ok(t.get(kr, key, &(), user_key, now)?.cloned())
+        Ok(
+            on_table!(reg, self.id, MapTable<K, (), UK, UV>, RocksMapTable<K, (), UK, UV>, |t|
+            t.get(kr, key, &(), user_key, now)?.cloned(),
+            t.get(kr, key, &(), user_key, now)?),
+        )
     }
 
     /// Puts `user_key -> value` for the current key.
     pub fn put(&self, s: &mut impl KeyScope<K>, user_key: UK, value: UV) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
-        Ok(t.put(kr, key, &(), user_key, value, now)?)
+        on_table!(reg, self.id, MapTable<K, (), UK, UV>, RocksMapTable<K, (), UK, UV>, |t|
+            t.put(kr, key, &(), user_key, value, now)?,
+            t.put(kr, key, &(), user_key, value, now)?);
+        Ok(())
     }
 
     /// Removes `user_key` for the current key.
     pub fn remove(&self, s: &mut impl KeyScope<K>, user_key: &UK) -> Result<Option<UV>> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
-        Ok(t.remove(kr, key, &(), user_key, now)?)
+        Ok(
+            on_table!(reg, self.id, MapTable<K, (), UK, UV>, RocksMapTable<K, (), UK, UV>, |t|
+            t.remove(kr, key, &(), user_key, now)?,
+            t.remove(kr, key, &(), user_key, now)?),
+        )
     }
 
     /// All entries of the current key's map.
     pub fn entries(&self, s: &mut impl KeyScope<K>) -> Result<Vec<(UK, UV)>> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
-        Ok(t.iter(kr, key, &(), now)?
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        Ok(
+            on_table!(reg, self.id, MapTable<K, (), UK, UV>, RocksMapTable<K, (), UK, UV>, |t|
+            t.iter(kr, key, &(), now)?
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            t.iter(kr, key, &(), now)?.collect()),
+        )
     }
 
     /// Removes the current key's map.
     pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
         let (key, kr, _, reg) = s.parts();
-        let t = reg.get_mut::<MapTable<K, (), UK, UV>>(self.id)?;
-        t.clear(kr, key, &())?;
+        on_table!(reg, self.id, MapTable<K, (), UK, UV>, RocksMapTable<K, (), UK, UV>, |t|
+            t.clear(kr, key, &())?,
+            t.clear(kr, key, &())?);
         Ok(())
     }
 }
 
-impl<K: crate::Key, V: Clone + 'static> ReducingState<K, V> {
+impl<K: crate::Key, V: Clone + StateData + 'static> ReducingState<K, V> {
     /// Folds `value` into the current key's value.
     pub fn add(&self, s: &mut impl KeyScope<K>, value: V) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ReducingTable<K, (), V>>(self.id)?;
-        Ok(t.add(kr, key, &(), value, now)?)
+        on_table!(reg, self.id, ReducingTable<K, (), V>, RocksReducingTable<K, (), V>, |t|
+            t.add(kr, key, &(), value, now)?,
+            t.add(kr, key, &(), value, now)?);
+        Ok(())
     }
 
     /// The current key's folded value.
     pub fn get(&self, s: &mut impl KeyScope<K>) -> Result<Option<V>> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<ReducingTable<K, (), V>>(self.id)?;
-        Ok(t.get(kr, key, &(), now)?.cloned())
+        Ok(
+            on_table!(reg, self.id, ReducingTable<K, (), V>, RocksReducingTable<K, (), V>, |t|
+            t.get(kr, key, &(), now)?.cloned(),
+            t.get(kr, key, &(), now)?),
+        )
     }
 
     /// Removes the current key's value.
     pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
         let (key, kr, _, reg) = s.parts();
-        let t = reg.get_mut::<ReducingTable<K, (), V>>(self.id)?;
-        t.clear(kr, key, &())?;
+        on_table!(reg, self.id, ReducingTable<K, (), V>, RocksReducingTable<K, (), V>, |t|
+            t.clear(kr, key, &())?,
+            t.clear(kr, key, &())?);
         Ok(())
     }
 }
 
-impl<K: crate::Key, A: AggregateFunction> AggregatingState<K, A> {
+impl<K: crate::Key, A: AggregateFunction<Acc: StateData>> AggregatingState<K, A> {
     /// Adds `value` to the current key's accumulator.
     pub fn add(&self, s: &mut impl KeyScope<K>, value: A::In) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<AggregatingTable<K, (), A>>(self.id)?;
-        Ok(t.add(kr, key, &(), value, now)?)
+        on_table!(reg, self.id, AggregatingTable<K, (), A>, RocksAggregatingTable<K, (), A>, |t|
+            t.add(kr, key, &(), value, now)?,
+            t.add(kr, key, &(), value, now)?);
+        Ok(())
     }
 
     /// The current key's result.
     pub fn get(&self, s: &mut impl KeyScope<K>) -> Result<Option<A::Out>> {
         let (key, kr, now, reg) = s.parts();
-        let t = reg.get_mut::<AggregatingTable<K, (), A>>(self.id)?;
-        Ok(t.get(kr, key, &(), now)?)
+        Ok(
+            on_table!(reg, self.id, AggregatingTable<K, (), A>, RocksAggregatingTable<K, (), A>, |t|
+            t.get(kr, key, &(), now)?,
+            t.get(kr, key, &(), now)?),
+        )
     }
 
     /// Removes the current key's accumulator.
     pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
         let (key, kr, _, reg) = s.parts();
-        let t = reg.get_mut::<AggregatingTable<K, (), A>>(self.id)?;
-        t.clear(kr, key, &())?;
+        on_table!(reg, self.id, AggregatingTable<K, (), A>, RocksAggregatingTable<K, (), A>, |t|
+            t.clear(kr, key, &())?,
+            t.clear(kr, key, &())?);
         Ok(())
     }
 }

@@ -17,6 +17,12 @@ impl<T: CanonicalState + Any> RegisteredTable for T {
     }
 }
 
+/// A state's table in the backend the job chose.
+pub(crate) enum Table<'a, H, R> {
+    Heap(&'a mut H),
+    Rocks(&'a mut R),
+}
+
 /// Owns the state tables of one operator subtask. Handles given to user
 /// functions are indices into it, so user functions stay `Send + Sync` and
 /// can be copied to every core before they open.
@@ -46,16 +52,22 @@ impl StateRegistry {
         Ok(self.tables.len() - 1)
     }
 
+    /// Table `id`, which is a heap table `H` or a RocksDB table `R`,
+    /// depending on the job's state backend.
     #[inline]
-    pub(crate) fn get_mut<T: 'static>(&mut self, id: usize) -> Result<&mut T> {
-        self.tables
-            .get_mut(id)
-            .and_then(|(_, t)| t.as_any_mut().downcast_mut::<T>())
-            .ok_or_else(|| {
-                SpateError::internal(format!(
-                    "state handle {id} used with an operator that did not create it"
-                ))
-            })
+    pub(crate) fn table<H: 'static, R: 'static>(&mut self, id: usize) -> Result<Table<'_, H, R>> {
+        let unknown = || {
+            SpateError::internal(format!(
+                "state handle {id} used with an operator that did not create it"
+            ))
+        };
+        let any = self.tables.get_mut(id).ok_or_else(unknown)?.1.as_any_mut();
+        if any.is::<H>() {
+            return any.downcast_mut::<H>().map(Table::Heap).ok_or_else(unknown);
+        }
+        any.downcast_mut::<R>()
+            .map(Table::Rocks)
+            .ok_or_else(unknown)
     }
 
     /// Every table with its state name, for snapshots.

@@ -89,6 +89,11 @@ pub(crate) fn run_graph(
             }
         }
     }
+    if let Some(rocks) = &settings.rocks {
+        // Every core's instance is closed; what must survive is in the
+        // checkpoints.
+        let _ = std::fs::remove_dir_all(&rocks.root);
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(metrics),

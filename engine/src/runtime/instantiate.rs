@@ -37,6 +37,9 @@ pub(crate) struct Instantiator<'g> {
     participants: Vec<Rc<dyn SnapshotParticipant>>,
     pub(crate) metrics: Rc<CoreMetrics>,
     clock: SystemClock,
+    /// This core's RocksDB instance, opened by the first keyed operator
+    /// that needs it (state.backend = rocksdb).
+    rocks: Option<spate_state::rocks::RocksBackend>,
 }
 
 impl<'g> Instantiator<'g> {
@@ -60,6 +63,7 @@ impl<'g> Instantiator<'g> {
             participants: Vec::new(),
             metrics: Rc::new(CoreMetrics::default()),
             clock,
+            rocks: None,
         }
     }
 
@@ -92,6 +96,28 @@ impl<'g> Instantiator<'g> {
     /// Processing time, for restoring state TTLs.
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// This core's RocksDB instance when the job keeps keyed state in
+    /// RocksDB, opened on first use for the key groups of this subtask.
+    pub(crate) fn rocks_backend(&mut self) -> Result<Option<spate_state::rocks::RocksBackend>> {
+        let Some(run) = &self.settings.rocks else {
+            return Ok(None);
+        };
+        if self.rocks.is_none() {
+            let range = spate_state::key_group_range_for_subtask(
+                self.settings.max_parallelism,
+                self.cores,
+                self.core,
+            );
+            let dir = run.root.join(format!("subtask-{}", self.core));
+            self.rocks = Some(spate_state::rocks::RocksBackend::open(
+                &dir,
+                range,
+                run.options,
+            )?);
+        }
+        Ok(self.rocks.clone())
     }
 
     /// True when the job runs with checkpoints.

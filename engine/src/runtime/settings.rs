@@ -24,6 +24,35 @@ pub(crate) struct RunSettings {
     pub(crate) checkpoints: Option<std::sync::Arc<crate::checkpoint::CheckpointHub>>,
     /// Source positions this run restores.
     pub(crate) restore: Option<std::sync::Arc<crate::checkpoint::RestoredPositions>>,
+    /// With `state.backend = rocksdb`: where keyed state goes.
+    pub(crate) rocks: Option<RocksRun>,
+}
+
+/// The RocksDB backend of one run: each core opens one instance in its own
+/// subdirectory of `root`, which the run removes when it ends (the state
+/// that must survive is in the checkpoints).
+#[derive(Debug, Clone)]
+pub(crate) struct RocksRun {
+    pub(crate) options: spate_state::rocks::RocksOptions,
+    pub(crate) root: std::path::PathBuf,
+}
+
+impl RocksRun {
+    fn from_config(config: &Config) -> Self {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mib = |m: u32| m as usize * 1024 * 1024;
+        let write_buffer_bytes = mib(config.state.rocksdb_write_buffer_mib);
+        Self {
+            options: spate_state::rocks::RocksOptions {
+                block_cache_bytes: mib(config.state.rocksdb_block_cache_mib),
+                write_buffer_bytes,
+                memtable_bytes_max: (write_buffer_bytes / 4).max(1 << 20),
+                ..Default::default()
+            },
+            root: std::env::temp_dir().join(format!("spate-rocksdb-{}-{run}", std::process::id())),
+        }
+    }
 }
 
 impl RunSettings {
@@ -51,6 +80,8 @@ impl RunSettings {
             latency_enabled: config.metrics.latency,
             checkpoints: None,
             restore: None,
+            rocks: (config.state.backend == crate::config::StateBackendKind::RocksDb)
+                .then(|| RocksRun::from_config(config)),
         }
     }
 }

@@ -51,6 +51,11 @@ where
         })
     }
 
+    /// The column family, for the canonical form.
+    pub(crate) fn state_cf(&self) -> &super::state_cf::StateCf {
+        &self.cf
+    }
+
     /// The state's name.
     pub fn name(&self) -> &str {
         self.cf.name()

@@ -39,6 +39,7 @@
 //! ```
 
 mod aggregating;
+mod canonical;
 mod db;
 mod list;
 mod map;

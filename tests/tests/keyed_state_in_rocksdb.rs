@@ -1,0 +1,248 @@
+//! Keyed process state in RocksDB (`state.backend = rocksdb`): a function
+//! using all five state kinds gives the heap backend's output, recovers
+//! from a failure through checkpoints, and a savepoint taken on one
+//! backend restores on the other, with another core count, to the same
+//! output.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use spate::checkpoint::SavepointTrigger;
+use spate::config::{Config, StateBackendKind};
+use spate::keyed::{
+    AggregateFunction, AggregatingState, KeyedContext, ListState, MapState, OpenContext,
+    ReducingState, ValueState,
+};
+use spate::operators::keyed_process::KeyedProcessFunction;
+use spate::sinks::BlackholeSink;
+use spate::sources::GeneratorSource;
+use spate::{Job, JobResult, Result, RunOptions, SpateError};
+use spate_scenarios::test_config;
+
+const RECORDS: u64 = 40_000;
+const KEYS: u64 = 61;
+
+/// A mean as (sum, count).
+#[derive(Clone)]
+struct Mean;
+
+impl AggregateFunction for Mean {
+    type In = u64;
+    type Acc = (u64, u64);
+    type Out = u64;
+    fn create_accumulator(&self) -> (u64, u64) {
+        (0, 0)
+    }
+    fn add(&self, v: u64, acc: &mut (u64, u64)) {
+        acc.0 += v;
+        acc.1 += 1;
+    }
+    fn get_result(&self, acc: &(u64, u64)) -> u64 {
+        acc.0 / acc.1.max(1)
+    }
+    fn merge(&self, a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+        (a.0 + b.0, a.1 + b.1)
+    }
+}
+
+/// Per key: a count, a sum, a mean, a count per residue and every value.
+/// Records of a key arrive from several source splits in an order that
+/// varies between runs, so it emits only what does not depend on that
+/// order: the running count, the running count of the value's residue, and
+/// with the key's last record the sum, the mean and the sorted values.
+#[derive(Clone, Default)]
+struct Everything {
+    count: Option<ValueState<u64, u64>>,
+    sum: Option<ReducingState<u64, u64>>,
+    mean: Option<AggregatingState<u64, Mean>>,
+    residues: Option<MapState<u64, u64, u64>>,
+    last: Option<ListState<u64, u64>>,
+}
+
+/// `(0, key, running count, last)` or `(1, key·5 + residue, running
+/// count of the residue, None)`: each sequence on its own does not depend
+/// on the order of a key's records, pairs of them would.
+type Row = (u8, u64, u64, Option<(u64, u64, Vec<u64>)>);
+
+/// Records of key `k` over the whole input.
+fn per_key(k: u64) -> u64 {
+    RECORDS / KEYS + u64::from(k < RECORDS % KEYS)
+}
+
+fn opened<T: Copy>(s: Option<T>) -> Result<T> {
+    s.ok_or_else(|| SpateError::internal("state not opened"))
+}
+
+impl KeyedProcessFunction<u64, u64, Row> for Everything {
+    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        self.count = Some(ctx.value_state("count", None)?);
+        self.sum = Some(ctx.reducing_state("sum", |a: &u64, b: &u64| a + b, None)?);
+        self.mean = Some(ctx.aggregating_state("mean", Mean, None)?);
+        self.residues = Some(ctx.map_state("residues", None)?);
+        self.last = Some(ctx.list_state("last", None)?);
+        Ok(())
+    }
+
+    fn process_element(&mut self, v: u64, ctx: &mut KeyedContext<'_, u64, Row>) -> Result<()> {
+        let count = opened(self.count)?;
+        let n = count.value(ctx)?.unwrap_or(0) + 1;
+        count.update(ctx, n)?;
+        opened(self.sum)?.add(ctx, v)?;
+        opened(self.mean)?.add(ctx, v)?;
+        let residues = opened(self.residues)?;
+        let r = residues.get(ctx, &(v % 5))?.unwrap_or(0) + 1;
+        residues.put(ctx, v % 5, r)?;
+        let all = opened(self.last)?;
+        all.add(ctx, v)?;
+        let key = v % KEYS;
+        let last = if n == per_key(key) {
+            let sum = opened(self.sum)?.get(ctx)?.unwrap_or(0);
+            let mean = opened(self.mean)?.get(ctx)?.unwrap_or(0);
+            let mut values = all.get(ctx)?;
+            values.sort_unstable();
+            Some((sum, mean, values))
+        } else {
+            None
+        };
+        ctx.collect((0, key, n, last));
+        ctx.collect((1, key * 5 + v % 5, r, None));
+        Ok(())
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spate-rocks-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn config(cores: u32, backend: StateBackendKind, checkpoints: &Path) -> Config {
+    let mut c = test_config(cores);
+    c.state.backend = backend;
+    c.state.rocksdb_block_cache_mib = 8;
+    c.state.rocksdb_write_buffer_mib = 4;
+    c.checkpoint.dir = checkpoints.to_path_buf();
+    c.checkpoint.restart_delay_ms = 0;
+    c
+}
+
+/// The job; paced when `rate` is set; fails once after `fail_after`
+/// records of subtask 0 when set.
+fn job(rate: u64, fail_after: Option<(u64, Arc<AtomicBool>)>) -> Job {
+    let job = Job::builder("everything");
+    let seen = Arc::new(AtomicU64::new(0));
+    job.source("numbers", move |split| {
+        Ok(GeneratorSource::new(|n| n, Some(RECORDS), split).with_rate(rate, split))
+    })
+    .process(
+        move |v: u64, ctx: &mut spate::operators::process::Context<'_, u64>| {
+            if let Some((n, armed)) = &fail_after
+                && ctx.subtask() == 0
+                && seen.fetch_add(1, Ordering::Relaxed) + 1 == *n
+                && armed.swap(false, Ordering::SeqCst)
+            {
+                ctx.fail(SpateError::Operator {
+                    operator: "fail-once".into(),
+                    reason: "injected".into(),
+                });
+                return;
+            }
+            ctx.collect(v);
+        },
+    )
+    .key_by(|v: &u64| v % KEYS)
+    .process(Everything::default())
+    .sink_with_checksum("out", BlackholeSink);
+    job.build().unwrap()
+}
+
+fn checksum(r: &JobResult) -> (u64, u64) {
+    (r.metrics.sink_checksum(), r.metrics.sink_records())
+}
+
+#[test]
+fn every_state_kind_in_rocksdb_gives_the_heap_backends_output() {
+    let heap = job(0, None)
+        .run(&config(2, StateBackendKind::Heap, &scratch("h")))
+        .unwrap();
+    let rocks = job(0, None)
+        .run(&config(2, StateBackendKind::RocksDb, &scratch("r")))
+        .unwrap();
+    assert_eq!(checksum(&heap).1, 2 * RECORDS);
+    assert_eq!(checksum(&rocks), checksum(&heap));
+}
+
+#[test]
+fn rocksdb_state_recovers_from_a_failure_through_checkpoints() {
+    let clean = job(0, None)
+        .run(&config(2, StateBackendKind::Heap, &scratch("clean")))
+        .unwrap();
+    let armed = Arc::new(AtomicBool::new(true));
+    let mut c = config(2, StateBackendKind::RocksDb, &scratch("fail"));
+    c.checkpoint.interval_ms = 50;
+    let failed = job(40_000, Some((RECORDS / 3, armed.clone())))
+        .run(&c)
+        .unwrap();
+    assert!(!armed.load(Ordering::SeqCst), "the failure was injected");
+    let m = &failed.metrics.checkpoints;
+    assert_eq!(m.restarts, 1, "{m:?}");
+    assert!(
+        m.restored_from.is_some(),
+        "a checkpoint was restored: {m:?}"
+    );
+    assert_eq!(checksum(&failed), checksum(&clean));
+}
+
+/// Runs paced on `cores` with `backend`, taking a savepoint half way.
+fn take_savepoint(backend: StateBackendKind, cores: u32, name: &str) -> (JobResult, PathBuf) {
+    let savepoint = scratch(&format!("{name}-savepoint"));
+    let (trigger, inbox) = SavepointTrigger::channel();
+    let target = savepoint.clone();
+    let asker = std::thread::spawn(move || {
+        // RECORDS at 40 K/s take a second.
+        std::thread::sleep(Duration::from_millis(450));
+        trigger.request(&target).unwrap().recv().unwrap()
+    });
+    let result = job(40_000, None)
+        .run_with(
+            &config(cores, backend, &scratch(name)),
+            &RunOptions::default().with_savepoints(inbox),
+        )
+        .unwrap();
+    let info = asker.join().unwrap().unwrap();
+    assert!(info.files > 0, "{info:?}");
+    (result, savepoint)
+}
+
+fn restore(backend: StateBackendKind, cores: u32, savepoint: &Path, name: &str) -> JobResult {
+    let r = job(0, None)
+        .run_with(
+            &config(cores, backend, &scratch(name)),
+            &RunOptions::default().from_savepoint(savepoint),
+        )
+        .unwrap();
+    assert!(r.metrics.checkpoints.restored_from.is_some());
+    assert!(
+        r.metrics.checkpoints.savepoint_source_records > 0,
+        "the savepoint was taken mid-run"
+    );
+    r
+}
+
+#[test]
+fn a_heap_savepoint_restores_into_rocksdb_on_another_core_count() {
+    let (first, savepoint) = take_savepoint(StateBackendKind::Heap, 2, "heap-first");
+    let restored = restore(StateBackendKind::RocksDb, 3, &savepoint, "to-rocks");
+    assert_eq!(checksum(&restored), checksum(&first));
+}
+
+#[test]
+fn a_rocksdb_savepoint_restores_onto_the_heap_on_another_core_count() {
+    let (first, savepoint) = take_savepoint(StateBackendKind::RocksDb, 2, "rocks-first");
+    let restored = restore(StateBackendKind::Heap, 1, &savepoint, "to-heap");
+    assert_eq!(checksum(&restored), checksum(&first));
+}
