@@ -246,3 +246,45 @@ fn a_rocksdb_savepoint_restores_onto_the_heap_on_another_core_count() {
     let restored = restore(StateBackendKind::Heap, 1, &savepoint, "to-heap");
     assert_eq!(checksum(&restored), checksum(&first));
 }
+
+/// Keeps `count` as a list: the same name as `Everything`'s value state.
+#[derive(Clone, Default)]
+struct CountAsList {
+    count: Option<ListState<u64, u64>>,
+}
+
+impl KeyedProcessFunction<u64, u64, Row> for CountAsList {
+    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
+        self.count = Some(ctx.list_state("count", None)?);
+        Ok(())
+    }
+
+    fn process_element(&mut self, v: u64, ctx: &mut KeyedContext<'_, u64, Row>) -> Result<()> {
+        opened(self.count)?.add(ctx, v)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_state_whose_type_changed_is_refused_saying_what_differs() {
+    let (_, savepoint) = take_savepoint(StateBackendKind::RocksDb, 2, "changed");
+    let job = Job::builder("everything");
+    job.source("numbers", |split| {
+        Ok(GeneratorSource::new(|n| n, Some(RECORDS), split))
+    })
+    .process(|v: u64, ctx: &mut spate::operators::process::Context<'_, u64>| ctx.collect(v))
+    .key_by(|v: &u64| v % KEYS)
+    .process(CountAsList::default())
+    .sink_with_checksum("out", BlackholeSink);
+    let err = job
+        .build()
+        .unwrap()
+        .run_with(
+            &config(2, StateBackendKind::Heap, &scratch("changed-run")),
+            &RunOptions::default().from_savepoint(&savepoint),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`value` state in the checkpoint"), "{err}");
+    assert!(err.contains("declares a `list` state"), "{err}");
+}

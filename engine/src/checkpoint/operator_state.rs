@@ -163,9 +163,33 @@ impl RestoredOperator<'_> {
         now_ms: i64,
     ) -> Result<()> {
         let name = state_name(self.node, state);
+        self.check_kind(&name, table.kind())?;
         let entries = self.entries(state)?;
         table.import(&name, &entries, now_ms)?;
         Ok(())
+    }
+
+    /// Fails, saying what differs, when the checkpoint stored state `name`
+    /// as another kind of state than the job declares now.
+    fn check_kind(&self, name: &str, declared: &str) -> Result<()> {
+        let stored = self
+            .restored
+            .manifest
+            .subtasks
+            .iter()
+            .flat_map(|st| &st.states)
+            .find(|d| d.name == name);
+        match stored {
+            Some(d) if d.kind != declared => Err(SpateError::Checkpoint {
+                reason: format!(
+                    "state `{name}` is a `{}` state in the checkpoint or savepoint, but the \
+                     job declares a `{declared}` state under that name; a state's type cannot \
+                     change across a restore (give the new state another name)",
+                    d.kind
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Every entry of state `state` in this subtask's key groups, sorted
