@@ -115,6 +115,19 @@ impl Source for PacedSource {
         self.pace.emitted(n as usize);
         Ok(SourcePoll::Ready)
     }
+
+    // Positions let the latency jobs take checkpoints, whose cost on the
+    // records' latency is what the runs with checkpoint.interval_ms measure.
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(spate::sources::encode_offset(&[self.next, self.seed]))
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let [next, seed] = spate::sources::decode_offset::<2>("paced", offset)?;
+        self.next = next;
+        self.seed = seed;
+        Ok(())
+    }
 }
 
 impl Drop for PacedSource {
