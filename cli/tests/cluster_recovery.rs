@@ -9,40 +9,24 @@
 
 mod support;
 
-use support::{Cluster, ok, spate_with_log};
+use support::{Cluster, ClusterQ5, ok, spate_with_log};
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-/// `spate bench nexmark` q5 on the cluster with checkpoints, as a child.
+/// `spate bench nexmark` q5 on the cluster with checkpoints every 200 ms,
+/// as a child.
 fn q5(addr: &str, checkpoints: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_spate"));
-    c.args([
-        "bench",
-        "nexmark",
-        "--query",
-        "q5",
-        "--events",
-        "1500000",
-        "--rate",
-        "300000",
-        "--cluster",
+    ClusterQ5 {
         addr,
-        "--parallelism",
-        "3",
-        "--json",
-        "--set",
-        "checkpoint.interval_ms=200",
-        "--set",
-        &format!("checkpoint.dir={}", checkpoints.display()),
-        "--set",
-        "runtime.io_memory_kib=256",
-    ])
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    c
+        checkpoints,
+        events: "1500000",
+        rate: "300000",
+        parallelism: "3",
+        interval_ms: "200",
+    }
+    .command(&[])
 }
 
 /// (checksum, output records, events) of the run's JSON line, and its

@@ -9,41 +9,23 @@
 
 mod support;
 
-use support::{Cluster, ok, spate, spate_with_log};
+use support::{Cluster, ClusterQ5, ok, spate, spate_with_log};
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `spate bench nexmark` q5 on the cluster with checkpoints.
 fn q5(addr: &str, checkpoints: &Path, parallelism: &str, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_spate"));
-    c.args([
-        "bench",
-        "nexmark",
-        "--query",
-        "q5",
-        "--events",
-        "1000000",
-        "--rate",
-        "250000",
-        "--cluster",
+    ClusterQ5 {
         addr,
-        "--parallelism",
+        checkpoints,
+        events: "1000000",
+        rate: "250000",
         parallelism,
-        "--json",
-        "--set",
-        "checkpoint.interval_ms=10000",
-        "--set",
-        &format!("checkpoint.dir={}", checkpoints.display()),
-        "--set",
-        "runtime.io_memory_kib=256",
-    ])
-    .args(extra)
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    c
+        interval_ms: "10000",
+    }
+    .command(extra)
 }
 
 fn summary(text: &str) -> serde_json::Value {

@@ -376,6 +376,12 @@ fn plan() -> spate_cluster::protocol::CheckpointPlan {
 /// Deploys q5 on three workers with checkpoints and starts it.
 fn run_checkpointed(c: &mut Coordinator) -> (Vec<(u32, u64)>, u64) {
     let (workers, job) = deploy_three(c);
+    all_data_ready(c, &workers, job);
+    (workers, job)
+}
+
+/// Every worker of `job` reports its data address, with checkpoints.
+fn all_data_ready(c: &mut Coordinator, workers: &[(u32, u64)], job: u64) {
     for (i, &(worker, epoch)) in workers.iter().enumerate() {
         msg(
             c,
@@ -390,7 +396,6 @@ fn run_checkpointed(c: &mut Coordinator) -> (Vec<(u32, u64)>, u64) {
             },
         );
     }
-    (workers, job)
 }
 
 fn triggered(out: &[Action]) -> Vec<u64> {
@@ -459,16 +464,7 @@ fn a_lost_worker_restarts_the_job_from_the_last_stored_checkpoint() {
     let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
     let (workers, job) = run_checkpointed(&mut c);
     c.on(200, Event::Tick);
-    for (i, &(worker, epoch)) in workers.iter().enumerate() {
-        let ack = ToCoordinator::CheckpointAck {
-            job,
-            worker,
-            epoch,
-            id: 1,
-            subtasks_json: "[]".into(),
-        };
-        msg(&mut c, 210, i as u64 + 1, ack);
-    }
+    ack_all(&mut c, 210, &workers, job, 1);
     let stored = Event::CheckpointStored {
         job,
         id: 1,
@@ -696,20 +692,7 @@ fn a_job_from_a_savepoint_numbers_its_checkpoints_after_the_savepoints() {
     assert_eq!(deployed.len(), 3);
     assert!(deployed.iter().all(|d| d.0 == 41 && d.2.is_none()));
     let job = deployed[0].1;
-    for (i, &(worker, epoch)) in workers.iter().enumerate() {
-        msg(
-            &mut c,
-            20,
-            i as u64 + 1,
-            ToCoordinator::DataReady {
-                job,
-                worker,
-                epoch,
-                addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
-                checkpoints: Some(plan()),
-            },
-        );
-    }
+    all_data_ready(&mut c, &workers, job);
     let out = c.on(500, Event::Tick);
     assert_eq!(triggered(&out), vec![42, 42, 42]);
 }

@@ -2,7 +2,7 @@
 //! that stops a local cluster even when an assertion fails.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// Runs `spate` with `args`, logging at `log` (`RUST_LOG`).
 pub fn spate_with_log(args: &[&str], log: &str) -> Output {
@@ -35,5 +35,57 @@ pub struct Cluster<'a>(pub &'a Path);
 impl Drop for Cluster<'_> {
     fn drop(&mut self) {
         let _ = spate(&["cluster", "stop", "--dir", self.0.to_str().unwrap()]);
+    }
+}
+
+/// A q5 run of `spate bench nexmark` on a cluster.
+#[allow(dead_code)] // not every test binary runs q5
+pub struct ClusterQ5<'a> {
+    /// The coordinator's address.
+    pub addr: &'a str,
+    /// `checkpoint.dir`.
+    pub checkpoints: &'a Path,
+    /// `--events`.
+    pub events: &'a str,
+    /// `--rate`.
+    pub rate: &'a str,
+    /// `--parallelism`.
+    pub parallelism: &'a str,
+    /// `checkpoint.interval_ms`.
+    pub interval_ms: &'a str,
+}
+
+impl ClusterQ5<'_> {
+    /// The command, printing its JSON summary to a pipe, with `extra`
+    /// arguments at the end.
+    #[allow(dead_code)] // not every test binary runs q5
+    pub fn command(&self, extra: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_spate"));
+        c.args([
+            "bench",
+            "nexmark",
+            "--query",
+            "q5",
+            "--events",
+            self.events,
+            "--rate",
+            self.rate,
+            "--cluster",
+            self.addr,
+            "--parallelism",
+            self.parallelism,
+            "--json",
+            "--set",
+            &format!("checkpoint.interval_ms={}", self.interval_ms),
+            "--set",
+            &format!("checkpoint.dir={}", self.checkpoints.display()),
+            "--set",
+            "runtime.io_memory_kib=256",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        c
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use spate_state::checkpoint::{
     CheckpointRegistry, CheckpointStorage, Manifest, SubtaskState, manifest_object_name,
-    open_registry, write_savepoint,
+    open_registry, savepoint_scratch_dir, write_savepoint,
 };
 
 /// One checkpoint to store.
@@ -91,8 +91,8 @@ fn write_savepoint_to(
 ) -> super::state::SavepointOutcome {
     let to =
         spate::checkpoint::open_storage(std::path::Path::new(target)).map_err(|e| e.to_string())?;
-    let scratch = std::env::temp_dir().join(format!("spate-savepoint-{}", std::process::id()));
-    let written = write_savepoint(storage, manifest, &*to, &scratch).map_err(|e| e.to_string())?;
+    let written = write_savepoint(storage, manifest, &*to, &savepoint_scratch_dir())
+        .map_err(|e| e.to_string())?;
     tracing::info!(
         "savepoint of checkpoint {} written to {target} ({} files, {} bytes)",
         manifest.checkpoint_id,

@@ -163,25 +163,15 @@ fn restore(
     committers: &HashMap<usize, Arc<dyn Committer>>,
     parallelism: usize,
 ) -> Result<Option<RestoredPositions>> {
-    let Some(selection) = select_recovery(&**storage, VerifyLevel::Size)? else {
+    let Some(m) = newest_valid(storage)? else {
         return Ok(None);
     };
-    for bad in &selection.rejected {
-        tracing::warn!(
-            "checkpoint {} ({}) cannot be restored: {}",
-            bad.checkpoint_id,
-            bad.manifest,
-            bad.problems.join("; ")
-        );
-    }
-    let m = selection.manifest;
-    commit_all(committers, &transactions_of(m.checkpoint_id, &m.subtasks)?)?;
     tracing::info!(
         "restoring checkpoint {} from {}",
         m.checkpoint_id,
         storage.location()
     );
-    RestoredPositions::from_manifest(m, storage.clone(), parallelism).map(Some)
+    take_over(m, storage.clone(), committers, parallelism).map(Some)
 }
 
 /// Reads the newest valid checkpoint in the savepoint at `location`, checks
@@ -194,31 +184,56 @@ fn restore_savepoint(
     committers: &HashMap<usize, Arc<dyn Committer>>,
 ) -> Result<RestoredPositions> {
     let storage = super::location::open_storage(location)?;
-    let selection =
-        select_recovery(&*storage, VerifyLevel::Size)?.ok_or_else(|| SpateError::Checkpoint {
-            reason: format!(
-                "{} holds no savepoint (no manifest under manifests/)",
-                location.display()
-            ),
-        })?;
-    for bad in &selection.rejected {
-        tracing::warn!("savepoint checkpoint {bad} cannot be restored");
-    }
-    let m = selection.manifest;
+    let m = newest_valid(&storage)?.ok_or_else(|| SpateError::Checkpoint {
+        reason: format!(
+            "{} holds no savepoint (no manifest under manifests/)",
+            location.display()
+        ),
+    })?;
     check_restorable(
         &m,
         graph,
         settings.max_parallelism,
         &location.display().to_string(),
     )?;
-    commit_all(committers, &transactions_of(m.checkpoint_id, &m.subtasks)?)?;
     tracing::info!(
         "restoring savepoint {} (checkpoint {}) with parallelism {}",
         location.display(),
         m.checkpoint_id,
         settings.parallelism
     );
-    RestoredPositions::from_manifest(m, storage, settings.parallelism)
+    take_over(m, storage, committers, settings.parallelism)
+}
+
+/// The newest checkpoint in `storage` whose files check out; logs each
+/// newer one passed over and why.
+fn newest_valid(
+    storage: &Arc<dyn CheckpointStorage>,
+) -> Result<Option<spate_state::checkpoint::Manifest>> {
+    let Some(selection) = select_recovery(&**storage, VerifyLevel::Size)? else {
+        return Ok(None);
+    };
+    for bad in &selection.rejected {
+        tracing::warn!(
+            "checkpoint {} ({}) cannot be restored: {}",
+            bad.checkpoint_id,
+            bad.manifest,
+            bad.problems.join("; ")
+        );
+    }
+    Ok(Some(selection.manifest))
+}
+
+/// Publishes the output checkpoint `m` covers (commits are idempotent)
+/// and reads what a run of `parallelism` subtasks restores from it.
+fn take_over(
+    m: spate_state::checkpoint::Manifest,
+    storage: Arc<dyn CheckpointStorage>,
+    committers: &HashMap<usize, Arc<dyn Committer>>,
+    parallelism: usize,
+) -> Result<RestoredPositions> {
+    commit_all(committers, &transactions_of(m.checkpoint_id, &m.subtasks)?)?;
+    RestoredPositions::from_manifest(m, storage, parallelism)
 }
 
 /// Fails, saying what differs, when the state in `m` cannot belong to

@@ -45,7 +45,9 @@ pub use merge::{MergeIter, Tombstones, compact_into};
 pub use recovery::{RecoverySelection, RejectedCheckpoint, VerifyLevel, select_recovery};
 pub use registry::{CheckpointRegistry, Deletions, HeldFile, OpenedRegistry, open_registry};
 pub use s3::{S3Config, S3Storage};
-pub use savepoint::{SAVEPOINT_FILE_BYTES_MAX, SavepointSummary, write_savepoint};
+pub use savepoint::{
+    SAVEPOINT_FILE_BYTES_MAX, SavepointSummary, savepoint_scratch_dir, write_savepoint,
+};
 pub use sst_format::{
     BLOCK_BYTES_TARGET_DEFAULT, FOOTER_BYTES, Footer, KEY_BYTES_MAX, SST_FORMAT_VERSION, SST_MAGIC,
     SstEntry, VALUE_BYTES_MAX, key_group_of_key,

@@ -23,6 +23,11 @@ use crate::error::StateError;
 /// Largest state file a savepoint reads into memory to merge.
 pub const SAVEPOINT_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
 
+/// The local directory where this process merges savepoint files.
+pub fn savepoint_scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("spate-savepoint-{}", std::process::id()))
+}
+
 /// What a written savepoint holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavepointSummary {

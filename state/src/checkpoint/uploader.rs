@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::manifest::{FileRef, Manifest, manifest_object_name};
 use super::registry::CheckpointRegistry;
-use super::savepoint::{SavepointSummary, write_savepoint};
+use super::savepoint::{SavepointSummary, savepoint_scratch_dir, write_savepoint};
 use super::storage::{CheckpointStorage, PutSummary};
 use crate::error::StateError;
 
@@ -226,7 +226,7 @@ fn process(
     let cleanup = deletions.apply(storage);
     // The registry now holds this checkpoint's files, so no cleanup can
     // remove them while they are copied.
-    let scratch = std::env::temp_dir().join(format!("spate-savepoint-{}", std::process::id()));
+    let scratch = savepoint_scratch_dir();
     let savepoints = request
         .savepoint_to
         .iter()
