@@ -200,6 +200,16 @@ where
         self.accumulators.iter_key_group(kg)
     }
 
+    /// The table of accumulators.
+    pub(crate) fn value_table(&self) -> &ValueTable<K, N, A::Acc> {
+        &self.accumulators
+    }
+
+    /// The table of accumulators, mutably.
+    pub(crate) fn value_table_mut(&mut self) -> &mut ValueTable<K, N, A::Acc> {
+        &mut self.accumulators
+    }
+
     /// Every stored accumulator of key group `kg` with its expiry.
     pub fn iter_key_group_with_expiry(
         &self,

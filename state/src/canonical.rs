@@ -14,17 +14,24 @@
 //!   time within a key.
 
 use std::hash::Hash;
+use std::sync::Arc;
 
+use crate::changes::Changes;
 use crate::codec::{DataPart, StateData, StateKeyParts, encode, encode_state_key};
 use crate::error::StateError;
 use crate::hash::stable_hash;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
 use crate::rocks::stored::{Stored, list_records, put_list_record, put_stored, stored_bytes};
+use crate::snapshot::ExpiringEntry;
 use crate::{AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, TimerQueue};
 use crate::{ValueTable, codec::CodecError};
 
 /// One entry: stored key, stored value.
 pub type CanonicalEntry = (Vec<u8>, Vec<u8>);
+
+/// One entry of a delta: stored key, and the stored value or `None` when
+/// the key was deleted.
+pub type DeltaEntry = (Vec<u8>, Option<Vec<u8>>);
 
 /// A table that can write itself out in the canonical form and read
 /// itself back.
@@ -50,6 +57,25 @@ pub trait CanonicalState {
         entries: &[CanonicalEntry],
         now_ms: i64,
     ) -> Result<(), StateError>;
+    /// Starts noting changes, so that [`export_changes`](Self::export_changes)
+    /// can capture only what changed; false when this table cannot, and
+    /// its captures stay whole. Call it before the table is filled.
+    fn track_changes(&mut self) -> bool {
+        false
+    }
+    /// Whether the table notes its changes.
+    fn tracks_changes(&self) -> bool {
+        false
+    }
+    /// Appends, sorted by stored key, every entry changed since the
+    /// previous call (or since tracking started): its stored value, or
+    /// `None` when it is gone. Starts a new period.
+    fn export_changes(&mut self, state: &str, out: &mut Vec<DeltaEntry>) -> Result<(), StateError> {
+        let _ = out;
+        Err(StateError::Internal {
+            reason: format!("state `{state}` does not note its changes"),
+        })
+    }
 }
 
 /// Every entry of `table`, sorted by stored key.
@@ -80,6 +106,132 @@ fn sort_from(out: &mut [CanonicalEntry], from: usize) {
     if let Some(tail) = out.get_mut(from..) {
         tail.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
+}
+
+/// Turns the slots touched in a period into a delta: each slot's current
+/// entries (`encode_slot`), a tombstone for a slot that is gone when the
+/// slot is one stored key (`slot_tombstone`), and tombstones for the
+/// stored keys the slots held before, unless they are still there.
+fn delta_of<K: StateData, N: StateData>(
+    state: &str,
+    changes: Changes<K, N>,
+    slot_tombstone: bool,
+    mut encode_slot: impl FnMut(KeyGroup, &K, &N, &mut Vec<CanonicalEntry>) -> Result<(), StateError>,
+    out: &mut Vec<DeltaEntry>,
+) -> Result<(), StateError> {
+    let from = out.len();
+    let mut current = Vec::new();
+    for (kg, key, ns) in &changes.slots {
+        current.clear();
+        encode_slot(*kg, key, ns, &mut current)?;
+        if current.is_empty() && slot_tombstone {
+            out.push((encode_state_key(*kg, key, ns).map_err(codec(state))?, None));
+        }
+        out.extend(current.drain(..).map(|(k, v)| (k, Some(v))));
+    }
+    out.extend(changes.before.into_iter().map(|k| (k, None)));
+    let Some(tail) = out.get_mut(from..) else {
+        return Ok(());
+    };
+    // A key both removed and present again is present: values first.
+    tail.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.is_some().cmp(&a.1.is_some())));
+    let mut kept = from;
+    for i in from..out.len() {
+        if kept == from || out[kept - 1].0 != out[i].0 {
+            out.swap(kept, i);
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
+    Ok(())
+}
+
+/// The canonical entries of value-like items (one per slot).
+fn encode_values<'a, K, N, V>(
+    state: &str,
+    kg: KeyGroup,
+    items: impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>>,
+    out: &mut Vec<CanonicalEntry>,
+) -> Result<(), StateError>
+where
+    K: StateData + 'a,
+    N: StateData + 'a,
+    V: StateData + 'a,
+{
+    for (k, n, v, at) in items {
+        let key = encode_state_key(kg, k, n).map_err(codec(state))?;
+        out.push((key, stored_bytes(v, at).map_err(codec(state))?));
+    }
+    Ok(())
+}
+
+/// The canonical entries of list elements, those of one list consecutive:
+/// one entry per list.
+fn encode_lists<'a, K, N, V>(
+    state: &str,
+    kg: KeyGroup,
+    items: impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>>,
+    out: &mut Vec<CanonicalEntry>,
+) -> Result<(), StateError>
+where
+    K: StateData + PartialEq + 'a,
+    N: StateData + PartialEq + 'a,
+    V: StateData + 'a,
+{
+    let mut current: Option<(&K, &N, Vec<u8>)> = None;
+    let mut element = Vec::new();
+    for (k, n, v, at) in items {
+        if current
+            .as_ref()
+            .is_none_or(|(ck, cn, _)| *ck != k || *cn != n)
+        {
+            if let Some((ck, cn, records)) = current.take() {
+                out.push((encode_state_key(kg, ck, cn).map_err(codec(state))?, records));
+            }
+            current = Some((k, n, Vec::new()));
+        }
+        element.clear();
+        put_stored(v, at, &mut element).map_err(codec(state))?;
+        if let Some((_, _, records)) = current.as_mut() {
+            put_list_record(&element, records).map_err(codec(state))?;
+        }
+    }
+    if let Some((ck, cn, records)) = current {
+        out.push((encode_state_key(kg, ck, cn).map_err(codec(state))?, records));
+    }
+    Ok(())
+}
+
+/// The canonical entries of map user entries (one per user key).
+fn encode_maps<'a, K, N, UK, UV>(
+    state: &str,
+    kg: KeyGroup,
+    items: impl Iterator<Item = ExpiringEntry<'a, K, N, (&'a UK, &'a UV)>>,
+    out: &mut Vec<CanonicalEntry>,
+) -> Result<(), StateError>
+where
+    K: StateData + 'a,
+    N: StateData + 'a,
+    UK: StateData + 'a,
+    UV: StateData + 'a,
+{
+    for (k, n, (uk, uv), at) in items {
+        let key = map_entry_key(kg, k, n, uk).map_err(codec(state))?;
+        out.push((key, stored_bytes(uv, at).map_err(codec(state))?));
+    }
+    Ok(())
+}
+
+/// The stored key of user key `uk` of the map of (key, ns).
+fn map_entry_key<K: StateData, N: StateData, UK: StateData>(
+    kg: KeyGroup,
+    key: &K,
+    ns: &N,
+    uk: &UK,
+) -> Result<Vec<u8>, CodecError> {
+    let mut bytes = encode_state_key(kg, key, ns)?;
+    encode(uk, DataPart::UserKey, &mut bytes)?;
+    Ok(bytes)
 }
 
 /// A stored key's parts with the key decoded and its [`KeyRef`].
@@ -127,28 +279,7 @@ where
         out: &mut Vec<CanonicalEntry>,
     ) -> Result<(), StateError> {
         let from = out.len();
-        // Elements arrive one by one, those of one list together.
-        let mut current: Option<(&K, &N, Vec<u8>)> = None;
-        let mut element = Vec::new();
-        for (k, n, v, at) in self.iter_key_group_with_expiry(kg)? {
-            if current
-                .as_ref()
-                .is_none_or(|(ck, cn, _)| *ck != k || *cn != n)
-            {
-                if let Some((ck, cn, records)) = current.take() {
-                    out.push((encode_state_key(kg, ck, cn).map_err(codec(state))?, records));
-                }
-                current = Some((k, n, Vec::new()));
-            }
-            element.clear();
-            put_stored(v, at, &mut element).map_err(codec(state))?;
-            if let Some((_, _, records)) = current.as_mut() {
-                put_list_record(&element, records).map_err(codec(state))?;
-            }
-        }
-        if let Some((ck, cn, records)) = current {
-            out.push((encode_state_key(kg, ck, cn).map_err(codec(state))?, records));
-        }
+        encode_lists(state, kg, self.iter_key_group_with_expiry(kg)?, out)?;
         sort_from(out, from);
         Ok(())
     }
@@ -170,6 +301,22 @@ where
             self.restore(d.kr, &d.key, &ns, values, now_ms)?;
         }
         Ok(())
+    }
+
+    fn track_changes(&mut self) -> bool {
+        ListTable::track_changes(self)
+    }
+
+    fn tracks_changes(&self) -> bool {
+        ListTable::tracks_changes(self)
+    }
+
+    fn export_changes(&mut self, state: &str, out: &mut Vec<DeltaEntry>) -> Result<(), StateError> {
+        let changes = self.take_changes();
+        let encode_slot = |kg, k: &K, n: &N, cur: &mut Vec<CanonicalEntry>| {
+            encode_lists(state, kg, self.slot_entries(kg, k, n)?, cur)
+        };
+        delta_of(state, changes, true, encode_slot, out)
     }
 }
 
@@ -195,11 +342,7 @@ where
         out: &mut Vec<CanonicalEntry>,
     ) -> Result<(), StateError> {
         let from = out.len();
-        for (k, n, (uk, uv), at) in self.iter_key_group_with_expiry(kg)? {
-            let mut key = encode_state_key(kg, k, n).map_err(codec(state))?;
-            encode(uk, DataPart::UserKey, &mut key).map_err(codec(state))?;
-            out.push((key, stored_bytes(uv, at).map_err(codec(state))?));
-        }
+        encode_maps(state, kg, self.iter_key_group_with_expiry(kg)?, out)?;
         sort_from(out, from);
         Ok(())
     }
@@ -219,6 +362,31 @@ where
             self.restore(d.kr, &d.key, &ns, (uk, uv, stored.expires_at_ms), now_ms)?;
         }
         Ok(())
+    }
+
+    fn track_changes(&mut self) -> bool {
+        // A user key that cannot be encoded could not have been
+        // checkpointed either: the capture of its value fails first.
+        MapTable::track_changes(
+            self,
+            Arc::new(|kg, key: &K, ns: &N, uk: &UK, out: &mut Vec<Vec<u8>>| {
+                if let Ok(bytes) = map_entry_key(kg, key, ns, uk) {
+                    out.push(bytes);
+                }
+            }),
+        )
+    }
+
+    fn tracks_changes(&self) -> bool {
+        MapTable::tracks_changes(self)
+    }
+
+    fn export_changes(&mut self, state: &str, out: &mut Vec<DeltaEntry>) -> Result<(), StateError> {
+        let changes = self.take_changes();
+        let encode_slot = |kg, k: &K, n: &N, cur: &mut Vec<CanonicalEntry>| {
+            encode_maps(state, kg, self.slot_entries(kg, k, n)?, cur)
+        };
+        delta_of(state, changes, false, encode_slot, out)
     }
 }
 
@@ -242,10 +410,7 @@ macro_rules! value_like {
                 out: &mut Vec<CanonicalEntry>,
             ) -> Result<(), StateError> {
                 let from = out.len();
-                for (k, n, v, at) in self.iter_key_group_with_expiry(kg)? {
-                    let key = encode_state_key(kg, k, n).map_err(codec(state))?;
-                    out.push((key, stored_bytes(v, at).map_err(codec(state))?));
-                }
+                encode_values(state, kg, self.iter_key_group_with_expiry(kg)?, out)?;
                 sort_from(out, from);
                 Ok(())
             }
@@ -264,6 +429,28 @@ macro_rules! value_like {
                     self.restore(d.kr, (d.key, ns, v, stored.expires_at_ms), now_ms)?;
                 }
                 Ok(())
+            }
+
+            fn track_changes(&mut self) -> bool {
+                self.value_table_mut().track_changes()
+            }
+
+            fn tracks_changes(&self) -> bool {
+                self.value_table().tracks_changes()
+            }
+
+            fn export_changes(
+                &mut self,
+                state: &str,
+                out: &mut Vec<DeltaEntry>,
+            ) -> Result<(), StateError> {
+                let values = self.value_table_mut();
+                let changes = values.take_changes();
+                let values = &*values;
+                let encode_slot = |kg, k: &K, n: &N, cur: &mut Vec<CanonicalEntry>| {
+                    encode_values(state, kg, values.slot_entries(kg, k, n)?, cur)
+                };
+                delta_of(state, changes, true, encode_slot, out)
             }
         }
     };

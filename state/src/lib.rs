@@ -69,6 +69,7 @@
 
 #![deny(missing_docs)]
 
+pub mod changes;
 mod dispatch;
 mod store;
 
@@ -89,7 +90,7 @@ pub mod ttl;
 pub mod value;
 
 pub use aggregating::{AggregateFunction, AggregatingTable};
-pub use canonical::{CanonicalEntry, CanonicalState};
+pub use canonical::{CanonicalEntry, CanonicalState, DeltaEntry};
 pub use codec::StateData;
 pub use error::StateError;
 pub use hash::{StableBuildHasher, StableHasher, stable_hash};

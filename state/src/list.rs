@@ -8,6 +8,7 @@ use std::hash::Hash;
 
 use hashbrown::hash_table::Entry;
 
+use crate::changes::{Changes, reads_restart_ttl};
 use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
 use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -218,6 +219,26 @@ where
         }))
     }
 
+    fn slot_entries<'a>(
+        &'a self,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+    ) -> Result<
+        impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V, M>,
+        StateError,
+    > {
+        Ok(self
+            .store
+            .find_in(kg, key, ns)?
+            .into_iter()
+            .flat_map(|slot| {
+                slot.cell
+                    .iter()
+                    .map(move |c| (&slot.key, &slot.ns, M::value(c), M::expires_at_ms(c)))
+            }))
+    }
+
     fn cleanup_expired(&mut self, now_ms: i64, entries_max: usize) -> usize {
         if !M::EXPIRES {
             return 0;
@@ -409,6 +430,39 @@ where
         kg: KeyGroup,
     ) -> Result<impl Iterator<Item = ExpiringEntry<'_, K, N, &V>> + '_, StateError> {
         Ok(by_ttl_wrap!(&self.inner, core => core.iter_key_group(kg)?))
+    }
+
+    /// Starts noting changed lists, as
+    /// [`ValueTable::track_changes`](crate::ValueTable::track_changes).
+    pub fn track_changes(&mut self) -> bool {
+        if reads_restart_ttl(self.ttl()) {
+            return false;
+        }
+        by_ttl!(&mut self.inner, core => core.store.track_changes(None));
+        true
+    }
+
+    /// Whether changes are noted.
+    pub fn tracks_changes(&self) -> bool {
+        by_ttl!(&self.inner, core => core.store.tracks_changes())
+    }
+
+    /// The (key, ns) pairs touched since the previous call.
+    pub fn take_changes(&mut self) -> Changes<K, N> {
+        by_ttl!(&mut self.inner, core => core.store.take_changes())
+    }
+
+    /// The elements of the list of (key, ns) in key group `kg`, in order,
+    /// as [`iter_key_group_with_expiry`](Self::iter_key_group_with_expiry)
+    /// yields them.
+    pub fn slot_entries<'a>(
+        &'a self,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+    ) -> Result<impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V>, StateError>
+    {
+        Ok(by_ttl_wrap!(&self.inner, core => core.slot_entries(kg, key, ns)?))
     }
 
     /// Examines up to `entries_max` lists, resuming where the previous call

@@ -8,6 +8,7 @@ use std::hash::Hash;
 
 use hashbrown::hash_table::Entry;
 
+use crate::changes::{Changes, UserKeyMemo, reads_restart_ttl};
 use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
 use crate::error::StateError;
 use crate::hash::StableBuildHasher;
@@ -195,6 +196,26 @@ where
                 .iter()
                 .map(move |(uk, c)| (&slot.key, &slot.ns, (uk, M::value(c)), M::expires_at_ms(c)))
         }))
+    }
+
+    fn slot_entries<'a>(
+        &'a self,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+    ) -> Result<
+        impl Iterator<Item = ExpiringEntry<'a, K, N, (&'a UK, &'a UV)>> + use<'a, K, N, UK, UV, M>,
+        StateError,
+    > {
+        Ok(self
+            .store
+            .find_in(kg, key, ns)?
+            .into_iter()
+            .flat_map(|slot| {
+                slot.cell.iter().map(move |(uk, c)| {
+                    (&slot.key, &slot.ns, (uk, M::value(c)), M::expires_at_ms(c))
+                })
+            }))
     }
 
     fn cleanup_expired(&mut self, now_ms: i64, entries_max: usize) -> usize {
@@ -420,6 +441,53 @@ where
         kg: KeyGroup,
     ) -> Result<impl Iterator<Item = ExpiringEntry<'_, K, N, (&UK, &UV)>> + '_, StateError> {
         Ok(by_ttl_wrap!(&self.inner, core => core.iter_key_group(kg)?))
+    }
+
+    /// Starts noting changed maps, as
+    /// [`ValueTable::track_changes`](crate::ValueTable::track_changes).
+    /// `user_keys` is called with each user key a map held before its first
+    /// change in a period, so a capture can write tombstones for the user
+    /// keys removed since.
+    pub fn track_changes(&mut self, user_keys: UserKeyMemo<K, N, UK>) -> bool {
+        if reads_restart_ttl(self.ttl()) {
+            return false;
+        }
+        by_ttl!(&mut self.inner, core => {
+            let user_keys = user_keys.clone();
+            core.store.track_changes(Some(std::sync::Arc::new(move |kg, slot, out| {
+                for uk in slot.cell.keys() {
+                    user_keys(kg, &slot.key, &slot.ns, uk, out);
+                }
+            })));
+        });
+        true
+    }
+
+    /// Whether changes are noted.
+    pub fn tracks_changes(&self) -> bool {
+        by_ttl!(&self.inner, core => core.store.tracks_changes())
+    }
+
+    /// The (key, ns) pairs touched since the previous call, with the stored
+    /// keys of the user entries they held before.
+    pub fn take_changes(&mut self) -> Changes<K, N> {
+        by_ttl!(&mut self.inner, core => core.store.take_changes())
+    }
+
+    /// The user entries of (key, ns) in key group `kg`, as
+    /// [`iter_key_group_with_expiry`](Self::iter_key_group_with_expiry)
+    /// yields them.
+    #[allow(clippy::type_complexity)]
+    pub fn slot_entries<'a>(
+        &'a self,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+    ) -> Result<
+        impl Iterator<Item = ExpiringEntry<'a, K, N, (&'a UK, &'a UV)>> + use<'a, K, N, UK, UV>,
+        StateError,
+    > {
+        Ok(by_ttl_wrap!(&self.inner, core => core.slot_entries(kg, key, ns)?))
     }
 
     /// Examines up to `entries_max` maps, resuming where the previous call

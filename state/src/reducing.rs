@@ -151,6 +151,16 @@ where
         self.values.iter_key_group(kg)
     }
 
+    /// The table of folded values.
+    pub(crate) fn value_table(&self) -> &ValueTable<K, N, V> {
+        &self.values
+    }
+
+    /// The table of folded values, mutably.
+    pub(crate) fn value_table_mut(&mut self) -> &mut ValueTable<K, N, V> {
+        &mut self.values
+    }
+
     /// Every stored entry of key group `kg` with its expiry.
     pub fn iter_key_group_with_expiry(
         &self,

@@ -10,6 +10,7 @@ use std::hash::Hash;
 use hashbrown::HashTable;
 use hashbrown::hash_table::{Entry, Iter, OccupiedEntry};
 
+use crate::changes::{ChangeTracker, Changes, Memo};
 use crate::error::StateError;
 use crate::hash::{slot_hash, stable_hash};
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -51,6 +52,12 @@ fn missing_group(range: KeyGroupRange, kg: KeyGroup) -> StateError {
     }
 }
 
+/// One key group's table and the change tracker, borrowed apart.
+type GroupAndTracker<'a, K, N, C> = (
+    &'a mut HashTable<Slot<K, N, C>>,
+    Option<&'a mut ChangeTracker<K, N, C>>,
+);
+
 /// A found slot that can be modified or removed in place.
 pub(crate) type Occupied<'a, K, N, C> = OccupiedEntry<'a, Slot<K, N, C>>;
 
@@ -60,6 +67,8 @@ pub(crate) struct KeyGroupedStore<K, N, C> {
     range: KeyGroupRange,
     groups: Box<[HashTable<Slot<K, N, C>>]>,
     cursor: SweepCursor,
+    /// Present when checkpoints capture only what changed.
+    changes: Option<Box<ChangeTracker<K, N, C>>>,
 }
 
 impl<K, N, C> KeyGroupedStore<K, N, C>
@@ -72,7 +81,60 @@ where
             range,
             groups: (0..range.len()).map(|_| HashTable::new()).collect(),
             cursor: SweepCursor::default(),
+            changes: None,
         }
+    }
+
+    /// From now on, notes every slot a mutable access touches; `memo`
+    /// records what a slot held before its first change in a period.
+    pub(crate) fn track_changes(&mut self, memo: Option<Memo<K, N, C>>) {
+        self.changes = Some(Box::new(ChangeTracker::new(memo)));
+    }
+
+    /// Whether changes are tracked.
+    pub(crate) fn tracks_changes(&self) -> bool {
+        self.changes.is_some()
+    }
+
+    /// The slots touched since the previous call (none when untracked).
+    pub(crate) fn take_changes(&mut self) -> Changes<K, N> {
+        match self.changes.as_deref_mut() {
+            Some(t) => t.take(),
+            None => Changes {
+                slots: Vec::new(),
+                before: Vec::new(),
+            },
+        }
+    }
+
+    /// The table of key group `kg` and the change tracker, borrowed apart.
+    #[inline]
+    fn parts_mut(&mut self, kg: KeyGroup) -> Result<GroupAndTracker<'_, K, N, C>, StateError> {
+        let range = self.range;
+        let offset = range.offset_of(kg)?;
+        let group = self
+            .groups
+            .get_mut(offset)
+            .ok_or_else(|| missing_group(range, kg))?;
+        Ok((group, self.changes.as_deref_mut()))
+    }
+
+    /// The group of `kr` with (key, ns) noted as changing.
+    #[inline]
+    fn group_for_change(
+        &mut self,
+        kr: KeyRef,
+        hash: u64,
+        key: &K,
+        ns: &N,
+    ) -> Result<&mut HashTable<Slot<K, N, C>>, StateError> {
+        let (group, changes) = self.parts_mut(kr.key_group)?;
+        if let Some(t) = changes {
+            t.note(hash, kr.key_group, key, ns, || {
+                group.find(hash, |s| s.key == *key && s.ns == *ns)
+            });
+        }
+        Ok(group)
     }
 
     pub(crate) fn range(&self) -> KeyGroupRange {
@@ -93,15 +155,6 @@ where
             .ok_or_else(|| missing_group(self.range, kg))
     }
 
-    #[inline]
-    fn group_mut(&mut self, kg: KeyGroup) -> Result<&mut HashTable<Slot<K, N, C>>, StateError> {
-        let range = self.range;
-        let offset = range.offset_of(kg)?;
-        self.groups
-            .get_mut(offset)
-            .ok_or_else(|| missing_group(range, kg))
-    }
-
     /// The slot of (key, ns), if stored (expired or not).
     #[inline]
     pub(crate) fn find(
@@ -116,6 +169,20 @@ where
             .find(hash, |s| s.key == *key && s.ns == *ns))
     }
 
+    /// The slot of (key, ns) in key group `kg`, for a capture of changes.
+    pub(crate) fn find_in(
+        &self,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+    ) -> Result<Option<&Slot<K, N, C>>, StateError> {
+        let kr = KeyRef {
+            hash: stable_hash(key),
+            key_group: kg,
+        };
+        self.find(kr, key, ns)
+    }
+
     /// The slot of (key, ns) as an entry that can be modified or removed.
     #[inline]
     pub(crate) fn find_entry(
@@ -126,7 +193,7 @@ where
     ) -> Result<Option<Occupied<'_, K, N, C>>, StateError> {
         let hash = slot_hash(kr.hash, ns);
         Ok(self
-            .group_mut(kr.key_group)?
+            .group_for_change(kr, hash, key, ns)?
             .find_entry(hash, |s| s.key == *key && s.ns == *ns)
             .ok())
     }
@@ -139,11 +206,11 @@ where
         key: &K,
         ns: &N,
     ) -> Result<Entry<'_, Slot<K, N, C>>, StateError> {
-        let group = self.group_mut(kr.key_group)?;
+        let hash = slot_hash(kr.hash, ns);
+        let group = self.group_for_change(kr, hash, key, ns)?;
         // A KeyRef of another key would land the entry where a later
         // rehash cannot find it; too costly to check in release builds.
         debug_assert_eq!(kr.hash, stable_hash(key), "KeyRef does not match key");
-        let hash = slot_hash(kr.hash, ns);
         Ok(group.entry(hash, |s| s.key == *key && s.ns == *ns, Self::rehash))
     }
 
@@ -165,6 +232,13 @@ where
 
     /// Drops every slot and releases the tables' memory.
     pub(crate) fn clear_all(&mut self) {
+        if let Some(t) = self.changes.as_deref_mut() {
+            for (kg, group) in self.range.iter().zip(self.groups.iter()) {
+                for slot in group {
+                    t.note(Self::rehash(slot), kg, &slot.key, &slot.ns, || Some(slot));
+                }
+            }
+        }
         for group in self.groups.iter_mut() {
             *group = HashTable::new();
         }
@@ -181,6 +255,7 @@ where
                 .iter()
                 .map(HashTable::allocation_size)
                 .sum::<usize>()
+            + self.changes.as_ref().map_or(0, |t| t.approx_bytes())
     }
 
     /// The slots of one key group, in no particular order.
@@ -229,8 +304,18 @@ where
             scanned += 1;
             if let Ok(mut occupied) = table.get_bucket_entry(bucket) {
                 examined += 1;
+                let kg = self.range.start + group as KeyGroup;
+                let noted = note_swept(self.changes.as_deref_mut(), kg, occupied.get());
                 let swept = visit(occupied.get_mut());
                 removed += swept.removed;
+                if let (Some(t), Some((hash, mark))) = (self.changes.as_deref_mut(), noted)
+                    && swept.removed == 0
+                    && swept.keep
+                {
+                    // The visit changed nothing: not a change after all.
+                    let slot = occupied.get();
+                    t.forget(hash, &slot.key, &slot.ns, mark);
+                }
                 if !swept.keep {
                     occupied.remove();
                 }
@@ -238,6 +323,27 @@ where
         }
         removed
     }
+}
+
+/// Notes a slot a sweep is about to visit, unless it is noted already;
+/// returns its hash and the memo mark to take the note back with.
+fn note_swept<K, N, C>(
+    changes: Option<&mut ChangeTracker<K, N, C>>,
+    kg: KeyGroup,
+    slot: &Slot<K, N, C>,
+) -> Option<(u64, usize)>
+where
+    K: Hash + Eq + Clone,
+    N: Hash + Eq + Clone,
+{
+    let t = changes?;
+    let hash = slot_hash(stable_hash(&slot.key), &slot.ns);
+    if t.is_noted(hash, &slot.key, &slot.ns) {
+        return None;
+    }
+    let mark = t.mark();
+    t.note(hash, kg, &slot.key, &slot.ns, || Some(slot));
+    Some((hash, mark))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::hash::Hash;
 
 use hashbrown::hash_table::Entry;
 
+use crate::changes::{Changes, reads_restart_ttl};
 use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
 use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -229,6 +230,25 @@ where
         }))
     }
 
+    fn slot_entries<'a>(
+        &'a self,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+    ) -> Result<
+        impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V, M>,
+        StateError,
+    > {
+        Ok(self.store.find_in(kg, key, ns)?.into_iter().map(|slot| {
+            (
+                &slot.key,
+                &slot.ns,
+                M::value(&slot.cell),
+                M::expires_at_ms(&slot.cell),
+            )
+        }))
+    }
+
     fn cleanup_expired(&mut self, now_ms: i64, entries_max: usize) -> usize {
         if !M::EXPIRES {
             return 0;
@@ -439,6 +459,50 @@ where
         kg: KeyGroup,
     ) -> Result<impl Iterator<Item = ExpiringEntry<'_, K, N, &V>> + '_, StateError> {
         Ok(by_ttl_wrap!(&self.inner, core => core.iter_key_group(kg)?))
+    }
+
+    /// This table, for code shared with the tables built on it.
+    pub(crate) fn value_table(&self) -> &Self {
+        self
+    }
+
+    /// This table, mutably.
+    pub(crate) fn value_table_mut(&mut self) -> &mut Self {
+        self
+    }
+
+    /// Starts noting changed entries, so a checkpoint can capture only
+    /// those. Refused (false) when reads restart the TTL: a read changes
+    /// the expiry without a mutable access, so it would go unnoticed.
+    pub fn track_changes(&mut self) -> bool {
+        if reads_restart_ttl(self.ttl()) {
+            return false;
+        }
+        by_ttl!(&mut self.inner, core => core.store.track_changes(None));
+        true
+    }
+
+    /// Whether changes are noted.
+    pub fn tracks_changes(&self) -> bool {
+        by_ttl!(&self.inner, core => core.store.tracks_changes())
+    }
+
+    /// The (key, ns) pairs touched since the previous call.
+    pub fn take_changes(&mut self) -> Changes<K, N> {
+        by_ttl!(&mut self.inner, core => core.store.take_changes())
+    }
+
+    /// The entry of (key, ns) in key group `kg` as
+    /// [`iter_key_group_with_expiry`](Self::iter_key_group_with_expiry)
+    /// yields it; nothing when it is not stored.
+    pub fn slot_entries<'a>(
+        &'a self,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+    ) -> Result<impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V>, StateError>
+    {
+        Ok(by_ttl_wrap!(&self.inner, core => core.slot_entries(kg, key, ns)?))
     }
 
     /// Examines up to `entries_max` entries, resuming where the previous call

@@ -41,7 +41,10 @@ pub(crate) fn key_groups(inst: &Instantiator<'_>) -> spate_state::KeyGroupRange 
 /// The state-creation context of operator `node` on subtask `inst.core`,
 /// in the job's state backend.
 pub(crate) fn open_context(inst: &mut Instantiator<'_>, node: NodeId) -> Result<OpenContext> {
-    let open = OpenContext::new(key_groups(inst), inst.core);
+    let mut open = OpenContext::new(key_groups(inst), inst.core);
+    if inst.checkpointed() {
+        open.registry.track_changes();
+    }
     Ok(match inst.rocks_backend()? {
         Some(backend) => open.in_rocks(backend, node.to_string()),
         None => open,

@@ -5,14 +5,20 @@
 //! again. Retention then deletes the old chain once no retained
 //! checkpoint references it, so storage stays bounded by the live state.
 //!
+//! States whose tables note their changes arrive as changes already
+//! ([`Captured::Changes`]); the planner then needs no fingerprint, and a
+//! full file is written by merging the chain's local copies with the
+//! changes, off the tasks' cores.
+//!
 //! This is a pure planner: entries in, the file to write out. The driver
 //! does the writing.
 
 use std::collections::HashMap;
 
-use spate_state::CanonicalEntry;
 use spate_state::checkpoint::{ChainStats, CompactionPolicy, FileKind, FileRef, NextFile};
+use spate_state::{CanonicalEntry, DeltaEntry};
 
+use super::operator_state::Captured;
 use super::snapshot::TaskKey;
 
 /// What the previous checkpoint stored of one state: each key with a hash
@@ -23,7 +29,16 @@ type Fingerprint = Vec<(Vec<u8>, u64)>;
 #[derive(Default)]
 struct Chain {
     files: Vec<FileRef>,
+    /// Whole captures only: what the previous one held.
     last: Fingerprint,
+    /// Fed by captures of changes.
+    of_changes: bool,
+    /// Captures of changes: the chain's files may be missing from storage
+    /// (a checkpoint failed), so the next file is a full one.
+    full_due: bool,
+    /// Captures of changes whose file could not be written: the next file
+    /// holds them too.
+    unwritten: Vec<DeltaEntry>,
 }
 
 /// The file to write for one state.
@@ -31,10 +46,15 @@ struct Chain {
 pub(crate) struct PlannedFile {
     /// Full or delta.
     pub(crate) kind: FileKind,
-    /// Sorted entries; `None` deletes the key (deltas only).
-    pub(crate) entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// The chain's files before this one (empty for a full file).
+    /// Sorted entries; `None` deletes the key (deltas, and changes merged
+    /// into a full file).
+    pub(crate) entries: Vec<DeltaEntry>,
+    /// The chain's files before this one.
     pub(crate) chain: Vec<FileRef>,
+    /// A full file of a chain of changes: the merge of the chain's files
+    /// (their local copies) with `entries`. The chain's files are then
+    /// kept locally too, for the next such merge.
+    pub(crate) of_changes: bool,
 }
 
 /// The chains of every task's states.
@@ -63,9 +83,78 @@ impl StateChains {
         }
     }
 
-    /// Plans the file of `state` of `task` holding `entries` (sorted).
-    /// `None` when nothing changed since the previous file of the chain.
+    /// Plans the file of `state` of `task` for what was captured. `None`
+    /// when nothing changed since the previous file of the chain.
     pub(crate) fn plan(
+        &mut self,
+        task: TaskKey,
+        state: &str,
+        captured: Captured,
+    ) -> Option<PlannedFile> {
+        match captured {
+            Captured::Whole(entries) => self.plan_whole(task, state, entries),
+            Captured::Changes(changes) => self.plan_changes(task, state, changes),
+        }
+    }
+
+    /// Plans the file of a state captured as its changes.
+    fn plan_changes(
+        &mut self,
+        task: TaskKey,
+        state: &str,
+        changes: Vec<DeltaEntry>,
+    ) -> Option<PlannedFile> {
+        let chain = self.chains.entry((task, state.to_owned())).or_default();
+        chain.of_changes = true;
+        let changes = newer_wins(std::mem::take(&mut chain.unwritten), changes);
+        if chain.files.is_empty() {
+            // Tracking started with the table empty: the changes are all
+            // there is.
+            let entries: Vec<DeltaEntry> = changes.into_iter().filter(|e| e.1.is_some()).collect();
+            return (!entries.is_empty()).then_some(PlannedFile {
+                kind: FileKind::Full,
+                entries,
+                chain: Vec::new(),
+                of_changes: true,
+            });
+        }
+        if changes.is_empty() && !chain.full_due {
+            return None;
+        }
+        let stats = ChainStats::of(&chain.files);
+        // The full file stands in for the live state, which the driver
+        // does not hold.
+        let live_bytes = stats.map_or(0, |s| s.full_bytes);
+        let next = if chain.full_due {
+            NextFile::Full
+        } else {
+            self.policy
+                .next_file(stats, live_bytes, entries_bytes(&changes))
+        };
+        Some(PlannedFile {
+            kind: match next {
+                NextFile::Full => FileKind::Full,
+                NextFile::Delta => FileKind::Delta,
+            },
+            entries: changes,
+            chain: chain.files.clone(),
+            of_changes: true,
+        })
+    }
+
+    /// The file planned for `state` of `task` could not be written: its
+    /// changes go into the next file of the chain.
+    pub(crate) fn not_written(&mut self, task: TaskKey, state: &str, planned: PlannedFile) {
+        if let Some(chain) = self.chains.get_mut(&(task, state.to_owned()))
+            && chain.of_changes
+        {
+            chain.unwritten = planned.entries;
+            chain.full_due |= planned.kind == FileKind::Full;
+        }
+    }
+
+    /// Plans the file of a state captured whole.
+    fn plan_whole(
         &mut self,
         task: TaskKey,
         state: &str,
@@ -92,6 +181,7 @@ impl StateChains {
                 kind: FileKind::Delta,
                 entries: delta,
                 chain: chain.files.clone(),
+                of_changes: false,
             }),
             NextFile::Full if entries.is_empty() => {
                 // An empty state needs no file.
@@ -102,6 +192,7 @@ impl StateChains {
                 kind: FileKind::Full,
                 entries: entries.into_iter().map(|(k, v)| (k, Some(v))).collect(),
                 chain: Vec::new(),
+                of_changes: false,
             }),
         }
     }
@@ -111,6 +202,7 @@ impl StateChains {
         if let Some(chain) = self.chains.get_mut(&(task, state.to_owned())) {
             if file.kind == FileKind::Full {
                 chain.files.clear();
+                chain.full_due = false;
             }
             chain.files.push(file);
         }
@@ -124,9 +216,37 @@ impl StateChains {
     }
 
     /// A checkpoint failed: its files may be missing from storage, so
-    /// every chain starts again with a full file.
+    /// every chain starts again with a full file. Chains of changes keep
+    /// their files (kept locally) to merge the full file from.
     pub(crate) fn reset(&mut self) {
-        self.chains.clear();
+        self.chains.retain(|_, c| c.of_changes);
+        for chain in self.chains.values_mut() {
+            chain.full_due = !chain.files.is_empty();
+        }
+    }
+}
+
+/// Two sorted deltas as one: for a key in both, the newer entry.
+fn newer_wins(older: Vec<DeltaEntry>, newer: Vec<DeltaEntry>) -> Vec<DeltaEntry> {
+    if older.is_empty() {
+        return newer;
+    }
+    let mut out = Vec::with_capacity(older.len() + newer.len());
+    let (mut o, mut n) = (older.into_iter().peekable(), newer.into_iter().peekable());
+    loop {
+        match (o.peek(), n.peek()) {
+            (None, None) => return out,
+            (Some(_), None) => out.extend(o.next()),
+            (None, Some(_)) => out.extend(n.next()),
+            (Some(a), Some(b)) => match a.0.cmp(&b.0) {
+                std::cmp::Ordering::Less => out.extend(o.next()),
+                std::cmp::Ordering::Greater => out.extend(n.next()),
+                std::cmp::Ordering::Equal => {
+                    o.next();
+                    out.extend(n.next());
+                }
+            },
+        }
     }
 }
 
@@ -194,6 +314,10 @@ mod tests {
         }
     }
 
+    fn whole(entries: Vec<CanonicalEntry>) -> Captured {
+        Captured::Whole(entries)
+    }
+
     fn chains() -> StateChains {
         // Entries of a few bytes: only the chain length limits deltas here.
         StateChains::new(CompactionPolicy {
@@ -205,11 +329,19 @@ mod tests {
     #[test]
     fn a_delta_holds_only_changes_and_removals() {
         let mut c = chains();
-        let first = c.plan(TASK, "s", vec![e("a", "1"), e("b", "2"), e("c", "3")]);
+        let first = c.plan(
+            TASK,
+            "s",
+            whole(vec![e("a", "1"), e("b", "2"), e("c", "3")]),
+        );
         assert_eq!(first.as_ref().map(|p| p.kind), Some(FileKind::Full));
         c.written(TASK, "s", file("f1", FileKind::Full, 1000));
         let second = c
-            .plan(TASK, "s", vec![e("a", "1"), e("c", "9"), e("d", "4")])
+            .plan(
+                TASK,
+                "s",
+                whole(vec![e("a", "1"), e("c", "9"), e("d", "4")]),
+            )
             .unwrap();
         assert_eq!(second.kind, FileKind::Delta);
         let want: Vec<(Vec<u8>, Option<Vec<u8>>)> = vec![
@@ -224,35 +356,113 @@ mod tests {
     #[test]
     fn nothing_changed_writes_nothing_and_keeps_the_chain() {
         let mut c = chains();
-        c.plan(TASK, "s", vec![e("a", "1")]);
+        c.plan(TASK, "s", whole(vec![e("a", "1")]));
         c.written(TASK, "s", file("f1", FileKind::Full, 1000));
-        assert_eq!(c.plan(TASK, "s", vec![e("a", "1")]), None);
+        assert_eq!(c.plan(TASK, "s", whole(vec![e("a", "1")])), None);
         assert_eq!(c.files(TASK, "s").len(), 1);
     }
 
     #[test]
     fn a_long_chain_is_replaced_by_a_full_file() {
         let mut c = chains();
-        c.plan(TASK, "s", vec![e("a", "0")]);
+        c.plan(TASK, "s", whole(vec![e("a", "0")]));
         c.written(TASK, "s", file("f0", FileKind::Full, 1000));
         for i in 1..=3 {
-            let p = c.plan(TASK, "s", vec![e("a", &i.to_string())]).unwrap();
+            let p = c
+                .plan(TASK, "s", whole(vec![e("a", &i.to_string())]))
+                .unwrap();
             assert_eq!(p.kind, FileKind::Delta);
             c.written(TASK, "s", file(&format!("d{i}"), FileKind::Delta, 10));
         }
-        let p = c.plan(TASK, "s", vec![e("a", "4")]).unwrap();
+        let p = c.plan(TASK, "s", whole(vec![e("a", "4")])).unwrap();
         assert_eq!(p.kind, FileKind::Full, "3 deltas is the chain's limit");
         c.written(TASK, "s", file("f4", FileKind::Full, 1000));
         assert_eq!(c.files(TASK, "s").len(), 1);
     }
 
+    fn changes(items: &[(&str, Option<&str>)]) -> Captured {
+        Captured::Changes(
+            items
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn changes_start_a_chain_with_their_values_then_add_deltas() {
+        let mut c = chains();
+        let first = c
+            .plan(TASK, "s", changes(&[("a", Some("1")), ("b", None)]))
+            .unwrap();
+        assert_eq!(first.kind, FileKind::Full);
+        assert_eq!(first.entries, vec![(b"a".to_vec(), Some(b"1".to_vec()))]);
+        assert!(first.chain.is_empty());
+        c.written(TASK, "s", file("f1", FileKind::Full, 1000));
+        assert_eq!(c.plan(TASK, "s", changes(&[])), None, "nothing changed");
+        let second = c.plan(TASK, "s", changes(&[("a", None)])).unwrap();
+        assert_eq!(second.kind, FileKind::Delta);
+        assert_eq!(second.entries, vec![(b"a".to_vec(), None)]);
+    }
+
+    #[test]
+    fn a_full_file_of_changes_merges_the_chain() {
+        let mut c = chains();
+        c.plan(TASK, "s", changes(&[("a", Some("0"))]));
+        c.written(TASK, "s", file("f0", FileKind::Full, 1000));
+        for i in 1..=3 {
+            let p = c.plan(TASK, "s", changes(&[("a", Some("x"))])).unwrap();
+            assert_eq!(p.kind, FileKind::Delta);
+            c.written(TASK, "s", file(&format!("d{i}"), FileKind::Delta, 10));
+        }
+        let p = c.plan(TASK, "s", changes(&[("b", Some("y"))])).unwrap();
+        assert_eq!(p.kind, FileKind::Full, "3 deltas is the chain's limit");
+        assert!(p.of_changes);
+        assert_eq!(p.chain.len(), 4, "the whole chain is merged in");
+    }
+
+    #[test]
+    fn after_a_failed_checkpoint_changes_are_merged_into_a_full_file() {
+        let mut c = chains();
+        c.plan(TASK, "s", changes(&[("a", Some("1"))]));
+        c.written(TASK, "s", file("f1", FileKind::Full, 1000));
+        c.reset();
+        let p = c.plan(TASK, "s", changes(&[])).unwrap();
+        assert_eq!(
+            p.kind,
+            FileKind::Full,
+            "the chain may be missing from storage"
+        );
+        assert_eq!(p.chain.len(), 1, "merged from the kept chain");
+    }
+
+    #[test]
+    fn changes_whose_file_failed_go_into_the_next_one() {
+        let mut c = chains();
+        c.plan(TASK, "s", changes(&[("a", Some("1"))]));
+        c.written(TASK, "s", file("f1", FileKind::Full, 1000));
+        let lost = c
+            .plan(TASK, "s", changes(&[("a", Some("2")), ("b", Some("1"))]))
+            .unwrap();
+        c.not_written(TASK, "s", lost);
+        let next = c
+            .plan(TASK, "s", changes(&[("a", Some("3")), ("c", None)]))
+            .unwrap();
+        let want: Vec<(Vec<u8>, Option<Vec<u8>>)> = vec![
+            (b"a".to_vec(), Some(b"3".to_vec())),
+            (b"b".to_vec(), Some(b"1".to_vec())),
+            (b"c".to_vec(), None),
+        ];
+        assert_eq!(next.entries, want, "the newer value of `a` wins");
+    }
+
     #[test]
     fn after_a_failed_checkpoint_chains_start_over_with_a_full_file() {
         let mut c = chains();
-        c.plan(TASK, "s", vec![e("a", "1")]);
+        c.plan(TASK, "s", whole(vec![e("a", "1")]));
         c.written(TASK, "s", file("f1", FileKind::Full, 1000));
         c.reset();
-        let p = c.plan(TASK, "s", vec![e("a", "1")]).unwrap();
+        let p = c.plan(TASK, "s", whole(vec![e("a", "1")])).unwrap();
         assert_eq!(p.kind, FileKind::Full);
     }
 }

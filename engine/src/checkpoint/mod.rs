@@ -33,7 +33,7 @@ pub use barrier::CheckpointBarrier;
 pub use coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 pub(crate) use hub::{CheckpointHub, TaskEvent};
 pub use location::{open_storage, path_safe};
-pub use operator_state::CapturedState;
+pub use operator_state::{Captured, CapturedState};
 pub(crate) use operator_state::{
     RestoredOperator, StateSink, StatefulOperator, restore_operator, stateful_op, take_part,
 };

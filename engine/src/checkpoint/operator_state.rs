@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use spate_state::checkpoint::{MergeIter, SstReader, SubtaskState, Tombstones, verify_sst_bytes};
-use spate_state::{CanonicalEntry, CanonicalState, KeyGroupRange};
+use spate_state::{CanonicalEntry, CanonicalState, DeltaEntry, KeyGroupRange};
 
 use super::restore::RestoredPositions;
 use super::snapshot::{SnapshotParticipant, TaskSnapshot};
@@ -31,8 +31,20 @@ pub struct CapturedState {
     pub name: String,
     /// The table kind (`value`, `timers`, ...).
     pub kind: String,
-    /// The entries, sorted by stored key.
-    pub entries: Vec<CanonicalEntry>,
+    /// What was captured.
+    pub entries: Captured,
+}
+
+/// A state's capture: the whole state, or what changed since its previous
+/// capture (for tables that note their changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Captured {
+    /// Every entry, sorted by stored key.
+    Whole(Vec<CanonicalEntry>),
+    /// The entries changed since the previous capture of this state in
+    /// this run (all of them at the first), sorted by stored key; `None`
+    /// deletes a key.
+    Changes(Vec<DeltaEntry>),
 }
 
 /// The name of state `state` of node `node` in checkpoints.
@@ -55,12 +67,31 @@ impl StateSink<'_> {
         Ok(())
     }
 
+    /// Captures `table` as state `state`: only what changed when the
+    /// table notes its changes, else every entry. This is the synchronous
+    /// part of a checkpoint, so a table that notes its changes costs time
+    /// in proportion to the changes, not to the state.
+    pub(crate) fn state(&mut self, state: &str, table: &mut dyn CanonicalState) -> Result<()> {
+        if !table.tracks_changes() {
+            return self.table(state, table);
+        }
+        let name = state_name(self.node, state);
+        let mut changes = Vec::new();
+        table.export_changes(&name, &mut changes)?;
+        self.out.states.push(CapturedState {
+            name,
+            kind: table.kind().to_owned(),
+            entries: Captured::Changes(changes),
+        });
+        Ok(())
+    }
+
     /// Adds entries the operator encoded itself.
     pub(crate) fn entries(&mut self, state: &str, kind: &str, entries: Vec<CanonicalEntry>) {
         self.out.states.push(CapturedState {
             name: state_name(self.node, state),
             kind: kind.to_owned(),
-            entries,
+            entries: Captured::Whole(entries),
         });
     }
 
@@ -76,8 +107,9 @@ impl StateSink<'_> {
 /// A keyed operator whose state goes into checkpoints.
 pub(crate) trait StatefulOperator: 'static {
     /// Captures the operator's state; called on its core when the task is
-    /// aligned on a barrier.
-    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()>;
+    /// aligned on a barrier. Mutable: tables that note their changes start
+    /// a new period.
+    fn capture(&mut self, sink: &mut StateSink<'_>) -> Result<()>;
     /// Takes back the state of a checkpoint, before the first record.
     fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()>;
 }
@@ -298,7 +330,7 @@ pub(crate) struct OperatorParticipant<Op> {
 
 impl<Op: StatefulOperator> SnapshotParticipant for OperatorParticipant<Op> {
     fn snapshot(&self, _id: u64, _completed_id: u64, out: &mut TaskSnapshot) -> Result<()> {
-        let op = self.op.try_borrow().map_err(|_| {
+        let mut op = self.op.try_borrow_mut().map_err(|_| {
             SpateError::internal("an operator was snapshotted while it was processing")
         })?;
         op.capture(&mut StateSink {

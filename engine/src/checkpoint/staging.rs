@@ -3,11 +3,13 @@
 //! each process of a job on a cluster.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use spate_state::StateError;
 use spate_state::checkpoint::{
-    CompactionPolicy, FileKind, FileRef, KeyGroupSpan, LocalFile, Manifest, SinkTransactionRef,
-    SourceOffset, SstWriter, StateDescriptor, SubtaskState,
+    CompactionPolicy, FileKind, FileRef, KeyGroupSpan, LocalFile, Manifest, MergeIter,
+    SinkTransactionRef, SourceOffset, SstEntry, SstReader, SstWriter, StateDescriptor,
+    SubtaskState, Tombstones,
 };
 use spate_state::key_group_range_for_subtask;
 
@@ -49,6 +51,9 @@ pub(crate) struct Stager {
 
 impl Stager {
     pub(crate) fn new(shape: JobShape, prefix: String) -> Self {
+        // Copies kept by an earlier attempt belong to chains this one does
+        // not continue.
+        let _ = std::fs::remove_dir_all(kept_dir(&shape.staging_dir));
         Self {
             shape,
             chains: StateChains::new(CompactionPolicy::default()),
@@ -94,21 +99,22 @@ impl Stager {
                 ),
             })?;
         }
+        let mut failed = None;
         for (key, mut snap) in snapshots {
             staged
                 .transactions
                 .extend(snap.sink_transactions.iter().cloned());
             let states = std::mem::take(&mut snap.states);
             let mut state = self.subtask_state(key, snap);
-            let done = self.stage_states(id, key, states, &mut state, &mut staged.local_files);
-            if let Err(e) = done {
-                let paths: Vec<PathBuf> =
-                    staged.local_files.iter().map(|f| f.path.clone()).collect();
-                remove_files(&paths);
-                self.chains.reset();
-                return Err(e);
-            }
+            let at = (id, key);
+            self.stage_states(at, states, &mut state, &mut staged.local_files, &mut failed);
             staged.subtasks.push(state);
+        }
+        if let Some(e) = failed {
+            let paths: Vec<PathBuf> = staged.local_files.iter().map(|f| f.path.clone()).collect();
+            remove_files(&paths);
+            self.chains.reset();
+            return Err(e);
         }
         Ok(staged)
     }
@@ -117,23 +123,39 @@ impl Stager {
     /// the staging directory (a delta, or a full file when the chain is
     /// due for one) and lists the state's chain in the task's manifest
     /// entry.
+    ///
+    /// After a failure (`failed`), it writes nothing more but still plans
+    /// each state, so that captured changes go into the next checkpoint.
     fn stage_states(
         &mut self,
-        id: u64,
-        key: TaskKey,
+        (id, key): (u64, TaskKey),
         states: Vec<CapturedState>,
         out: &mut SubtaskState,
         local_files: &mut Vec<LocalFile>,
-    ) -> Result<()> {
+        failed: &mut Option<SpateError>,
+    ) {
         for (index, st) in states.into_iter().enumerate() {
             if let Some(planned) = self.chains.plan(key, &st.name, st.entries) {
+                if failed.is_some() {
+                    self.chains.not_written(key, &st.name, planned);
+                    continue;
+                }
                 let at = (id, key, index);
-                let file = self.write_state_file(at, &st.name, planned, out.key_groups)?;
-                local_files.push(LocalFile {
-                    name: file.name.clone(),
-                    path: self.shape.staging_dir.join(&file.name),
-                });
-                self.chains.written(key, &st.name, file);
+                match self.write_state_file(at, &st.name, &planned, out.key_groups) {
+                    Ok(file) => {
+                        local_files.push(LocalFile {
+                            name: file.name.clone(),
+                            path: self.shape.staging_dir.join(&file.name),
+                        });
+                        self.forget_replaced(&planned);
+                        self.chains.written(key, &st.name, file);
+                    }
+                    Err(e) => {
+                        self.chains.not_written(key, &st.name, planned);
+                        *failed = Some(e);
+                        continue;
+                    }
+                }
             }
             let chain = self.chains.files(key, &st.name);
             if chain.is_empty() {
@@ -146,7 +168,17 @@ impl Stager {
                 schema_version: 1,
             });
         }
-        Ok(())
+    }
+
+    /// A full file of a chain of changes was written: the local copies of
+    /// the chain it replaces are no longer needed.
+    fn forget_replaced(&self, planned: &PlannedFile) {
+        if planned.of_changes && planned.kind == FileKind::Full {
+            let kept = kept_dir(&self.shape.staging_dir);
+            for f in &planned.chain {
+                let _ = std::fs::remove_file(kept.join(&f.name));
+            }
+        }
     }
 
     /// Writes state `state`, the `index`th the task captured, for
@@ -155,7 +187,7 @@ impl Stager {
         &self,
         (id, key, index): (u64, TaskKey, usize),
         state: &str,
-        planned: PlannedFile,
+        planned: &PlannedFile,
         key_groups: KeyGroupSpan,
     ) -> Result<FileRef> {
         let dir = &self.shape.staging_dir;
@@ -176,10 +208,18 @@ impl Stager {
         // A file left by an attempt that died is never reused.
         let _ = std::fs::remove_file(&path);
         let mut writer = SstWriter::create(&path)?;
-        for (k, v) in &planned.entries {
-            writer.add(k, v.as_deref())?;
+        let kept = kept_dir(dir);
+        if planned.of_changes && planned.kind == FileKind::Full && !planned.chain.is_empty() {
+            merge_chain(&kept, planned, &mut writer)?;
+        } else {
+            for (k, v) in &planned.entries {
+                writer.add(k, v.as_deref())?;
+            }
         }
         let summary = writer.finish_durable()?;
+        if planned.of_changes {
+            keep_copy(&path, &kept.join(&name))?;
+        }
         Ok(FileRef {
             name,
             size_bytes: summary.size_bytes,
@@ -233,6 +273,60 @@ impl Stager {
     }
 }
 
+/// Where the stager keeps copies of the files of chains of changes, to
+/// merge full files from without reading them back from storage.
+fn kept_dir(staging_dir: &Path) -> PathBuf {
+    staging_dir.join("kept")
+}
+
+/// Keeps a copy of a staged file (a hard link: the staged name goes once
+/// the file is uploaded).
+fn keep_copy(staged: &Path, kept: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| SpateError::Checkpoint {
+        reason: format!(
+            "cannot keep a local copy of state file {}: {e}",
+            staged.display()
+        ),
+    };
+    if let Some(dir) = kept.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let _ = std::fs::remove_file(kept);
+    std::fs::hard_link(staged, kept)
+        .or_else(|_| std::fs::copy(staged, kept).map(drop))
+        .map_err(fail)
+}
+
+/// Writes the merge of the chain's kept files with the planned changes
+/// (newest last): the live entries only.
+fn merge_chain<W: std::io::Write>(
+    kept: &Path,
+    planned: &PlannedFile,
+    writer: &mut SstWriter<W>,
+) -> Result<()> {
+    let readers = planned
+        .chain
+        .iter()
+        .map(|f| SstReader::open(&kept.join(&f.name)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    type Input<'a> = Box<dyn Iterator<Item = std::result::Result<SstEntry, StateError>> + 'a>;
+    let mut inputs: Vec<Input<'_>> = readers
+        .iter()
+        .map(|r| Box::new(r.iter()) as Input<'_>)
+        .collect();
+    inputs.push(Box::new(planned.entries.iter().map(|(key, value)| {
+        Ok(SstEntry {
+            key: key.clone(),
+            value: value.clone(),
+        })
+    })));
+    for entry in MergeIter::new(inputs, Tombstones::Drop) {
+        let entry = entry?;
+        writer.add(&entry.key, entry.value.as_deref())?;
+    }
+    Ok(())
+}
+
 /// Adds a task's counts in this run to `counters`.
 pub(crate) fn add_counters(counters: &mut Counters, snap: &TaskSnapshot) {
     if snap.source_records > 0 || !snap.source_offsets.is_empty() {
@@ -265,7 +359,7 @@ fn unix_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::CapturedState;
+    use crate::checkpoint::{Captured, CapturedState};
 
     #[test]
     fn states_whose_names_read_alike_get_files_of_their_own() {
@@ -283,7 +377,7 @@ mod tests {
         let state = |name: &str, value: &[u8]| CapturedState {
             name: name.into(),
             kind: "value".into(),
-            entries: vec![(vec![0, 0, 1], value.to_vec())],
+            entries: Captured::Whole(vec![(vec![0, 0, 1], value.to_vec())]),
         };
         let snapshot = TaskSnapshot {
             states: vec![state("0/a b", b"first"), state("0/a_b", b"second")],
@@ -302,6 +396,99 @@ mod tests {
         for f in &staged.local_files {
             assert!(f.path.exists(), "{} was kept", f.path.display());
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn changes(items: &[(&str, Option<&str>)]) -> Captured {
+        Captured::Changes(
+            items
+                .iter()
+                .map(|(k, v)| {
+                    let mut key = vec![0, 0];
+                    key.extend_from_slice(k.as_bytes());
+                    (key, v.map(|v| v.as_bytes().to_vec()))
+                })
+                .collect(),
+        )
+    }
+
+    fn read_file(path: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let reader = SstReader::open(path).unwrap_or_else(|e| panic!("{e}"));
+        reader
+            .iter()
+            .map(|e| {
+                e.map(|e| (e.key, e.value))
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_full_file_of_changes_is_the_chain_merged_with_them() {
+        let dir = std::env::temp_dir().join(format!("spate-staging-merge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let shape = JobShape {
+            job_id: "j".into(),
+            max_parallelism: 8,
+            parallelism: 1,
+            node_names: vec!["op".into()],
+            base: HashMap::new(),
+            staging_dir: dir.clone(),
+        };
+        let mut stager = Stager::new(shape, "chk".into());
+        let key = TaskKey {
+            node: 0,
+            subtask: 0,
+        };
+        let stage = |stager: &mut Stager, id, entries| {
+            let snapshot = TaskSnapshot {
+                states: vec![CapturedState {
+                    name: "0/s".into(),
+                    kind: "value".into(),
+                    entries,
+                }],
+                ..TaskSnapshot::default()
+            };
+            let staged = stager
+                .stage(id, vec![(key, snapshot)])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let file = &staged.subtasks[0].files;
+            (file.clone(), staged.local_files[0].path.clone())
+        };
+        let (chain, first) = stage(
+            &mut stager,
+            1,
+            changes(&[("a", Some("1")), ("b", Some("2"))]),
+        );
+        assert_eq!(chain.len(), 1);
+        assert_eq!(chain[0].kind, FileKind::Full);
+        // A delta far bigger than half the full file: compaction is due.
+        let big = "x".repeat(4096);
+        let (chain, merged) = stage(
+            &mut stager,
+            2,
+            changes(&[("b", None), ("c", Some(big.as_str()))]),
+        );
+        assert_eq!(chain.len(), 1, "a full file replaces the chain");
+        assert_eq!(chain[0].kind, FileKind::Full);
+        let want = vec![
+            (b"\0\0a".to_vec(), Some(b"1".to_vec())),
+            (b"\0\0c".to_vec(), Some(big.as_bytes().to_vec())),
+        ];
+        assert_eq!(
+            read_file(&merged),
+            want,
+            "the merge of the chain and the changes"
+        );
+        let kept = kept_dir(&dir);
+        assert!(
+            !kept.join(first.file_name().unwrap()).exists(),
+            "replaced copies go"
+        );
+        assert!(
+            kept.join(merged.file_name().unwrap()).exists(),
+            "the new file is kept"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

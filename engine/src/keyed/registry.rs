@@ -29,6 +29,9 @@ pub(crate) enum Table<'a, H, R> {
 #[derive(Default)]
 pub struct StateRegistry {
     tables: Vec<(String, Box<dyn RegisteredTable>)>,
+    /// Whether tables note their changes as they register (the run takes
+    /// checkpoints, which then capture only what changed).
+    track_changes: bool,
 }
 
 impl std::fmt::Debug for StateRegistry {
@@ -48,7 +51,13 @@ impl StateRegistry {
                 "the state name `{name}` is used twice in one operator; give each state its own name"
             )));
         }
-        self.tables.push((name.to_string(), Box::new(table)));
+        let mut table: Box<dyn RegisteredTable> = Box::new(table);
+        if self.track_changes {
+            // Tables that cannot (RocksDB, TTL restarted by reads) are
+            // captured whole instead.
+            table.track_changes();
+        }
+        self.tables.push((name.to_string(), table));
         Ok(self.tables.len() - 1)
     }
 
@@ -70,11 +79,9 @@ impl StateRegistry {
             .ok_or_else(unknown)
     }
 
-    /// Every table with its state name, for snapshots.
-    pub(crate) fn tables(&self) -> impl Iterator<Item = (&str, &dyn CanonicalState)> {
-        self.tables
-            .iter()
-            .map(|(n, t)| (n.as_str(), &**t as &dyn CanonicalState))
+    /// Tables registered from now on note their changes.
+    pub(crate) fn track_changes(&mut self) {
+        self.track_changes = true;
     }
 
     /// Every table with its state name, for restores.

@@ -223,7 +223,7 @@ where
     O: 'static,
     F: Fn(&A, &B) -> O + 'static,
 {
-    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+    fn capture(&mut self, sink: &mut StateSink<'_>) -> Result<()> {
         sink.table(LEFT, &self.left)?;
         sink.table(RIGHT, &self.right)?;
         sink.table(CLEANUP, &self.cleanup)?;

@@ -157,11 +157,11 @@ pub(crate) use keyed_timer_hooks;
 macro_rules! keyed_state_hooks {
     () => {
         fn capture(
-            &self,
+            &mut self,
             sink: &mut $crate::checkpoint::StateSink<'_>,
         ) -> $crate::error::Result<()> {
-            for (name, table) in self.registry.tables() {
-                sink.table(name, table)?;
+            for (name, table) in self.registry.tables_mut() {
+                sink.state(name, table)?;
             }
             self.timers.capture(sink)?;
             sink.watermark(self.watermark);

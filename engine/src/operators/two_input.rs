@@ -181,8 +181,8 @@ fn take_part_in_checkpoints<Op: TwoInputOperator>(
 
 /// A shared core checkpoints its operator's state, if it keeps any.
 impl<Op: TwoInputOperator> StatefulOperator for Core<Op> {
-    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
-        self.op.state().map_or(Ok(()), |s| s.capture(sink))
+    fn capture(&mut self, sink: &mut StateSink<'_>) -> Result<()> {
+        self.op.state_mut().map_or(Ok(()), |s| s.capture(sink))
     }
 
     fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {

@@ -102,7 +102,7 @@ where
     C: WindowContents<K, A::W, T>,
     C::Out: 'static,
 {
-    fn capture(&self, sink: &mut StateSink<'_>) -> Result<()> {
+    fn capture(&mut self, sink: &mut StateSink<'_>) -> Result<()> {
         match &self.path {
             Path::Sliced(op) => op.capture(sink),
             Path::PerWindow(op) => op.capture(sink),
