@@ -25,8 +25,9 @@ pub struct StateMemory {
     pub wall_s: f64,
 }
 
+/// Counts each key in a `ValueState<u64>`.
 #[derive(Clone, Default)]
-struct Count {
+pub(crate) struct Count {
     count: Option<ValueState<u64, u64>>,
 }
 

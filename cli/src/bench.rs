@@ -32,6 +32,8 @@ pub enum BenchCommand {
     Latency(latency::LatencyArgs),
     /// Memory of keyed heap state: counts N distinct keys in a ValueState<u64>.
     State(StateArgs),
+    /// Checkpoint cost with large keyed state: N keys loaded, then a share of them changing per interval.
+    Checkpoint(CheckpointArgs),
     /// Network transport: link vs plain TCP throughput on loopback, and ping-pong latency.
     Net(net::NetArgs),
     /// Embedded engine: latency from `Ingest::send` to the output callback at 50 % of the max rate.
@@ -67,6 +69,58 @@ fn state(args: StateArgs) -> anyhow::Result<()> {
             m.wall_s
         );
     }
+    Ok(())
+}
+
+/// `spate bench checkpoint`.
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    /// Distinct keys to hold in state.
+    #[arg(long, default_value_t = 10_000_000)]
+    keys: u64,
+    /// Share of the keys that change per checkpoint interval, in percent.
+    #[arg(long, default_value_t = 1.0)]
+    churn_percent: f64,
+    /// Checkpoint intervals of churn (the summary's churn figures are those
+    /// of the second half of all checkpoints).
+    #[arg(long, default_value_t = 10)]
+    intervals: u64,
+    /// Print JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
+    let mut config = args.config.load()?.into_config();
+    if config.checkpoint.interval_ms == 0 {
+        config.checkpoint.interval_ms = 1_000;
+    }
+    let spec = spate_bench::checkpoint_bench::CheckpointSpec {
+        keys: args.keys,
+        churn_percent: args.churn_percent,
+        intervals: args.intervals,
+    };
+    let m = spate_bench::checkpoint_bench::run(spec, &config)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+        return Ok(());
+    }
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (second half)\nlongest to durable    {} ms\nuploaded              {:.1} MiB\nretained at the end   {:.1} MiB\nwall time             {:.2} s",
+        m.keys,
+        m.updates_per_interval,
+        m.completed,
+        m.sync_us_max,
+        m.sync_us_p50_churn,
+        m.sync_us_max_churn,
+        m.duration_ms_max,
+        mib(m.uploaded_bytes),
+        mib(m.retained_bytes),
+        m.wall_s
+    );
     Ok(())
 }
 
@@ -148,6 +202,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Nexmark(args) => nexmark(args),
         BenchCommand::Latency(args) => latency::run(args),
         BenchCommand::State(args) => state(args),
+        BenchCommand::Checkpoint(args) => checkpoint(args),
         BenchCommand::Net(args) => net::run(args),
         BenchCommand::Embed(args) => embed::run(args),
     }

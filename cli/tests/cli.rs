@@ -111,3 +111,46 @@ fn example_jobs_run() {
         assert!(!out.stdout.is_empty(), "{job} printed nothing");
     }
 }
+
+#[test]
+fn checkpoint_bench_captures_the_churn_in_small_deltas() {
+    let dir = std::env::temp_dir().join(format!("spate-ckpt-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_setting = format!("checkpoint.dir={}", dir.display());
+    let out = spate(&[
+        "bench",
+        "checkpoint",
+        "--keys",
+        "50000",
+        "--churn-percent",
+        "1",
+        "--intervals",
+        "6",
+        "--json",
+        "--set",
+        "checkpoint.interval_ms=300",
+        "--set",
+        &dir_setting,
+        "--set",
+        "runtime.io_memory_kib=256",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let completed = m["completed"].as_u64().unwrap();
+    assert!(completed >= 4, "{m}");
+    // The first file holds 50 000 counts; each churn interval changes 500
+    // keys, so the whole run uploads far less than a full file per
+    // checkpoint would.
+    let uploaded = m["uploaded_bytes"].as_u64().unwrap();
+    let retained = m["retained_bytes"].as_u64().unwrap();
+    assert!(retained > 0, "{m}");
+    assert!(
+        uploaded < retained * 2,
+        "uploaded {uploaded} bytes over {completed} checkpoints, retained {retained}: not incremental"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

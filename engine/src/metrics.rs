@@ -115,6 +115,11 @@ pub struct CheckpointMetrics {
     pub last_completed_id: Option<u64>,
     /// Longest synchronous snapshot part of any task.
     pub sync_ns_max: u64,
+    /// The longest synchronous part of any task in each checkpoint that
+    /// was staged, in order (the newest [`SYNC_HISTORY_LEN`] kept): with
+    /// tables that note their changes, a checkpoint's synchronous part
+    /// follows what changed in its interval, not the state's size.
+    pub sync_ns_by_checkpoint: Vec<u64>,
     /// Longest time any task spent aligning barriers.
     pub alignment_ns_max: u64,
     /// Longest time from trigger to durable manifest.
@@ -130,6 +135,9 @@ pub struct CheckpointMetrics {
     pub savepoint_source_records: u64,
 }
 
+/// How many checkpoints [`CheckpointMetrics::sync_ns_by_checkpoint`] keeps.
+pub const SYNC_HISTORY_LEN: usize = 4096;
+
 impl CheckpointMetrics {
     /// Adds the checkpoints of a later attempt of the same run.
     pub fn add(&mut self, later: &CheckpointMetrics) {
@@ -137,6 +145,13 @@ impl CheckpointMetrics {
         self.aborted += later.aborted;
         self.last_completed_id = later.last_completed_id.or(self.last_completed_id);
         self.sync_ns_max = self.sync_ns_max.max(later.sync_ns_max);
+        self.sync_ns_by_checkpoint
+            .extend_from_slice(&later.sync_ns_by_checkpoint);
+        let over = self
+            .sync_ns_by_checkpoint
+            .len()
+            .saturating_sub(SYNC_HISTORY_LEN);
+        self.sync_ns_by_checkpoint.drain(..over);
         self.alignment_ns_max = self.alignment_ns_max.max(later.alignment_ns_max);
         self.duration_ms_max = self.duration_ms_max.max(later.duration_ms_max);
         self.uploaded_bytes += later.uploaded_bytes;

@@ -125,6 +125,7 @@ impl DriverLoop {
                 staged: BTreeMap::new(),
                 chains_invalid: false,
                 triggered_at: HashMap::new(),
+                sync_ns: BTreeMap::new(),
                 report: DriverReport::default(),
                 book: SavepointBook::default(),
             },
@@ -183,6 +184,8 @@ impl DriverLoop {
                 let m = &mut self.tail.report.metrics;
                 m.alignment_ns_max = m.alignment_ns_max.max(alignment_ns);
                 m.sync_ns_max = m.sync_ns_max.max(sync_ns);
+                let longest = self.tail.sync_ns.entry(id).or_default();
+                *longest = (*longest).max(sync_ns);
                 self.coordinator.on_ack(id, task, snapshot, now)
             }
             TaskEvent::Decline { id, task, reason } => {
@@ -224,9 +227,25 @@ impl DriverLoop {
                     self.tail.report.metrics.aborted += 1;
                     tracing::warn!(checkpoint = id, "checkpoint aborted: {reason}");
                 }
-                Decision::Complete { id, snapshots } => self.complete(id, snapshots),
+                Decision::Complete { id, snapshots } => {
+                    self.record_sync(id);
+                    self.complete(id, snapshots)
+                }
             }
         }
+    }
+
+    /// Keeps checkpoint `id`'s longest synchronous part; forgets those of
+    /// checkpoints that will never complete.
+    fn record_sync(&mut self, id: u64) {
+        if let Some(ns) = self.tail.sync_ns.remove(&id) {
+            let history = &mut self.tail.report.metrics.sync_ns_by_checkpoint;
+            if history.len() == crate::metrics::SYNC_HISTORY_LEN {
+                history.remove(0);
+            }
+            history.push(ns);
+        }
+        self.tail.sync_ns.retain(|&other, _| other > id);
     }
 
     /// Every task acknowledged `id`: write the state files, then the
@@ -285,6 +304,8 @@ struct DriverTail {
     /// starts every chain again.
     chains_invalid: bool,
     triggered_at: HashMap<u64, Instant>,
+    /// The longest synchronous part so far of each checkpoint in flight.
+    sync_ns: BTreeMap<u64, u64>,
     report: DriverReport,
     book: SavepointBook,
 }

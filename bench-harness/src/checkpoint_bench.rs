@@ -1,0 +1,192 @@
+//! Checkpoint cost with large keyed heap state: a keyed count over `keys`
+//! keys is loaded first, then `churn_percent` of the keys change in each
+//! checkpoint interval. Reports the synchronous part (the first checkpoint,
+//! which holds the whole loaded state, apart from the later ones), the
+//! bytes uploaded per checkpoint and the bytes the checkpoint directory
+//! retains at the end, against the live state's size.
+
+use std::path::Path;
+
+use spate::config::Config;
+use spate::sinks::BlackholeSink;
+use spate::sources::{RateLimiter, Source, SourceCollector, SourcePoll, SplitInfo};
+use spate::{Job, Result, SpateError};
+
+use crate::state_bench::Count;
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointSpec {
+    /// Distinct keys in state.
+    pub keys: u64,
+    /// Share of the keys that change per checkpoint interval, in percent.
+    pub churn_percent: f64,
+    /// Checkpoint intervals to run after the load.
+    pub intervals: u64,
+}
+
+/// The result of [`run`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckpointCost {
+    /// Distinct keys in state.
+    pub keys: u64,
+    /// Updates per checkpoint interval after the load.
+    pub updates_per_interval: u64,
+    /// Checkpoints completed.
+    pub completed: u64,
+    /// Longest synchronous part of any task, over all checkpoints (those
+    /// during the load capture the keys loaded since the one before), µs.
+    pub sync_us_max: f64,
+    /// The longest synchronous part of each checkpoint, in order, µs.
+    pub sync_us_by_checkpoint: Vec<f64>,
+    /// The median over the second half of the checkpoints (after the
+    /// load, in steady churn), µs.
+    pub sync_us_p50_churn: f64,
+    /// The longest over the second half of the checkpoints, µs.
+    pub sync_us_max_churn: f64,
+    /// Longest time from trigger to durable manifest, ms.
+    pub duration_ms_max: u64,
+    /// Bytes uploaded over the run.
+    pub uploaded_bytes: u64,
+    /// Bytes the checkpoint directory holds at the end.
+    pub retained_bytes: u64,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+}
+
+/// One split of the churn source: its share of the keys once, unpaced,
+/// then updates of pseudo-random keys at the churn rate.
+struct ChurnSource {
+    keys: u64,
+    load: u64,
+    total: u64,
+    next: u64,
+    split: SplitInfo,
+    pace: Option<RateLimiter>,
+    updates_per_s: f64,
+}
+
+impl ChurnSource {
+    fn key(&self, n: u64) -> u64 {
+        if n < self.load {
+            n * self.split.count as u64 + self.split.index as u64
+        } else {
+            // splitmix64: updates spread over all keys.
+            let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % self.keys
+        }
+    }
+}
+
+impl Source for ChurnSource {
+    type Item = u64;
+
+    fn poll(&mut self, out: &mut SourceCollector<'_, u64>, count_max: usize) -> Result<SourcePoll> {
+        if self.next >= self.total {
+            return Ok(SourcePoll::Exhausted);
+        }
+        let mut n = (count_max as u64).min(self.total - self.next);
+        if self.next >= self.load {
+            let pace = self
+                .pace
+                .get_or_insert_with(|| RateLimiter::new(self.updates_per_s));
+            n = n.min(pace.due(count_max) as u64);
+            if n == 0 {
+                return Ok(SourcePoll::Pending {
+                    retry_after_us: pace.wait_us(),
+                });
+            }
+            pace.emitted(n as usize);
+        } else {
+            n = n.min(self.load - self.next);
+        }
+        for _ in 0..n {
+            out.collect(self.key(self.next));
+            self.next += 1;
+        }
+        Ok(SourcePoll::Ready)
+    }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(spate::sources::encode_offset(&[self.next]))
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let [next] = spate::sources::decode_offset::<1>("churn", offset)?;
+        self.next = next;
+        Ok(())
+    }
+}
+
+/// Loads the keys, then churns them for `spec.intervals` checkpoint
+/// intervals of `config`'s `checkpoint.interval_ms`.
+pub fn run(spec: CheckpointSpec, config: &Config) -> Result<CheckpointCost> {
+    let interval_ms = config.checkpoint.interval_ms;
+    if interval_ms == 0 {
+        return Err(SpateError::invalid_job(
+            "the checkpoint benchmark needs checkpoints: set checkpoint.interval_ms above 0",
+        ));
+    }
+    let keys = spec.keys.max(1);
+    let per_interval = ((keys as f64 * spec.churn_percent / 100.0).round() as u64).max(1);
+    let job = Job::builder("checkpoint cost");
+    job.source("churn", move |split: SplitInfo| {
+        let splits = split.count.max(1) as u64;
+        let load = keys / splits + u64::from((split.index as u64) < keys % splits);
+        let updates = per_interval * spec.intervals / splits;
+        Ok(ChurnSource {
+            keys,
+            load,
+            total: load + updates,
+            next: 0,
+            split,
+            pace: None,
+            updates_per_s: per_interval as f64 * 1000.0 / interval_ms as f64 / splits as f64,
+        })
+    })
+    .key_by(|k: &u64| *k)
+    .process(Count::default())
+    .sink("counts", BlackholeSink);
+    let result = job.build()?.run(config)?;
+    let c = &result.metrics.checkpoints;
+    let by_checkpoint: Vec<f64> = c
+        .sync_ns_by_checkpoint
+        .iter()
+        .map(|&ns| ns as f64 / 1000.0)
+        .collect();
+    // The second half of the checkpoints runs well after the load, which
+    // takes a few intervals at most.
+    let skip = by_checkpoint.len() / 2;
+    let mut churn: Vec<f64> = by_checkpoint.iter().skip(skip).copied().collect();
+    churn.sort_by(f64::total_cmp);
+    Ok(CheckpointCost {
+        keys,
+        updates_per_interval: per_interval,
+        completed: c.completed,
+        sync_us_max: c.sync_ns_max as f64 / 1000.0,
+        sync_us_by_checkpoint: by_checkpoint.clone(),
+        sync_us_p50_churn: churn.get(churn.len() / 2).copied().unwrap_or(0.0),
+        sync_us_max_churn: churn.last().copied().unwrap_or(0.0),
+        duration_ms_max: c.duration_ms_max,
+        uploaded_bytes: c.uploaded_bytes,
+        retained_bytes: result.checkpoint_dir.as_deref().map_or(0, dir_bytes),
+        wall_s: result.wall.as_secs_f64(),
+    })
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
