@@ -57,6 +57,14 @@ pub trait CanonicalState {
         entries: &[CanonicalEntry],
         now_ms: i64,
     ) -> Result<(), StateError>;
+    /// Appends every entry of the table, sorted by stored key (entries
+    /// start with their key group, so the key groups in order).
+    fn export_whole(&self, state: &str, out: &mut Vec<CanonicalEntry>) -> Result<(), StateError> {
+        for kg in self.key_groups().iter() {
+            self.export_key_group(state, kg, out)?;
+        }
+        Ok(())
+    }
     /// Starts noting changes, so that [`export_changes`](Self::export_changes)
     /// can capture only what changed; false when this table cannot, and
     /// its captures stay whole. Call it before the table is filled.
@@ -84,9 +92,7 @@ pub fn export_all(
     state: &str,
 ) -> Result<Vec<CanonicalEntry>, StateError> {
     let mut out = Vec::new();
-    for kg in table.key_groups().iter() {
-        table.export_key_group(state, kg, &mut out)?;
-    }
+    table.export_whole(state, &mut out)?;
     Ok(out)
 }
 
@@ -507,6 +513,21 @@ where
             if t.key_ref.key_group != kg {
                 continue;
             }
+            let mut key = encode_state_key(kg, &t.key, &t.ns).map_err(codec(state))?;
+            key.extend_from_slice(&timestamp_bytes(t.timestamp_ms));
+            out.push((key, order.to_be_bytes().to_vec()));
+        }
+        sort_from(out, from);
+        Ok(())
+    }
+
+    /// One pass over the queue: timers are not grouped by key group, so
+    /// a pass per key group would visit every timer that many times.
+    fn export_whole(&self, state: &str, out: &mut Vec<CanonicalEntry>) -> Result<(), StateError> {
+        let from = out.len();
+        for (t, order) in self.iter_with_order() {
+            let kg = t.key_ref.key_group;
+            self.key_groups().offset_of(kg)?;
             let mut key = encode_state_key(kg, &t.key, &t.ns).map_err(codec(state))?;
             key.extend_from_slice(&timestamp_bytes(t.timestamp_ms));
             out.push((key, order.to_be_bytes().to_vec()));

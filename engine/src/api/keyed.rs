@@ -42,7 +42,7 @@ pub(crate) fn key_groups(inst: &Instantiator<'_>) -> spate_state::KeyGroupRange 
 /// in the job's state backend.
 pub(crate) fn open_context(inst: &mut Instantiator<'_>, node: NodeId) -> Result<OpenContext> {
     let mut open = OpenContext::new(key_groups(inst), inst.core);
-    if inst.checkpointed() {
+    if inst.checkpointed() && inst.settings.capture_changes {
         open.registry.track_changes();
     }
     Ok(match inst.rocks_backend()? {

@@ -61,6 +61,8 @@ define_config! {
         restarts_max: u32 = 10, range 0..=1_000_000;
         /// Pause before each restart.
         restart_delay_ms: u64 = 200, range 0..=3_600_000;
+        /// Heap tables of keyed functions note which keys change, so the synchronous part captures only those; `false` captures whole tables (for comparison).
+        capture_changes: bool = true;
     }
 
     /// Metrics collection.
@@ -132,6 +134,7 @@ mod tests {
                 "checkpoint.retained",
                 "checkpoint.restarts_max",
                 "checkpoint.restart_delay_ms",
+                "checkpoint.capture_changes",
                 "metrics.latency",
             ]
         );

@@ -26,6 +26,8 @@ pub(crate) struct RunSettings {
     pub(crate) restore: Option<std::sync::Arc<crate::checkpoint::RestoredPositions>>,
     /// With `state.backend = rocksdb`: where keyed state goes.
     pub(crate) rocks: Option<RocksRun>,
+    /// Whether heap tables note their changes when checkpoints run.
+    pub(crate) capture_changes: bool,
 }
 
 /// The RocksDB backend of one run: each core opens one instance in its own
@@ -82,6 +84,7 @@ impl RunSettings {
             restore: None,
             rocks: (config.state.backend == crate::config::StateBackendKind::RocksDb)
                 .then(|| RocksRun::from_config(config)),
+            capture_changes: config.checkpoint.capture_changes,
         }
     }
 }
