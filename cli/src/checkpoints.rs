@@ -117,10 +117,16 @@ fn inspect_text(storage: &dyn CheckpointStorage, m: &Manifest) -> anyhow::Result
         m.state_schema_version,
         m.max_parallelism
     );
+    let files = m.files().count();
+    let shared = m.files().filter(|f| f.added_in != m.checkpoint_id).count();
+    let kind = if shared == 0 {
+        "every file is new: a full checkpoint or a savepoint".to_owned()
+    } else {
+        format!("incremental: {shared} of {files} files come from earlier checkpoints")
+    };
     out.push_str(&format!(
-        "referenced: {} in {} files; added by this checkpoint: {} (incremental)\n",
+        "referenced: {} in {files} files; added by this checkpoint: {} ({kind})\n",
         bytes(m.referenced_bytes()),
-        m.files().count(),
         bytes(m.added_bytes())
     ));
     for s in &m.subtasks {

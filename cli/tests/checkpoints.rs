@@ -187,7 +187,7 @@ fn inspect_shows_files_and_what_the_checkpoint_added() {
     assert!(out.contains("job: nexmark-q5"), "{out}");
     assert!(
         out.contains(&format!(
-            "added by this checkpoint: {} B (incremental)",
+            "added by this checkpoint: {} B (incremental: 2 of 3 files come from earlier checkpoints)",
             d3.size_bytes
         )),
         "{out}"
