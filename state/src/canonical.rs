@@ -75,9 +75,10 @@ pub trait CanonicalState {
     fn tracks_changes(&self) -> bool {
         false
     }
-    /// Appends, sorted by stored key, every entry changed since the
-    /// previous call (or since tracking started): its stored value, or
-    /// `None` when it is gone. Starts a new period.
+    /// Appends every entry changed since the previous call (or since
+    /// tracking started): its stored value, or `None` when it is gone. In
+    /// no order, and a key may appear twice (then the value wins): see
+    /// [`sort_delta`]. Starts a new period.
     fn export_changes(&mut self, state: &str, out: &mut Vec<DeltaEntry>) -> Result<(), StateError> {
         let _ = out;
         Err(StateError::Internal {
@@ -117,7 +118,8 @@ fn sort_from(out: &mut [CanonicalEntry], from: usize) {
 /// Turns the slots touched in a period into a delta: each slot's current
 /// entries (`encode_slot`), a tombstone for a slot that is gone when the
 /// slot is one stored key (`slot_tombstone`), and tombstones for the
-/// stored keys the slots held before, unless they are still there.
+/// stored keys the slots held before (a value of the same key wins once
+/// [`sort_delta`] runs).
 fn delta_of<K: StateData, N: StateData>(
     state: &str,
     changes: Changes<K, N>,
@@ -125,7 +127,6 @@ fn delta_of<K: StateData, N: StateData>(
     mut encode_slot: impl FnMut(KeyGroup, &K, &N, &mut Vec<CanonicalEntry>) -> Result<(), StateError>,
     out: &mut Vec<DeltaEntry>,
 ) -> Result<(), StateError> {
-    let from = out.len();
     let mut current = Vec::new();
     for (kg, key, ns) in &changes.slots {
         current.clear();
@@ -136,20 +137,16 @@ fn delta_of<K: StateData, N: StateData>(
         out.extend(current.drain(..).map(|(k, v)| (k, Some(v))));
     }
     out.extend(changes.before.into_iter().map(|k| (k, None)));
-    let Some(tail) = out.get_mut(from..) else {
-        return Ok(());
-    };
-    // A key both removed and present again is present: values first.
-    tail.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.is_some().cmp(&a.1.is_some())));
-    let mut kept = from;
-    for i in from..out.len() {
-        if kept == from || out[kept - 1].0 != out[i].0 {
-            out.swap(kept, i);
-            kept += 1;
-        }
-    }
-    out.truncate(kept);
     Ok(())
+}
+
+/// Sorts a delta by stored key and keeps each key once: a key both
+/// removed and present (a map's user key removed, then put again) is
+/// present. Captures leave this to the checkpoint's background side, since
+/// sorting is the costliest part of a capture.
+pub fn sort_delta(delta: &mut Vec<DeltaEntry>) {
+    delta.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.is_some().cmp(&a.1.is_some())));
+    delta.dedup_by(|later, kept| later.0 == kept.0);
 }
 
 /// The canonical entries of value-like items (one per slot).

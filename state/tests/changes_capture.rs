@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use spate_state::canonical::export_all;
+use spate_state::canonical::{export_all, sort_delta};
 use spate_state::{
     CanonicalState, DeltaEntry, KeyGroupRange, KeyRef, ListTable, MapTable, ReducingTable,
     StateTtl, TtlUpdate, ValueTable,
@@ -48,7 +48,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct Chain(BTreeMap<Vec<u8>, Vec<u8>>);
 
 impl Chain {
-    fn apply(&mut self, delta: Vec<DeltaEntry>) {
+    fn apply(&mut self, mut delta: Vec<DeltaEntry>) {
+        sort_delta(&mut delta);
         assert!(
             delta.windows(2).all(|w| w[0].0 < w[1].0),
             "a delta is sorted with each key once"

@@ -102,8 +102,9 @@ impl StateChains {
         &mut self,
         task: TaskKey,
         state: &str,
-        changes: Vec<DeltaEntry>,
+        mut changes: Vec<DeltaEntry>,
     ) -> Option<PlannedFile> {
+        spate_state::canonical::sort_delta(&mut changes);
         let chain = self.chains.entry((task, state.to_owned())).or_default();
         chain.of_changes = true;
         let changes = newer_wins(std::mem::take(&mut chain.unwritten), changes);

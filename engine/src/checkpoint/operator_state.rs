@@ -42,8 +42,9 @@ pub enum Captured {
     /// Every entry, sorted by stored key.
     Whole(Vec<CanonicalEntry>),
     /// The entries changed since the previous capture of this state in
-    /// this run (all of them at the first), sorted by stored key; `None`
-    /// deletes a key.
+    /// this run (all of them at the first); `None` deletes a key. Unsorted
+    /// (the planner sorts them off the core) and a key may appear twice,
+    /// as [`spate_state::canonical::sort_delta`] resolves.
     Changes(Vec<DeltaEntry>),
 }
 
