@@ -27,6 +27,11 @@ fn bench_json(query: &str, cores: &str) -> serde_json::Value {
         "--set",
         "runtime.io_memory_kib=256",
     ]);
+    json_of(&out)
+}
+
+/// The JSON a successful run printed.
+fn json_of(out: &std::process::Output) -> serde_json::Value {
     assert!(
         out.status.success(),
         "{}",
@@ -134,12 +139,7 @@ fn checkpoint_bench_captures_the_churn_in_small_deltas() {
         "--set",
         "runtime.io_memory_kib=256",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = json_of(&out);
     let completed = m["completed"].as_u64().unwrap();
     assert!(completed >= 4, "{m}");
     // The first file holds 50 000 counts; each churn interval changes 500

@@ -361,9 +361,9 @@ mod tests {
     use super::*;
     use crate::checkpoint::{Captured, CapturedState};
 
-    #[test]
-    fn states_whose_names_read_alike_get_files_of_their_own() {
-        let dir = std::env::temp_dir().join(format!("spate-staging-test-{}", std::process::id()));
+    /// A stager of a one-node job on one subtask, in a fresh directory.
+    fn test_stager(name: &str) -> (PathBuf, Stager) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let shape = JobShape {
             job_id: "j".into(),
@@ -373,7 +373,12 @@ mod tests {
             base: HashMap::new(),
             staging_dir: dir.clone(),
         };
-        let mut stager = Stager::new(shape, "chk".into());
+        (dir, Stager::new(shape, "chk".into()))
+    }
+
+    #[test]
+    fn states_whose_names_read_alike_get_files_of_their_own() {
+        let (dir, mut stager) = test_stager("spate-staging-test");
         let state = |name: &str, value: &[u8]| CapturedState {
             name: name.into(),
             kind: "value".into(),
@@ -425,17 +430,7 @@ mod tests {
 
     #[test]
     fn a_full_file_of_changes_is_the_chain_merged_with_them() {
-        let dir = std::env::temp_dir().join(format!("spate-staging-merge-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let shape = JobShape {
-            job_id: "j".into(),
-            max_parallelism: 8,
-            parallelism: 1,
-            node_names: vec!["op".into()],
-            base: HashMap::new(),
-            staging_dir: dir.clone(),
-        };
-        let mut stager = Stager::new(shape, "chk".into());
+        let (dir, mut stager) = test_stager("spate-staging-merge");
         let key = TaskKey {
             node: 0,
             subtask: 0,
