@@ -1,0 +1,12 @@
+//! Proof of fault tolerance for Spate (issue 6): the oracle job whose
+//! fault-free output is known from its arguments, the checker that judges
+//! a committed output against it, and the supervisor that runs the job on a
+//! real local cluster while it injects faults from a seed.
+
+pub mod checker;
+pub mod error;
+pub mod oracle;
+
+pub use checker::{Report, check};
+pub use error::{Result, TortureError};
+pub use oracle::{Expected, OracleArgs, oracle_job};
