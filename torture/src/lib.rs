@@ -4,8 +4,12 @@
 //! real local cluster while it injects faults from a seed.
 
 pub mod checker;
+pub mod cluster;
 pub mod error;
 pub mod oracle;
+pub mod results;
+pub mod rng;
+pub mod supervisor;
 
 pub use checker::{Report, check};
 pub use error::{Result, TortureError};

@@ -1,10 +1,12 @@
-//! `spate-torture`: checks the committed output of an oracle job.
+//! `spate-torture`: checks an oracle output, or runs a fault suite on a
+//! local cluster and checks what it committed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use spate_torture::{Expected, check};
+use clap::{Parser, Subcommand, ValueEnum};
+use spate_torture::supervisor::{SuiteConfig, SuiteKind, run_suite};
+use spate_torture::{Expected, check, cluster, results};
 
 #[derive(Parser, Debug)]
 #[command(name = "spate-torture", version, about)]
@@ -17,6 +19,101 @@ struct Cli {
 enum Command {
     /// Check the committed output of an oracle job against a fault-free run.
     Check(CheckArgs),
+    /// Run a fault suite on a local cluster, then check the job's output.
+    Run(RunArgs),
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum Suite {
+    /// `kill -9` of a random worker every 0–6 s (sometimes two at once).
+    Kill,
+    /// `SIGSTOP` of a random worker past the heartbeat timeout, then `SIGCONT`.
+    Stop,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The faults.
+    #[arg(long, value_enum)]
+    suite: Suite,
+    /// Seed of the fault schedule (the same seed injects the same schedule).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The long form: 200 faults in rounds of 20, and `--results` regenerated.
+    #[arg(long)]
+    long: bool,
+    /// Faults to inject (default: 3, or 200 with --long).
+    #[arg(long)]
+    faults: Option<u32>,
+    /// Where the cluster, outputs and logs go (default: a new directory under /tmp).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// The `spate` executable (default: $SPATE_BIN, or next to this one).
+    #[arg(long)]
+    spate: Option<PathBuf>,
+    /// The results file a long run writes.
+    #[arg(long, default_value = "tests/RESULTS.md")]
+    results: PathBuf,
+}
+
+fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
+    let kind = match args.suite {
+        Suite::Kill => SuiteKind::Kill,
+        Suite::Stop => SuiteKind::Stop,
+    };
+    let spate = match &args.spate {
+        Some(p) => p.clone(),
+        None => cluster::find_spate_binary()?,
+    };
+    let work_dir = args.work_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "spate-torture-{}-{}-{}",
+            kind.name(),
+            args.seed,
+            std::process::id()
+        ))
+    });
+    let mut cfg = if args.long {
+        SuiteConfig::long(kind, args.seed, work_dir, spate)
+    } else {
+        SuiteConfig::short(kind, args.seed, work_dir, spate)
+    };
+    if let Some(n) = args.faults {
+        cfg.faults_target = n;
+    }
+    let outcome = run_suite(&cfg, &mut |line| println!("{line}"))?;
+    for r in &outcome.rounds {
+        print!("{}", r.report);
+    }
+    for m in &outcome.stale_survivors {
+        println!(
+            "{} (pid {}) was paused past the heartbeat timeout and still runs 10 s after \
+             SIGCONT: a fenced worker must exit.",
+            m.name, m.pid
+        );
+    }
+    println!(
+        "{} faults over {} jobs in {:.0} s: {}.",
+        outcome.faults.len(),
+        outcome.rounds.len(),
+        outcome.wall.as_secs_f64(),
+        if outcome.passed() {
+            "every job succeeded with exactly the output of a fault-free run"
+        } else {
+            "FAILED"
+        }
+    );
+    if args.long {
+        let command = format!(
+            "spate-torture run --suite {} --seed {} --long",
+            kind.name(),
+            args.seed
+        );
+        let text = results::render(&outcome, &command, &results::today());
+        std::fs::write(&args.results, text)?;
+        println!("wrote {}", args.results.display());
+    }
+    Ok(outcome.passed())
 }
 
 #[derive(clap::Args, Debug)]
@@ -50,6 +147,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Check(args) => run_check(args),
+        Command::Run(args) => run_suite_cmd(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
