@@ -513,6 +513,61 @@ fn a_lost_worker_restarts_the_job_from_the_last_stored_checkpoint() {
     }
 }
 
+/// Two workers die at once (a burst of `kill -9`): the first loss
+/// redeploys the job on the survivors and a spare at once, then the second
+/// loss hits that attempt while it is still deploying, before its workers
+/// report the checkpoint plan again. It restarts from the last checkpoint
+/// too; it used to fail as a job without checkpoints (found by
+/// `spate-torture run --suite kill --long`).
+#[test]
+fn a_job_that_breaks_again_while_redeploying_restarts_from_its_checkpoint() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    c.on(200, Event::Tick);
+    ack_all(&mut c, 210, &workers, job, 1);
+    let stored = Event::CheckpointStored {
+        job,
+        id: 1,
+        error: None,
+        savepoints: Vec::new(),
+    };
+    c.on(220, stored);
+    let spare = ToCoordinator::Register {
+        cores: 1,
+        pid: 2000,
+        launch_token: None,
+    };
+    msg(&mut c, 230, 4, spare);
+    let out = c.on(300, Event::Disconnected { conn: 3 });
+    let redeployed = to_workers(&out)
+        .into_iter()
+        .filter(|(_, m)| matches!(m, ToWorker::Deploy { .. }))
+        .count();
+    assert_eq!(redeployed, 3, "redeployed at once on the spare: {out:?}");
+    // The second worker of the burst goes before the new attempt reported.
+    let out = c.on(301, Event::Disconnected { conn: 2 });
+    assert!(
+        to_client(&out).is_empty(),
+        "the client is not told of a failure: {out:?}"
+    );
+    let replacement = ToCoordinator::Register {
+        cores: 1,
+        pid: 2001,
+        launch_token: None,
+    };
+    let out = msg(&mut c, 310, 5, replacement);
+    let restores: Vec<Option<u64>> = to_workers(&out)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            ToWorker::Deploy {
+                restore_checkpoint, ..
+            } => Some(restore_checkpoint),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(restores, vec![Some(1); 3], "{out:?}");
+}
+
 #[test]
 fn a_job_without_checkpoints_fails_when_a_worker_is_lost() {
     let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;

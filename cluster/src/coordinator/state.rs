@@ -225,6 +225,10 @@ struct Resume {
     started_ms: u64,
     /// Checkpoints completed over every attempt.
     completed: u64,
+    /// The restart limit of the job's checkpoint plan, once an attempt
+    /// reported it: an attempt that breaks while it is still being deployed
+    /// (before its workers report the plan again) restarts under it too.
+    restarts_max: Option<u32>,
 }
 
 /// A running job's checkpoints: the engine's pure coordinator, with one
@@ -524,6 +528,7 @@ impl Coordinator {
             last_completed: None,
             started_ms: self.now_ms,
             completed: 0,
+            restarts_max: None,
         });
         for a in &plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
@@ -619,6 +624,7 @@ impl Coordinator {
                 .last_completed
                 .max(savepoint)
                 .map_or(1, |c| c + 1);
+            job.resume.restarts_max = Some(plan.restarts_max);
             job.checkpoints = Some(JobCheckpoints {
                 coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first),
                 plan,
@@ -815,9 +821,16 @@ impl Coordinator {
     /// with checkpoints restarts from its newest completed checkpoint (up
     /// to its restart limit), any other job fails.
     fn job_broke(&mut self, reason: String, out: &mut Vec<Action>) {
+        // A job known to take checkpoints: this attempt reported its plan,
+        // or an earlier one did (this one may still be deploying, e.g. when
+        // a second worker of a burst dies right after the redeployment).
         let restartable = self.job.as_ref().and_then(|j| {
-            let plan = &j.checkpoints.as_ref()?.plan;
-            (j.resume.restarts < plan.restarts_max).then_some(plan.restarts_max)
+            let restarts_max = j
+                .checkpoints
+                .as_ref()
+                .map(|c| c.plan.restarts_max)
+                .or(j.resume.restarts_max)?;
+            (j.resume.restarts < restarts_max).then_some(restarts_max)
         });
         let Some(restarts_max) = restartable else {
             self.fail_job(reason, out);
