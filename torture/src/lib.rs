@@ -5,6 +5,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod corrupt;
 pub mod error;
 pub mod oracle;
 pub mod results;
@@ -13,4 +14,4 @@ pub mod supervisor;
 
 pub use checker::{Report, check};
 pub use error::{Result, TortureError};
-pub use oracle::{Expected, OracleArgs, oracle_job};
+pub use oracle::{Expected, Injector, OracleArgs, oracle_job, oracle_job_with};

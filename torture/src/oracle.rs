@@ -11,6 +11,7 @@
 //! output is in `seq` order too: out-of-order output is then a fault.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Parser;
 use spate::keyed::{KeyedContext, OpenContext, ValueState};
@@ -157,8 +158,19 @@ impl KeyedProcessFunction<u64, OracleRecord, StateRecord> for CountAndLastSeq {
     }
 }
 
+/// Called with each source record's number `n` before the job processes
+/// it; `Some(reason)` fails the job there. In-process suites inject faults
+/// with it (corrupting a checkpoint first, for instance).
+pub type Injector = Arc<dyn Fn(u64) -> Option<String> + Send + Sync>;
+
 /// The oracle job of `args`.
 pub fn oracle_job(args: &OracleArgs) -> spate::Result<Job> {
+    oracle_job_with(args, None)
+}
+
+/// The oracle job of `args`, with a fault injector after its source (the
+/// job a cluster runs has none).
+pub fn oracle_job_with(args: &OracleArgs, injector: Option<Injector>) -> spate::Result<Job> {
     if args.keys == 0 || args.window_ms == 0 {
         return Err(SpateError::InvalidJob {
             reason: "the oracle job needs at least one key and a window of at least 1 ms".into(),
@@ -183,6 +195,21 @@ pub fn oracle_job(args: &OracleArgs) -> spate::Result<Job> {
     });
     // A split's records come in seq order, so its watermark can trail its
     // latest event time by 1 ms and no record is ever late.
+    let source = match injector {
+        None => source,
+        Some(inject) => source.process(
+            move |r: OracleRecord,
+                  ctx: &mut spate::operators::process::Context<'_, OracleRecord>| {
+                match inject(r.1 * keys + r.0) {
+                    Some(reason) => ctx.fail(SpateError::Operator {
+                        operator: "fault-injector".into(),
+                        reason,
+                    }),
+                    None => ctx.collect(r),
+                }
+            },
+        ),
+    };
     let timed = source.assign_timestamps_and_watermarks(
         WatermarkStrategy::bounded_out_of_orderness(0, |r: &OracleRecord| r.1 as i64),
     );
