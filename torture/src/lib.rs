@@ -10,6 +10,7 @@ pub mod error;
 pub mod oracle;
 pub mod results;
 pub mod rng;
+pub mod sim;
 pub mod supervisor;
 
 pub use checker::{Report, check};
