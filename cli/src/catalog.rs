@@ -9,9 +9,10 @@ use spate_bench::runner::{BenchSpec, blackhole_job};
 use spate_bench::source::EventInput;
 use spate_cluster::protocol::JobSpec;
 use spate_cluster::worker::JobCatalog;
+use spate_torture::OracleArgs;
 
 /// The jobs of this binary.
-pub const JOBS: [&str; 3] = ["nexmark", "late-data", "overload"];
+pub const JOBS: [&str; 4] = ["nexmark", "late-data", "overload", "oracle"];
 
 /// The catalog of the `spate` binary.
 pub struct Catalog;
@@ -123,6 +124,10 @@ pub fn build_job(name: &str, args: &[String]) -> Result<Job, String> {
             let a = OverloadArgs::try_parse_from(args).map_err(|e| e.to_string())?;
             spate_bench::overload::overload_job(a.events, a.sink_us_per_record)
                 .map_err(|e| e.to_string())
+        }
+        "oracle" => {
+            let a = OracleArgs::try_parse_from(args).map_err(|e| e.to_string())?;
+            spate_torture::oracle_job(&a).map_err(|e| e.to_string())
         }
         other => Err(format!(
             "unknown job `{other}`; this binary's jobs are {}",

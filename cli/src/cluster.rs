@@ -116,7 +116,7 @@ impl DirArgs {
 /// `spate submit`.
 #[derive(Args, Debug)]
 pub struct SubmitArgs {
-    /// The job: nexmark or late-data.
+    /// The job: nexmark, late-data, overload or oracle.
     job: String,
     /// Subtasks of every operator over the cluster.
     #[arg(long, default_value_t = 1)]

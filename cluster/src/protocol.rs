@@ -185,6 +185,18 @@ pub enum ToCoordinator {
         /// Its share's metrics.
         metrics: WireMetrics,
     },
+    /// A worker published its share's end-of-input output (`CommitFinal`),
+    /// or could not.
+    FinalCommitted {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+        /// Why publishing failed, if it did.
+        error: Option<String>,
+    },
     /// A worker's share of a job failed.
     JobFailed {
         /// The job.

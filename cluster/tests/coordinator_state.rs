@@ -170,9 +170,8 @@ fn a_job_is_deployed_started_and_its_results_merged() {
             }
         }
     }
-    let mut last = Vec::new();
     for (i, &(worker, epoch)) in workers.iter().enumerate() {
-        last = msg(
+        msg(
             &mut c,
             500,
             i as u64 + 1,
@@ -184,6 +183,7 @@ fn a_job_is_deployed_started_and_its_results_merged() {
             },
         );
     }
+    let last = commit_all_finals(&mut c, &workers, job);
     match to_client(&last).as_slice() {
         [ToClient::Finished { metrics: m, .. }] => {
             assert_eq!(m.source_records, 60);
@@ -513,6 +513,61 @@ fn a_lost_worker_restarts_the_job_from_the_last_stored_checkpoint() {
     }
 }
 
+/// Two workers die at once (a burst of `kill -9`): the first loss
+/// redeploys the job on the survivors and a spare at once, then the second
+/// loss hits that attempt while it is still deploying, before its workers
+/// report the checkpoint plan again. It restarts from the last checkpoint
+/// too; it used to fail as a job without checkpoints (found by
+/// `spate-torture run --suite kill --long`).
+#[test]
+fn a_job_that_breaks_again_while_redeploying_restarts_from_its_checkpoint() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    c.on(200, Event::Tick);
+    ack_all(&mut c, 210, &workers, job, 1);
+    let stored = Event::CheckpointStored {
+        job,
+        id: 1,
+        error: None,
+        savepoints: Vec::new(),
+    };
+    c.on(220, stored);
+    let spare = ToCoordinator::Register {
+        cores: 1,
+        pid: 2000,
+        launch_token: None,
+    };
+    msg(&mut c, 230, 4, spare);
+    let out = c.on(300, Event::Disconnected { conn: 3 });
+    let redeployed = to_workers(&out)
+        .into_iter()
+        .filter(|(_, m)| matches!(m, ToWorker::Deploy { .. }))
+        .count();
+    assert_eq!(redeployed, 3, "redeployed at once on the spare: {out:?}");
+    // The second worker of the burst goes before the new attempt reported.
+    let out = c.on(301, Event::Disconnected { conn: 2 });
+    assert!(
+        to_client(&out).is_empty(),
+        "the client is not told of a failure: {out:?}"
+    );
+    let replacement = ToCoordinator::Register {
+        cores: 1,
+        pid: 2001,
+        launch_token: None,
+    };
+    let out = msg(&mut c, 310, 5, replacement);
+    let restores: Vec<Option<u64>> = to_workers(&out)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            ToWorker::Deploy {
+                restore_checkpoint, ..
+            } => Some(restore_checkpoint),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(restores, vec![Some(1); 3], "{out:?}");
+}
+
 #[test]
 fn a_job_without_checkpoints_fails_when_a_worker_is_lost() {
     let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
@@ -544,12 +599,91 @@ fn end_of_input_output_is_published_only_after_every_share_succeeded() {
             assert_eq!(commits, 0, "not while a share may still fail");
         } else {
             assert_eq!(commits, 3, "every worker publishes once all succeeded");
-            assert!(matches!(
-                to_client(&out).as_slice(),
-                [ToClient::Finished { .. }]
-            ));
+            assert!(
+                to_client(&out).is_empty(),
+                "the client waits until the output is published: {out:?}"
+            );
         }
     }
+    let out = commit_all_finals(&mut c, &workers, job);
+    assert!(matches!(
+        to_client(&out).as_slice(),
+        [ToClient::Finished { .. }]
+    ));
+}
+
+/// Every worker reports its end-of-input output published; the actions
+/// of the last report.
+fn commit_all_finals(c: &mut Coordinator, workers: &[(u32, u64)], job: u64) -> Vec<Action> {
+    let mut last = Vec::new();
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let done = ToCoordinator::FinalCommitted {
+            job,
+            worker,
+            epoch,
+            error: None,
+        };
+        let out = msg(c, 600, i as u64 + 1, done);
+        if i < workers.len() - 1 {
+            assert!(to_client(&out).is_empty(), "not before the last: {out:?}");
+        }
+        last = out;
+    }
+    last
+}
+
+/// A worker that finished its share dies before the others finish: its
+/// end-of-input output (in its memory) is gone, so the job restarts from
+/// its checkpoint instead of finishing without that output.
+#[test]
+fn a_worker_lost_after_finishing_its_share_restarts_the_job() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    let (worker, epoch) = workers[2];
+    let done = ToCoordinator::JobDone {
+        job,
+        worker,
+        epoch,
+        metrics: metrics(10, 7),
+    };
+    msg(&mut c, 500, 3, done);
+    let out = c.on(510, Event::Disconnected { conn: 3 });
+    let cancels = to_workers(&out)
+        .into_iter()
+        .filter(|(_, m)| matches!(m, ToWorker::Cancel { .. }))
+        .count();
+    assert_eq!(cancels, 2, "the attempt restarts: {out:?}");
+    assert!(to_client(&out).is_empty(), "{out:?}");
+}
+
+/// A worker lost while the others publish their end-of-input output: the
+/// job fails with a sentence, never reports success without that output.
+#[test]
+fn a_worker_lost_while_publishing_the_final_output_fails_the_job() {
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let done = ToCoordinator::JobDone {
+            job,
+            worker,
+            epoch,
+            metrics: metrics(10, 7),
+        };
+        msg(&mut c, 500, i as u64 + 1, done);
+    }
+    let (worker, epoch) = workers[0];
+    let published = ToCoordinator::FinalCommitted {
+        job,
+        worker,
+        epoch,
+        error: None,
+    };
+    msg(&mut c, 600, 1, published);
+    let out = c.on(610, Event::Disconnected { conn: 3 });
+    assert!(
+        matches!(to_client(&out).as_slice(), [ToClient::Failed { reason, .. }] if reason.contains("end-of-input output")),
+        "{out:?}"
+    );
 }
 
 /// Acknowledges checkpoint `id` from every worker.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use spate_state::checkpoint::{
     CheckpointRegistry, CheckpointStorage, Manifest, SubtaskState, manifest_object_name,
-    open_registry, savepoint_scratch_dir, write_savepoint,
+    read_manifests, savepoint_scratch_dir, write_savepoint,
 };
 
 /// One checkpoint to store.
@@ -56,13 +56,25 @@ impl CheckpointStores {
             subtasks,
         };
         // The registry is rebuilt from storage before the first manifest
-        // of this directory is written (the coordinator may have restarted).
+        // of this directory is written (the coordinator may have restarted),
+        // without collecting files no manifest references yet: the workers
+        // uploaded this checkpoint's files (and maybe the next one's) before
+        // its manifest exists. `open_registry`'s garbage collection deleted
+        // them as orphans, so the first checkpoint of every cluster job
+        // named deleted files, and a restart from it failed forever (found
+        // by `spate-torture run --suite kill --long`). Retention of the
+        // rebuilt checkpoints waits too: a file of a checkpoint it would
+        // drop may be reused by this one. Leftovers of crashed uploads stay.
         let registry = match self.registries.entry(req.dir.to_owned()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                let opened = open_registry(storage, req.retained.max(1) as usize)
-                    .map_err(|e| e.to_string())?;
-                v.insert(opened.registry)
+                let mut registry = CheckpointRegistry::new(req.retained.max(1) as usize);
+                for stored in read_manifests(storage).map_err(|e| e.to_string())? {
+                    if let Ok(m) = stored.manifest {
+                        let _kept = registry.add_completed(&m);
+                    }
+                }
+                v.insert(registry)
             }
         };
         let bytes = manifest.encode().map_err(|e| e.to_string())?;
@@ -106,4 +118,66 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spate_state::checkpoint::{FileKind, FileRef, KeyGroupSpan};
+
+    fn entry(name: &str, size: u64) -> String {
+        let st = SubtaskState {
+            operator: "2:count".into(),
+            subtask: 0,
+            key_groups: KeyGroupSpan { start: 0, end: 128 },
+            files: vec![FileRef {
+                name: name.into(),
+                size_bytes: size,
+                crc32c: 0,
+                kind: FileKind::Full,
+                key_groups: KeyGroupSpan { start: 0, end: 128 },
+                state: "count".into(),
+                added_in: 1,
+            }],
+            source_offsets: Vec::new(),
+            states: Vec::new(),
+            sink_transactions: Vec::new(),
+            counters: Default::default(),
+            operator_values: Default::default(),
+        };
+        serde_json::to_string(&vec![st]).expect("json")
+    }
+
+    #[test]
+    fn the_first_checkpoint_of_a_directory_keeps_the_files_uploaded_for_it() {
+        let dir = std::env::temp_dir().join(format!("spate-store-first-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let shared = dir.join("shared");
+        std::fs::create_dir_all(&shared).expect("dir");
+        // Checkpoint 1's file, and checkpoint 2's already uploaded.
+        std::fs::write(shared.join("a1-s0-1.sst"), [1u8; 10]).expect("write");
+        std::fs::write(shared.join("a1-s0-2.sst"), [2u8; 10]).expect("write");
+        let parts = [entry("a1-s0-1.sst", 10)];
+        let req = StoreRequest {
+            name: "job",
+            id: 1,
+            dir: dir.to_str().expect("utf-8"),
+            retained: 1,
+            max_parallelism: 128,
+            parts: &parts,
+        };
+        CheckpointStores::default()
+            .store(&req, &[])
+            .expect("stored");
+        assert!(
+            shared.join("a1-s0-1.sst").exists(),
+            "the checkpoint's own file"
+        );
+        assert!(
+            shared.join("a1-s0-2.sst").exists(),
+            "the next checkpoint's file"
+        );
+        assert!(dir.join("manifests/chk-00000000000000000001.json").exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -160,6 +160,11 @@ enum Phase {
         deadline_ms: u64,
     },
     Running,
+    /// Every share succeeded; waiting for every worker to publish its
+    /// end-of-input output before the client hears the job finished.
+    Committing {
+        committed: std::collections::BTreeSet<u32>,
+    },
 }
 
 struct Job {
@@ -225,6 +230,10 @@ struct Resume {
     started_ms: u64,
     /// Checkpoints completed over every attempt.
     completed: u64,
+    /// The restart limit of the job's checkpoint plan, once an attempt
+    /// reported it: an attempt that breaks while it is still being deployed
+    /// (before its workers report the plan again) restarts under it too.
+    restarts_max: Option<u32>,
 }
 
 /// A running job's checkpoints: the engine's pure coordinator, with one
@@ -354,6 +363,16 @@ impl Coordinator {
             } => {
                 if self.check_worker(conn, worker, epoch, out) {
                     self.job_done(job, worker, metrics, out);
+                }
+            }
+            ToCoordinator::FinalCommitted {
+                job,
+                worker,
+                epoch,
+                error,
+            } => {
+                if self.check_worker(conn, worker, epoch, out) {
+                    self.final_committed(job, worker, error, out);
                 }
             }
             ToCoordinator::JobFailed {
@@ -524,6 +543,7 @@ impl Coordinator {
             last_completed: None,
             started_ms: self.now_ms,
             completed: 0,
+            restarts_max: None,
         });
         for a in &plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
@@ -619,6 +639,7 @@ impl Coordinator {
                 .last_completed
                 .max(savepoint)
                 .map_or(1, |c| c + 1);
+            job.resume.restarts_max = Some(plan.restarts_max);
             job.checkpoints = Some(JobCheckpoints {
                 coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first),
                 plan,
@@ -671,6 +692,37 @@ impl Coordinator {
                     msg: ToWorker::CommitFinal { job: id },
                 });
             }
+        }
+        job.phase = Phase::Committing {
+            committed: std::collections::BTreeSet::new(),
+        };
+    }
+
+    /// A worker published its end-of-input output: once all did, the
+    /// client hears the job finished (before, `spate submit` could return
+    /// while the last output files were still being renamed into place,
+    /// found by `spate-torture`'s checker reading right after it).
+    fn final_committed(
+        &mut self,
+        id: u64,
+        worker: u32,
+        error: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(job) = self.job.as_mut().filter(|j| j.id == id) else {
+            return;
+        };
+        let Phase::Committing { committed } = &mut job.phase else {
+            return;
+        };
+        if let Some(e) = error {
+            let reason = format!("worker {worker} could not publish its end-of-input output: {e}");
+            self.fail_job(reason, out);
+            return;
+        }
+        committed.insert(worker);
+        if committed.len() < job.plan.len() {
+            return;
         }
         let mut merged = JobMetrics::default();
         for m in job.done.values() {
@@ -760,9 +812,29 @@ impl Coordinator {
             line: format!("{reason} (pid {}, epoch {} fenced)", w.pid, w.epoch),
         });
         out.push(Action::Close { conn: w.conn });
-        if w.job.is_some_and(|j| self.job_is(j)) {
-            // Its share cannot finish: restart the job from its last
-            // checkpoint, or fail it.
+        let publishing = self.job.as_ref().is_some_and(|j| {
+            matches!(&j.phase, Phase::Committing { committed } if !committed.contains(&worker))
+                && j.plan.iter().any(|a| a.worker == worker)
+        });
+        if publishing {
+            // Its end-of-input output lived in its memory and is gone; the
+            // others' is published already, so a restart would write it twice.
+            self.fail_job(
+                format!(
+                    "{reason} before it published its end-of-input output; the job's output \
+                     is incomplete"
+                ),
+                out,
+            );
+        } else if w.job.is_some_and(|j| self.job_is(j))
+            || self
+                .job
+                .as_ref()
+                .is_some_and(|j| j.done.contains_key(&worker))
+        {
+            // Its share cannot finish, or finished but its end-of-input
+            // output (in its memory, not yet published) is gone: restart
+            // the job from its last checkpoint, or fail it.
             self.job_broke(reason, out);
         }
         if self.cfg.workers_target > 0 {
@@ -815,9 +887,16 @@ impl Coordinator {
     /// with checkpoints restarts from its newest completed checkpoint (up
     /// to its restart limit), any other job fails.
     fn job_broke(&mut self, reason: String, out: &mut Vec<Action>) {
+        // A job known to take checkpoints: this attempt reported its plan,
+        // or an earlier one did (this one may still be deploying, e.g. when
+        // a second worker of a burst dies right after the redeployment).
         let restartable = self.job.as_ref().and_then(|j| {
-            let plan = &j.checkpoints.as_ref()?.plan;
-            (j.resume.restarts < plan.restarts_max).then_some(plan.restarts_max)
+            let restarts_max = j
+                .checkpoints
+                .as_ref()
+                .map(|c| c.plan.restarts_max)
+                .or(j.resume.restarts_max)?;
+            (j.resume.restarts < restarts_max).then_some(restarts_max)
         });
         let Some(restarts_max) = restartable else {
             self.fail_job(reason, out);
@@ -1091,6 +1170,7 @@ impl Coordinator {
                 let phase = match j.phase {
                     Phase::Deploying { .. } => "deploying",
                     Phase::Running => "running",
+                    Phase::Committing { .. } => "publishing its output",
                 };
                 (j.id, j.spec.name.clone(), phase.to_string())
             }),

@@ -209,13 +209,20 @@ fn control_loop(
                 forward(running.as_ref(), job, CheckpointCommand::Complete { id });
             }
             ToWorker::CommitFinal { job } => {
-                if let Some(slot) = running
+                let error = running
                     .as_ref()
                     .filter(|r| r.job == job)
                     .and_then(|r| r.finals.as_ref())
-                {
-                    commit_final(slot, job);
-                }
+                    .and_then(|slot| commit_final(slot, job));
+                // The coordinator tells the client the job finished only
+                // once every worker's end-of-input output is published.
+                let msg = ToCoordinator::FinalCommitted {
+                    job,
+                    worker: reg.worker,
+                    epoch: reg.epoch,
+                    error,
+                };
+                send(writer, &msg)?;
             }
             ToWorker::Cancel { job, reason } => {
                 if let Some(r) = running.take().filter(|r| r.job == job) {
@@ -234,12 +241,14 @@ fn control_loop(
     }
 }
 
-/// Publishes a finished share's end-of-input output.
-fn commit_final(slot: &FinalCommitSlot, job: u64) {
+/// Publishes a finished share's end-of-input output; why it failed, if it did.
+fn commit_final(slot: &FinalCommitSlot, job: u64) -> Option<String> {
     let finals = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(Err(e)) = finals.map(FinalCommit::commit) {
         tracing::error!("job {job}: publishing the final output failed: {e}");
+        return Some(e.to_string());
     }
+    None
 }
 
 /// Passes a checkpoint command to the share of `job`, if it runs here.

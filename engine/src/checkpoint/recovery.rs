@@ -74,7 +74,12 @@ fn run_attempts(
         let mut restored = if restarts == 0 {
             None
         } else {
-            restore(&storage, &committers, settings.parallelism)?
+            restore(
+                &storage,
+                &committers,
+                settings.parallelism,
+                totals.last_completed_id,
+            )?
         };
         if restored.is_none()
             && let Some(savepoint) = &options.from_savepoint
@@ -158,12 +163,44 @@ pub(crate) fn committers_of(graph: &Graph) -> HashMap<usize, Arc<dyn Committer>>
 
 /// Picks the newest valid checkpoint and commits its transactions again
 /// (idempotent), so the output it covers is published before the restart.
+///
+/// `completed` is the newest checkpoint this run completed. A newer
+/// checkpoint than the one restored, damaged or gone, may have committed
+/// sink output already; restoring the older one would publish the records
+/// between them a second time, so a job with transactional sinks refuses
+/// instead (found by the corrupt-checkpoint suite of `spate-torture`).
 fn restore(
     storage: &Arc<dyn CheckpointStorage>,
     committers: &HashMap<usize, Arc<dyn Committer>>,
     parallelism: usize,
+    completed: Option<u64>,
 ) -> Result<Option<RestoredPositions>> {
-    let Some(m) = newest_valid(storage)? else {
+    let selection = newest_valid(storage)?;
+    if !committers.is_empty() {
+        let restorable = selection.as_ref().map(|(m, _)| m.checkpoint_id);
+        let skipped = selection
+            .as_ref()
+            .and_then(|(_, rejected)| rejected.first().cloned());
+        let newer = skipped.as_ref().map(|(id, _)| *id).max(completed);
+        if let Some(newer) = newer.filter(|&n| restorable.is_none_or(|r| n > r)) {
+            let why = skipped
+                .filter(|(id, _)| *id == newer)
+                .map_or("its manifest is gone".to_string(), |(_, why)| why);
+            let fallback = restorable.map_or("the beginning of the input".to_string(), |r| {
+                format!("checkpoint {r}")
+            });
+            return Err(SpateError::Checkpoint {
+                reason: format!(
+                    "checkpoint {newer} in {} cannot be restored ({why}); restarting from \
+                     {fallback} would publish again the output checkpoint {newer} committed to \
+                     the job's transactional sinks, so the job stops instead of writing \
+                     duplicates",
+                    storage.location()
+                ),
+            });
+        }
+    }
+    let Some((m, _)) = selection else {
         return Ok(None);
     };
     tracing::info!(
@@ -184,7 +221,7 @@ fn restore_savepoint(
     committers: &HashMap<usize, Arc<dyn Committer>>,
 ) -> Result<RestoredPositions> {
     let storage = super::location::open_storage(location)?;
-    let m = newest_valid(&storage)?.ok_or_else(|| SpateError::Checkpoint {
+    let (m, _) = newest_valid(&storage)?.ok_or_else(|| SpateError::Checkpoint {
         reason: format!(
             "{} holds no savepoint (no manifest under manifests/)",
             location.display()
@@ -205,23 +242,28 @@ fn restore_savepoint(
     take_over(m, storage, committers, settings.parallelism)
 }
 
-/// The newest checkpoint in `storage` whose files check out; logs each
-/// newer one passed over and why.
+/// A newer checkpoint passed over, and why.
+type Rejected = (u64, String);
+
+/// The newest checkpoint in `storage` whose files check out, and the newer
+/// ones passed over (newest first), each logged with why.
 fn newest_valid(
     storage: &Arc<dyn CheckpointStorage>,
-) -> Result<Option<spate_state::checkpoint::Manifest>> {
+) -> Result<Option<(spate_state::checkpoint::Manifest, Vec<Rejected>)>> {
     let Some(selection) = select_recovery(&**storage, VerifyLevel::Size)? else {
         return Ok(None);
     };
+    let mut rejected = Vec::new();
     for bad in &selection.rejected {
+        let why = bad.problems.join("; ");
         tracing::warn!(
-            "checkpoint {} ({}) cannot be restored: {}",
+            "checkpoint {} ({}) cannot be restored: {why}",
             bad.checkpoint_id,
             bad.manifest,
-            bad.problems.join("; ")
         );
+        rejected.push((bad.checkpoint_id, why));
     }
-    Ok(Some(selection.manifest))
+    Ok(Some((selection.manifest, rejected)))
 }
 
 /// Publishes the output checkpoint `m` covers (commits are idempotent)

@@ -1,0 +1,293 @@
+//! A local cluster of real processes, driven through the `spate` binary:
+//! `spate cluster start|stop`, `spate submit`, the pid files it writes, and
+//! `/proc` for liveness, memory and file descriptors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::error::{Result, TortureError, io};
+
+/// The `spate` executable: `$SPATE_BIN`, else next to this executable (or
+/// one directory up, where test executables live in `deps/`).
+pub fn find_spate_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("SPATE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| TortureError::Cluster(format!("cannot find this executable: {e}")))?;
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join("spate"))
+        .collect();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            TortureError::Cluster(format!(
+                "cannot find the spate executable (looked at {}); build it with \
+                 `cargo build --workspace` or set SPATE_BIN",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ))
+        })
+}
+
+/// A process of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// `coordinator` or `worker-<n>`.
+    pub name: String,
+    /// Its pid.
+    pub pid: u32,
+}
+
+/// Memory and file descriptors of the live processes of a cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Live processes measured.
+    pub processes: u32,
+    /// Resident memory of the coordinator, in KiB.
+    pub coordinator_rss_kib: u64,
+    /// Open file descriptors of the coordinator.
+    pub coordinator_fds: u64,
+    /// Resident memory of all workers together, in KiB.
+    pub workers_rss_kib: u64,
+    /// Open file descriptors of all workers together.
+    pub workers_fds: u64,
+}
+
+/// A cluster started in a directory; stopped when dropped.
+#[derive(Debug)]
+pub struct LocalCluster {
+    spate: PathBuf,
+    dir: PathBuf,
+    stopped: bool,
+}
+
+impl LocalCluster {
+    /// Starts a coordinator and `workers` one-core workers in `dir`.
+    pub fn start(
+        spate: &Path,
+        dir: &Path,
+        workers: u32,
+        heartbeat_timeout_ms: u64,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
+        let out = Command::new(spate)
+            .args([
+                "cluster",
+                "start",
+                "--workers",
+                &workers.to_string(),
+                "--dir",
+            ])
+            .arg(dir)
+            .args(["--heartbeat-timeout-ms", &heartbeat_timeout_ms.to_string()])
+            // The coordinator's log says when each checkpoint and restart happened.
+            .env("RUST_LOG", "info")
+            .output()
+            .map_err(|e| TortureError::Cluster(format!("cannot run {}: {e}", spate.display())))?;
+        let cluster = Self {
+            spate: spate.to_path_buf(),
+            dir: dir.to_path_buf(),
+            stopped: false,
+        };
+        if !out.status.success() {
+            return Err(TortureError::Cluster(format!(
+                "`spate cluster start` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(cluster)
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Starts `spate submit JOB` with `settings` (`key=value`) and the job's
+    /// `args`; its standard output and error go to `log`.
+    pub fn submit(
+        &self,
+        job: &str,
+        parallelism: u32,
+        settings: &[String],
+        args: &[String],
+        log: &Path,
+    ) -> Result<Child> {
+        let file = std::fs::File::create(log).map_err(|e| io("creating", log, e))?;
+        let err = file.try_clone().map_err(|e| io("opening", log, e))?;
+        let mut c = Command::new(&self.spate);
+        c.args([
+            "submit",
+            job,
+            "--parallelism",
+            &parallelism.to_string(),
+            "--dir",
+        ])
+        .arg(&self.dir);
+        for s in settings {
+            c.args(["--set", s]);
+        }
+        c.arg("--")
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| TortureError::Cluster(format!("cannot run `spate submit`: {e}")))
+    }
+
+    /// The live processes of the cluster, coordinator first, then workers
+    /// by number.
+    pub fn members(&self) -> Vec<Member> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(u32, Member)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let name = name.strip_suffix(".pid")?.to_string();
+                let order = match name.strip_prefix("worker-") {
+                    Some(n) => n.parse::<u32>().ok()?.saturating_add(1),
+                    None if name == "coordinator" => 0,
+                    None => return None,
+                };
+                let pid = std::fs::read_to_string(e.path())
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                alive(pid).then_some((order, Member { name, pid }))
+            })
+            .collect();
+        out.sort_by_key(|(order, _)| *order);
+        out.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The live workers.
+    pub fn workers(&self) -> Vec<Member> {
+        self.members()
+            .into_iter()
+            .filter(|m| m.name != "coordinator")
+            .collect()
+    }
+
+    /// Memory and file descriptors of the live processes now.
+    pub fn resources(&self) -> Resources {
+        let mut r = Resources::default();
+        for m in self.members() {
+            let (rss, fds) = (rss_kib(m.pid), fd_count(m.pid));
+            r.processes += 1;
+            if m.name == "coordinator" {
+                r.coordinator_rss_kib = rss;
+                r.coordinator_fds = fds;
+            } else {
+                r.workers_rss_kib += rss;
+                r.workers_fds += fds;
+            }
+        }
+        r
+    }
+
+    /// The coordinator's log so far.
+    pub fn coordinator_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("coordinator.log")).unwrap_or_default()
+    }
+
+    /// Stops every process of the cluster.
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let _ = Command::new(&self.spate)
+            .args(["cluster", "stop", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends `signal` (`KILL`, `STOP`, `CONT`) to `pid`.
+pub fn signal(pid: u32, signal: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| TortureError::Cluster(format!("cannot run kill: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(TortureError::Cluster(format!(
+            "kill -{signal} {pid} failed ({status})"
+        )))
+    }
+}
+
+/// True when `pid` runs (a zombie is dead: its `/proc` state is `Z`).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn fd_count(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
+}
+
+/// The newest completed checkpoint under `dir` (any job and run): the
+/// highest id of a `chk-<id>.json` manifest.
+pub fn latest_checkpoint(dir: &Path) -> Option<u64> {
+    let mut best = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            } else if let Some(id) = name
+                .strip_prefix("chk-")
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                best = best.max(Some(id));
+            }
+        }
+    }
+    best
+}

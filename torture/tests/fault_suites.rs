@@ -1,0 +1,69 @@
+//! The short fault suites CI runs: the oracle job on a real local cluster
+//! (a coordinator and three worker processes on loopback) while workers are
+//! killed with `kill -9`, or paused past the heartbeat timeout with
+//! `SIGSTOP`; the checker must find exactly the output of a fault-free run.
+//!
+//! `SPATE_TORTURE_SEED` picks another fault schedule; a failure prints the
+//! seed, and the same seed replays the same schedule.
+
+#![allow(clippy::unwrap_used)]
+
+use spate_torture::cluster::find_spate_binary;
+use spate_torture::supervisor::{SuiteConfig, SuiteKind, SuiteOutcome, run_suite};
+
+fn seed() -> u64 {
+    std::env::var("SPATE_TORTURE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7)
+}
+
+fn run(kind: SuiteKind, faults: u32) -> SuiteOutcome {
+    let seed = seed();
+    let dir = std::env::temp_dir().join(format!(
+        "spate-torture-ci-{}-{}",
+        kind.name(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = SuiteConfig::short(kind, seed, dir.clone(), find_spate_binary().unwrap());
+    cfg.faults_target = faults;
+    cfg.faults_per_round = faults;
+    // Input for the longest schedule (every wait 6 s), not just the mean
+    // one, so any seed injects all its faults before the job ends.
+    cfg.slack_s = u64::from(faults) * cfg.fault_interval_ms_max / 2_000 + 6;
+    let outcome = run_suite(&cfg, &mut |line| eprintln!("{line}")).unwrap();
+    let rounds: Vec<String> = outcome
+        .rounds
+        .iter()
+        .map(|r| format!("{}\n{}", r.report, r.submit_log_tail))
+        .collect();
+    assert!(
+        outcome.passed(),
+        "suite {} with seed {seed} failed (files in {}):\n{}\nstale workers: {:?}",
+        kind.name(),
+        dir.display(),
+        rounds.join("\n"),
+        outcome.stale_survivors
+    );
+    assert_eq!(
+        outcome.faults.len() as u32,
+        faults,
+        "every fault was injected before the job ended"
+    );
+    let restarts: u32 = outcome.rounds.iter().map(|r| r.restarts).sum();
+    assert!(restarts >= 1, "the faults made the job restart");
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+#[test]
+fn the_oracle_job_survives_kill_9_of_workers_with_exactly_once_output() {
+    let outcome = run(SuiteKind::Kill, 3);
+    assert!(!outcome.recoveries_ms.is_empty() || outcome.recoveries_unmeasured > 0);
+}
+
+#[test]
+fn a_worker_paused_past_the_heartbeat_timeout_is_fenced_and_commits_nothing_twice() {
+    run(SuiteKind::Stop, 2);
+}
