@@ -380,6 +380,20 @@ fn run_checkpointed(c: &mut Coordinator) -> (Vec<(u32, u64)>, u64) {
     (workers, job)
 }
 
+/// Checkpoint 1 of `job` is triggered, acknowledged by every worker and
+/// stored.
+fn store_first_checkpoint(c: &mut Coordinator, workers: &[(u32, u64)], job: u64) {
+    c.on(200, Event::Tick);
+    ack_all(c, 210, workers, job, 1);
+    let stored = Event::CheckpointStored {
+        job,
+        id: 1,
+        error: None,
+        savepoints: Vec::new(),
+    };
+    c.on(220, stored);
+}
+
 /// Every worker of `job` reports its data address, with checkpoints.
 fn all_data_ready(c: &mut Coordinator, workers: &[(u32, u64)], job: u64) {
     for (i, &(worker, epoch)) in workers.iter().enumerate() {
@@ -463,15 +477,7 @@ fn a_checkpoint_completes_when_every_worker_acknowledged_and_its_manifest_is_sto
 fn a_lost_worker_restarts_the_job_from_the_last_stored_checkpoint() {
     let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
     let (workers, job) = run_checkpointed(&mut c);
-    c.on(200, Event::Tick);
-    ack_all(&mut c, 210, &workers, job, 1);
-    let stored = Event::CheckpointStored {
-        job,
-        id: 1,
-        error: None,
-        savepoints: Vec::new(),
-    };
-    c.on(220, stored);
+    store_first_checkpoint(&mut c, &workers, job);
     // Worker 3 dies; a fourth registers in its place.
     let out = c.on(300, Event::Disconnected { conn: 3 });
     assert!(
@@ -523,15 +529,7 @@ fn a_lost_worker_restarts_the_job_from_the_last_stored_checkpoint() {
 fn a_job_that_breaks_again_while_redeploying_restarts_from_its_checkpoint() {
     let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
     let (workers, job) = run_checkpointed(&mut c);
-    c.on(200, Event::Tick);
-    ack_all(&mut c, 210, &workers, job, 1);
-    let stored = Event::CheckpointStored {
-        job,
-        id: 1,
-        error: None,
-        savepoints: Vec::new(),
-    };
-    c.on(220, stored);
+    store_first_checkpoint(&mut c, &workers, job);
     let spare = ToCoordinator::Register {
         cores: 1,
         pid: 2000,
