@@ -88,6 +88,10 @@ pub struct CheckpointArgs {
     /// Print JSON instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Also write the result (JSON and a Markdown table, with the machine,
+    /// commit and date) into this directory.
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -103,6 +107,10 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
         intervals: args.intervals,
     };
     let m = spate_bench::checkpoint_bench::run(spec, &config)?;
+    if let Some(dir) = &args.results_dir {
+        let (json, md) = results::write_checkpoint(dir, &m, config.checkpoint.capture_changes)?;
+        eprintln!("results written to {} and {}", json.display(), md.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());

@@ -121,7 +121,8 @@ fn example_jobs_run() {
 fn checkpoint_bench_captures_the_churn_in_small_deltas() {
     let dir = std::env::temp_dir().join(format!("spate-ckpt-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let dir_setting = format!("checkpoint.dir={}", dir.display());
+    let dir_setting = format!("checkpoint.dir={}", dir.join("ckpt").display());
+    let results = dir.join("results");
     let out = spate(&[
         "bench",
         "checkpoint",
@@ -138,8 +139,28 @@ fn checkpoint_bench_captures_the_churn_in_small_deltas() {
         &dir_setting,
         "--set",
         "runtime.io_memory_kib=256",
+        "--results-dir",
+        &results.to_string_lossy(),
     ]);
     let m = json_of(&out);
+    let written: Vec<String> = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let md = written
+        .iter()
+        .find(|n| n.ends_with("-checkpoint-changes.md"));
+    let md = std::fs::read_to_string(results.join(md.expect("a Markdown result"))).unwrap();
+    assert!(
+        md.contains("- Commit: ") && md.contains("| 50000 | 500 | changes |"),
+        "{md}"
+    );
+    assert!(
+        written
+            .iter()
+            .any(|n| n.ends_with("-checkpoint-changes.json")),
+        "{written:?}"
+    );
     let completed = m["completed"].as_u64().unwrap();
     assert!(completed >= 4, "{m}");
     // The first file holds 50 000 counts; each churn interval changes 500

@@ -24,7 +24,7 @@ pub(crate) fn machine() -> String {
     format!("{cores}x {cpu}")
 }
 
-fn machine_slug() -> String {
+pub(crate) fn machine_slug() -> String {
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "host".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!(
@@ -46,6 +46,52 @@ pub(crate) fn commit() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Writes the checkpoint benchmark's result as
+/// `<dir>/<date>-<machine>-checkpoint-<capture>.{json,md}`; returns both
+/// paths.
+pub(crate) fn write_checkpoint(
+    dir: &Path,
+    m: &spate_bench::checkpoint_bench::CheckpointCost,
+    capture_changes: bool,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let (date, machine, commit) = (today_utc(), machine(), commit());
+    let capture = if capture_changes { "changes" } else { "whole" };
+    let stem = format!("{date}-{}-checkpoint-{capture}", machine_slug());
+    let json_path = dir.join(format!("{stem}.json"));
+    let json = serde_json::json!({
+        "date": date,
+        "machine": machine,
+        "commit": commit,
+        "capture_changes": capture_changes,
+        "result": m,
+    });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let mut md = format!(
+        "# Checkpoint cost\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n"
+    );
+    md.push_str("| keys | updates per interval | capture | checkpoints | sync max | sync p50 / max, second half | longest to durable | uploaded | retained |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    writeln!(
+        md,
+        "| {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1} MiB |",
+        m.keys,
+        m.updates_per_interval,
+        capture,
+        m.completed,
+        m.sync_us_max / 1000.0,
+        m.sync_us_p50_churn / 1000.0,
+        m.sync_us_max_churn / 1000.0,
+        m.duration_ms_max,
+        mib(m.uploaded_bytes),
+        mib(m.retained_bytes),
+    )?;
+    let md_path = dir.join(format!("{stem}.md"));
+    std::fs::write(&md_path, md)?;
+    Ok((json_path, md_path))
 }
 
 /// Writes `<dir>/<date>-<machine>.{json,md}`; returns both paths.
