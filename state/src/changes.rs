@@ -93,7 +93,8 @@ where
 
     /// Notes that (key, ns) of key group `kg`, whose slot hash is `hash`,
     /// is about to change; `current` looks the slot up (only called for a
-    /// slot not yet noted, and only when there is a memo).
+    /// slot not yet noted, and only when there is a memo). True when the
+    /// slot was not noted yet in this period.
     #[inline]
     pub(crate) fn note<'s>(
         &mut self,
@@ -102,27 +103,23 @@ where
         key: &K,
         ns: &N,
         current: impl FnOnce() -> Option<&'s Slot<K, N, C>>,
-    ) where
+    ) -> bool
+    where
         K: 's,
         N: 's,
         C: 's,
     {
         let eq = |d: &(KeyGroup, K, N)| d.1 == *key && d.2 == *ns;
-        if let Entry::Vacant(vacant) = self.dirty.entry(hash, eq, Self::rehash) {
-            if let Some(memo) = &self.memo
-                && let Some(slot) = current()
-            {
-                memo(kg, slot, &mut self.before);
-            }
-            vacant.insert((kg, key.clone(), ns.clone()));
+        let Entry::Vacant(vacant) = self.dirty.entry(hash, eq, Self::rehash) else {
+            return false;
+        };
+        if let Some(memo) = &self.memo
+            && let Some(slot) = current()
+        {
+            memo(kg, slot, &mut self.before);
         }
-    }
-
-    /// Whether (key, ns) was noted since the last capture.
-    pub(crate) fn is_noted(&self, hash: u64, key: &K, ns: &N) -> bool {
-        self.dirty
-            .find(hash, |d| d.1 == *key && d.2 == *ns)
-            .is_some()
+        vacant.insert((kg, key.clone(), ns.clone()));
+        true
     }
 
     /// How many memo keys exist, so a visit that changed nothing can be

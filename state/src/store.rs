@@ -338,12 +338,9 @@ where
 {
     let t = changes?;
     let hash = slot_hash(stable_hash(&slot.key), &slot.ns);
-    if t.is_noted(hash, &slot.key, &slot.ns) {
-        return None;
-    }
     let mark = t.mark();
-    t.note(hash, kg, &slot.key, &slot.ns, || Some(slot));
-    Some((hash, mark))
+    t.note(hash, kg, &slot.key, &slot.ns, || Some(slot))
+        .then_some((hash, mark))
 }
 
 #[cfg(test)]
