@@ -1,4 +1,4 @@
-//! Checkpoint cost with large keyed heap state: a keyed count over `keys`
+//! Checkpoint cost with large keyed state (heap or RocksDB): a keyed count over `keys`
 //! keys is loaded first, then `churn_percent` of the keys change in each
 //! checkpoint interval. Reports the synchronous part (the first checkpoint,
 //! which holds the whole loaded state, apart from the later ones), the
@@ -50,6 +50,13 @@ pub struct CheckpointCost {
     pub uploaded_bytes: u64,
     /// Bytes the checkpoint directory holds at the end.
     pub retained_bytes: u64,
+    /// The state backend (`heap` or `rocksdb`).
+    pub backend: String,
+    /// Bytes the newest checkpoint references: the state as stored.
+    pub state_bytes: u64,
+    /// For each retained checkpoint, oldest first: the bytes it added, in
+    /// percent of the bytes it references (its incremental size).
+    pub added_percent_retained: Vec<f64>,
     /// Wall time, seconds.
     pub wall_s: f64,
 }
@@ -151,6 +158,7 @@ pub fn run(spec: CheckpointSpec, config: &Config) -> Result<CheckpointCost> {
     .sink("counts", BlackholeSink);
     let result = job.build()?.run(config)?;
     let c = &result.metrics.checkpoints;
+    let retained = retained_manifests(result.checkpoint_dir.as_deref());
     let by_checkpoint: Vec<f64> = c
         .sync_ns_by_checkpoint
         .iter()
@@ -172,8 +180,29 @@ pub fn run(spec: CheckpointSpec, config: &Config) -> Result<CheckpointCost> {
         duration_ms_max: c.duration_ms_max,
         uploaded_bytes: c.uploaded_bytes,
         retained_bytes: result.checkpoint_dir.as_deref().map_or(0, dir_bytes),
+        backend: match config.state.backend {
+            spate::config::StateBackendKind::RocksDb => "rocksdb",
+            _ => "heap",
+        }
+        .to_owned(),
+        state_bytes: retained.last().map_or(0, |m| m.referenced_bytes()),
+        added_percent_retained: retained
+            .iter()
+            .map(|m| 100.0 * m.added_bytes() as f64 / m.referenced_bytes().max(1) as f64)
+            .collect(),
         wall_s: result.wall.as_secs_f64(),
     })
+}
+
+/// The checkpoints the run's directory retains, oldest first.
+fn retained_manifests(dir: Option<&Path>) -> Vec<spate_state::checkpoint::Manifest> {
+    let Some(storage) = dir.and_then(|d| spate_state::checkpoint::LocalDirStorage::new(d).ok())
+    else {
+        return Vec::new();
+    };
+    spate_state::checkpoint::read_manifests(&storage)
+        .map(|all| all.into_iter().filter_map(|m| m.manifest.ok()).collect())
+        .unwrap_or_default()
 }
 
 /// Bytes of the files under `dir`.

@@ -117,7 +117,7 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (second half)\nlongest to durable    {} ms\nuploaded              {:.1} MiB\nretained at the end   {:.1} MiB\nwall time             {:.2} s",
+        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (second half)\nlongest to durable    {} ms\nuploaded              {:.1} MiB\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nwall time             {:.2} s",
         m.keys,
         m.updates_per_interval,
         m.completed,
@@ -127,6 +127,13 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
         m.duration_ms_max,
         mib(m.uploaded_bytes),
         mib(m.retained_bytes),
+        mib(m.state_bytes),
+        m.backend,
+        m.added_percent_retained
+            .iter()
+            .map(|p| format!("{p:.1}%"))
+            .collect::<Vec<_>>()
+            .join(" "),
         m.wall_s
     );
     Ok(())

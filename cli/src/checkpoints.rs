@@ -135,8 +135,13 @@ fn inspect_text(storage: &dyn CheckpointStorage, m: &Manifest) -> anyhow::Result
             s.subtask, s.operator, s.key_groups.start, s.key_groups.end
         ));
         for d in &s.states {
+            let stored_in = d
+                .stored_in
+                .as_deref()
+                .map(|i| format!(", in RocksDB instance {i}"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "  state {} ({}, schema v{})\n",
+                "  state {} ({}, schema v{}{stored_in})\n",
                 d.name, d.kind, d.schema_version
             ));
         }
@@ -152,6 +157,8 @@ fn inspect_text(storage: &dyn CheckpointStorage, m: &Manifest) -> anyhow::Result
             let kind = match f.kind {
                 FileKind::Full => "full",
                 FileKind::Delta => "delta",
+                FileKind::RocksSst => "sst",
+                FileKind::RocksMeta => "meta",
             };
             let added = if f.added_in == m.checkpoint_id {
                 "new".to_string()

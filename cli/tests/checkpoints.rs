@@ -77,6 +77,7 @@ fn sst(
             },
             state: "sum".into(),
             added_in: id,
+            local_name: None,
         },
         LocalFile {
             name: name.into(),
@@ -105,6 +106,7 @@ fn manifest(id: u64, files: Vec<FileRef>) -> Manifest {
                 name: "sum".into(),
                 kind: "value".into(),
                 schema_version: 1,
+                stored_in: None,
             }],
             sink_transactions: Vec::new(),
             counters: Default::default(),

@@ -149,16 +149,16 @@ fn checkpoint_bench_captures_the_churn_in_small_deltas() {
         .collect();
     let md = written
         .iter()
-        .find(|n| n.ends_with("-checkpoint-changes.md"));
+        .find(|n| n.ends_with("-checkpoint-heap-changes.md"));
     let md = std::fs::read_to_string(results.join(md.expect("a Markdown result"))).unwrap();
     assert!(
-        md.contains("- Commit: ") && md.contains("| 50000 | 500 | changes |"),
+        md.contains("- Commit: ") && md.contains("| 50000 | 500 | heap | changes |"),
         "{md}"
     );
     assert!(
         written
             .iter()
-            .any(|n| n.ends_with("-checkpoint-changes.json")),
+            .any(|n| n.ends_with("-checkpoint-heap-changes.json")),
         "{written:?}"
     );
     let completed = m["completed"].as_u64().unwrap();
@@ -172,6 +172,47 @@ fn checkpoint_bench_captures_the_churn_in_small_deltas() {
     assert!(
         uploaded < retained * 2,
         "uploaded {uploaded} bytes over {completed} checkpoints, retained {retained}: not incremental"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn checkpoint_bench_on_rocksdb_uploads_a_small_share_of_the_state_per_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("spate-ckpt-bench-rocks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_setting = format!("checkpoint.dir={}", dir.join("ckpt").display());
+    let out = spate(&[
+        "bench",
+        "checkpoint",
+        "--keys",
+        "100000",
+        "--churn-percent",
+        "1",
+        "--intervals",
+        "8",
+        "--json",
+        "--set",
+        "state.backend=rocksdb",
+        "--set",
+        "checkpoint.interval_ms=300",
+        "--set",
+        &dir_setting,
+        "--set",
+        "runtime.io_memory_kib=256",
+    ]);
+    let m = json_of(&out);
+    assert_eq!(m["backend"], "rocksdb", "{m}");
+    let state = m["state_bytes"].as_u64().unwrap();
+    assert!(state > 0, "{m}");
+    // 1 % of the keys change per interval: the newest retained checkpoints
+    // add their flushed table file and metadata, a small share of the
+    // state, not a copy of it.
+    let added = m["added_percent_retained"].as_array().unwrap();
+    assert!(!added.is_empty(), "{m}");
+    let last = added.last().unwrap().as_f64().unwrap();
+    assert!(
+        last < 25.0,
+        "the last checkpoint added {last}% of the state: {m}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

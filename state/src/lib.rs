@@ -59,7 +59,7 @@
 //!   directory, S3), upload, retention and recovery selection.
 //! - [`codec`] — rkyv serialization of keys, namespaces and values
 //!   ([`StateData`]) and the byte layout of stored keys.
-//! - [`rocks`] — the RocksDB backend: one instance per core, the same
+//! - [`rocks`] — the RocksDB backend: one instance per keyed operator subtask, the same
 //!   tables on column families, checkpoint and rescaling primitives.
 //! - [`error`] — [`StateError`].
 //!

@@ -215,7 +215,22 @@ fn take_savepoint(backend: StateBackendKind, cores: u32, name: &str) -> (JobResu
         .unwrap();
     let info = asker.join().unwrap().unwrap();
     assert!(info.files > 0, "{info:?}");
+    assert_canonical(&savepoint);
     (result, savepoint)
+}
+
+/// A savepoint holds canonical files only, whatever the backend: no
+/// RocksDB instance's own files, and every state in files of its own.
+fn assert_canonical(savepoint: &Path) {
+    use spate_state::checkpoint::{FileKind, LocalDirStorage, read_manifests};
+    let storage = LocalDirStorage::new(savepoint).unwrap();
+    let manifests = read_manifests(&storage).unwrap();
+    assert_eq!(manifests.len(), 1);
+    let m = manifests[0].manifest.as_ref().unwrap();
+    for st in &m.subtasks {
+        assert!(st.files.iter().all(|f| f.kind == FileKind::Full), "{st:?}");
+        assert!(st.states.iter().all(|d| d.stored_in.is_none()), "{st:?}");
+    }
 }
 
 fn restore(backend: StateBackendKind, cores: u32, savepoint: &Path, name: &str) -> JobResult {

@@ -94,6 +94,9 @@ struct RunArgs {
     /// The results file a long run writes.
     #[arg(long, default_value = "tests/RESULTS.md")]
     results: PathBuf,
+    /// A setting of the job, `KEY=VALUE` (e.g. `state.backend=rocksdb`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    job_settings: Vec<String>,
 }
 
 fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
@@ -121,6 +124,7 @@ fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
     if let Some(n) = args.faults {
         cfg.faults_target = n;
     }
+    cfg.job_settings = args.job_settings.clone();
     let outcome = run_suite(&cfg, &mut |line| println!("{line}"))?;
     for r in &outcome.rounds {
         print!("{}", r.report);

@@ -75,6 +75,8 @@ pub struct SuiteConfig {
     pub work_dir: PathBuf,
     /// The `spate` executable.
     pub spate: PathBuf,
+    /// Extra `KEY=VALUE` settings of the job (e.g. `state.backend=rocksdb`).
+    pub job_settings: Vec<String>,
 }
 
 impl SuiteConfig {
@@ -94,6 +96,7 @@ impl SuiteConfig {
             slack_s: 6,
             work_dir,
             spate,
+            job_settings: Vec::new(),
         }
     }
 
@@ -342,13 +345,14 @@ impl Run<'_> {
             output: dir.join("output"),
         };
         let checkpoints = dir.join("checkpoints");
-        let settings = vec![
+        let mut settings = cfg.job_settings.clone();
+        settings.extend([
             format!("checkpoint.interval_ms={}", cfg.checkpoint_interval_ms),
             format!("checkpoint.dir={}", checkpoints.display()),
             // Every fault restarts the job; it must never run out of restarts.
             "checkpoint.restarts_max=1000000".to_string(),
             "runtime.io_memory_kib=256".to_string(),
-        ];
+        ]);
         let submit_log = dir.join("submit.log");
         let restarts_at_start = self.restarts_logged();
         let mut child =

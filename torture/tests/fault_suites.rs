@@ -19,16 +19,22 @@ fn seed() -> u64 {
 }
 
 fn run(kind: SuiteKind, faults: u32) -> SuiteOutcome {
+    run_with(kind, faults, &[])
+}
+
+fn run_with(kind: SuiteKind, faults: u32, job_settings: &[&str]) -> SuiteOutcome {
     let seed = seed();
     let dir = std::env::temp_dir().join(format!(
-        "spate-torture-ci-{}-{}",
+        "spate-torture-ci-{}-{}-{}",
         kind.name(),
+        job_settings.len(),
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     let mut cfg = SuiteConfig::short(kind, seed, dir.clone(), find_spate_binary().unwrap());
     cfg.faults_target = faults;
     cfg.faults_per_round = faults;
+    cfg.job_settings = job_settings.iter().map(|s| s.to_string()).collect();
     // Input for the longest schedule (every wait 6 s), not just the mean
     // one, so any seed injects all its faults before the job ends.
     cfg.slack_s = u64::from(faults) * cfg.fault_interval_ms_max / 2_000 + 6;
@@ -60,6 +66,14 @@ fn run(kind: SuiteKind, faults: u32) -> SuiteOutcome {
 #[test]
 fn the_oracle_job_survives_kill_9_of_workers_with_exactly_once_output() {
     let outcome = run(SuiteKind::Kill, 3);
+    assert!(!outcome.recoveries_ms.is_empty() || outcome.recoveries_unmeasured > 0);
+}
+
+#[test]
+fn keyed_state_in_rocksdb_survives_kill_9_of_workers_with_exactly_once_output() {
+    // Each worker's keyed operators reopen their instances from the
+    // checkpoint's RocksDB files, on whichever worker they land.
+    let outcome = run_with(SuiteKind::Kill, 2, &["state.backend=rocksdb"]);
     assert!(!outcome.recoveries_ms.is_empty() || outcome.recoveries_unmeasured > 0);
 }
 

@@ -59,7 +59,11 @@ pub(crate) fn write_checkpoint(
     std::fs::create_dir_all(dir)?;
     let (date, machine, commit) = (today_utc(), machine(), commit());
     let capture = if capture_changes { "changes" } else { "whole" };
-    let stem = format!("{date}-{}-checkpoint-{capture}", machine_slug());
+    let stem = format!(
+        "{date}-{}-checkpoint-{}-{capture}",
+        machine_slug(),
+        m.backend
+    );
     let json_path = dir.join(format!("{stem}.json"));
     let json = serde_json::json!({
         "date": date,
@@ -73,13 +77,19 @@ pub(crate) fn write_checkpoint(
     let mut md = format!(
         "# Checkpoint cost\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n"
     );
-    md.push_str("| keys | updates per interval | capture | checkpoints | sync max | sync p50 / max, second half | longest to durable | uploaded | retained |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, second half | longest to durable | uploaded | retained | state as stored | added per checkpoint (retained) |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let added: Vec<String> = m
+        .added_percent_retained
+        .iter()
+        .map(|p| format!("{p:.1}%"))
+        .collect();
     writeln!(
         md,
-        "| {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1} MiB |",
+        "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} |",
         m.keys,
         m.updates_per_interval,
+        m.backend,
         capture,
         m.completed,
         m.sync_us_max / 1000.0,
@@ -88,6 +98,8 @@ pub(crate) fn write_checkpoint(
         m.duration_ms_max,
         mib(m.uploaded_bytes),
         mib(m.retained_bytes),
+        mib(m.state_bytes),
+        added.join(" "),
     )?;
     let md_path = dir.join(format!("{stem}.md"));
     std::fs::write(&md_path, md)?;

@@ -138,6 +138,7 @@ mod tests {
                 key_groups: KeyGroupSpan { start: 0, end: 128 },
                 state: "count".into(),
                 added_in: 1,
+                local_name: None,
             }],
             source_offsets: Vec::new(),
             states: Vec::new(),

@@ -259,8 +259,8 @@ fn check_backend(config: &Config) -> Result<()> {
         tracing::info!(
             "state.backend = rocksdb: keyed process functions (ValueState, ListState, MapState, \
              ReducingState, AggregatingState, also in keyed co-process functions) keep their \
-             state in one RocksDB instance per core; window, join and rolling-aggregate \
-             operators keep theirs on the heap"
+             state in one RocksDB instance per operator subtask; window, join and \
+             rolling-aggregate operators keep theirs on the heap"
         );
     }
     Ok(())

@@ -45,8 +45,8 @@ pub(crate) fn open_context(inst: &mut Instantiator<'_>, node: NodeId) -> Result<
     if inst.checkpointed() && inst.settings.capture_changes {
         open.registry.track_changes();
     }
-    Ok(match inst.rocks_backend()? {
-        Some(backend) => open.in_rocks(backend, node.to_string()),
+    Ok(match inst.rocks_instance(node)? {
+        Some(instance) => open.in_rocks(instance, node.to_string()),
         None => open,
     })
 }

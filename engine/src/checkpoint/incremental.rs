@@ -94,6 +94,9 @@ impl StateChains {
         match captured {
             Captured::Whole(entries) => self.plan_whole(task, state, entries),
             Captured::Changes(changes) => self.plan_changes(task, state, changes),
+            // A RocksDB instance's files are its own; the stager lists
+            // them without a plan.
+            Captured::Rocks(_) => None,
         }
     }
 
@@ -312,6 +315,7 @@ mod tests {
             key_groups: KeyGroupSpan { start: 0, end: 1 },
             state: "3/s".into(),
             added_in: 1,
+            local_name: None,
         }
     }
 

@@ -24,6 +24,7 @@ mod operator_state;
 mod placed;
 mod recovery;
 mod restore;
+mod rocks_instance;
 mod savepoint;
 mod snapshot;
 mod staging;
@@ -43,6 +44,8 @@ pub use placed::{
 };
 pub(crate) use recovery::{run_with_checkpoints, uncheckpointable};
 pub(crate) use restore::{RestoredPositions, SourceRestore};
+pub use rocks_instance::RocksCapture;
+pub(crate) use rocks_instance::{RocksInstance, open_operator_instance};
 pub use savepoint::{SavepointInbox, SavepointInfo, SavepointReply, SavepointTrigger};
 pub(crate) use snapshot::SnapshotParticipant;
 pub use snapshot::{SinkCounter, SinkTransaction, SplitOffset, TaskKey, TaskSnapshot};

@@ -46,6 +46,9 @@ pub enum Captured {
     /// (the planner sorts them off the core) and a key may appear twice,
     /// as [`spate_state::canonical::sort_delta`] resolves.
     Changes(Vec<DeltaEntry>),
+    /// A RocksDB instance's own checkpoint, holding all the states of one
+    /// operator subtask.
+    Rocks(super::rocks_instance::RocksCapture),
 }
 
 /// The name of state `state` of node `node` in checkpoints.
@@ -56,6 +59,8 @@ pub(crate) fn state_name(node: usize, state: &str) -> String {
 /// Where an operator puts its part of a snapshot.
 pub(crate) struct StateSink<'a> {
     node: usize,
+    /// The checkpoint being taken.
+    id: u64,
     out: &'a mut TaskSnapshot,
 }
 
@@ -83,6 +88,30 @@ impl StateSink<'_> {
             name,
             kind: table.kind().to_owned(),
             entries: Captured::Changes(changes),
+        });
+        Ok(())
+    }
+
+    /// Captures the operator's RocksDB instance, which holds its states
+    /// `states` (name, kind): RocksDB's own checkpoint, a flush and hard
+    /// links. The files are read off the core.
+    pub(crate) fn instance(
+        &mut self,
+        instance: &mut super::rocks_instance::RocksInstance,
+        states: Vec<(&str, &str)>,
+    ) -> Result<()> {
+        let checkpoint = super::rocks_instance::capture_instance(instance, self.id)?;
+        self.out.states.push(CapturedState {
+            name: super::rocks_instance::instance_state_name(self.node),
+            kind: super::rocks_instance::INSTANCE_KIND.to_owned(),
+            entries: Captured::Rocks(super::rocks_instance::RocksCapture {
+                checkpoint,
+                restored: std::mem::take(&mut instance.restored_files),
+                states: states
+                    .into_iter()
+                    .map(|(name, kind)| (state_name(self.node, name), kind.to_owned()))
+                    .collect(),
+            }),
         });
         Ok(())
     }
@@ -202,8 +231,12 @@ impl RestoredOperator<'_> {
         Ok(())
     }
 
-    /// Fails, saying what differs, when the checkpoint stored state `name`
-    /// as another kind of state than the job declares now.
+    /// Fails, saying what differs, when the checkpoint stored state
+    /// `state` as another kind of state than `declared`, the job's now.
+    pub(crate) fn check_state(&self, state: &str, declared: &str) -> Result<()> {
+        self.check_kind(&state_name(self.node, state), declared)
+    }
+
     fn check_kind(&self, name: &str, declared: &str) -> Result<()> {
         let stored = self
             .restored
@@ -231,7 +264,24 @@ impl RestoredOperator<'_> {
         let name = state_name(self.node, state);
         let mut out = Vec::new();
         for st in &self.restored.manifest.subtasks {
-            read_state_files(self.restored, st, &name, self.range, &mut out)?;
+            let in_instance = st
+                .states
+                .iter()
+                .find(|d| d.name == name)
+                .and_then(|d| d.stored_in.as_deref());
+            match in_instance {
+                Some(instance) if overlaps(st, self.range) => {
+                    out.extend(self.restored.scratch.entries(
+                        self.restored,
+                        st,
+                        instance,
+                        &name,
+                        self.range,
+                    )?)
+                }
+                Some(_) => {}
+                None => read_state_files(self.restored, st, &name, self.range, &mut out)?,
+            }
         }
         // Files of several old subtasks interleave when the job rescaled.
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -246,14 +296,17 @@ impl RestoredOperator<'_> {
             .manifest
             .subtasks
             .iter()
-            .filter(|st| {
-                st.key_groups
-                    .range()
-                    .is_ok_and(|r| r.start < self.range.end && self.range.start < r.end)
-            })
+            .filter(|st| overlaps(st, self.range))
             .filter_map(|st| st.operator_values.get(&key).copied())
             .min()
     }
+}
+
+/// Whether subtask `st` owned any of the key groups `range`.
+fn overlaps(st: &SubtaskState, range: KeyGroupRange) -> bool {
+    st.key_groups
+        .range()
+        .is_ok_and(|r| r.start < range.end && range.start < r.end)
 }
 
 /// Reads the chain of state `name` in `st` (a full file, then deltas,
@@ -330,12 +383,13 @@ pub(crate) struct OperatorParticipant<Op> {
 }
 
 impl<Op: StatefulOperator> SnapshotParticipant for OperatorParticipant<Op> {
-    fn snapshot(&self, _id: u64, _completed_id: u64, out: &mut TaskSnapshot) -> Result<()> {
+    fn snapshot(&self, id: u64, _completed_id: u64, out: &mut TaskSnapshot) -> Result<()> {
         let mut op = self.op.try_borrow_mut().map_err(|_| {
             SpateError::internal("an operator was snapshotted while it was processing")
         })?;
         op.capture(&mut StateSink {
             node: self.node,
+            id,
             out,
         })
     }

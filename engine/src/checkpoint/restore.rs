@@ -15,7 +15,7 @@ pub(crate) fn operator_id(node: usize, name: &str) -> String {
     format!("{node}:{name}")
 }
 
-fn node_of(operator: &str) -> Option<usize> {
+pub(crate) fn node_of(operator: &str) -> Option<usize> {
     operator.split(':').next()?.parse().ok()
 }
 
@@ -37,6 +37,8 @@ pub(crate) struct RestoredPositions {
     /// Counters per task of this run: a rescaled restore folds the old
     /// subtasks' counters onto the new ones (only their sums matter).
     pub(crate) counters: HashMap<TaskKey, BTreeMap<String, u64>>,
+    /// Old RocksDB instances opened to read states out of.
+    pub(crate) scratch: super::rocks_instance::ScratchInstances,
 }
 
 /// How a source split restarts from a checkpoint.
@@ -115,6 +117,7 @@ impl RestoredPositions {
             old_parallelism,
             parallelism,
             counters,
+            scratch: super::rocks_instance::ScratchInstances::new(),
         })
     }
 

@@ -15,8 +15,9 @@ use spate_state::key_group_range_for_subtask;
 
 use super::driver::Counters;
 use super::incremental::{PlannedFile, StateChains};
-use super::operator_state::CapturedState;
+use super::operator_state::{Captured, CapturedState};
 use super::restore::operator_id;
+use super::rocks_instance::{RocksCapture, file_kind};
 use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
 use crate::error::{Result, SpateError};
 
@@ -47,6 +48,9 @@ pub(crate) struct Stager {
     /// Starts every state file name: unique per run attempt, since objects
     /// are never replaced.
     prefix: String,
+    /// Per RocksDB instance (task, instance name): its table files that
+    /// storage holds already, by their local name.
+    uploaded_ssts: HashMap<(TaskKey, String), HashMap<String, FileRef>>,
 }
 
 impl Stager {
@@ -58,12 +62,15 @@ impl Stager {
             shape,
             chains: StateChains::new(CompactionPolicy::default()),
             prefix,
+            uploaded_ssts: HashMap::new(),
         }
     }
 
     /// Every chain starts again with a full file (a checkpoint failed).
     pub(crate) fn reset(&mut self) {
         self.chains.reset();
+        // What a failed checkpoint uploaded may be missing.
+        self.uploaded_ssts.clear();
     }
 
     /// The manifest of checkpoint `id` with `subtasks`.
@@ -113,7 +120,7 @@ impl Stager {
         if let Some(e) = failed {
             let paths: Vec<PathBuf> = staged.local_files.iter().map(|f| f.path.clone()).collect();
             remove_files(&paths);
-            self.chains.reset();
+            self.reset();
             return Err(e);
         }
         Ok(staged)
@@ -135,6 +142,20 @@ impl Stager {
         failed: &mut Option<SpateError>,
     ) {
         for (index, st) in states.into_iter().enumerate() {
+            if let Captured::Rocks(capture) = st.entries {
+                let staged = if failed.is_some() {
+                    Ok(())
+                } else {
+                    self.stage_instance((id, key), &st.name, &capture, out, local_files)
+                };
+                // The hard links go whatever happened: the files to upload
+                // are linked into the staging directory.
+                let _ = std::fs::remove_dir_all(&capture.checkpoint.dir);
+                if let Err(e) = staged {
+                    *failed = Some(e);
+                }
+                continue;
+            }
             if let Some(planned) = self.chains.plan(key, &st.name, st.entries) {
                 if failed.is_some() {
                     self.chains.not_written(key, &st.name, planned);
@@ -166,8 +187,79 @@ impl Stager {
                 name: st.name,
                 kind: st.kind,
                 schema_version: 1,
+                stored_in: None,
             });
         }
+    }
+
+    /// Lists the files of a RocksDB instance's checkpoint in the task's
+    /// manifest entry, and stages those that storage does not hold: the
+    /// new table files and the metadata. Table files are immutable and an
+    /// instance never reuses a name, so a name known as uploaded needs no
+    /// upload again.
+    fn stage_instance(
+        &mut self,
+        (id, key): (u64, TaskKey),
+        instance: &str,
+        capture: &RocksCapture,
+        out: &mut SubtaskState,
+        local_files: &mut Vec<LocalFile>,
+    ) -> Result<()> {
+        let uploaded = self
+            .uploaded_ssts
+            .entry((key, instance.to_owned()))
+            .or_insert_with(|| {
+                capture
+                    .restored
+                    .iter()
+                    .filter(|f| f.kind == FileKind::RocksSst)
+                    .filter_map(|f| Some((f.local_name.clone()?, f.clone())))
+                    .collect()
+            });
+        let mut listed = Vec::with_capacity(capture.checkpoint.files.len());
+        for file in &capture.checkpoint.files {
+            let kind = file_kind(file);
+            if let Some(known) = uploaded.get(&file.name)
+                && kind == FileKind::RocksSst
+                && known.size_bytes == file.size_bytes
+            {
+                listed.push(known.clone());
+                continue;
+            }
+            let name = format!(
+                "{}-{id:010}-task-{}-{}-rocksdb-{}",
+                self.prefix, key.node, key.subtask, file.name
+            );
+            let path = self.shape.staging_dir.join(&name);
+            keep_copy(&capture.checkpoint.dir.join(&file.name), &path)?;
+            let (size_bytes, crc32c) = spate_state::checkpoint::file_crc32c(&path)?;
+            let entry = FileRef {
+                name: name.clone(),
+                size_bytes,
+                crc32c,
+                kind,
+                key_groups: out.key_groups,
+                state: instance.to_owned(),
+                added_in: id,
+                local_name: Some(file.name.clone()),
+            };
+            local_files.push(LocalFile { name, path });
+            if kind == FileKind::RocksSst {
+                uploaded.insert(file.name.clone(), entry.clone());
+            }
+            listed.push(entry);
+        }
+        // Compacted away: the instance never makes these names again.
+        uploaded.retain(|local, _| capture.checkpoint.files.iter().any(|f| &f.name == local));
+        out.files.extend(listed);
+        out.states
+            .extend(capture.states.iter().map(|(name, kind)| StateDescriptor {
+                name: name.clone(),
+                kind: kind.clone(),
+                schema_version: 1,
+                stored_in: Some(instance.to_owned()),
+            }));
+        Ok(())
     }
 
     /// A full file of a chain of changes was written: the local copies of
@@ -192,8 +284,8 @@ impl Stager {
     ) -> Result<FileRef> {
         let dir = &self.shape.staging_dir;
         let kind = match planned.kind {
-            FileKind::Full => "full",
             FileKind::Delta => "delta",
+            _ => "full",
         };
         // The index keeps apart states whose names read alike once made
         // path-safe (`a b` and `a_b`): a file must never overwrite another.
@@ -228,6 +320,7 @@ impl Stager {
             key_groups,
             state: state.to_owned(),
             added_in: id,
+            local_name: None,
         })
     }
 

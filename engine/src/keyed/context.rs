@@ -26,8 +26,8 @@ pub struct OpenContext {
     pub(crate) range: KeyGroupRange,
     pub(crate) subtask: usize,
     pub(crate) registry: StateRegistry,
-    /// With the RocksDB backend: the core's instance, and the prefix that
-    /// makes this operator's column families unique in it.
+    /// With the RocksDB backend: the operator subtask's instance, and the
+    /// prefix of its column families.
     rocks: Option<(RocksBackend, String)>,
 }
 
@@ -41,9 +41,15 @@ impl OpenContext {
         }
     }
 
-    /// States go to `backend`, named `<operator>/<state>` in it.
-    pub(crate) fn in_rocks(mut self, backend: RocksBackend, operator: String) -> Self {
-        self.rocks = Some((backend, operator));
+    /// States go to the operator subtask's RocksDB `instance`, named
+    /// `<operator>/<state>` in it (their names in checkpoints).
+    pub(crate) fn in_rocks(
+        mut self,
+        instance: crate::checkpoint::RocksInstance,
+        operator: String,
+    ) -> Self {
+        self.rocks = Some((instance.backend.clone(), operator));
+        self.registry.use_rocks(instance);
         self
     }
 

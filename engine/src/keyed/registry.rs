@@ -32,6 +32,9 @@ pub struct StateRegistry {
     /// Whether tables note their changes as they register (the run takes
     /// checkpoints, which then capture only what changed).
     track_changes: bool,
+    /// With the RocksDB backend: the operator subtask's own instance,
+    /// which holds every table of the registry.
+    rocks: Option<crate::checkpoint::RocksInstance>,
 }
 
 impl std::fmt::Debug for StateRegistry {
@@ -82,6 +85,51 @@ impl StateRegistry {
     /// Tables registered from now on note their changes.
     pub(crate) fn track_changes(&mut self) {
         self.track_changes = true;
+    }
+
+    /// The tables live in `instance` from now on.
+    pub(crate) fn use_rocks(&mut self, instance: crate::checkpoint::RocksInstance) {
+        self.rocks = Some(instance);
+    }
+
+    /// Captures every table for a checkpoint: the RocksDB instance's own
+    /// checkpoint, or each heap table (only what changed, where tables
+    /// note their changes).
+    pub(crate) fn capture(&mut self, sink: &mut crate::checkpoint::StateSink<'_>) -> Result<()> {
+        if let Some(instance) = &mut self.rocks {
+            let states = self
+                .tables
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.kind()))
+                .collect();
+            return sink.instance(instance, states);
+        }
+        for (name, table) in self.tables_mut() {
+            sink.state(name, table)?;
+        }
+        Ok(())
+    }
+
+    /// Gives every table its state back from a checkpoint; when the
+    /// RocksDB instance came back as it was, only checks that each state
+    /// kept its kind.
+    pub(crate) fn restore(
+        &mut self,
+        from: &crate::checkpoint::RestoredOperator<'_>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let as_is = self
+            .rocks
+            .as_ref()
+            .is_some_and(crate::checkpoint::RocksInstance::restored_as_is);
+        for (name, table) in self.tables_mut() {
+            if as_is {
+                from.check_state(name, table.kind())?;
+            } else {
+                from.table(name, table, now_ms)?;
+            }
+        }
+        Ok(())
     }
 
     /// Every table with its state name, for restores.

@@ -160,9 +160,7 @@ macro_rules! keyed_state_hooks {
             &mut self,
             sink: &mut $crate::checkpoint::StateSink<'_>,
         ) -> $crate::error::Result<()> {
-            for (name, table) in self.registry.tables_mut() {
-                sink.state(name, table)?;
-            }
+            self.registry.capture(sink)?;
             self.timers.capture(sink)?;
             sink.watermark(self.watermark);
             Ok(())
@@ -173,9 +171,7 @@ macro_rules! keyed_state_hooks {
             from: &$crate::checkpoint::RestoredOperator<'_>,
             now_ms: i64,
         ) -> $crate::error::Result<()> {
-            for (name, table) in self.registry.tables_mut() {
-                from.table(name, table, now_ms)?;
-            }
+            self.registry.restore(from, now_ms)?;
             self.tick_pending = self.timers.restore(from, now_ms)?;
             if let Some(wm) = from.watermark() {
                 self.watermark = wm;

@@ -37,9 +37,9 @@ pub(crate) struct Instantiator<'g> {
     participants: Vec<Rc<dyn SnapshotParticipant>>,
     pub(crate) metrics: Rc<CoreMetrics>,
     clock: SystemClock,
-    /// This core's RocksDB instance, opened by the first keyed operator
-    /// that needs it (state.backend = rocksdb).
-    rocks: Option<spate_state::rocks::RocksBackend>,
+    /// The memory budget of this core's RocksDB instances, made by the
+    /// first keyed operator that needs one (state.backend = rocksdb).
+    rocks_memory: Option<spate_state::rocks::RocksMemory>,
 }
 
 impl<'g> Instantiator<'g> {
@@ -63,7 +63,7 @@ impl<'g> Instantiator<'g> {
             participants: Vec::new(),
             metrics: Rc::new(CoreMetrics::default()),
             clock,
-            rocks: None,
+            rocks_memory: None,
         }
     }
 
@@ -98,26 +98,39 @@ impl<'g> Instantiator<'g> {
         self.clock.now_ms()
     }
 
-    /// This core's RocksDB instance when the job keeps keyed state in
-    /// RocksDB, opened on first use for the key groups of this subtask.
-    pub(crate) fn rocks_backend(&mut self) -> Result<Option<spate_state::rocks::RocksBackend>> {
+    /// The RocksDB instance of operator `node` on this core when the job
+    /// keeps keyed state in RocksDB, for the key groups of this subtask;
+    /// the core's instances share one memory budget. Restored as it was
+    /// when the run restores a checkpoint with the same key groups.
+    pub(crate) fn rocks_instance(
+        &mut self,
+        node: NodeId,
+    ) -> Result<Option<crate::checkpoint::RocksInstance>> {
         let Some(run) = &self.settings.rocks else {
             return Ok(None);
         };
-        if self.rocks.is_none() {
-            let range = spate_state::key_group_range_for_subtask(
-                self.settings.max_parallelism,
-                self.cores,
-                self.core,
-            );
-            let dir = run.root.join(format!("subtask-{}", self.core));
-            self.rocks = Some(spate_state::rocks::RocksBackend::open(
-                &dir,
-                range,
-                run.options,
-            )?);
-        }
-        Ok(self.rocks.clone())
+        let memory = self
+            .rocks_memory
+            .get_or_insert_with(|| spate_state::rocks::RocksMemory::new(&run.options))
+            .clone();
+        let range = spate_state::key_group_range_for_subtask(
+            self.settings.max_parallelism,
+            self.cores,
+            self.core,
+        );
+        let dir = run
+            .root
+            .join(format!("subtask-{}", self.core))
+            .join(format!("operator-{node}"));
+        crate::checkpoint::open_operator_instance(
+            self.settings.restore.as_deref(),
+            node,
+            range,
+            dir,
+            run.options,
+            &memory,
+        )
+        .map(Some)
     }
 
     /// True when the job runs with checkpoints.

@@ -43,6 +43,9 @@ impl RocksRun {
     fn from_config(config: &Config) -> Self {
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if run == 0 {
+            remove_dirs_of_dead_processes(&std::env::temp_dir(), ROCKS_DIR_PREFIX);
+        }
         let mib = |m: u32| m as usize * 1024 * 1024;
         let write_buffer_bytes = mib(config.state.rocksdb_write_buffer_mib);
         Self {
@@ -52,7 +55,41 @@ impl RocksRun {
                 memtable_bytes_max: (write_buffer_bytes / 4).max(1 << 20),
                 ..Default::default()
             },
-            root: std::env::temp_dir().join(format!("spate-rocksdb-{}-{run}", std::process::id())),
+            root: std::env::temp_dir()
+                .join(format!("{ROCKS_DIR_PREFIX}{}-{run}", std::process::id())),
+        }
+    }
+}
+
+/// Starts the name of every run's RocksDB directory, then `<pid>-<run>`.
+const ROCKS_DIR_PREFIX: &str = "spate-rocksdb-";
+
+/// Removes the directories `<prefix><pid>-...` in `dir` of processes that
+/// no longer run: a process killed with `kill -9` cannot remove its own
+/// instances, which may hold gigabytes. Only where `/proc` tells.
+pub(crate) fn remove_dirs_of_dead_processes(dir: &std::path::Path, prefix: &str) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            tracing::info!(
+                "removing {}, left by process {pid}, which no longer runs",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -86,5 +123,28 @@ impl RunSettings {
                 .then(|| RocksRun::from_config(config)),
             capture_changes: config.checkpoint.capture_changes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remove_dirs_of_dead_processes;
+
+    #[test]
+    fn only_the_directories_of_processes_that_no_longer_run_are_removed() {
+        let root = std::env::temp_dir().join(format!("spate-sweep-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // Pid 0 is never a process in /proc; this process and pid 1 run.
+        let dead = root.join("spate-x-0-1");
+        let mine = root.join(format!("spate-x-{}-1", std::process::id()));
+        let init = root.join("spate-x-1-1");
+        let other = root.join("unrelated-0-1");
+        for d in [&dead, &mine, &init, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        remove_dirs_of_dead_processes(&root, "spate-x-");
+        assert!(!dead.exists());
+        assert!(mine.exists() && init.exists() && other.exists());
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -111,6 +111,10 @@ pub struct FileRef {
     /// The checkpoint that first uploaded the file; earlier than
     /// `checkpoint_id` when the file is shared.
     pub added_in: u64,
+    /// RocksDB files only: the file's name in the instance's directory,
+    /// where a restore puts it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_name: Option<String>,
 }
 
 impl FileRef {
@@ -128,6 +132,20 @@ pub enum FileKind {
     Full,
     /// Changes since the previous file of the chain, tombstones included.
     Delta,
+    /// A table file of a RocksDB instance's own checkpoint: immutable, and
+    /// shared by every checkpoint of the instance that still holds it.
+    RocksSst,
+    /// Metadata of a RocksDB instance's checkpoint (`MANIFEST-*`,
+    /// `CURRENT`, `OPTIONS-*`): written by every checkpoint.
+    RocksMeta,
+}
+
+impl FileKind {
+    /// Whether the file is a RocksDB instance's own file rather than a
+    /// canonical state file.
+    pub fn is_rocks(self) -> bool {
+        matches!(self, FileKind::RocksSst | FileKind::RocksMeta)
+    }
 }
 
 /// A key-group range `[start, end)` as stored in manifests.
@@ -177,6 +195,11 @@ pub struct StateDescriptor {
     pub kind: String,
     /// Version of the state's serialized form.
     pub schema_version: u32,
+    /// Where the state's entries are when they are not in canonical files
+    /// of their own: the name under which the files of the operator's
+    /// RocksDB instance are listed (their `state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_in: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +227,11 @@ pub fn parse_manifest_object_name(name: &str) -> Option<u64> {
         return None;
     }
     id.parse().ok()
+}
+
+/// A file name with no directory part, safe to join to a directory.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
 /// Object name of a shared checkpoint file.
@@ -317,6 +345,12 @@ impl Manifest {
                 }
                 if f.added_in > self.checkpoint_id {
                     return fail(format!("file {} was added in a later checkpoint", f.name));
+                }
+                if f.kind.is_rocks() && !f.local_name.as_deref().is_some_and(is_plain_file_name) {
+                    return fail(format!(
+                        "RocksDB file {} has no plain local file name",
+                        f.name
+                    ));
                 }
                 if let Some(other) = by_name.insert(f.name.as_str(), f)
                     && (other.size_bytes, other.crc32c) != (f.size_bytes, f.crc32c)
@@ -460,6 +494,7 @@ pub(crate) mod tests {
                     key_groups: KeyGroupSpan { start: 0, end: 64 },
                     state: "count".into(),
                     added_in: id,
+                    local_name: None,
                 }],
                 source_offsets: vec![SourceOffset {
                     split: "0".into(),
@@ -469,6 +504,7 @@ pub(crate) mod tests {
                     name: "count".into(),
                     kind: "value".into(),
                     schema_version: 1,
+                    stored_in: None,
                 }],
                 sink_transactions: Vec::new(),
                 counters: Default::default(),
@@ -494,6 +530,20 @@ pub(crate) mod tests {
             .replace("\"size_bytes\": 100", "\"size_bytes\": 900");
         let err = Manifest::decode("m.json", text.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("CRC mismatch"), "{err}");
+    }
+
+    #[test]
+    fn a_rocksdb_file_needs_a_plain_local_name() {
+        let mut m = sample(1);
+        m.subtasks[0].files[0].kind = FileKind::RocksSst;
+        for bad in [None, Some(""), Some(".."), Some("a/b"), Some("../CURRENT")] {
+            m.subtasks[0].files[0].local_name = bad.map(str::to_owned);
+            let err = m.encode().unwrap_err().to_string();
+            assert!(err.contains("no plain local file name"), "{bad:?}: {err}");
+        }
+        m.subtasks[0].files[0].local_name = Some("000012.sst".into());
+        let bytes = m.encode().unwrap();
+        assert_eq!(Manifest::decode("m", &bytes).unwrap(), m);
     }
 
     #[test]

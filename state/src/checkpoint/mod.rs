@@ -25,6 +25,7 @@ mod manifest;
 mod merge;
 mod recovery;
 mod registry;
+mod rocks_files;
 mod s3;
 mod savepoint;
 mod sst_format;
@@ -44,6 +45,7 @@ pub use manifest::{
 pub use merge::{MergeIter, Tombstones, compact_into};
 pub use recovery::{RecoverySelection, RejectedCheckpoint, VerifyLevel, select_recovery};
 pub use registry::{CheckpointRegistry, Deletions, HeldFile, OpenedRegistry, open_registry};
+pub use rocks_files::{download_instance, file_crc32c, open_instance};
 pub use s3::{S3Config, S3Storage};
 pub use savepoint::{
     SAVEPOINT_FILE_BYTES_MAX, SavepointSummary, savepoint_scratch_dir, write_savepoint,

@@ -228,6 +228,7 @@ mod tests {
                         key_groups: KeyGroupSpan { start: 0, end: 4 },
                         state: "s".into(),
                         added_in: 0,
+                        local_name: None,
                     })
                     .collect(),
                 source_offsets: vec![],

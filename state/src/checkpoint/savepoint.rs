@@ -62,17 +62,33 @@ pub fn write_savepoint(
     };
     for (index, st) in out.subtasks.iter_mut().enumerate() {
         let mut chains: BTreeMap<&str, Vec<&FileRef>> = BTreeMap::new();
+        let mut instances: BTreeMap<&str, Vec<&FileRef>> = BTreeMap::new();
         for f in &st.files {
-            chains.entry(f.state.as_str()).or_default().push(f);
+            let by_state = if f.kind.is_rocks() {
+                &mut instances
+            } else {
+                &mut chains
+            };
+            by_state.entry(f.state.as_str()).or_default().push(f);
         }
         let mut files = Vec::with_capacity(chains.len());
         for (state_index, chain) in chains.values().enumerate() {
             let name = format!("sp-{}-{index}-{state_index}.sst", manifest.checkpoint_id);
             let file = write_chain(from, chain, to, scratch, name, manifest.checkpoint_id)?;
-            summary.files += 1;
-            summary.bytes += file.size_bytes;
             files.push(file);
         }
+        for (instance, instance_files) in &instances {
+            let at = Canonical {
+                from,
+                to,
+                scratch,
+                checkpoint_id: manifest.checkpoint_id,
+                subtask_index: index,
+            };
+            files.extend(at.instance(instance, instance_files, st.key_groups, &mut st.states)?);
+        }
+        summary.files += files.len();
+        summary.bytes += files.iter().map(|f| f.size_bytes).sum::<u64>();
         st.files = files;
     }
     let encoded = out.encode()?;
@@ -139,7 +155,104 @@ fn write_chain(
         },
         state: first.state.clone(),
         added_in: checkpoint_id,
+        local_name: None,
     })
+}
+
+/// Where the states of a RocksDB instance's checkpoint become canonical
+/// files of a savepoint.
+struct Canonical<'a> {
+    from: &'a dyn CheckpointStorage,
+    to: &'a dyn CheckpointStorage,
+    scratch: &'a Path,
+    checkpoint_id: u64,
+    subtask_index: usize,
+}
+
+impl Canonical<'_> {
+    /// Opens the instance's checkpoint and writes one full canonical file
+    /// per state stored in it; those states' descriptors then point at
+    /// their own files. A savepoint thus never depends on the backend.
+    fn instance(
+        &self,
+        instance: &str,
+        files: &[&FileRef],
+        span: KeyGroupSpan,
+        states: &mut [super::manifest::StateDescriptor],
+    ) -> Result<Vec<FileRef>, StateError> {
+        let range = span.range()?;
+        let dir = self.scratch.join(format!(
+            "rocks-{}-{}",
+            self.checkpoint_id, self.subtask_index
+        ));
+        let options = crate::rocks::RocksOptions::default();
+        let memory = crate::rocks::RocksMemory::new(&options);
+        let db =
+            super::rocks_files::open_instance(self.from, files, &dir, range, options, &memory)?;
+        let mut out = Vec::new();
+        let result = (|| {
+            for desc in states
+                .iter_mut()
+                .filter(|d| d.stored_in.as_deref() == Some(instance))
+            {
+                let entries = db.export_state(&desc.name, range)?;
+                desc.stored_in = None;
+                if entries.is_empty() {
+                    continue;
+                }
+                let name = format!(
+                    "sp-{}-{}-r{}.sst",
+                    self.checkpoint_id,
+                    self.subtask_index,
+                    out.len()
+                );
+                out.push(self.put_entries(&name, &desc.name, span, &entries)?);
+            }
+            Ok(out)
+        })();
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    fn put_entries(
+        &self,
+        name: &str,
+        state: &str,
+        span: KeyGroupSpan,
+        entries: &[crate::CanonicalEntry],
+    ) -> Result<FileRef, StateError> {
+        let local = self.scratch.join(name);
+        let _ = std::fs::remove_file(&local);
+        let written = (|| {
+            let mut writer = SstWriter::create(&local)?;
+            for (k, v) in entries {
+                writer.add(k, Some(v))?;
+            }
+            let summary = writer.finish_durable()?;
+            let stored = self.to.put_file(&format!("shared/{name}"), &local)?;
+            Ok::<_, StateError>((summary, stored))
+        })();
+        let _ = std::fs::remove_file(&local);
+        let (summary, stored) = written?;
+        if (stored.size_bytes, stored.crc32c) != (summary.size_bytes, summary.crc32c) {
+            return Err(StateError::Storage {
+                operation: "savepoint",
+                path: PathBuf::from(name),
+                reason: "the stored copy differs from the written file".into(),
+            });
+        }
+        Ok(FileRef {
+            name: name.to_owned(),
+            size_bytes: summary.size_bytes,
+            crc32c: summary.crc32c,
+            kind: FileKind::Full,
+            key_groups: span,
+            state: state.to_owned(),
+            added_in: self.checkpoint_id,
+            local_name: None,
+        })
+    }
 }
 
 fn merge_to(readers: &[SstReader<Vec<u8>>], local: &Path) -> Result<PutSummary, StateError> {
@@ -182,6 +295,7 @@ mod tests {
             key_groups: KeyGroupSpan { start: 0, end: 4 },
             state: "3/counts".into(),
             added_in: 1,
+            local_name: None,
         }
     }
 

@@ -100,3 +100,28 @@ raw_canonical!(
     state_cf,
     [K: StateData, N: StateData, A: AggregateFunction<Acc: StateData>]
 );
+
+impl super::RocksBackend {
+    /// Every entry of state `state` (by its name in the instance) in the
+    /// key groups `range` that the instance owns, sorted by stored key, in
+    /// the canonical form. None when the instance has no such state.
+    pub fn export_state(
+        &self,
+        state: &str,
+        range: KeyGroupRange,
+    ) -> Result<Vec<CanonicalEntry>, StateError> {
+        let own = self.range();
+        let (start, end) = (range.start.max(own.start), range.end.min(own.end));
+        if start >= end || !self.states()?.iter().any(|s| s == state) {
+            return Ok(Vec::new());
+        }
+        let cf = StateCf::open(self, state)?;
+        let (from, to) = crate::codec::key_group_range_bounds(KeyGroupRange::new(start, end)?);
+        let mut out = Vec::new();
+        for entry in cf.scan(&from, &to)? {
+            let (key, value) = entry?;
+            out.push((key.into_vec(), value.into_vec()));
+        }
+        Ok(out)
+    }
+}

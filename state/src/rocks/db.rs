@@ -9,7 +9,9 @@ use rocksdb::{
     ReadOptions, WriteOptions,
 };
 
-use super::options::{Memory, MemoryUsage, RocksOptions, column_family_options, db_options};
+use super::options::{
+    Memory, MemoryUsage, RocksMemory, RocksOptions, column_family_options, db_options,
+};
 use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange};
 
@@ -31,7 +33,7 @@ pub(crate) struct Instance {
     /// Names of the states with a column family; the lock also serializes
     /// column-family creation (check, then create).
     states: Mutex<BTreeSet<String>>,
-    memory: Memory,
+    memory: Arc<Memory>,
 }
 
 /// One RocksDB instance holding the keyed state of the key groups `range`
@@ -55,9 +57,23 @@ impl RocksBackend {
         range: KeyGroupRange,
         options: RocksOptions,
     ) -> Result<Self, StateError> {
+        let memory = RocksMemory::new(&options);
+        Self::open_sharing(dir, range, options, &memory)
+    }
+
+    /// Opens (or creates) the instance in `dir` for the key groups
+    /// `range`, holding its blocks and memtables in `memory`, which other
+    /// instances (of the same core) share: the bound is `memory`'s, not
+    /// this instance's.
+    pub fn open_sharing(
+        dir: impl AsRef<Path>,
+        range: KeyGroupRange,
+        options: RocksOptions,
+        memory: &RocksMemory,
+    ) -> Result<Self, StateError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| io_error("create directory", &dir, &e))?;
-        let memory = Memory::new(&options);
+        let memory = memory.shared();
         let db_opts = db_options(&options, &memory);
         let cf_options = column_family_options(&options, &memory);
         let existing = if dir.join("CURRENT").exists() {

@@ -1,10 +1,12 @@
 //! The RocksDB keyed-state backend, for state larger than memory.
 //!
-//! One [`RocksBackend`] (one RocksDB instance) per core holds every keyed
-//! state of the operators on that core, one column family per declared
-//! state. Memory is bounded per instance: one LRU block cache holds data,
-//! index and filter blocks, and the memtables are charged to it through a
-//! write-buffer manager. Only LZ4 is compiled in and configured.
+//! One [`RocksBackend`] (one RocksDB instance) holds the keyed states of
+//! one operator subtask, one column family per declared state, so its
+//! checkpoint is exactly that task's view at a barrier. Memory is bounded
+//! by a [`RocksMemory`], which the instances of a core share: one LRU
+//! block cache holds data, index and filter blocks, and the memtables are
+//! charged to it through a write-buffer manager. Only LZ4 is compiled in
+//! and configured.
 //!
 //! Stored keys follow [`crate::codec`]: key group, key, namespace (and, for
 //! map state, the user key), so a key-group range is one contiguous byte
@@ -66,7 +68,7 @@ pub use aggregating::RocksAggregatingTable;
 pub use db::RocksBackend;
 pub use list::RocksListTable;
 pub use map::RocksMapTable;
-pub use options::{MemoryUsage, RocksOptions};
+pub use options::{MemoryUsage, RocksMemory, RocksOptions};
 pub use reducing::RocksReducingTable;
 pub use snapshot::{CheckpointFile, ExportedSst, FileKind, RocksCheckpoint};
 pub use value::RocksValueTable;

@@ -4,7 +4,7 @@ use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBufferM
 
 use super::stored::{LIST_MERGE_OPERATOR, concat_records};
 
-/// Settings of one RocksDB instance (one per core).
+/// Settings of one RocksDB instance (the engine opens one per keyed operator subtask).
 ///
 /// Memory of the instance is bounded by one LRU cache of
 /// `block_cache_bytes + write_buffer_bytes`: data, index and filter blocks
@@ -50,7 +50,41 @@ pub struct MemoryUsage {
     pub write_buffer_bytes: usize,
 }
 
-/// The shared memory objects of one instance.
+/// The memory budget of the RocksDB instances of one core: one LRU cache
+/// for blocks and memtables, and the write-buffer manager that charges the
+/// memtables to it. Cheap to clone (a shared handle).
+#[derive(Clone)]
+pub struct RocksMemory {
+    inner: std::sync::Arc<Memory>,
+}
+
+impl RocksMemory {
+    /// A budget of `block_cache_bytes + write_buffer_bytes` of `options`.
+    pub fn new(options: &RocksOptions) -> Self {
+        Self {
+            inner: std::sync::Arc::new(Memory::new(options)),
+        }
+    }
+
+    /// What the instances sharing the budget hold now.
+    pub fn usage(&self) -> MemoryUsage {
+        self.inner.usage()
+    }
+
+    pub(crate) fn shared(&self) -> std::sync::Arc<Memory> {
+        self.inner.clone()
+    }
+}
+
+impl std::fmt::Debug for RocksMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksMemory")
+            .field("capacity_bytes", &self.inner.capacity_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shared memory objects of one budget.
 pub(crate) struct Memory {
     pub(crate) cache: Cache,
     pub(crate) write_buffers: WriteBufferManager,
@@ -86,6 +120,9 @@ impl Memory {
     }
 }
 
+/// Size at which an instance starts a new MANIFEST file.
+const MANIFEST_BYTES_MAX: usize = 4 << 20;
+
 /// Options of the instance itself (its default column family included).
 pub(crate) fn db_options(options: &RocksOptions, memory: &Memory) -> Options {
     let mut db = column_family_options(options, memory);
@@ -95,6 +132,9 @@ pub(crate) fn db_options(options: &RocksOptions, memory: &Memory) -> Options {
     // RocksDB's info log would grow without bound in the instance directory.
     db.set_keep_log_file_num(2);
     db.set_max_log_file_size(1 << 20);
+    // Every checkpoint uploads the MANIFEST: rolling it over early keeps
+    // that upload small.
+    db.set_max_manifest_file_size(MANIFEST_BYTES_MAX);
     db
 }
 

@@ -49,6 +49,7 @@ pub fn write_sst(
         },
         state: "counts".into(),
         added_in: checkpoint_id,
+        local_name: None,
     };
     let local = LocalFile {
         name: name.to_string(),
