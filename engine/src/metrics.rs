@@ -133,6 +133,10 @@ pub struct CheckpointMetrics {
     /// run started from (counted in `source_records`, but not by this
     /// run's cores, so throughput leaves them out).
     pub savepoint_source_records: u64,
+    /// Table files the last restore of this process ingested whole into
+    /// RocksDB instances of another key-group range (a rescale), rather
+    /// than writing their entries one by one.
+    pub restore_ingested_files: u64,
 }
 
 /// How many checkpoints [`CheckpointMetrics::sync_ns_by_checkpoint`] keeps.

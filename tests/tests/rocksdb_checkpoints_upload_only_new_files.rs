@@ -4,7 +4,8 @@
 //! table files are shared between checkpoints and never uploaded twice, a
 //! restore with the same key groups reopens the files as they were (and
 //! uploads none of them again), and a checkpoint restores with another
-//! core count and onto the heap backend to the same output.
+//! core count (ingesting table files of the new key groups) and onto the
+//! heap backend to the same output.
 
 #![allow(clippy::unwrap_used)]
 
@@ -136,7 +137,9 @@ fn clean() -> (u64, u64) {
 #[test]
 fn table_files_are_shared_between_checkpoints_and_uploaded_once() {
     let root = scratch("shared");
-    let result = job(60_000, None)
+    // Three seconds of input: a loaded machine still completes several
+    // checkpoints (each flushes and uploads) in that time.
+    let result = job(20_000, None)
         .run(&config(2, StateBackendKind::RocksDb, &root))
         .unwrap();
     assert_eq!(checksum(&result), clean());
@@ -267,10 +270,19 @@ fn a_rocksdb_checkpoint_restores_on_another_core_count_and_onto_the_heap() {
     let want = clean();
     let three = restore(StateBackendKind::RocksDb, 3, &run, "to-three");
     assert_eq!(checksum(&three), want, "RocksDB on 3 cores");
+    // Each of the 3 new instances overlaps at least one old instance, and
+    // its key groups came over as table files, not entry by entry.
+    let ingested = three.metrics.checkpoints.restore_ingested_files;
+    assert!(ingested >= 3, "{ingested} table files ingested");
     let heap = restore(StateBackendKind::Heap, 1, &run, "to-heap");
     assert_eq!(checksum(&heap), want, "the heap on 1 core");
+    assert_eq!(heap.metrics.checkpoints.restore_ingested_files, 0);
     let same = restore(StateBackendKind::RocksDb, 2, &run, "to-same");
     assert_eq!(checksum(&same), want, "RocksDB on 2 cores, as it was");
+    assert_eq!(
+        same.metrics.checkpoints.restore_ingested_files, 0,
+        "the same key groups reopen the files as they were"
+    );
 }
 
 /// Keeps `count` as a list: the same name as `Count`'s value state.

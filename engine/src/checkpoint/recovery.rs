@@ -110,6 +110,8 @@ fn run_attempts(
                 metrics.checkpoints.restarts = restarts;
                 metrics.checkpoints.restored_from = restored.as_ref().map(|r| r.checkpoint_id);
                 metrics.checkpoints.savepoint_source_records = savepoint_records;
+                metrics.checkpoints.restore_ingested_files =
+                    restored.as_ref().map_or(0, |r| r.scratch.ingested_files());
                 return Ok(metrics);
             }
             Err(e) if restarts < u64::from(config.restarts_max) && recoverable(&e) => {

@@ -5,9 +5,10 @@
 //! storage does not hold yet, plus the small metadata files.
 //!
 //! A restore with the same key groups downloads the instance's files and
-//! opens them as they are, with no entry rewritten. Any other restore (a
-//! rescale, or the heap backend) reads the states out of the old
-//! instances, opened in a scratch directory, in the canonical form.
+//! opens them as they are, with no entry rewritten. A rescale opens the
+//! old instances in a scratch directory and ingests table files of the new
+//! key groups written from them; a restore onto the heap reads the states
+//! out of them in the canonical form.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,14 +37,15 @@ pub(crate) struct RocksInstance {
     /// The files it was restored from as they are, if it was, until the
     /// first capture: that checkpoint uploads none of them again.
     pub(crate) restored_files: Vec<FileRef>,
-    /// Whether the instance came back from a checkpoint as it was, so its
-    /// tables hold their state already.
-    as_is: bool,
+    /// Whether the instance's tables hold their restored state already:
+    /// it came back as it was, or the old instances' table files of its
+    /// key groups were ingested.
+    holds_restored_state: bool,
 }
 
 impl RocksInstance {
-    pub(crate) fn restored_as_is(&self) -> bool {
-        self.as_is
+    pub(crate) fn holds_restored_state(&self) -> bool {
+        self.holds_restored_state
     }
 }
 
@@ -87,16 +89,61 @@ pub(crate) fn open_operator_instance(
             return Ok(RocksInstance {
                 backend,
                 restored_files: files.into_iter().cloned().collect(),
-                as_is: true,
+                holds_restored_state: true,
             });
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let backend = RocksBackend::open_sharing(&dir, range, options, memory)?;
+    let ingested = match restore {
+        Some(restored) => ingest_overlapping(restored, node, &backend)?,
+        None => false,
+    };
     Ok(RocksInstance {
-        backend: RocksBackend::open_sharing(&dir, range, options, memory)?,
+        backend,
         restored_files: Vec::new(),
-        as_is: false,
+        holds_restored_state: ingested,
     })
+}
+
+/// Rescaling: moves the key groups of `backend` out of every old instance
+/// of node `node` that held some of them, as table files written from the
+/// old instance and ingested whole, rather than entry by entry. False when
+/// the checkpoint holds no instance of the node.
+fn ingest_overlapping(
+    restored: &RestoredPositions,
+    node: usize,
+    backend: &RocksBackend,
+) -> Result<bool> {
+    let name = instance_state_name(node);
+    let range = backend.range();
+    let mut ingested = false;
+    for st in restored
+        .manifest
+        .subtasks
+        .iter()
+        .filter(|st| super::restore::node_of(&st.operator) == Some(node))
+        .filter(|st| !instance_files(st, &name).is_empty())
+    {
+        let old = st.key_groups.range()?;
+        let (start, end) = (old.start.max(range.start), old.end.min(range.end));
+        if start >= end {
+            continue;
+        }
+        let from = restored.scratch.instance(restored, st, &name)?;
+        let mut dir = backend.dir().as_os_str().to_os_string();
+        dir.push(format!(".ingest-{}", st.subtask));
+        let dir = PathBuf::from(dir);
+        let files = from.export_key_groups(KeyGroupRange::new(start, end)?, &dir);
+        let done = files.and_then(|files| backend.ingest(&files).map(|()| files.len()));
+        let _ = std::fs::remove_dir_all(&dir);
+        restored
+            .scratch
+            .ingested_files
+            .fetch_add(done? as u64, std::sync::atomic::Ordering::Relaxed);
+        ingested = true;
+    }
+    Ok(ingested)
 }
 
 /// The files of instance `name` in subtask `st`.
@@ -136,6 +183,8 @@ const SCRATCH_DIR_PREFIX: &str = "spate-restore-";
 pub(crate) struct ScratchInstances {
     root: PathBuf,
     open: Mutex<HashMap<(String, u32), RocksBackend>>,
+    /// Table files a rescale ingested into new instances.
+    ingested_files: std::sync::atomic::AtomicU64,
 }
 
 impl ScratchInstances {
@@ -152,7 +201,14 @@ impl ScratchInstances {
             root: std::env::temp_dir()
                 .join(format!("{SCRATCH_DIR_PREFIX}{}-{n}", std::process::id())),
             open: Mutex::new(HashMap::new()),
+            ingested_files: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Table files a rescale ingested into new instances so far.
+    pub(crate) fn ingested_files(&self) -> u64 {
+        self.ingested_files
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The entries of state `state` (its name in checkpoints) in the key
@@ -169,7 +225,8 @@ impl ScratchInstances {
         Ok(backend.export_state(state, range)?)
     }
 
-    fn instance(
+    /// Old subtask `st`'s instance `instance`, opened on first use.
+    pub(crate) fn instance(
         &self,
         restored: &RestoredPositions,
         st: &SubtaskState,

@@ -111,19 +111,19 @@ impl StateRegistry {
     }
 
     /// Gives every table its state back from a checkpoint; when the
-    /// RocksDB instance came back as it was, only checks that each state
-    /// kept its kind.
+    /// RocksDB instance holds it already (reopened as it was, or table
+    /// files ingested), only checks that each state kept its kind.
     pub(crate) fn restore(
         &mut self,
         from: &crate::checkpoint::RestoredOperator<'_>,
         now_ms: i64,
     ) -> Result<()> {
-        let as_is = self
+        let held = self
             .rocks
             .as_ref()
-            .is_some_and(crate::checkpoint::RocksInstance::restored_as_is);
+            .is_some_and(crate::checkpoint::RocksInstance::holds_restored_state);
         for (name, table) in self.tables_mut() {
-            if as_is {
+            if held {
                 from.check_state(name, table.kind())?;
             } else {
                 from.table(name, table, now_ms)?;
