@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -559,7 +558,7 @@ fn ping_pong(spec: &NetBenchSpec) -> Result<PingLatency, NetBenchError> {
 pub fn write_results(dir: &Path, report: &NetBenchReport) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let date = today_utc();
-    let (machine, commit) = (machine(), commit());
+    let (machine, commit) = (machine(), crate::report::commit_of(dir));
     let stem = format!("{date}-{}-net", machine_slug());
     let json_path = dir.join(format!("{stem}.json"));
     let md_path = dir.join(format!("{stem}.md"));
@@ -634,16 +633,6 @@ fn machine_slug() -> String {
         .take(16)
         .collect();
     format!("{cores}c-{host}")
-}
-
-fn commit() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

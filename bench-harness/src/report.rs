@@ -229,6 +229,24 @@ pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// The short commit of the git checkout holding `dir` (where results are
+/// written, normally inside the repository), else of the working
+/// directory; `unknown` outside any checkout.
+pub fn commit_of(dir: &std::path::Path) -> String {
+    let at = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let dir = dir.to_string_lossy();
+    at(&["-C", &dir, "rev-parse", "--short", "HEAD"])
+        .or_else(|| at(&["rev-parse", "--short", "HEAD"]))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Seconds since the epoch as `YYYY-MM-DD` (UTC), without a date crate.
 pub fn today_utc() -> String {
     let secs = SystemTime::now()

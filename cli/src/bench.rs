@@ -82,7 +82,7 @@ pub struct CheckpointArgs {
     #[arg(long, default_value_t = 1.0)]
     churn_percent: f64,
     /// Checkpoint intervals of churn (the summary's churn figures are those
-    /// of the second half of all checkpoints).
+    /// of the checkpoints of the last half of the churn intervals).
     #[arg(long, default_value_t = 10)]
     intervals: u64,
     /// Print JSON instead of the summary.
@@ -117,7 +117,7 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (second half)\nlongest to durable    {} ms\nuploaded              {:.1} MiB\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nwall time             {:.2} s",
+        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (last half of the churn)\nlongest to durable    {} ms\nuploaded              {:.1} MiB\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nwall time             {:.2} s",
         m.keys,
         m.updates_per_interval,
         m.completed,

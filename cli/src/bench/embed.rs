@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use clap::Args;
 use spate::config::LoadedConfig;
 use spate_bench::embed_bench::{self, EmbedBenchSpec, EmbedReport};
-use spate_bench::report::today_utc;
+use spate_bench::report::{commit_of, today_utc};
 
-use super::results::{commit, machine};
+use super::results::machine;
 use crate::config_args::ConfigArgs;
 
 /// `spate bench embed`.
@@ -74,7 +74,8 @@ fn write(path: &Path, r: &EmbedReport, config: &LoadedConfig) -> anyhow::Result<
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let (date, machine, commit) = (today_utc(), machine(), commit());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
     let json = serde_json::json!({
         "bench": "embed",
         "date": date,

@@ -3,10 +3,9 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use spate::config::LoadedConfig;
-use spate_bench::report::{BenchReport, human, today_utc};
+use spate_bench::report::{BenchReport, commit_of, human, today_utc};
 
 use super::flink::FlinkRun;
 
@@ -38,16 +37,6 @@ pub(crate) fn machine_slug() -> String {
     )
 }
 
-pub(crate) fn commit() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Writes the checkpoint benchmark's result as
 /// `<dir>/<date>-<machine>-checkpoint-<capture>.{json,md}`; returns both
 /// paths.
@@ -57,7 +46,7 @@ pub(crate) fn write_checkpoint(
     capture_changes: bool,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
-    let (date, machine, commit) = (today_utc(), machine(), commit());
+    let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
     let capture = if capture_changes { "changes" } else { "whole" };
     let stem = format!(
         "{date}-{}-checkpoint-{}-{capture}",
@@ -77,7 +66,7 @@ pub(crate) fn write_checkpoint(
     let mut md = format!(
         "# Checkpoint cost\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n"
     );
-    md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, second half | longest to durable | uploaded | retained | state as stored | added per checkpoint (retained) |\n");
+    md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, last half of the churn | longest to durable | uploaded | retained | state as stored | added per checkpoint (retained) |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let added: Vec<String> = m
         .added_percent_retained
@@ -117,7 +106,7 @@ pub fn write(
     let stem = format!("{date}-{}", machine_slug());
     let json_path = dir.join(format!("{stem}.json"));
     let md_path = dir.join(format!("{stem}.md"));
-    let (machine, commit) = (machine(), commit());
+    let (machine, commit) = (machine(), commit_of(dir));
     let json = serde_json::json!({
         "date": date,
         "machine": machine,
