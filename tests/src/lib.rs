@@ -1,5 +1,8 @@
 //! Helpers shared by the scenario tests in `tests/tests/`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use spate::config::Config;
 
 /// A config for tests: `cores` executors with little locked memory each, so
@@ -16,4 +19,58 @@ pub fn test_config(cores: u32) -> Config {
 pub fn engine_checksum<T: std::hash::Hash>(rows: &[T]) -> u64 {
     rows.iter()
         .fold(0u64, |acc, r| acc.wrapping_add(spate_state::stable_hash(r)))
+}
+
+/// Counts records per key in a `ValueState` named `count` and emits
+/// `(key, count)`: an output that does not depend on the order in which a
+/// key's records arrive from the source splits.
+#[derive(Clone, Default)]
+pub struct CountPerKey {
+    count: Option<spate::keyed::ValueState<u64, u64>>,
+}
+
+impl spate::operators::keyed_process::KeyedProcessFunction<u64, u64, (u64, u64)> for CountPerKey {
+    fn open(&mut self, ctx: &mut spate::keyed::OpenContext) -> spate::Result<()> {
+        self.count = Some(ctx.value_state("count", None)?);
+        Ok(())
+    }
+
+    fn process_element(
+        &mut self,
+        _v: u64,
+        ctx: &mut spate::keyed::KeyedContext<'_, u64, (u64, u64)>,
+    ) -> spate::Result<()> {
+        let state = self
+            .count
+            .ok_or_else(|| spate::SpateError::internal("count state not opened"))?;
+        let n = state.value(ctx)?.unwrap_or(0) + 1;
+        state.update(ctx, n)?;
+        let key = *ctx.key();
+        ctx.collect((key, n));
+        Ok(())
+    }
+}
+
+/// A pass-through step that fails the job once, at the `n`-th record
+/// subtask 0 sees, when `fail_after` is `Some((n, armed))` and `armed` is
+/// still set (it is cleared, so a restarted attempt runs through).
+pub fn fail_once(
+    fail_after: Option<(u64, Arc<AtomicBool>)>,
+) -> impl Fn(u64, &mut spate::operators::process::Context<'_, u64>) + Clone + Send + Sync + 'static
+{
+    let seen = Arc::new(AtomicU64::new(0));
+    move |v, ctx| {
+        if let Some((n, armed)) = &fail_after
+            && ctx.subtask() == 0
+            && seen.fetch_add(1, Ordering::Relaxed) + 1 == *n
+            && armed.swap(false, Ordering::SeqCst)
+        {
+            ctx.fail(spate::SpateError::Operator {
+                operator: "fail-once".into(),
+                reason: "injected".into(),
+            });
+            return;
+        }
+        ctx.collect(v);
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use spate::config::Config;
-use spate::keyed::{KeyedContext, OpenContext, ValueState};
+use spate::keyed::{KeyedContext, OpenContext};
 use spate::operators::co_process::KeyedCoProcessFunction;
 use spate::operators::keyed_process::KeyedProcessFunction;
 use spate::sinks::{FileFormat, IN_PROGRESS_DIR, TwoPhaseFileSink};
@@ -25,7 +25,7 @@ use spate::{Job, Result, SpateError};
 use spate_bench::nexmark::GeneratorConfig;
 use spate_bench::runner::{self, BenchSpec};
 use spate_bench::source::EventInput;
-use spate_scenarios::test_config;
+use spate_scenarios::{CountPerKey, test_config};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spate-{name}-{}", std::process::id()));
@@ -43,33 +43,6 @@ fn config(checkpoints: &Path, interval_ms: u64) -> Config {
 
 const RECORDS: u64 = 60_000;
 const KEYS: u64 = 97;
-
-/// Counts records per key in a `ValueState` and emits `(key, count)`.
-#[derive(Clone, Default)]
-struct CountPerKey {
-    count: Option<ValueState<u64, u64>>,
-}
-
-impl KeyedProcessFunction<u64, u64, (u64, u64)> for CountPerKey {
-    fn open(&mut self, ctx: &mut OpenContext) -> Result<()> {
-        self.count = Some(ctx.value_state("count", None)?);
-        Ok(())
-    }
-
-    fn process_element(
-        &mut self,
-        v: u64,
-        ctx: &mut KeyedContext<'_, u64, (u64, u64)>,
-    ) -> Result<()> {
-        let state = self
-            .count
-            .ok_or_else(|| SpateError::internal("count state not opened"))?;
-        let n = state.value(ctx)?.unwrap_or(0) + 1;
-        state.update(ctx, n)?;
-        ctx.collect((v % KEYS, n));
-        Ok(())
-    }
-}
 
 /// The same count over two inputs sharing one state (a keyed co-process):
 /// evens arrive on the first input, odds on the second.

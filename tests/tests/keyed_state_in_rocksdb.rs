@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use spate::checkpoint::SavepointTrigger;
@@ -21,7 +21,7 @@ use spate::operators::keyed_process::KeyedProcessFunction;
 use spate::sinks::BlackholeSink;
 use spate::sources::GeneratorSource;
 use spate::{Job, JobResult, Result, RunOptions, SpateError};
-use spate_scenarios::test_config;
+use spate_scenarios::{fail_once, test_config};
 
 const RECORDS: u64 = 40_000;
 const KEYS: u64 = 61;
@@ -134,26 +134,10 @@ fn config(cores: u32, backend: StateBackendKind, checkpoints: &Path) -> Config {
 /// records of subtask 0 when set.
 fn job(rate: u64, fail_after: Option<(u64, Arc<AtomicBool>)>) -> Job {
     let job = Job::builder("everything");
-    let seen = Arc::new(AtomicU64::new(0));
     job.source("numbers", move |split| {
         Ok(GeneratorSource::new(|n| n, Some(RECORDS), split).with_rate(rate, split))
     })
-    .process(
-        move |v: u64, ctx: &mut spate::operators::process::Context<'_, u64>| {
-            if let Some((n, armed)) = &fail_after
-                && ctx.subtask() == 0
-                && seen.fetch_add(1, Ordering::Relaxed) + 1 == *n
-                && armed.swap(false, Ordering::SeqCst)
-            {
-                ctx.fail(SpateError::Operator {
-                    operator: "fail-once".into(),
-                    reason: "injected".into(),
-                });
-                return;
-            }
-            ctx.collect(v);
-        },
-    )
+    .process(fail_once(fail_after))
     .key_by(|v: &u64| v % KEYS)
     .process(Everything::default())
     .sink_with_checksum("out", BlackholeSink);
