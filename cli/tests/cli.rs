@@ -189,12 +189,14 @@ fn checkpoint_bench_on_rocksdb_uploads_a_small_share_of_the_state_per_checkpoint
         "--churn-percent",
         "1",
         "--intervals",
-        "8",
+        "16",
         "--json",
         "--set",
         "state.backend=rocksdb",
         "--set",
         "checkpoint.interval_ms=300",
+        "--set",
+        "checkpoint.retained=8",
         "--set",
         &dir_setting,
         "--set",
@@ -204,15 +206,23 @@ fn checkpoint_bench_on_rocksdb_uploads_a_small_share_of_the_state_per_checkpoint
     assert_eq!(m["backend"], "rocksdb", "{m}");
     let state = m["state_bytes"].as_u64().unwrap();
     assert!(state > 0, "{m}");
-    // 1 % of the keys change per interval: the newest retained checkpoints
-    // add their flushed table file and metadata, a small share of the
-    // state, not a copy of it.
-    let added = m["added_percent_retained"].as_array().unwrap();
-    assert!(!added.is_empty(), "{m}");
-    let last = added.last().unwrap().as_f64().unwrap();
-    assert!(
-        last < 25.0,
-        "the last checkpoint added {last}% of the state: {m}"
-    );
+    // 1 % of the keys change per interval: a checkpoint adds its flushed
+    // table file and metadata, a small share of the state, not a copy of
+    // it. A compaction's output is new too, so on a state this small some
+    // checkpoints add half of it; the cheapest retained one must be small,
+    // and over the run the uploads must stay well under a copy of the
+    // state per checkpoint.
+    let added: Vec<f64> = m["added_percent_retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(added.len() >= 2, "{m}");
+    assert!(added.iter().any(|&p| p < 10.0), "{m}");
+    let uploaded = m["uploaded_bytes"].as_u64().unwrap();
+    let completed = m["completed"].as_u64().unwrap();
+    assert!(uploaded < completed * state / 2, "{m}");
     let _ = std::fs::remove_dir_all(&dir);
 }
