@@ -74,3 +74,25 @@ pub fn fail_once(
         ctx.collect(v);
     }
 }
+
+/// A [`test_config`] on `backend` that checkpoints into `checkpoints` and
+/// restarts at once; RocksDB gets a small memory budget (8 MiB of block
+/// cache, 4 MiB of write buffers per core).
+pub fn backend_test_config(
+    cores: u32,
+    backend: spate::config::StateBackendKind,
+    checkpoints: &std::path::Path,
+) -> Config {
+    let mut c = test_config(cores);
+    c.state.backend = backend;
+    c.state.rocksdb_block_cache_mib = 8;
+    c.state.rocksdb_write_buffer_mib = 4;
+    c.checkpoint.dir = checkpoints.to_path_buf();
+    c.checkpoint.restart_delay_ms = 0;
+    c
+}
+
+/// The checksum and the record count of the job's checksummed sinks.
+pub fn sink_checksum(r: &spate::JobResult) -> (u64, u64) {
+    (r.metrics.sink_checksum(), r.metrics.sink_records())
+}

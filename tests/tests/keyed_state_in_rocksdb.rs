@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use spate::checkpoint::SavepointTrigger;
-use spate::config::{Config, StateBackendKind};
+use spate::config::StateBackendKind;
 use spate::keyed::{
     AggregateFunction, AggregatingState, KeyedContext, ListState, MapState, OpenContext,
     ReducingState, ValueState,
@@ -21,7 +21,7 @@ use spate::operators::keyed_process::KeyedProcessFunction;
 use spate::sinks::BlackholeSink;
 use spate::sources::GeneratorSource;
 use spate::{Job, JobResult, Result, RunOptions, SpateError};
-use spate_scenarios::{fail_once, test_config};
+use spate_scenarios::{backend_test_config, fail_once, sink_checksum};
 
 const RECORDS: u64 = 40_000;
 const KEYS: u64 = 61;
@@ -120,16 +120,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn config(cores: u32, backend: StateBackendKind, checkpoints: &Path) -> Config {
-    let mut c = test_config(cores);
-    c.state.backend = backend;
-    c.state.rocksdb_block_cache_mib = 8;
-    c.state.rocksdb_write_buffer_mib = 4;
-    c.checkpoint.dir = checkpoints.to_path_buf();
-    c.checkpoint.restart_delay_ms = 0;
-    c
-}
-
 /// The job; paced when `rate` is set; fails once after `fail_after`
 /// records of subtask 0 when set.
 fn job(rate: u64, fail_after: Option<(u64, Arc<AtomicBool>)>) -> Job {
@@ -144,29 +134,37 @@ fn job(rate: u64, fail_after: Option<(u64, Arc<AtomicBool>)>) -> Job {
     job.build().unwrap()
 }
 
-fn checksum(r: &JobResult) -> (u64, u64) {
-    (r.metrics.sink_checksum(), r.metrics.sink_records())
-}
-
 #[test]
 fn every_state_kind_in_rocksdb_gives_the_heap_backends_output() {
     let heap = job(0, None)
-        .run(&config(2, StateBackendKind::Heap, &scratch("h")))
+        .run(&backend_test_config(
+            2,
+            StateBackendKind::Heap,
+            &scratch("h"),
+        ))
         .unwrap();
     let rocks = job(0, None)
-        .run(&config(2, StateBackendKind::RocksDb, &scratch("r")))
+        .run(&backend_test_config(
+            2,
+            StateBackendKind::RocksDb,
+            &scratch("r"),
+        ))
         .unwrap();
-    assert_eq!(checksum(&heap).1, 2 * RECORDS);
-    assert_eq!(checksum(&rocks), checksum(&heap));
+    assert_eq!(sink_checksum(&heap).1, 2 * RECORDS);
+    assert_eq!(sink_checksum(&rocks), sink_checksum(&heap));
 }
 
 #[test]
 fn rocksdb_state_recovers_from_a_failure_through_checkpoints() {
     let clean = job(0, None)
-        .run(&config(2, StateBackendKind::Heap, &scratch("clean")))
+        .run(&backend_test_config(
+            2,
+            StateBackendKind::Heap,
+            &scratch("clean"),
+        ))
         .unwrap();
     let armed = Arc::new(AtomicBool::new(true));
-    let mut c = config(2, StateBackendKind::RocksDb, &scratch("fail"));
+    let mut c = backend_test_config(2, StateBackendKind::RocksDb, &scratch("fail"));
     c.checkpoint.interval_ms = 50;
     let failed = job(40_000, Some((RECORDS / 3, armed.clone())))
         .run(&c)
@@ -178,7 +176,7 @@ fn rocksdb_state_recovers_from_a_failure_through_checkpoints() {
         m.restored_from.is_some(),
         "a checkpoint was restored: {m:?}"
     );
-    assert_eq!(checksum(&failed), checksum(&clean));
+    assert_eq!(sink_checksum(&failed), sink_checksum(&clean));
 }
 
 /// Runs paced on `cores` with `backend`, taking a savepoint half way.
@@ -193,7 +191,7 @@ fn take_savepoint(backend: StateBackendKind, cores: u32, name: &str) -> (JobResu
     });
     let result = job(40_000, None)
         .run_with(
-            &config(cores, backend, &scratch(name)),
+            &backend_test_config(cores, backend, &scratch(name)),
             &RunOptions::default().with_savepoints(inbox),
         )
         .unwrap();
@@ -220,7 +218,7 @@ fn assert_canonical(savepoint: &Path) {
 fn restore(backend: StateBackendKind, cores: u32, savepoint: &Path, name: &str) -> JobResult {
     let r = job(0, None)
         .run_with(
-            &config(cores, backend, &scratch(name)),
+            &backend_test_config(cores, backend, &scratch(name)),
             &RunOptions::default().from_savepoint(savepoint),
         )
         .unwrap();
@@ -236,14 +234,14 @@ fn restore(backend: StateBackendKind, cores: u32, savepoint: &Path, name: &str) 
 fn a_heap_savepoint_restores_into_rocksdb_on_another_core_count() {
     let (first, savepoint) = take_savepoint(StateBackendKind::Heap, 2, "heap-first");
     let restored = restore(StateBackendKind::RocksDb, 3, &savepoint, "to-rocks");
-    assert_eq!(checksum(&restored), checksum(&first));
+    assert_eq!(sink_checksum(&restored), sink_checksum(&first));
 }
 
 #[test]
 fn a_rocksdb_savepoint_restores_onto_the_heap_on_another_core_count() {
     let (first, savepoint) = take_savepoint(StateBackendKind::RocksDb, 2, "rocks-first");
     let restored = restore(StateBackendKind::Heap, 1, &savepoint, "to-heap");
-    assert_eq!(checksum(&restored), checksum(&first));
+    assert_eq!(sink_checksum(&restored), sink_checksum(&first));
 }
 
 /// Keeps `count` as a list: the same name as `Everything`'s value state.
@@ -279,7 +277,7 @@ fn a_state_whose_type_changed_is_refused_saying_what_differs() {
         .build()
         .unwrap()
         .run_with(
-            &config(2, StateBackendKind::Heap, &scratch("changed-run")),
+            &backend_test_config(2, StateBackendKind::Heap, &scratch("changed-run")),
             &RunOptions::default().from_savepoint(&savepoint),
         )
         .unwrap_err()

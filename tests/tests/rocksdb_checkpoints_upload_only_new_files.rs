@@ -20,7 +20,7 @@ use spate::operators::keyed_process::KeyedProcessFunction;
 use spate::sinks::BlackholeSink;
 use spate::sources::GeneratorSource;
 use spate::{Job, JobResult, Result, RunOptions, SpateError};
-use spate_scenarios::{CountPerKey, fail_once, test_config};
+use spate_scenarios::{CountPerKey, backend_test_config, fail_once, sink_checksum};
 use spate_state::checkpoint::{FileKind, LocalDirStorage, Manifest, read_manifests};
 
 const RECORDS: u64 = 60_000;
@@ -33,12 +33,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn config(cores: u32, backend: StateBackendKind, checkpoints: &Path) -> Config {
-    let mut c = test_config(cores);
-    c.state.backend = backend;
-    c.state.rocksdb_block_cache_mib = 8;
-    c.state.rocksdb_write_buffer_mib = 4;
-    c.checkpoint.dir = checkpoints.to_path_buf();
-    c.checkpoint.restart_delay_ms = 0;
+    let mut c = backend_test_config(cores, backend, checkpoints);
     c.checkpoint.interval_ms = 40;
     c.checkpoint.retained = 100;
     c
@@ -56,10 +51,6 @@ fn job(rate: u64, fail_after: Option<(u64, Arc<AtomicBool>)>) -> Job {
     .process(CountPerKey::default())
     .sink_with_checksum("out", BlackholeSink);
     job.build().unwrap()
-}
-
-fn checksum(r: &JobResult) -> (u64, u64) {
-    (r.metrics.sink_checksum(), r.metrics.sink_records())
 }
 
 /// The one run directory the job wrote under `root`.
@@ -88,7 +79,7 @@ fn clean() -> (u64, u64) {
     let r = job(0, None)
         .run(&config(2, StateBackendKind::Heap, &scratch("clean")))
         .unwrap();
-    checksum(&r)
+    sink_checksum(&r)
 }
 
 #[test]
@@ -99,7 +90,7 @@ fn table_files_are_shared_between_checkpoints_and_uploaded_once() {
     let result = job(20_000, None)
         .run(&config(2, StateBackendKind::RocksDb, &root))
         .unwrap();
-    assert_eq!(checksum(&result), clean());
+    assert_eq!(sink_checksum(&result), clean());
     let all = manifests(&run_dir(&root));
     assert!(all.len() >= 5, "{} checkpoints completed", all.len());
     // Every (subtask, local name) of a table file is one object, whichever
@@ -171,7 +162,7 @@ fn a_restore_with_the_same_key_groups_reopens_the_files_and_uploads_none_again()
     let m = &result.metrics.checkpoints;
     assert_eq!(m.restarts, 1, "{m:?}");
     let restored = m.restored_from.unwrap();
-    assert_eq!(checksum(&result), clean());
+    assert_eq!(sink_checksum(&result), clean());
     let all = manifests(&run_dir(&root));
     let before = all.iter().find(|m| m.checkpoint_id == restored).unwrap();
     let after = all
@@ -231,16 +222,16 @@ fn a_rocksdb_checkpoint_restores_on_another_core_count_and_onto_the_heap() {
     let run = checkpoints_of_a_failed_run("rescale");
     let want = clean();
     let three = restore(StateBackendKind::RocksDb, 3, &run, "to-three");
-    assert_eq!(checksum(&three), want, "RocksDB on 3 cores");
+    assert_eq!(sink_checksum(&three), want, "RocksDB on 3 cores");
     // Each of the 3 new instances overlaps at least one old instance, and
     // its key groups came over as table files, not entry by entry.
     let ingested = three.metrics.checkpoints.restore_ingested_files;
     assert!(ingested >= 3, "{ingested} table files ingested");
     let heap = restore(StateBackendKind::Heap, 1, &run, "to-heap");
-    assert_eq!(checksum(&heap), want, "the heap on 1 core");
+    assert_eq!(sink_checksum(&heap), want, "the heap on 1 core");
     assert_eq!(heap.metrics.checkpoints.restore_ingested_files, 0);
     let same = restore(StateBackendKind::RocksDb, 2, &run, "to-same");
-    assert_eq!(checksum(&same), want, "RocksDB on 2 cores, as it was");
+    assert_eq!(sink_checksum(&same), want, "RocksDB on 2 cores, as it was");
     assert_eq!(
         same.metrics.checkpoints.restore_ingested_files, 0,
         "the same key groups reopen the files as they were"
