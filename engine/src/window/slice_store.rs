@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::hash::Hash;
 
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 use spate_state::canonical::{parse_stored_value, stored_value};
 use spate_state::codec::{CodecError, StateKeyParts, encode_state_key};
 use spate_state::{CanonicalEntry, KeyRef, StateData, stable_hash};
@@ -12,12 +13,17 @@ use spate_state::{CanonicalEntry, KeyRef, StateData, stable_hash};
 use crate::error::{Result, SpateError};
 use crate::time::Timestamp;
 
+/// Slices kept inline in a key's entry: a key's records mostly fall in one
+/// or two slices (q5's auctions live for well under a slide), and an inline
+/// slice saves an allocation per key and a cache miss per access.
+const INLINE_SLICES: usize = 2;
+
 /// One key's partial results, by slice start, oldest first.
 pub(crate) struct KeySlices<K, P> {
     /// `KeyRef::hash` of the key.
     hash: u64,
     pub(crate) key: K,
-    pub(crate) slices: Vec<(Timestamp, P)>,
+    pub(crate) slices: SmallVec<[(Timestamp, P); INLINE_SLICES]>,
 }
 
 impl<K, P> KeySlices<K, P> {
@@ -75,7 +81,7 @@ impl<K: Eq, P> SliceStore<K, P> {
             .or_insert_with(|| KeySlices {
                 hash: kr.hash,
                 key: key.clone(),
-                slices: Vec::with_capacity(1),
+                slices: SmallVec::new(),
             })
             .into_mut();
         let slices = &mut entry.slices;
@@ -162,7 +168,7 @@ impl<K: Eq, P> SliceStore<K, P> {
                 .or_insert_with(|| KeySlices {
                     hash,
                     key: k.clone(),
-                    slices: Vec::new(),
+                    slices: SmallVec::new(),
                 })
                 .into_mut();
             match entry.slices.binary_search_by_key(&slice, |(s, _)| *s) {
@@ -197,7 +203,7 @@ mod tests {
         store
             .iter()
             .find(|e| e.key == key)
-            .map(|e| e.slices.clone())
+            .map(|e| e.slices.to_vec())
             .unwrap_or_default()
     }
 

@@ -214,21 +214,41 @@ where
             return Ok(());
         }
         let previous = std::mem::replace(&mut self.watermark, wm);
-        for start in self.due_windows(previous, wm) {
-            let w = self.window(start)?;
-            let end = self.slicing.window_end(start);
-            for entry in self.store.iter() {
+        let due = self
+            .due_windows(previous, wm)
+            .into_iter()
+            .map(|start| Ok((self.window(start)?, start, self.slicing.window_end(start))))
+            .collect::<Result<Vec<_>>>()?;
+        if !due.is_empty() {
+            self.fire(cx, &due);
+        }
+        self.expire(wm);
+        Ok(())
+    }
+
+    /// Fires the `due` windows (oldest first) for every key. One pass over
+    /// the keys serves all of them (several are due at the end of input, or
+    /// when the watermark jumps), so each key's slices are read from memory
+    /// once. A key's windows still fire oldest first; the order across keys
+    /// was never defined.
+    fn fire(&mut self, cx: &mut TaskCx, due: &[(W, Timestamp, Timestamp)]) {
+        for entry in self.store.iter() {
+            for (w, start, end) in due {
                 emit_window(
                     cx,
                     &mut self.contents,
                     &mut self.next,
                     &mut self.results,
                     entry,
-                    (&w, start, end),
+                    (w, *start, *end),
                 );
             }
         }
-        // A slice is kept while the last window holding it may still fire.
+    }
+
+    /// Drops the slices no window needs any more: a slice is kept while
+    /// the last window holding it may still fire.
+    fn expire(&mut self, wm: Timestamp) {
         let keep_from = self
             .store
             .live_slices()
@@ -239,7 +259,6 @@ where
             })
             .unwrap_or(Timestamp::MAX);
         self.store.expire_before(keep_from);
-        Ok(())
     }
 }
 

@@ -99,6 +99,13 @@ type Contents = AggregateContents<u64, TimeWindow, CountSum, Finish>;
 /// per-window operator: sliding `size`/`slide` windows with `lateness`,
 /// late records to a side output.
 fn run(steps: &[Step], size: u64, slide: u64, lateness: i64, sliced: bool) -> Emitted {
+    let mut out = run_in_order(steps, size, slide, lateness, sliced);
+    out.rows.sort();
+    out
+}
+
+/// As [`run`], with the rows in the order the operator emitted them.
+fn run_in_order(steps: &[Step], size: u64, slide: u64, lateness: i64, sliced: bool) -> Emitted {
     let range = KeyGroupRange::all(128);
     let spec = WindowSpec {
         assigner: SlidingEventTimeWindows::of(size, slide),
@@ -147,12 +154,8 @@ fn run(steps: &[Step], size: u64, slide: u64, lateness: i64, sliced: bool) -> Em
     *step.borrow_mut() = steps.len();
     op.watermark(&mut cx, WATERMARK_MAX);
     assert!(cx.failure.is_none(), "{:?}", cx.failure);
-    let sorted = |mut v: Vec<(usize, Row, Timestamp)>| {
-        v.sort();
-        v
-    };
     Emitted {
-        rows: sorted(rows.take()),
+        rows: rows.take(),
         late: late.take(),
         late_metric: cx.metrics.snapshot().late_records,
     }
@@ -184,6 +187,36 @@ fn in_order_records_fire_each_window_once_at_its_end() {
     let total: u64 = out.rows.iter().map(|r| r.1.3).sum();
     assert_eq!(total, 80, "each record is in two windows");
     assert!(out.late.is_empty());
+}
+
+#[test]
+fn a_watermark_past_several_windows_fires_each_keys_windows_oldest_first() {
+    // 3 keys in slices from 0 to 5 s, then one watermark past every window:
+    // the 8 windows of 4 s sliding by 1 s that hold data fire in one pass.
+    let steps: Vec<Step> = (0..30i64)
+        .map(|i| Step::Record(i as u64 % 3, i * 170))
+        .chain([Step::Watermark(20_000)])
+        .collect();
+    let out = run_in_order(&steps, 4_000, 1_000, 0, true);
+    for key in 0..3 {
+        let starts: Vec<i64> = out
+            .rows
+            .iter()
+            .filter(|r| r.1.0 == key)
+            .map(|r| r.1.1)
+            .collect();
+        assert_eq!(
+            starts,
+            (-3..=4).map(|s| s * 1_000).collect::<Vec<_>>(),
+            "key {key}"
+        );
+    }
+    assert!(
+        out.rows.iter().all(|r| r.0 == 30),
+        "all fire at the watermark"
+    );
+    // The same rows as the per-window path, in another order.
+    same_on_both_paths(&steps, 4_000, 1_000, 0);
 }
 
 #[test]
