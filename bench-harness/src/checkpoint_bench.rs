@@ -48,6 +48,14 @@ pub struct CheckpointCost {
     pub duration_ms_max: u64,
     /// Bytes uploaded over the run.
     pub uploaded_bytes: u64,
+    /// The bytes each completed checkpoint uploaded, in order.
+    pub uploaded_bytes_by_checkpoint: Vec<u64>,
+    /// The median upload over the last half of the churn intervals'
+    /// checkpoints, in percent of the state as stored.
+    pub uploaded_percent_p50_churn: f64,
+    /// The largest upload over the same checkpoints, in percent of the
+    /// state as stored (a compaction's new files go up whole).
+    pub uploaded_percent_max_churn: f64,
     /// Bytes the checkpoint directory holds at the end.
     pub retained_bytes: u64,
     /// The state backend (`heap` or `rocksdb`).
@@ -164,37 +172,56 @@ pub fn run(spec: CheckpointSpec, config: &Config) -> Result<CheckpointCost> {
         .iter()
         .map(|&ns| ns as f64 / 1000.0)
         .collect();
-    // One checkpoint per churn interval: the last half of the intervals'
-    // checkpoints run well after the load, however many intervals the
-    // load took (at 10 M keys in RocksDB, most of the run).
-    let skip = by_checkpoint
-        .len()
-        .saturating_sub((spec.intervals as usize / 2).max(1));
-    let mut churn: Vec<f64> = by_checkpoint.iter().skip(skip).copied().collect();
-    churn.sort_by(f64::total_cmp);
+    let churn = last_half_sorted(&by_checkpoint, spec.intervals);
+    let state_bytes = retained.last().map_or(0, |m| m.referenced_bytes());
+    let uploaded_percent: Vec<f64> = c
+        .uploaded_bytes_by_checkpoint
+        .iter()
+        .map(|&b| 100.0 * b as f64 / state_bytes.max(1) as f64)
+        .collect();
+    let uploads = last_half_sorted(&uploaded_percent, spec.intervals);
     Ok(CheckpointCost {
         keys,
         updates_per_interval: per_interval,
         completed: c.completed,
         sync_us_max: c.sync_ns_max as f64 / 1000.0,
         sync_us_by_checkpoint: by_checkpoint.clone(),
-        sync_us_p50_churn: churn.get(churn.len() / 2).copied().unwrap_or(0.0),
+        sync_us_p50_churn: median(&churn),
         sync_us_max_churn: churn.last().copied().unwrap_or(0.0),
         duration_ms_max: c.duration_ms_max,
         uploaded_bytes: c.uploaded_bytes,
+        uploaded_bytes_by_checkpoint: c.uploaded_bytes_by_checkpoint.clone(),
+        uploaded_percent_p50_churn: median(&uploads),
+        uploaded_percent_max_churn: uploads.last().copied().unwrap_or(0.0),
         retained_bytes: result.checkpoint_dir.as_deref().map_or(0, dir_bytes),
         backend: match config.state.backend {
             spate::config::StateBackendKind::RocksDb => "rocksdb",
             _ => "heap",
         }
         .to_owned(),
-        state_bytes: retained.last().map_or(0, |m| m.referenced_bytes()),
+        state_bytes,
         added_percent_retained: retained
             .iter()
             .map(|m| 100.0 * m.added_bytes() as f64 / m.referenced_bytes().max(1) as f64)
             .collect(),
         wall_s: result.wall.as_secs_f64(),
     })
+}
+
+/// The last `intervals / 2` values of a per-checkpoint series (one
+/// checkpoint per churn interval: these run well after the load, however
+/// many intervals the load took; at 10 M keys in RocksDB, most of the run),
+/// sorted.
+fn last_half_sorted(series: &[f64], intervals: u64) -> Vec<f64> {
+    let skip = series.len().saturating_sub((intervals as usize / 2).max(1));
+    let mut tail = series[skip..].to_vec();
+    tail.sort_by(f64::total_cmp);
+    tail
+}
+
+/// The median of sorted values; 0 for none.
+fn median(sorted: &[f64]) -> f64 {
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// The checkpoints the run's directory retains, oldest first.

@@ -117,7 +117,7 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (last half of the churn)\nlongest to durable    {} ms\nuploaded              {:.1} MiB\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nwall time             {:.2} s",
+        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (last half of the churn)\nlongest to durable    {} ms\nuploaded              {:.1} MiB; per checkpoint p50 {:.1}%, max {:.1}% of the state (last half of the churn)\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nwall time             {:.2} s",
         m.keys,
         m.updates_per_interval,
         m.completed,
@@ -126,6 +126,8 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
         m.sync_us_max_churn,
         m.duration_ms_max,
         mib(m.uploaded_bytes),
+        m.uploaded_percent_p50_churn,
+        m.uploaded_percent_max_churn,
         mib(m.retained_bytes),
         mib(m.state_bytes),
         m.backend,

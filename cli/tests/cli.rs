@@ -224,5 +224,21 @@ fn checkpoint_bench_on_rocksdb_uploads_a_small_share_of_the_state_per_checkpoint
     let uploaded = m["uploaded_bytes"].as_u64().unwrap();
     let completed = m["completed"].as_u64().unwrap();
     assert!(uploaded < completed * state / 2, "{m}");
+    // The per-checkpoint series: one entry per completed checkpoint,
+    // adding up to the total; on a state this small, the checkpoints
+    // alternate between ~4% (a flushed file) and ~50% (a compaction's
+    // output), so only the cheapest is asserted small.
+    let series: Vec<u64> = m["uploaded_bytes_by_checkpoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(series.len() as u64, completed, "{m}");
+    assert_eq!(series.iter().sum::<u64>(), uploaded, "{m}");
+    let cheapest = series.iter().skip(1).min().copied().unwrap_or(u64::MAX);
+    assert!(cheapest < state / 10, "{m}");
+    let p50 = m["uploaded_percent_p50_churn"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 100.0, "{m}");
     let _ = std::fs::remove_dir_all(&dir);
 }

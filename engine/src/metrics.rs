@@ -116,7 +116,7 @@ pub struct CheckpointMetrics {
     /// Longest synchronous snapshot part of any task.
     pub sync_ns_max: u64,
     /// The longest synchronous part of any task in each checkpoint that
-    /// was staged, in order (the newest [`SYNC_HISTORY_LEN`] kept): with
+    /// was staged, in order (the newest [`CHECKPOINT_HISTORY_LEN`] kept): with
     /// tables that note their changes, a checkpoint's synchronous part
     /// follows what changed in its interval, not the state's size.
     pub sync_ns_by_checkpoint: Vec<u64>,
@@ -126,6 +126,11 @@ pub struct CheckpointMetrics {
     pub duration_ms_max: u64,
     /// Bytes uploaded to checkpoint storage.
     pub uploaded_bytes: u64,
+    /// The bytes each completed checkpoint uploaded, in order (the newest
+    /// [`CHECKPOINT_HISTORY_LEN`] kept): an incremental checkpoint uploads
+    /// only the files storage does not hold yet, so this follows the
+    /// changes of its interval (and, with RocksDB, the compactions).
+    pub uploaded_bytes_by_checkpoint: Vec<u64>,
     /// The checkpoint the last restart restored (none without restarts, or
     /// when no checkpoint had completed before the failure).
     pub restored_from: Option<u64>,
@@ -139,8 +144,17 @@ pub struct CheckpointMetrics {
     pub restore_ingested_files: u64,
 }
 
-/// How many checkpoints [`CheckpointMetrics::sync_ns_by_checkpoint`] keeps.
-pub const SYNC_HISTORY_LEN: usize = 4096;
+/// How many checkpoints the per-checkpoint series of [`CheckpointMetrics`]
+/// keep.
+pub const CHECKPOINT_HISTORY_LEN: usize = 4096;
+
+/// Appends `values` to a per-checkpoint series, dropping the oldest beyond
+/// [`CHECKPOINT_HISTORY_LEN`].
+pub(crate) fn extend_history(history: &mut Vec<u64>, values: &[u64]) {
+    history.extend_from_slice(values);
+    let over = history.len().saturating_sub(CHECKPOINT_HISTORY_LEN);
+    history.drain(..over);
+}
 
 impl CheckpointMetrics {
     /// Adds the checkpoints of a later attempt of the same run.
@@ -149,13 +163,14 @@ impl CheckpointMetrics {
         self.aborted += later.aborted;
         self.last_completed_id = later.last_completed_id.or(self.last_completed_id);
         self.sync_ns_max = self.sync_ns_max.max(later.sync_ns_max);
-        self.sync_ns_by_checkpoint
-            .extend_from_slice(&later.sync_ns_by_checkpoint);
-        let over = self
-            .sync_ns_by_checkpoint
-            .len()
-            .saturating_sub(SYNC_HISTORY_LEN);
-        self.sync_ns_by_checkpoint.drain(..over);
+        extend_history(
+            &mut self.sync_ns_by_checkpoint,
+            &later.sync_ns_by_checkpoint,
+        );
+        extend_history(
+            &mut self.uploaded_bytes_by_checkpoint,
+            &later.uploaded_bytes_by_checkpoint,
+        );
         self.alignment_ns_max = self.alignment_ns_max.max(later.alignment_ns_max);
         self.duration_ms_max = self.duration_ms_max.max(later.duration_ms_max);
         self.uploaded_bytes += later.uploaded_bytes;
@@ -288,5 +303,23 @@ mod wire_tests {
         assert_eq!(a.len(), b.len());
         assert_eq!(a.value_at_quantile(0.5), b.value_at_quantile(0.5));
         assert_eq!(a.max(), b.max());
+    }
+
+    #[test]
+    fn per_checkpoint_series_keep_the_newest_checkpoints_when_attempts_add_up() {
+        let attempt = |from: u64, n: u64| CheckpointMetrics {
+            uploaded_bytes: (from..from + n).sum(),
+            uploaded_bytes_by_checkpoint: (from..from + n).collect(),
+            sync_ns_by_checkpoint: (from..from + n).map(|b| b * 10).collect(),
+            ..CheckpointMetrics::default()
+        };
+        let len = CHECKPOINT_HISTORY_LEN as u64;
+        let mut run = attempt(0, len - 2);
+        run.add(&attempt(len - 2, 5));
+        assert_eq!(run.uploaded_bytes, (0..len + 3).sum::<u64>());
+        let expected: Vec<u64> = (3..len + 3).collect();
+        assert_eq!(run.uploaded_bytes_by_checkpoint, expected);
+        assert_eq!(run.sync_ns_by_checkpoint.first(), Some(&30));
+        assert_eq!(run.sync_ns_by_checkpoint.len(), CHECKPOINT_HISTORY_LEN);
     }
 }

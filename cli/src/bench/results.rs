@@ -66,8 +66,8 @@ pub(crate) fn write_checkpoint(
     let mut md = format!(
         "# Checkpoint cost\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n"
     );
-    md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, last half of the churn | longest to durable | uploaded | retained | state as stored | added per checkpoint (retained) |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, last half of the churn | longest to durable | uploaded | uploaded per checkpoint p50 / max, last half of the churn | retained | state as stored | added per checkpoint (retained) |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let added: Vec<String> = m
         .added_percent_retained
         .iter()
@@ -75,7 +75,7 @@ pub(crate) fn write_checkpoint(
         .collect();
     writeln!(
         md,
-        "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} |",
+        "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1}% / {:.1}% of the state | {:.1} MiB | {:.1} MiB | {} |",
         m.keys,
         m.updates_per_interval,
         m.backend,
@@ -86,6 +86,8 @@ pub(crate) fn write_checkpoint(
         m.sync_us_max_churn / 1000.0,
         m.duration_ms_max,
         mib(m.uploaded_bytes),
+        m.uploaded_percent_p50_churn,
+        m.uploaded_percent_max_churn,
         mib(m.retained_bytes),
         mib(m.state_bytes),
         added.join(" "),

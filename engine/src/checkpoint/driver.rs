@@ -240,10 +240,7 @@ impl DriverLoop {
     fn record_sync(&mut self, id: u64) {
         if let Some(ns) = self.tail.sync_ns.remove(&id) {
             let history = &mut self.tail.report.metrics.sync_ns_by_checkpoint;
-            if history.len() == crate::metrics::SYNC_HISTORY_LEN {
-                history.remove(0);
-            }
-            history.push(ns);
+            crate::metrics::extend_history(history, &[ns]);
         }
         self.tail.sync_ns.retain(|&other, _| other > id);
     }
@@ -323,6 +320,10 @@ impl DriverTail {
                 m.completed += 1;
                 m.last_completed_id = Some(id);
                 m.uploaded_bytes += done.uploaded_bytes;
+                crate::metrics::extend_history(
+                    &mut m.uploaded_bytes_by_checkpoint,
+                    &[done.uploaded_bytes],
+                );
                 if let Some(t) = self.triggered_at.remove(&id) {
                     m.duration_ms_max = m.duration_ms_max.max(t.elapsed().as_millis() as u64);
                 }
