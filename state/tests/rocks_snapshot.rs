@@ -227,3 +227,48 @@ fn restore_keeps_only_the_owned_key_groups() {
     let reopened = RocksBackend::open(db.path("part"), all, small_options()).unwrap();
     assert_eq!(Tables::open(&reopened).dump(all), only(&everything, part));
 }
+
+/// The compaction style named in the newest OPTIONS file of an instance.
+fn compaction_styles(db: &std::path::Path) -> Vec<String> {
+    let mut options: Vec<_> = std::fs::read_dir(db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("OPTIONS-")
+        })
+        .collect();
+    options.sort();
+    let text = std::fs::read_to_string(options.last().unwrap()).unwrap();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("compaction_style="))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_compaction_style_reaches_every_column_family() {
+    use spate_state::rocks::RocksCompaction;
+    let range = KeyGroupRange::all(MP);
+    for (style, name) in [
+        (RocksCompaction::Leveled, "kCompactionStyleLevel"),
+        (RocksCompaction::Universal, "kCompactionStyleUniversal"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = spate_state::rocks::RocksOptions {
+            compaction: style,
+            ..small_options()
+        };
+        let backend = RocksBackend::open(dir.path().join("db"), range, options).unwrap();
+        let mut tables = Tables::open(&backend);
+        tables.fill(range, 0..100, 1);
+        let styles = compaction_styles(backend.dir());
+        // The default column family and the three tables' families.
+        assert!(styles.len() >= 4, "{styles:?}");
+        assert!(styles.iter().all(|s| s == name), "{style:?}: {styles:?}");
+        // Per key: a value, two lists and three map entries.
+        assert_eq!(tables.dump(range).len(), 100 * 6);
+    }
+}

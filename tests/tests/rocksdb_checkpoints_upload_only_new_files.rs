@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use spate::config::{Config, StateBackendKind};
+use spate::config::{Config, RocksCompactionKind, StateBackendKind};
 use spate::keyed::{KeyedContext, OpenContext};
 use spate::operators::keyed_process::KeyedProcessFunction;
 use spate::sinks::BlackholeSink;
@@ -192,9 +192,15 @@ fn a_restore_with_the_same_key_groups_reopens_the_files_and_uploads_none_again()
 /// Runs until an injected failure with no restart allowed; returns the run
 /// directory holding its checkpoints.
 fn checkpoints_of_a_failed_run(name: &str) -> PathBuf {
+    checkpoints_of_a_failed_run_compacted(name, RocksCompactionKind::Level)
+}
+
+/// As [`checkpoints_of_a_failed_run`], with RocksDB compacting as `compaction`.
+fn checkpoints_of_a_failed_run_compacted(name: &str, compaction: RocksCompactionKind) -> PathBuf {
     let root = scratch(name);
     let armed = Arc::new(AtomicBool::new(true));
     let mut c = config(2, StateBackendKind::RocksDb, &root);
+    c.state.rocksdb_compaction = compaction;
     c.checkpoint.restarts_max = 0;
     let failed = job(60_000, Some((RECORDS / 2, armed.clone()))).run(&c);
     assert!(failed.is_err(), "the job stops at the failure");
@@ -207,14 +213,40 @@ fn checkpoints_of_a_failed_run(name: &str) -> PathBuf {
 }
 
 fn restore(backend: StateBackendKind, cores: u32, from: &Path, name: &str) -> JobResult {
+    restore_with(&config(cores, backend, &scratch(name)), from)
+}
+
+fn restore_with(config: &Config, from: &Path) -> JobResult {
     let r = job(0, None)
-        .run_with(
-            &config(cores, backend, &scratch(name)),
-            &RunOptions::default().from_savepoint(from),
-        )
+        .run_with(config, &RunOptions::default().from_savepoint(from))
         .unwrap();
     assert!(r.metrics.checkpoints.restored_from.is_some());
     r
+}
+
+#[test]
+fn a_checkpoint_restores_under_the_other_compaction_style() {
+    let want = clean();
+    for (written, restored) in [
+        (RocksCompactionKind::Level, RocksCompactionKind::Universal),
+        (RocksCompactionKind::Universal, RocksCompactionKind::Level),
+    ] {
+        let run = checkpoints_of_a_failed_run_compacted(&format!("{written}"), written);
+        for cores in [2, 3] {
+            let mut c = config(
+                cores,
+                StateBackendKind::RocksDb,
+                &scratch(&format!("{written}-{cores}")),
+            );
+            c.state.rocksdb_compaction = restored;
+            let r = restore_with(&c, &run);
+            assert_eq!(
+                sink_checksum(&r),
+                want,
+                "written under {written}, restored under {restored} on {cores} cores"
+            );
+        }
+    }
 }
 
 #[test]

@@ -63,6 +63,18 @@ choice_enum! {
 }
 
 choice_enum! {
+    /// How RocksDB compacts its table files (`state.rocksdb_compaction`).
+    RocksCompactionKind {
+        /// Leveled: least space, fastest reads; a small state is rewritten
+        /// whole every few flushes, and checkpoints upload the rewrite.
+        Level = "level",
+        /// Universal (tiered): most checkpoints upload little more than
+        /// their flush; up to twice the live state on disk.
+        Universal = "universal",
+    }
+}
+
+choice_enum! {
     /// How checkpoint barriers are handled (`checkpoint.mode`).
     CheckpointMode {
         /// Operators wait for barriers from all inputs before snapshotting.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::define::define_config;
-use super::enums::{CheckpointMode, StateBackendKind};
+use super::enums::{CheckpointMode, RocksCompactionKind, StateBackendKind};
 
 define_config! {
     /// Executors, threads and data exchange between operators.
@@ -39,6 +39,8 @@ define_config! {
         rocksdb_block_cache_mib: u32 = 256, range 8..=1_048_576;
         /// RocksDB memtable (write buffer) size, in MiB (rocksdb backend only).
         rocksdb_write_buffer_mib: u32 = 64, range 4..=65_536;
+        /// RocksDB compaction: `level` (least space) or `universal` (smaller checkpoint uploads).
+        rocksdb_compaction: RocksCompactionKind = RocksCompactionKind::Level;
     }
 
     /// Fault tolerance via distributed snapshots.
@@ -125,6 +127,7 @@ mod tests {
                 "state.backend",
                 "state.rocksdb_block_cache_mib",
                 "state.rocksdb_write_buffer_mib",
+                "state.rocksdb_compaction",
                 "checkpoint.interval_ms",
                 "checkpoint.mode",
                 "checkpoint.timeout_ms",

@@ -53,6 +53,14 @@ impl RocksRun {
                 block_cache_bytes: mib(config.state.rocksdb_block_cache_mib),
                 write_buffer_bytes,
                 memtable_bytes_max: (write_buffer_bytes / 4).max(1 << 20),
+                compaction: match config.state.rocksdb_compaction {
+                    crate::config::RocksCompactionKind::Level => {
+                        spate_state::rocks::RocksCompaction::Leveled
+                    }
+                    crate::config::RocksCompactionKind::Universal => {
+                        spate_state::rocks::RocksCompaction::Universal
+                    }
+                },
                 ..Default::default()
             },
             root: std::env::temp_dir()

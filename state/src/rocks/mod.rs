@@ -68,7 +68,7 @@ pub use aggregating::RocksAggregatingTable;
 pub use db::RocksBackend;
 pub use list::RocksListTable;
 pub use map::RocksMapTable;
-pub use options::{MemoryUsage, RocksMemory, RocksOptions};
+pub use options::{MemoryUsage, RocksCompaction, RocksMemory, RocksOptions};
 pub use reducing::RocksReducingTable;
 pub use snapshot::{CheckpointFile, ExportedSst, FileKind, RocksCheckpoint};
 pub use value::RocksValueTable;

@@ -1,8 +1,8 @@
 //! Configuration of one RocksDB instance and its memory bounds.
 
 use rocksdb::{
-    BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, LruCacheOptions, Options,
-    WriteBufferManager,
+    BlockBasedIndexType, BlockBasedOptions, Cache, DBCompactionStyle, DBCompressionType,
+    LruCacheOptions, Options, UniversalCompactOptions, WriteBufferManager,
 };
 
 use super::stored::{LIST_MERGE_OPERATOR, concat_records};
@@ -28,7 +28,33 @@ pub struct RocksOptions {
     /// restores the last checkpoint, which is flushed to SST files, so a WAL
     /// would only cost write bandwidth (Flink makes the same choice).
     pub write_ahead_log: bool,
+    /// How table files are compacted, which decides what a checkpoint uploads.
+    pub compaction: RocksCompaction,
 }
+
+/// How an instance compacts its table files. Every compaction output is a
+/// new file that the next checkpoint uploads, so the style sets the upload
+/// volume of incremental checkpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RocksCompaction {
+    /// Leveled, with dynamic level sizes: the least space and the fastest
+    /// reads. A state smaller than the base level compacts its level-0
+    /// files straight into the last level, so with keys changed at random
+    /// every fourth flush rewrites (and uploads) the whole state.
+    #[default]
+    Leveled,
+    /// Universal (tiered): flushed files merge with runs of similar size,
+    /// and the whole state is rewritten only when the newer runs reach
+    /// the size of the oldest, so most checkpoints upload little more than
+    /// their flush. Space is bounded at twice the live state.
+    Universal,
+}
+
+/// Universal compaction rewrites everything once the newer runs add up to
+/// this share of the oldest: at most 2x the live state on disk and in the
+/// retained checkpoints.
+const UNIVERSAL_SIZE_AMPLIFICATION_PERCENT: i32 = 100;
 
 impl Default for RocksOptions {
     fn default() -> Self {
@@ -38,6 +64,7 @@ impl Default for RocksOptions {
             memtable_bytes_max: 8 << 20,
             background_jobs: 2,
             write_ahead_log: false,
+            compaction: RocksCompaction::Leveled,
         }
     }
 }
@@ -185,7 +212,15 @@ pub(crate) fn column_family_options(options: &RocksOptions, memory: &Memory) -> 
             .min(options.write_buffer_bytes.max(1)),
     );
     cf.set_max_write_buffer_number(2);
-    cf.set_level_compaction_dynamic_level_bytes(true);
+    match options.compaction {
+        RocksCompaction::Leveled => cf.set_level_compaction_dynamic_level_bytes(true),
+        RocksCompaction::Universal => {
+            let mut universal = UniversalCompactOptions::default();
+            universal.set_max_size_amplification_percent(UNIVERSAL_SIZE_AMPLIFICATION_PERCENT);
+            cf.set_compaction_style(DBCompactionStyle::Universal);
+            cf.set_universal_compaction_options(&universal);
+        }
+    }
     cf.set_merge_operator_associative(LIST_MERGE_OPERATOR, concat_records);
     cf
 }
