@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use spate_cluster::client::{self, ClusterJobResult};
 use spate_cluster::coordinator::{self, CoordinatorConfig};
-use spate_cluster::launcher::{LocalProcessLauncher, ResourceLauncher, write_pid};
+use spate_cluster::launcher::write_pid;
 use spate_cluster::protocol::{Assignment, JobSpec, StatusReport};
 use spate_cluster::worker::{WorkerOptions, run_worker};
 use spate_net::NetConfig;
@@ -30,7 +30,7 @@ pub struct CoordinatorArgs {
     /// Write the bound address into this file once listening.
     #[arg(long, value_name = "FILE")]
     addr_file: Option<PathBuf>,
-    /// Launch and keep this many local worker processes (0: workers join by hand).
+    /// Launch and keep this many workers with --launcher (0: workers join by hand).
     #[arg(long, default_value_t = 0)]
     workers: u32,
     /// Cores of each launched worker.
@@ -48,6 +48,8 @@ pub struct CoordinatorArgs {
     /// Serve /healthz, /readyz, /v1/status and /metrics (Prometheus) here.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+    #[command(flatten)]
+    launcher: crate::launchers::LauncherArgs,
 }
 
 /// `spate worker`.
@@ -157,19 +159,12 @@ pub fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let launcher: Option<Box<dyn ResourceLauncher>> = if args.workers > 0 {
-        fs::create_dir_all(&args.dir)
-            .with_context(|| format!("cannot create {}", args.dir.display()))?;
-        let binary = std::env::current_exe().context("cannot find the spate executable")?;
-        Some(Box::new(LocalProcessLauncher::new(
-            binary,
-            args.dir.clone(),
-            args.cores_per_worker,
-            Vec::new(),
-        )))
-    } else {
-        None
-    };
+    let launcher = crate::launchers::build(
+        &args.launcher,
+        args.workers,
+        args.cores_per_worker,
+        &args.dir,
+    )?;
     if let Some(path) = &args.addr_file {
         let tmp = path.with_extension("addr.tmp");
         fs::write(&tmp, format!("{addr}\n"))

@@ -5,6 +5,7 @@ mod catalog;
 mod checkpoints;
 mod cluster;
 mod config_args;
+mod launchers;
 mod progress;
 mod run;
 mod savepoint;
