@@ -10,6 +10,7 @@ mod progress;
 mod run;
 mod savepoint;
 mod sql;
+mod status;
 
 use std::process::ExitCode;
 
@@ -43,7 +44,7 @@ enum Command {
         command: ConfigCommand,
     },
     /// Run a coordinator: plans jobs onto workers and tracks them.
-    Coordinator(cluster::CoordinatorArgs),
+    Coordinator(Box<cluster::CoordinatorArgs>),
     /// Run a worker that joins a coordinator.
     Worker(cluster::WorkerArgs),
     /// Start, stop or inspect a local cluster.
@@ -57,6 +58,9 @@ enum Command {
     Savepoint(savepoint::SavepointArgs),
     /// Run a Flink SQL script (`spate sql -f job.sql`).
     Sql(sql::SqlArgs),
+    /// Show a cluster's workers, running job, checkpoints and backpressure
+    /// (from the coordinator's REST API).
+    Status(status::StatusArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,12 +86,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench { bench } => bench::run(bench),
         Command::Run(args) => run::run(args),
-        Command::Coordinator(args) => cluster::run_coordinator(args),
+        Command::Coordinator(args) => cluster::run_coordinator(*args),
         Command::Worker(args) => cluster::run_worker_cmd(args),
         Command::Cluster { command } => cluster::cluster(command),
         Command::Submit(args) => cluster::submit(args),
         Command::Savepoint(args) => savepoint::run(args),
         Command::Sql(args) => sql::run(args),
+        Command::Status(args) => status::run(args),
         Command::Checkpoints { command } => checkpoints::run(command),
         Command::Config {
             command: ConfigCommand::Explain(args),
