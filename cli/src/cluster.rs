@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use spate_cluster::client::{self, ClusterJobResult};
 use spate_cluster::coordinator::{self, CoordinatorConfig};
-use spate_cluster::launcher::{LocalProcessLauncher, ResourceLauncher, write_pid};
+use spate_cluster::launcher::write_pid;
 use spate_cluster::protocol::{Assignment, JobSpec, StatusReport};
 use spate_cluster::worker::{WorkerOptions, run_worker};
 use spate_net::NetConfig;
@@ -30,7 +30,7 @@ pub struct CoordinatorArgs {
     /// Write the bound address into this file once listening.
     #[arg(long, value_name = "FILE")]
     addr_file: Option<PathBuf>,
-    /// Launch and keep this many local worker processes (0: workers join by hand).
+    /// Launch and keep this many workers with --launcher (0: workers join by hand).
     #[arg(long, default_value_t = 0)]
     workers: u32,
     /// Cores of each launched worker.
@@ -48,6 +48,11 @@ pub struct CoordinatorArgs {
     /// Serve /healthz, /readyz, /v1/status and /metrics (Prometheus) here.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+    /// Write the bound HTTP address into this file once listening.
+    #[arg(long, value_name = "FILE")]
+    http_addr_file: Option<PathBuf>,
+    #[command(flatten)]
+    launcher: crate::launchers::LauncherArgs,
 }
 
 /// `spate worker`.
@@ -157,24 +162,21 @@ pub fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let launcher: Option<Box<dyn ResourceLauncher>> = if args.workers > 0 {
-        fs::create_dir_all(&args.dir)
-            .with_context(|| format!("cannot create {}", args.dir.display()))?;
-        let binary = std::env::current_exe().context("cannot find the spate executable")?;
-        Some(Box::new(LocalProcessLauncher::new(
-            binary,
-            args.dir.clone(),
-            args.cores_per_worker,
-            Vec::new(),
-        )))
-    } else {
-        None
+    let launcher = crate::launchers::build(
+        &args.launcher,
+        args.workers,
+        args.cores_per_worker,
+        &args.dir,
+    )?;
+    let http = match args.http {
+        Some(a) => Some(TcpListener::bind(a).with_context(|| format!("cannot serve http on {a}"))?),
+        None => None,
     };
+    if let (Some(path), Some(http)) = (&args.http_addr_file, &http) {
+        write_addr(path, http.local_addr()?)?;
+    }
     if let Some(path) = &args.addr_file {
-        let tmp = path.with_extension("addr.tmp");
-        fs::write(&tmp, format!("{addr}\n"))
-            .and_then(|()| fs::rename(&tmp, path))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_addr(path, addr)?;
     }
     tracing::info!("coordinator listening on {addr}");
     let cfg = CoordinatorConfig {
@@ -183,12 +185,17 @@ pub fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         workers_target: args.workers,
         ..CoordinatorConfig::default()
     };
-    let http = match args.http {
-        Some(a) => Some(TcpListener::bind(a).with_context(|| format!("cannot serve http on {a}"))?),
-        None => None,
-    };
     coordinator::serve(listener, http, cfg, launcher)?;
     Ok(())
+}
+
+/// Writes an address atomically (temporary file, then rename), so a reader
+/// never sees half of it.
+fn write_addr(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let tmp = path.with_extension("addr.tmp");
+    fs::write(&tmp, format!("{addr}\n"))
+        .and_then(|()| fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs a worker until the cluster shuts down.
@@ -235,6 +242,7 @@ fn start(args: &StartArgs) -> anyhow::Result<()> {
         );
     }
     let _ = fs::remove_file(&addr_file);
+    let _ = fs::remove_file(args.dir.join("http.addr"));
     let log_path = args.dir.join("coordinator.log");
     let log = fs::File::create(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
@@ -255,6 +263,9 @@ fn start(args: &StartArgs) -> anyhow::Result<()> {
         .arg(args.heartbeat_timeout_ms.to_string())
         .arg("--dir")
         .arg(&args.dir)
+        // The operations API, for `spate status --dir`.
+        .args(["--http", "127.0.0.1:0", "--http-addr-file"])
+        .arg(args.dir.join("http.addr"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -314,6 +325,7 @@ fn stop(args: &DirArgs) -> anyhow::Result<()> {
         let _ = fs::remove_file(file);
     }
     let _ = fs::remove_file(args.dir.join("coordinator.addr"));
+    let _ = fs::remove_file(args.dir.join("http.addr"));
     match asked {
         Ok(()) => println!("cluster stopped ({addr})"),
         Err(e) => println!("cluster processes stopped; the coordinator did not answer: {e}"),

@@ -5,10 +5,12 @@ mod catalog;
 mod checkpoints;
 mod cluster;
 mod config_args;
+mod launchers;
 mod progress;
 mod run;
 mod savepoint;
 mod sql;
+mod status;
 
 use std::process::ExitCode;
 
@@ -42,7 +44,7 @@ enum Command {
         command: ConfigCommand,
     },
     /// Run a coordinator: plans jobs onto workers and tracks them.
-    Coordinator(cluster::CoordinatorArgs),
+    Coordinator(Box<cluster::CoordinatorArgs>),
     /// Run a worker that joins a coordinator.
     Worker(cluster::WorkerArgs),
     /// Start, stop or inspect a local cluster.
@@ -56,6 +58,9 @@ enum Command {
     Savepoint(savepoint::SavepointArgs),
     /// Run a Flink SQL script (`spate sql -f job.sql`).
     Sql(sql::SqlArgs),
+    /// Show a cluster's workers, running job, checkpoints and backpressure
+    /// (from the coordinator's REST API).
+    Status(status::StatusArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,12 +86,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench { bench } => bench::run(bench),
         Command::Run(args) => run::run(args),
-        Command::Coordinator(args) => cluster::run_coordinator(args),
+        Command::Coordinator(args) => cluster::run_coordinator(*args),
         Command::Worker(args) => cluster::run_worker_cmd(args),
         Command::Cluster { command } => cluster::cluster(command),
         Command::Submit(args) => cluster::submit(args),
         Command::Savepoint(args) => savepoint::run(args),
         Command::Sql(args) => sql::run(args),
+        Command::Status(args) => status::run(args),
         Command::Checkpoints { command } => checkpoints::run(command),
         Command::Config {
             command: ConfigCommand::Explain(args),

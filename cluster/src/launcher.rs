@@ -10,6 +10,10 @@ use std::process::{Child, Command, Stdio};
 
 use crate::error::{ClusterError, Result};
 
+pub mod k8s;
+pub mod rest;
+pub mod yarn;
+
 /// Starts and stops worker processes.
 pub trait ResourceLauncher: Send {
     /// Starts `count` more workers that register with `coordinator`.

@@ -104,7 +104,7 @@ pub struct WorkerStatus {
 }
 
 /// The cluster as the coordinator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
 pub struct StatusReport {
     /// Registered, live workers.
     pub workers: Vec<WorkerStatus>,
@@ -112,6 +112,67 @@ pub struct StatusReport {
     pub running: Option<(u64, String, String)>,
     /// Jobs finished since the coordinator started: id, name, outcome.
     pub finished: Vec<(u64, String, String)>,
+    /// More about the running job, for the operations API.
+    pub running_detail: Option<RunningJob>,
+    /// Completed checkpoints, oldest first, of the running job and recent
+    /// ones (bounded).
+    pub checkpoints: Vec<CheckpointInfo>,
+    /// The running job's channels as its workers last reported them:
+    /// worker and channel.
+    pub backpressure: Vec<(u32, ChannelPressure)>,
+}
+
+/// The running job, beyond its id, name and phase.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct RunningJob {
+    /// Subtasks per chain.
+    pub parallelism: u32,
+    /// Milliseconds since its first attempt started.
+    pub uptime_ms: u64,
+    /// Restarts after failures.
+    pub restarts: u32,
+    /// Checkpoints completed over every attempt.
+    pub checkpoints_completed: u64,
+    /// The checkpoint this attempt restored.
+    pub restored_from: Option<u64>,
+    /// Where its checkpoints go, once the workers reported the plan.
+    pub checkpoint_dir: Option<String>,
+    /// Which worker runs which subtasks.
+    pub plan: Vec<Assignment>,
+}
+
+/// A completed checkpoint, as far as the coordinator knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// The job (attempt) that took it.
+    pub job: u64,
+    /// The checkpoint.
+    pub id: u64,
+    /// When its manifest was stored, ms since the Unix epoch.
+    pub completed_unix_ms: u64,
+    /// From trigger to stored manifest.
+    pub duration_ms: u64,
+    /// State files the manifest references.
+    pub files: u64,
+    /// Bytes of those files (shared files of earlier checkpoints included).
+    pub bytes: u64,
+}
+
+/// One sending channel's flow control, as a worker samples it.
+#[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
+pub struct ChannelPressure {
+    /// The sending subtask (global index).
+    pub subtask: u32,
+    /// The receiving subtask at the other end of the link.
+    pub peer: u32,
+    /// The channel on that link.
+    pub channel: u32,
+    /// Share of the channel's open time spent waiting for credit (0..=1).
+    pub backpressure_ratio: f64,
+    /// Credit the sender may still use.
+    pub outstanding_credit: u64,
+    /// Data frames waiting to be written.
+    pub queued_frames: u64,
 }
 
 /// Sent to the coordinator (by workers and by clients).
@@ -207,6 +268,18 @@ pub enum ToCoordinator {
         epoch: u64,
         /// Why, as a sentence.
         reason: String,
+    },
+    /// A worker's sending channels of a running job, the most
+    /// backpressured first (bounded by the worker).
+    ChannelReport {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+        /// The channels.
+        channels: Vec<ChannelPressure>,
     },
     /// A client submits a job.
     Submit {

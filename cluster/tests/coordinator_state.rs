@@ -828,3 +828,139 @@ fn a_job_from_a_savepoint_numbers_its_checkpoints_after_the_savepoints() {
     let out = c.on(500, Event::Tick);
     assert_eq!(triggered(&out), vec![42, 42, 42]);
 }
+
+/// One worker's manifest entries: a subtask with files of these sizes.
+fn entries(sizes: &[u64]) -> String {
+    use spate_state::checkpoint::{FileKind, FileRef, KeyGroupSpan, SubtaskState};
+    let span = KeyGroupSpan { start: 0, end: 128 };
+    let files = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size_bytes)| FileRef {
+            name: format!("f{i}"),
+            size_bytes,
+            crc32c: 0,
+            kind: FileKind::Full,
+            key_groups: span,
+            state: "counts".into(),
+            added_in: 1,
+            local_name: None,
+        })
+        .collect();
+    let entry = SubtaskState {
+        operator: "count".into(),
+        subtask: 0,
+        key_groups: span,
+        files,
+        source_offsets: Vec::new(),
+        states: Vec::new(),
+        sink_transactions: Vec::new(),
+        counters: Default::default(),
+        operator_values: Default::default(),
+    };
+    serde_json::to_string(&vec![entry]).unwrap()
+}
+
+#[test]
+fn completed_checkpoints_are_recorded_with_duration_and_size_for_status() {
+    let cfg = CoordinatorConfig {
+        origin_unix_ms: 1_700_000_000_000,
+        ..cfg_without_heartbeat_loss()
+    };
+    let mut c = Coordinator::new(cfg, 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    c.on(200, Event::Tick); // triggers checkpoint 1
+    for (i, &(worker, epoch)) in workers.iter().enumerate() {
+        let ack = ToCoordinator::CheckpointAck {
+            job,
+            worker,
+            epoch,
+            id: 1,
+            subtasks_json: entries(&[100 * (i as u64 + 1), 5]),
+        };
+        msg(&mut c, 230, i as u64 + 1, ack);
+    }
+    assert!(c.status().checkpoints.is_empty(), "not before it is stored");
+    let stored = Event::CheckpointStored {
+        job,
+        id: 1,
+        error: None,
+        savepoints: Vec::new(),
+    };
+    c.on(260, stored);
+    let status = c.status();
+    let [cp] = status.checkpoints.as_slice() else {
+        panic!("{:?}", status.checkpoints);
+    };
+    assert_eq!((cp.job, cp.id), (job, 1));
+    assert_eq!(cp.duration_ms, 60, "trigger at 200, stored at 260");
+    assert_eq!(cp.completed_unix_ms, 1_700_000_000_260);
+    assert_eq!((cp.files, cp.bytes), (6, 100 + 200 + 300 + 3 * 5));
+    let detail = status.running_detail.unwrap();
+    assert_eq!(detail.checkpoints_completed, 1);
+    assert_eq!(
+        detail.checkpoint_dir.as_deref(),
+        Some("/tmp/ckpt/nexmark/cluster-1")
+    );
+    assert_eq!(detail.plan.len(), 3);
+
+    // A checkpoint whose manifest could not be stored is not listed.
+    c.on(400, Event::Tick);
+    ack_all(&mut c, 410, &workers, job, 2);
+    let failed = Event::CheckpointStored {
+        job,
+        id: 2,
+        error: Some("disk full".into()),
+        savepoints: Vec::new(),
+    };
+    c.on(420, failed);
+    assert_eq!(c.status().checkpoints.len(), 1);
+}
+
+#[test]
+fn channel_reports_are_kept_per_worker_for_the_running_job_only() {
+    use spate_cluster::protocol::ChannelPressure;
+    let mut c = Coordinator::new(cfg_without_heartbeat_loss(), 0).0;
+    let (workers, job) = run_checkpointed(&mut c);
+    let channel = |subtask: u32, ratio: f64| ChannelPressure {
+        subtask,
+        peer: 0,
+        channel: 1,
+        backpressure_ratio: ratio,
+        outstanding_credit: 4,
+        queued_frames: 0,
+    };
+    let report = |job: u64, w: usize, channels: Vec<ChannelPressure>| {
+        let (worker, epoch) = workers[w];
+        ToCoordinator::ChannelReport {
+            job,
+            worker,
+            epoch,
+            channels,
+        }
+    };
+    msg(&mut c, 30, 1, report(job, 0, vec![channel(0, 0.2)]));
+    // A newer report replaces the worker's older one.
+    msg(&mut c, 40, 1, report(job, 0, vec![channel(0, 0.9)]));
+    let many = (0..500).map(|i| channel(1, f64::from(i) / 500.0)).collect();
+    msg(&mut c, 40, 2, report(job, 1, many));
+    // A report for another job (a late one) is ignored.
+    msg(&mut c, 50, 3, report(job + 7, 2, vec![channel(2, 1.0)]));
+    let bp = c.status().backpressure;
+    assert_eq!(bp.iter().filter(|(w, _)| *w == workers[0].0).count(), 1);
+    assert_eq!(bp[0].1.backpressure_ratio, 0.9);
+    assert_eq!(
+        bp.iter().filter(|(w, _)| *w == workers[1].0).count(),
+        spate_cluster::coordinator::state::CHANNELS_REPORTED_MAX,
+        "bounded per worker"
+    );
+    assert!(!bp.iter().any(|(w, _)| *w == workers[2].0));
+    // A lost worker's channels go with it.
+    c.on(60, Event::Disconnected { conn: 2 });
+    assert!(
+        !c.status()
+            .backpressure
+            .iter()
+            .any(|(w, _)| *w == workers[1].0)
+    );
+}

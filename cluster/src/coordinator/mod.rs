@@ -3,6 +3,7 @@
 
 mod checkpoint_store;
 pub mod http;
+pub mod rest_api;
 mod server;
 pub mod state;
 

@@ -50,6 +50,12 @@ pub fn serve(
         })?;
     let origin = Instant::now();
     let now = || origin.elapsed().as_millis() as u64;
+    let cfg = CoordinatorConfig {
+        origin_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        ..cfg
+    };
     let (mut state, first) = Coordinator::new(cfg, now());
     let snapshot: super::http::StatusSnapshot = Arc::new(Mutex::new(state.status()));
     if let Some(http) = http {

@@ -12,9 +12,15 @@ use spate::metrics::{JobMetrics, WireMetrics};
 
 use crate::plan::{FreeWorker, plan};
 use crate::protocol::{
-    Assignment, CheckpointPlan, CheckpointSummary, JobSpec, SavepointRef, StatusReport,
-    SubtaskSlot, ToClient, ToCoordinator, ToWorker, WorkerStatus,
+    Assignment, ChannelPressure, CheckpointInfo, CheckpointPlan, CheckpointSummary, JobSpec,
+    RunningJob, SavepointRef, StatusReport, SubtaskSlot, ToClient, ToCoordinator, ToWorker,
+    WorkerStatus,
 };
+
+/// Completed checkpoints kept for the operations API, over all jobs.
+pub const CHECKPOINTS_KEPT_MAX: usize = 256;
+/// Channels kept per worker report: the most backpressured ones matter.
+pub const CHANNELS_REPORTED_MAX: usize = 64;
 
 /// A connection, as the server numbers them.
 pub type ConnId = u64;
@@ -128,6 +134,9 @@ pub struct CoordinatorConfig {
     pub workers_target: u32,
     /// Finished jobs kept for `status`.
     pub finished_jobs_max: usize,
+    /// The Unix time, in ms, of the clock's zero: completed checkpoints
+    /// are reported in Unix time (0 in simulations).
+    pub origin_unix_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -140,6 +149,7 @@ impl Default for CoordinatorConfig {
             deploy_timeout_ms: 30_000,
             workers_target: 0,
             finished_jobs_max: 64,
+            origin_unix_ms: 0,
         }
     }
 }
@@ -242,6 +252,10 @@ struct JobCheckpoints {
     plan: CheckpointPlan,
     coordinator: CheckpointCoordinator,
     parts: BTreeMap<u64, Vec<String>>,
+    /// When each checkpoint in flight was triggered.
+    triggered_ms: BTreeMap<u64, u64>,
+    /// Files and bytes of each completed checkpoint being stored.
+    sizes: BTreeMap<u64, (u64, u64)>,
 }
 
 struct Pending {
@@ -263,6 +277,9 @@ pub struct Coordinator {
     job: Option<Job>,
     pending: Option<Pending>,
     finished: VecDeque<(u64, String, String)>,
+    checkpoints: VecDeque<CheckpointInfo>,
+    /// The running job's channels, per worker, as last reported.
+    pressure: BTreeMap<u32, Vec<ChannelPressure>>,
 }
 
 impl Coordinator {
@@ -279,6 +296,8 @@ impl Coordinator {
             job: None,
             pending: None,
             finished: VecDeque::new(),
+            checkpoints: VecDeque::new(),
+            pressure: BTreeMap::new(),
         };
         let mut out = Vec::new();
         if cfg.workers_target > 0 {
@@ -383,6 +402,17 @@ impl Coordinator {
             } => {
                 if self.check_worker(conn, worker, epoch, out) && self.job_is(job) {
                     self.job_broke(format!("worker {worker} failed: {reason}"), out);
+                }
+            }
+            ToCoordinator::ChannelReport {
+                job,
+                worker,
+                epoch,
+                mut channels,
+            } => {
+                if self.check_worker(conn, worker, epoch, out) && self.job_is(job) {
+                    channels.truncate(CHANNELS_REPORTED_MAX);
+                    self.pressure.insert(worker, channels);
                 }
             }
             ToCoordinator::Submit { spec, parallelism } => {
@@ -644,6 +674,8 @@ impl Coordinator {
                 coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first),
                 plan,
                 parts: BTreeMap::new(),
+                triggered_ms: BTreeMap::new(),
+                sizes: BTreeMap::new(),
             });
         }
         if ready.len() < job.plan.len() {
@@ -781,6 +813,7 @@ impl Coordinator {
         out.push(Action::Log {
             line: format!("job {id} ({name}) {outcome}"),
         });
+        self.pressure.clear();
         if let Some(mut job) = self.job.take() {
             job.savepoints
                 .fail_all(&format!("job {id} {outcome} first"), out);
@@ -808,6 +841,7 @@ impl Coordinator {
         let Some(w) = self.workers.remove(&worker) else {
             return;
         };
+        self.pressure.remove(&worker);
         out.push(Action::Log {
             line: format!("{reason} (pid {}, epoch {} fenced)", w.pid, w.epoch),
         });
@@ -902,6 +936,8 @@ impl Coordinator {
             self.fail_job(reason, out);
             return;
         };
+        // The next attempt's workers report their channels anew.
+        self.pressure.clear();
         let Some(mut job) = self.job.take() else {
             return;
         };
@@ -973,6 +1009,7 @@ impl Coordinator {
         for decision in feed(&mut ckpt.coordinator, now) {
             match decision {
                 Decision::Trigger { id } => {
+                    ckpt.triggered_ms.insert(id, now);
                     if !job.savepoints.waiting.is_empty() {
                         let waiting = std::mem::take(&mut job.savepoints.waiting);
                         job.savepoints.riding.insert(id, waiting);
@@ -988,26 +1025,31 @@ impl Coordinator {
                 }
                 Decision::Abort { id, reason } => {
                     ckpt.parts.remove(&id);
+                    ckpt.triggered_ms.remove(&id);
                     job.savepoints.fail(id, &reason, out);
                     out.push(Action::Log {
                         line: format!("job {} checkpoint {id} aborted: {reason}", job.id),
                     });
                 }
-                Decision::Complete { id, .. } => out.push(Action::StoreCheckpoint {
-                    job: job.id,
-                    name: job.spec.name.clone(),
-                    id,
-                    dir: ckpt.plan.dir.clone(),
-                    retained: ckpt.plan.retained,
-                    max_parallelism,
-                    parts: ckpt.parts.remove(&id).unwrap_or_default(),
-                    savepoint_to: job
-                        .savepoints
-                        .riding
-                        .get(&id)
-                        .map(|r| r.iter().map(|(_, t)| t.clone()).collect())
-                        .unwrap_or_default(),
-                }),
+                Decision::Complete { id, .. } => {
+                    let parts = ckpt.parts.remove(&id).unwrap_or_default();
+                    ckpt.sizes.insert(id, checkpoint_size(&parts));
+                    out.push(Action::StoreCheckpoint {
+                        job: job.id,
+                        name: job.spec.name.clone(),
+                        id,
+                        dir: ckpt.plan.dir.clone(),
+                        retained: ckpt.plan.retained,
+                        max_parallelism,
+                        parts,
+                        savepoint_to: job
+                            .savepoints
+                            .riding
+                            .get(&id)
+                            .map(|r| r.iter().map(|(_, t)| t.clone()).collect())
+                            .unwrap_or_default(),
+                    });
+                }
             }
         }
     }
@@ -1050,6 +1092,13 @@ impl Coordinator {
         let Some(j) = self.job.as_mut().filter(|j| j.id == job) else {
             return;
         };
+        let (triggered_ms, (files, bytes)) = match j.checkpoints.as_mut() {
+            Some(c) => (
+                c.triggered_ms.remove(&id),
+                c.sizes.remove(&id).unwrap_or_default(),
+            ),
+            None => (None, (0, 0)),
+        };
         if let Some(e) = error {
             j.savepoints.fail(id, &e, out);
             out.push(Action::Log {
@@ -1081,6 +1130,17 @@ impl Coordinator {
         }
         j.resume.last_completed = Some(id);
         j.resume.completed += 1;
+        self.checkpoints.push_back(CheckpointInfo {
+            job,
+            id,
+            completed_unix_ms: self.cfg.origin_unix_ms + self.now_ms,
+            duration_ms: triggered_ms.map_or(0, |t| self.now_ms.saturating_sub(t)),
+            files,
+            bytes,
+        });
+        while self.checkpoints.len() > CHECKPOINTS_KEPT_MAX {
+            self.checkpoints.pop_front();
+        }
         for a in &j.plan {
             if let Some(w) = self.workers.get(&a.worker) {
                 out.push(Action::ToWorker {
@@ -1175,6 +1235,40 @@ impl Coordinator {
                 (j.id, j.spec.name.clone(), phase.to_string())
             }),
             finished: self.finished.iter().cloned().collect(),
+            running_detail: self.job.as_ref().map(|j| RunningJob {
+                parallelism: j.parallelism,
+                uptime_ms: self.now_ms.saturating_sub(j.resume.started_ms),
+                restarts: j.resume.restarts,
+                checkpoints_completed: j.resume.completed,
+                restored_from: j.restored_from,
+                checkpoint_dir: j.checkpoints.as_ref().map(|c| c.plan.dir.clone()),
+                plan: j.plan.clone(),
+            }),
+            checkpoints: self.checkpoints.iter().cloned().collect(),
+            backpressure: self
+                .pressure
+                .iter()
+                .flat_map(|(&w, channels)| channels.iter().map(move |c| (w, c.clone())))
+                .collect(),
         }
     }
+}
+
+/// Files and bytes of a checkpoint, from its workers' manifest entries
+/// (what the manifest will reference; unreadable entries count nothing,
+/// storing the manifest reports them).
+fn checkpoint_size(parts: &[String]) -> (u64, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    for part in parts {
+        let Ok(subtasks) = serde_json::from_str::<Vec<spate_state::checkpoint::SubtaskState>>(part)
+        else {
+            continue;
+        };
+        for f in subtasks.iter().flat_map(|s| &s.files) {
+            files += 1;
+            bytes += f.size_bytes;
+        }
+    }
+    (files, bytes)
 }

@@ -17,6 +17,7 @@ use spate::{Job, config::Config};
 use spate_net::NetConfig;
 
 use super::data_plane::DataPlane;
+use super::pressure::PressureBoard;
 use super::rendezvous::Rendezvous;
 use crate::control_io::{ControlReader, ControlWriter, split};
 use crate::error::{ClusterError, Result};
@@ -95,8 +96,9 @@ pub fn run_worker(opts: &WorkerOptions, catalog: Arc<dyn JobCatalog>) -> Result<
         opts.cores
     );
     let writer: SharedWriter = Arc::new(Mutex::new(writer));
-    spawn_heartbeats(writer.clone(), &reg, interval_ms);
-    control_loop(opts, &catalog, &mut reader, &writer, &reg)
+    let board = Arc::new(PressureBoard::default());
+    spawn_heartbeats(writer.clone(), &reg, interval_ms, board.clone());
+    control_loop(opts, &catalog, &mut reader, &writer, (&reg, &board))
 }
 
 /// Resolves and connects, retrying with a growing pause until the limit.
@@ -132,15 +134,30 @@ fn send(writer: &SharedWriter, msg: &ToCoordinator) -> Result<()> {
     writer.lock().unwrap_or_else(|p| p.into_inner()).send(msg)
 }
 
-fn spawn_heartbeats(writer: SharedWriter, reg: &Registration, interval_ms: u64) {
-    let msg = ToCoordinator::Heartbeat {
-        worker: reg.worker,
-        epoch: reg.epoch,
-    };
+fn spawn_heartbeats(
+    writer: SharedWriter,
+    reg: &Registration,
+    interval_ms: u64,
+    board: Arc<PressureBoard>,
+) {
+    let (worker, epoch) = (reg.worker, reg.epoch);
+    let msg = ToCoordinator::Heartbeat { worker, epoch };
     let spawned = thread::Builder::new()
         .name("spate-heartbeat".into())
         .spawn(move || {
             while send(&writer, &msg).is_ok() {
+                // The channels ride along: one bounded report per heartbeat.
+                if let Some((job, channels)) = board.report() {
+                    let report = ToCoordinator::ChannelReport {
+                        job,
+                        worker,
+                        epoch,
+                        channels,
+                    };
+                    if send(&writer, &report).is_err() {
+                        return;
+                    }
+                }
                 thread::sleep(Duration::from_millis(interval_ms.max(1)));
             }
         });
@@ -164,7 +181,7 @@ fn control_loop(
     catalog: &Arc<dyn JobCatalog>,
     reader: &mut ControlReader,
     writer: &SharedWriter,
-    reg: &Registration,
+    (reg, board): (&Registration, &Arc<PressureBoard>),
 ) -> Result<WorkerExit> {
     let mut running: Option<Running> = None;
     loop {
@@ -195,7 +212,9 @@ fn control_loop(
                     checkpoint_run,
                     restore_checkpoint,
                 };
-                running = Some(deploy(opts, catalog, writer, reg, spec, share)?);
+                board.start(job);
+                let plane = (reg, board.clone());
+                running = Some(deploy(opts, catalog, writer, plane, spec, share)?);
             }
             ToWorker::Start { job, slots } => {
                 if let Some(r) = running.as_ref().filter(|r| r.job == job) {
@@ -332,7 +351,7 @@ fn deploy(
     opts: &WorkerOptions,
     catalog: &Arc<dyn JobCatalog>,
     writer: &SharedWriter,
-    reg: &Registration,
+    (reg, pressure): (&Registration, Arc<PressureBoard>),
     spec: JobSpec,
     share: Share,
 ) -> Result<Running> {
@@ -363,6 +382,7 @@ fn deploy(
         net: opts.net,
         buffers_per_channel: opts.buffers_per_channel,
         rendezvous: rendezvous.clone(),
+        pressure,
     };
     let placement = Placement {
         subtask_offset: share.subtask_offset as usize,

@@ -13,6 +13,7 @@ use spate::distributed::{LinkSetup, RemoteLinks};
 use spate_net::{Endpoint, Hello, Link, LinkListener, NetConfig, SessionFence};
 
 use super::links::NetLinks;
+use super::pressure::{PressureBoard, spawn_sampler};
 use super::rendezvous::Rendezvous;
 use crate::protocol::SubtaskSlot;
 
@@ -27,6 +28,7 @@ pub(crate) struct DataPlane {
     pub(crate) net: NetConfig,
     pub(crate) buffers_per_channel: u32,
     pub(crate) rendezvous: Arc<Rendezvous>,
+    pub(crate) pressure: Arc<PressureBoard>,
 }
 
 impl DataPlane {
@@ -70,6 +72,8 @@ impl DataPlane {
             .wait_slots()
             .map_err(|e| fail(e.to_string()))?;
         let links = self.connect_all(subtask, &slots, &listener).await?;
+        let sampled = links.iter().map(|(p, l)| (*p, Rc::downgrade(l))).collect();
+        spawn_sampler(self.pressure.clone(), self.job, subtask as u32, sampled);
         Ok(NetLinks {
             links: std::cell::RefCell::new(links),
             buffers_per_channel: self.buffers_per_channel,

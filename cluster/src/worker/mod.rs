@@ -4,6 +4,7 @@
 mod agent;
 mod data_plane;
 mod links;
+mod pressure;
 mod rendezvous;
 
 pub use agent::{JobCatalog, WorkerExit, WorkerOptions, run_worker};

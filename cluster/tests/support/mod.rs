@@ -1,0 +1,3 @@
+//! Shared by the cluster crate's integration tests.
+
+pub mod mock_api;
