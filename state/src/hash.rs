@@ -8,16 +8,16 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Initial hasher state (hex digits of pi): a non-zero start so that a
 /// leading zero word still moves the state.
-const SEED: u64 = 0x243f_6a88_85a3_08d3;
+pub(crate) const SEED: u64 = 0x243f_6a88_85a3_08d3;
 /// Multiplier of the per-word folded multiply (a wyhash secret).
-const FOLD: u64 = 0xa076_1d64_78bd_642f;
+pub(crate) const FOLD: u64 = 0xa076_1d64_78bd_642f;
 /// Odd constant (2^64 / golden ratio) used to combine key and namespace.
 const COMBINE: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Full 64x64 -> 128 multiply folded back to 64 bits: every input bit
 /// reaches many output bits in one step.
 #[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
+pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
     let full = u128::from(a) * u128::from(b);
     (full as u64) ^ ((full >> 64) as u64)
 }

@@ -47,6 +47,7 @@
 //! Modules:
 //! - [`key_group`] — key groups, ranges, Flink's assignment formulas, [`KeyRef`].
 //! - [`hash`] — the deterministic [`stable_hash`].
+//! - [`checksum_hash`] — the faster, non-persisted hash of output checksums.
 //! - [`ttl`] — [`StateTtl`] with Flink's update and visibility semantics.
 //! - [`value`], [`list`], [`map`], [`reducing`], [`aggregating`] — the state
 //!   tables, one per declared state per subtask.
@@ -76,6 +77,7 @@ mod store;
 pub mod aggregating;
 pub mod canonical;
 pub mod checkpoint;
+pub mod checksum_hash;
 pub mod codec;
 pub mod error;
 pub mod hash;
@@ -91,6 +93,7 @@ pub mod value;
 
 pub use aggregating::{AggregateFunction, AggregatingTable};
 pub use canonical::{CanonicalEntry, CanonicalState, DeltaEntry};
+pub use checksum_hash::{ChecksumHasher, checksum_hash};
 pub use codec::StateData;
 pub use error::StateError;
 pub use hash::{StableBuildHasher, StableHasher, stable_hash};

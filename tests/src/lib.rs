@@ -15,10 +15,11 @@ pub fn test_config(cores: u32) -> Config {
 }
 
 /// The engine's order-independent checksum of `rows`: the wrapping sum of
-/// each row's stable hash, as `DataStream::sink_with_checksum` computes it.
+/// each row's checksum hash, as `DataStream::sink_with_checksum` computes it.
 pub fn engine_checksum<T: std::hash::Hash>(rows: &[T]) -> u64 {
-    rows.iter()
-        .fold(0u64, |acc, r| acc.wrapping_add(spate_state::stable_hash(r)))
+    rows.iter().fold(0u64, |acc, r| {
+        acc.wrapping_add(spate_state::checksum_hash(r))
+    })
 }
 
 /// Counts records per key in a `ValueState` named `count` and emits

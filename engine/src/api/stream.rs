@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use spate_state::stable_hash;
+use spate_state::checksum_hash;
 
 use super::job::SharedBuilder;
 use super::keyed::KeyedStream;
@@ -255,7 +255,7 @@ impl<T: crate::Data> DataStream<T> {
     where
         T: std::hash::Hash,
     {
-        self.add_sink(name, sink, Some(Arc::new(|v: &T| stable_hash(v))))
+        self.add_sink(name, sink, Some(Arc::new(|v: &T| checksum_hash(v))))
     }
 
     fn add_sink<S: Sink<T> + Clone + Send + Sync>(
