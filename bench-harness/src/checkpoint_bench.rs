@@ -3,9 +3,13 @@
 //! checkpoint interval. Reports the synchronous part (the first checkpoint,
 //! which holds the whole loaded state, apart from the later ones), the
 //! bytes uploaded per checkpoint and the bytes the checkpoint directory
-//! retains at the end, against the live state's size.
+//! retains at the end, against the live state's size. With `fail_at_end`,
+//! the job fails once when the churn is over and recovers from its last
+//! checkpoint: the time that takes is the recovery figure.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use spate::config::Config;
 use spate::sinks::BlackholeSink;
@@ -23,6 +27,9 @@ pub struct CheckpointSpec {
     pub churn_percent: f64,
     /// Checkpoint intervals to run after the load.
     pub intervals: u64,
+    /// Fail the job once at the end of the churn, so it recovers from its
+    /// last checkpoint (and the recovery is timed).
+    pub fail_at_end: bool,
 }
 
 /// The result of [`run`].
@@ -65,6 +72,14 @@ pub struct CheckpointCost {
     /// For each retained checkpoint, oldest first: the bytes it added, in
     /// percent of the bytes it references (its incremental size).
     pub added_percent_retained: Vec<f64>,
+    /// With `fail_at_end`: from the restart until every core had restored
+    /// the last checkpoint's state and was ready for records, ms.
+    pub recovery_ms: Option<u64>,
+    /// The checkpoint the recovery restored.
+    pub restored_from: Option<u64>,
+    /// The bytes of the checkpoint the recovery restored (none when
+    /// retention deleted it before the end: raise `checkpoint.retained`).
+    pub restored_bytes: Option<u64>,
     /// Wall time, seconds.
     pub wall_s: f64,
 }
@@ -79,6 +94,9 @@ struct ChurnSource {
     split: SplitInfo,
     pace: Option<RateLimiter>,
     updates_per_s: f64,
+    /// Set while a failure at the end of the churn is still to come; shared
+    /// by the splits and kept over the restart.
+    fail_armed: Option<Arc<AtomicBool>>,
 }
 
 impl ChurnSource {
@@ -100,6 +118,14 @@ impl Source for ChurnSource {
 
     fn poll(&mut self, out: &mut SourceCollector<'_, u64>, count_max: usize) -> Result<SourcePoll> {
         if self.next >= self.total {
+            if let Some(armed) = &self.fail_armed
+                && armed.swap(false, Ordering::SeqCst)
+            {
+                return Err(SpateError::Operator {
+                    operator: "churn".into(),
+                    reason: "failure injected at the end of the churn (--fail-at-end)".into(),
+                });
+            }
             return Ok(SourcePoll::Exhausted);
         }
         let mut n = (count_max as u64).min(self.total - self.next);
@@ -146,6 +172,7 @@ pub fn run(spec: CheckpointSpec, config: &Config) -> Result<CheckpointCost> {
     }
     let keys = spec.keys.max(1);
     let per_interval = ((keys as f64 * spec.churn_percent / 100.0).round() as u64).max(1);
+    let armed = spec.fail_at_end.then(|| Arc::new(AtomicBool::new(true)));
     let job = Job::builder("checkpoint cost");
     job.source("churn", move |split: SplitInfo| {
         let splits = split.count.max(1) as u64;
@@ -159,6 +186,7 @@ pub fn run(spec: CheckpointSpec, config: &Config) -> Result<CheckpointCost> {
             split,
             pace: None,
             updates_per_s: per_interval as f64 * 1000.0 / interval_ms as f64 / splits as f64,
+            fail_armed: armed.clone(),
         })
     })
     .key_by(|k: &u64| *k)
@@ -204,6 +232,14 @@ pub fn run(spec: CheckpointSpec, config: &Config) -> Result<CheckpointCost> {
             .iter()
             .map(|m| 100.0 * m.added_bytes() as f64 / m.referenced_bytes().max(1) as f64)
             .collect(),
+        recovery_ms: c.recovery_ms,
+        restored_from: c.restored_from,
+        restored_bytes: c.restored_from.and_then(|id| {
+            retained
+                .iter()
+                .find(|m| m.checkpoint_id == id)
+                .map(|m| m.referenced_bytes())
+        }),
         wall_s: result.wall.as_secs_f64(),
     })
 }

@@ -85,6 +85,10 @@ pub struct CheckpointArgs {
     /// of the checkpoints of the last half of the churn intervals).
     #[arg(long, default_value_t = 10)]
     intervals: u64,
+    /// Fail the job once when the churn is over, so it recovers from its
+    /// last checkpoint, and report how long the recovery took.
+    #[arg(long)]
+    fail_at_end: bool,
     /// Print JSON instead of the summary.
     #[arg(long)]
     json: bool,
@@ -101,10 +105,14 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
     if config.checkpoint.interval_ms == 0 {
         config.checkpoint.interval_ms = 1_000;
     }
+    if args.fail_at_end {
+        config.checkpoint.restarts_max = config.checkpoint.restarts_max.max(1);
+    }
     let spec = spate_bench::checkpoint_bench::CheckpointSpec {
         keys: args.keys,
         churn_percent: args.churn_percent,
         intervals: args.intervals,
+        fail_at_end: args.fail_at_end,
     };
     let m = spate_bench::checkpoint_bench::run(spec, &config)?;
     if let Some(dir) = &args.results_dir {
@@ -117,7 +125,7 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
     }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (last half of the churn)\nlongest to durable    {} ms\nuploaded              {:.1} MiB; per checkpoint p50 {:.1}%, max {:.1}% of the state (last half of the churn)\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nwall time             {:.2} s",
+        "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (last half of the churn)\nlongest to durable    {} ms\nuploaded              {:.1} MiB; per checkpoint p50 {:.1}%, max {:.1}% of the state (last half of the churn)\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nrecovery              {}\nwall time             {:.2} s",
         m.keys,
         m.updates_per_interval,
         m.completed,
@@ -136,6 +144,7 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
             .map(|p| format!("{p:.1}%"))
             .collect::<Vec<_>>()
             .join(" "),
+        results::recovery_cell(&m),
         m.wall_s
     );
     Ok(())

@@ -242,3 +242,48 @@ fn checkpoint_bench_on_rocksdb_uploads_a_small_share_of_the_state_per_checkpoint
     assert!(p50 > 0.0 && p50 < 100.0, "{m}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn checkpoint_bench_times_the_recovery_from_a_failure_at_the_end_of_the_churn() {
+    for backend in ["heap", "rocksdb"] {
+        let dir = std::env::temp_dir().join(format!(
+            "spate-ckpt-bench-recovery-{backend}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir_setting = format!("checkpoint.dir={}", dir.join("ckpt").display());
+        let backend_setting = format!("state.backend={backend}");
+        let out = spate(&[
+            "bench",
+            "checkpoint",
+            "--keys",
+            "50000",
+            "--intervals",
+            "4",
+            "--fail-at-end",
+            "--json",
+            "--set",
+            &backend_setting,
+            "--set",
+            "checkpoint.interval_ms=300",
+            "--set",
+            "checkpoint.retained=20",
+            "--set",
+            &dir_setting,
+            "--set",
+            "runtime.io_memory_kib=256",
+        ]);
+        let m = json_of(&out);
+        // The failure came after checkpoints holding the whole state had
+        // completed, so the recovery restored one of them, all of it.
+        assert!(m["recovery_ms"].as_u64().is_some(), "{backend}: {m}");
+        let restored = m["restored_bytes"].as_u64().unwrap_or(0);
+        let state = m["state_bytes"].as_u64().unwrap_or(0);
+        assert!(restored > 0 && state > 0, "{backend}: {m}");
+        assert!(
+            restored * 2 > state,
+            "{backend}: restored {restored} of {state} bytes: {m}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

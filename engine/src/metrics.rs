@@ -85,6 +85,7 @@ impl CoreMetrics {
             late_records: self.late_records.get(),
             sinks: self.sinks.borrow().clone(),
             checkpoints: CheckpointMetrics::default(),
+            ready_ns_max: 0,
         }
     }
 }
@@ -100,6 +101,10 @@ pub struct JobMetrics {
     pub sinks: BTreeMap<String, SinkStats>,
     /// Checkpoints and recoveries (all zero without checkpointing).
     pub checkpoints: CheckpointMetrics,
+    /// The longest time any core of this process took from the start of
+    /// the run until its tasks were built and ready for records: operator
+    /// state restored, channels and links connected.
+    pub ready_ns_max: u64,
 }
 
 /// What checkpointing did during a job.
@@ -142,6 +147,12 @@ pub struct CheckpointMetrics {
     /// RocksDB instances of another key-group range (a rescale), rather
     /// than writing their entries one by one.
     pub restore_ingested_files: u64,
+    /// How long the last restart took to bring the job back, in ms: from
+    /// the restart (after `restart_delay_ms`) until every core had restored
+    /// its state and was ready for records. Reading the checkpoint,
+    /// fetching its files and rebuilding the state are all in it; the
+    /// replay of the records after the checkpoint is not.
+    pub recovery_ms: Option<u64>,
 }
 
 /// How many checkpoints the per-checkpoint series of [`CheckpointMetrics`]
@@ -182,6 +193,7 @@ impl JobMetrics {
     pub fn merge(&mut self, other: &JobMetrics) {
         self.source_records += other.source_records;
         self.late_records += other.late_records;
+        self.ready_ns_max = self.ready_ns_max.max(other.ready_ns_max);
         for (name, s) in &other.sinks {
             self.sinks.entry(name.clone()).or_default().merge(s);
         }
@@ -270,6 +282,7 @@ impl JobMetrics {
             late_records: wire.late_records,
             sinks,
             checkpoints: CheckpointMetrics::default(),
+            ready_ns_max: 0,
         }
     }
 }

@@ -66,8 +66,8 @@ pub(crate) fn write_checkpoint(
     let mut md = format!(
         "# Checkpoint cost\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n"
     );
-    md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, last half of the churn | longest to durable | uploaded | uploaded per checkpoint p50 / max, last half of the churn | retained | state as stored | added per checkpoint (retained) |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, last half of the churn | longest to durable | uploaded | uploaded per checkpoint p50 / max, last half of the churn | retained | state as stored | added per checkpoint (retained) | recovery |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let added: Vec<String> = m
         .added_percent_retained
         .iter()
@@ -75,7 +75,7 @@ pub(crate) fn write_checkpoint(
         .collect();
     writeln!(
         md,
-        "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1}% / {:.1}% of the state | {:.1} MiB | {:.1} MiB | {} |",
+        "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1}% / {:.1}% of the state | {:.1} MiB | {:.1} MiB | {} | {} |",
         m.keys,
         m.updates_per_interval,
         m.backend,
@@ -91,10 +91,24 @@ pub(crate) fn write_checkpoint(
         mib(m.retained_bytes),
         mib(m.state_bytes),
         added.join(" "),
+        recovery_cell(m),
     )?;
     let md_path = dir.join(format!("{stem}.md"));
     std::fs::write(&md_path, md)?;
     Ok((json_path, md_path))
+}
+
+/// "1.9 s for 143.0 MiB" when the run failed at the end and recovered.
+pub(crate) fn recovery_cell(m: &spate_bench::checkpoint_bench::CheckpointCost) -> String {
+    match (m.recovery_ms, m.restored_bytes) {
+        (Some(ms), Some(bytes)) => format!(
+            "{:.2} s for {:.1} MiB",
+            ms as f64 / 1000.0,
+            bytes as f64 / (1024.0 * 1024.0)
+        ),
+        (Some(ms), None) => format!("{:.2} s", ms as f64 / 1000.0),
+        _ => "not run".to_owned(),
+    }
 }
 
 /// Writes `<dir>/<date>-<machine>.{json,md}`; returns both paths.

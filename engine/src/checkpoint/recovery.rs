@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use spate_state::checkpoint::{
     CheckpointStorage, CheckpointUploader, SubtaskState, VerifyLevel, open_registry,
@@ -71,6 +71,7 @@ fn run_attempts(
     let mut totals = crate::metrics::CheckpointMetrics::default();
     let mut savepoint_records = 0;
     loop {
+        let restart_at = (restarts > 0).then(Instant::now);
         let mut restored = if restarts == 0 {
             None
         } else {
@@ -100,10 +101,19 @@ fn run_attempts(
             (&committers, options.savepoints.clone()),
             restored,
         )?;
+        let to_run = restart_at.map(|at| at.elapsed());
         let (result, report, restored) = attempt.run(graph.clone(), settings.clone())?;
         totals.add(&report.metrics);
         match result {
             Ok(mut metrics) => {
+                totals.recovery_ms = to_run
+                    .map(|d| {
+                        let ns = d
+                            .as_nanos()
+                            .saturating_add(u128::from(metrics.ready_ns_max));
+                        u64::try_from(ns / 1_000_000).unwrap_or(u64::MAX)
+                    })
+                    .or(totals.recovery_ms);
                 commit_all(&committers, &report.final_transactions)?;
                 add_restored_counters(&mut metrics, restored.as_deref());
                 metrics.checkpoints = totals;

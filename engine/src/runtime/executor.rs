@@ -36,6 +36,7 @@ pub(crate) fn run_graph(
     check_placement(&settings, links.is_some())?;
     let (mut txs, mut rxs) = create_channels(&graph, &settings);
     let clock = SystemClock::default();
+    let started = std::time::Instant::now();
     let mut handles = Vec::with_capacity(cores);
     for core in (0..cores).rev() {
         let placement = if settings.pin_cores {
@@ -58,6 +59,7 @@ pub(crate) fn run_graph(
                     settings: &settings,
                     core,
                     clock,
+                    started,
                 };
                 run_core(cx, my_txs, my_rxs, links).await
             })
@@ -242,6 +244,8 @@ struct CoreSetup<'a> {
     /// Local core index (the executor).
     core: usize,
     clock: SystemClock,
+    /// When the run started, for the time to readiness.
+    started: std::time::Instant,
 }
 
 impl CoreSetup<'_> {
@@ -347,6 +351,7 @@ async fn run_core(
         .collect::<Result<HashMap<_, _>>>()?;
     let inst = Instantiator::new(graph, cx.subtask(), settings, txs, rxs, cx.clock.clone());
     let (tasks, metrics) = inst.build_tasks()?;
+    let ready_ns = u64::try_from(cx.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let mut running: Vec<Option<glommio::Task<Result<()>>>> = tasks
         .into_iter()
         .map(|t| Some(glommio::spawn_local(t.run())))
@@ -381,7 +386,9 @@ async fn run_core(
             reason: format!("flushing the links to other processes failed: {e}"),
         })?;
     }
-    Ok(metrics.snapshot())
+    let mut snapshot = metrics.snapshot();
+    snapshot.ready_ns_max = ready_ns;
+    Ok(snapshot)
 }
 
 use std::future::Future as _;
