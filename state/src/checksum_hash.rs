@@ -12,7 +12,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::hash::{FOLD, SEED, fmix64, folded_multiply};
+use crate::hash::{FOLD, SEED, fmix64, folded_multiply, integers_as_words};
 
 /// Second-lane multiplier (a wyhash secret).
 const LANE: u64 = 0xe703_7ed1_a0b4_28db;
@@ -127,62 +127,7 @@ impl Hasher for ChecksumHasher {
         }
     }
 
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u128(&mut self, i: u128) {
-        self.write_u64(i as u64);
-        self.write_u64((i >> 64) as u64);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        // Widened so 32- and 64-bit hosts agree.
-        self.write_u64(i as u64);
-    }
-
-    #[inline]
-    fn write_i8(&mut self, i: i8) {
-        self.write_u8(i as u8);
-    }
-
-    #[inline]
-    fn write_i16(&mut self, i: i16) {
-        self.write_u16(i as u16);
-    }
-
-    #[inline]
-    fn write_i32(&mut self, i: i32) {
-        self.write_u32(i as u32);
-    }
-
-    #[inline]
-    fn write_i64(&mut self, i: i64) {
-        self.write_u64(i as u64);
-    }
-
-    #[inline]
-    fn write_i128(&mut self, i: i128) {
-        self.write_u128(i as u128);
-    }
-
-    #[inline]
-    fn write_isize(&mut self, i: isize) {
-        self.write_u64(i as i64 as u64);
-    }
+    integers_as_words!();
 }
 
 /// The checksum hash of one row.

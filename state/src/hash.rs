@@ -45,6 +45,70 @@ pub(crate) fn fmix64(mut h: u64) -> u64 {
     h
 }
 
+/// The integer writes of a word-at-a-time [`Hasher`]: every integer is
+/// absorbed by value as one `u64` (two for 128 bits), so the hash does not
+/// depend on the integer's width or the platform's `usize`.
+macro_rules! integers_as_words {
+    () => {
+        #[inline]
+        fn write_u8(&mut self, i: u8) {
+            self.write_u64(u64::from(i));
+        }
+
+        #[inline]
+        fn write_u16(&mut self, i: u16) {
+            self.write_u64(u64::from(i));
+        }
+
+        #[inline]
+        fn write_u32(&mut self, i: u32) {
+            self.write_u64(u64::from(i));
+        }
+
+        #[inline]
+        fn write_u128(&mut self, i: u128) {
+            self.write_u64(i as u64);
+            self.write_u64((i >> 64) as u64);
+        }
+
+        #[inline]
+        fn write_usize(&mut self, i: usize) {
+            self.write_u64(i as u64);
+        }
+
+        #[inline]
+        fn write_i8(&mut self, i: i8) {
+            self.write_u8(i as u8);
+        }
+
+        #[inline]
+        fn write_i16(&mut self, i: i16) {
+            self.write_u16(i as u16);
+        }
+
+        #[inline]
+        fn write_i32(&mut self, i: i32) {
+            self.write_u32(i as u32);
+        }
+
+        #[inline]
+        fn write_i64(&mut self, i: i64) {
+            self.write_u64(i as u64);
+        }
+
+        #[inline]
+        fn write_i128(&mut self, i: i128) {
+            self.write_u128(i as u128);
+        }
+
+        #[inline]
+        fn write_isize(&mut self, i: isize) {
+            self.write_u64(i as i64 as u64);
+        }
+    };
+}
+pub(crate) use integers_as_words;
+
 /// A fixed-seed 64-bit [`Hasher`]: one folded multiply per word, murmur3
 /// `fmix64` on [`finish`](Hasher::finish).
 ///
@@ -97,66 +161,11 @@ impl Hasher for StableHasher {
     }
 
     #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
     fn write_u64(&mut self, i: u64) {
         self.state = folded_multiply(self.state ^ i, FOLD);
     }
 
-    #[inline]
-    fn write_u128(&mut self, i: u128) {
-        self.write_u64(i as u64);
-        self.write_u64((i >> 64) as u64);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        // Widened so 32- and 64-bit hosts agree.
-        self.write_u64(i as u64);
-    }
-
-    #[inline]
-    fn write_i8(&mut self, i: i8) {
-        self.write_u8(i as u8);
-    }
-
-    #[inline]
-    fn write_i16(&mut self, i: i16) {
-        self.write_u16(i as u16);
-    }
-
-    #[inline]
-    fn write_i32(&mut self, i: i32) {
-        self.write_u32(i as u32);
-    }
-
-    #[inline]
-    fn write_i64(&mut self, i: i64) {
-        self.write_u64(i as u64);
-    }
-
-    #[inline]
-    fn write_i128(&mut self, i: i128) {
-        self.write_u128(i as u128);
-    }
-
-    #[inline]
-    fn write_isize(&mut self, i: isize) {
-        self.write_u64(i as i64 as u64);
-    }
+    integers_as_words!();
 }
 
 /// [`BuildHasher`] for [`StableHasher`]: deterministic per-key maps (user
