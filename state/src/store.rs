@@ -99,6 +99,18 @@ where
     /// The slots touched since the previous call (none when untracked).
     pub(crate) fn take_changes(&mut self) -> Changes<K, N> {
         match self.changes.as_deref_mut() {
+            Some(t) if t.everything() => {
+                let mut changes = t.take();
+                changes.slots = self
+                    .range
+                    .iter()
+                    .zip(self.groups.iter())
+                    .flat_map(|(kg, group)| {
+                        group.iter().map(move |s| (kg, s.key.clone(), s.ns.clone()))
+                    })
+                    .collect();
+                changes
+            }
             Some(t) => t.take(),
             None => Changes {
                 slots: Vec::new(),
@@ -366,6 +378,46 @@ mod tests {
             }
         }
         s
+    }
+
+    fn put(s: &mut KeyGroupedStore<u64, (), u64>, k: u64, v: u64) {
+        match s.entry(kr(k), &k, &()).unwrap() {
+            Entry::Vacant(e) => {
+                e.insert(Slot {
+                    key: k,
+                    ns: (),
+                    cell: v,
+                });
+            }
+            Entry::Occupied(mut e) => e.get_mut().cell = v,
+        }
+    }
+
+    fn sorted_keys(changes: Changes<u64, ()>) -> Vec<u64> {
+        let mut keys: Vec<u64> = changes.slots.into_iter().map(|(_, k, ())| k).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn the_first_capture_is_every_slot_without_noting_each_then_only_the_touched_ones() {
+        let mut s = KeyGroupedStore::new(KeyGroupRange::all(8));
+        s.track_changes(None);
+        let empty = s.approx_bytes();
+        for k in 0..5_000u64 {
+            put(&mut s, k, k);
+        }
+        s.remove(kr(7), &7, &()).unwrap();
+        // A load or restore notes nothing: only the tables grew.
+        let tables: usize = s.groups.iter().map(HashTable::allocation_size).sum();
+        assert_eq!(s.approx_bytes(), empty + tables);
+        let first = sorted_keys(s.take_changes());
+        assert_eq!(first, (0..5_000u64).filter(|&k| k != 7).collect::<Vec<_>>());
+        put(&mut s, 42, 0);
+        put(&mut s, 4_999, 1);
+        s.remove(kr(3), &3, &()).unwrap();
+        assert_eq!(sorted_keys(s.take_changes()), vec![3, 42, 4_999]);
+        assert!(s.take_changes().slots.is_empty());
     }
 
     #[test]
