@@ -123,7 +123,7 @@ fn checkpoint(args: CheckpointArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let mib = results::mib;
     println!(
         "keys                  {}\nupdates per interval  {}\ncheckpoints           {}\nsync part, max        {:.0} µs (includes the load)\nsync part, churn      p50 {:.0} µs, max {:.0} µs (last half of the churn)\nlongest to durable    {} ms\nuploaded              {:.1} MiB; per checkpoint p50 {:.1}%, max {:.1}% of the state (last half of the churn)\nretained at the end   {:.1} MiB\nstate as stored       {:.1} MiB ({})\nadded per checkpoint  {} (% of its size, retained checkpoints)\nrecovery              {}\nwall time             {:.2} s",
         m.keys,

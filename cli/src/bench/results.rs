@@ -62,7 +62,6 @@ pub(crate) fn write_checkpoint(
         "result": m,
     });
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let mut md = format!(
         "# Checkpoint cost\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n"
     );
@@ -98,14 +97,15 @@ pub(crate) fn write_checkpoint(
     Ok((json_path, md_path))
 }
 
+/// Bytes in MiB, for the summaries and tables.
+pub(crate) fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 /// "1.9 s for 143.0 MiB" when the run failed at the end and recovered.
 pub(crate) fn recovery_cell(m: &spate_bench::checkpoint_bench::CheckpointCost) -> String {
     match (m.recovery_ms, m.restored_bytes) {
-        (Some(ms), Some(bytes)) => format!(
-            "{:.2} s for {:.1} MiB",
-            ms as f64 / 1000.0,
-            bytes as f64 / (1024.0 * 1024.0)
-        ),
+        (Some(ms), Some(bytes)) => format!("{:.2} s for {:.1} MiB", ms as f64 / 1000.0, mib(bytes)),
         (Some(ms), None) => format!("{:.2} s", ms as f64 / 1000.0),
         _ => "not run".to_owned(),
     }

@@ -106,14 +106,12 @@ fn run_attempts(
         totals.add(&report.metrics);
         match result {
             Ok(mut metrics) => {
-                totals.recovery_ms = to_run
-                    .map(|d| {
-                        let ns = d
-                            .as_nanos()
-                            .saturating_add(u128::from(metrics.ready_ns_max));
-                        u64::try_from(ns / 1_000_000).unwrap_or(u64::MAX)
-                    })
-                    .or(totals.recovery_ms);
+                totals.recovery_ms = to_run.map(|d| {
+                    let ns = d
+                        .as_nanos()
+                        .saturating_add(u128::from(metrics.ready_ns_max));
+                    u64::try_from(ns / 1_000_000).unwrap_or(u64::MAX)
+                });
                 commit_all(&committers, &report.final_transactions)?;
                 add_restored_counters(&mut metrics, restored.as_deref());
                 metrics.checkpoints = totals;

@@ -52,6 +52,11 @@ pub(crate) struct SliceStore<K, P> {
 }
 
 impl<K: Eq + Hash, P> SliceStore<K, P> {
+    /// The hash of an entry's key, recomputed when the table grows.
+    fn rehash(e: &KeySlices<K, P>) -> u64 {
+        stable_hash(&e.key)
+    }
+
     pub(crate) fn new() -> Self {
         Self {
             keys: HashTable::new(),
@@ -80,7 +85,7 @@ impl<K: Eq + Hash, P> SliceStore<K, P> {
         }
         let entry = self
             .keys
-            .entry(kr.hash, |e| e.key == *key, |e| stable_hash(&e.key))
+            .entry(kr.hash, |e| e.key == *key, Self::rehash)
             .or_insert_with(|| KeySlices {
                 key: key.clone(),
                 slices: SmallVec::new(),
@@ -165,7 +170,7 @@ impl<K: Eq + Hash, P> SliceStore<K, P> {
             self.live.insert(slice);
             let entry = self
                 .keys
-                .entry(hash, |e| e.key == k, |e| stable_hash(&e.key))
+                .entry(hash, |e| e.key == k, Self::rehash)
                 .or_insert_with(|| KeySlices {
                     key: k.clone(),
                     slices: SmallVec::new(),
