@@ -39,3 +39,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+echo "== fuzz (net decoders, short run)"
+scripts/fuzz-smoke.sh

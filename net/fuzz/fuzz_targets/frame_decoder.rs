@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         network_buffers_per_core: 2,
         buffer_bytes: 1024,
         queued_frames_max: 8,
+        ..NetConfig::default()
     };
     let Ok(mut pool) = BufferPool::from_config(&config) else { return };
     let mut decoder = FrameDecoder::new(&config);
