@@ -68,6 +68,13 @@ pub struct WorkerArgs {
     /// Address the data links listen on.
     #[arg(long, default_value = "127.0.0.1")]
     data_host: IpAddr,
+    /// Run only on these CPUs, e.g. `2,3` or `4-7` (default: every CPU the
+    /// process may use); core `c` pins to the `c`-th of them.
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<String>,
+    /// Leave the executors unpinned (for workers that share CPUs).
+    #[arg(long, conflicts_with = "cpus")]
+    no_pin: bool,
 }
 
 /// `spate cluster`.
@@ -200,6 +207,11 @@ fn write_addr(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
 
 /// Runs a worker until the cluster shuts down.
 pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
+    if let Some(list) = &args.cpus {
+        // Before any thread starts: every thread of the worker inherits it.
+        spate::cpus::restrict_to(&spate::cpus::parse_list(list)?)?;
+        tracing::info!("running on CPUs {list}");
+    }
     let opts = WorkerOptions {
         coordinator: args.coordinator.clone(),
         cores: args.cores,
@@ -208,6 +220,7 @@ pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
         deploy_timeout_ms: 30_000,
         net: NetConfig::default(),
         buffers_per_channel: 8,
+        pin_cores: !args.no_pin,
     };
     run_worker(&opts, Arc::new(Catalog))?;
     Ok(())

@@ -24,12 +24,19 @@ pub trait ResourceLauncher: Send {
 
 /// Launches workers as local processes of the `spate` binary, writing
 /// `worker-<n>.pid` and `worker-<n>.log` into a directory.
+///
+/// Workers on one host must not pin their executors to the same CPUs: each
+/// worker gets its own `cores_per_worker` CPUs of this process's CPUs
+/// (`spate worker --cpus`) while there are enough, and runs unpinned
+/// (`--no-pin`) when there are not.
 pub struct LocalProcessLauncher {
     binary: PathBuf,
     dir: PathBuf,
     cores_per_worker: u32,
     extra_args: Vec<String>,
-    children: Vec<(u32, Child)>,
+    cpus: Vec<usize>,
+    /// Live children: worker number, CPU slot, process.
+    children: Vec<(u32, Option<usize>, Child)>,
     next: u32,
 }
 
@@ -47,9 +54,19 @@ impl LocalProcessLauncher {
             dir,
             cores_per_worker,
             extra_args,
+            cpus: spate::cpus::allowed(),
             children: Vec::new(),
             next: 1,
         }
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        let taken: Vec<usize> = self.children.iter().filter_map(|(_, s, _)| *s).collect();
+        free_cpu_slot(self.cpus.len(), self.cores_per_worker, &taken)
+    }
+
+    fn pinning_args(&self, slot: Option<usize>) -> Vec<String> {
+        pinning_args(&self.cpus, self.cores_per_worker, slot)
     }
 
     fn start_one(&mut self, coordinator: SocketAddr) -> Result<()> {
@@ -66,12 +83,14 @@ impl LocalProcessLauncher {
         let err_log = log
             .try_clone()
             .map_err(|e| launch(format!("cannot share {}: {e}", log_path.display())))?;
+        let slot = self.free_slot();
         let child = Command::new(&self.binary)
             .arg("worker")
             .arg("--coordinator")
             .arg(coordinator.to_string())
             .arg("--cores")
             .arg(self.cores_per_worker.to_string())
+            .args(self.pinning_args(slot))
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -79,14 +98,14 @@ impl LocalProcessLauncher {
             .spawn()
             .map_err(|e| launch(format!("cannot run {}: {e}", self.binary.display())))?;
         write_pid(&self.dir.join(format!("worker-{n}.pid")), child.id())?;
-        self.children.push((n, child));
+        self.children.push((n, slot, child));
         Ok(())
     }
 
     /// Forgets children that have exited (and reaps them).
     fn reap(&mut self) {
         self.children
-            .retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
+            .retain_mut(|(_, _, c)| matches!(c.try_wait(), Ok(None)));
     }
 }
 
@@ -100,7 +119,7 @@ impl ResourceLauncher for LocalProcessLauncher {
     }
 
     fn stop_all(&mut self) {
-        for (_, child) in &mut self.children {
+        for (_, _, child) in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -114,6 +133,28 @@ impl Drop for LocalProcessLauncher {
     }
 }
 
+/// The lowest slot of `cores_per_worker` CPUs out of `cpus` that no live
+/// worker holds (`taken`), if one is left.
+fn free_cpu_slot(cpus: usize, cores_per_worker: u32, taken: &[usize]) -> Option<usize> {
+    let slots = cpus / (cores_per_worker.max(1) as usize);
+    (0..slots).find(|slot| !taken.contains(slot))
+}
+
+/// `--cpus LIST` for a worker in `slot` of `cpus`, or `--no-pin` without a
+/// slot.
+fn pinning_args(cpus: &[usize], cores_per_worker: u32, slot: Option<usize>) -> Vec<String> {
+    let width = cores_per_worker.max(1) as usize;
+    let Some(mine) = slot.and_then(|s| cpus.get(s * width..(s + 1) * width)) else {
+        return vec!["--no-pin".into()];
+    };
+    let list = mine
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    vec!["--cpus".into(), list]
+}
+
 /// Writes a pid file atomically (temporary file, then rename), so a reader
 /// never sees half a number.
 pub fn write_pid(path: &Path, pid: u32) -> Result<()> {
@@ -125,4 +166,29 @@ pub fn write_pid(path: &Path, pid: u32) -> Result<()> {
             what: path.display().to_string(),
             reason: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_take_the_lowest_free_cpus_until_none_are_left() {
+        // Four CPUs, two per worker: slots 0 and 1.
+        assert_eq!(free_cpu_slot(4, 2, &[]), Some(0));
+        assert_eq!(free_cpu_slot(4, 2, &[0]), Some(1));
+        assert_eq!(free_cpu_slot(4, 2, &[0, 1]), None);
+        // A replaced worker's slot is reused.
+        assert_eq!(free_cpu_slot(4, 2, &[1]), Some(0));
+        assert_eq!(free_cpu_slot(3, 2, &[0]), None);
+    }
+
+    #[test]
+    fn a_slot_names_its_cpus_and_no_slot_leaves_the_worker_unpinned() {
+        let cpus = [4, 5, 8, 9];
+        assert_eq!(pinning_args(&cpus, 2, Some(1)), ["--cpus", "8,9"]);
+        assert_eq!(pinning_args(&cpus, 1, Some(2)), ["--cpus", "8"]);
+        assert_eq!(pinning_args(&cpus, 2, None), ["--no-pin"]);
+        assert_eq!(pinning_args(&cpus, 2, Some(2)), ["--no-pin"]);
+    }
 }

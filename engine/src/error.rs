@@ -54,6 +54,15 @@ pub enum SpateError {
         /// What happened.
         reason: String,
     },
+    /// A CPU list (e.g. `spate worker --cpus`) is malformed or cannot be
+    /// applied.
+    #[error("CPU list `{list}`: {reason}")]
+    Cpus {
+        /// The list as given.
+        list: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Taking, storing or restoring a checkpoint failed.
     #[error("checkpoint: {reason}")]
     Checkpoint {

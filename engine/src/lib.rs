@@ -22,6 +22,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod config;
+pub mod cpus;
 pub mod distributed;
 pub mod embed;
 pub mod error;

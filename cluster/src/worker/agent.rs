@@ -48,6 +48,10 @@ pub struct WorkerOptions {
     pub net: NetConfig,
     /// Receive buffers (credits) per input channel.
     pub buffers_per_channel: u32,
+    /// Pin each core's executor to one of this process's CPUs (the job's
+    /// `runtime.pin_cores` must allow it too). False where the process
+    /// shares its CPUs with other workers, so the OS balances them.
+    pub pin_cores: bool,
 }
 
 /// Why a worker stopped, when it stopped cleanly.
@@ -363,6 +367,7 @@ fn deploy(
     ));
     let built = catalog.build(&spec).map(|(job, mut config)| {
         config.runtime.cores = share.cores;
+        config.runtime.pin_cores &= opts.pin_cores;
         (job, config)
     });
     let (built_job, config) = match built {

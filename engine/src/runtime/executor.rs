@@ -39,10 +39,9 @@ pub(crate) fn run_graph(
     let started = std::time::Instant::now();
     let mut handles = Vec::with_capacity(cores);
     for core in (0..cores).rev() {
-        let placement = if settings.pin_cores {
-            Placement::Fixed(core)
-        } else {
-            Placement::Unbound
+        let placement = match settings.cpus.get(core) {
+            Some(&cpu) if settings.pin_cores => Placement::Fixed(cpu),
+            _ => Placement::Unbound,
         };
         let (graph, settings, clock) = (graph.clone(), settings.clone(), clock.clone());
         let links = links.clone();

@@ -16,7 +16,10 @@ pub(crate) struct RunSettings {
     pub(crate) max_parallelism: u16,
     pub(crate) flush: FlushPolicy,
     pub(crate) channel_capacity_batches: usize,
+    /// Pin core `c` to `cpus[c]`; false when there are more cores than CPUs.
     pub(crate) pin_cores: bool,
+    /// The CPUs this process may use, ascending (its affinity mask).
+    pub(crate) cpus: Vec<usize>,
     pub(crate) io_memory_bytes: usize,
     pub(crate) spin_before_park_us: u64,
     pub(crate) latency_enabled: bool,
@@ -104,6 +107,7 @@ pub(crate) fn remove_dirs_of_dead_processes(dir: &std::path::Path, prefix: &str)
 
 impl RunSettings {
     pub(crate) fn from_config(config: &Config) -> Self {
+        let cpus = crate::cpus::allowed();
         let available = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cores = match config.runtime.cores {
             0 => available,
@@ -121,7 +125,8 @@ impl RunSettings {
             },
             channel_capacity_batches: config.runtime.channel_capacity_batches as usize,
             // Pinning more executors than CPUs would stack them on the same CPU.
-            pin_cores: config.runtime.pin_cores && cores <= available,
+            pin_cores: config.runtime.pin_cores && cores <= cpus.len(),
+            cpus,
             io_memory_bytes: config.runtime.io_memory_kib as usize * 1024,
             spin_before_park_us: config.runtime.spin_before_park_us,
             latency_enabled: config.metrics.latency,
