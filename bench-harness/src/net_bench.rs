@@ -1,14 +1,18 @@
 //! The network benchmark behind `spate bench net`: a keyed exchange of rkyv
 //! batches over one [`Link`] between two cores on loopback, beside a plain
 //! TCP copy of the same bytes with the same buffer size, and a one-record
-//! ping-pong latency probe. Both ends run on their own glommio executor
-//! (thread), pinned to two cores when the machine has them.
+//! ping-pong latency probe. Both ends run on their own glommio executor,
+//! pinned to two cores when the machine has them: the receiver in a second
+//! process ([`ReceiverHost::Process`], what `spate bench net` runs, so the
+//! bytes cross a process boundary) or in a second thread of this one.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,7 +22,7 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spate_net::{
     Endpoint, FrameKind, Hello, Link, LinkListener, NetConfig, NetError, Received, SessionFence,
     write_batch,
@@ -56,6 +60,64 @@ pub struct NetBenchSpec {
     pub spin_before_park_us: u64,
     /// Transport limits.
     pub config: NetConfig,
+    /// Where the receiving end runs.
+    pub receiver: ReceiverHost,
+}
+
+/// Where the receiving end of each measurement runs.
+#[derive(Debug, Clone)]
+pub enum ReceiverHost {
+    /// A second executor thread of this process.
+    Thread,
+    /// A child process: `program` with `args`, then `--params <JSON>`; the
+    /// child runs [`serve_receiver`] with those [`ReceiverParams`].
+    Process {
+        /// The executable (`spate`).
+        program: PathBuf,
+        /// Arguments before `--params` (`bench net-receiver`).
+        args: Vec<String>,
+    },
+}
+
+/// Which measurement a receiver serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverRole {
+    /// The keyed exchange over a link.
+    Exchange,
+    /// The plain TCP copy.
+    Tcp,
+    /// The one-record echo.
+    Ping,
+}
+
+/// Everything a receiver needs, also as the JSON a child process gets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiverParams {
+    /// Which measurement.
+    pub role: ReceiverRole,
+    /// Channels on the link.
+    pub channels: u32,
+    /// Receive buffers (credits) per channel.
+    pub buffers_per_channel: u32,
+    /// Buffers in the receiver's pool.
+    pub network_buffers_per_core: usize,
+    /// Socket read size and largest coalesced write.
+    pub socket_buffer_bytes: usize,
+    /// The CPU to pin to, if any.
+    pub core: Option<usize>,
+    /// Microseconds an idle executor spins before parking.
+    pub spin_before_park_us: u64,
+}
+
+impl ReceiverParams {
+    fn config(&self) -> NetConfig {
+        NetConfig {
+            network_buffers_per_core: self.network_buffers_per_core,
+            socket_buffer_bytes: self.socket_buffer_bytes,
+            ..NetConfig::default()
+        }
+    }
 }
 
 impl Default for NetBenchSpec {
@@ -69,6 +131,7 @@ impl Default for NetBenchSpec {
             cores: default_cores(),
             spin_before_park_us: 1_000,
             config: NetConfig::default(),
+            receiver: ReceiverHost::Thread,
         }
     }
 }
@@ -100,6 +163,9 @@ pub enum NetBenchError {
     /// The receiver did not get what was sent.
     #[error("check failed: {0}")]
     Check(String),
+    /// The receiving process failed or broke its protocol.
+    #[error("receiver process: {0}")]
+    ReceiverProcess(String),
 }
 
 /// Throughput of one way of moving the bytes.
@@ -145,6 +211,8 @@ pub struct NetBenchReport {
     pub socket_buffer_bytes: usize,
     /// Pinned cores (receiver, sender), if any.
     pub cores: Option<(usize, usize)>,
+    /// Processes the two ends ran in: 2, or 1 for two threads of one.
+    pub processes: u32,
     /// Records received and validated.
     pub records: u64,
     /// The exchange over a link.
@@ -160,14 +228,25 @@ pub struct NetBenchReport {
 }
 
 impl NetBenchReport {
+    /// Where the two ends ran, in words.
+    pub fn ends(&self) -> &'static str {
+        if self.processes == 2 {
+            "two processes over loopback TCP"
+        } else {
+            "two threads of one process over loopback TCP"
+        }
+    }
+
     /// The readable summary.
     pub fn summary(&self) -> String {
         format!(
-            "link            {:.2} GB/s record payload ({} records, {} channels × {} credits, {:.2} s)\n\
+            "between         {}\n\
+             link            {:.2} GB/s record payload ({} records, {} channels × {} credits, {:.2} s)\n\
              plain TCP       {:.2} GB/s, same payload and {} KiB buffers ({:.2} s)\n\
              link / TCP      {:.2}\n\
              backpressure    {:.2}\n\
              1-record ping   p50 {:.1} µs · p99 {:.1} µs · p99.9 {:.1} µs round trip ({} pings)\n",
+            self.ends(),
             self.link.payload_gb_per_s,
             human(self.records as f64),
             self.channels,
@@ -204,6 +283,10 @@ pub fn run(spec: &NetBenchSpec) -> Result<NetBenchReport, NetBenchError> {
         buffers_per_channel: spec.buffers_per_channel,
         socket_buffer_bytes: spec.config.socket_buffer_bytes,
         cores: spec.cores,
+        processes: match spec.receiver {
+            ReceiverHost::Thread => 1,
+            ReceiverHost::Process { .. } => 2,
+        },
         records,
         link_to_tcp: link.payload_gb_per_s / tcp.payload_gb_per_s.max(1e-12),
         link,
@@ -213,63 +296,199 @@ pub fn run(spec: &NetBenchSpec) -> Result<NetBenchReport, NetBenchError> {
     })
 }
 
-/// Runs a receiver and a sender future on two executors; the receiver
-/// sends its listening address first.
-fn on_two_cores<R, S, RF, SF, RFut, SFut>(
-    spec: &NetBenchSpec,
-    receiver: RF,
-    sender: SF,
-) -> Result<(R, S), NetBenchError>
-where
-    R: Send + 'static,
-    S: Send + 'static,
-    RF: FnOnce(mpsc::Sender<SocketAddr>) -> RFut + Send + 'static,
-    SF: FnOnce(SocketAddr) -> SFut + Send + 'static,
-    RFut: Future<Output = R> + 'static,
-    SFut: Future<Output = S> + 'static,
-{
-    let placement = |core: Option<usize>| core.map_or(Placement::Unbound, Placement::Fixed);
-    let builder = |name: &'static str, core| {
-        LocalExecutorBuilder::new(placement(core))
-            .name(name)
-            .io_memory(1 << 20)
-            .spin_before_park(Duration::from_micros(spec.spin_before_park_us))
-    };
-    let start_err = |name, e: glommio::GlommioError<()>| NetBenchError::Executor {
-        name,
-        reason: e.to_string(),
-    };
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let rx = builder("net-receiver", spec.cores.map(|c| c.0))
-        .spawn(move || receiver(addr_tx))
-        .map_err(|e| start_err("receiver", e))?;
-    let addr =
-        addr_rx
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|e| NetBenchError::Executor {
-                name: "receiver",
-                reason: format!("no listening address: {e}"),
-            })?;
-    let tx = builder("net-sender", spec.cores.map(|c| c.1))
-        .spawn(move || sender(addr))
-        .map_err(|e| start_err("sender", e))?;
-    let s = tx.join().map_err(|e| start_err("sender", e))?;
-    let r = rx.join().map_err(|e| start_err("receiver", e))?;
-    Ok((r, s))
+fn executor(name: &'static str, core: Option<usize>, spin_us: u64) -> LocalExecutorBuilder {
+    LocalExecutorBuilder::new(core.map_or(Placement::Unbound, Placement::Fixed))
+        .name(name)
+        .io_memory(1 << 20)
+        .spin_before_park(Duration::from_micros(spin_us))
 }
 
-fn listen(
-    addr_tx: &mpsc::Sender<SocketAddr>,
-    config: &NetConfig,
-) -> Result<LinkListener, NetError> {
+fn executor_error(name: &'static str, e: glommio::GlommioError<()>) -> NetBenchError {
+    NetBenchError::Executor {
+        name,
+        reason: e.to_string(),
+    }
+}
+
+/// The receiver's half of one measurement, on its executor: `announce`
+/// gets the listening address; the result is JSON, so that it can also
+/// come back from a child process.
+async fn receive(
+    params: ReceiverParams,
+    announce: Announce,
+) -> Result<serde_json::Value, NetBenchError> {
+    let config = params.config();
+    let value = match params.role {
+        ReceiverRole::Exchange => serde_json::to_value(
+            receive_exchange(
+                announce,
+                config,
+                params.channels,
+                params.buffers_per_channel,
+            )
+            .await?,
+        ),
+        ReceiverRole::Tcp => {
+            serde_json::to_value(receive_tcp(announce, params.socket_buffer_bytes).await?)
+        }
+        ReceiverRole::Ping => serde_json::to_value(echo_pings(announce, config).await?),
+    };
+    value.map_err(|e| NetBenchError::Check(format!("receiver result: {e}")))
+}
+
+type Announce = Box<dyn FnOnce(SocketAddr) + Send>;
+
+/// The entry point of a receiver process (`spate bench net-receiver`):
+/// prints `listening <addr>`, serves one measurement, prints
+/// `result <json>`.
+pub fn serve_receiver(params: ReceiverParams) -> Result<(), NetBenchError> {
+    let announce: Announce = Box::new(|addr| {
+        println!("listening {addr}");
+        let _ = std::io::stdout().flush();
+    });
+    let value = executor("net-receiver", params.core, params.spin_before_park_us)
+        .spawn(move || receive(params, announce))
+        .map_err(|e| executor_error("receiver", e))?
+        .join()
+        .map_err(|e| executor_error("receiver", e))??;
+    println!("result {value}");
+    Ok(())
+}
+
+/// Runs the receiver for `params` where the spec says and the sender on an
+/// executor of this process; returns the receiver's JSON result and the
+/// sender's.
+fn on_two_sides<S, SF, SFut>(
+    spec: &NetBenchSpec,
+    params: ReceiverParams,
+    sender: SF,
+) -> Result<(serde_json::Value, S), NetBenchError>
+where
+    S: Send + 'static,
+    SF: FnOnce(SocketAddr) -> SFut + Send + 'static,
+    SFut: Future<Output = S> + 'static,
+{
+    let send = |addr: SocketAddr| {
+        executor(
+            "net-sender",
+            spec.cores.map(|c| c.1),
+            spec.spin_before_park_us,
+        )
+        .spawn(move || sender(addr))
+        .map_err(|e| executor_error("sender", e))?
+        .join()
+        .map_err(|e| executor_error("sender", e))
+    };
+    match &spec.receiver {
+        ReceiverHost::Thread => {
+            let (addr_tx, addr_rx) = mpsc::channel();
+            let announce: Announce = Box::new(move |addr| {
+                // A closed channel only means the caller gave up waiting.
+                let _ = addr_tx.send(addr);
+            });
+            let rx = executor("net-receiver", params.core, params.spin_before_park_us)
+                .spawn(move || receive(params, announce))
+                .map_err(|e| executor_error("receiver", e))?;
+            let addr = addr_rx.recv_timeout(Duration::from_secs(10)).map_err(|e| {
+                NetBenchError::Executor {
+                    name: "receiver",
+                    reason: format!("no listening address: {e}"),
+                }
+            })?;
+            let sent = send(addr)?;
+            let received = rx.join().map_err(|e| executor_error("receiver", e))??;
+            Ok((received, sent))
+        }
+        ReceiverHost::Process { program, args } => {
+            let child = ReceiverChild::start(program, args, &params)?;
+            child.finish(send)
+        }
+    }
+}
+
+/// A receiver in a child process, killed if dropped before it finished.
+struct ReceiverChild {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl ReceiverChild {
+    fn start(
+        program: &Path,
+        args: &[String],
+        params: &ReceiverParams,
+    ) -> Result<Self, NetBenchError> {
+        let fail = |what: String| NetBenchError::ReceiverProcess(what);
+        let json = serde_json::to_string(params).map_err(|e| fail(e.to_string()))?;
+        let mut child = Command::new(program)
+            .args(args)
+            .arg("--params")
+            .arg(json)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| fail(format!("cannot run {}: {e}", program.display())))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| fail("no standard output".into()))?;
+        Ok(Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// The next line that starts with `prefix`, without it.
+    fn line(&mut self, prefix: &str) -> Result<String, NetBenchError> {
+        for line in self.lines.by_ref() {
+            let line = line.map_err(|e| NetBenchError::ReceiverProcess(e.to_string()))?;
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return Ok(rest.to_string());
+            }
+        }
+        Err(NetBenchError::ReceiverProcess(format!(
+            "it ended without printing `{prefix}...`"
+        )))
+    }
+
+    fn finish<S>(
+        mut self,
+        send: impl FnOnce(SocketAddr) -> Result<S, NetBenchError>,
+    ) -> Result<(serde_json::Value, S), NetBenchError> {
+        let fail = |what: String| NetBenchError::ReceiverProcess(what);
+        let addr = self.line("listening ")?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| fail(format!("`{addr}` is not an address")))?;
+        let sent = send(addr)?;
+        let result = self.line("result ")?;
+        let status = self.child.wait().map_err(|e| fail(e.to_string()))?;
+        if !status.success() {
+            return Err(fail(format!("it exited with {status}")));
+        }
+        let value = serde_json::from_str(&result).map_err(|e| fail(format!("its result: {e}")))?;
+        Ok((value, sent))
+    }
+}
+
+impl Drop for ReceiverChild {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn listen(announce: Announce, config: &NetConfig) -> Result<LinkListener, NetError> {
     let fence = SessionFence {
         local: RECEIVER,
         session: SESSION,
         epoch_min: 0,
     };
     let listener = LinkListener::bind(loopback(), RECEIVER, config, fence)?;
-    // A closed channel only means the caller gave up waiting.
-    let _ = addr_tx.send(listener.local_addr()?);
+    announce(listener.local_addr()?);
     Ok(listener)
 }
 
@@ -295,6 +514,24 @@ fn link_config(spec: &NetBenchSpec) -> NetConfig {
     }
 }
 
+/// What the receiver of `role` needs from the spec.
+fn receiver_params(spec: &NetBenchSpec, role: ReceiverRole) -> ReceiverParams {
+    let config = link_config(spec);
+    ReceiverParams {
+        role,
+        channels: spec.channels,
+        buffers_per_channel: spec.buffers_per_channel,
+        network_buffers_per_core: config.network_buffers_per_core,
+        socket_buffer_bytes: config.socket_buffer_bytes,
+        core: spec.cores.map(|c| c.0),
+        spin_before_park_us: spec.spin_before_park_us,
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, NetBenchError> {
+    serde_json::from_value(value).map_err(|e| NetBenchError::Check(format!("receiver result: {e}")))
+}
+
 /// `batch_records` records per channel whose keys route to that channel.
 fn keyed_batches(channels: u32, batch_records: usize) -> Vec<Vec<NetRecord>> {
     let mut batches = vec![Vec::with_capacity(batch_records); channels as usize];
@@ -315,18 +552,18 @@ fn keyed_batches(channels: u32, batch_records: usize) -> Vec<Vec<NetRecord>> {
 /// senders' mean backpressure ratio.
 fn exchange(spec: &NetBenchSpec) -> Result<(Throughput, u64, f64), NetBenchError> {
     let config = link_config(spec);
-    let (channels, buffers) = (spec.channels, spec.buffers_per_channel);
+    let channels = spec.channels;
     let batch_bytes = (spec.batch_records * RECORD_BYTES) as u64;
     let batches_total = spec.payload_bytes.div_ceil(batch_bytes).max(1);
     let batch_records = spec.batch_records;
-    let (received, sent) = on_two_cores(
+    let (received, sent) = on_two_sides(
         spec,
-        move |addr_tx| async move { receive_exchange(addr_tx, config, channels, buffers).await },
+        receiver_params(spec, ReceiverRole::Exchange),
         move |addr| async move {
             send_exchange(addr, config, channels, batch_records, batches_total).await
         },
     )?;
-    let (records, seconds, wire_bytes) = received?;
+    let (records, seconds, wire_bytes): (u64, f64, u64) = from_json(received)?;
     let backpressure_ratio = sent?;
     let payload_bytes = records * RECORD_BYTES as u64;
     Ok((
@@ -344,12 +581,12 @@ fn exchange(spec: &NetBenchSpec) -> Result<(Throughput, u64, f64), NetBenchError
 /// Receives every channel to its end; returns records, seconds from the
 /// first frame to the last end-of-channel, and bytes read.
 async fn receive_exchange(
-    addr_tx: mpsc::Sender<SocketAddr>,
+    announce: Announce,
     config: NetConfig,
     channels: u32,
     buffers: u32,
 ) -> Result<(u64, f64, u64), NetError> {
-    let listener = listen(&addr_tx, &config)?;
+    let listener = listen(announce, &config)?;
     let (link, _) = listener.accept().await?;
     let first = Rc::new(Cell::new(None::<Instant>));
     let mut tasks = Vec::new();
@@ -429,30 +666,34 @@ async fn send_exchange(
     Ok(ratio)
 }
 
+/// Reads a plain socket to its end in reads of `chunk` bytes; returns the
+/// bytes and the seconds from the first read to the end.
+async fn receive_tcp(announce: Announce, chunk: usize) -> Result<(u64, f64), std::io::Error> {
+    let listener = TcpListener::bind(loopback())?;
+    announce(listener.local_addr()?);
+    let mut stream = listener.accept().await?;
+    let mut buf = vec![0u8; chunk];
+    let mut total = 0u64;
+    let mut first = None;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        total += n as u64;
+    }
+    let seconds = first.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64());
+    Ok((total, seconds))
+}
+
 /// Copies `payload_bytes` over a plain glommio socket in writes and reads
 /// of `socket_buffer_bytes`.
 fn plain_tcp(spec: &NetBenchSpec, payload_bytes: u64) -> Result<Throughput, NetBenchError> {
     let chunk = spec.config.socket_buffer_bytes;
-    let (received, sent) = on_two_cores(
+    let (received, sent) = on_two_sides(
         spec,
-        move |addr_tx| async move {
-            let listener = TcpListener::bind(loopback())?;
-            let _ = addr_tx.send(listener.local_addr()?);
-            let mut stream = listener.accept().await?;
-            let mut buf = vec![0u8; chunk];
-            let mut total = 0u64;
-            let mut first = None;
-            loop {
-                let n = stream.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                first.get_or_insert_with(Instant::now);
-                total += n as u64;
-            }
-            let seconds = first.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64());
-            Ok::<_, std::io::Error>((total, seconds))
-        },
+        receiver_params(spec, ReceiverRole::Tcp),
         move |addr| async move {
             let mut stream = TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
@@ -468,7 +709,7 @@ fn plain_tcp(spec: &NetBenchSpec, payload_bytes: u64) -> Result<Throughput, NetB
         },
     )?;
     sent?;
-    let (total, seconds) = received?;
+    let (total, seconds): (u64, f64) = from_json(received)?;
     Ok(Throughput {
         payload_bytes: total,
         wire_bytes: total,
@@ -477,33 +718,37 @@ fn plain_tcp(spec: &NetBenchSpec, payload_bytes: u64) -> Result<Throughput, NetB
     })
 }
 
+/// Echoes each one-record batch of channel 0 on channel 1; returns the
+/// batches echoed.
+async fn echo_pings(announce: Announce, config: NetConfig) -> Result<u64, NetError> {
+    let listener = listen(announce, &config)?;
+    let (link, _) = listener.accept().await?;
+    let mut ping = link.receiver(0, 2)?;
+    let mut pong = link.sender(1)?;
+    let mut echoed = 0u64;
+    while let Some(item) = ping.recv().await? {
+        if let Received::Data(frame) = item {
+            let record = frame
+                .access_batch::<NetRecord>()?
+                .first()
+                .map(|r| (r.0.to_native(), r.1.to_native(), r.2));
+            drop(frame);
+            pong.send_batch(&[record.unwrap_or_default()]).await?;
+            echoed += 1;
+        }
+    }
+    let mut control = link.control_receiver()?;
+    let _ = control.recv().await;
+    Ok(echoed)
+}
+
 /// Ping-pong of a one-record batch: the sender times each round trip.
 fn ping_pong(spec: &NetBenchSpec) -> Result<PingLatency, NetBenchError> {
     let config = link_config(spec);
     let (pings, warmup) = (spec.pings.max(1), spec.pings / 10);
-    let (echoed, histogram) = on_two_cores(
+    let (echoed, histogram) = on_two_sides(
         spec,
-        move |addr_tx| async move {
-            let listener = listen(&addr_tx, &config)?;
-            let (link, _) = listener.accept().await?;
-            let mut ping = link.receiver(0, 2)?;
-            let mut pong = link.sender(1)?;
-            let mut echoed = 0u64;
-            while let Some(item) = ping.recv().await? {
-                if let Received::Data(frame) = item {
-                    let record = frame
-                        .access_batch::<NetRecord>()?
-                        .first()
-                        .map(|r| (r.0.to_native(), r.1.to_native(), r.2));
-                    drop(frame);
-                    pong.send_batch(&[record.unwrap_or_default()]).await?;
-                    echoed += 1;
-                }
-            }
-            let mut control = link.control_receiver()?;
-            let _ = control.recv().await;
-            Ok::<_, NetError>(echoed)
-        },
+        receiver_params(spec, ReceiverRole::Ping),
         move |addr| async move {
             let link = Link::connect(addr, hello(), &config).await?;
             let mut ping = link.sender(0)?;
@@ -535,7 +780,7 @@ fn ping_pong(spec: &NetBenchSpec) -> Result<PingLatency, NetBenchError> {
             Ok::<_, NetError>(histogram)
         },
     )?;
-    let echoed = echoed?;
+    let echoed: u64 = from_json(echoed)?;
     let histogram = histogram?;
     if echoed != warmup + pings {
         return Err(NetBenchError::Check(format!(
@@ -570,7 +815,10 @@ pub fn write_results(dir: &Path, report: &NetBenchReport) -> std::io::Result<(Pa
     });
     let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
     std::fs::write(&json_path, text)?;
-    let mut md = format!("# Spate network transport\n\n{date} · {machine} · commit {commit}\n\n");
+    let mut md = format!(
+        "# Spate network transport\n\n{date} · {machine} · commit {commit}\n\nBetween {}.\n\n",
+        report.ends()
+    );
     md.push_str("| what | GB/s payload | seconds | wire bytes |\n|---|---|---|---|\n");
     for (name, t) in [
         ("link (rkyv batches, credit)", &report.link),

@@ -17,6 +17,7 @@ use spate_bench::source::EventInput;
 use crate::config_args::ConfigArgs;
 use crate::progress::Progress;
 
+mod cluster;
 mod embed;
 mod flink;
 mod latency;
@@ -36,6 +37,11 @@ pub enum BenchCommand {
     Checkpoint(CheckpointArgs),
     /// Network transport: link vs plain TCP throughput on loopback, and ping-pong latency.
     Net(net::NetArgs),
+    /// A query on a local cluster of 1-core workers beside one process, in alternating rounds.
+    Cluster(cluster::ClusterBenchArgs),
+    /// The receiving process of `spate bench net` (started by it).
+    #[command(hide = true)]
+    NetReceiver(net::NetReceiverArgs),
     /// Embedded engine: latency from `Ingest::send` to the output callback at 50 % of the max rate.
     Embed(embed::EmbedArgs),
 }
@@ -230,6 +236,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::State(args) => state(args),
         BenchCommand::Checkpoint(args) => checkpoint(args),
         BenchCommand::Net(args) => net::run(args),
+        BenchCommand::NetReceiver(args) => net::serve(args),
+        BenchCommand::Cluster(args) => cluster::run(args),
         BenchCommand::Embed(args) => embed::run(args),
     }
 }

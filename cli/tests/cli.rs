@@ -287,3 +287,17 @@ fn checkpoint_bench_times_the_recovery_from_a_failure_at_the_end_of_the_churn() 
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn bench_net_moves_every_record_between_two_processes() {
+    let report = json_of(&spate(&[
+        "bench", "net", "--gib", "0.01", "--pings", "200", "--json", "--no-pin",
+    ]));
+    assert_eq!(report["processes"], 2);
+    let records = report["records"].as_u64().unwrap();
+    let payload = report["link"]["payload_bytes"].as_u64().unwrap();
+    assert_eq!(payload, records * 32);
+    assert!(payload >= 10 << 20, "{report}");
+    assert_eq!(report["tcp"]["payload_bytes"].as_u64().unwrap(), payload);
+    assert_eq!(report["ping"]["pings"], 200);
+}

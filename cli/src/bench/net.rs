@@ -1,11 +1,12 @@
 //! `spate bench net`: payload throughput of the network transport against a
-//! plain TCP copy on loopback, and a one-record ping-pong latency probe.
+//! plain TCP copy on loopback, and a one-record ping-pong latency probe,
+//! between this process and a receiver process it starts.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use spate_bench::net_bench::{self, NetBenchSpec};
+use spate_bench::net_bench::{self, NetBenchSpec, ReceiverHost, ReceiverParams};
 use spate_net::NetConfig;
 
 /// `spate bench net`.
@@ -32,9 +33,13 @@ pub struct NetArgs {
     /// Receiver and sender cores, e.g. `0,1` (default: 0,1 when there are two).
     #[arg(long, value_name = "RX,TX")]
     cores: Option<String>,
-    /// Leave both threads unpinned.
+    /// Leave both ends unpinned.
     #[arg(long)]
     no_pin: bool,
+    /// Run the receiver as a second thread of this process instead of a
+    /// second process.
+    #[arg(long)]
+    one_process: bool,
     /// Print JSON instead of the summary.
     #[arg(long)]
     json: bool,
@@ -74,6 +79,14 @@ pub fn run(args: NetArgs) -> anyhow::Result<()> {
             socket_buffer_bytes: args.socket_buffer_kib.max(1) << 10,
             ..NetConfig::default()
         },
+        receiver: if args.one_process {
+            ReceiverHost::Thread
+        } else {
+            ReceiverHost::Process {
+                program: std::env::current_exe().context("cannot find the spate executable")?,
+                args: vec!["bench".into(), "net-receiver".into()],
+            }
+        },
         ..NetBenchSpec::default()
     };
     let report = net_bench::run(&spec)?;
@@ -87,5 +100,21 @@ pub fn run(args: NetArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing results into {}", dir.display()))?;
         eprintln!("wrote {} and {}", json.display(), md.display());
     }
+    Ok(())
+}
+
+/// `spate bench net-receiver` (hidden): the receiving process.
+#[derive(Args, Debug)]
+pub struct NetReceiverArgs {
+    /// The measurement and limits, as JSON.
+    #[arg(long)]
+    params: String,
+}
+
+/// Serves one measurement for a `spate bench net` in another process.
+pub fn serve(args: NetReceiverArgs) -> anyhow::Result<()> {
+    let params: ReceiverParams =
+        serde_json::from_str(&args.params).context("--params: not the receiver's JSON")?;
+    net_bench::serve_receiver(params)?;
     Ok(())
 }

@@ -1,0 +1,249 @@
+//! `spate bench cluster`: one Nexmark query on a local cluster of N 1-core
+//! workers beside the same query in one process with N cores, in
+//! alternating rounds on the same machine. On a shared machine whose speed
+//! drifts from minute to minute, only runs side by side compare; each run
+//! is a fresh process, and the checksums of all runs must agree.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Serialize;
+use spate_bench::report::{commit_of, human, today_utc};
+
+use super::results::{machine, machine_slug};
+
+/// `spate bench cluster`.
+#[derive(Args, Debug)]
+pub struct ClusterBenchArgs {
+    /// The Nexmark query.
+    #[arg(long, default_value = "q5")]
+    query: String,
+    /// Events per run.
+    #[arg(long, default_value_t = 40_000_000)]
+    events: u64,
+    /// Worker processes of one core each; the single process gets as many cores.
+    #[arg(long, default_value_t = 2)]
+    workers: u32,
+    /// Rounds, each one single-process run and one cluster run.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Where the cluster keeps its pid files and logs.
+    #[arg(long, default_value = "./spate-bench-cluster")]
+    dir: PathBuf,
+    /// Print JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Write `<date>-<machine>-cluster-<query>.{json,md}` into this directory.
+    #[arg(long, value_name = "DIR")]
+    results_dir: Option<PathBuf>,
+}
+
+/// One run's figures, from `spate bench nexmark --json`.
+#[derive(Debug, Clone, Serialize)]
+struct Run {
+    events_per_s: f64,
+    checksum: String,
+    output_records: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ClusterBench {
+    query: String,
+    events: u64,
+    workers: u32,
+    one_process: Vec<Run>,
+    cluster: Vec<Run>,
+    one_process_median: f64,
+    cluster_median: f64,
+    /// Median cluster / median single-process throughput.
+    ratio: f64,
+}
+
+/// Stops the bench's cluster even when a run fails.
+struct ClusterGuard<'a>(&'a Path);
+
+impl Drop for ClusterGuard<'_> {
+    fn drop(&mut self) {
+        let _ = spate_cmd()
+            .and_then(|mut c| Ok(c.args(["cluster", "stop", "--dir"]).arg(self.0).output()?));
+    }
+}
+
+fn spate_cmd() -> anyhow::Result<Command> {
+    let mut c = Command::new(std::env::current_exe().context("cannot find the spate executable")?);
+    c.env("RUST_LOG", "warn");
+    Ok(c)
+}
+
+/// Runs `spate bench nexmark` with `extra` arguments and reads its JSON.
+fn nexmark_run(args: &ClusterBenchArgs, extra: &[String]) -> anyhow::Result<Run> {
+    let out = spate_cmd()?
+        .args(["bench", "nexmark", "--json", "--no-progress", "--query"])
+        .arg(&args.query)
+        .arg("--events")
+        .arg(args.events.to_string())
+        .args(extra)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "`spate bench nexmark {}` failed: {}",
+            extra.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .context("`spate bench nexmark --json` printed no JSON")?;
+    let field = |name: &str| {
+        v.get(name)
+            .with_context(|| format!("its JSON has no `{name}`"))
+    };
+    Ok(Run {
+        events_per_s: field("events_per_s")?.as_f64().unwrap_or(0.0),
+        checksum: field("checksum")?.as_str().unwrap_or_default().to_string(),
+        output_records: field("output_records")?.as_u64().unwrap_or(0),
+    })
+}
+
+fn median(runs: &[Run]) -> f64 {
+    let mut v: Vec<f64> = runs.iter().map(|r| r.events_per_s).collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Runs the command.
+pub fn run(args: ClusterBenchArgs) -> anyhow::Result<()> {
+    if args.workers == 0 || args.rounds == 0 {
+        bail!("--workers and --rounds must be at least 1");
+    }
+    let start = spate_cmd()?
+        .args(["cluster", "start", "--cores-per-worker", "1", "--workers"])
+        .arg(args.workers.to_string())
+        .arg("--dir")
+        .arg(&args.dir)
+        .output()?;
+    if !start.status.success() {
+        bail!(
+            "cannot start the cluster: {}",
+            String::from_utf8_lossy(&start.stderr).trim()
+        );
+    }
+    let _guard = ClusterGuard(&args.dir);
+    let addr = std::fs::read_to_string(args.dir.join("coordinator.addr"))
+        .context("the cluster wrote no coordinator.addr")?;
+    let n = args.workers.to_string();
+    let local = ["--cores".to_string(), n.clone()];
+    let remote = [
+        "--cluster".to_string(),
+        addr.trim().to_string(),
+        "--parallelism".to_string(),
+        n,
+    ];
+    let (mut one_process, mut cluster) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        one_process.push(nexmark_run(&args, &local)?);
+        cluster.push(nexmark_run(&args, &remote)?);
+        if !args.json {
+            eprintln!(
+                "round {round}/{}: one process {}/s, cluster {}/s",
+                args.rounds,
+                human(one_process[one_process.len() - 1].events_per_s),
+                human(cluster[cluster.len() - 1].events_per_s)
+            );
+        }
+    }
+    let all = one_process.iter().chain(&cluster);
+    if let Some(odd) = all.clone().find(|r| r.checksum != one_process[0].checksum) {
+        bail!(
+            "the runs disagree: checksum {} beside {}",
+            odd.checksum,
+            one_process[0].checksum
+        );
+    }
+    let (one_process_median, cluster_median) = (median(&one_process), median(&cluster));
+    let bench = ClusterBench {
+        query: args.query.clone(),
+        events: args.events,
+        workers: args.workers,
+        ratio: cluster_median / one_process_median.max(1e-9),
+        one_process,
+        cluster,
+        one_process_median,
+        cluster_median,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&bench)?);
+    } else {
+        print!("{}", summary(&bench));
+    }
+    if let Some(dir) = &args.results_dir {
+        let (json, md) = write(dir, &bench)?;
+        eprintln!("results written to {} and {}", json.display(), md.display());
+    }
+    Ok(())
+}
+
+fn summary(b: &ClusterBench) -> String {
+    format!(
+        "query           {}\nevents          {} per run, {} rounds\n\
+         one process     {} events/s median ({} cores)\n\
+         cluster         {} events/s median ({} workers × 1 core)\n\
+         cluster / one   {:.2}\nchecksum        {} (every run)\n",
+        b.query,
+        human(b.events as f64),
+        b.one_process.len(),
+        human(b.one_process_median),
+        b.workers,
+        human(b.cluster_median),
+        b.workers,
+        b.ratio,
+        b.one_process.first().map_or("", |r| r.checksum.as_str()),
+    )
+}
+
+fn write(dir: &Path, b: &ClusterBench) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
+    let stem = format!("{date}-{}-cluster-{}", machine_slug(), b.query);
+    let json_path = dir.join(format!("{stem}.json"));
+    let json = serde_json::json!({
+        "date": date, "machine": machine, "commit": commit, "result": b,
+    });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
+    let mut md = format!(
+        "# Nexmark {} on a cluster beside one process\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n\
+         {} events per run; rounds alternate one process with {} cores and a local cluster of {} worker processes × 1 core (loopback TCP between them).\n\n",
+        b.query, b.events, b.workers, b.workers
+    );
+    md.push_str(
+        "| round | one process events/s | cluster events/s | cluster / one |\n|---|---|---|---|\n",
+    );
+    for (i, (one, cl)) in b.one_process.iter().zip(&b.cluster).enumerate() {
+        writeln!(
+            md,
+            "| {} | {} | {} | {:.2} |",
+            i + 1,
+            human(one.events_per_s),
+            human(cl.events_per_s),
+            cl.events_per_s / one.events_per_s.max(1e-9)
+        )?;
+    }
+    writeln!(
+        md,
+        "| median | {} | {} | **{:.2}** |\n\nEvery run's output: {} records, checksum {}.",
+        human(b.one_process_median),
+        human(b.cluster_median),
+        b.ratio,
+        b.one_process.first().map_or(0, |r| r.output_records),
+        b.one_process.first().map_or("", |r| r.checksum.as_str()),
+    )?;
+    let md_path = dir.join(format!("{stem}.md"));
+    std::fs::write(&md_path, md)?;
+    Ok((json_path, md_path))
+}
