@@ -75,6 +75,10 @@ pub struct WorkerArgs {
     /// Leave the executors unpinned (for workers that share CPUs).
     #[arg(long, conflicts_with = "cpus")]
     no_pin: bool,
+    /// Receive buffers (credits) each input channel from another worker
+    /// asks for; fewer are given once the core's pool runs short.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    buffers_per_channel: u32,
 }
 
 /// `spate cluster`.
@@ -219,7 +223,7 @@ pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
         connect_timeout_ms: 60_000,
         deploy_timeout_ms: 30_000,
         net: NetConfig::default(),
-        buffers_per_channel: 8,
+        buffers_per_channel: args.buffers_per_channel,
         pin_cores: !args.no_pin,
     };
     run_worker(&opts, Arc::new(Catalog))?;

@@ -31,6 +31,29 @@ impl NetLinks {
     }
 }
 
+/// The fewest receive buffers a channel opens with.
+const CHANNEL_BUFFERS_MIN: u32 = 2;
+
+/// Opens a receiver with `wanted` buffers, or with half as many, down to
+/// [`CHANNEL_BUFFERS_MIN`], while the core's pool cannot reserve them.
+/// Channels open one at a time, so how many will share the pool is not
+/// known when the first opens; many credits matter most when there are
+/// few channels. Returns the receiver and its buffers.
+fn with_credits_that_fit<T>(
+    wanted: u32,
+    mut open: impl FnMut(u32) -> Result<T, NetError>,
+) -> Result<(T, u32), NetError> {
+    let mut buffers = wanted.max(CHANNEL_BUFFERS_MIN);
+    loop {
+        match open(buffers) {
+            Err(NetError::PoolExhausted { .. }) if buffers > CHANNEL_BUFFERS_MIN => {
+                buffers = (buffers / 2).max(CHANNEL_BUFFERS_MIN);
+            }
+            other => return other.map(|r| (r, buffers)),
+        }
+    }
+}
+
 impl RemoteLinks for NetLinks {
     fn sender(&self, to: usize, channel: ChannelId) -> Result<Box<dyn RemoteSender>, NetError> {
         let inner = self.link(to)?.sender(channel)?;
@@ -45,9 +68,10 @@ impl RemoteLinks for NetLinks {
         from: usize,
         channel: ChannelId,
     ) -> Result<Box<dyn RemoteReceiver>, NetError> {
-        let inner = self
-            .link(from)?
-            .receiver(channel, self.buffers_per_channel)?;
+        let link = self.link(from)?;
+        let (inner, _) = with_credits_that_fit(self.buffers_per_channel, |buffers| {
+            link.receiver(channel, buffers)
+        })?;
         Ok(Box::new(NetReceiver { inner }))
     }
 
@@ -125,5 +149,48 @@ struct FramePayload(spate_net::DataFrame);
 impl AsRef<[u8]> for FramePayload {
     fn as_ref(&self) -> &[u8] {
         self.0.as_slice()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pool of `free` buffers, reserved the way a link's receiver does.
+    fn pool(free: &mut u32) -> impl FnMut(u32) -> Result<u32, NetError> + '_ {
+        move |n| {
+            if n > *free {
+                return Err(NetError::PoolExhausted { buffers: 40 });
+            }
+            *free -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn channels_get_their_credits_while_the_pool_has_them_then_fewer() {
+        let mut free = 40;
+        assert_eq!(
+            with_credits_that_fit(32, pool(&mut free)).expect("first").1,
+            32
+        );
+        // 8 left: 32 and 16 do not fit, 8 does.
+        assert_eq!(
+            with_credits_that_fit(32, pool(&mut free))
+                .expect("second")
+                .1,
+            8
+        );
+        // Nothing left, not even the minimum: the pool's error stands.
+        let third = with_credits_that_fit(32, pool(&mut free));
+        assert!(matches!(third, Err(NetError::PoolExhausted { .. })));
+        // Other errors are not retried.
+        let mut calls = 0;
+        let other = with_credits_that_fit(32, |_| {
+            calls += 1;
+            Err::<(), _>(NetError::ChannelExists { channel: 3 })
+        });
+        assert!(matches!(other, Err(NetError::ChannelExists { channel: 3 })));
+        assert_eq!(calls, 1);
     }
 }
