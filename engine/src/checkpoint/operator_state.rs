@@ -24,6 +24,11 @@ use crate::time::Timestamp;
 /// Largest checkpoint file a restore reads into memory.
 const STATE_FILE_BYTES_MAX: u64 = 4 << 30;
 
+/// Entries a restore decodes before handing them to the table: imported
+/// while still in cache, and the restore's memory is one chunk, not a copy
+/// of the whole state.
+const IMPORT_CHUNK_ENTRIES: usize = 4096;
+
 /// One state of an operator, captured at a barrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturedState {
@@ -226,9 +231,51 @@ impl RestoredOperator<'_> {
     ) -> Result<()> {
         let name = state_name(self.node, state);
         self.check_kind(&name, table.kind())?;
-        let entries = self.entries(state)?;
-        table.import(&name, &entries, now_ms)?;
-        Ok(())
+        // Timers due together fire in registration order, which the table
+        // restores by sorting all of them at once.
+        if table.kind() == "timers" {
+            let entries = self.entries(state)?;
+            table.import(&name, &entries, now_ms)?;
+            return Ok(());
+        }
+        let mut import = |chunk: &[CanonicalEntry]| Ok(table.import(&name, chunk, now_ms)?);
+        match self.only_file_chain(&name) {
+            Some(st) => {
+                let mut chunk = Vec::with_capacity(IMPORT_CHUNK_ENTRIES);
+                read_state_files(self.restored, st, &name, self.range, &mut |entry| {
+                    chunk.push(entry);
+                    if chunk.len() == IMPORT_CHUNK_ENTRIES {
+                        import(&chunk)?;
+                        chunk.clear();
+                    }
+                    Ok(())
+                })?;
+                import(&chunk)
+            }
+            None => self
+                .entries(state)?
+                .chunks(IMPORT_CHUNK_ENTRIES)
+                .try_for_each(import),
+        }
+    }
+
+    /// The one subtask whose state files hold state `name` for this
+    /// subtask's key groups, when exactly one does and keeps them as files
+    /// (not in a RocksDB instance): its merged chain is already sorted, so
+    /// it can stream into the table.
+    fn only_file_chain(&self, name: &str) -> Option<&SubtaskState> {
+        let mut holders = self
+            .restored
+            .manifest
+            .subtasks
+            .iter()
+            .filter(|st| overlaps(st, self.range) && st.states.iter().any(|d| d.name == name));
+        let st = holders.next()?;
+        let in_instance = st
+            .states
+            .iter()
+            .any(|d| d.name == name && d.stored_in.is_some());
+        (holders.next().is_none() && !in_instance).then_some(st)
     }
 
     /// Fails, saying what differs, when the checkpoint stored state
@@ -280,7 +327,10 @@ impl RestoredOperator<'_> {
                     )?)
                 }
                 Some(_) => {}
-                None => read_state_files(self.restored, st, &name, self.range, &mut out)?,
+                None => read_state_files(self.restored, st, &name, self.range, &mut |e| {
+                    out.push(e);
+                    Ok(())
+                })?,
             }
         }
         // Files of several old subtasks interleave when the job rescaled.
@@ -310,13 +360,14 @@ fn overlaps(st: &SubtaskState, range: KeyGroupRange) -> bool {
 }
 
 /// Reads the chain of state `name` in `st` (a full file, then deltas,
-/// oldest first), merged, keeping the entries of key groups `range`.
+/// oldest first), merged, and gives `out` the entries of key groups
+/// `range`, sorted by stored key.
 fn read_state_files(
     restored: &RestoredPositions,
     st: &SubtaskState,
     name: &str,
     range: KeyGroupRange,
-    out: &mut Vec<CanonicalEntry>,
+    out: &mut dyn FnMut(CanonicalEntry) -> Result<()>,
 ) -> Result<()> {
     let mut readers = Vec::new();
     for file in st.files.iter().filter(|f| f.state == name) {
@@ -344,7 +395,7 @@ fn read_state_files(
     for entry in MergeIter::new(chain, Tombstones::Drop) {
         let entry = entry?;
         if let Some(value) = entry.value {
-            out.push((entry.key, value));
+            out((entry.key, value))?;
         }
     }
     Ok(())
