@@ -201,6 +201,34 @@ mod tests {
         assert_eq!(keys_values(merged), vec![(1, None), (2, None)]);
     }
 
+    proptest::proptest! {
+        /// Any chain merges to what applying its inputs in order to a map
+        /// gives: the newest version of each key, tombstones dropped or kept.
+        #[test]
+        fn a_merge_equals_applying_the_inputs_in_order(
+            inputs in proptest::collection::vec(
+                proptest::collection::btree_map(0u8..40, proptest::option::of(0u8..4), 0..30),
+                0..6,
+            ),
+            keep in proptest::bool::ANY,
+        ) {
+            let mut model = std::collections::BTreeMap::new();
+            for input in &inputs {
+                model.extend(input.iter().map(|(k, v)| (*k, *v)));
+            }
+            let expected: Vec<(u8, Option<u8>)> = model
+                .into_iter()
+                .filter(|(_, v)| keep || v.is_some())
+                .collect();
+            let chain = inputs
+                .iter()
+                .map(|input| entries(&input.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>()))
+                .collect();
+            let tombstones = if keep { Tombstones::Keep } else { Tombstones::Drop };
+            proptest::prop_assert_eq!(keys_values(MergeIter::new(chain, tombstones)), expected);
+        }
+    }
+
     #[test]
     fn an_input_error_ends_the_merge() {
         let good = entries(&[(1, Some(1)), (3, Some(3))]);
