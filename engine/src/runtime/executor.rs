@@ -357,17 +357,29 @@ async fn run_core(
         .chain(pumps.into_iter().map(|p| Some(glommio::spawn_local(p))))
         .collect();
     // Wait for all tasks; on the first failure, drop the others so their
-    // channels close and the failure reaches every core.
+    // channels close and the failure reaches every core. A failed task's
+    // channels close at once, so a task of the same core may fail from it
+    // before this wakes: every task is polled, and a root cause wins over
+    // such consequences.
     futures_lite::future::poll_fn(|cx| {
         let mut all_done = true;
+        let mut failed: Option<SpateError> = None;
         for slot in running.iter_mut() {
             if let Some(task) = slot {
                 match std::pin::Pin::new(task).poll(cx) {
                     Poll::Ready(Ok(())) => *slot = None,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Err(e)) => {
+                        *slot = None;
+                        if failed.as_ref().is_none_or(is_consequence) {
+                            failed = Some(e);
+                        }
+                    }
                     Poll::Pending => all_done = false,
                 }
             }
+        }
+        if let Some(e) = failed {
+            return Poll::Ready(Err(e));
         }
         if all_done {
             Poll::Ready(Ok(()))
