@@ -28,7 +28,7 @@ use spate_net::{
     write_batch,
 };
 
-use crate::report::{human, today_utc};
+use crate::report::{human, machine, machine_slug, today_utc};
 
 /// One record: a key, a timestamp and 16 bytes of value; 32 bytes archived.
 pub type NetRecord = (u64, u64, [u8; 16]);
@@ -855,32 +855,6 @@ pub fn write_results(dir: &Path, report: &NetBenchReport) -> std::io::Result<(Pa
 
 fn cores_text(cores: Option<(usize, usize)>) -> String {
     cores.map_or("unpinned".into(), |(rx, tx)| format!("{rx}, {tx}"))
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cores}x {cpu}")
-}
-
-fn machine_slug() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "host".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let host: String = host
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(16)
-        .collect();
-    format!("{cores}c-{host}")
 }
 
 #[cfg(test)]

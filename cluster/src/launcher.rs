@@ -65,10 +65,6 @@ impl LocalProcessLauncher {
         free_cpu_slot(self.cpus.len(), self.cores_per_worker, &taken)
     }
 
-    fn pinning_args(&self, slot: Option<usize>) -> Vec<String> {
-        pinning_args(&self.cpus, self.cores_per_worker, slot)
-    }
-
     fn start_one(&mut self, coordinator: SocketAddr) -> Result<()> {
         let n = self.next;
         self.next += 1;
@@ -90,7 +86,7 @@ impl LocalProcessLauncher {
             .arg(coordinator.to_string())
             .arg("--cores")
             .arg(self.cores_per_worker.to_string())
-            .args(self.pinning_args(slot))
+            .args(pinning_args(&self.cpus, self.cores_per_worker, slot))
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -147,12 +143,7 @@ fn pinning_args(cpus: &[usize], cores_per_worker: u32, slot: Option<usize>) -> V
     let Some(mine) = slot.and_then(|s| cpus.get(s * width..(s + 1) * width)) else {
         return vec!["--no-pin".into()];
     };
-    let list = mine
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    vec!["--cpus".into(), list]
+    vec!["--cpus".into(), spate::cpus::format_list(mine)]
 }
 
 /// Writes a pid file atomically (temporary file, then rename), so a reader

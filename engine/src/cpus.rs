@@ -60,26 +60,28 @@ pub fn parse_list(text: &str) -> Result<Vec<usize>> {
     Ok(cpus)
 }
 
+/// `cpus` as a list [`parse_list`] reads back: `4,5,8`.
+pub fn format_list(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Restricts the calling thread, and every thread it spawns afterwards, to
 /// `cpus`. Call it before starting threads: a process-wide setting in
 /// practice.
 pub fn restrict_to(cpus: &[usize]) -> Result<()> {
-    let text = cpus
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let bad = |reason: String| SpateError::Cpus {
+        list: format_list(cpus),
+        reason,
+    };
     let mut set = CpuSet::new();
     for &cpu in cpus {
-        set.set(cpu).map_err(|e| SpateError::Cpus {
-            list: text.clone(),
-            reason: format!("CPU {cpu}: {e}"),
-        })?;
+        set.set(cpu).map_err(|e| bad(format!("CPU {cpu}: {e}")))?;
     }
-    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| SpateError::Cpus {
-        list: text.clone(),
-        reason: format!("this process may not run there ({e})"),
-    })
+    sched_setaffinity(Pid::from_raw(0), &set)
+        .map_err(|e| bad(format!("this process may not run there ({e})")))
 }
 
 #[cfg(test)]
@@ -93,6 +95,15 @@ mod tests {
         assert_eq!(
             parse_list("8, 0-1,10-11,1").expect("mixed"),
             vec![0, 1, 8, 10, 11]
+        );
+    }
+
+    #[test]
+    fn a_formatted_list_parses_back() {
+        assert_eq!(format_list(&[4, 5, 8]), "4,5,8");
+        assert_eq!(
+            parse_list(&format_list(&[0, 3, 9])).expect("round trip"),
+            vec![0, 3, 9]
         );
     }
 

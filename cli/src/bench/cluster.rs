@@ -11,9 +11,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use spate_bench::report::{commit_of, human, today_utc};
-
-use super::results::{machine, machine_slug};
+use spate_bench::report::{commit_of, human, machine, machine_slug, today_utc};
 
 /// `spate bench cluster`.
 #[derive(Args, Debug)]

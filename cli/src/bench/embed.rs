@@ -8,9 +8,8 @@ use anyhow::Context as _;
 use clap::Args;
 use spate::config::LoadedConfig;
 use spate_bench::embed_bench::{self, EmbedBenchSpec, EmbedReport};
-use spate_bench::report::{commit_of, today_utc};
+use spate_bench::report::{commit_of, machine, today_utc};
 
-use super::results::machine;
 use crate::config_args::ConfigArgs;
 
 /// `spate bench embed`.

@@ -5,37 +5,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use spate::config::LoadedConfig;
-use spate_bench::report::{BenchReport, commit_of, human, today_utc};
+use spate_bench::report::{BenchReport, commit_of, human, machine, machine_slug, today_utc};
 
 use super::flink::FlinkRun;
-
-pub(crate) fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cores}x {cpu}")
-}
-
-pub(crate) fn machine_slug() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "host".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!(
-        "{}c-{}",
-        cores,
-        host.trim()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(16)
-            .collect::<String>()
-    )
-}
 
 /// Writes the checkpoint benchmark's result as
 /// `<dir>/<date>-<machine>-checkpoint-<capture>.{json,md}`; returns both

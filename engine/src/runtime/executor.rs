@@ -76,12 +76,8 @@ pub(crate) fn run_graph(
     for (core, handle) in handles.into_iter().rev() {
         match handle.join() {
             Ok(Ok(m)) => metrics.merge(&m),
-            Ok(Err(e)) => {
-                // The first failure causes the others (closed channels); report it.
-                if first_error.as_ref().is_none_or(is_consequence) {
-                    first_error = Some(e);
-                }
-            }
+            // The first failure causes the others (closed channels); report it.
+            Ok(Err(e)) => keep_root_cause(&mut first_error, e),
             Err(e) => {
                 first_error.get_or_insert(SpateError::Runtime {
                     core,
@@ -101,8 +97,16 @@ pub(crate) fn run_graph(
     }
 }
 
-fn is_consequence(e: &SpateError) -> bool {
-    matches!(e, SpateError::Runtime { .. })
+/// Keeps `e` in `kept` unless `kept` already holds a root cause: a runtime
+/// error (a channel closed, a subtask stopped receiving) is a consequence
+/// of another failure whenever there is one.
+fn keep_root_cause(kept: &mut Option<SpateError>, e: SpateError) {
+    if kept
+        .as_ref()
+        .is_none_or(|k| matches!(k, SpateError::Runtime { .. }))
+    {
+        *kept = Some(e);
+    }
 }
 
 fn check_placement(settings: &RunSettings, has_links: bool) -> Result<()> {
@@ -370,9 +374,7 @@ async fn run_core(
                     Poll::Ready(Ok(())) => *slot = None,
                     Poll::Ready(Err(e)) => {
                         *slot = None;
-                        if failed.as_ref().is_none_or(is_consequence) {
-                            failed = Some(e);
-                        }
+                        keep_root_cause(&mut failed, e);
                     }
                     Poll::Pending => all_done = false,
                 }
