@@ -3,6 +3,7 @@
 //! ([`queries`]), the source that feeds them ([`source`]), and the runner
 //! that measures a run and reports it ([`runner`], [`report`]).
 
+pub mod bid_prices;
 pub mod checkpoint_bench;
 pub mod embed_bench;
 pub mod late_data;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use spate::checkpoint::SavepointTrigger;
 use spate::config::Config;
 use spate::sinks::{BlackholeSink, CollectSink};
-use spate::{DataStream, Job, JobResult, Result, RunOptions, SpateError};
+use spate::{DataStream, Job, JobBuilder, JobResult, Result, RunOptions, SpateError};
 
 use crate::nexmark::Event;
 use crate::queries;
@@ -55,6 +55,13 @@ fn build_job(
     sink: &mut dyn FnMut(&DataStream<Event>) -> Result<()>,
 ) -> Result<Job> {
     let job = Job::builder(&format!("nexmark {}", spec.query));
+    let events = nexmark_events(&job, spec);
+    sink(&events)?;
+    job.build()
+}
+
+/// The spec's Nexmark event stream, with watermarks from the events.
+pub(crate) fn nexmark_events(job: &JobBuilder, spec: &BenchSpec) -> DataStream<Event> {
     let input = spec.input.clone();
     let rate = spec.rate_per_s;
     let progress = spec.progress.clone();
@@ -65,12 +72,10 @@ fn build_job(
         }
         Ok(s)
     });
-    let events = match spec.fail_once_after_events {
+    match spec.fail_once_after_events {
         Some(n) => fail_once(&events, n),
         None => events,
-    };
-    sink(&events)?;
-    job.build()
+    }
 }
 
 /// Passes events on, and fails the job once when subtask 0 has seen `n`

@@ -4,6 +4,7 @@
 use clap::Parser;
 use spate::Job;
 use spate::config::{Config, ConfigSources};
+use spate_bench::bid_prices::{BidReading, bid_prices_job};
 use spate_bench::nexmark::GeneratorConfig;
 use spate_bench::runner::{BenchSpec, blackhole_job};
 use spate_bench::source::EventInput;
@@ -12,7 +13,7 @@ use spate_cluster::worker::JobCatalog;
 use spate_torture::OracleArgs;
 
 /// The jobs of this binary.
-pub const JOBS: [&str; 4] = ["nexmark", "late-data", "overload", "oracle"];
+pub const JOBS: [&str; 5] = ["nexmark", "late-data", "overload", "oracle", "bid-prices"];
 
 /// The catalog of the `spate` binary.
 pub struct Catalog;
@@ -74,6 +75,22 @@ impl NexmarkJobArgs {
     }
 }
 
+/// Arguments of the `bid-prices` job: Nexmark bids rebalanced, filtered
+/// and projected in place, summed per auction in 10 s windows.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "bid-prices", no_binary_name = true)]
+pub struct BidPricesArgs {
+    /// Nexmark events to generate over all subtasks.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub events: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Deserialize every bid before filtering it (for comparison).
+    #[arg(long)]
+    pub owned: bool,
+}
+
 /// Arguments of the `late-data` job.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "late-data", no_binary_name = true)]
@@ -124,6 +141,22 @@ pub fn build_job(name: &str, args: &[String]) -> Result<Job, String> {
             let a = OverloadArgs::try_parse_from(args).map_err(|e| e.to_string())?;
             spate_bench::overload::overload_job(a.events, a.sink_us_per_record)
                 .map_err(|e| e.to_string())
+        }
+        "bid-prices" => {
+            let a = BidPricesArgs::try_parse_from(args).map_err(|e| e.to_string())?;
+            let spec = NexmarkJobArgs {
+                query: "bid-prices".into(),
+                events: a.events,
+                seed: a.seed,
+                rate: 0,
+            }
+            .bench_spec();
+            let reading = if a.owned {
+                BidReading::Owned
+            } else {
+                BidReading::InPlace
+            };
+            bid_prices_job(&spec, reading).map_err(|e| e.to_string())
         }
         "oracle" => {
             let a = OracleArgs::try_parse_from(args).map_err(|e| e.to_string())?;

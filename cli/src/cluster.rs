@@ -472,13 +472,15 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     let r = submit_job(&args.target.addr()?, spec, args.parallelism, false)?;
     let m = &r.metrics;
     println!(
-        "job {} finished in {:.2} s\nsource records   {}\nsink records     {}\nlate records     {}\nchecksum         {:016x}",
+        "job {} finished in {:.2} s\nsource records   {}\nsink records     {}\nlate records     {}\nchecksum         {:016x}\nfrom other processes: {} records deserialized, {} read in place",
         r.job,
         r.wall.as_secs_f64(),
         m.source_records,
         m.sink_records(),
         m.late_records,
-        m.sink_checksum()
+        m.sink_checksum(),
+        m.remote_records_deserialized,
+        m.remote_records_read_in_place,
     );
     Ok(())
 }

@@ -139,6 +139,53 @@ fn three_workers_give_the_results_of_one_process() {
         "late records     0",
         "{three}"
     );
+
+    // Bids rebalanced across the workers: read in their receive buffers by
+    // an in-place operator, never deserialized, with the same output.
+    let bid_prices = |parallelism: &str, owned: bool| {
+        let mut args = vec![
+            "submit",
+            "bid-prices",
+            "--parallelism",
+            parallelism,
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--set",
+            "runtime.io_memory_kib=256",
+            "--",
+            "--events",
+            "300000",
+        ];
+        if owned {
+            args.push("--owned");
+        }
+        let out = ok(spate(&args));
+        let remote = pick(&out, "from other processes:");
+        let counts: Vec<u64> = remote
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let &[deserialized, in_place] = counts.as_slice() else {
+            panic!("two counts in `{remote}`");
+        };
+        (pick(&out, "checksum"), deserialized, in_place)
+    };
+    let (one_sum, one_de, one_in_place) = bid_prices("1", false);
+    let (owned_sum, owned_de, owned_in_place) = bid_prices("3", true);
+    let (sum, de, in_place) = bid_prices("3", false);
+    assert_eq!(one_sum, sum, "in place on 3 workers = 1 process");
+    assert_eq!(owned_sum, sum, "in place = deserialized");
+    assert_eq!(
+        (one_de, one_in_place),
+        (0, 0),
+        "one process receives nothing"
+    );
+    assert_eq!(owned_in_place, 0, "filter and map deserialize every bid");
+    assert!(in_place > 10_000, "bids read in place: {in_place}");
+    assert!(
+        de + in_place / 2 < owned_de,
+        "bids are not deserialized: {de} vs {owned_de}, {in_place} read in place"
+    );
 }
 
 #[test]

@@ -90,6 +90,8 @@ fn metrics(records: u64, checksum: u64) -> WireMetrics {
     WireMetrics {
         source_records: records,
         late_records: 0,
+        remote_records_deserialized: 0,
+        remote_records_read_in_place: 0,
         sinks: vec![("output".into(), records, checksum, vec![(1_000, records)])],
     }
 }

@@ -37,7 +37,7 @@ pub mod window;
 
 pub use api::{DataStream, Job, JobBuilder, JobResult, KeyedStream, OutputTag, RunOptions};
 pub use error::{Result, SpateError};
-pub use runtime::message::Rec;
+pub use runtime::message::{ArchivedRec, Rec};
 pub use runtime::wire::ExchangeData;
 
 /// The rkyv version record types derive from (`#[derive(rkyv::Archive,

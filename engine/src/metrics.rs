@@ -48,6 +48,8 @@ impl SinkStats {
 pub(crate) struct CoreMetrics {
     source_records: Cell<u64>,
     late_records: Cell<u64>,
+    remote_records_deserialized: Cell<u64>,
+    remote_records_read_in_place: Cell<u64>,
     sinks: RefCell<BTreeMap<String, SinkStats>>,
 }
 
@@ -58,6 +60,16 @@ impl CoreMetrics {
 
     pub(crate) fn add_late_records(&self, n: u64) {
         self.late_records.set(self.late_records.get() + n);
+    }
+
+    pub(crate) fn add_remote_records_deserialized(&self, n: u64) {
+        let c = &self.remote_records_deserialized;
+        c.set(c.get() + n);
+    }
+
+    pub(crate) fn add_remote_records_read_in_place(&self, n: u64) {
+        let c = &self.remote_records_read_in_place;
+        c.set(c.get() + n);
     }
 
     /// A sink's records and checksum on this core so far.
@@ -83,6 +95,8 @@ impl CoreMetrics {
         JobMetrics {
             source_records: self.source_records.get(),
             late_records: self.late_records.get(),
+            remote_records_deserialized: self.remote_records_deserialized.get(),
+            remote_records_read_in_place: self.remote_records_read_in_place.get(),
             sinks: self.sinks.borrow().clone(),
             checkpoints: CheckpointMetrics::default(),
             ready_ns_max: 0,
@@ -97,6 +111,13 @@ pub struct JobMetrics {
     pub source_records: u64,
     /// Records dropped or side-output as late by window operators.
     pub late_records: u64,
+    /// Records that arrived from another process and were deserialized
+    /// into owned values.
+    pub remote_records_deserialized: u64,
+    /// Records that arrived from another process and that an in-place
+    /// operator read in their receive buffer (a record it kept is also
+    /// counted as deserialized).
+    pub remote_records_read_in_place: u64,
     /// Per sink name.
     pub sinks: BTreeMap<String, SinkStats>,
     /// Checkpoints and recoveries (all zero without checkpointing).
@@ -193,6 +214,8 @@ impl JobMetrics {
     pub fn merge(&mut self, other: &JobMetrics) {
         self.source_records += other.source_records;
         self.late_records += other.late_records;
+        self.remote_records_deserialized += other.remote_records_deserialized;
+        self.remote_records_read_in_place += other.remote_records_read_in_place;
         self.ready_ns_max = self.ready_ns_max.max(other.ready_ns_max);
         for (name, s) in &other.sinks {
             self.sinks.entry(name.clone()).or_default().merge(s);
@@ -229,6 +252,10 @@ pub struct WireMetrics {
     pub source_records: u64,
     /// Records dropped as late.
     pub late_records: u64,
+    /// Records from other processes deserialized.
+    pub remote_records_deserialized: u64,
+    /// Records from other processes read in place.
+    pub remote_records_read_in_place: u64,
     /// Per sink: name, records, checksum, and the recorded latency
     /// histogram as (value ns, count) pairs.
     pub sinks: Vec<WireSink>,
@@ -243,6 +270,8 @@ impl JobMetrics {
         WireMetrics {
             source_records: self.source_records,
             late_records: self.late_records,
+            remote_records_deserialized: self.remote_records_deserialized,
+            remote_records_read_in_place: self.remote_records_read_in_place,
             sinks: self
                 .sinks
                 .iter()
@@ -280,6 +309,8 @@ impl JobMetrics {
         JobMetrics {
             source_records: wire.source_records,
             late_records: wire.late_records,
+            remote_records_deserialized: wire.remote_records_deserialized,
+            remote_records_read_in_place: wire.remote_records_read_in_place,
             sinks,
             checkpoints: CheckpointMetrics::default(),
             ready_ns_max: 0,
@@ -296,6 +327,8 @@ mod wire_tests {
         let mut m = JobMetrics {
             source_records: 10,
             late_records: 2,
+            remote_records_deserialized: 3,
+            remote_records_read_in_place: 4,
             ..Default::default()
         };
         let mut s = SinkStats {
@@ -310,6 +343,8 @@ mod wire_tests {
         let back = JobMetrics::from_wire(&m.to_wire());
         assert_eq!(back.source_records, 10);
         assert_eq!(back.late_records, 2);
+        assert_eq!(back.remote_records_deserialized, 3);
+        assert_eq!(back.remote_records_read_in_place, 4);
         assert_eq!(back.sink_records(), 7);
         assert_eq!(back.sink_checksum(), 0xdead_beef);
         let (a, b) = (m.latency_ns(), back.latency_ns());

@@ -278,6 +278,8 @@ impl Sim {
                         metrics: WireMetrics {
                             source_records: 1,
                             late_records: 0,
+                            remote_records_deserialized: 0,
+                            remote_records_read_in_place: 0,
                             sinks: Vec::new(),
                         },
                     },

@@ -9,6 +9,7 @@ use super::job::SharedBuilder;
 use super::keyed::KeyedStream;
 use super::side_output::OutputTag;
 use crate::operators::basic::{FilterOp, FlatMapOp, MapOp};
+use crate::operators::in_place::{FilterInPlaceOp, FlatMapInPlaceOp};
 use crate::operators::process::{ProcessFunction, ProcessOp};
 use crate::operators::timestamps::TimestampsOp;
 use crate::operators::union::union_input;
@@ -133,6 +134,89 @@ impl<T: crate::Data> DataStream<T> {
             Ok(Box::new(FilterOp {
                 f: f.clone(),
                 next: inst.outputs_of::<T>(node)?,
+            }))
+        })
+    }
+
+    /// Keeps the records for which the predicate is true, like
+    /// [`DataStream::filter`], reading records from another process in
+    /// place: the predicate has two forms, `f` over a record and
+    /// `f_archived` over its archive (`T::Archived`, see [`ExchangeData`]),
+    /// and they must agree. Right after an exchange that crosses processes
+    /// (`rebalance`, `broadcast`, `key_by`), each received batch is read in
+    /// its receive buffer with `f_archived` and only the records kept are
+    /// deserialized; records from the same process, never archived, meet
+    /// `f`.
+    ///
+    /// ```
+    /// # use spate::Job;
+    /// type Visit = (u64, String);
+    /// let job = Job::builder("in-place");
+    /// let long_paths = job
+    ///     .from_collection(vec![(1u64, "/".to_string()), (2, "/cart".to_string())])
+    ///     .rebalance()
+    ///     .filter_in_place(
+    ///         |v: &Visit| v.1.len() > 1,
+    ///         |v: &<Visit as spate::rkyv::Archive>::Archived| v.1.len() > 1,
+    ///     );
+    /// # let _ = long_paths;
+    /// ```
+    pub fn filter_in_place(
+        &self,
+        f: impl FnMut(&T) -> bool + UserFn,
+        f_archived: impl FnMut(&T::Archived) -> bool + UserFn,
+    ) -> DataStream<T>
+    where
+        T: ExchangeData,
+    {
+        self.then("filter_in_place", move |inst, node| {
+            Ok(Box::new(FilterInPlaceOp {
+                f: f.clone(),
+                fa: f_archived.clone(),
+                next: inst.outputs_of::<T>(node)?,
+                scratch: Default::default(),
+            }))
+        })
+    }
+
+    /// Maps every record like [`DataStream::map`], with two forms of the
+    /// function that must agree: `f` over a record from the same process,
+    /// `f_archived` over the archive of a record from another process, read
+    /// in its receive buffer and never deserialized (a projection of a few
+    /// fields of a wide record copies only those).
+    pub fn map_in_place<U: crate::Data>(
+        &self,
+        f: impl FnMut(&T) -> U + UserFn,
+        f_archived: impl FnMut(&T::Archived) -> U + UserFn,
+    ) -> DataStream<U>
+    where
+        T: ExchangeData,
+    {
+        let (mut f, mut fa) = (f, f_archived);
+        self.flat_map_in_place(move |t: &T| Some(f(t)), move |a: &T::Archived| Some(fa(a)))
+    }
+
+    /// Maps every record to zero or more records like
+    /// [`DataStream::flat_map`], with two forms of the function that must
+    /// agree (see [`DataStream::map_in_place`]): a filter and a projection
+    /// in one, with no record from another process deserialized.
+    pub fn flat_map_in_place<U, I>(
+        &self,
+        f: impl FnMut(&T) -> I + UserFn,
+        f_archived: impl FnMut(&T::Archived) -> I + UserFn,
+    ) -> DataStream<U>
+    where
+        T: ExchangeData,
+        U: crate::Data,
+        I: IntoIterator<Item = U> + 'static,
+    {
+        self.then("flat_map_in_place", move |inst, node| {
+            Ok(Box::new(FlatMapInPlaceOp {
+                f: f.clone(),
+                fa: f_archived.clone(),
+                next: inst.outputs_of::<U>(node)?,
+                scratch: Default::default(),
+                _i: PhantomData,
             }))
         })
     }

@@ -284,8 +284,6 @@ mod tests {
     use spate_state::KeyGroupRange;
 
     use super::*;
-    use crate::metrics::CoreMetrics;
-    use crate::time::SystemClock;
 
     /// (key, record id).
     type Ev = (u64, u32);
@@ -305,15 +303,7 @@ mod tests {
     }
 
     fn task_cx() -> TaskCx {
-        TaskCx {
-            clock: SystemClock::default(),
-            created_ns: 0,
-            subtask: 0,
-            next_proc_timer_ms: None,
-            failure: None,
-            metrics: Rc::new(CoreMetrics::default()),
-            now_ms_cached: 0,
-        }
+        TaskCx::for_tests()
     }
 
     type Op = IntervalJoinOp<u64, Ev, Ev, (u32, u32), fn(&Ev, &Ev) -> (u32, u32)>;

@@ -10,6 +10,7 @@ use futures_lite::Stream;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender};
 
+use super::archived::ArchivedBatch;
 use super::message::Message;
 
 /// Messages sent on one cross-core channel so far, written by the sender
@@ -69,6 +70,15 @@ pub(crate) enum Tx<T: Send + 'static> {
 pub(crate) enum Rx<T: Send + 'static> {
     Shared(SharedRecv<T>),
     Local(Pin<Box<dyn Stream<Item = Message<T>>>>),
+    /// From another process: batches stay in their receive buffers.
+    Remote(Pin<Box<dyn Stream<Item = Received<T>>>>),
+}
+
+/// What a receiver yields: a message, or (only from another process) a
+/// batch still in its receive buffer.
+pub(crate) enum Received<T> {
+    Message(Message<T>),
+    Archived(ArchivedBatch<T>),
 }
 
 /// A connected cross-core receiver that keeps at most one waker in
@@ -226,11 +236,13 @@ fn give_back<T>(e: glommio::GlommioError<Message<T>>) -> Option<Message<T>> {
 }
 
 impl<T: Send + 'static> Rx<T> {
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message<T>>> {
-        match self {
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received<T>>> {
+        let message = match self {
             Rx::Shared(r) => r.poll_recv(cx),
             Rx::Local(r) => r.as_mut().poll_next(cx),
-        }
+            Rx::Remote(r) => return r.as_mut().poll_next(cx),
+        };
+        message.map(|m| m.map(Received::Message))
     }
 }
 

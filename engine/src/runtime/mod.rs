@@ -1,6 +1,7 @@
 //! The thread-per-core runtime: one pinned glommio executor per core, each
 //! running one subtask of every operator chain.
 
+pub(crate) mod archived;
 pub(crate) mod channel;
 pub(crate) mod exchange;
 pub mod executor;

@@ -2,6 +2,9 @@
 
 use std::rc::Rc;
 
+use rkyv::util::AlignedVec;
+
+use super::archived::{ArchivedBatch, invalid_batch};
 use crate::error::SpateError;
 use crate::metrics::CoreMetrics;
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -23,6 +26,21 @@ pub(crate) trait Output<T>: 'static {
     fn tick(&mut self, cx: &mut TaskCx);
     /// The input ended: nothing follows.
     fn end(&mut self, cx: &mut TaskCx);
+    /// A batch from another process, still in its receive buffer. Operators
+    /// that read records in place override this; the rest get each record
+    /// deserialized.
+    fn archived(&mut self, cx: &mut TaskCx, batch: &ArchivedBatch<T>) {
+        let mut scratch = AlignedVec::new();
+        let decoded =
+            batch.decode_each(&mut scratch, &mut |rec| self.record(cx, rec.value, rec.ts));
+        match decoded {
+            Ok(n) => cx.metrics.add_remote_records_deserialized(n),
+            Err(e) => cx.fail(SpateError::Runtime {
+                core: cx.subtask,
+                reason: invalid_batch(&e),
+            }),
+        }
+    }
 }
 
 pub(crate) type BoxOutput<T> = Box<dyn Output<T>>;
@@ -43,6 +61,20 @@ pub(crate) struct TaskCx {
 }
 
 impl TaskCx {
+    /// A context for driving operators by hand in unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> TaskCx {
+        TaskCx {
+            clock: SystemClock::default(),
+            created_ns: 0,
+            subtask: 0,
+            next_proc_timer_ms: None,
+            failure: None,
+            metrics: Rc::new(CoreMetrics::default()),
+            now_ms_cached: 0,
+        }
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

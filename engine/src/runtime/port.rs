@@ -3,7 +3,8 @@
 
 use std::task::{Context, Poll};
 
-use super::channel::Rx;
+use super::archived::ArchivedBatch;
+use super::channel::{Received, Rx};
 use super::message::Message;
 use super::output::{BoxOutput, TaskCx};
 use crate::checkpoint::CheckpointBarrier;
@@ -64,6 +65,15 @@ impl<T: Send + 'static> ChannelPort<T> {
             entry,
             done: n == 0,
         }
+    }
+
+    /// Hands a batch from another process to the chain, still archived.
+    fn deliver_archived(&mut self, tcx: &mut TaskCx, batch: &ArchivedBatch<T>) -> PortEvent {
+        tcx.created_ns = batch.created_ns;
+        tcx.refresh_now();
+        self.entry.archived(tcx, batch);
+        self.entry.batch_end(tcx);
+        PortEvent::Delivered
     }
 
     /// Delivers one message; barriers and channel ends go to the task.
@@ -153,9 +163,13 @@ impl<T: Send + 'static> InputPort for ChannelPort<T> {
                 continue;
             };
             match rx.poll_recv(cx) {
-                Poll::Ready(Some(msg)) => {
+                Poll::Ready(Some(Received::Message(msg))) => {
                     self.next = (c + 1) % n;
                     return Poll::Ready(self.deliver(tcx, c, msg));
+                }
+                Poll::Ready(Some(Received::Archived(batch))) => {
+                    self.next = (c + 1) % n;
+                    return Poll::Ready(self.deliver_archived(tcx, &batch));
                 }
                 Poll::Ready(None) => {
                     // The sender vanished without End: only after a failure.

@@ -4,7 +4,8 @@
 //! writer sends into a small local channel, and a pump task on the same core
 //! encodes its messages into frames on the link's logical channel (waiting
 //! for credit: that is the backpressure). On the receiving core, a stream
-//! decodes the frames back into messages. The link itself (TCP, credits,
+//! turns the frames back into messages (record batches stay in their
+//! receive buffers until the chain reads them). The link itself (TCP, credits,
 //! frame validation) lives behind [`RemoteLinks`], implemented by the
 //! cluster runtime over `spate-net`, or in memory by tests.
 
@@ -14,11 +15,11 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
-use rkyv::util::AlignedVec;
 use spate_net::{ChannelId, FrameKind, NetError};
 
-use super::channel::Rx;
-use super::message::{Batch, Message, Rec};
+use super::archived::ArchivedBatch;
+use super::channel::{Received, Rx};
+use super::message::{Message, Rec};
 use super::wire::{WireCodec, WireEvent};
 use crate::error::SpateError;
 use crate::time::{Clock, SystemClock};
@@ -134,10 +135,15 @@ pub(crate) async fn pump_out<T: Send + 'static>(
 ) -> Result<(), SpateError> {
     let fail = |e: NetError| net_failure(subtask, "sending to another process failed", &e);
     loop {
-        let Some(msg) = futures_lite::future::poll_fn(|cx| rx.poll_recv(cx)).await else {
+        let Some(received) = futures_lite::future::poll_fn(|cx| rx.poll_recv(cx)).await else {
             // The writer went away without an end marker: its task failed
             // and reports why; the peer sees the link close.
             return Ok(());
+        };
+        let Received::Message(msg) = received else {
+            return Err(SpateError::internal(
+                "a batch received from another process was routed to a sender",
+            ));
         };
         match msg {
             Message::Batch(b) => {
@@ -227,9 +233,10 @@ async fn send_records<T>(
     Ok(())
 }
 
-/// The receiving side: a stream of decoded messages. A link failure is
-/// recorded in `failure` and ends the stream without an end marker, which
-/// fails the consuming task.
+/// The receiving side: a stream of messages, whose record batches stay in
+/// their receive buffers until the consuming chain reads them. A link
+/// failure is recorded in `failure` and ends the stream without an end
+/// marker, which fails the consuming task.
 pub(crate) fn inbound<T: Send + 'static>(
     input: Box<dyn RemoteReceiver>,
     codec: WireCodec<T>,
@@ -242,7 +249,6 @@ pub(crate) fn inbound<T: Send + 'static>(
         codec: WireCodec<T>,
         clock: SystemClock,
         failure: RemoteFailure,
-        scratch: AlignedVec,
         subtask: usize,
         done: bool,
     }
@@ -251,20 +257,19 @@ pub(crate) fn inbound<T: Send + 'static>(
         codec,
         clock,
         failure,
-        scratch: AlignedVec::new(),
         subtask,
         done: false,
     };
-    Rx::Local(Box::pin(futures_lite::stream::unfold(
+    Rx::Remote(Box::pin(futures_lite::stream::unfold(
         state,
         |mut st| async move {
             if st.done {
                 return None;
             }
-            match next_message(&mut st.input, st.codec, &st.clock, &mut st.scratch).await {
-                Ok(Some(msg)) => {
-                    st.done = matches!(msg, Message::End);
-                    Some((msg, st))
+            match next_received(&mut st.input, st.codec, &st.clock).await {
+                Ok(Some(item)) => {
+                    st.done = matches!(item, Received::Message(Message::End));
+                    Some((item, st))
                 }
                 Ok(None) => None,
                 Err(reason) => {
@@ -279,28 +284,23 @@ pub(crate) fn inbound<T: Send + 'static>(
     )))
 }
 
-async fn next_message<T>(
+async fn next_received<T>(
     input: &mut Box<dyn RemoteReceiver>,
     codec: WireCodec<T>,
     clock: &SystemClock,
-    scratch: &mut AlignedVec,
-) -> Result<Option<Message<T>>, String> {
+) -> Result<Option<Received<T>>, String> {
     let fail = |e: NetError| format!("receiving from another process failed: {e}");
     let Some(item) = input.recv().await.map_err(fail)? else {
         return Ok(None);
     };
     let now = clock.mono_ns();
-    Ok(Some(match item {
+    Ok(Some(Received::Message(match item {
         Inbound::Data(payload) => {
-            let records = (codec.decode)((*payload).as_ref(), scratch)
-                .map_err(|e| format!("a batch from another process failed validation: {e}"))?;
-            drop(payload);
-            Message::Batch(Batch {
-                records,
-                created_ns: now,
-                watermark_before: None,
-                watermark_after: None,
-            })
+            return Ok(Some(Received::Archived(ArchivedBatch::new(
+                payload,
+                codec.decode_each,
+                now,
+            ))));
         }
         Inbound::Event {
             kind: FrameKind::EndOfChannel,
@@ -332,7 +332,7 @@ async fn next_message<T>(
                 "another process sent a {kind:?} event on a data channel, which carries none"
             ));
         }
-    }))
+    })))
 }
 
 #[cfg(test)]

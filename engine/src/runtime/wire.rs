@@ -21,36 +21,64 @@ use crate::time::Timestamp;
 /// types do already).
 ///
 /// Exchanges that repartition (`key_by`, `rebalance`, `broadcast`) require
-/// it, so a job that runs on one process runs unchanged on a cluster.
-pub trait ExchangeData: crate::Data {
+/// it, so a job that runs on one process runs unchanged on a cluster. Its
+/// archived form ([`rkyv::Archive::Archived`]) is what in-place operators
+/// such as [`crate::DataStream::filter_in_place`] read.
+pub trait ExchangeData: crate::Data + Archive {
     /// Appends the archive of `records` to `dst`; returns its length.
     #[doc(hidden)]
     fn encode_records(records: &[Rec<Self>], dst: &mut BytesMut) -> Result<usize, String>;
     /// Validates an archive (checked: the bytes come from a socket) and
-    /// deserializes its records.
+    /// returns its records, in place.
     #[doc(hidden)]
-    fn decode_records(payload: &[u8], scratch: &mut AlignedVec) -> Result<Vec<Rec<Self>>, String>;
+    fn access_records<'a>(
+        payload: &'a [u8],
+        scratch: &'a mut AlignedVec,
+    ) -> Result<&'a ArchivedVec<ArchivedRecOf<Self>>, String>;
+    /// Builds an owned record from its archive.
+    #[doc(hidden)]
+    fn deserialize_record(archived: &ArchivedRecOf<Self>) -> Result<Rec<Self>, String>;
+    /// Validates an archive and hands each record, deserialized, to `f`;
+    /// returns how many it handed over.
+    #[doc(hidden)]
+    fn decode_each(
+        payload: &[u8],
+        scratch: &mut AlignedVec,
+        f: &mut dyn FnMut(Rec<Self>),
+    ) -> Result<u64, String> {
+        let archived = Self::access_records(payload, scratch)?;
+        for r in archived.iter() {
+            f(Self::deserialize_record(r)?);
+        }
+        Ok(archived.len() as u64)
+    }
 }
 
-type ArchivedRec<T> = <Rec<T> as Archive>::Archived;
+/// The archive of a record: in generic code where `Rec<T>: Archive` is
+/// only a bound, rustc keeps this projection abstract (elsewhere it is
+/// [`crate::ArchivedRec`]).
+pub type ArchivedRecOf<T> = <Rec<T> as Archive>::Archived;
 
 impl<T> ExchangeData for T
 where
-    T: crate::Data,
+    T: crate::Data + Archive,
     Rec<T>: BatchRecord,
-    ArchivedVec<ArchivedRec<T>>: for<'v> CheckBytes<HighValidator<'v, rancor::Error>>,
-    ArchivedRec<T>: Deserialize<Rec<T>, HighDeserializer<rancor::Error>>,
+    ArchivedVec<ArchivedRecOf<T>>: for<'v> CheckBytes<HighValidator<'v, rancor::Error>>,
+    ArchivedRecOf<T>: Deserialize<Rec<T>, HighDeserializer<rancor::Error>>,
 {
     fn encode_records(records: &[Rec<Self>], dst: &mut BytesMut) -> Result<usize, String> {
         write_batch(records, dst).map_err(|e| e.to_string())
     }
 
-    fn decode_records(payload: &[u8], scratch: &mut AlignedVec) -> Result<Vec<Rec<Self>>, String> {
-        let archived = access_batch::<Rec<T>>(payload, scratch).map_err(|e| e.to_string())?;
-        archived
-            .iter()
-            .map(|r| rkyv::deserialize::<Rec<T>, rancor::Error>(r).map_err(|e| e.to_string()))
-            .collect()
+    fn access_records<'a>(
+        payload: &'a [u8],
+        scratch: &'a mut AlignedVec,
+    ) -> Result<&'a ArchivedVec<ArchivedRecOf<Self>>, String> {
+        access_batch::<Rec<T>>(payload, scratch).map_err(|e| e.to_string())
+    }
+
+    fn deserialize_record(archived: &ArchivedRecOf<Self>) -> Result<Rec<Self>, String> {
+        rkyv::deserialize::<Rec<T>, rancor::Error>(archived).map_err(|e| e.to_string())
     }
 }
 
@@ -58,11 +86,12 @@ where
 /// be [`ExchangeData`] and carried type-erased-free through the graph.
 pub(crate) struct WireCodec<T> {
     pub(crate) encode: EncodeFn<T>,
-    pub(crate) decode: DecodeFn<T>,
+    pub(crate) decode_each: DecodeEachFn<T>,
 }
 
 type EncodeFn<T> = fn(&[Rec<T>], &mut BytesMut) -> Result<usize, String>;
-type DecodeFn<T> = fn(&[u8], &mut AlignedVec) -> Result<Vec<Rec<T>>, String>;
+pub(crate) type DecodeEachFn<T> =
+    fn(&[u8], &mut AlignedVec, &mut dyn FnMut(Rec<T>)) -> Result<u64, String>;
 
 impl<T> Clone for WireCodec<T> {
     fn clone(&self) -> Self {
@@ -76,7 +105,7 @@ impl<T: ExchangeData> WireCodec<T> {
     pub(crate) fn of() -> Self {
         Self {
             encode: T::encode_records,
-            decode: T::decode_records,
+            decode_each: T::decode_each,
         }
     }
 }
@@ -134,7 +163,9 @@ mod tests {
         let len = (codec.encode)(&input, &mut buf).unwrap();
         assert_eq!(len, buf.len());
         let mut scratch = AlignedVec::new();
-        let out = (codec.decode)(&buf, &mut scratch).unwrap();
+        let mut out = Vec::new();
+        let n = (codec.decode_each)(&buf, &mut scratch, &mut |r| out.push(r)).unwrap();
+        assert_eq!(n, 1000);
         assert_eq!(out, input);
     }
 
@@ -149,9 +180,9 @@ mod tests {
             bad[i] ^= 0xff;
             // Some flips land in padding or in a value and still validate;
             // none may panic.
-            let _ = (codec.decode)(&bad, &mut scratch);
+            let _ = (codec.decode_each)(&bad, &mut scratch, &mut |_| {});
         }
-        assert!((codec.decode)(&buf[..buf.len() / 2], &mut scratch).is_err());
+        assert!((codec.decode_each)(&buf[..buf.len() / 2], &mut scratch, &mut |_| {}).is_err());
     }
 
     #[test]

@@ -9,9 +9,8 @@ use proptest::prelude::*;
 use spate_state::{AggregateFunction, AggregatingTable, KeyGroupRange};
 
 use super::*;
-use crate::metrics::CoreMetrics;
 use crate::runtime::side::TypedSide;
-use crate::time::{SystemClock, WATERMARK_MAX};
+use crate::time::WATERMARK_MAX;
 use crate::window::operator::{PerWindowOp, WindowOp};
 use crate::window::{AggregateContents, DefaultTrigger};
 
@@ -63,15 +62,7 @@ impl<X: 'static> Output<X> for Collect<X> {
 }
 
 fn task_cx() -> TaskCx {
-    TaskCx {
-        clock: SystemClock::default(),
-        created_ns: 0,
-        subtask: 0,
-        next_proc_timer_ms: None,
-        failure: None,
-        metrics: Rc::new(CoreMetrics::default()),
-        now_ms_cached: 0,
-    }
+    TaskCx::for_tests()
 }
 
 #[derive(Debug, Clone, Copy)]
