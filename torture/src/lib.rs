@@ -6,6 +6,7 @@
 pub mod checker;
 pub mod cluster;
 pub mod corrupt;
+pub mod disk;
 pub mod error;
 pub mod oracle;
 pub mod results;

@@ -69,6 +69,9 @@ enum Suite {
     Kill,
     /// `SIGSTOP` of a random worker past the heartbeat timeout, then `SIGCONT`.
     Stop,
+    /// The checkpoint disk (a tmpfs; needs root) full or read-only for 1–3 s,
+    /// sometimes with a worker killed meanwhile.
+    Disk,
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,6 +106,7 @@ fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
     let kind = match args.suite {
         Suite::Kill => SuiteKind::Kill,
         Suite::Stop => SuiteKind::Stop,
+        Suite::Disk => SuiteKind::Disk,
     };
     let spate = match &args.spate {
         Some(p) => p.clone(),

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::checker::{Report, check};
 use crate::cluster::{LocalCluster, Member, Resources, latest_checkpoint, signal};
+use crate::disk::CheckpointDisk;
 use crate::error::{Result, TortureError, io};
 use crate::oracle::OracleArgs;
 use crate::rng::Rng;
@@ -25,6 +26,8 @@ pub const WORKERS: u32 = 3;
 const POLL_MS: u64 = 20;
 /// The coordinator's log line of a restart.
 const RESTART_MARK: &str = "; restarting from ";
+/// The coordinator's log line of a checkpoint a worker declined.
+const DECLINE_MARK: &str = " declined: ";
 
 /// Which faults a suite injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,10 @@ pub enum SuiteKind {
     /// `SIGSTOP` of a random worker for longer than the heartbeat timeout,
     /// then `SIGCONT`.
     Stop,
+    /// The checkpoint disk (a size-capped tmpfs) full, or read-only, for a
+    /// while; sometimes a worker is killed meanwhile, so the job restores
+    /// from the disk while it cannot take checkpoints.
+    Disk,
 }
 
 impl SuiteKind {
@@ -42,6 +49,7 @@ impl SuiteKind {
         match self {
             SuiteKind::Kill => "kill",
             SuiteKind::Stop => "stop",
+            SuiteKind::Disk => "disk",
         }
     }
 }
@@ -77,6 +85,8 @@ pub struct SuiteConfig {
     pub spate: PathBuf,
     /// Extra `KEY=VALUE` settings of the job (e.g. `state.backend=rocksdb`).
     pub job_settings: Vec<String>,
+    /// Size of the checkpoint disk of the disk suite.
+    pub disk_bytes: u64,
 }
 
 impl SuiteConfig {
@@ -97,6 +107,7 @@ impl SuiteConfig {
             work_dir,
             spate,
             job_settings: Vec::new(),
+            disk_bytes: 16 << 20,
         }
     }
 
@@ -119,6 +130,10 @@ pub enum FaultKind {
     KillBurst,
     /// `SIGSTOP`, then `SIGCONT` after the pause.
     Pause,
+    /// The checkpoint disk full (`ENOSPC`) for a while.
+    DiskFull,
+    /// The checkpoint disk read-only (`EROFS`) for a while.
+    DiskReadOnly,
 }
 
 impl fmt::Display for FaultKind {
@@ -127,6 +142,8 @@ impl fmt::Display for FaultKind {
             FaultKind::KillWorker => "kill -9 of one worker",
             FaultKind::KillBurst => "kill -9 of two workers at once",
             FaultKind::Pause => "SIGSTOP past the heartbeat timeout, then SIGCONT",
+            FaultKind::DiskFull => "checkpoint disk full",
+            FaultKind::DiskReadOnly => "checkpoint disk read-only",
         })
     }
 }
@@ -143,8 +160,8 @@ pub struct Fault {
     /// True when it hit before the job recovered from the previous fault
     /// (during a restart or restore).
     pub during_recovery: bool,
-    /// How long the process was paused (pauses only).
-    pub pause_ms: u64,
+    /// How long the process was paused, or the disk faulty (0 for kills).
+    pub duration_ms: u64,
 }
 
 impl fmt::Display for Fault {
@@ -154,15 +171,18 @@ impl fmt::Display for Fault {
             .iter()
             .map(|m| format!("{} (pid {})", m.name, m.pid))
             .collect();
-        write!(
-            f,
-            "[{:>9.3} s] {}: {}",
-            self.at_ms as f64 / 1000.0,
-            self.kind,
-            targets.join(", ")
-        )?;
-        if self.pause_ms > 0 {
-            write!(f, " for {} ms", self.pause_ms)?;
+        write!(f, "[{:>9.3} s] {}", self.at_ms as f64 / 1000.0, self.kind)?;
+        let disk = matches!(self.kind, FaultKind::DiskFull | FaultKind::DiskReadOnly);
+        if disk {
+            write!(f, " for {} ms", self.duration_ms)?;
+            if !targets.is_empty() {
+                write!(f, ", and kill -9 meanwhile of {}", targets.join(", "))?;
+            }
+        } else {
+            write!(f, ": {}", targets.join(", "))?;
+            if self.duration_ms > 0 {
+                write!(f, " for {} ms", self.duration_ms)?;
+            }
         }
         if self.during_recovery {
             f.write_str(", during the recovery from the previous fault")?;
@@ -216,6 +236,9 @@ pub struct SuiteOutcome {
     /// Paused workers that were still alive 10 s after `SIGCONT` (they
     /// should exit once fenced).
     pub stale_survivors: Vec<Member>,
+    /// Checkpoints a worker declined, as the coordinator logged them (a
+    /// disk fault shows here: the worker could not store its state).
+    pub declines_logged: usize,
     /// The whole suite.
     pub wall: Duration,
 }
@@ -261,6 +284,8 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         recoveries_unmeasured: 0,
         pending: None,
         stopped: Vec::new(),
+        disk: None,
+        disk_heal_at: None,
     };
     let resources_before = cluster.resources();
     let mut rounds = Vec::new();
@@ -288,6 +313,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
     let (faults, recoveries_ms, recoveries_unmeasured) =
         (run.faults, run.recoveries_ms, run.recoveries_unmeasured);
     let resources_after = cluster.resources();
+    let declines_logged = cluster.coordinator_log().matches(DECLINE_MARK).count();
     cluster.stop();
     Ok(SuiteOutcome {
         config: cfg.clone(),
@@ -298,6 +324,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         resources_before,
         resources_after,
         stale_survivors,
+        declines_logged,
         wall: start.elapsed(),
     })
 }
@@ -325,6 +352,10 @@ struct Run<'a> {
     pending: Option<PendingRecovery>,
     /// Paused workers, and when they were resumed.
     stopped: Vec<(Member, Instant)>,
+    /// The round's checkpoint disk (disk suite).
+    disk: Option<CheckpointDisk>,
+    /// When the disk's current fault ends.
+    disk_heal_at: Option<Instant>,
 }
 
 impl Run<'_> {
@@ -353,6 +384,9 @@ impl Run<'_> {
             "checkpoint.restarts_max=1000000".to_string(),
             "runtime.io_memory_kib=256".to_string(),
         ]);
+        if cfg.kind == SuiteKind::Disk {
+            self.disk = Some(CheckpointDisk::mount(&checkpoints, cfg.disk_bytes)?);
+        }
         let submit_log = dir.join("submit.log");
         let restarts_at_start = self.restarts_logged();
         let mut child =
@@ -398,6 +432,10 @@ impl Run<'_> {
         if self.pending.take().is_some() {
             self.recoveries_unmeasured += 1;
         }
+        self.disk_heal_at = None;
+        if let Some(disk) = self.disk.take() {
+            disk.unmount()?;
+        }
         let tail = std::fs::read_to_string(&submit_log).unwrap_or_default();
         let tail: String = tail
             .lines()
@@ -430,6 +468,7 @@ impl Run<'_> {
         let until = Instant::now() + wait;
         loop {
             self.resume_paused()?;
+            self.heal_disk()?;
             self.time_recovery(checkpoints);
             if let Some(status) = child.try_wait().map_err(|e| {
                 TortureError::Cluster(format!("cannot wait for `spate submit`: {e}"))
@@ -478,7 +517,69 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Ends the disk's fault when it is due.
+    fn heal_disk(&mut self) -> Result<()> {
+        if self.disk_heal_at.is_some_and(|at| at <= Instant::now()) {
+            self.disk_heal_at = None;
+            if let Some(disk) = self.disk.as_mut() {
+                disk.heal()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills the checkpoint disk or makes it read-only for 1–3 s; half the
+    /// time also kills a worker meanwhile.
+    fn inject_disk(&mut self, checkpoints: &Path) -> Result<Option<Fault>> {
+        let Some(disk) = self.disk.as_mut() else {
+            return Ok(None);
+        };
+        let kind = if self.rng.chance(50) {
+            disk.fill()?;
+            FaultKind::DiskFull
+        } else {
+            disk.make_read_only()?;
+            FaultKind::DiskReadOnly
+        };
+        let at_ms = self.start.elapsed().as_millis() as u64;
+        let duration_ms = self.rng.between(1_000, 3_000);
+        self.disk_heal_at = Some(Instant::now() + Duration::from_millis(duration_ms));
+        let mut targets = Vec::new();
+        let workers = self.cluster.workers();
+        if !workers.is_empty() && self.rng.chance(50) {
+            let victim = workers[self.rng.below(workers.len() as u64) as usize].clone();
+            self.expect_recovery(checkpoints);
+            signal(victim.pid, "KILL")?;
+            targets.push(victim);
+        }
+        Ok(Some(Fault {
+            at_ms,
+            kind,
+            during_recovery: false,
+            targets,
+            duration_ms,
+        }))
+    }
+
+    /// Starts timing the recovery from a fault that restarts the job.
+    fn expect_recovery(&mut self, checkpoints: &Path) -> bool {
+        let during_recovery = self.pending.is_some();
+        if during_recovery {
+            self.recoveries_unmeasured += 1;
+        }
+        self.pending = Some(PendingRecovery {
+            at: Instant::now(),
+            restarts_before: self.restarts_logged(),
+            checkpoint_before: latest_checkpoint(checkpoints),
+            restarted: false,
+        });
+        during_recovery
+    }
+
     fn inject(&mut self, checkpoints: &Path) -> Result<Option<Fault>> {
+        if self.cfg.kind == SuiteKind::Disk {
+            return self.inject_disk(checkpoints);
+        }
         let paused: Vec<u32> = self.stopped.iter().map(|(m, _)| m.pid).collect();
         let mut workers: Vec<Member> = self
             .cluster
@@ -494,7 +595,7 @@ impl Run<'_> {
                 (FaultKind::KillBurst, 2)
             }
             SuiteKind::Kill => (FaultKind::KillWorker, 1),
-            SuiteKind::Stop => (FaultKind::Pause, 1),
+            SuiteKind::Stop | SuiteKind::Disk => (FaultKind::Pause, 1),
         };
         let mut targets = Vec::new();
         for _ in 0..count {
@@ -505,16 +606,7 @@ impl Run<'_> {
             FaultKind::Pause => self.cfg.heartbeat_timeout_ms + self.rng.between(500, 2_500),
             _ => 0,
         };
-        let during_recovery = self.pending.is_some();
-        if during_recovery {
-            self.recoveries_unmeasured += 1;
-        }
-        self.pending = Some(PendingRecovery {
-            at: Instant::now(),
-            restarts_before: self.restarts_logged(),
-            checkpoint_before: latest_checkpoint(checkpoints),
-            restarted: false,
-        });
+        let during_recovery = self.expect_recovery(checkpoints);
         let at_ms = self.start.elapsed().as_millis() as u64;
         for m in &targets {
             match kind {
@@ -531,7 +623,7 @@ impl Run<'_> {
             kind,
             targets,
             during_recovery,
-            pause_ms,
+            duration_ms: pause_ms,
         }))
     }
 
