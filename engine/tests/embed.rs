@@ -91,6 +91,29 @@ fn keyed_running_sums_in_a_tokio_app() {
     });
 }
 
+/// A profile with a checkpoint interval (low-latency has one) still runs an
+/// embedded engine: without checkpoints, none attempted, none aborted.
+#[test]
+fn a_checkpoint_interval_is_ignored_by_an_embedded_engine() {
+    runtime().block_on(async {
+        let mut c = config(1);
+        c.checkpoint.interval_ms = 20;
+        let (engine, output) = EngineBuilder::new("no checkpoints")
+            .config(c)
+            .start(running_sums)
+            .expect("engine starts");
+        let ingest = engine.ingest();
+        for i in 0..50u64 {
+            ingest.send((i % 5, 1)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let result = engine.shutdown().await.unwrap();
+        assert_eq!(result.metrics.checkpoints.aborted, 0);
+        assert_eq!(result.metrics.checkpoints.completed, 0);
+        assert_eq!(output.collect::<Vec<_>>().await.len(), 50);
+    });
+}
+
 /// On one core, a key's records are summed in the order they were sent.
 #[test]
 fn one_core_keeps_each_keys_order() {

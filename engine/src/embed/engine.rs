@@ -116,7 +116,7 @@ impl EngineBuilder {
         let job = job.build()?;
         let (done_tx, done_rx) = async_channel::bounded(1);
         let thread_startup = startup.clone();
-        let config = self.config;
+        let config = without_checkpoints(self.config, &self.name);
         std::thread::Builder::new()
             .name(format!("spate-embed-{}", self.name))
             .spawn(move || {
@@ -147,6 +147,23 @@ impl EngineBuilder {
             }),
         }
     }
+}
+
+/// The ingest queue cannot be rewound, so a checkpoint of an embedded job
+/// could never be restored exactly: every attempt would abort (and warn).
+/// A profile that sets an interval (e.g. `low-latency`) is still usable;
+/// the engine says once that it runs without checkpoints.
+fn without_checkpoints(mut config: Config, name: &str) -> Config {
+    if config.checkpoint.interval_ms > 0 {
+        tracing::info!(
+            engine = name,
+            "checkpoint.interval_ms = {} is ignored: an embedded engine takes no \
+             checkpoints, because its ingest queue cannot be rewound after a failure",
+            config.checkpoint.interval_ms
+        );
+        config.checkpoint.interval_ms = 0;
+    }
+    config
 }
 
 /// Adds the sink that hands the job's results to the user.
