@@ -17,11 +17,13 @@ use spate_bench::source::EventInput;
 use crate::config_args::ConfigArgs;
 use crate::progress::Progress;
 
+mod child;
 mod cluster;
 mod embed;
 mod flink;
 mod latency;
 mod net;
+mod profiles;
 mod results;
 
 /// Benchmarks.
@@ -44,6 +46,8 @@ pub enum BenchCommand {
     NetReceiver(net::NetReceiverArgs),
     /// Embedded engine: latency from `Ingest::send` to the output callback at 50 % of the max rate.
     Embed(embed::EmbedArgs),
+    /// The config profiles side by side, each on the metric it is tuned for.
+    Profiles(profiles::ProfilesArgs),
 }
 
 /// `spate bench state`.
@@ -239,6 +243,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::NetReceiver(args) => net::serve(args),
         BenchCommand::Cluster(args) => cluster::run(args),
         BenchCommand::Embed(args) => embed::run(args),
+        BenchCommand::Profiles(args) => profiles::run(args),
     }
 }
 

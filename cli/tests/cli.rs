@@ -301,3 +301,45 @@ fn bench_net_moves_every_record_between_two_processes() {
     assert_eq!(report["tcp"]["payload_bytes"].as_u64().unwrap(), payload);
     assert_eq!(report["ping"]["pings"], 200);
 }
+
+/// `spate bench profiles` measures every shipped profile on every metric.
+/// The recovery runs take checkpoints under each profile and restore from
+/// them, so a profile whose checkpoint settings cannot run (large-state
+/// asked for unaligned checkpoints, which are refused) fails this test.
+#[test]
+fn bench_profiles_measures_every_profile_on_every_metric() {
+    let out = spate(&[
+        "bench",
+        "profiles",
+        "--rounds",
+        "1",
+        "--events",
+        "200000",
+        "--latency-rate",
+        "20000",
+        "--latency-seconds",
+        "1",
+        "--state-keys",
+        "20000",
+        "--cores",
+        "1",
+        "--json",
+    ]);
+    let v = json_of(&out);
+    let medians = v["medians"].as_object().unwrap();
+    let profiles: Vec<&str> = medians.keys().map(String::as_str).collect();
+    assert_eq!(
+        profiles,
+        ["default", "large-state", "low-latency", "throughput"]
+    );
+    for (profile, m) in medians {
+        for metric in ["throughput", "latency_p99", "recovery"] {
+            let value = m[metric].as_f64().unwrap_or(-1.0);
+            assert!(value >= 0.0, "{profile} {metric}: {m}");
+        }
+        assert!(m["throughput"].as_f64().unwrap() > 0.0, "{profile}: {m}");
+    }
+    let winners = v["winners"].as_object().unwrap();
+    assert_eq!(winners.len(), 3, "{v}");
+    assert_eq!(v["owner_wins"].as_object().unwrap().len(), 3, "{v}");
+}

@@ -6,12 +6,13 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
 use spate_bench::report::{commit_of, human, machine, machine_slug, today_utc};
+
+use super::child::{median_of, spate_cmd};
 
 /// `spate bench cluster`.
 #[derive(Args, Debug)]
@@ -74,12 +75,6 @@ impl Drop for ClusterGuard<'_> {
     }
 }
 
-fn spate_cmd() -> anyhow::Result<Command> {
-    let mut c = Command::new(std::env::current_exe().context("cannot find the spate executable")?);
-    c.env("RUST_LOG", "warn");
-    Ok(c)
-}
-
 /// Runs `spate bench nexmark` with `extra` arguments and reads its JSON.
 fn nexmark_run(args: &ClusterBenchArgs, extra: &[String]) -> anyhow::Result<Run> {
     let out = spate_cmd()?
@@ -111,15 +106,6 @@ fn nexmark_run(args: &ClusterBenchArgs, extra: &[String]) -> anyhow::Result<Run>
 
 fn median(runs: &[Run]) -> f64 {
     median_of(runs.iter().map(|r| r.events_per_s).collect())
-}
-
-fn median_of(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// Runs the command.
