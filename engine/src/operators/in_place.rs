@@ -6,10 +6,12 @@
 
 use std::marker::PhantomData;
 
+use rkyv::vec::ArchivedVec;
+
 use crate::error::SpateError;
 use crate::runtime::archived::{ArchivedBatch, invalid_batch};
 use crate::runtime::output::{BoxOutput, Output, TaskCx, forward_control};
-use crate::runtime::wire::ExchangeData;
+use crate::runtime::wire::{ArchivedRecOf, ExchangeData};
 use crate::time::Timestamp;
 
 /// Reusable space for a misaligned payload (pool buffers are aligned).
@@ -20,6 +22,26 @@ fn fail_invalid(cx: &mut TaskCx, reason: &str) {
         core: cx.subtask,
         reason: invalid_batch(reason),
     });
+}
+
+/// The batch's records, validated and counted as read in place; `None`
+/// (and the task failed with the reason) when the archive is invalid.
+fn read_in_place<'a, T: ExchangeData>(
+    cx: &mut TaskCx,
+    batch: &'a ArchivedBatch<T>,
+    scratch: &'a mut Scratch,
+) -> Option<&'a ArchivedVec<ArchivedRecOf<T>>> {
+    match T::access_records(batch.bytes(), scratch) {
+        Ok(records) => {
+            cx.metrics
+                .add_remote_records_read_in_place(records.len() as u64);
+            Some(records)
+        }
+        Err(e) => {
+            fail_invalid(cx, &e);
+            None
+        }
+    }
 }
 
 /// Keeps the records that satisfy `f` (or, archived, `fa`).
@@ -50,12 +72,9 @@ where
             scratch,
             ..
         } = self;
-        let records = match T::access_records(batch.bytes(), scratch) {
-            Ok(r) => r,
-            Err(e) => return fail_invalid(cx, &e),
+        let Some(records) = read_in_place(cx, batch, scratch) else {
+            return;
         };
-        cx.metrics
-            .add_remote_records_read_in_place(records.len() as u64);
         let mut kept = 0;
         for archived in records.iter().filter(|r| f(&r.value)) {
             match T::deserialize_record(archived) {
@@ -102,12 +121,9 @@ where
             scratch,
             ..
         } = self;
-        let records = match T::access_records(batch.bytes(), scratch) {
-            Ok(r) => r,
-            Err(e) => return fail_invalid(cx, &e),
+        let Some(records) = read_in_place(cx, batch, scratch) else {
+            return;
         };
-        cx.metrics
-            .add_remote_records_read_in_place(records.len() as u64);
         for archived in records.iter() {
             let ts = archived.ts.to_native();
             for u in f(&archived.value) {
