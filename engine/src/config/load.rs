@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(c.state.rocksdb_block_cache_mib, 1024);
         assert_eq!(c.state.rocksdb_write_buffer_mib, 128);
         assert_eq!(c.checkpoint.interval_ms, 30_000);
-        assert_eq!(c.checkpoint.mode, CheckpointMode::Unaligned);
+        assert_eq!(c.checkpoint.mode, CheckpointMode::Aligned);
     }
 
     #[test]
