@@ -8,21 +8,13 @@ use std::marker::PhantomData;
 
 use rkyv::vec::ArchivedVec;
 
-use crate::error::SpateError;
-use crate::runtime::archived::{ArchivedBatch, invalid_batch};
+use crate::runtime::archived::{ArchivedBatch, fail_invalid_batch};
 use crate::runtime::output::{BoxOutput, Output, TaskCx, forward_control};
 use crate::runtime::wire::{ArchivedRecOf, ExchangeData};
 use crate::time::Timestamp;
 
 /// Reusable space for a misaligned payload (pool buffers are aligned).
 type Scratch = rkyv::util::AlignedVec;
-
-fn fail_invalid(cx: &mut TaskCx, reason: &str) {
-    cx.fail(SpateError::Runtime {
-        core: cx.subtask,
-        reason: invalid_batch(reason),
-    });
-}
 
 /// The batch's records, validated and counted as read in place; `None`
 /// (and the task failed with the reason) when the archive is invalid.
@@ -38,7 +30,7 @@ fn read_in_place<'a, T: ExchangeData>(
             Some(records)
         }
         Err(e) => {
-            fail_invalid(cx, &e);
+            fail_invalid_batch(cx, &e);
             None
         }
     }
@@ -79,7 +71,7 @@ where
         for archived in records.iter().filter(|r| f(&r.value)) {
             match T::deserialize_record(archived) {
                 Ok(rec) => next.record(cx, rec.value, rec.ts),
-                Err(e) => return fail_invalid(cx, &e),
+                Err(e) => return fail_invalid_batch(cx, &e),
             }
             kept += 1;
         }
@@ -137,33 +129,16 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
     use bytes::BytesMut;
     use rkyv::util::AlignedVec;
 
     use super::*;
     use crate::runtime::message::Rec;
+    use crate::runtime::output::{Collected as Collect, Seen};
     use crate::runtime::wire::WireCodec;
 
     /// A wide record, like a Nexmark bid: a projection keeps two fields.
     type Bid = (u64, u64, String);
-
-    type Seen<X> = Rc<RefCell<Vec<(X, Timestamp)>>>;
-
-    struct Collect<X>(Seen<X>);
-
-    impl<X: 'static> Output<X> for Collect<X> {
-        fn record(&mut self, _: &mut TaskCx, v: X, ts: Timestamp) {
-            self.0.borrow_mut().push((v, ts));
-        }
-        fn watermark(&mut self, _: &mut TaskCx, _: Timestamp) {}
-        fn idle(&mut self, _: &mut TaskCx, _: bool) {}
-        fn batch_end(&mut self, _: &mut TaskCx) {}
-        fn tick(&mut self, _: &mut TaskCx) {}
-        fn end(&mut self, _: &mut TaskCx) {}
-    }
 
     fn bids(n: u64) -> Vec<Rec<Bid>> {
         (0..n)

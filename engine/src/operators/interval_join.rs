@@ -278,29 +278,16 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
     use std::rc::Rc;
 
     use spate_state::KeyGroupRange;
 
     use super::*;
+    use crate::runtime::output::{Collected, Seen};
 
     /// (key, record id).
     type Ev = (u64, u32);
-    type Pairs = Rc<RefCell<Vec<((u32, u32), Timestamp)>>>;
-
-    struct Collect(Pairs);
-
-    impl crate::runtime::output::Output<(u32, u32)> for Collect {
-        fn record(&mut self, _: &mut TaskCx, v: (u32, u32), ts: Timestamp) {
-            self.0.borrow_mut().push((v, ts));
-        }
-        fn watermark(&mut self, _: &mut TaskCx, _: Timestamp) {}
-        fn idle(&mut self, _: &mut TaskCx, _: bool) {}
-        fn batch_end(&mut self, _: &mut TaskCx) {}
-        fn tick(&mut self, _: &mut TaskCx) {}
-        fn end(&mut self, _: &mut TaskCx) {}
-    }
+    type Pairs = Seen<(u32, u32)>;
 
     fn task_cx() -> TaskCx {
         TaskCx::for_tests()
@@ -321,7 +308,7 @@ mod tests {
         IntervalJoinOp::new(
             spec,
             KeyGroupRange::all(128),
-            Box::new(Collect(out.clone())),
+            Box::new(Collected(out.clone())),
             SideOutputs::default(),
             128,
         )

@@ -6,7 +6,9 @@
 use rkyv::util::AlignedVec;
 
 use super::message::Rec;
+use super::output::TaskCx;
 use super::wire::DecodeEachFn;
+use crate::error::SpateError;
 
 /// Records still in their receive buffer. Dropping the batch returns the
 /// buffer to the core's pool, which grants the sender a credit.
@@ -46,7 +48,10 @@ impl<T> ArchivedBatch<T> {
     }
 }
 
-/// Why a received batch could not be read: the sentence a task fails with.
-pub(crate) fn invalid_batch(reason: &str) -> String {
-    format!("a batch from another process failed validation: {reason}")
+/// Fails the task because a received batch could not be read.
+pub(crate) fn fail_invalid_batch(cx: &mut TaskCx, reason: &str) {
+    cx.fail(SpateError::Runtime {
+        core: cx.subtask,
+        reason: format!("a batch from another process failed validation: {reason}"),
+    });
 }

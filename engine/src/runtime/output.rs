@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use rkyv::util::AlignedVec;
 
-use super::archived::{ArchivedBatch, invalid_batch};
+use super::archived::{ArchivedBatch, fail_invalid_batch};
 use crate::error::SpateError;
 use crate::metrics::CoreMetrics;
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -35,10 +35,7 @@ pub(crate) trait Output<T>: 'static {
             batch.decode_each(&mut scratch, &mut |rec| self.record(cx, rec.value, rec.ts));
         match decoded {
             Ok(n) => cx.metrics.add_remote_records_deserialized(n),
-            Err(e) => cx.fail(SpateError::Runtime {
-                core: cx.subtask,
-                reason: invalid_batch(&e),
-            }),
+            Err(e) => fail_invalid_batch(cx, &e),
         }
     }
 }
@@ -104,6 +101,26 @@ impl TaskCx {
             None => due_ms,
         });
     }
+}
+
+/// What a [`Collected`] output saw: each record with its timestamp.
+#[cfg(test)]
+pub(crate) type Seen<X> = Rc<std::cell::RefCell<Vec<(X, Timestamp)>>>;
+
+/// The end of a chain in unit tests: keeps every record with its timestamp.
+#[cfg(test)]
+pub(crate) struct Collected<X>(pub(crate) Seen<X>);
+
+#[cfg(test)]
+impl<X: 'static> Output<X> for Collected<X> {
+    fn record(&mut self, _: &mut TaskCx, v: X, ts: Timestamp) {
+        self.0.borrow_mut().push((v, ts));
+    }
+    fn watermark(&mut self, _: &mut TaskCx, _: Timestamp) {}
+    fn idle(&mut self, _: &mut TaskCx, _: bool) {}
+    fn batch_end(&mut self, _: &mut TaskCx) {}
+    fn tick(&mut self, _: &mut TaskCx) {}
+    fn end(&mut self, _: &mut TaskCx) {}
 }
 
 /// Sends every element to several outputs (a stream consumed twice).

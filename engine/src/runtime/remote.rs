@@ -294,13 +294,10 @@ async fn next_received<T>(
         return Ok(None);
     };
     let now = clock.mono_ns();
-    Ok(Some(Received::Message(match item {
+    let message = match item {
         Inbound::Data(payload) => {
-            return Ok(Some(Received::Archived(ArchivedBatch::new(
-                payload,
-                codec.decode_each,
-                now,
-            ))));
+            let batch = ArchivedBatch::new(payload, codec.decode_each, now);
+            return Ok(Some(Received::Archived(batch)));
         }
         Inbound::Event {
             kind: FrameKind::EndOfChannel,
@@ -332,7 +329,8 @@ async fn next_received<T>(
                 "another process sent a {kind:?} event on a data channel, which carries none"
             ));
         }
-    })))
+    };
+    Ok(Some(Received::Message(message)))
 }
 
 #[cfg(test)]
