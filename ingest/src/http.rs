@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use crate::auth::token_ok;
 use crate::config::IngestConfig;
 use crate::error::IngestError;
-use crate::lines::{BatchRejection, parse_json_lines};
+use crate::lines::take_batch;
 use crate::stats::{IngestStats, Refusal};
 
 struct Shared<T> {
@@ -113,36 +113,23 @@ where
             return refuse(&shared, Refusal::Malformed, r.status(), &reason);
         }
     };
-    let records = match parse_json_lines::<T>(&body, shared.config.batch_records_max) {
-        Ok(r) => r,
-        Err(e @ BatchRejection::TooManyRecords { .. }) => {
-            return refuse(
-                &shared,
-                Refusal::Oversized,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &e.to_string(),
-            );
+    let config = &shared.config;
+    match take_batch(
+        &shared.ingest,
+        config.batch_records_max,
+        &shared.stats,
+        &body,
+    )
+    .await
+    {
+        Ok(n) => answer(StatusCode::OK, serde_json::json!({ "accepted": n })),
+        Err((why, reason)) => {
+            let status = match why {
+                Refusal::Oversized => StatusCode::PAYLOAD_TOO_LARGE,
+                Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                Refusal::Malformed | Refusal::Unauthenticated => StatusCode::BAD_REQUEST,
+            };
+            refuse(&shared, why, status, &reason)
         }
-        Err(e) => {
-            return refuse(
-                &shared,
-                Refusal::Malformed,
-                StatusCode::BAD_REQUEST,
-                &e.to_string(),
-            );
-        }
-    };
-    let n = records.len();
-    match shared.ingest.send_batch(records).await {
-        Ok(()) => {
-            shared.stats.accepted(n);
-            answer(StatusCode::OK, serde_json::json!({ "accepted": n }))
-        }
-        Err(e) => refuse(
-            &shared,
-            Refusal::Unavailable,
-            StatusCode::SERVICE_UNAVAILABLE,
-            &e.to_string(),
-        ),
     }
 }

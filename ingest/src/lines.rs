@@ -1,6 +1,9 @@
 //! A batch of JSON lines, parsed whole before any record is ingested.
 
 use serde::de::DeserializeOwned;
+use spate::embed::Ingest;
+
+use crate::stats::{IngestStats, Refusal};
 
 /// Why a batch was not taken: the sentence a producer sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +50,32 @@ pub fn parse_json_lines<T: DeserializeOwned>(
         records.push(record);
     }
     Ok(records)
+}
+
+/// Parses `body` and queues its records in the engine, whole or not at
+/// all, counting an accepted batch; both endpoints take batches this way.
+/// A refusal says which kind it is (each endpoint answers and counts it in
+/// its own way) and gives the sentence.
+pub(crate) async fn take_batch<T: DeserializeOwned>(
+    ingest: &Ingest<T>,
+    records_max: usize,
+    stats: &IngestStats,
+    body: &[u8],
+) -> Result<usize, (Refusal, String)> {
+    let records = parse_json_lines::<T>(body, records_max).map_err(|e| {
+        let why = match e {
+            BatchRejection::TooManyRecords { .. } => Refusal::Oversized,
+            BatchRejection::Malformed { .. } => Refusal::Malformed,
+        };
+        (why, e.to_string())
+    })?;
+    let n = records.len();
+    ingest
+        .send_batch(records)
+        .await
+        .map_err(|e| (Refusal::Unavailable, e.to_string()))?;
+    stats.accepted(n);
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use crate::auth::token_ok;
 use crate::config::IngestConfig;
 use crate::error::IngestError;
-use crate::lines::{BatchRejection, parse_json_lines};
+use crate::lines::take_batch;
 use crate::stats::{IngestStats, Refusal};
 
 /// The only channel of the protocol.
@@ -170,24 +170,18 @@ where
     R: Fn(Refusal, String, bool) -> (serde_json::Value, Next),
 {
     let body = frame.payload.as_slice();
-    let records = match parse_json_lines::<T>(body, shared.config.batch_records_max) {
-        Ok(r) => r,
-        Err(e @ BatchRejection::TooManyRecords { .. }) => {
-            return refuse(Refusal::Oversized, e.to_string(), false);
-        }
-        Err(e) => return refuse(Refusal::Malformed, e.to_string(), false),
-    };
-    let n = records.len();
-    match shared.ingest.send_batch(records).await {
-        Ok(()) => {
-            shared.stats.accepted(n);
+    let records_max = shared.config.batch_records_max;
+    match take_batch(&shared.ingest, records_max, &shared.stats, body).await {
+        Ok(n) => {
             let seq = frame.header.seq;
             (
                 serde_json::json!({ "seq": seq, "accepted": n }),
                 Next::Continue,
             )
         }
-        Err(e) => refuse(Refusal::Unavailable, e.to_string(), true),
+        // A bad batch leaves the framing intact; a stopped engine takes
+        // nothing more on this connection.
+        Err((why, reason)) => refuse(why, reason, why == Refusal::Unavailable),
     }
 }
 
