@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use spate_bench::report::{commit_of, human, machine, machine_slug, today_utc};
+use spate_bench::report::human;
 
-use super::child::{median_of, spate_cmd};
+use super::child::{field, median_of, run_json, spate_cmd};
+use super::results::write_stamped;
 
 /// `spate bench cluster`.
 #[derive(Args, Debug)]
@@ -77,30 +78,25 @@ impl Drop for ClusterGuard<'_> {
 
 /// Runs `spate bench nexmark` with `extra` arguments and reads its JSON.
 fn nexmark_run(args: &ClusterBenchArgs, extra: &[String]) -> anyhow::Result<Run> {
-    let out = spate_cmd()?
-        .args(["bench", "nexmark", "--json", "--no-progress", "--query"])
-        .arg(&args.query)
-        .arg("--events")
-        .arg(args.events.to_string())
-        .args(extra)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "`spate bench nexmark {}` failed: {}",
-            extra.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .context("`spate bench nexmark --json` printed no JSON")?;
-    let field = |name: &str| {
-        v.get(name)
-            .with_context(|| format!("its JSON has no `{name}`"))
-    };
+    let mut cmd: Vec<String> = ["bench", "nexmark", "--json", "--no-progress", "--query"]
+        .map(String::from)
+        .into();
+    cmd.extend([
+        args.query.clone(),
+        "--events".into(),
+        args.events.to_string(),
+    ]);
+    cmd.extend(extra.iter().cloned());
+    let v = run_json(&cmd)?;
     Ok(Run {
-        events_per_s: field("events_per_s")?.as_f64().unwrap_or(0.0),
-        checksum: field("checksum")?.as_str().unwrap_or_default().to_string(),
-        output_records: field("output_records")?.as_u64().unwrap_or(0),
+        events_per_s: field(&v, "events_per_s")?,
+        checksum: v["checksum"]
+            .as_str()
+            .context("its JSON has no `checksum`")?
+            .to_string(),
+        output_records: v["output_records"]
+            .as_u64()
+            .context("its JSON has no `output_records`")?,
     })
 }
 
@@ -207,18 +203,9 @@ fn summary(b: &ClusterBench) -> String {
 }
 
 fn write(dir: &Path, b: &ClusterBench) -> anyhow::Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
-    let stem = format!("{date}-{}-cluster-{}", machine_slug(), b.query);
-    let json_path = dir.join(format!("{stem}.json"));
-    let json = serde_json::json!({
-        "date": date, "machine": machine, "commit": commit, "result": b,
-    });
-    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
     let mut md = format!(
-        "# Nexmark {} on a cluster beside one process\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n\
-         {} events per run; rounds alternate one process with {} cores and a local cluster of {} worker processes × 1 core (loopback TCP between them).\n\n",
-        b.query, b.events, b.workers, b.workers
+        "{} events per run; rounds alternate one process with {} cores and a local cluster of {} worker processes × 1 core (loopback TCP between them).\n\n",
+        b.events, b.workers, b.workers
     );
     md.push_str(
         "| round | one process events/s | cluster events/s | cluster / one |\n|---|---|---|---|\n",
@@ -244,7 +231,6 @@ fn write(dir: &Path, b: &ClusterBench) -> anyhow::Result<(PathBuf, PathBuf)> {
         b.one_process.first().map_or(0, |r| r.output_records),
         b.one_process.first().map_or("", |r| r.checksum.as_str()),
     )?;
-    let md_path = dir.join(format!("{stem}.md"));
-    std::fs::write(&md_path, md)?;
-    Ok((json_path, md_path))
+    let title = format!("Nexmark {} on a cluster beside one process", b.query);
+    write_stamped(dir, &format!("cluster-{}", b.query), &title, b, &md)
 }

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use clap::Args;
 use serde::Serialize;
-use spate_bench::report::{commit_of, human, machine, machine_slug, today_utc};
+use spate_bench::report::human;
 
 use super::child::{field, median_of, run_json};
+use super::results::write_stamped;
 
 /// The profiles compared; `default` is no profile at all.
 const PROFILES: [&str; 4] = ["default", "low-latency", "throughput", "large-state"];
@@ -314,17 +315,8 @@ fn table(b: &ProfilesBench) -> String {
 }
 
 fn write(dir: &Path, b: &ProfilesBench) -> anyhow::Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
-    let stem = format!("{date}-{}-profiles", machine_slug());
-    let json_path = dir.join(format!("{stem}.json"));
-    let json = serde_json::json!({
-        "date": date, "machine": machine, "commit": commit, "result": b,
-    });
-    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
-    let md = format!(
-        "# Config profiles, each on every metric\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n\
-         Medians of {} rounds; each round runs every profile on every metric in a rotated order \
+    let body = format!(
+        "Medians of {} rounds; each round runs every profile on every metric in a rotated order \
          (`spate bench profiles`). Throughput: Nexmark q5, unthrottled. Latency: a keyed running \
          sum paced at the given rate (`spate bench latency --query keyed`). Recovery: `spate bench \
          checkpoint --fail-at-end` (checkpoints every second for every profile, 1 % of the keys \
@@ -333,7 +325,11 @@ fn write(dir: &Path, b: &ProfilesBench) -> anyhow::Result<(PathBuf, PathBuf)> {
         b.rounds,
         table(b)
     );
-    let md_path = dir.join(format!("{stem}.md"));
-    std::fs::write(&md_path, md)?;
-    Ok((json_path, md_path))
+    write_stamped(
+        dir,
+        "profiles",
+        "Config profiles, each on every metric",
+        b,
+        &body,
+    )
 }

@@ -9,6 +9,31 @@ use spate_bench::report::{BenchReport, commit_of, human, machine, machine_slug, 
 
 use super::flink::FlinkRun;
 
+/// Writes `<dir>/<date>-<machine>-<name>.json` (`result` beside the date,
+/// machine and commit) and `.md` (`title`, those three, then `body`);
+/// returns both paths.
+pub(crate) fn write_stamped(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    result: &impl serde::Serialize,
+    body: &str,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
+    let stem = format!("{date}-{}-{name}", machine_slug());
+    let json_path = dir.join(format!("{stem}.json"));
+    let json = serde_json::json!({
+        "date": date, "machine": machine, "commit": commit, "result": result,
+    });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
+    let md =
+        format!("# {title}\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n{body}");
+    let md_path = dir.join(format!("{stem}.md"));
+    std::fs::write(&md_path, md)?;
+    Ok((json_path, md_path))
+}
+
 /// Writes the checkpoint benchmark's result as
 /// `<dir>/<date>-<machine>-checkpoint-<capture>.{json,md}`; returns both
 /// paths.
