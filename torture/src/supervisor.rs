@@ -545,17 +545,18 @@ impl Run<'_> {
         let duration_ms = self.rng.between(1_000, 3_000);
         self.disk_heal_at = Some(Instant::now() + Duration::from_millis(duration_ms));
         let mut targets = Vec::new();
+        let mut during_recovery = false;
         let workers = self.cluster.workers();
         if !workers.is_empty() && self.rng.chance(50) {
             let victim = workers[self.rng.below(workers.len() as u64) as usize].clone();
-            self.expect_recovery(checkpoints);
+            during_recovery = self.expect_recovery(checkpoints);
             signal(victim.pid, "KILL")?;
             targets.push(victim);
         }
         Ok(Some(Fault {
             at_ms,
             kind,
-            during_recovery: false,
+            during_recovery,
             targets,
             duration_ms,
         }))
