@@ -11,6 +11,11 @@ use crate::error::{Result, TortureError, io};
 
 /// The name of the file that fills the disk.
 const FILLER: &str = ".disk-filler";
+/// `errno` of a full disk (`ENOSPC`) on Linux.
+const ENOSPC: i32 = 28;
+/// `errno` of a read-only file system (`EROFS`) on Linux.
+#[cfg(test)]
+const EROFS: i32 = 30;
 /// Bytes written per call while filling.
 const FILL_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -74,8 +79,8 @@ impl CheckpointDisk {
         loop {
             match f.write(&chunk[..len]) {
                 Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc_enospc()) && len > 1 => len /= 2,
-                Err(e) if e.raw_os_error() == Some(libc_enospc()) => break,
+                Err(e) if e.raw_os_error() == Some(ENOSPC) && len > 1 => len /= 2,
+                Err(e) if e.raw_os_error() == Some(ENOSPC) => break,
                 Err(e) => return Err(io("filling", &path, e)),
             }
         }
@@ -167,11 +172,6 @@ fn mount_cmd(args: &[&str]) -> std::result::Result<(), String> {
     }
 }
 
-/// `ENOSPC` on Linux.
-fn libc_enospc() -> i32 {
-    28
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,11 +198,11 @@ mod tests {
         let probe = mnt.join("probe");
         disk.fill().unwrap();
         let err = std::fs::write(&probe, [1u8; 8192]).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(28), "{err}");
+        assert_eq!(err.raw_os_error(), Some(ENOSPC), "{err}");
         disk.make_read_only().unwrap();
         assert_eq!(disk.state(), DiskState::ReadOnly);
         let err = std::fs::write(&probe, [1u8; 10]).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(30), "{err}");
+        assert_eq!(err.raw_os_error(), Some(EROFS), "{err}");
         disk.heal().unwrap();
         std::fs::write(&probe, [1u8; 8192]).unwrap();
         disk.unmount().unwrap();
