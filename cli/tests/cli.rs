@@ -345,5 +345,10 @@ fn bench_profiles_measures_every_profile_on_every_metric() {
     }
     let winners = v["winners"].as_object().unwrap();
     assert_eq!(winners.len(), 3, "{v}");
+    // The defaults are the reference, never a winner.
+    assert!(winners.values().all(|w| w != "default"), "{v}");
     assert_eq!(v["owner_wins"].as_object().unwrap().len(), 3, "{v}");
+    let ratios = v["owner_vs_reference"].as_object().unwrap();
+    assert_eq!(ratios.len(), 3, "{v}");
+    assert!(ratios.values().all(|r| r.as_f64().unwrap() > 0.0), "{v}");
 }
