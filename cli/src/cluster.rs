@@ -79,6 +79,11 @@ pub struct WorkerArgs {
     /// asks for; fewer are given once the core's pool runs short.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     buffers_per_channel: u32,
+    /// Dial other workers' data links through this HTTP CONNECT proxy,
+    /// `HOST:PORT` (a sidecar or egress gateway; the torture suites' fault
+    /// proxy).
+    #[arg(long, value_name = "HOST:PORT")]
+    data_proxy: Option<SocketAddr>,
 }
 
 /// `spate cluster`.
@@ -107,6 +112,10 @@ pub struct StartArgs {
     /// Heartbeat timeout of the coordinator.
     #[arg(long, default_value_t = 5_000)]
     heartbeat_timeout_ms: u64,
+    /// The workers dial each other's data links through this HTTP CONNECT
+    /// proxy, `HOST:PORT`.
+    #[arg(long, value_name = "HOST:PORT")]
+    data_proxy: Option<SocketAddr>,
 }
 
 /// A cluster directory, or a coordinator address.
@@ -222,7 +231,10 @@ pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
         data_host: args.data_host,
         connect_timeout_ms: 60_000,
         deploy_timeout_ms: 30_000,
-        net: NetConfig::default(),
+        net: NetConfig {
+            connect_via: args.data_proxy,
+            ..NetConfig::default()
+        },
         buffers_per_channel: args.buffers_per_channel,
         pin_cores: !args.no_pin,
     };
@@ -278,6 +290,11 @@ fn start(args: &StartArgs) -> anyhow::Result<()> {
         .arg(args.cores_per_worker.to_string())
         .arg("--heartbeat-timeout-ms")
         .arg(args.heartbeat_timeout_ms.to_string())
+        .args(
+            args.data_proxy
+                .iter()
+                .flat_map(|p| ["--worker-data-proxy".to_string(), p.to_string()]),
+        )
         .arg("--dir")
         .arg(&args.dir)
         // The operations API, for `spate status --dir`.

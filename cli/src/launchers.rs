@@ -36,6 +36,10 @@ pub struct LauncherArgs {
     /// coordinator's Service); needed when --listen is a wildcard address.
     #[arg(long, value_name = "HOST:PORT")]
     advertise: Option<String>,
+    /// Local workers dial each other's data links through this HTTP CONNECT
+    /// proxy, `HOST:PORT`.
+    #[arg(long, value_name = "HOST:PORT")]
+    worker_data_proxy: Option<std::net::SocketAddr>,
     /// Memory of each pod or container, in MiB [default: 1920 per core].
     #[arg(long)]
     worker_memory_mib: Option<u32>,
@@ -104,6 +108,11 @@ pub fn build(
     let memory_mib = args
         .worker_memory_mib
         .unwrap_or(WORKER_MEMORY_MIB_PER_CORE.saturating_mul(cores_per_worker));
+    if args.worker_data_proxy.is_some() && !matches!(args.launcher, LauncherKind::Local) {
+        bail!(
+            "--worker-data-proxy applies to local workers only; pods and containers take their network settings from their platform"
+        );
+    }
     let launcher: Box<dyn ResourceLauncher> = match args.launcher {
         LauncherKind::Local => {
             fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -112,7 +121,10 @@ pub fn build(
                 binary,
                 dir.to_path_buf(),
                 cores_per_worker,
-                Vec::new(),
+                args.worker_data_proxy
+                    .iter()
+                    .flat_map(|p| ["--data-proxy".to_string(), p.to_string()])
+                    .collect(),
             ))
         }
         LauncherKind::K8s => {

@@ -1,5 +1,7 @@
 //! Limits of the network layer, checked once at start-up.
 
+use std::net::SocketAddr;
+
 use crate::error::NetError;
 
 /// Sizes and bounds for frames, buffers and queues. Every queue and buffer in
@@ -25,6 +27,9 @@ pub struct NetConfig {
     /// Size of one socket read and the most a writer coalesces into one
     /// write (it may exceed this by one frame).
     pub socket_buffer_bytes: usize,
+    /// Dial links through this HTTP CONNECT proxy (a sidecar, an egress
+    /// gateway, the torture suites' fault proxy) instead of directly.
+    pub connect_via: Option<SocketAddr>,
 }
 
 impl Default for NetConfig {
@@ -40,6 +45,7 @@ impl Default for NetConfig {
             heartbeat_timeout_ms: 5_000,
             handshake_timeout_ms: 5_000,
             socket_buffer_bytes: 256 << 10,
+            connect_via: None,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! number) and why. The transport closes the connection on any of them and
 //! names the peer; the process stays up. Nothing here panics on peer input.
 
+use std::net::SocketAddr;
+
 use crate::frame::FrameKind;
 use crate::transport::Peer;
 
@@ -258,6 +260,14 @@ pub enum NetError {
         op: &'static str,
         /// The limit.
         timeout_ms: u64,
+    },
+    /// The HTTP CONNECT proxy of `connect_via` did not open a tunnel.
+    #[error("the proxy {proxy} did not open a tunnel: {answer}")]
+    ProxyRefused {
+        /// The proxy.
+        proxy: SocketAddr,
+        /// What it answered (its status line), or how the answer failed.
+        answer: String,
     },
     /// A bug in this crate, reported instead of panicking.
     #[error("internal error: {reason}")]

@@ -71,12 +71,14 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// Starts a coordinator and `workers` one-core workers in `dir`.
+    /// Starts a coordinator and `workers` one-core workers in `dir`, whose
+    /// data links go through the HTTP CONNECT proxy `data_proxy` if given.
     pub fn start(
         spate: &Path,
         dir: &Path,
         workers: u32,
         heartbeat_timeout_ms: u64,
+        data_proxy: Option<std::net::SocketAddr>,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
         let out = Command::new(spate)
@@ -89,6 +91,11 @@ impl LocalCluster {
             ])
             .arg(dir)
             .args(["--heartbeat-timeout-ms", &heartbeat_timeout_ms.to_string()])
+            .args(
+                data_proxy
+                    .iter()
+                    .flat_map(|p| ["--data-proxy".to_string(), p.to_string()]),
+            )
             // The coordinator's log says when each checkpoint and restart happened.
             .env("RUST_LOG", "info")
             .output()

@@ -72,6 +72,9 @@ enum Suite {
     /// The checkpoint disk (a tmpfs; needs root) full or read-only for 1–3 s,
     /// sometimes with a worker killed meanwhile.
     Disk,
+    /// The data links between workers through a fault proxy: cut, a byte
+    /// flipped, closed one way, stalled 1–8 s, or all delayed or throttled.
+    Network,
 }
 
 #[derive(clap::Args, Debug)]
@@ -107,6 +110,7 @@ fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
         Suite::Kill => SuiteKind::Kill,
         Suite::Stop => SuiteKind::Stop,
         Suite::Disk => SuiteKind::Disk,
+        Suite::Network => SuiteKind::Network,
     };
     let spate = match &args.spate {
         Some(p) => p.clone(),

@@ -146,6 +146,14 @@ pub fn render(outcome: &SuiteOutcome, command: &str, date: &str) -> String {
         s,
         "| of these, hitting during the recovery from the previous fault (restart or restore) | {during} |"
     );
+    if let Some(p) = &outcome.proxy {
+        let _ = writeln!(
+            s,
+            "\nEvery data link between workers went through the fault proxy: {} links opened \
+             (each restart opens new ones), {} bytes relayed.",
+            p.tunnels_opened, p.bytes_relayed
+        );
+    }
     let (b, a) = (&outcome.resources_before, &outcome.resources_after);
     let _ = writeln!(
         s,

@@ -18,6 +18,7 @@ use crate::cluster::{LocalCluster, Member, Resources, latest_checkpoint, signal}
 use crate::disk::CheckpointDisk;
 use crate::error::{Result, TortureError, io};
 use crate::oracle::OracleArgs;
+use crate::proxy::{FaultProxy, ProxyStats};
 use crate::rng::Rng;
 
 /// Workers of the cluster, and the job's parallelism.
@@ -28,6 +29,13 @@ const POLL_MS: u64 = 20;
 const RESTART_MARK: &str = "; restarting from ";
 /// The coordinator's log line of a checkpoint a worker declined.
 const DECLINE_MARK: &str = " declined: ";
+/// A data link whose peer is silent this long is closed (the workers run
+/// with `NetConfig`'s default): a shorter stall only slows the job, a
+/// longer one must fail it over.
+const DATA_LINK_HEARTBEAT_TIMEOUT_MS: u64 = 5_000;
+/// Per-direction bandwidth of every link while the network is throttled:
+/// below the oracle's own data rate, so backpressure reaches the sources.
+const THROTTLE_BYTES_PER_S: u64 = 64 * 1024;
 
 /// Which faults a suite injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +49,10 @@ pub enum SuiteKind {
     /// while; sometimes a worker is killed meanwhile, so the job restores
     /// from the disk while it cannot take checkpoints.
     Disk,
+    /// The data links between workers, through a fault proxy: cut, a byte
+    /// flipped, one direction closed, stalled (connected and silent), or
+    /// every link delayed or throttled for a while.
+    Network,
 }
 
 impl SuiteKind {
@@ -50,6 +62,7 @@ impl SuiteKind {
             SuiteKind::Kill => "kill",
             SuiteKind::Stop => "stop",
             SuiteKind::Disk => "disk",
+            SuiteKind::Network => "network",
         }
     }
 }
@@ -134,6 +147,31 @@ pub enum FaultKind {
     DiskFull,
     /// The checkpoint disk read-only (`EROFS`) for a while.
     DiskReadOnly,
+    /// A data link cut mid-stream.
+    LinkCut,
+    /// One byte of a data link flipped.
+    LinkCorrupt,
+    /// A data link closed in one direction only.
+    LinkHalfClose,
+    /// A data link stalled (connected, relaying nothing) for a while.
+    LinkStall,
+    /// Every data link delayed for a while.
+    LinksDelayed,
+    /// Every data link throttled for a while.
+    LinksThrottled,
+}
+
+impl FaultKind {
+    fn timed(self) -> bool {
+        matches!(
+            self,
+            FaultKind::DiskFull
+                | FaultKind::DiskReadOnly
+                | FaultKind::LinkStall
+                | FaultKind::LinksDelayed
+                | FaultKind::LinksThrottled
+        )
+    }
 }
 
 impl fmt::Display for FaultKind {
@@ -144,6 +182,12 @@ impl fmt::Display for FaultKind {
             FaultKind::Pause => "SIGSTOP past the heartbeat timeout, then SIGCONT",
             FaultKind::DiskFull => "checkpoint disk full",
             FaultKind::DiskReadOnly => "checkpoint disk read-only",
+            FaultKind::LinkCut => "data link cut mid-stream",
+            FaultKind::LinkCorrupt => "a byte of a data link flipped",
+            FaultKind::LinkHalfClose => "data link closed in one direction",
+            FaultKind::LinkStall => "data link stalled, connected and silent",
+            FaultKind::LinksDelayed => "every data link delayed",
+            FaultKind::LinksThrottled => "every data link throttled to 64 KiB/s",
         })
     }
 }
@@ -160,8 +204,12 @@ pub struct Fault {
     /// True when it hit before the job recovered from the previous fault
     /// (during a restart or restore).
     pub during_recovery: bool,
-    /// How long the process was paused, or the disk faulty (0 for kills).
+    /// How long the process was paused, or the disk or network faulty (0
+    /// for kills and one-off link faults).
     pub duration_ms: u64,
+    /// The link it hit (network suite), e.g. `tunnel 3 to 127.0.0.1:4242`,
+    /// and the delay added for a delay.
+    pub link: Option<String>,
 }
 
 impl fmt::Display for Fault {
@@ -173,7 +221,12 @@ impl fmt::Display for Fault {
             .collect();
         write!(f, "[{:>9.3} s] {}", self.at_ms as f64 / 1000.0, self.kind)?;
         let disk = matches!(self.kind, FaultKind::DiskFull | FaultKind::DiskReadOnly);
-        if disk {
+        if let Some(link) = &self.link {
+            write!(f, ": {link}")?;
+            if self.duration_ms > 0 {
+                write!(f, " for {} ms", self.duration_ms)?;
+            }
+        } else if disk {
             write!(f, " for {} ms", self.duration_ms)?;
             if !targets.is_empty() {
                 write!(f, ", and kill -9 meanwhile of {}", targets.join(", "))?;
@@ -239,6 +292,8 @@ pub struct SuiteOutcome {
     /// Checkpoints a worker declined, as the coordinator logged them (a
     /// disk fault shows here: the worker could not store its state).
     pub declines_logged: usize,
+    /// What the fault proxy relayed (network suite).
+    pub proxy: Option<ProxyStats>,
     /// The whole suite.
     pub wall: Duration,
 }
@@ -263,12 +318,23 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
     }
     let start = Instant::now();
     std::fs::create_dir_all(&cfg.work_dir).map_err(|e| io("creating", &cfg.work_dir, e))?;
+    let proxy = match cfg.kind {
+        SuiteKind::Network => Some(FaultProxy::start()?),
+        _ => None,
+    };
     let mut cluster = LocalCluster::start(
         &cfg.spate,
         &cfg.work_dir.join("cluster"),
         WORKERS,
         cfg.heartbeat_timeout_ms,
+        proxy.as_ref().map(FaultProxy::addr),
     )?;
+    if let Some(p) = &proxy {
+        log(&format!(
+            "data links go through the fault proxy on {}",
+            p.addr()
+        ));
+    }
     log(&format!(
         "cluster started in {} (heartbeat timeout {} ms)",
         cluster.dir().display(),
@@ -285,7 +351,8 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         pending: None,
         stopped: Vec::new(),
         disk: None,
-        disk_heal_at: None,
+        heal_at: None,
+        proxy: proxy.as_ref(),
     };
     let resources_before = cluster.resources();
     let mut rounds = Vec::new();
@@ -315,6 +382,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
     let resources_after = cluster.resources();
     let declines_logged = cluster.coordinator_log().matches(DECLINE_MARK).count();
     cluster.stop();
+    let proxy = proxy.as_ref().map(FaultProxy::stats);
     Ok(SuiteOutcome {
         config: cfg.clone(),
         rounds,
@@ -325,6 +393,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         resources_after,
         stale_survivors,
         declines_logged,
+        proxy,
         wall: start.elapsed(),
     })
 }
@@ -354,8 +423,10 @@ struct Run<'a> {
     stopped: Vec<(Member, Instant)>,
     /// The round's checkpoint disk (disk suite).
     disk: Option<CheckpointDisk>,
-    /// When the disk's current fault ends.
-    disk_heal_at: Option<Instant>,
+    /// When the current disk or network fault ends.
+    heal_at: Option<Instant>,
+    /// The fault proxy on the data links (network suite).
+    proxy: Option<&'a FaultProxy>,
 }
 
 impl Run<'_> {
@@ -432,7 +503,8 @@ impl Run<'_> {
         if self.pending.take().is_some() {
             self.recoveries_unmeasured += 1;
         }
-        self.disk_heal_at = None;
+        self.heal_at = Some(Instant::now());
+        self.heal()?;
         if let Some(disk) = self.disk.take() {
             disk.unmount()?;
         }
@@ -468,7 +540,7 @@ impl Run<'_> {
         let until = Instant::now() + wait;
         loop {
             self.resume_paused()?;
-            self.heal_disk()?;
+            self.heal()?;
             self.time_recovery(checkpoints);
             if let Some(status) = child.try_wait().map_err(|e| {
                 TortureError::Cluster(format!("cannot wait for `spate submit`: {e}"))
@@ -517,12 +589,17 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Ends the disk's fault when it is due.
-    fn heal_disk(&mut self) -> Result<()> {
-        if self.disk_heal_at.is_some_and(|at| at <= Instant::now()) {
-            self.disk_heal_at = None;
+    /// Ends the disk's or the network's fault when it is due.
+    fn heal(&mut self) -> Result<()> {
+        if self.heal_at.is_some_and(|at| at <= Instant::now()) {
+            self.heal_at = None;
             if let Some(disk) = self.disk.as_mut() {
                 disk.heal()?;
+            }
+            if let Some(p) = self.proxy {
+                p.unstall_all();
+                p.set_delay_ms(0);
+                p.set_throttle_bytes_per_s(0);
             }
         }
         Ok(())
@@ -543,7 +620,7 @@ impl Run<'_> {
         };
         let at_ms = self.start.elapsed().as_millis() as u64;
         let duration_ms = self.rng.between(1_000, 3_000);
-        self.disk_heal_at = Some(Instant::now() + Duration::from_millis(duration_ms));
+        self.heal_at = Some(Instant::now() + Duration::from_millis(duration_ms));
         let mut targets = Vec::new();
         let mut during_recovery = false;
         let workers = self.cluster.workers();
@@ -559,6 +636,86 @@ impl Run<'_> {
             during_recovery,
             targets,
             duration_ms,
+            link: None,
+        }))
+    }
+
+    /// Damages the data links: a one-off fault on a random link (cut,
+    /// corrupt, half-close), a stall of one link for 1–8 s (past the links'
+    /// heartbeat timeout or not), or a delay or throttle of every link for
+    /// 1–3 s. `None` when no link is open (between restarts).
+    fn inject_network(&mut self, checkpoints: &Path) -> Result<Option<Fault>> {
+        let Some(proxy) = self.proxy else {
+            return Ok(None);
+        };
+        if self.heal_at.is_some() {
+            // One timed fault at a time: its heal would end the next one.
+            return Ok(None);
+        }
+        let tunnels = proxy.tunnels();
+        if tunnels.is_empty() {
+            return Ok(None);
+        }
+        let id = tunnels[self.rng.below(tunnels.len() as u64) as usize];
+        let link = format!(
+            "tunnel {id} to {}",
+            proxy.target(id).map_or("?".into(), |a| a.to_string())
+        );
+        let kind = match self.rng.below(6) {
+            0 => FaultKind::LinkCut,
+            1 => FaultKind::LinkCorrupt,
+            2 => FaultKind::LinkHalfClose,
+            3 => FaultKind::LinkStall,
+            4 => FaultKind::LinksDelayed,
+            _ => FaultKind::LinksThrottled,
+        };
+        let duration_ms = match kind {
+            FaultKind::LinkStall => self.rng.between(1_000, 8_000),
+            k if k.timed() => self.rng.between(1_000, 3_000),
+            _ => 0,
+        };
+        let fails_over = match kind {
+            FaultKind::LinkCut | FaultKind::LinkCorrupt | FaultKind::LinkHalfClose => true,
+            FaultKind::LinkStall => duration_ms > DATA_LINK_HEARTBEAT_TIMEOUT_MS,
+            _ => false,
+        };
+        let at_ms = self.start.elapsed().as_millis() as u64;
+        let delay_ms = self.rng.between(5, 50);
+        let link = match kind {
+            FaultKind::LinkCut => proxy.cut(id).then_some(link),
+            FaultKind::LinkCorrupt => proxy.corrupt(id).then_some(link),
+            FaultKind::LinkHalfClose => proxy.half_close(id).then_some(link),
+            FaultKind::LinkStall => proxy.stall(id, true).then_some(link),
+            FaultKind::LinksDelayed => {
+                proxy.set_delay_ms(delay_ms);
+                Some(format!("{} links, {delay_ms} ms per chunk", tunnels.len()))
+            }
+            _ => {
+                proxy.set_throttle_bytes_per_s(THROTTLE_BYTES_PER_S);
+                Some(format!("{} links", tunnels.len()))
+            }
+        };
+        let Some(link) = link else {
+            // The tunnel closed between the listing and the fault.
+            return Ok(None);
+        };
+        // After the fault, which only starts the failure: the workers see
+        // it no sooner than their next read, long after this.
+        let during_recovery = if fails_over {
+            self.expect_recovery(checkpoints)
+        } else {
+            self.pending.is_some()
+        };
+        if kind.timed() {
+            self.heal_at = Some(Instant::now() + Duration::from_millis(duration_ms));
+        }
+        Ok(Some(Fault {
+            at_ms,
+            kind,
+            targets: Vec::new(),
+            during_recovery,
+            duration_ms,
+            link: Some(link),
         }))
     }
 
@@ -578,8 +735,10 @@ impl Run<'_> {
     }
 
     fn inject(&mut self, checkpoints: &Path) -> Result<Option<Fault>> {
-        if self.cfg.kind == SuiteKind::Disk {
-            return self.inject_disk(checkpoints);
+        match self.cfg.kind {
+            SuiteKind::Disk => return self.inject_disk(checkpoints),
+            SuiteKind::Network => return self.inject_network(checkpoints),
+            SuiteKind::Kill | SuiteKind::Stop => {}
         }
         let paused: Vec<u32> = self.stopped.iter().map(|(m, _)| m.pid).collect();
         let mut workers: Vec<Member> = self
@@ -596,7 +755,7 @@ impl Run<'_> {
                 (FaultKind::KillBurst, 2)
             }
             SuiteKind::Kill => (FaultKind::KillWorker, 1),
-            SuiteKind::Stop | SuiteKind::Disk => (FaultKind::Pause, 1),
+            SuiteKind::Stop | SuiteKind::Disk | SuiteKind::Network => (FaultKind::Pause, 1),
         };
         let mut targets = Vec::new();
         for _ in 0..count {
@@ -625,6 +784,7 @@ impl Run<'_> {
             targets,
             during_recovery,
             duration_ms: pause_ms,
+            link: None,
         }))
     }
 

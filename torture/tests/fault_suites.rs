@@ -2,8 +2,9 @@
 //! (a coordinator and three worker processes on loopback) while workers are
 //! killed with `kill -9`, or paused past the heartbeat timeout with
 //! `SIGSTOP`, or the checkpoint disk (a size-capped tmpfs; CI runs as root)
-//! is full or read-only; the checker must find exactly the output of a
-//! fault-free run.
+//! is full or read-only, or the data links between workers (through a
+//! fault proxy) are cut, corrupted, half-closed, stalled or slowed; the
+//! checker must find exactly the output of a fault-free run.
 //!
 //! `SPATE_TORTURE_SEED` picks another fault schedule; a failure prints the
 //! seed, and the same seed replays the same schedule.
@@ -96,4 +97,36 @@ fn checkpoints_on_a_full_or_read_only_disk_are_declined_and_nothing_is_lost() {
         "the disk faults made workers decline checkpoints"
     );
     assert!(outcome.faults.iter().all(|f| f.duration_ms >= 1_000));
+}
+
+#[test]
+fn data_links_cut_corrupted_half_closed_stalled_or_slowed_lose_nothing() {
+    use spate_torture::supervisor::FaultKind;
+    let outcome = run(SuiteKind::Network, 5);
+    let proxy = outcome.proxy.expect("the network suite runs a fault proxy");
+    // Three one-core workers link pairwise: three links per deployment,
+    // more after each restart.
+    assert!(proxy.tunnels_opened >= 3, "{proxy:?}");
+    assert!(proxy.bytes_relayed > 0, "{proxy:?}");
+    let breaking = outcome
+        .faults
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FaultKind::LinkCut | FaultKind::LinkCorrupt | FaultKind::LinkHalfClose
+            )
+        })
+        .count();
+    let restarts: u32 = outcome.rounds.iter().map(|r| r.restarts).sum();
+    assert!(
+        restarts as usize >= breaking.min(1),
+        "a broken link fails the job over ({breaking} broken, {restarts} restarts): {:?}",
+        outcome.faults
+    );
+    // Every restart opens the links anew.
+    assert!(
+        proxy.tunnels_opened >= 3 * (1 + u64::from(restarts)),
+        "{proxy:?}"
+    );
 }

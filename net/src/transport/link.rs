@@ -10,16 +10,16 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use glommio::net::TcpStream;
 
 use super::channel::{ChannelReceiver, ChannelSender};
 use super::control::ControlReceiver;
 use super::handshake::{self, Hello};
 use super::heartbeat;
 use super::metrics::LinkMetrics;
-use super::parts::{CONTROL_CHANNEL, LinkParts, io_error};
+use super::parts::{CONTROL_CHANNEL, LinkParts};
 use super::peer::{Endpoint, Peer};
 use super::pool::CorePool;
+use super::proxy;
 use super::reader;
 use super::state::{LinkState, Shared, borrow};
 use super::writer;
@@ -64,9 +64,7 @@ impl Link {
         };
         let timeout_ms = config.handshake_timeout_ms;
         let dialing = async {
-            let stream = TcpStream::connect(addr)
-                .await
-                .map_err(|e| io_error("connect", e))?;
+            let stream = proxy::dial(addr, config.connect_via).await?;
             let mut parts = LinkParts::new(stream, addr, config, pool)?;
             parts.peer.endpoint = Some(hello.to);
             let from = handshake::dial(&mut parts, &hello).await?;

@@ -34,6 +34,7 @@ mod metrics;
 mod parts;
 mod peer;
 mod pool;
+mod proxy;
 mod reader;
 mod received;
 mod state;
