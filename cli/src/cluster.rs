@@ -220,6 +220,11 @@ fn write_addr(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
 
 /// Runs a worker until the cluster shuts down.
 pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
+    // Crash tests arm points where this worker dies mid-checkpoint.
+    let armed = spate_state::crash_point::arm_from_env()?;
+    if !armed.is_empty() {
+        tracing::warn!("crash points armed (this worker may abort on purpose): {armed:?}");
+    }
     if let Some(list) = &args.cpus {
         // Before any thread starts: every thread of the worker inherits it.
         spate::cpus::restrict_to(&spate::cpus::parse_list(list)?)?;

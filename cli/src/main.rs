@@ -69,6 +69,28 @@ enum ConfigCommand {
     Explain(config_args::ConfigArgs),
 }
 
+/// Raises the soft limit on open files to the hard one. A worker holds a
+/// socket per data link and RocksDB files per core, and every executor it
+/// starts (per core, per job deployment and restart) leaves one eventfd
+/// open: glommio 0.9 never closes its sleep notifier (its issue 448). The
+/// soft limit of many systems (1024) would stop a long-lived worker after
+/// about a thousand restarts per core; the hard limit (often 524288 or
+/// more) pushes that out of reach.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!("cannot raise the open-files limit from {soft} to {hard}: {e}");
+            } else {
+                tracing::info!("open-files limit raised from {soft} to {hard}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot read the open-files limit: {e}"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Long-running processes log what they do; commands only warn.
@@ -83,6 +105,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if matches!(cli.command, Command::Coordinator(_) | Command::Worker(_)) {
+        raise_open_files_limit();
+    }
     let result = match cli.command {
         Command::Bench { bench } => bench::run(bench),
         Command::Run(args) => run::run(args),

@@ -97,6 +97,14 @@ pub enum StateError {
         /// The queue's capacity.
         capacity: usize,
     },
+    /// A setting (an environment variable, a config value) is unusable.
+    #[error("{key} is invalid: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A broken internal invariant: a bug in this crate.
     #[error("internal state error (bug): {reason}")]
     Internal {

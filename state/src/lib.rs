@@ -79,6 +79,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod checksum_hash;
 pub mod codec;
+pub mod crash_point;
 pub mod error;
 pub mod hash;
 pub mod key_group;

@@ -72,13 +72,15 @@ pub struct LocalCluster {
 
 impl LocalCluster {
     /// Starts a coordinator and `workers` one-core workers in `dir`, whose
-    /// data links go through the HTTP CONNECT proxy `data_proxy` if given.
+    /// data links go through the HTTP CONNECT proxy `data_proxy` if given;
+    /// every process of it gets the environment variables `env`.
     pub fn start(
         spate: &Path,
         dir: &Path,
         workers: u32,
         heartbeat_timeout_ms: u64,
         data_proxy: Option<std::net::SocketAddr>,
+        env: &[(&str, String)],
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
         let out = Command::new(spate)
@@ -98,6 +100,8 @@ impl LocalCluster {
             )
             // The coordinator's log says when each checkpoint and restart happened.
             .env("RUST_LOG", "info")
+            // Inherited by the coordinator and the workers it launches.
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .map_err(|e| TortureError::Cluster(format!("cannot run {}: {e}", spate.display())))?;
         let cluster = Self {

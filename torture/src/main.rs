@@ -97,9 +97,10 @@ struct RunArgs {
     /// The `spate` executable (default: $SPATE_BIN, or next to this one).
     #[arg(long)]
     spate: Option<PathBuf>,
-    /// The results file a long run writes.
-    #[arg(long, default_value = "tests/RESULTS.md")]
-    results: PathBuf,
+    /// The results file a long run writes [default: tests/RESULTS.md for
+    /// the kill suite, tests/RESULTS-<suite>.md for the others].
+    #[arg(long)]
+    results: Option<PathBuf>,
     /// A setting of the job, `KEY=VALUE` (e.g. `state.backend=rocksdb`); repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     job_settings: Vec<String>,
@@ -162,8 +163,12 @@ fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
             args.seed
         );
         let text = results::render(&outcome, &command, &results::today());
-        std::fs::write(&args.results, text)?;
-        println!("wrote {}", args.results.display());
+        let path = args.results.clone().unwrap_or_else(|| match kind {
+            SuiteKind::Kill => PathBuf::from("tests/RESULTS.md"),
+            other => PathBuf::from(format!("tests/RESULTS-{}.md", other.name())),
+        });
+        std::fs::write(&path, text)?;
+        println!("wrote {}", path.display());
     }
     Ok(outcome.passed())
 }

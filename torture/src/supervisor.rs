@@ -328,6 +328,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         WORKERS,
         cfg.heartbeat_timeout_ms,
         proxy.as_ref().map(FaultProxy::addr),
+        &[],
     )?;
     if let Some(p) = &proxy {
         log(&format!(

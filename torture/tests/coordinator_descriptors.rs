@@ -12,7 +12,7 @@ fn client_connections_leave_no_descriptor_behind_in_the_coordinator() {
     let spate = find_spate_binary().unwrap();
     let dir = std::env::temp_dir().join(format!("spate-torture-fds-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cluster = LocalCluster::start(&spate, &dir, 1, 5_000, None).unwrap();
+    let cluster = LocalCluster::start(&spate, &dir, 1, 5_000, None, &[]).unwrap();
     let status = || {
         let out = Command::new(&spate)
             .args(["cluster", "status", "--dir"])

@@ -357,6 +357,7 @@ pub(crate) fn commit_all(
         let committer = committers.get(&t.sink_node).ok_or_else(|| {
             SpateError::internal(format!("sink node {} has no committer", t.sink_node))
         })?;
+        spate_state::crash_point::hit(spate_state::crash_point::SINK_BEFORE_COMMIT);
         committer.commit(&t.handle)?;
     }
     Ok(())

@@ -64,6 +64,9 @@ impl LocalDirStorage {
             self.temp_seq.fetch_add(1, Ordering::Relaxed)
         ));
         let result = write_temp(&temp, fill).and_then(|summary| {
+            if name.starts_with(super::manifest::MANIFEST_DIR) {
+                crate::crash_point::hit(crate::crash_point::MANIFEST_BEFORE_RENAME);
+            }
             fs::hard_link(&temp, &path).map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists {
                     io::Error::new(
@@ -78,6 +81,7 @@ impl LocalDirStorage {
         });
         let _ignored = fs::remove_file(&temp);
         let summary = result.map_err(|e| io_error("put", &shown, &e))?;
+        crate::crash_point::hit(crate::crash_point::OBJECT_BEFORE_DIR_FSYNC);
         sync_dir(&dir).map_err(|e| io_error("fsync directory", &dir.display().to_string(), &e))?;
         Ok(summary)
     }

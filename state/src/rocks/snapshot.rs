@@ -95,6 +95,7 @@ impl RocksBackend {
         Checkpoint::new(db)
             .and_then(|c| c.create_checkpoint(dir))
             .map_err(|e| storage("checkpoint", dir, &e))?;
+        crate::crash_point::hit(crate::crash_point::ROCKS_AFTER_HARD_LINK);
         Ok(RocksCheckpoint {
             dir: dir.to_path_buf(),
             files: list_files(dir)?,

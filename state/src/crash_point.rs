@@ -1,0 +1,216 @@
+//! Crash points: places where a test can make the process die abruptly
+//! (`abort`, no unwinding, no destructors: what `kill -9` or a power cut
+//! does) to prove that a checkpoint or a commit cut short there loses and
+//! duplicates nothing.
+//!
+//! Like RocksDB's test sync points they exist in debug builds only (the
+//! test builds); a release build compiles [`hit`] to nothing, so no
+//! production process can be made to crash by its environment. Unarmed, a
+//! hit costs one relaxed atomic load. A process arms the points from its
+//! environment with [`arm_from_env`]:
+//!
+//! - `SPATE_CRASH_POINTS=name[@N],...` dies at the N-th hit (default the
+//!   first) of each named point;
+//! - `SPATE_CRASH_ONCE_DIR=DIR` makes each point kill only one process of
+//!   a whole cluster: the first to reach it creates `DIR/<name>` and dies,
+//!   the others (and the workers started to replace it) pass on.
+//!
+//! Why not the `fail` crate: its points compile in through a cargo
+//! feature, and a feature that only the tests turn on splits every crate
+//! above `spate-state` into two builds (twice the disk and the CI time);
+//! `debug_assertions` already separates test builds from release ones.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::error::StateError;
+
+/// After RocksDB hard-linked a checkpoint's files, before they are read.
+pub const ROCKS_AFTER_HARD_LINK: &str = "rocks-after-hard-link";
+/// A checkpoint manifest written and synced under its temporary name, not
+/// yet published under its own.
+pub const MANIFEST_BEFORE_RENAME: &str = "manifest-before-rename";
+/// A checkpoint object published, its directory not yet synced.
+pub const OBJECT_BEFORE_DIR_FSYNC: &str = "object-before-dir-fsync";
+/// A checkpoint completed, a sink's pre-committed transaction not yet
+/// committed.
+pub const SINK_BEFORE_COMMIT: &str = "sink-between-pre-commit-and-commit";
+
+/// Every crash point.
+pub const CRASH_POINTS: [&str; 4] = [
+    ROCKS_AFTER_HARD_LINK,
+    MANIFEST_BEFORE_RENAME,
+    OBJECT_BEFORE_DIR_FSYNC,
+    SINK_BEFORE_COMMIT,
+];
+
+/// The variable naming the points to arm.
+pub const CRASH_POINTS_VAR: &str = "SPATE_CRASH_POINTS";
+/// The variable naming the directory of once-per-cluster markers.
+pub const CRASH_ONCE_DIR_VAR: &str = "SPATE_CRASH_ONCE_DIR";
+
+/// One armed point: die at its `at`-th hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Armed {
+    /// The point.
+    pub name: String,
+    /// The hit that dies (1 = the first).
+    pub at: u64,
+}
+
+/// Parses `name[@N],...`, rejecting unknown names and bad counts.
+pub fn parse(spec: &str) -> Result<Vec<Armed>, StateError> {
+    let bad = |reason: String| StateError::InvalidConfig {
+        key: CRASH_POINTS_VAR,
+        reason,
+    };
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (name, at) = match item.split_once('@') {
+                Some((n, at)) => (n, at.parse::<u64>().ok().filter(|&a| a >= 1)),
+                None => (item, Some(1)),
+            };
+            if !CRASH_POINTS.contains(&name) {
+                return Err(bad(format!(
+                    "`{name}` is not a crash point; they are {}",
+                    CRASH_POINTS.join(", ")
+                )));
+            }
+            let at = at.ok_or_else(|| {
+                bad(format!(
+                    "`{item}`: the hit after `@` must be a number from 1"
+                ))
+            })?;
+            Ok(Armed {
+                name: name.to_owned(),
+                at,
+            })
+        })
+        .collect()
+}
+
+/// Armed points and where the once-per-cluster markers go.
+#[derive(Debug)]
+struct Registry {
+    points: Vec<(Armed, AtomicU64)>,
+    once_dir: Option<PathBuf>,
+}
+
+static ANY_ARMED: AtomicBool = AtomicBool::new(false);
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+/// The crash point `name`: the process dies here if the point is armed
+/// and this is its fatal hit; otherwise nothing happens.
+#[inline]
+pub fn hit(name: &'static str) {
+    #[cfg(debug_assertions)]
+    if ANY_ARMED.load(Ordering::Relaxed) {
+        hit_armed(name);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}
+
+#[cfg(debug_assertions)]
+#[cold]
+fn hit_armed(name: &str) {
+    let Some(registry) = REGISTRY.get() else {
+        return;
+    };
+    for (point, hits) in &registry.points {
+        if point.name == name && hits.fetch_add(1, Ordering::SeqCst) + 1 == point.at {
+            die(name, registry.once_dir.as_deref());
+        }
+    }
+}
+
+/// Aborts the process, unless another process already died here.
+#[cfg(debug_assertions)]
+fn die(name: &str, once_dir: Option<&std::path::Path>) {
+    if let Some(dir) = once_dir {
+        let first = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(name))
+            .is_ok();
+        if !first {
+            return;
+        }
+    }
+    eprintln!("crash point {name} reached: aborting the process");
+    std::process::abort();
+}
+
+/// Arms the points `SPATE_CRASH_POINTS` names, once per process; returns
+/// them (empty when it is unset). A release build refuses a non-empty
+/// list rather than silently never crashing.
+pub fn arm_from_env() -> Result<Vec<Armed>, StateError> {
+    let spec = std::env::var(CRASH_POINTS_VAR).unwrap_or_default();
+    let armed = parse(&spec)?;
+    if armed.is_empty() {
+        return Ok(armed);
+    }
+    if !cfg!(debug_assertions) {
+        return Err(StateError::InvalidConfig {
+            key: CRASH_POINTS_VAR,
+            reason: "crash points exist in debug (test) builds only, and this is a release \
+                     build"
+                .to_owned(),
+        });
+    }
+    let registry = Registry {
+        points: armed
+            .iter()
+            .map(|a| (a.clone(), AtomicU64::new(0)))
+            .collect(),
+        once_dir: std::env::var_os(CRASH_ONCE_DIR_VAR).map(PathBuf::from),
+    };
+    REGISTRY
+        .set(registry)
+        .map_err(|_| StateError::InvalidConfig {
+            key: CRASH_POINTS_VAR,
+            reason: "crash points were armed already in this process".to_owned(),
+        })?;
+    ANY_ARMED.store(true, Ordering::SeqCst);
+    Ok(armed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_name_known_points_and_hits_from_one() {
+        assert_eq!(parse("").unwrap(), vec![]);
+        assert_eq!(
+            parse("sink-between-pre-commit-and-commit@3, rocks-after-hard-link").unwrap(),
+            vec![
+                Armed {
+                    name: SINK_BEFORE_COMMIT.into(),
+                    at: 3
+                },
+                Armed {
+                    name: ROCKS_AFTER_HARD_LINK.into(),
+                    at: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_points_and_bad_counts_are_refused_with_the_reason() {
+        let e = parse("manifest-before-renam").unwrap_err().to_string();
+        assert!(
+            e.contains("`manifest-before-renam` is not a crash point"),
+            "{e}"
+        );
+        assert!(e.contains(MANIFEST_BEFORE_RENAME), "{e}");
+        for bad in ["rocks-after-hard-link@0", "rocks-after-hard-link@x"] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("must be a number from 1"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Crash points: a worker of a real local cluster aborts (no unwinding,
+//! like `kill -9`) at one precise step of a checkpoint or a commit, and the
+//! oracle job must still commit exactly the output of a fault-free run.
+//! The points are `spate_state::crash_point`s (debug builds only, which
+//! the test builds are); workers arm them from `SPATE_CRASH_POINTS`, and
+//! `SPATE_CRASH_ONCE_DIR` makes each kill one process only, so the job
+//! then runs to its end.
+//!
+//! Not here: `manifest-before-rename`. In a cluster the coordinator writes
+//! the manifests, and a coordinator that dies is not restarted yet.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use spate_state::crash_point::{
+    CRASH_ONCE_DIR_VAR, CRASH_POINTS_VAR, OBJECT_BEFORE_DIR_FSYNC, ROCKS_AFTER_HARD_LINK,
+    SINK_BEFORE_COMMIT,
+};
+use spate_torture::cluster::{LocalCluster, find_spate_binary};
+use spate_torture::{OracleArgs, check};
+
+const WORKERS: u32 = 3;
+
+/// Runs the oracle job on a cluster whose workers die at `point`'s hit
+/// number `at` (one process in all), then checks the output.
+fn crash_at(point: &str, at: u64, settings: &[&str]) {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("spate-crash-{point}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let once = dir.join("crashed");
+    std::fs::create_dir_all(&once).unwrap();
+    let env = [
+        (CRASH_POINTS_VAR, format!("{point}@{at}")),
+        (CRASH_ONCE_DIR_VAR, once.display().to_string()),
+    ];
+    let mut cluster = LocalCluster::start(
+        &find_spate_binary().unwrap(),
+        &dir.join("cluster"),
+        WORKERS,
+        1_500,
+        None,
+        &env,
+    )
+    .unwrap();
+    let job = OracleArgs {
+        keys: 600,
+        records: 36_000,
+        rate: 6_000,
+        window_ms: 50,
+        output: dir.join("output"),
+    };
+    let mut all: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+    all.extend([
+        "checkpoint.interval_ms=250".to_string(),
+        format!("checkpoint.dir={}", dir.join("checkpoints").display()),
+        "checkpoint.restarts_max=100".to_string(),
+        "runtime.io_memory_kib=256".to_string(),
+    ]);
+    let log = dir.join("submit.log");
+    let mut child = cluster
+        .submit("oracle", WORKERS, &all, &job.to_args(), &log)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job did not end; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let restarts = cluster
+        .coordinator_log()
+        .matches("; restarting from ")
+        .count();
+    cluster.stop();
+    let submit_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "the job failed:\n{submit_log}");
+    assert!(
+        once.join(point).exists(),
+        "no worker reached crash point {point} (hit {at}); files in {}",
+        dir.display()
+    );
+    assert!(
+        restarts >= 1,
+        "the crash restarted the job ({restarts} restarts)"
+    );
+    let report = check(&job.output, &job.expected()).unwrap();
+    assert!(report.is_clean(), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_worker_dying_right_after_rocksdb_hard_links_its_checkpoint_loses_nothing() {
+    crash_at(ROCKS_AFTER_HARD_LINK, 3, &["state.backend=rocksdb"]);
+}
+
+#[test]
+fn a_worker_dying_before_the_directory_fsync_of_a_checkpoint_file_loses_nothing() {
+    crash_at(OBJECT_BEFORE_DIR_FSYNC, 4, &[]);
+}
+
+#[test]
+fn a_worker_dying_between_pre_commit_and_commit_publishes_every_record_once() {
+    crash_at(SINK_BEFORE_COMMIT, 3, &[]);
+}
