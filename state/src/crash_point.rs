@@ -1,7 +1,8 @@
 //! Crash points: places where a test can make the process die abruptly
 //! (`abort`, no unwinding, no destructors: what `kill -9` or a power cut
 //! does) to prove that a checkpoint or a commit cut short there loses and
-//! duplicates nothing.
+//! duplicates nothing; and I/O error points, where an fsync fails with
+//! `EIO` as a failing disk makes it.
 //!
 //! Like RocksDB's test sync points they exist in debug builds only (the
 //! test builds); a release build compiles [`hit`] to nothing, so no
@@ -37,13 +38,25 @@ pub const OBJECT_BEFORE_DIR_FSYNC: &str = "object-before-dir-fsync";
 /// committed.
 pub const SINK_BEFORE_COMMIT: &str = "sink-between-pre-commit-and-commit";
 
-/// Every crash point.
+/// The fsync of a checkpoint object (or of its directory) fails with
+/// `EIO` instead of syncing: the process lives on, the write is suspect.
+pub const CHECKPOINT_FSYNC_EIO: &str = "checkpoint-fsync-eio";
+/// The fsync of a sink's pre-committed file fails with `EIO`.
+pub const SINK_FSYNC_EIO: &str = "sink-fsync-eio";
+
+/// Every crash point: the process aborts there.
 pub const CRASH_POINTS: [&str; 4] = [
     ROCKS_AFTER_HARD_LINK,
     MANIFEST_BEFORE_RENAME,
     OBJECT_BEFORE_DIR_FSYNC,
     SINK_BEFORE_COMMIT,
 ];
+
+/// Every I/O error point: the operation fails with `EIO` there.
+pub const IO_ERROR_POINTS: [&str; 2] = [CHECKPOINT_FSYNC_EIO, SINK_FSYNC_EIO];
+
+/// `errno` of an I/O error (`EIO`) on Linux.
+const EIO: i32 = 5;
 
 /// The variable naming the points to arm.
 pub const CRASH_POINTS_VAR: &str = "SPATE_CRASH_POINTS";
@@ -73,10 +86,11 @@ pub fn parse(spec: &str) -> Result<Vec<Armed>, StateError> {
                 Some((n, at)) => (n, at.parse::<u64>().ok().filter(|&a| a >= 1)),
                 None => (item, Some(1)),
             };
-            if !CRASH_POINTS.contains(&name) {
+            if !CRASH_POINTS.contains(&name) && !IO_ERROR_POINTS.contains(&name) {
                 return Err(bad(format!(
-                    "`{name}` is not a crash point; they are {}",
-                    CRASH_POINTS.join(", ")
+                    "`{name}` is not a crash point; they are {}, {}",
+                    CRASH_POINTS.join(", "),
+                    IO_ERROR_POINTS.join(", ")
                 )));
             }
             let at = at.ok_or_else(|| {
@@ -106,42 +120,59 @@ static REGISTRY: OnceLock<Registry> = OnceLock::new();
 /// and this is its fatal hit; otherwise nothing happens.
 #[inline]
 pub fn hit(name: &'static str) {
+    if fires(name) {
+        eprintln!("crash point {name} reached: aborting the process");
+        std::process::abort();
+    }
+}
+
+/// The I/O error point `name`: `Err(EIO)` if the point is armed and this
+/// is its failing hit, else `Ok(())`; the caller fails as the real
+/// operation would have.
+#[inline]
+pub fn io_error(name: &'static str) -> std::io::Result<()> {
+    if fires(name) {
+        eprintln!("I/O error point {name} reached: failing with EIO");
+        return Err(std::io::Error::from_raw_os_error(EIO));
+    }
+    Ok(())
+}
+
+/// True at the armed hit of `name` (in one process of the cluster only,
+/// with the once directory).
+#[inline]
+fn fires(name: &'static str) -> bool {
     #[cfg(debug_assertions)]
     if ANY_ARMED.load(Ordering::Relaxed) {
-        hit_armed(name);
+        return fires_armed(name);
     }
-    #[cfg(not(debug_assertions))]
     let _ = name;
+    false
 }
 
 #[cfg(debug_assertions)]
 #[cold]
-fn hit_armed(name: &str) {
+fn fires_armed(name: &str) -> bool {
     let Some(registry) = REGISTRY.get() else {
-        return;
+        return false;
     };
-    for (point, hits) in &registry.points {
-        if point.name == name && hits.fetch_add(1, Ordering::SeqCst) + 1 == point.at {
-            die(name, registry.once_dir.as_deref());
-        }
-    }
+    registry.points.iter().any(|(point, hits)| {
+        point.name == name
+            && hits.fetch_add(1, Ordering::SeqCst) + 1 == point.at
+            && first_in_cluster(name, registry.once_dir.as_deref())
+    })
 }
 
-/// Aborts the process, unless another process already died here.
+/// Claims `name` for this process, unless another one already did.
 #[cfg(debug_assertions)]
-fn die(name: &str, once_dir: Option<&std::path::Path>) {
-    if let Some(dir) = once_dir {
-        let first = std::fs::OpenOptions::new()
+fn first_in_cluster(name: &str, once_dir: Option<&std::path::Path>) -> bool {
+    once_dir.is_none_or(|dir| {
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(dir.join(name))
-            .is_ok();
-        if !first {
-            return;
-        }
-    }
-    eprintln!("crash point {name} reached: aborting the process");
-    std::process::abort();
+            .is_ok()
+    })
 }
 
 /// Arms the points `SPATE_CRASH_POINTS` names, once per process; returns

@@ -6,6 +6,9 @@
 //! `SPATE_CRASH_ONCE_DIR` makes each kill one process only, so the job
 //! then runs to its end.
 //!
+//! I/O error points make an fsync fail with `EIO` once instead: of a
+//! checkpoint file, or of a sink's pre-committed file.
+//!
 //! Not here: `manifest-before-rename`. In a cluster the coordinator writes
 //! the manifests, and a coordinator that dies is not restarted yet.
 
@@ -15,17 +18,24 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use spate_state::crash_point::{
-    CRASH_ONCE_DIR_VAR, CRASH_POINTS_VAR, OBJECT_BEFORE_DIR_FSYNC, ROCKS_AFTER_HARD_LINK,
-    SINK_BEFORE_COMMIT,
+    CHECKPOINT_FSYNC_EIO, CRASH_ONCE_DIR_VAR, CRASH_POINTS_VAR, OBJECT_BEFORE_DIR_FSYNC,
+    ROCKS_AFTER_HARD_LINK, SINK_BEFORE_COMMIT, SINK_FSYNC_EIO,
 };
 use spate_torture::cluster::{LocalCluster, find_spate_binary};
 use spate_torture::{OracleArgs, check};
 
 const WORKERS: u32 = 3;
 
-/// Runs the oracle job on a cluster whose workers die at `point`'s hit
-/// number `at` (one process in all), then checks the output.
-fn crash_at(point: &str, at: u64, settings: &[&str]) {
+/// What the coordinator logged about the job.
+struct Logged {
+    restarts: usize,
+    declines: usize,
+}
+
+/// Runs the oracle job on a cluster whose workers die (or fail an fsync)
+/// at `point`'s hit number `at` (one process in all), then checks that
+/// the point fired and the output is a fault-free run's.
+fn fault_at(point: &str, at: u64, settings: &[&str]) -> Logged {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("spate-crash-{point}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -74,25 +84,32 @@ fn crash_at(point: &str, at: u64, settings: &[&str]) {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let restarts = cluster
-        .coordinator_log()
-        .matches("; restarting from ")
-        .count();
+    let log_text = cluster.coordinator_log();
+    let logged = Logged {
+        restarts: log_text.matches("; restarting from ").count(),
+        declines: log_text.matches(" declined: ").count(),
+    };
     cluster.stop();
     let submit_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "the job failed:\n{submit_log}");
     assert!(
         once.join(point).exists(),
-        "no worker reached crash point {point} (hit {at}); files in {}",
+        "no worker reached point {point} (hit {at}); files in {}",
         dir.display()
-    );
-    assert!(
-        restarts >= 1,
-        "the crash restarted the job ({restarts} restarts)"
     );
     let report = check(&job.output, &job.expected()).unwrap();
     assert!(report.is_clean(), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
+    logged
+}
+
+fn crash_at(point: &str, at: u64, settings: &[&str]) {
+    let logged = fault_at(point, at, settings);
+    assert!(
+        logged.restarts >= 1,
+        "the crash restarted the job ({} restarts)",
+        logged.restarts
+    );
 }
 
 #[test]
@@ -108,4 +125,27 @@ fn a_worker_dying_before_the_directory_fsync_of_a_checkpoint_file_loses_nothing(
 #[test]
 fn a_worker_dying_between_pre_commit_and_commit_publishes_every_record_once() {
     crash_at(SINK_BEFORE_COMMIT, 3, &[]);
+}
+
+#[test]
+fn a_checkpoint_file_whose_fsync_fails_with_eio_is_declined_and_nothing_is_lost() {
+    // The checkpoint is declined; the worker does not retry the fsync on
+    // the same file (its page cache may have dropped the data), the next
+    // checkpoint writes new files.
+    let logged = fault_at(CHECKPOINT_FSYNC_EIO, 4, &[]);
+    assert!(
+        logged.declines >= 1,
+        "the failed fsync declined a checkpoint ({} declines, {} restarts)",
+        logged.declines,
+        logged.restarts
+    );
+}
+
+#[test]
+fn a_sink_file_whose_fsync_fails_with_eio_is_never_published_and_nothing_is_lost() {
+    let logged = fault_at(SINK_FSYNC_EIO, 3, &[]);
+    assert!(
+        logged.declines + logged.restarts >= 1,
+        "the failed pre-commit declined a checkpoint or restarted the job"
+    );
 }

@@ -152,6 +152,9 @@ impl<T: Serialize> Sink<T> for TwoPhaseFileSink {
             return Ok(None);
         };
         out.flush()
+            .and_then(|()| {
+                spate_state::crash_point::io_error(spate_state::crash_point::SINK_FSYNC_EIO)
+            })
             .and_then(|()| out.get_ref().sync_all())
             .map_err(|e| io("syncing", &path, e))?;
         let from = path

@@ -101,6 +101,7 @@ fn write_temp(
         .inner
         .into_inner()
         .map_err(io::IntoInnerError::into_error)?;
+    crate::crash_point::io_error(crate::crash_point::CHECKPOINT_FSYNC_EIO)?;
     file.sync_all()?;
     Ok(PutSummary {
         size_bytes: out.sink.len,
