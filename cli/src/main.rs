@@ -70,12 +70,10 @@ enum ConfigCommand {
 }
 
 /// Raises the soft limit on open files to the hard one. A worker holds a
-/// socket per data link and RocksDB files per core, and every executor it
-/// starts (per core, per job deployment and restart) leaves one eventfd
-/// open: glommio 0.9 never closes its sleep notifier (its issue 448). The
-/// soft limit of many systems (1024) would stop a long-lived worker after
-/// about a thousand restarts per core; the hard limit (often 524288 or
-/// more) pushes that out of reach.
+/// socket per data link, RocksDB files per core and checkpoint files being
+/// written; the soft limit of many systems (1024) is below what a busy
+/// worker or a coordinator with many clients needs, and the hard limit
+/// (often 524288 or more) is what the administrator allowed.
 fn raise_open_files_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     match getrlimit(Resource::RLIMIT_NOFILE) {

@@ -208,10 +208,9 @@ fn lifetimes(kind: SuiteKind) -> &'static str {
             "The coordinator lives through the whole run; workers are replaced as they are killed."
         }
         SuiteKind::Stop | SuiteKind::Network => {
-            "The coordinator and the workers live through the whole run (only the job restarts, \
-             on new executors each time), so the workers' descriptors count every executor they \
-             started: glommio 0.9 leaves one eventfd open per executor lifetime (its issue 448; \
-             ARCHITECTURE 49)."
+            "The coordinator and the workers live through the whole run (only the job \
+             restarts), so growth here would be a leak per deployment; workers keep their \
+             executors across deployments (ARCHITECTURE 50)."
         }
     }
 }

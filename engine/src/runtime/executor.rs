@@ -1,14 +1,13 @@
-//! Starts one pinned glommio executor per core, wires the exchange
+//! Runs a job on one pinned glommio executor per core (taken from the
+//! process's pool of executors, see `core_pool`), wires the exchange
 //! channels between them, runs every task and merges the results.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
-use glommio::{LocalExecutorBuilder, Placement};
-
+use super::core_pool::{CoreKey, PooledCore};
 use super::graph::{EdgeId, Graph, LocalFuture, Partition};
 use super::instantiate::Instantiator;
 use super::remote::{RemoteFailure, RemoteLinks, channel_id};
@@ -37,22 +36,32 @@ pub(crate) fn run_graph(
     let (mut txs, mut rxs) = create_channels(&graph, &settings);
     let clock = SystemClock::default();
     let started = std::time::Instant::now();
-    let mut handles = Vec::with_capacity(cores);
+    let mut running = Vec::with_capacity(cores);
     for core in (0..cores).rev() {
-        let placement = match settings.cpus.get(core) {
-            Some(&cpu) if settings.pin_cores => Placement::Fixed(cpu),
-            _ => Placement::Unbound,
+        let cpu = match settings.cpus.get(core) {
+            Some(&cpu) if settings.pin_cores => Some(cpu),
+            _ => None,
         };
+        let key = CoreKey {
+            cpu,
+            core,
+            io_memory_bytes: settings.io_memory_bytes,
+            spin_before_park_us: settings.spin_before_park_us,
+        };
+        let executor = PooledCore::checkout(key).map_err(|e| SpateError::Runtime {
+            core,
+            reason: format!(
+                "could not start the executor ({e}); glommio needs locked memory \
+                 (`ulimit -l` of at least the io_memory setting, runtime.io_memory_kib)"
+            ),
+        })?;
         let (graph, settings, clock) = (graph.clone(), settings.clone(), clock.clone());
         let links = links.clone();
         let my_txs = txs.pop().unwrap_or_default();
         let my_rxs = rxs.pop().unwrap_or_default();
-        let builder = LocalExecutorBuilder::new(placement)
-            .name(&format!("spate-core-{core}"))
-            .io_memory(settings.io_memory_bytes)
-            .spin_before_park(Duration::from_micros(settings.spin_before_park_us));
-        let handle = builder
-            .spawn(move || async move {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        let work: super::core_pool::Work = Box::new(move || {
+            Box::pin(async move {
                 let cx = CoreSetup {
                     graph: &graph,
                     settings: &settings,
@@ -60,31 +69,33 @@ pub(crate) fn run_graph(
                     clock,
                     started,
                 };
-                run_core(cx, my_txs, my_rxs, links).await
+                let _ = done.send(run_core(cx, my_txs, my_rxs, links).await);
             })
-            .map_err(|e| SpateError::Runtime {
+        });
+        if executor.run(work).is_err() {
+            return Err(SpateError::Runtime {
                 core,
-                reason: format!(
-                    "could not start the executor ({e}); glommio needs locked memory \
-                     (`ulimit -l` of at least the io_memory setting, runtime.io_memory_kib)"
-                ),
-            })?;
-        handles.push((core, handle));
+                reason: "the executor thread stopped before the job reached it".to_string(),
+            });
+        }
+        running.push((core, executor, result));
     }
     let mut metrics = JobMetrics::default();
     let mut first_error: Option<SpateError> = None;
-    for (core, handle) in handles.into_iter().rev() {
-        match handle.join() {
+    for (core, executor, result) in running.into_iter().rev() {
+        match result.recv() {
             Ok(Ok(m)) => metrics.merge(&m),
             // The first failure causes the others (closed channels); report it.
             Ok(Err(e)) => keep_root_cause(&mut first_error, e),
-            Err(e) => {
+            // The run's future never answered: its thread unwound.
+            Err(_) => {
                 first_error.get_or_insert(SpateError::Runtime {
                     core,
-                    reason: format!("the executor thread failed: {e}"),
+                    reason: "the executor thread failed (it panicked)".to_string(),
                 });
             }
         }
+        executor.checkin();
     }
     if let Some(rocks) = &settings.rocks {
         // Every core's instance is closed; what must survive is in the

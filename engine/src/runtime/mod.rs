@@ -3,6 +3,7 @@
 
 pub(crate) mod archived;
 pub(crate) mod channel;
+pub(crate) mod core_pool;
 pub(crate) mod exchange;
 pub mod executor;
 pub(crate) mod graph;
