@@ -36,25 +36,11 @@ pub(crate) fn run_graph(
     let (mut txs, mut rxs) = create_channels(&graph, &settings);
     let clock = SystemClock::default();
     let started = std::time::Instant::now();
+    // Every executor first: a run started on some cores while another core
+    // has none would wait forever for its peers.
+    let executors = checkout_all(&settings, cores)?;
     let mut running = Vec::with_capacity(cores);
-    for core in (0..cores).rev() {
-        let cpu = match settings.cpus.get(core) {
-            Some(&cpu) if settings.pin_cores => Some(cpu),
-            _ => None,
-        };
-        let key = CoreKey {
-            cpu,
-            core,
-            io_memory_bytes: settings.io_memory_bytes,
-            spin_before_park_us: settings.spin_before_park_us,
-        };
-        let executor = PooledCore::checkout(key).map_err(|e| SpateError::Runtime {
-            core,
-            reason: format!(
-                "could not start the executor ({e}); glommio needs locked memory \
-                 (`ulimit -l` of at least the io_memory setting, runtime.io_memory_kib)"
-            ),
-        })?;
+    for (core, executor) in executors {
         let (graph, settings, clock) = (graph.clone(), settings.clone(), clock.clone());
         let links = links.clone();
         let my_txs = txs.pop().unwrap_or_default();
@@ -106,6 +92,40 @@ pub(crate) fn run_graph(
         Some(e) => Err(e),
         None => Ok(metrics),
     }
+}
+
+/// One executor per core, highest core first (the order runs start in);
+/// if one cannot start, those taken go back to the pool.
+fn checkout_all(settings: &RunSettings, cores: usize) -> Result<Vec<(usize, PooledCore)>> {
+    let mut taken = Vec::with_capacity(cores);
+    for core in (0..cores).rev() {
+        let cpu = match settings.cpus.get(core) {
+            Some(&cpu) if settings.pin_cores => Some(cpu),
+            _ => None,
+        };
+        let key = CoreKey {
+            cpu,
+            core,
+            io_memory_bytes: settings.io_memory_bytes,
+            spin_before_park_us: settings.spin_before_park_us,
+        };
+        match PooledCore::checkout(key) {
+            Ok(executor) => taken.push((core, executor)),
+            Err(e) => {
+                for (_, executor) in taken {
+                    executor.checkin();
+                }
+                return Err(SpateError::Runtime {
+                    core,
+                    reason: format!(
+                        "could not start the executor ({e}); glommio needs locked memory \
+                         (`ulimit -l` of at least the io_memory setting, runtime.io_memory_kib)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(taken)
 }
 
 /// Keeps `e` in `kept` unless `kept` already holds a root cause: a runtime
