@@ -213,7 +213,7 @@ fn once(args: &ProfilesArgs, metric: Metric, profile: &str, scratch: &Path) -> a
         "--set".into(),
         format!("checkpoint.dir={}", dir.display()),
     ]);
-    if profile != "default" {
+    if profile != REFERENCE {
         cmd.extend(["--profile".into(), profile.into()]);
     }
     let v = run_json(&cmd)?;

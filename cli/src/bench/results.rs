@@ -19,13 +19,28 @@ pub(crate) fn write_stamped(
     result: &impl serde::Serialize,
     body: &str,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
+    write_stamped_with(dir, name, title, &[], result, body)
+}
+
+/// [`write_stamped`], with `extra` fields at the top of the JSON too.
+fn write_stamped_with(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    extra: &[(&str, serde_json::Value)],
+    result: &impl serde::Serialize,
+    body: &str,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
     let stem = format!("{date}-{}-{name}", machine_slug());
     let json_path = dir.join(format!("{stem}.json"));
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "date": date, "machine": machine, "commit": commit, "result": result,
     });
+    if let Some(fields) = json.as_object_mut() {
+        fields.extend(extra.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
+    }
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
     let md =
         format!("# {title}\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n{body}");
@@ -42,26 +57,8 @@ pub(crate) fn write_checkpoint(
     m: &spate_bench::checkpoint_bench::CheckpointCost,
     capture_changes: bool,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let (date, machine, commit) = (today_utc(), machine(), commit_of(dir));
     let capture = if capture_changes { "changes" } else { "whole" };
-    let stem = format!(
-        "{date}-{}-checkpoint-{}-{capture}",
-        machine_slug(),
-        m.backend
-    );
-    let json_path = dir.join(format!("{stem}.json"));
-    let json = serde_json::json!({
-        "date": date,
-        "machine": machine,
-        "commit": commit,
-        "capture_changes": capture_changes,
-        "result": m,
-    });
-    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")?;
-    let mut md = format!(
-        "# Checkpoint cost\n\n- Date: {date}\n- Machine: {machine}\n- Commit: {commit}\n\n"
-    );
+    let mut md = String::new();
     md.push_str("| keys | updates per interval | backend | capture | checkpoints | sync max | sync p50 / max, last half of the churn | longest to durable | uploaded | uploaded per checkpoint p50 / max, last half of the churn | retained | state as stored | added per checkpoint (retained) | recovery |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let added: Vec<String> = m
@@ -89,9 +86,14 @@ pub(crate) fn write_checkpoint(
         added.join(" "),
         recovery_cell(m),
     )?;
-    let md_path = dir.join(format!("{stem}.md"));
-    std::fs::write(&md_path, md)?;
-    Ok((json_path, md_path))
+    write_stamped_with(
+        dir,
+        &format!("checkpoint-{}-{capture}", m.backend),
+        "Checkpoint cost",
+        &[("capture_changes", serde_json::json!(capture_changes))],
+        m,
+        &md,
+    )
 }
 
 /// Bytes in MiB, for the summaries and tables.
