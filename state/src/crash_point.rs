@@ -7,7 +7,7 @@
 //! Like RocksDB's test sync points they exist in debug builds only (the
 //! test builds); a release build compiles [`hit`] to nothing, so no
 //! production process can be made to crash by its environment. Unarmed, a
-//! hit costs one relaxed atomic load. A process arms the points from its
+//! hit costs one atomic load. A process arms the points from its
 //! environment with [`arm_from_env`]:
 //!
 //! - `SPATE_CRASH_POINTS=name[@N],...` dies at the N-th hit (default the
@@ -21,9 +21,12 @@
 //! above `spate-state` into two builds (twice the disk and the CI time);
 //! `debug_assertions` already separates test builds from release ones.
 
+#[cfg(debug_assertions)]
 use std::path::PathBuf;
+#[cfg(debug_assertions)]
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(debug_assertions)]
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::StateError;
 
@@ -107,13 +110,15 @@ pub fn parse(spec: &str) -> Result<Vec<Armed>, StateError> {
 }
 
 /// Armed points and where the once-per-cluster markers go.
+#[cfg(debug_assertions)]
 #[derive(Debug)]
 struct Registry {
     points: Vec<(Armed, AtomicU64)>,
     once_dir: Option<PathBuf>,
 }
 
-static ANY_ARMED: AtomicBool = AtomicBool::new(false);
+/// Set once, by [`arm_from_env`]; unset, a hit costs one atomic load.
+#[cfg(debug_assertions)]
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
 
 /// The crash point `name`: the process dies here if the point is armed
@@ -143,8 +148,8 @@ pub fn io_error(name: &'static str) -> std::io::Result<()> {
 #[inline]
 fn fires(name: &'static str) -> bool {
     #[cfg(debug_assertions)]
-    if ANY_ARMED.load(Ordering::Relaxed) {
-        return fires_armed(name);
+    if let Some(registry) = REGISTRY.get() {
+        return fires_armed(registry, name);
     }
     let _ = name;
     false
@@ -152,10 +157,7 @@ fn fires(name: &'static str) -> bool {
 
 #[cfg(debug_assertions)]
 #[cold]
-fn fires_armed(name: &str) -> bool {
-    let Some(registry) = REGISTRY.get() else {
-        return false;
-    };
+fn fires_armed(registry: &Registry, name: &str) -> bool {
     registry.points.iter().any(|(point, hits)| {
         point.name == name
             && hits.fetch_add(1, Ordering::SeqCst) + 1 == point.at
@@ -179,19 +181,15 @@ fn first_in_cluster(name: &str, once_dir: Option<&std::path::Path>) -> bool {
 /// them (empty when it is unset). A release build refuses a non-empty
 /// list rather than silently never crashing.
 pub fn arm_from_env() -> Result<Vec<Armed>, StateError> {
-    let spec = std::env::var(CRASH_POINTS_VAR).unwrap_or_default();
-    let armed = parse(&spec)?;
-    if armed.is_empty() {
-        return Ok(armed);
+    let armed = parse(&std::env::var(CRASH_POINTS_VAR).unwrap_or_default())?;
+    if !armed.is_empty() {
+        arm(&armed)?;
     }
-    if !cfg!(debug_assertions) {
-        return Err(StateError::InvalidConfig {
-            key: CRASH_POINTS_VAR,
-            reason: "crash points exist in debug (test) builds only, and this is a release \
-                     build"
-                .to_owned(),
-        });
-    }
+    Ok(armed)
+}
+
+#[cfg(debug_assertions)]
+fn arm(armed: &[Armed]) -> Result<(), StateError> {
     let registry = Registry {
         points: armed
             .iter()
@@ -204,9 +202,16 @@ pub fn arm_from_env() -> Result<Vec<Armed>, StateError> {
         .map_err(|_| StateError::InvalidConfig {
             key: CRASH_POINTS_VAR,
             reason: "crash points were armed already in this process".to_owned(),
-        })?;
-    ANY_ARMED.store(true, Ordering::SeqCst);
-    Ok(armed)
+        })
+}
+
+#[cfg(not(debug_assertions))]
+fn arm(_armed: &[Armed]) -> Result<(), StateError> {
+    Err(StateError::InvalidConfig {
+        key: CRASH_POINTS_VAR,
+        reason: "crash points exist in debug (test) builds only, and this is a release build"
+            .to_owned(),
+    })
 }
 
 #[cfg(test)]
