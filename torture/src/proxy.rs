@@ -158,11 +158,12 @@ impl FaultProxy {
             .is_some()
     }
 
-    /// Stops (or resumes) relaying tunnel `id` without closing it: each
-    /// side sees a peer that is connected and silent.
-    pub fn stall(&self, id: u64, stalled: bool) -> bool {
+    /// Stops relaying tunnel `id` without closing it, until
+    /// [`FaultProxy::unstall_all`]: each side sees a peer that is connected
+    /// and silent.
+    pub fn stall(&self, id: u64) -> bool {
         self.find(id)
-            .map(|t| t.stalled.store(stalled, Ordering::SeqCst))
+            .map(|t| t.stalled.store(true, Ordering::SeqCst))
             .is_some()
     }
 
@@ -453,7 +454,7 @@ mod tests {
         let proxy = FaultProxy::start().unwrap();
         let mut c = tunnel_to(&proxy, echo());
         let id = wait_for_tunnel(&proxy);
-        assert!(proxy.stall(id, true));
+        assert!(proxy.stall(id));
         std::thread::sleep(Duration::from_millis(3 * POLL_MS));
         c.write_all(b"held").unwrap();
         c.set_read_timeout(Some(Duration::from_millis(300)))

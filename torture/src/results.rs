@@ -204,10 +204,11 @@ pub fn render(outcome: &SuiteOutcome, command: &str, date: &str) -> String {
 /// Who lives how long in `kind`, which says what the counts measure.
 fn lifetimes(kind: SuiteKind) -> &'static str {
     match kind {
-        SuiteKind::Kill | SuiteKind::Disk => {
+        // A paused worker is fenced and exits, and is replaced too.
+        SuiteKind::Kill | SuiteKind::Disk | SuiteKind::Stop => {
             "The coordinator lives through the whole run; workers are replaced as they are killed."
         }
-        SuiteKind::Stop | SuiteKind::Network => {
+        SuiteKind::Network => {
             "The coordinator and the workers live through the whole run (only the job \
              restarts), so growth here would be a leak per deployment; workers keep their \
              executors across deployments (ARCHITECTURE 50)."

@@ -686,7 +686,7 @@ impl Run<'_> {
             FaultKind::LinkCut => proxy.cut(id).then_some(link),
             FaultKind::LinkCorrupt => proxy.corrupt(id).then_some(link),
             FaultKind::LinkHalfClose => proxy.half_close(id).then_some(link),
-            FaultKind::LinkStall => proxy.stall(id, true).then_some(link),
+            FaultKind::LinkStall => proxy.stall(id).then_some(link),
             FaultKind::LinksDelayed => {
                 proxy.set_delay_ms(delay_ms);
                 Some(format!("{} links, {delay_ms} ms per chunk", tunnels.len()))
