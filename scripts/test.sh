@@ -32,6 +32,9 @@ echo "== tests"
 # The S3 checkpoint-storage tests talk to a local moto server.
 source scripts/s3-test-server.sh
 trap s3_test_server_stop EXIT
+# The Kafka tests start their own brokers (nisshi) on free loopback ports.
+SPATE_KAFKA_BROKER="$(scripts/install-kafka-broker.sh)"
+export SPATE_KAFKA_BROKER
 if cargo nextest --version >/dev/null 2>&1; then
   # One process per test: each test's executors get their own locked memory.
   cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow

@@ -6,6 +6,7 @@
 pub mod bid_prices;
 pub mod checkpoint_bench;
 pub mod embed_bench;
+pub mod kafka_bench;
 pub mod late_data;
 pub mod latency;
 pub mod net_bench;

@@ -21,6 +21,7 @@ mod child;
 mod cluster;
 mod embed;
 mod flink;
+mod kafka;
 mod latency;
 mod net;
 mod profiles;
@@ -48,6 +49,8 @@ pub enum BenchCommand {
     Embed(embed::EmbedArgs),
     /// The config profiles side by side, each on the metric it is tuned for.
     Profiles(profiles::ProfilesArgs),
+    /// Kafka to Kafka, at least once and exactly once, on one broker.
+    Kafka(kafka::KafkaArgs),
 }
 
 /// `spate bench state`.
@@ -244,6 +247,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cluster(args) => cluster::run(args),
         BenchCommand::Embed(args) => embed::run(args),
         BenchCommand::Profiles(args) => profiles::run(args),
+        BenchCommand::Kafka(args) => kafka::run(args),
     }
 }
 
