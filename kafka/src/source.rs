@@ -441,6 +441,62 @@ mod tests {
         assert!(e.to_string().contains("format version 9"), "{e}");
     }
 
+    fn split_with(parts: &[(i32, i64)], cfg: KafkaSourceConfig) -> KafkaSource {
+        let mut s = KafkaSource::new(cfg, SplitInfo { index: 0, count: 1 });
+        let states = parts
+            .iter()
+            .map(|&(p, ts_max)| (p, PartitionState { offset: 0, ts_max }));
+        s.partitions = Some(states.collect());
+        s
+    }
+
+    #[test]
+    fn the_watermark_is_the_slowest_partition_less_the_allowance() {
+        let mut cfg = KafkaSourceConfig::new(ClientConfig::new("localhost:1"), "t");
+        cfg.out_of_orderness_ms = 10;
+        // A partition that has emitted nothing holds the watermark back.
+        let mut s = split_with(&[(0, 100), (1, i64::MIN)], cfg.clone());
+        s.update_watermark();
+        assert_eq!(s.watermark(), None);
+        let mut s = split_with(&[(0, 100), (1, 50)], cfg.clone());
+        s.update_watermark();
+        assert_eq!(s.watermark(), Some(40));
+        // It never goes back, even if a partition's state would say so.
+        if let Some(p) = s.partitions.as_mut() {
+            p.insert(
+                1,
+                PartitionState {
+                    offset: 0,
+                    ts_max: 20,
+                },
+            );
+        }
+        s.update_watermark();
+        assert_eq!(s.watermark(), Some(40));
+        // A split that owns no partition does not hold the others back.
+        let mut empty = split_with(&[], cfg);
+        empty.update_watermark();
+        assert_eq!(empty.watermark(), Some(WATERMARK_IDLE));
+    }
+
+    #[test]
+    fn an_idle_partition_stops_holding_the_watermark_back_only_when_asked() {
+        let mut cfg = KafkaSourceConfig::new(ClientConfig::new("localhost:1"), "t");
+        let mut s = split_with(&[(0, 100), (1, 50)], cfg.clone());
+        s.caught_up_since.insert(1, Instant::now());
+        s.update_watermark();
+        assert_eq!(
+            s.watermark(),
+            Some(50),
+            "no idle timeout: data alone decides"
+        );
+        cfg.idle_partition_ms = Some(0);
+        let mut s = split_with(&[(0, 100), (1, 50)], cfg);
+        s.caught_up_since.insert(1, Instant::now());
+        s.update_watermark();
+        assert_eq!(s.watermark(), Some(100), "partition 1 is idle");
+    }
+
     #[test]
     fn a_rescaled_split_takes_the_partitions_it_now_owns() {
         let cfg = KafkaSourceConfig::new(ClientConfig::new("localhost:1"), "t");
