@@ -33,14 +33,27 @@ echo "== tests"
 source scripts/s3-test-server.sh
 trap s3_test_server_stop EXIT
 # The Kafka tests start their own brokers (nisshi) on free loopback ports.
-SPATE_KAFKA_BROKER="$(scripts/install-kafka-broker.sh)"
-export SPATE_KAFKA_BROKER
+# Building the broker needs rustc 1.96 or a nightly toolchain; without one
+# they are skipped, loudly, except in CI (like the fuzz run).
+kafka_filter=()
+kafka_exclude=()
+if SPATE_KAFKA_BROKER="$(scripts/install-kafka-broker.sh)"; then
+  export SPATE_KAFKA_BROKER
+elif [ "${CI:-}" = "true" ]; then
+  echo "error: CI needs the Kafka-protocol broker for the Kafka tests" >&2
+  exit 1
+else
+  echo "warning: no Kafka-protocol broker could be built; the Kafka integration tests are SKIPPED" >&2
+  kafka_filter=(-E 'not binary(kafka_topics_are_read_and_written_exactly_once)')
+  kafka_exclude=(--exclude spate-kafka)
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   # One process per test: each test's executors get their own locked memory.
-  cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow
+  cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow \
+    "${kafka_filter[@]}"
   cargo test --workspace --doc --quiet
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast "${kafka_exclude[@]}"
 fi
 
 echo "== fuzz (net decoders, short run)"
