@@ -4,6 +4,7 @@
 //! itself; retriable failures are retried up to `retry_ms_max`.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -99,16 +100,10 @@ impl Client {
         min: i16,
         max: i16,
     ) -> Result<(R::Response, i16)> {
-        if !self.conns.contains_key(broker) {
-            let conn = Connection::open(broker, &self.config)?;
-            self.conns.insert(broker.to_string(), conn);
-        }
-        let conn = self
-            .conns
-            .get_mut(broker)
-            .ok_or_else(|| KafkaError::Internal {
-                reason: "a connection vanished after it was opened".into(),
-            })?;
+        let conn = match self.conns.entry(broker.to_string()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Connection::open(broker, &self.config)?),
+        };
         let result = conn.call(req, min, max);
         if matches!(
             result,

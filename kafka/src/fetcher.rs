@@ -173,9 +173,6 @@ impl Fetcher {
                 );
                 let caught_up = cursor.fetch >= part.high_watermark;
                 progressed |= !released.is_empty();
-                for r in &mut released {
-                    r.partition = part.partition;
-                }
                 if let Some(end) = cursor.end {
                     released.retain(|r| r.offset < end);
                 }

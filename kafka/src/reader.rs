@@ -78,12 +78,8 @@ impl TopicReader {
             };
             pos.high_watermark = part.high_watermark;
             let (entries, after) = decode_batches(&topic, part.partition, part.records, pos.next)?;
-            let first = out.len();
             for e in entries {
                 pos.reader.push(e, &mut out);
-            }
-            for r in &mut out[first..] {
-                r.partition = part.partition;
             }
             if let Some(after) = after {
                 pos.next = after;

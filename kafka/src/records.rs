@@ -145,13 +145,13 @@ pub(crate) fn decode_batches(
             if r.offset < from_offset {
                 continue;
             }
-            out.push(entry(r).map_err(bad)?);
+            out.push(entry(partition, r).map_err(bad)?);
         }
     }
     Ok((out, next))
 }
 
-fn entry(r: Record) -> std::result::Result<Entry, String> {
+fn entry(partition: i32, r: Record) -> std::result::Result<Entry, String> {
     if r.control {
         let key = r.key.unwrap_or_default();
         if key.len() < 4 {
@@ -179,7 +179,7 @@ fn entry(r: Record) -> std::result::Result<Entry, String> {
     Ok(Entry::Data {
         producer: r.transactional.then_some(r.producer_id),
         record: KafkaRecord {
-            partition: 0,
+            partition,
             offset: r.offset,
             timestamp: r.timestamp,
             key: r.key,
@@ -369,7 +369,7 @@ mod tests {
         let one = encode_batch(&records, Some(producer)).expect("encodes");
         let mut two = BytesMut::from(&one[..]);
         two.extend_from_slice(&one[..one.len() - 3]);
-        let (entries, next) = decode_batches("t", 0, two.freeze(), 1).expect("decodes");
+        let (entries, next) = decode_batches("t", 3, two.freeze(), 1).expect("decodes");
         assert_eq!(next, Some(3), "the cut copy is not counted");
         assert_eq!(entries.len(), 2, "offset 0 is before the fetch offset");
         match &entries[0] {
@@ -378,6 +378,7 @@ mod tests {
                 assert_eq!(record.value, Bytes::from("v1"));
                 assert_eq!(record.key, Some(Bytes::from("k1")));
                 assert_eq!(record.timestamp, 1001);
+                assert_eq!(record.partition, 3, "records know their partition");
             }
             other => panic!("expected data, got {other:?}"),
         }

@@ -272,8 +272,7 @@ impl Running {
     }
 
     fn send_batch(&mut self, partition: usize) -> Result<()> {
-        let (records, bytes) = std::mem::take(&mut self.buffers[partition]);
-        let _ = bytes;
+        let (records, _) = std::mem::take(&mut self.buffers[partition]);
         if records.is_empty() {
             return Ok(());
         }
