@@ -1,14 +1,16 @@
 //! Starting and stopping an embedded engine: the job runs on its own
 //! executor threads, started by a thread of the engine's own.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 
 use async_channel::Receiver;
 
 use super::error::EmbedError;
-use super::ingest::{Ingest, IngestSource};
+use super::ingest::{Ingest, IngestProgress, IngestSource};
 use super::output::{Delivery, Output, OutputShared, OutputSink};
-use crate::api::{DataStream, Job, JobResult};
+use crate::api::{DataStream, Job, JobResult, RunOptions};
+use crate::checkpoint::{SavepointInfo, SavepointTrigger};
 use crate::config::Config;
 use crate::error::SpateError;
 use crate::runtime::graph::Exchange;
@@ -31,6 +33,8 @@ pub struct EngineBuilder {
     config: Config,
     ingest_records_max: usize,
     output_records_max: usize,
+    savepoints: bool,
+    from_savepoint: Option<PathBuf>,
 }
 
 impl EngineBuilder {
@@ -41,7 +45,30 @@ impl EngineBuilder {
             config: Config::default(),
             ingest_records_max: INGEST_RECORDS_MAX_DEFAULT,
             output_records_max: OUTPUT_RECORDS_MAX_DEFAULT,
+            savepoints: false,
+            from_savepoint: None,
         }
+    }
+
+    /// Lets [`Engine::stop_with_savepoint`] end the engine with a savepoint
+    /// to resume from. The job's state then takes part in snapshots (heap
+    /// tables note their changes), and its checkpoint files go under
+    /// `checkpoint.dir` of the configuration; the savepoint itself is
+    /// self-contained. Every keyed operator of the job must be one whose
+    /// state checkpoints capture, or `start` fails saying which is not.
+    pub fn with_savepoints(mut self) -> Self {
+        self.savepoints = true;
+        self
+    }
+
+    /// Starts from the savepoint at `location` (a directory or
+    /// `s3://bucket/prefix`) that [`Engine::stop_with_savepoint`] wrote,
+    /// also with another number of cores: keyed state, open windows and
+    /// timers continue where they stopped. The job must be the same (same
+    /// operator names and state), or `start` fails saying what differs.
+    pub fn from_savepoint(mut self, location: impl Into<PathBuf>) -> Self {
+        self.from_savepoint = Some(location.into());
+        self
     }
 
     /// The engine's configuration (cores, profile settings, ...), e.g. from
@@ -105,24 +132,36 @@ impl EngineBuilder {
         F: FnOnce(DataStream<In>) -> DataStream<Out>,
     {
         let (tx, rx) = async_channel::bounded::<In>(self.ingest_records_max);
+        let progress = Arc::new(IngestProgress::default());
         let startup = Arc::new(Startup::default());
         let job = Job::builder(&self.name);
         let source_startup = startup.clone();
+        let source_progress = progress.clone();
         let input = job.source("ingest", move |split: SplitInfo| {
             source_startup.split_ready(split.count);
-            Ok(IngestSource::new(rx.clone()))
+            Ok(IngestSource::new(rx.clone(), source_progress.clone()))
         });
         add_output_sink(&build(input), delivery);
         let job = job.build()?;
         let (done_tx, done_rx) = async_channel::bounded(1);
         let thread_startup = startup.clone();
         let config = without_checkpoints(self.config, &self.name);
+        let mut options = RunOptions::default();
+        let mut savepoints = None;
+        if self.savepoints {
+            let (trigger, inbox) = SavepointTrigger::channel();
+            options = options.with_savepoints(inbox);
+            savepoints = Some(trigger);
+        }
+        if let Some(location) = self.from_savepoint {
+            options = options.from_savepoint(location);
+        }
         std::thread::Builder::new()
             .name(format!("spate-embed-{}", self.name))
             .spawn(move || {
                 // Marks the end even if the run panics, so `start` never hangs.
                 let _ended = EndGuard(thread_startup);
-                let result = job.run(&config);
+                let result = job.run_with(&config, &options);
                 // The job holds a receiver of the ingest queue; dropping it
                 // before reporting makes `send` fail as soon as it is over.
                 drop(job);
@@ -130,8 +169,10 @@ impl EngineBuilder {
             })
             .map_err(|source| EmbedError::Thread { source })?;
         let engine = Engine {
-            ingest: Ingest::new(tx, self.ingest_records_max),
+            ingest: Ingest::new(tx, self.ingest_records_max, progress.clone()),
             done: done_rx,
+            progress,
+            savepoints,
         };
         if startup.wait_running() {
             return Ok(engine);
@@ -152,8 +193,11 @@ impl EngineBuilder {
 /// The ingest queue cannot be rewound, so a checkpoint of an embedded job
 /// could never be restored exactly: every attempt would abort (and warn).
 /// A profile that sets an interval (e.g. `low-latency`) is still usable;
-/// the engine says once that it runs without checkpoints.
+/// the engine says once that it runs without checkpoints. For the same
+/// reason a failed job is not restarted (a restart would silently skip what
+/// the failed run had taken from the queue): the engine fails instead.
 fn without_checkpoints(mut config: Config, name: &str) -> Config {
+    config.checkpoint.restarts_max = 0;
     if config.checkpoint.interval_ms > 0 {
         tracing::info!(
             engine = name,
@@ -188,6 +232,19 @@ fn add_output_sink<Out: crate::Data>(stream: &DataStream<Out>, delivery: Deliver
 pub struct Engine<In> {
     ingest: Ingest<In>,
     done: Receiver<Result<JobResult, SpateError>>,
+    progress: Arc<IngestProgress>,
+    savepoints: Option<SavepointTrigger>,
+}
+
+/// What [`Engine::stop_with_savepoint`] returns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Stopped {
+    /// The savepoint to resume from ([`EngineBuilder::from_savepoint`]).
+    pub savepoint: SavepointInfo,
+    /// The job's metrics. Its `checkpoint_dir` holds the run's own
+    /// checkpoints, which nothing needs any more: delete it at will.
+    pub result: JobResult,
 }
 
 impl<In> std::fmt::Debug for Engine<In> {
@@ -215,12 +272,90 @@ impl<In> Engine<In> {
     /// window); returns the job's metrics, or the error that failed it.
     pub async fn shutdown(self) -> Result<JobResult, EmbedError> {
         self.ingest.close();
+        self.job_result().await
+    }
+
+    /// Stops taking records, passes everything sent before into the job,
+    /// writes a savepoint of its state to `target` (a directory or
+    /// `s3://bucket/prefix`) and ends the job without draining it: open
+    /// windows and timers do not fire now but after
+    /// [`EngineBuilder::from_savepoint`] resumes them (Flink's
+    /// stop-with-savepoint). Results of records sent before are delivered
+    /// before it returns, so keep reading the [`Output`] stream meanwhile.
+    ///
+    /// Needs [`EngineBuilder::with_savepoints`]. When the savepoint cannot be
+    /// written, the engine drains as [`Engine::shutdown`] does, so no
+    /// result is lost, and the error says why.
+    pub async fn stop_with_savepoint(
+        self,
+        target: impl Into<PathBuf>,
+    ) -> Result<Stopped, EmbedError> {
+        let Some(trigger) = self.savepoints.clone() else {
+            return Err(EmbedError::SavepointsOff);
+        };
+        let target = target.into();
+        self.progress.hold();
+        self.ingest.close();
+        let (reply_tx, reply_rx) = async_channel::bounded(1);
+        let progress = self.progress.clone();
+        let done = self.done.clone();
+        std::thread::Builder::new()
+            .name("spate-embed-stop".into())
+            .spawn(move || {
+                let written = take_final_savepoint(&progress, &done, &trigger, target);
+                progress.release(written.is_ok());
+                let _ = reply_tx.try_send(written);
+            })
+            .map_err(|source| EmbedError::Thread { source })?;
+        let written = reply_rx.recv().await.map_err(|_| EmbedError::Internal {
+            reason: "the thread taking the final savepoint ended without an answer".into(),
+        })?;
+        let result = self.job_result().await?;
+        Ok(Stopped {
+            savepoint: written?,
+            result,
+        })
+    }
+
+    async fn job_result(&self) -> Result<JobResult, EmbedError> {
         match self.done.recv().await {
             Ok(result) => result.map_err(EmbedError::Job),
             Err(_) => Err(EmbedError::Internal {
                 reason: "the embedded engine's thread ended without a result (it panicked)".into(),
             }),
         }
+    }
+}
+
+/// How often the stopping thread looks whether the queue has drained.
+const DRAIN_CHECK_US: u64 = 200;
+
+/// Waits until every accepted record is inside the job (the splits inject
+/// the savepoint's barrier after them), then takes the savepoint. Blocking:
+/// runs on a thread of its own.
+fn take_final_savepoint(
+    progress: &IngestProgress,
+    done: &Receiver<Result<JobResult, SpateError>>,
+    trigger: &SavepointTrigger,
+    target: PathBuf,
+) -> Result<SavepointInfo, EmbedError> {
+    let ended = || !done.is_empty() || done.is_closed();
+    while !progress.all_emitted() {
+        if ended() {
+            return Err(EmbedError::SavepointFailed {
+                reason: "the job ended before its input drained (shutdown returns why)".into(),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_micros(DRAIN_CHECK_US));
+    }
+    let failed = |reason: String| EmbedError::SavepointFailed { reason };
+    let reply = trigger.request(target).map_err(|e| failed(e.to_string()))?;
+    match reply.recv() {
+        Ok(Ok(info)) => Ok(info),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed(
+            "the job ended before the savepoint was written".into(),
+        )),
     }
 }
 

@@ -30,6 +30,23 @@ pub enum EmbedError {
     /// The job could not be built or started, or it failed while running.
     #[error(transparent)]
     Job(#[from] SpateError),
+    /// `stop_with_savepoint` on an engine started without
+    /// `EngineBuilder::with_savepoints`.
+    #[error(
+        "this engine was started without savepoints: build it with \
+         `EngineBuilder::with_savepoints()` to stop it with a savepoint"
+    )]
+    SavepointsOff,
+    /// The final savepoint could not be written; the engine drained its
+    /// input instead (firing open windows), so no result was lost.
+    #[error(
+        "the final savepoint was not written: {reason}; the engine drained its input \
+         instead, delivering every result"
+    )]
+    SavepointFailed {
+        /// Why.
+        reason: String,
+    },
     /// The thread that runs the engine could not be started.
     #[error("could not start the embedded engine's thread: {source}")]
     Thread {

@@ -2,6 +2,8 @@
 //! its queue on each core.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use async_channel::{Receiver, Sender, TryRecvError, TrySendError};
@@ -9,18 +11,59 @@ use futures_lite::Stream;
 
 use super::error::{EmbedError, Rejected};
 use crate::error::Result;
-use crate::sources::{Source, SourceCollector, SourcePoll};
+use crate::sources::{Source, SourceCollector, SourcePoll, decode_offset, encode_offset};
 
 /// How long an idle ingest split sleeps when no record wakes it first. The
 /// queue wakes it on arrival; this only paces processing-time work (timers,
 /// idleness) while nothing arrives.
 const IDLE_RETRY_US: u64 = 1_000;
 
+/// What the ingest handles and the splits share, so that a stop with a
+/// savepoint knows when every record sent before it is inside the job.
+#[derive(Debug, Default)]
+pub(crate) struct IngestProgress {
+    /// Records handed to the queue: counted before the hand-over and taken
+    /// back when it fails, so after the queue closes it only falls.
+    accepted: AtomicU64,
+    /// Records the splits passed into the job; only rises.
+    emitted: AtomicU64,
+    /// A stop with a savepoint began: a closed, empty queue is not the end
+    /// of the input but a pause until the savepoint is written.
+    holding: AtomicBool,
+    /// The savepoint is written: the splits stop, without draining.
+    stop: AtomicBool,
+}
+
+impl IngestProgress {
+    /// True once every record accepted so far was passed into the job.
+    pub(crate) fn all_emitted(&self) -> bool {
+        self.emitted.load(Ordering::SeqCst) >= self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Must come before the queue closes, so no split mistakes the closed
+    /// queue for the end of the input.
+    pub(crate) fn hold(&self) {
+        self.holding.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends a hold: with `stop` the splits stop without draining; without,
+    /// they end their input as after `shutdown` (the savepoint failed).
+    pub(crate) fn release(&self, stop: bool) {
+        self.stop.store(stop, Ordering::SeqCst);
+        self.holding.store(false, Ordering::SeqCst);
+    }
+
+    fn holding(&self) -> bool {
+        self.holding.load(Ordering::SeqCst)
+    }
+}
+
 /// Sends records into an embedded engine. Cheap to clone; every clone feeds
 /// the same bounded queue, from any thread and any async runtime.
 pub struct Ingest<T> {
     tx: Sender<T>,
     capacity_records: usize,
+    progress: Arc<IngestProgress>,
 }
 
 impl<T> Clone for Ingest<T> {
@@ -28,6 +71,7 @@ impl<T> Clone for Ingest<T> {
         Self {
             tx: self.tx.clone(),
             capacity_records: self.capacity_records,
+            progress: self.progress.clone(),
         }
     }
 }
@@ -42,10 +86,15 @@ impl<T> std::fmt::Debug for Ingest<T> {
 }
 
 impl<T> Ingest<T> {
-    pub(crate) fn new(tx: Sender<T>, capacity_records: usize) -> Self {
+    pub(crate) fn new(
+        tx: Sender<T>,
+        capacity_records: usize,
+        progress: Arc<IngestProgress>,
+    ) -> Self {
         Self {
             tx,
             capacity_records,
+            progress,
         }
     }
 
@@ -53,7 +102,12 @@ impl<T> Ingest<T> {
     /// the job is saturated). Fails with [`EmbedError::Stopped`] once the
     /// engine is shut down or its job failed.
     pub async fn send(&self, record: T) -> Result<(), EmbedError> {
-        self.tx.send(record).await.map_err(|_| EmbedError::Stopped)
+        self.progress.accepted.fetch_add(1, Ordering::SeqCst);
+        let sent = self.tx.send(record).await;
+        if sent.is_err() {
+            self.progress.accepted.fetch_sub(1, Ordering::SeqCst);
+        }
+        sent.map_err(|_| EmbedError::Stopped)
     }
 
     /// Queues records in order, waiting for room as [`Ingest::send`] does.
@@ -70,7 +124,12 @@ impl<T> Ingest<T> {
     /// Queues one record if there is room now; otherwise hands it back with
     /// [`EmbedError::Full`] (or [`EmbedError::Stopped`]).
     pub fn try_send(&self, record: T) -> Result<(), Rejected<T>> {
-        self.tx.try_send(record).map_err(|e| match e {
+        self.progress.accepted.fetch_add(1, Ordering::SeqCst);
+        let sent = self.tx.try_send(record);
+        if sent.is_err() {
+            self.progress.accepted.fetch_sub(1, Ordering::SeqCst);
+        }
+        sent.map_err(|e| match e {
             TrySendError::Full(record) => Rejected {
                 error: EmbedError::Full {
                     capacity_records: self.capacity_records,
@@ -107,21 +166,42 @@ impl<T> Ingest<T> {
 
 /// One core's split of the ingest source: takes records from the shared
 /// queue (whichever core is free takes the next ones) and ends when the
-/// queue is closed and empty, which is how `shutdown` drains the job.
+/// queue is closed and empty, which is how `shutdown` drains the job. During
+/// a stop with a savepoint, the closed queue holds it until the savepoint
+/// is written; then it stops without draining.
 pub(crate) struct IngestSource<T> {
     /// Boxed: the receiver is `!Unpin` and polled as a stream.
     rx: Pin<Box<Receiver<T>>>,
     /// A record taken by `poll_ready` to learn that input arrived.
     early: Option<T>,
     closed: bool,
+    progress: Arc<IngestProgress>,
+    /// Records this split passed into the job, over restores: its offset.
+    /// The queue cannot rewind, so the offset only says how far it got.
+    emitted: u64,
 }
 
 impl<T> IngestSource<T> {
-    pub(crate) fn new(rx: Receiver<T>) -> Self {
+    pub(crate) fn new(rx: Receiver<T>, progress: Arc<IngestProgress>) -> Self {
         Self {
             rx: Box::pin(rx),
             early: None,
             closed: false,
+            progress,
+            emitted: 0,
+        }
+    }
+
+    /// What a poll that produced nothing says.
+    fn idle_poll(&self) -> SourcePoll {
+        if !self.closed || self.progress.holding() {
+            SourcePoll::Pending {
+                retry_after_us: IDLE_RETRY_US,
+            }
+        } else if self.progress.stop.load(Ordering::SeqCst) {
+            SourcePoll::Stopped
+        } else {
+            SourcePoll::Exhausted
         }
     }
 }
@@ -140,20 +220,47 @@ impl<T: crate::Data> Source for IngestSource<T> {
                 Err(TryRecvError::Closed) => self.closed = true,
             }
         }
-        Ok(if !out.is_empty() {
-            SourcePoll::Ready
-        } else if self.closed {
-            SourcePoll::Exhausted
-        } else {
-            SourcePoll::Pending {
-                retry_after_us: IDLE_RETRY_US,
-            }
-        })
+        if out.is_empty() {
+            return Ok(self.idle_poll());
+        }
+        let n = out.len() as u64;
+        self.emitted += n;
+        self.progress.emitted.fetch_add(n, Ordering::SeqCst);
+        Ok(SourcePoll::Ready)
+    }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        Some(encode_offset(&[self.emitted]))
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> Result<()> {
+        let [emitted] = decode_offset::<1>("ingest", offset)?;
+        self.emitted = emitted;
+        Ok(())
+    }
+
+    /// A restore with another number of cores: every split starts on an
+    /// empty queue, so there is nothing to redistribute; the counts, which
+    /// belonged to the old splits, start again at zero.
+    fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        for offset in offsets {
+            decode_offset::<1>("ingest", offset)?;
+        }
+        self.emitted = 0;
+        Ok(())
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.early.is_some() || self.closed {
+        if self.early.is_some() {
             return Poll::Ready(());
+        }
+        if self.closed {
+            // While held, the retry timer paces the split: nothing arrives.
+            return if self.progress.holding() {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            };
         }
         // The queue offers no readiness without taking a record, so the
         // record it yields is kept for the next `poll`.

@@ -10,6 +10,10 @@
 //! while the job is saturated, `try_send` fails with [`EmbedError::Full`].
 //! [`Engine::shutdown`] stops the input, lets the job finish everything sent
 //! before (the final watermark fires open windows) and returns its metrics.
+//! [`Engine::stop_with_savepoint`] instead writes a savepoint after
+//! everything sent before and stops without firing open windows; an engine
+//! built with [`EngineBuilder::from_savepoint`] resumes from it, also on
+//! another number of cores (a service's rolling restart).
 //!
 //! The handles are runtime-agnostic futures: they work in a tokio
 //! application, or any other executor, or with a plain `block_on`. Each
@@ -62,6 +66,7 @@ mod output;
 
 pub use engine::{
     Engine, EngineBuilder, INGEST_RECORDS_MAX_DEFAULT, OUTPUT_RECORDS_MAX_DEFAULT, OUTPUT_SINK,
+    Stopped,
 };
 pub use error::{EmbedError, Rejected};
 pub use ingest::Ingest;

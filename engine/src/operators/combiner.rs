@@ -46,8 +46,14 @@ impl InputCombiner {
         }
     }
 
-    pub(crate) fn end(&mut self, input: usize) -> Combined {
-        let watermark = self.tracker.update(input, WATERMARK_MAX);
+    /// Input `input` ended; with `drain` false (the job stops to be
+    /// resumed) it keeps holding the watermark where it was.
+    pub(crate) fn end(&mut self, input: usize, drain: bool) -> Combined {
+        let watermark = if drain {
+            self.tracker.update(input, WATERMARK_MAX)
+        } else {
+            None
+        };
         if let Some(e) = self.ended.get_mut(input) {
             *e = true;
         }
@@ -68,14 +74,29 @@ mod tests {
         let mut c = InputCombiner::new(2);
         assert_eq!(c.watermark(0, 5).watermark, None);
         assert_eq!(c.watermark(1, 3).watermark, Some(3));
-        let first = c.end(0);
+        let first = c.end(0, true);
         assert!(!first.all_ended);
         assert_eq!(
             first.watermark, None,
             "input 1 still holds the watermark at 3"
         );
-        let second = c.end(1);
+        let second = c.end(1, true);
         assert!(second.all_ended);
         assert_eq!(second.watermark, Some(WATERMARK_MAX));
+    }
+
+    #[test]
+    fn inputs_that_stop_without_drain_release_no_watermark() {
+        let mut c = InputCombiner::new(2);
+        assert_eq!(c.watermark(0, 5).watermark, None);
+        assert_eq!(c.watermark(1, 3).watermark, Some(3));
+        let first = c.end(1, false);
+        assert_eq!(
+            first.watermark, None,
+            "the stopped input keeps holding at 3"
+        );
+        let second = c.end(0, false);
+        assert!(second.all_ended);
+        assert_eq!(second.watermark, None);
     }
 }

@@ -101,7 +101,8 @@ macro_rules! input_control {
             self.core.borrow_mut().op.tick(cx);
         }
         fn end(&mut self, cx: &mut TaskCx) {
-            self.control(cx, |c, i| c.end(i));
+            let drain = cx.drains_on_end();
+            self.control(cx, |c, i| c.end(i, drain));
         }
     };
 }

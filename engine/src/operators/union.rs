@@ -56,7 +56,7 @@ impl<T: 'static> Output<T> for UnionInput<T> {
     }
     fn end(&mut self, cx: &mut TaskCx) {
         let mut core = self.core.borrow_mut();
-        let c = core.combiner.end(self.input);
+        let c = core.combiner.end(self.input, cx.drains_on_end());
         core.apply(cx, c);
     }
 }

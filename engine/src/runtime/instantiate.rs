@@ -77,6 +77,7 @@ impl<'g> Instantiator<'g> {
             failure: None,
             metrics: self.metrics.clone(),
             now_ms_cached: self.clock.now_ms(),
+            stopping: self.settings.stopping.clone(),
         }
     }
 

@@ -55,6 +55,10 @@ pub(crate) struct TaskCx {
     pub(crate) metrics: Rc<CoreMetrics>,
     /// Processing time read once per input message, for state TTL.
     pub(crate) now_ms_cached: i64,
+    /// The job's stop flag ([`RunSettings::stopping`]).
+    ///
+    /// [`RunSettings::stopping`]: super::settings::RunSettings::stopping
+    pub(crate) stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl TaskCx {
@@ -69,6 +73,7 @@ impl TaskCx {
             failure: None,
             metrics: Rc::new(CoreMetrics::default()),
             now_ms_cached: 0,
+            stopping: std::sync::Arc::default(),
         }
     }
 
@@ -85,6 +90,18 @@ impl TaskCx {
     /// Refreshes the cached processing time.
     pub(crate) fn refresh_now(&mut self) {
         self.now_ms_cached = self.clock.now_ms();
+    }
+
+    /// True unless the job is stopping without drain: an input that ends
+    /// then holds its watermark instead of releasing the final one.
+    pub(crate) fn drains_on_end(&self) -> bool {
+        !self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The job stops without drain; called by a source before it ends.
+    pub(crate) fn stop_without_drain(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Records an operator failure; the task stops after the current message.

@@ -136,8 +136,11 @@ impl<T: Send + 'static> ChannelPort<T> {
         {
             *e = true;
             self.live -= 1;
-            // An ended channel holds nothing back.
-            self.watermark(tcx, c, WATERMARK_MAX);
+            // An ended channel holds nothing back, unless the job stops
+            // to be resumed: then nothing fires that the savepoint keeps.
+            if tcx.drains_on_end() {
+                self.watermark(tcx, c, WATERMARK_MAX);
+            }
         }
         if self.live == 0 && !self.done {
             self.done = true;

@@ -31,6 +31,11 @@ pub(crate) struct RunSettings {
     pub(crate) rocks: Option<RocksRun>,
     /// Whether heap tables note their changes when checkpoints run.
     pub(crate) capture_changes: bool,
+    /// Set by the first source that stops ([`SourcePoll::Stopped`]): from
+    /// then on an input that ends does not release the final watermark.
+    ///
+    /// [`SourcePoll::Stopped`]: crate::sources::SourcePoll::Stopped
+    pub(crate) stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The RocksDB backend of one run: each core opens one instance in its own
@@ -135,6 +140,7 @@ impl RunSettings {
             rocks: (config.state.backend == crate::config::StateBackendKind::RocksDb)
                 .then(|| RocksRun::from_config(config)),
             capture_changes: config.checkpoint.capture_changes,
+            stopping: std::sync::Arc::default(),
         }
     }
 }

@@ -166,10 +166,16 @@ impl<S: Source> SourceTask<S> {
                     self.out.tick(&mut self.cx);
                 }
                 SourcePoll::Exhausted => break,
+                SourcePoll::Stopped => {
+                    self.cx.stop_without_drain();
+                    break;
+                }
             }
         }
         self.cx.created_ns = self.cx.clock.mono_ns();
-        self.out.watermark(&mut self.cx, WATERMARK_MAX);
+        if self.cx.drains_on_end() {
+            self.out.watermark(&mut self.cx, WATERMARK_MAX);
+        }
         self.out.end(&mut self.cx);
         take_failure(&mut self.cx)?;
         self.flushers.flush_all();

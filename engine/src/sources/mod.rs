@@ -44,6 +44,13 @@ pub enum SourcePoll {
     /// The input is finished (a bounded source). The engine then emits the
     /// final watermark, so every window fires.
     Exhausted,
+    /// The input stops without finishing, after a savepoint that is to be
+    /// resumed (Flink's stop-with-savepoint without drain): the job ends
+    /// without the final watermark, so open windows and timers stay unfired
+    /// in the savepoint instead of firing now and again after the restore.
+    /// Every source of the job must stop, not only some; in a job spread over
+    /// several processes, the sources of each process.
+    Stopped,
 }
 
 /// Collects the records a source produces in one poll.
