@@ -12,6 +12,9 @@ pub struct IngestConfig {
     pub batch_records_max: usize,
     /// Most TCP connections served at once; more wait in the listen queue.
     pub connections_max: usize,
+    /// Most batches of one TCP connection waiting to become durable (with a
+    /// checkpointed engine); the next frame is read once one is answered.
+    pub unacked_batches_max: usize,
 }
 
 impl Default for IngestConfig {
@@ -21,6 +24,7 @@ impl Default for IngestConfig {
             batch_bytes_max: 1 << 20,
             batch_records_max: 10_000,
             connections_max: 64,
+            unacked_batches_max: 64,
         }
     }
 }
@@ -36,6 +40,8 @@ impl IngestConfig {
             "batch_records_max must be positive"
         } else if self.connections_max == 0 {
             "connections_max must be positive"
+        } else if self.unacked_batches_max == 0 {
+            "unacked_batches_max must be positive"
         } else if self.token.as_deref() == Some("") {
             "token must not be empty (leave it unset for no authentication)"
         } else {

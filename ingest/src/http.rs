@@ -113,20 +113,17 @@ where
             return refuse(&shared, Refusal::Malformed, r.status(), &reason);
         }
     };
-    let config = &shared.config;
-    match take_batch(
-        &shared.ingest,
-        config.batch_records_max,
-        &shared.stats,
-        &body,
-    )
-    .await
-    {
+    let records_max = shared.config.batch_records_max;
+    let acked = match take_batch(&shared.ingest, records_max, &body).await {
+        Ok(taken) => taken.durable(&shared.stats).await,
+        Err(refused) => Err(refused),
+    };
+    match acked {
         Ok(n) => answer(StatusCode::OK, serde_json::json!({ "accepted": n })),
         Err((why, reason)) => {
             let status = match why {
                 Refusal::Oversized => StatusCode::PAYLOAD_TOO_LARGE,
-                Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                Refusal::Unavailable | Refusal::NotDurable => StatusCode::SERVICE_UNAVAILABLE,
                 Refusal::Malformed | Refusal::Unauthenticated => StatusCode::BAD_REQUEST,
             };
             refuse(&shared, why, status, &reason)

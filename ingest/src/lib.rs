@@ -3,13 +3,26 @@
 //! Spate's own TCP frames. Both take batches for an
 //! [`spate::embed::Ingest`] handle and run in the caller's tokio runtime.
 //!
-//! **Guarantee.** A batch is acknowledged once every record of it is in
-//! the engine's bounded ingest queue; a batch is all or nothing (a
-//! malformed line rejects the whole batch, so a producer fixes it and
-//! sends it again without duplicates). The embedded engine takes no
-//! checkpoints, so what was acknowledged but not yet processed is lost if
-//! the process dies: at-most-once past the acknowledgement, the
-//! guarantee of the embedded job.
+//! **Guarantee.** A batch is all or nothing (a malformed line rejects the
+//! whole batch, so a producer fixes it and sends it again without
+//! duplicates), and it is acknowledged once it is durable per the
+//! engine's guarantee:
+//!
+//! - An engine built with `EngineBuilder::checkpointed()` acknowledges a
+//!   batch once a completed checkpoint holds all of it
+//!   ([`spate::embed::Ingest::send_durable`]), so it survives a failure of
+//!   the job. A batch a failure rolled back is answered with an error
+//!   (HTTP `503`, a TCP error reply) that says to send it again, and
+//!   counted in [`IngestStatsSnapshot::rolled_back`]; none of it counts,
+//!   so a producer that sends refused batches again gets each record
+//!   counted exactly once in the job's state. Acknowledgements wait for
+//!   the checkpoint interval, so TCP keeps reading frames meanwhile (at
+//!   most [`IngestConfig::unacked_batches_max`] waiting per connection)
+//!   and its replies may come out of order; each names its sequence.
+//! - Any other engine takes no checkpoints: a batch is acknowledged once
+//!   it is in the engine's bounded ingest queue, and what was
+//!   acknowledged but not yet processed is lost if the process dies —
+//!   at-most-once past the acknowledgement, the guarantee of that job.
 //!
 //! **Limits and rejections.** Every batch is bounded in bytes
 //! ([`IngestConfig::batch_bytes_max`]) and records, and the TCP endpoint
@@ -38,12 +51,15 @@
 //!    batch of JSON lines.
 //! 3. The server answers each with a `Control` frame of the same sequence:
 //!    `{"seq": S, "accepted": N}` or `{"seq": S, "error": "..."}`. A
-//!    malformed batch is rejected and the connection stays open; a bad
-//!    token, a broken frame (magic, version, CRC, length) or a stopped
-//!    engine is answered with an error and the connection closes.
+//!    malformed batch, or one a failure rolled back, is rejected and the
+//!    connection stays open; a bad token, a broken frame (magic, version,
+//!    CRC, length) or a stopped engine is answered with an error and the
+//!    connection closes (after the acknowledgements still waiting).
 //!
-//! The server reads the next frame only after the engine took the batch,
-//! so a saturated job slows the producer down through TCP.
+//! The server reads the next frame only after the engine took the batch
+//! (and, with a checkpointed engine, while fewer than
+//! `unacked_batches_max` wait to become durable), so a saturated job slows
+//! the producer down through TCP.
 
 mod auth;
 mod config;

@@ -1,7 +1,7 @@
 //! A batch of JSON lines, parsed whole before any record is ingested.
 
 use serde::de::DeserializeOwned;
-use spate::embed::Ingest;
+use spate::embed::{Durable, EmbedError, Ingest};
 
 use crate::stats::{IngestStats, Refusal};
 
@@ -52,16 +52,39 @@ pub fn parse_json_lines<T: DeserializeOwned>(
     Ok(records)
 }
 
+/// A batch in the engine's queue, to acknowledge once [`Taken::durable`].
+pub(crate) struct Taken {
+    records: usize,
+    /// Set when the engine is checkpointed: the batch is durable once a
+    /// completed checkpoint holds it.
+    wait: Option<Durable>,
+}
+
+impl Taken {
+    /// Waits until the batch is durable per the engine's guarantee and
+    /// counts it; `Ok(records)` is the acknowledgement. Without
+    /// checkpoints, a queued batch is as durable as it gets.
+    pub(crate) async fn durable(self, stats: &IngestStats) -> Result<usize, (Refusal, String)> {
+        if let Some(wait) = self.wait {
+            wait.wait().await.map_err(|e| match e {
+                EmbedError::NotDurable { .. } => (Refusal::NotDurable, e.to_string()),
+                e => (Refusal::Unavailable, e.to_string()),
+            })?;
+        }
+        stats.accepted(self.records);
+        Ok(self.records)
+    }
+}
+
 /// Parses `body` and queues its records in the engine, whole or not at
-/// all, counting an accepted batch; both endpoints take batches this way.
-/// A refusal says which kind it is (each endpoint answers and counts it in
-/// its own way) and gives the sentence.
+/// all; both endpoints take batches this way. A refusal says which kind it
+/// is (each endpoint answers and counts it in its own way) and gives the
+/// sentence.
 pub(crate) async fn take_batch<T: DeserializeOwned>(
     ingest: &Ingest<T>,
     records_max: usize,
-    stats: &IngestStats,
     body: &[u8],
-) -> Result<usize, (Refusal, String)> {
+) -> Result<Taken, (Refusal, String)> {
     let records = parse_json_lines::<T>(body, records_max).map_err(|e| {
         let why = match e {
             BatchRejection::TooManyRecords { .. } => Refusal::Oversized,
@@ -70,12 +93,14 @@ pub(crate) async fn take_batch<T: DeserializeOwned>(
         (why, e.to_string())
     })?;
     let n = records.len();
-    ingest
-        .send_batch(records)
-        .await
-        .map_err(|e| (Refusal::Unavailable, e.to_string()))?;
-    stats.accepted(n);
-    Ok(n)
+    let unavailable = |e: EmbedError| (Refusal::Unavailable, e.to_string());
+    let wait = if ingest.is_checkpointed() {
+        Some(ingest.send_durable(records).await.map_err(unavailable)?)
+    } else {
+        ingest.send_batch(records).await.map_err(unavailable)?;
+        None
+    };
+    Ok(Taken { records: n, wait })
 }
 
 #[cfg(test)]

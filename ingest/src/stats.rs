@@ -12,6 +12,7 @@ pub struct IngestStats {
     rejected_malformed: AtomicU64,
     rejected_oversized: AtomicU64,
     rejected_unavailable: AtomicU64,
+    rolled_back: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -29,6 +30,9 @@ pub struct IngestStatsSnapshot {
     pub rejected_oversized: u64,
     /// Batches that came when the engine took no more records.
     pub rejected_unavailable: u64,
+    /// Batches a failure of the job rolled back before a checkpoint held
+    /// them (checkpointed engines): answered with an error, to send again.
+    pub rolled_back: u64,
 }
 
 /// Why a batch was turned away.
@@ -38,6 +42,7 @@ pub(crate) enum Refusal {
     Malformed,
     Oversized,
     Unavailable,
+    NotDurable,
 }
 
 impl IngestStats {
@@ -51,6 +56,7 @@ impl IngestStats {
             rejected_malformed: get(&self.rejected_malformed),
             rejected_oversized: get(&self.rejected_oversized),
             rejected_unavailable: get(&self.rejected_unavailable),
+            rolled_back: get(&self.rolled_back),
         }
     }
 
@@ -66,6 +72,7 @@ impl IngestStats {
             Refusal::Malformed => &self.rejected_malformed,
             Refusal::Oversized => &self.rejected_oversized,
             Refusal::Unavailable => &self.rejected_unavailable,
+            Refusal::NotDurable => &self.rolled_back,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -126,6 +126,7 @@ async fn http_batches_are_acknowledged_and_bad_ones_refused_with_nothing_lost() 
             rejected_malformed: 1,
             rejected_oversized: 2,
             rejected_unavailable: 0,
+            rolled_back: 0,
         }
     );
     server.abort();

@@ -143,6 +143,7 @@ impl JobBuilder {
                 name: task_name.clone(),
                 checkpointing,
                 records: 0,
+                completed_seen: 0,
             }))
         });
         let node = self.g.borrow_mut().add_node(name, Some(make), false);
@@ -251,6 +252,13 @@ fn split_bad_records<T: crate::Data>(
 /// A validated job graph, ready to run any number of times.
 pub struct Job {
     graph: Arc<Graph>,
+}
+
+impl Job {
+    /// Why checkpoints could not capture this job's state, if they could not.
+    pub(crate) fn uncheckpointable(&self) -> Option<String> {
+        crate::checkpoint::uncheckpointable(&self.graph)
+    }
 }
 
 /// Says once per run where keyed state goes with the RocksDB backend.

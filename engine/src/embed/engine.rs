@@ -6,8 +6,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use async_channel::Receiver;
 
+use super::durable::AckBook;
 use super::error::EmbedError;
-use super::ingest::{Ingest, IngestProgress, IngestSource};
+use super::ingest::{Entry, Ingest, IngestProgress, IngestSource};
 use super::output::{Delivery, Output, OutputShared, OutputSink};
 use crate::api::{DataStream, Job, JobResult, RunOptions};
 use crate::checkpoint::{SavepointInfo, SavepointTrigger};
@@ -35,6 +36,7 @@ pub struct EngineBuilder {
     output_records_max: usize,
     savepoints: bool,
     from_savepoint: Option<PathBuf>,
+    checkpointed: bool,
 }
 
 impl EngineBuilder {
@@ -47,7 +49,23 @@ impl EngineBuilder {
             output_records_max: OUTPUT_RECORDS_MAX_DEFAULT,
             savepoints: false,
             from_savepoint: None,
+            checkpointed: false,
         }
+    }
+
+    /// Takes checkpoints every `checkpoint.interval_ms` of the configuration
+    /// (which must be set) and restarts the job from the newest one after a
+    /// failure, up to `checkpoint.restarts_max` times. Then
+    /// [`Ingest::send_durable`] acknowledges a batch once a completed
+    /// checkpoint holds it, and a batch a failure rolled back is answered
+    /// as not durable, to be sent again: exactly-once state for what
+    /// producers send that way. Records sent with [`Ingest::send`] are not
+    /// tracked: those taken after the restored checkpoint are lost by a
+    /// restart. Results may be delivered again after a restart (the
+    /// output is at-least-once; make its consumer idempotent).
+    pub fn checkpointed(mut self) -> Self {
+        self.checkpointed = true;
+        self
     }
 
     /// Lets [`Engine::stop_with_savepoint`] end the engine with a savepoint
@@ -131,21 +149,36 @@ impl EngineBuilder {
         Out: crate::Data,
         F: FnOnce(DataStream<In>) -> DataStream<Out>,
     {
-        let (tx, rx) = async_channel::bounded::<In>(self.ingest_records_max);
+        let (tx, rx) = async_channel::bounded::<Entry<In>>(self.ingest_records_max);
+        let leftovers = rx.clone();
         let progress = Arc::new(IngestProgress::default());
+        let book = Arc::new(AckBook::default());
+        let source_book = book.clone();
         let startup = Arc::new(Startup::default());
         let job = Job::builder(&self.name);
         let source_startup = startup.clone();
         let source_progress = progress.clone();
         let input = job.source("ingest", move |split: SplitInfo| {
             source_startup.split_ready(split.count);
-            Ok(IngestSource::new(rx.clone(), source_progress.clone()))
+            Ok(IngestSource::new(
+                rx.clone(),
+                source_progress.clone(),
+                source_book.clone(),
+            ))
         });
         add_output_sink(&build(input), delivery);
         let job = job.build()?;
+        if self.checkpointed
+            && let Some(reason) = job.uncheckpointable()
+        {
+            return Err(EmbedError::Job(SpateError::invalid_job(format!(
+                "engine `{}` is checkpointed, but {reason}",
+                self.name
+            ))));
+        }
         let (done_tx, done_rx) = async_channel::bounded(1);
         let thread_startup = startup.clone();
-        let config = without_checkpoints(self.config, &self.name);
+        let config = embedded_checkpoints(self.config, &self.name, self.checkpointed)?;
         let mut options = RunOptions::default();
         let mut savepoints = None;
         if self.savepoints {
@@ -162,14 +195,21 @@ impl EngineBuilder {
                 // Marks the end even if the run panics, so `start` never hangs.
                 let _ended = EndGuard(thread_startup);
                 let result = job.run_with(&config, &options);
-                // The job holds a receiver of the ingest queue; dropping it
+                // The job holds receivers of the ingest queue; closing it
                 // before reporting makes `send` fail as soon as it is over.
                 drop(job);
+                leftovers.close();
+                answer_leftovers(&leftovers, &book, result.is_ok());
                 let _ = done_tx.try_send(result);
             })
             .map_err(|source| EmbedError::Thread { source })?;
         let engine = Engine {
-            ingest: Ingest::new(tx, self.ingest_records_max, progress.clone()),
+            ingest: Ingest::new(
+                tx,
+                self.ingest_records_max,
+                progress.clone(),
+                self.checkpointed,
+            ),
             done: done_rx,
             progress,
             savepoints,
@@ -190,13 +230,39 @@ impl EngineBuilder {
     }
 }
 
-/// The ingest queue cannot be rewound, so a checkpoint of an embedded job
-/// could never be restored exactly: every attempt would abort (and warn).
-/// A profile that sets an interval (e.g. `low-latency`) is still usable;
-/// the engine says once that it runs without checkpoints. For the same
-/// reason a failed job is not restarted (a restart would silently skip what
-/// the failed run had taken from the queue): the engine fails instead.
-fn without_checkpoints(mut config: Config, name: &str) -> Config {
+/// The job ended: batches still queued were never processed, and those the
+/// splits left unanswered are decided by how the job ended.
+fn answer_leftovers<In>(queue: &Receiver<Entry<In>>, book: &AckBook, succeeded: bool) {
+    while let Ok(entry) = queue.try_recv() {
+        if let Entry::Batch(_, ack) = entry {
+            ack.lost("the engine stopped before the batch was processed");
+        }
+    }
+    book.ended(succeeded);
+}
+
+/// The ingest queue cannot be rewound, so unless the engine is
+/// `checkpointed` (and tracks durable batches instead), a checkpoint of an
+/// embedded job could never be restored exactly: every attempt would abort
+/// (and warn). A profile that sets an interval (e.g. `low-latency`) is
+/// still usable; the engine says once that it runs without checkpoints.
+/// For the same reason a failed job is not restarted (a restart would
+/// silently skip what the failed run had taken from the queue): the engine
+/// fails instead.
+fn embedded_checkpoints(
+    mut config: Config,
+    name: &str,
+    checkpointed: bool,
+) -> Result<Config, EmbedError> {
+    if checkpointed {
+        if config.checkpoint.interval_ms == 0 {
+            return Err(EmbedError::Job(SpateError::invalid_job(format!(
+                "engine `{name}` is checkpointed but checkpoint.interval_ms is 0: set the \
+                 interval at which batches become durable"
+            ))));
+        }
+        return Ok(config);
+    }
     config.checkpoint.restarts_max = 0;
     if config.checkpoint.interval_ms > 0 {
         tracing::info!(
@@ -207,7 +273,7 @@ fn without_checkpoints(mut config: Config, name: &str) -> Config {
         );
         config.checkpoint.interval_ms = 0;
     }
-    config
+    Ok(config)
 }
 
 /// Adds the sink that hands the job's results to the user.

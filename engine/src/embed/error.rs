@@ -47,6 +47,21 @@ pub enum EmbedError {
         /// Why.
         reason: String,
     },
+    /// `send_durable` on an engine started without
+    /// `EngineBuilder::checkpointed`.
+    #[error(
+        "this engine takes no checkpoints, so no batch can be acknowledged as durable: \
+         build it with `EngineBuilder::checkpointed()` and a checkpoint interval"
+    )]
+    NotCheckpointed,
+    /// A batch sent with `send_durable` was rolled back (the job failed
+    /// before a checkpoint held it) or never processed: none of it counts;
+    /// send it again.
+    #[error("the batch is not durable: {reason}")]
+    NotDurable {
+        /// Why.
+        reason: String,
+    },
     /// The thread that runs the engine could not be started.
     #[error("could not start the embedded engine's thread: {source}")]
     Thread {

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use async_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use futures_lite::Stream;
 
+use super::durable::{AckBook, BatchAck, Durable, SplitAcks};
 use super::error::{EmbedError, Rejected};
 use crate::error::Result;
 use crate::sources::{Source, SourceCollector, SourcePoll, decode_offset, encode_offset};
@@ -58,12 +59,31 @@ impl IngestProgress {
     }
 }
 
+/// One slot of the ingest queue.
+pub(crate) enum Entry<T> {
+    Record(T),
+    /// A batch sent with `send_durable`: passed into the job whole, so no
+    /// barrier falls inside it, and answered once durable.
+    Batch(Vec<T>, Arc<BatchAck>),
+}
+
+impl<T> Entry<T> {
+    fn records(&self) -> u64 {
+        match self {
+            Entry::Record(_) => 1,
+            Entry::Batch(records, _) => records.len() as u64,
+        }
+    }
+}
+
 /// Sends records into an embedded engine. Cheap to clone; every clone feeds
 /// the same bounded queue, from any thread and any async runtime.
 pub struct Ingest<T> {
-    tx: Sender<T>,
+    tx: Sender<Entry<T>>,
     capacity_records: usize,
     progress: Arc<IngestProgress>,
+    /// Whether the engine takes checkpoints, so `send_durable` can answer.
+    checkpointed: bool,
 }
 
 impl<T> Clone for Ingest<T> {
@@ -72,6 +92,7 @@ impl<T> Clone for Ingest<T> {
             tx: self.tx.clone(),
             capacity_records: self.capacity_records,
             progress: self.progress.clone(),
+            checkpointed: self.checkpointed,
         }
     }
 }
@@ -87,27 +108,62 @@ impl<T> std::fmt::Debug for Ingest<T> {
 
 impl<T> Ingest<T> {
     pub(crate) fn new(
-        tx: Sender<T>,
+        tx: Sender<Entry<T>>,
         capacity_records: usize,
         progress: Arc<IngestProgress>,
+        checkpointed: bool,
     ) -> Self {
         Self {
             tx,
             capacity_records,
             progress,
+            checkpointed,
         }
+    }
+
+    /// Queues one entry, counting its records as accepted unless it fails.
+    async fn enqueue(&self, entry: Entry<T>) -> Result<(), EmbedError> {
+        let n = entry.records();
+        self.progress.accepted.fetch_add(n, Ordering::SeqCst);
+        let sent = self.tx.send(entry).await;
+        if sent.is_err() {
+            self.progress.accepted.fetch_sub(n, Ordering::SeqCst);
+        }
+        sent.map_err(|_| EmbedError::Stopped)
     }
 
     /// Queues one record, waiting while the queue is full (backpressure:
     /// the job is saturated). Fails with [`EmbedError::Stopped`] once the
     /// engine is shut down or its job failed.
     pub async fn send(&self, record: T) -> Result<(), EmbedError> {
-        self.progress.accepted.fetch_add(1, Ordering::SeqCst);
-        let sent = self.tx.send(record).await;
-        if sent.is_err() {
-            self.progress.accepted.fetch_sub(1, Ordering::SeqCst);
+        self.enqueue(Entry::Record(record)).await
+    }
+
+    /// Queues `records` as one batch (one slot of the queue), waiting for
+    /// room as [`Ingest::send`] does, and returns what resolves once the
+    /// batch is durable: once a completed checkpoint holds the effect of
+    /// every record of it. A failure of the job rolls back what no
+    /// completed checkpoint holds; such a batch resolves to
+    /// [`EmbedError::NotDurable`], none of it counts, and the producer
+    /// sends it again — so each record acknowledged, or sent again until
+    /// acknowledged, counts exactly once in the job's state. Needs an
+    /// engine built with [`EngineBuilder::checkpointed`]; fails with
+    /// [`EmbedError::NotCheckpointed`] otherwise.
+    ///
+    /// [`EngineBuilder::checkpointed`]: super::EngineBuilder::checkpointed
+    pub async fn send_durable(&self, records: Vec<T>) -> Result<Durable, EmbedError> {
+        if !self.checkpointed {
+            return Err(EmbedError::NotCheckpointed);
         }
-        sent.map_err(|_| EmbedError::Stopped)
+        let (ack, durable) = BatchAck::new();
+        self.enqueue(Entry::Batch(records, ack)).await?;
+        Ok(durable)
+    }
+
+    /// True when the engine takes checkpoints, so [`Ingest::send_durable`]
+    /// can tell when a batch is durable.
+    pub fn is_checkpointed(&self) -> bool {
+        self.checkpointed
     }
 
     /// Queues records in order, waiting for room as [`Ingest::send`] does.
@@ -125,22 +181,24 @@ impl<T> Ingest<T> {
     /// [`EmbedError::Full`] (or [`EmbedError::Stopped`]).
     pub fn try_send(&self, record: T) -> Result<(), Rejected<T>> {
         self.progress.accepted.fetch_add(1, Ordering::SeqCst);
-        let sent = self.tx.try_send(record);
+        let sent = self.tx.try_send(Entry::Record(record));
         if sent.is_err() {
             self.progress.accepted.fetch_sub(1, Ordering::SeqCst);
         }
-        sent.map_err(|e| match e {
-            TrySendError::Full(record) => Rejected {
-                error: EmbedError::Full {
+        let (error, entry) = match sent {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(entry)) => (
+                EmbedError::Full {
                     capacity_records: self.capacity_records,
                 },
-                record,
-            },
-            TrySendError::Closed(record) => Rejected {
-                error: EmbedError::Stopped,
-                record,
-            },
-        })
+                entry,
+            ),
+            Err(TrySendError::Closed(entry)) => (EmbedError::Stopped, entry),
+        };
+        match entry {
+            Entry::Record(record) => Err(Rejected { error, record }),
+            Entry::Batch(..) => unreachable!("try_send queues single records only"),
+        }
     }
 
     /// Records queued and not yet taken by the job.
@@ -171,24 +229,36 @@ impl<T> Ingest<T> {
 /// is written; then it stops without draining.
 pub(crate) struct IngestSource<T> {
     /// Boxed: the receiver is `!Unpin` and polled as a stream.
-    rx: Pin<Box<Receiver<T>>>,
-    /// A record taken by `poll_ready` to learn that input arrived.
-    early: Option<T>,
+    rx: Pin<Box<Receiver<Entry<T>>>>,
+    /// An entry taken by `poll_ready` to learn that input arrived.
+    early: Option<Entry<T>>,
     closed: bool,
     progress: Arc<IngestProgress>,
     /// Records this split passed into the job, over restores: its offset.
     /// The queue cannot rewind, so the offset only says how far it got.
     emitted: u64,
+    /// Durable batches passed into the job and not yet answered.
+    acks: SplitAcks,
+    book: Arc<AckBook>,
+    /// Whether the split has polled, or restored a checkpoint, yet.
+    started: bool,
 }
 
 impl<T> IngestSource<T> {
-    pub(crate) fn new(rx: Receiver<T>, progress: Arc<IngestProgress>) -> Self {
+    pub(crate) fn new(
+        rx: Receiver<Entry<T>>,
+        progress: Arc<IngestProgress>,
+        book: Arc<AckBook>,
+    ) -> Self {
         Self {
             rx: Box::pin(rx),
             early: None,
             closed: false,
             progress,
             emitted: 0,
+            acks: SplitAcks::default(),
+            book,
+            started: false,
         }
     }
 
@@ -204,18 +274,50 @@ impl<T> IngestSource<T> {
             SourcePoll::Exhausted
         }
     }
+
+    /// Passes one entry into the job; a batch goes whole, even past
+    /// `count_max`, so no barrier falls inside it.
+    fn pass(&mut self, entry: Entry<T>, out: &mut SourceCollector<'_, T>) {
+        match entry {
+            Entry::Record(record) => out.collect(record),
+            Entry::Batch(records, ack) => {
+                records.into_iter().for_each(|r| out.collect(r));
+                self.acks.passed(ack);
+            }
+        }
+    }
+
+    /// The first thing a split of a restarted attempt does decides the
+    /// batches the failed attempt left unanswered; a restore decides first
+    /// (in `seek`), so reaching here means the attempt started afresh.
+    fn start(&mut self, restored: Option<u64>) {
+        if !self.started {
+            self.started = true;
+            self.book.restored(restored);
+        }
+    }
+}
+
+impl<T> Drop for IngestSource<T> {
+    fn drop(&mut self) {
+        if let Some(Entry::Batch(_, ack)) = self.early.take() {
+            self.acks.passed(ack);
+        }
+        self.book.adopt(&mut self.acks);
+    }
 }
 
 impl<T: crate::Data> Source for IngestSource<T> {
     type Item = T;
 
     fn poll(&mut self, out: &mut SourceCollector<'_, T>, count_max: usize) -> Result<SourcePoll> {
-        if let Some(record) = self.early.take() {
-            out.collect(record);
+        self.start(None);
+        if let Some(entry) = self.early.take() {
+            self.pass(entry, out);
         }
         while out.len() < count_max && !self.closed {
             match self.rx.try_recv() {
-                Ok(record) => out.collect(record),
+                Ok(entry) => self.pass(entry, out),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Closed) => self.closed = true,
             }
@@ -229,13 +331,21 @@ impl<T: crate::Data> Source for IngestSource<T> {
         Ok(SourcePoll::Ready)
     }
 
-    fn offset(&self) -> Option<Vec<u8>> {
-        Some(encode_offset(&[self.emitted]))
+    /// How far the split got, and the checkpoint: a restore of it tells
+    /// the book which batches it holds.
+    fn offset_at_barrier(&mut self, checkpoint_id: u64) -> Option<Vec<u8>> {
+        self.acks.barrier(checkpoint_id);
+        Some(encode_offset(&[self.emitted, checkpoint_id]))
+    }
+
+    fn checkpoint_completed(&mut self, checkpoint_id: u64) {
+        self.acks.completed(checkpoint_id);
     }
 
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
-        let [emitted] = decode_offset::<1>("ingest", offset)?;
+        let [emitted, checkpoint_id] = decode_offset::<2>("ingest", offset)?;
         self.emitted = emitted;
+        self.start(Some(checkpoint_id));
         Ok(())
     }
 
@@ -243,10 +353,13 @@ impl<T: crate::Data> Source for IngestSource<T> {
     /// empty queue, so there is nothing to redistribute; the counts, which
     /// belonged to the old splits, start again at zero.
     fn seek_rescaled(&mut self, offsets: &[Vec<u8>]) -> Result<()> {
+        let mut restored = None;
         for offset in offsets {
-            decode_offset::<1>("ingest", offset)?;
+            let [_, checkpoint_id] = decode_offset::<2>("ingest", offset)?;
+            restored = Some(checkpoint_id);
         }
         self.emitted = 0;
+        self.start(restored);
         Ok(())
     }
 
@@ -262,11 +375,11 @@ impl<T: crate::Data> Source for IngestSource<T> {
                 Poll::Ready(())
             };
         }
-        // The queue offers no readiness without taking a record, so the
-        // record it yields is kept for the next `poll`.
+        // The queue offers no readiness without taking an entry, so the
+        // entry it yields is kept for the next `poll`.
         match self.rx.as_mut().poll_next(cx) {
-            Poll::Ready(Some(record)) => {
-                self.early = Some(record);
+            Poll::Ready(Some(entry)) => {
+                self.early = Some(entry);
                 Poll::Ready(())
             }
             Poll::Ready(None) => {

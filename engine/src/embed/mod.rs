@@ -15,6 +15,15 @@
 //! built with [`EngineBuilder::from_savepoint`] resumes from it, also on
 //! another number of cores (a service's rolling restart).
 //!
+//! Guarantees: by default an engine takes no checkpoints — what was sent
+//! and not yet processed is lost if the job fails or the process dies. An
+//! engine built with [`EngineBuilder::checkpointed`] checkpoints every
+//! `checkpoint.interval_ms`, restarts its job from the newest checkpoint
+//! after a failure, and answers each batch sent with
+//! [`Ingest::send_durable`] once a completed checkpoint holds it ([`Durable`]),
+//! or says it was rolled back, to be sent again: exactly-once state for the
+//! batches producers send that way.
+//!
 //! The handles are runtime-agnostic futures: they work in a tokio
 //! application, or any other executor, or with a plain `block_on`. Each
 //! engine owns its threads and queues; several engines live in one process.
@@ -59,11 +68,13 @@
 //! # }
 //! ```
 
+mod durable;
 mod engine;
 mod error;
 mod ingest;
 mod output;
 
+pub use durable::Durable;
 pub use engine::{
     Engine, EngineBuilder, INGEST_RECORDS_MAX_DEFAULT, OUTPUT_RECORDS_MAX_DEFAULT, OUTPUT_SINK,
     Stopped,

@@ -112,6 +112,8 @@ pub(crate) struct SourceTask<S: Source> {
     pub(crate) checkpointing: Option<TaskCheckpointing>,
     /// Records produced in this run, for checkpoints.
     pub(crate) records: u64,
+    /// The newest completed checkpoint the source was told of.
+    pub(crate) completed_seen: u64,
 }
 
 impl<S: Source> TaskRun for SourceTask<S> {
@@ -126,6 +128,7 @@ impl<S: Source> SourceTask<S> {
         let mut last_wm = WATERMARK_MIN;
         loop {
             self.inject_barrier()?;
+            self.notify_completed();
             buf.clear();
             let batch_max = self.flushers.policy.batch_records_max;
             let poll = self
@@ -197,7 +200,7 @@ impl<S: Source> SourceTask<S> {
         if id <= ck.last_injected {
             return Ok(());
         }
-        let Some(offset) = self.source.offset() else {
+        let Some(offset) = self.source.offset_at_barrier(id) else {
             let reason = format!(
                 "source `{}` cannot be checkpointed: it does not report its position \
                  (Source::offset), so it could not be rewound after a failure",
@@ -218,6 +221,18 @@ impl<S: Source> SourceTask<S> {
             triggered_at_ms: self.cx.now_ms().max(0) as u64,
         };
         ck.checkpoint(barrier, snapshot, 0, &self.flushers.writers, &mut self.cx)
+    }
+
+    /// Tells the source once a newer checkpoint has completed.
+    fn notify_completed(&mut self) {
+        let Some(ck) = self.checkpointing.as_ref() else {
+            return;
+        };
+        let completed = ck.hub.completed();
+        if completed > self.completed_seen {
+            self.completed_seen = completed;
+            self.source.checkpoint_completed(completed);
+        }
     }
 
     fn source_error(&self, e: SpateError) -> SpateError {

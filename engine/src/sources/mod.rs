@@ -111,6 +111,24 @@ pub trait Source: 'static {
         None
     }
 
+    /// The position stored in checkpoint `checkpoint_id`, whose barrier
+    /// follows the records produced so far; the default is
+    /// [`Source::offset`]. A source that acknowledges its input once it is
+    /// checkpointed notes here what this checkpoint covers.
+    fn offset_at_barrier(&mut self, checkpoint_id: u64) -> Option<Vec<u8>> {
+        let _ = checkpoint_id;
+        self.offset()
+    }
+
+    /// Every checkpoint up to `checkpoint_id` is complete: durable, and
+    /// restored after any later failure (Flink's
+    /// `notifyCheckpointComplete`). Called on the source's own core soon
+    /// after; a checkpoint that failed is never named, and its barrier's
+    /// records are covered by the next one that completes.
+    fn checkpoint_completed(&mut self, checkpoint_id: u64) {
+        let _ = checkpoint_id;
+    }
+
     /// Continues after the records before `offset`, a value [`Source::offset`]
     /// returned for the same split (possibly in an earlier process). The
     /// source must also restore what its watermark depends on.
