@@ -53,7 +53,10 @@ pub struct KafkaSourceConfig {
     pub out_of_orderness_ms: u64,
     /// A partition read to its end that long ago stops holding the
     /// watermark back (a processing-time rule, off by default so
-    /// watermarks depend on the data alone).
+    /// watermarks depend on the data alone). When every partition of a
+    /// split is idle, the split is marked idle (`Source::is_idle`), so the
+    /// other splits' watermarks go on without it; its first new record
+    /// makes it active again.
     pub idle_partition_ms: Option<u64>,
 }
 
@@ -100,6 +103,8 @@ pub struct KafkaSource {
     running: Option<(Receiver<Result<Chunk>>, Arc<Shared>)>,
     current: Option<(Chunk, std::vec::IntoIter<KafkaRecord>)>,
     watermark: Option<Timestamp>,
+    /// Every partition of the split idle (`idle_partition_ms`).
+    idle: bool,
 }
 
 impl KafkaSource {
@@ -116,6 +121,7 @@ impl KafkaSource {
             running: None,
             current: None,
             watermark: None,
+            idle: false,
         }
     }
 
@@ -235,10 +241,14 @@ impl KafkaSource {
         };
         let ooo = i64::try_from(self.config.out_of_orderness_ms).unwrap_or(i64::MAX);
         let active = parts.iter().filter(|(p, _)| !idle(p));
-        let wm = match active.map(|(_, s)| s.ts_max).min() {
+        let slowest = active.map(|(_, s)| s.ts_max).min();
+        // Every partition idle: the split says so, and the engine lets the
+        // other splits' watermarks go on without it.
+        self.idle = slowest.is_none() && !parts.is_empty();
+        let wm = match slowest {
             Some(i64::MIN) => return,
             Some(ts) => ts.saturating_sub(ooo),
-            // No partitions, or all idle: do not hold the others back.
+            // No partitions: do not hold the others back.
             None if parts.is_empty() => WATERMARK_IDLE,
             None => return,
         };
@@ -306,6 +316,10 @@ impl Source for KafkaSource {
 
     fn watermark(&self) -> Option<Timestamp> {
         self.watermark
+    }
+
+    fn is_idle(&self) -> bool {
+        self.idle
     }
 
     fn offset(&self) -> Option<Vec<u8>> {
@@ -495,6 +509,41 @@ mod tests {
         s.caught_up_since.insert(1, Instant::now());
         s.update_watermark();
         assert_eq!(s.watermark(), Some(100), "partition 1 is idle");
+        assert!(!s.is_idle(), "partition 0 is not");
+    }
+
+    #[test]
+    fn a_split_whose_partitions_are_all_idle_is_idle_until_one_catches_up_no_more() {
+        let mut cfg = KafkaSourceConfig::new(ClientConfig::new("localhost:1"), "t");
+        cfg.idle_partition_ms = Some(0);
+        let mut s = split_with(&[(0, 100), (1, 50)], cfg.clone());
+        s.caught_up_since.insert(0, Instant::now());
+        s.caught_up_since.insert(1, Instant::now());
+        s.update_watermark();
+        assert!(s.is_idle());
+        assert_eq!(s.watermark(), None, "an idle split moves no watermark");
+        s.caught_up_since.remove(&1);
+        s.update_watermark();
+        assert!(!s.is_idle());
+        assert_eq!(s.watermark(), Some(50));
+        // Without an idle timeout a split is never idle.
+        let mut s = split_with(
+            &[(0, 100)],
+            KafkaSourceConfig {
+                idle_partition_ms: None,
+                ..cfg
+            },
+        );
+        s.caught_up_since.insert(0, Instant::now());
+        s.update_watermark();
+        assert!(!s.is_idle());
+        // A split without partitions holds nothing back by its watermark.
+        let mut empty = split_with(
+            &[],
+            KafkaSourceConfig::new(ClientConfig::new("localhost:1"), "t"),
+        );
+        empty.update_watermark();
+        assert!(!empty.is_idle());
     }
 
     #[test]

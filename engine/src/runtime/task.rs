@@ -126,6 +126,7 @@ impl<S: Source> SourceTask<S> {
     async fn run_loop(mut self: Box<Self>) -> Result<()> {
         let mut buf: Vec<Rec<S::Item>> = Vec::with_capacity(self.flushers.policy.batch_records_max);
         let mut last_wm = WATERMARK_MIN;
+        let mut idle = false;
         loop {
             self.inject_barrier()?;
             self.notify_completed();
@@ -136,6 +137,12 @@ impl<S: Source> SourceTask<S> {
                 .poll(&mut SourceCollector { out: &mut buf }, batch_max)
                 .map_err(|e| self.source_error(e))?;
             if !buf.is_empty() {
+                // Active again before its records go out, so none of them
+                // travels on a channel the watermark ignores.
+                if idle {
+                    idle = false;
+                    self.out.idle(&mut self.cx, false);
+                }
                 self.cx.created_ns = self.cx.clock.mono_ns();
                 self.cx.refresh_now();
                 self.cx.metrics.add_source_records(buf.len() as u64);
@@ -149,6 +156,10 @@ impl<S: Source> SourceTask<S> {
             {
                 last_wm = wm;
                 self.out.watermark(&mut self.cx, wm);
+            }
+            if self.source.is_idle() != idle {
+                idle = !idle;
+                self.out.idle(&mut self.cx, idle);
             }
             self.out.batch_end(&mut self.cx);
             if tick_due(&mut self.cx) {

@@ -104,6 +104,15 @@ pub trait Source: 'static {
         None
     }
 
+    /// True while the split has nothing to read and must not hold back
+    /// the watermark downstream (Flink's idle watermark status, e.g. every
+    /// Kafka partition of the split idle). The engine marks the split's
+    /// output idle until this turns false again or the split produces
+    /// records. The default is never idle.
+    fn is_idle(&self) -> bool {
+        false
+    }
+
     /// The position after the records produced so far, stored in
     /// checkpoints; `None` when the source cannot rewind (a job with
     /// checkpoints then declines every checkpoint, saying why).
