@@ -9,6 +9,7 @@ pub mod corrupt;
 pub mod disk;
 pub mod error;
 pub mod oracle;
+pub mod overload;
 pub mod proxy;
 pub mod results;
 pub mod rng;

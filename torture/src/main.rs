@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use spate_torture::overload::{self, OverloadConfig};
 use spate_torture::supervisor::{SuiteConfig, SuiteKind, run_suite};
 use spate_torture::{Expected, check, cluster, results};
 
@@ -23,6 +24,73 @@ enum Command {
     Run(RunArgs),
     /// Run the deterministic simulation of the coordinator's failover logic.
     Sim(SimArgs),
+    /// Offer the job on a local cluster twice the input it can take (its
+    /// capacity measured first, unthrottled), and check that memory stays
+    /// flat, checkpoints keep completing and nothing is lost.
+    Overload(OverloadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct OverloadArgs {
+    /// The long form: 60 s of input at the offered rate, and `--results`
+    /// regenerated (default: 8 s).
+    #[arg(long)]
+    long: bool,
+    /// Seconds of input at the offered rate.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// The offered rate as a multiple of the measured capacity, in percent.
+    #[arg(long, default_value_t = 200)]
+    overload_percent: u64,
+    /// Where the cluster, outputs and logs go (default: a new directory under /tmp).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// The `spate` executable (default: $SPATE_BIN, or next to this one).
+    #[arg(long)]
+    spate: Option<PathBuf>,
+    /// The results file a long run writes.
+    #[arg(long, default_value = "tests/RESULTS-overload.md")]
+    results: PathBuf,
+}
+
+fn run_overload_cmd(args: &OverloadArgs) -> anyhow::Result<bool> {
+    let spate = match &args.spate {
+        Some(p) => p.clone(),
+        None => cluster::find_spate_binary()?,
+    };
+    let work_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(overload::default_work_dir);
+    let mut cfg = if args.long {
+        OverloadConfig::long(work_dir, spate)
+    } else {
+        OverloadConfig::short(work_dir, spate)
+    };
+    if let Some(s) = args.seconds {
+        cfg.seconds = s;
+    }
+    cfg.overload_percent = args.overload_percent;
+    let outcome = overload::run_overload(&cfg, &mut |line| println!("{line}"))?;
+    print!("{outcome}");
+    println!(
+        "overload: {}.",
+        if outcome.passed() {
+            "memory flat, checkpoints kept up, exactly the output of an unloaded run"
+        } else {
+            "FAILED"
+        }
+    );
+    if args.long {
+        let command = format!(
+            "spate-torture overload --long --overload-percent {}",
+            args.overload_percent
+        );
+        let text = overload::render(&outcome, &command, &results::today());
+        std::fs::write(&args.results, text)?;
+        println!("wrote {}", args.results.display());
+    }
+    Ok(outcome.passed())
 }
 
 #[derive(clap::Args, Debug)]
@@ -206,6 +274,7 @@ fn main() -> ExitCode {
         Command::Check(args) => run_check(args),
         Command::Run(args) => run_suite_cmd(args),
         Command::Sim(args) => run_sim(args),
+        Command::Overload(args) => run_overload_cmd(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

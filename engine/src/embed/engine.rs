@@ -234,8 +234,10 @@ impl EngineBuilder {
 /// splits left unanswered are decided by how the job ended.
 fn answer_leftovers<In>(queue: &Receiver<Entry<In>>, book: &AckBook, succeeded: bool) {
     while let Ok(entry) = queue.try_recv() {
-        if let Entry::Batch(_, ack) = entry {
-            ack.lost("the engine stopped before the batch was processed");
+        if let Entry::Batch(batch) = entry {
+            batch
+                .ack
+                .lost("the engine stopped before the batch was processed");
         }
     }
     book.ended(succeeded);
@@ -355,7 +357,10 @@ impl<In> Engine<In> {
     pub async fn stop_with_savepoint(
         self,
         target: impl Into<PathBuf>,
-    ) -> Result<Stopped, EmbedError> {
+    ) -> Result<Stopped, EmbedError>
+    where
+        In: Send + 'static,
+    {
         let Some(trigger) = self.savepoints.clone() else {
             return Err(EmbedError::SavepointsOff);
         };
@@ -365,10 +370,12 @@ impl<In> Engine<In> {
         let (reply_tx, reply_rx) = async_channel::bounded(1);
         let progress = self.progress.clone();
         let done = self.done.clone();
+        let queue = self.ingest.clone();
         std::thread::Builder::new()
             .name("spate-embed-stop".into())
             .spawn(move || {
-                let written = take_final_savepoint(&progress, &done, &trigger, target);
+                let drained = || progress.all_passed(queue.is_empty());
+                let written = take_final_savepoint(&drained, &done, &trigger, target);
                 progress.release(written.is_ok());
                 let _ = reply_tx.try_send(written);
             })
@@ -396,17 +403,17 @@ impl<In> Engine<In> {
 /// How often the stopping thread looks whether the queue has drained.
 const DRAIN_CHECK_US: u64 = 200;
 
-/// Waits until every accepted record is inside the job (the splits inject
-/// the savepoint's barrier after them), then takes the savepoint. Blocking:
-/// runs on a thread of its own.
+/// Waits until every record sent before the stop is inside the job (the
+/// splits inject the savepoint's barrier after them), then takes the
+/// savepoint. Blocking: runs on a thread of its own.
 fn take_final_savepoint(
-    progress: &IngestProgress,
+    drained: &dyn Fn() -> bool,
     done: &Receiver<Result<JobResult, SpateError>>,
     trigger: &SavepointTrigger,
     target: PathBuf,
 ) -> Result<SavepointInfo, EmbedError> {
     let ended = || !done.is_empty() || done.is_closed();
-    while !progress.all_emitted() {
+    while !drained() {
         if ended() {
             return Err(EmbedError::SavepointFailed {
                 reason: "the job ended before its input drained (shutdown returns why)".into(),

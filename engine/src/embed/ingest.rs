@@ -19,15 +19,16 @@ use crate::sources::{Source, SourceCollector, SourcePoll, decode_offset, encode_
 /// idleness) while nothing arrives.
 const IDLE_RETRY_US: u64 = 1_000;
 
-/// What the ingest handles and the splits share, so that a stop with a
-/// savepoint knows when every record sent before it is inside the job.
+/// What the splits share with the engine, so that a stop with a savepoint
+/// knows when every record sent before it is inside the job: the queue is
+/// closed and empty, and no split holds a record it took without passing
+/// it on. Nothing here is touched per record on the way in.
 #[derive(Debug, Default)]
 pub(crate) struct IngestProgress {
-    /// Records handed to the queue: counted before the hand-over and taken
-    /// back when it fails, so after the queue closes it only falls.
-    accepted: AtomicU64,
-    /// Records the splits passed into the job; only rises.
-    emitted: AtomicU64,
+    /// Splits between taking an entry in `poll_ready` and passing it into
+    /// the job in the next `poll` (counted before the take, so a record is
+    /// never out of the queue and uncounted).
+    held: AtomicU64,
     /// A stop with a savepoint began: a closed, empty queue is not the end
     /// of the input but a pause until the savepoint is written.
     holding: AtomicBool,
@@ -36,9 +37,12 @@ pub(crate) struct IngestProgress {
 }
 
 impl IngestProgress {
-    /// True once every record accepted so far was passed into the job.
-    pub(crate) fn all_emitted(&self) -> bool {
-        self.emitted.load(Ordering::SeqCst) >= self.accepted.load(Ordering::SeqCst)
+    /// True once every record taken from a closed queue that is now
+    /// empty was passed into the job. A split's `poll` passes on what it
+    /// takes before its task can inject a barrier, so only the entries
+    /// `poll_ready` took wait in a split.
+    pub(crate) fn all_passed(&self, queue_empty: bool) -> bool {
+        queue_empty && self.held.load(Ordering::SeqCst) == 0
     }
 
     /// Must come before the queue closes, so no split mistakes the closed
@@ -59,21 +63,18 @@ impl IngestProgress {
     }
 }
 
-/// One slot of the ingest queue.
+/// One slot of the ingest queue. The batch is boxed so a slot of single
+/// records stays the size of a record.
 pub(crate) enum Entry<T> {
     Record(T),
     /// A batch sent with `send_durable`: passed into the job whole, so no
     /// barrier falls inside it, and answered once durable.
-    Batch(Vec<T>, Arc<BatchAck>),
+    Batch(Box<DurableBatch<T>>),
 }
 
-impl<T> Entry<T> {
-    fn records(&self) -> u64 {
-        match self {
-            Entry::Record(_) => 1,
-            Entry::Batch(records, _) => records.len() as u64,
-        }
-    }
+pub(crate) struct DurableBatch<T> {
+    records: Vec<T>,
+    pub(crate) ack: Arc<BatchAck>,
 }
 
 /// Sends records into an embedded engine. Cheap to clone; every clone feeds
@@ -121,15 +122,8 @@ impl<T> Ingest<T> {
         }
     }
 
-    /// Queues one entry, counting its records as accepted unless it fails.
     async fn enqueue(&self, entry: Entry<T>) -> Result<(), EmbedError> {
-        let n = entry.records();
-        self.progress.accepted.fetch_add(n, Ordering::SeqCst);
-        let sent = self.tx.send(entry).await;
-        if sent.is_err() {
-            self.progress.accepted.fetch_sub(n, Ordering::SeqCst);
-        }
-        sent.map_err(|_| EmbedError::Stopped)
+        self.tx.send(entry).await.map_err(|_| EmbedError::Stopped)
     }
 
     /// Queues one record, waiting while the queue is full (backpressure:
@@ -156,7 +150,8 @@ impl<T> Ingest<T> {
             return Err(EmbedError::NotCheckpointed);
         }
         let (ack, durable) = BatchAck::new();
-        self.enqueue(Entry::Batch(records, ack)).await?;
+        let batch = DurableBatch { records, ack };
+        self.enqueue(Entry::Batch(Box::new(batch))).await?;
         Ok(durable)
     }
 
@@ -180,12 +175,7 @@ impl<T> Ingest<T> {
     /// Queues one record if there is room now; otherwise hands it back with
     /// [`EmbedError::Full`] (or [`EmbedError::Stopped`]).
     pub fn try_send(&self, record: T) -> Result<(), Rejected<T>> {
-        self.progress.accepted.fetch_add(1, Ordering::SeqCst);
-        let sent = self.tx.try_send(Entry::Record(record));
-        if sent.is_err() {
-            self.progress.accepted.fetch_sub(1, Ordering::SeqCst);
-        }
-        let (error, entry) = match sent {
+        let (error, entry) = match self.tx.try_send(Entry::Record(record)) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Full(entry)) => (
                 EmbedError::Full {
@@ -214,6 +204,11 @@ impl<T> Ingest<T> {
     /// True once the engine takes no more records.
     pub fn is_stopped(&self) -> bool {
         self.tx.is_closed()
+    }
+
+    /// True when nothing waits in the queue.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tx.is_empty()
     }
 
     /// Takes no more records; those queued are still processed.
@@ -280,7 +275,8 @@ impl<T> IngestSource<T> {
     fn pass(&mut self, entry: Entry<T>, out: &mut SourceCollector<'_, T>) {
         match entry {
             Entry::Record(record) => out.collect(record),
-            Entry::Batch(records, ack) => {
+            Entry::Batch(batch) => {
+                let DurableBatch { records, ack } = *batch;
                 records.into_iter().for_each(|r| out.collect(r));
                 self.acks.passed(ack);
             }
@@ -300,8 +296,11 @@ impl<T> IngestSource<T> {
 
 impl<T> Drop for IngestSource<T> {
     fn drop(&mut self) {
-        if let Some(Entry::Batch(_, ack)) = self.early.take() {
-            self.acks.passed(ack);
+        if let Some(entry) = self.early.take() {
+            self.progress.held.fetch_sub(1, Ordering::SeqCst);
+            if let Entry::Batch(batch) = entry {
+                self.acks.passed(batch.ack);
+            }
         }
         self.book.adopt(&mut self.acks);
     }
@@ -314,6 +313,7 @@ impl<T: crate::Data> Source for IngestSource<T> {
         self.start(None);
         if let Some(entry) = self.early.take() {
             self.pass(entry, out);
+            self.progress.held.fetch_sub(1, Ordering::SeqCst);
         }
         while out.len() < count_max && !self.closed {
             match self.rx.try_recv() {
@@ -325,9 +325,7 @@ impl<T: crate::Data> Source for IngestSource<T> {
         if out.is_empty() {
             return Ok(self.idle_poll());
         }
-        let n = out.len() as u64;
-        self.emitted += n;
-        self.progress.emitted.fetch_add(n, Ordering::SeqCst);
+        self.emitted += out.len() as u64;
         Ok(SourcePoll::Ready)
     }
 
@@ -377,7 +375,12 @@ impl<T: crate::Data> Source for IngestSource<T> {
         }
         // The queue offers no readiness without taking an entry, so the
         // entry it yields is kept for the next `poll`.
-        match self.rx.as_mut().poll_next(cx) {
+        self.progress.held.fetch_add(1, Ordering::SeqCst);
+        let taken = self.rx.as_mut().poll_next(cx);
+        if !matches!(taken, Poll::Ready(Some(_))) {
+            self.progress.held.fetch_sub(1, Ordering::SeqCst);
+        }
+        match taken {
             Poll::Ready(Some(entry)) => {
                 self.early = Some(entry);
                 Poll::Ready(())
