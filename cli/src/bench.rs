@@ -26,6 +26,7 @@ mod latency;
 mod net;
 mod profiles;
 mod results;
+mod sql;
 
 /// Benchmarks.
 #[derive(Subcommand, Debug)]
@@ -190,6 +191,11 @@ pub struct NexmarkArgs {
     /// Also run Apache Flink side by side (needs ../shared/peers/flink) and report the ratio.
     #[arg(long)]
     flink: bool,
+    /// Also run each query's SQL version (q0–q2 so far) right after it, on
+    /// the same events, and report its throughput as a share of the
+    /// DataStream version's.
+    #[arg(long, conflicts_with_all = ["input", "cluster"])]
+    sql: bool,
     /// Write `<date>-<machine>.{json,md}` with every result into this directory.
     #[arg(long, value_name = "DIR")]
     results_dir: Option<PathBuf>,
@@ -276,6 +282,7 @@ fn nexmark(args: NexmarkArgs) -> anyhow::Result<()> {
         EventInput::Generator(_) => args.events,
     };
     let mut rows = Vec::new();
+    let mut sql_runs = Vec::new();
     for query in &queries {
         let counter = Arc::new(AtomicU64::new(0));
         let spec = BenchSpec {
@@ -311,11 +318,34 @@ fn nexmark(args: NexmarkArgs) -> anyhow::Result<()> {
             None
         };
         print_report(&report, flink.as_ref(), args.json)?;
+        if args.sql {
+            match sql::run_beside(&report, &config)? {
+                Some(run) if args.json => {
+                    println!("{}", serde_json::to_string(&run)?);
+                    sql_runs.push(run);
+                }
+                Some(run) => {
+                    println!("{}", sql::line(&run));
+                    sql_runs.push(run);
+                }
+                None => eprintln!("{query} SQL: not written in SQL yet"),
+            }
+        }
         rows.push((report, flink));
     }
     if let Some(dir) = &args.results_dir {
         let (json, md) = results::write(dir, &rows, &loaded)?;
         eprintln!("results written to {} and {}", json.display(), md.display());
+        if !sql_runs.is_empty() {
+            let title = "Nexmark in SQL beside DataStream";
+            let body = sql::table(&sql_runs);
+            let (json, md) = results::write_stamped(dir, "nexmark-sql", title, &sql_runs, &body)?;
+            eprintln!(
+                "SQL results written to {} and {}",
+                json.display(),
+                md.display()
+            );
+        }
     }
     Ok(())
 }

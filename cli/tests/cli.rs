@@ -53,6 +53,53 @@ fn bench_reports_the_same_checksum_on_one_and_two_cores() {
 }
 
 #[test]
+fn bench_runs_the_sql_versions_beside_the_datastream_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = spate(&[
+        "bench",
+        "nexmark",
+        "--query",
+        "q1,q3",
+        "--events",
+        "50000",
+        "--sql",
+        "--no-progress",
+        "--results-dir",
+        dir.path().to_str().unwrap(),
+        "--set",
+        "runtime.io_memory_kib=256",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("q1 SQL: "), "{stdout}");
+    assert!(stdout.contains("% of the DataStream version's"), "{stdout}");
+    assert!(!stdout.contains("they differ"), "{stdout}");
+    assert!(
+        stderr.contains("q3 SQL: not written in SQL yet"),
+        "{stderr}"
+    );
+    let json = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-nexmark-sql.json"))
+        .expect("the SQL results file");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    let runs = v["result"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["query"], "q1");
+    assert_eq!(
+        runs[0]["sql_output_records"],
+        runs[0]["datastream_output_records"]
+    );
+    assert!(runs[0]["sql_output_records"].as_u64().unwrap() > 40_000);
+    assert!(runs[0]["ratio"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn bad_config_is_a_sentence_not_a_panic() {
     let out = spate(&["config", "explain", "--set", "runtime.corse=2"]);
     assert_eq!(out.status.code(), Some(1));

@@ -4,6 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::runtime;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,14 +34,6 @@ fn running_sums(input: DataStream<Rec>) -> DataStream<Rec> {
     input
         .key_by(|r: &Rec| r.0)
         .reduce(|acc: &Rec, r: &Rec| (r.0, acc.1 + r.1))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .expect("tokio runtime")
 }
 
 /// Per key, the sums must be exactly the prefix sums of its values in

@@ -7,18 +7,21 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::Client;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::BytesMut;
 use spate::SpateError;
 use spate::config::Config;
 use spate::embed::{Engine, EngineBuilder};
 use spate::operators::process::Context;
 use spate_ingest::{IngestConfig, IngestStats, serve_http, serve_tcp};
-use spate_net::{BufferPool, FrameDecoder, FrameEncoder, FrameKind, NetConfig};
+use spate_net::FrameKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -93,6 +96,49 @@ fn expected() -> BTreeMap<u64, u64> {
     sums
 }
 
+/// An engine that fails once, its endpoint's listener and counters.
+struct Trial {
+    dir: PathBuf,
+    totals: Totals,
+    engine: Engine<Event>,
+    stats: Arc<IngestStats>,
+    addr: String,
+}
+
+impl Trial {
+    /// The trial, and the listener its endpoint serves.
+    async fn start(name: &str, fail_at: u64) -> (Self, TcpListener) {
+        let dir = scratch(name);
+        let totals = Totals::default();
+        let engine = engine(&dir, fail_at, &totals);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let trial = Self {
+            dir,
+            totals,
+            engine,
+            stats: Arc::default(),
+            addr,
+        };
+        (trial, listener)
+    }
+
+    /// Every batch was acknowledged after `refused` refusals: the job
+    /// restarted once and counted each record exactly once.
+    async fn finish(self, refused: u64) {
+        let result = self.engine.shutdown().await.unwrap();
+        assert_eq!(result.metrics.checkpoints.restarts, 1);
+        assert!(
+            refused >= 1,
+            "the batch with the failing record was refused"
+        );
+        let s = self.stats.snapshot();
+        assert_eq!((s.batches_accepted, s.rolled_back), (BATCHES, refused));
+        assert_eq!(*self.totals.lock().unwrap(), expected());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// One POST on a fresh connection: (status, body).
 async fn post(addr: &str, body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -114,18 +160,14 @@ async fn post(addr: &str, body: &[u8]) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_acknowledges_durable_batches_and_refuses_rolled_back_ones() {
-    let dir = scratch("http");
-    let totals = Totals::default();
-    let engine = engine(&dir, 300, &totals);
-    let stats = Arc::new(IngestStats::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
+    let (t, listener) = Trial::start("http", 300).await;
     let server = tokio::spawn(serve_http(
         listener,
-        engine.ingest(),
+        t.engine.ingest(),
         IngestConfig::default(),
-        stats.clone(),
+        t.stats.clone(),
     ));
+    let addr = t.addr.clone();
     let mut producers = Vec::new();
     for b in 0..BATCHES {
         let addr = addr.clone();
@@ -151,85 +193,22 @@ async fn http_acknowledges_durable_batches_and_refuses_rolled_back_ones() {
         refused += p.await.unwrap();
     }
     server.abort();
-    let result = engine.shutdown().await.unwrap();
-    assert_eq!(result.metrics.checkpoints.restarts, 1);
-    assert!(
-        refused >= 1,
-        "the batch with the failing record was refused"
-    );
-    let s = stats.snapshot();
-    assert_eq!((s.batches_accepted, s.rolled_back), (BATCHES, refused));
-    assert_eq!(*totals.lock().unwrap(), expected());
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A TCP client that sends frames without waiting for their replies.
-struct Client {
-    stream: TcpStream,
-    encoder: FrameEncoder,
-    decoder: FrameDecoder,
-    pool: BufferPool,
-    pending: Vec<u8>,
-}
-
-impl Client {
-    async fn connect(addr: &str) -> Self {
-        let net = NetConfig::default();
-        Self {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            encoder: FrameEncoder::new(&net),
-            decoder: FrameDecoder::new(&net),
-            pool: BufferPool::new(4, 4096).unwrap(),
-            pending: Vec::new(),
-        }
-    }
-
-    async fn send(&mut self, kind: FrameKind, seq: u64, payload: &[u8]) {
-        let mut out = BytesMut::new();
-        self.encoder
-            .encode(kind, 0, seq, payload, &mut out)
-            .unwrap();
-        self.stream.write_all(&out).await.unwrap();
-    }
-
-    async fn reply(&mut self) -> serde_json::Value {
-        let mut buf = [0u8; 4096];
-        loop {
-            let mut input = &self.pending[..];
-            if let Some(frame) = self.decoder.decode(&mut input, &mut self.pool).unwrap() {
-                let used = self.pending.len() - input.len();
-                self.pending.drain(..used);
-                let value = serde_json::from_slice(frame.payload.as_slice()).unwrap();
-                if let spate_net::Payload::Pooled(b) = frame.payload {
-                    self.pool.release(b).unwrap();
-                }
-                return value;
-            }
-            self.pending.clear();
-            let n = self.stream.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the server closed the connection");
-            self.pending.extend_from_slice(&buf[..n]);
-        }
-    }
+    t.finish(refused).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_acknowledges_durable_batches_out_of_band_and_refuses_rolled_back_ones() {
-    let dir = scratch("tcp");
-    let totals = Totals::default();
-    let engine = engine(&dir, 400, &totals);
-    let stats = Arc::new(IngestStats::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
+    let (t, listener) = Trial::start("tcp", 400).await;
     let server = tokio::spawn(serve_tcp(
         listener,
-        engine.ingest(),
+        t.engine.ingest(),
         IngestConfig::default(),
-        stats.clone(),
+        t.stats.clone(),
     ));
+    let addr = t.addr.clone();
     let mut c = Client::connect(&addr).await;
     c.send(FrameKind::Control, 0, b"").await;
-    assert_eq!(c.reply().await["accepted"], 0);
+    assert_eq!(c.reply().await.unwrap()["accepted"], 0);
     // Every batch goes out before any acknowledgement is read; a refused
     // one goes again under a new sequence number.
     let mut unacked: BTreeMap<u64, u64> = BTreeMap::new();
@@ -242,7 +221,7 @@ async fn tcp_acknowledges_durable_batches_out_of_band_and_refuses_rolled_back_on
     let mut refused = 0;
     let mut acked = BTreeSet::new();
     while !unacked.is_empty() {
-        let reply = c.reply().await;
+        let reply = c.reply().await.expect("a reply before the server closed");
         let s = reply["seq"].as_u64().unwrap();
         let b = unacked
             .remove(&s)
@@ -261,14 +240,5 @@ async fn tcp_acknowledges_durable_batches_out_of_band_and_refuses_rolled_back_on
     assert_eq!(acked.len() as u64, BATCHES);
     drop(c);
     server.abort();
-    let result = engine.shutdown().await.unwrap();
-    assert_eq!(result.metrics.checkpoints.restarts, 1);
-    assert!(
-        refused >= 1,
-        "the batch with the failing record was refused"
-    );
-    let s = stats.snapshot();
-    assert_eq!((s.batches_accepted, s.rolled_back), (BATCHES, refused));
-    assert_eq!(*totals.lock().unwrap(), expected());
-    let _ = std::fs::remove_dir_all(&dir);
+    t.finish(refused).await;
 }

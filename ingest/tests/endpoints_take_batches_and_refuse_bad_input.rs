@@ -5,6 +5,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::Client;
+
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -12,7 +16,7 @@ use futures_lite::StreamExt;
 use spate::config::Config;
 use spate::embed::{Engine, EngineBuilder, Output};
 use spate_ingest::{IngestConfig, IngestStats, IngestStatsSnapshot, serve_http, serve_tcp};
-use spate_net::{BufferPool, FrameDecoder, FrameEncoder, FrameKind, NetConfig};
+use spate_net::FrameKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -136,57 +140,6 @@ async fn http_batches_are_acknowledged_and_bad_ones_refused_with_nothing_lost() 
         got,
         vec![("ann".into(), 5), ("ann".into(), 7), ("bob".into(), 1)]
     );
-}
-
-/// A client of the TCP protocol.
-struct Client {
-    stream: TcpStream,
-    encoder: FrameEncoder,
-    decoder: FrameDecoder,
-    pool: BufferPool,
-    seq: u64,
-}
-
-impl Client {
-    async fn connect(addr: &str) -> Self {
-        let net = NetConfig::default();
-        Self {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            encoder: FrameEncoder::new(&net),
-            decoder: FrameDecoder::new(&net),
-            pool: BufferPool::new(1, 4096).unwrap(),
-            seq: 0,
-        }
-    }
-
-    async fn send_frame(&mut self, kind: FrameKind, payload: &[u8]) {
-        let mut out = BytesMut::new();
-        self.encoder
-            .encode(kind, 0, self.seq, payload, &mut out)
-            .unwrap();
-        self.seq += 1;
-        self.stream.write_all(&out).await.unwrap();
-    }
-
-    /// The next reply, or `None` once the server closed the connection.
-    async fn reply(&mut self) -> Option<serde_json::Value> {
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = self.stream.read(&mut buf).await.unwrap_or(0);
-            if n == 0 {
-                return None;
-            }
-            let mut input = &buf[..n];
-            if let Some(frame) = self.decoder.decode(&mut input, &mut self.pool).unwrap() {
-                assert_eq!(frame.header.kind, FrameKind::Control);
-                return Some(serde_json::from_slice(frame.payload.as_slice()).unwrap());
-            }
-        }
-    }
-
-    async fn closed(&mut self) -> bool {
-        self.reply().await.is_none()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod expr;
 pub mod function;
 pub mod logical;
+pub mod nexmark;
 pub mod row;
 pub mod rules;
 pub mod schema;

@@ -27,12 +27,7 @@ pub fn query_file(name: &str) -> String {
 
 /// The Nexmark DDL with `events` events per table.
 pub fn nexmark_ddl(events: u64) -> String {
-    let ddl = query_file("nexmark_ddl.sql");
-    assert!(ddl.contains("'events.num' = '10000000'"));
-    ddl.replace(
-        "'events.num' = '10000000'",
-        &format!("'events.num' = '{events}'"),
-    )
+    spate_sql::nexmark::ddl(events)
 }
 
 /// Runs `sql` and returns the result of its last `INSERT INTO`.
