@@ -42,7 +42,11 @@ impl Source for Split {
             return Ok(SourcePoll::Ready);
         }
         if self.fired.load(Ordering::SeqCst) {
-            self.fired_while_open.store(true, Ordering::SeqCst);
+            // Only the quiet split's view counts: a window that fired
+            // while it was still open was not held back by it.
+            if self.index == 1 {
+                self.fired_while_open.store(true, Ordering::SeqCst);
+            }
             return Ok(SourcePoll::Exhausted);
         }
         if self.started.elapsed().as_millis() >= WAIT_MS {
@@ -62,8 +66,8 @@ impl Source for Split {
     }
 }
 
-/// Runs the job on two cores; true when a window fired while the sources
-/// were still open (before the final watermark of the end of input).
+/// Runs the job on two cores; true when a window fired while the quiet
+/// split was still open (before its end released its hold).
 fn fires_before_the_end(says_idle: bool) -> bool {
     let fired = Arc::new(AtomicBool::new(false));
     let fired_while_open = Arc::new(AtomicBool::new(false));
