@@ -138,6 +138,9 @@ impl KafkaSource {
         let mut ends = BTreeMap::new();
         let topic = self.config.topic.clone();
         for p in (0..count).filter(|&p| self.mine(p)) {
+            // Starting from the latest and a bounded read both want the
+            // partition's stable end: one request serves both.
+            let mut end = None;
             let state = match self.restored.get(&p) {
                 Some(s) => *s,
                 None => PartitionState {
@@ -145,13 +148,17 @@ impl KafkaSource {
                         StartFrom::Earliest => {
                             client.list_offset(&topic, p, OffsetSpec::Earliest)?
                         }
-                        StartFrom::Latest => client.stable_end(&topic, p)?,
+                        StartFrom::Latest => *end.insert(client.stable_end(&topic, p)?),
                     },
                     ts_max: i64::MIN,
                 },
             };
             if self.config.bounded {
-                ends.insert(p, client.stable_end(&topic, p)?);
+                let end = match end {
+                    Some(e) => e,
+                    None => client.stable_end(&topic, p)?,
+                };
+                ends.insert(p, end);
             }
             parts.insert(p, state);
         }

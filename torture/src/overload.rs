@@ -229,7 +229,7 @@ fn overload_on(
         window_ms: 50,
         output: cfg.work_dir.join("calibration").join("output"),
     };
-    let (ok, wall, _) = run_job(cluster, cfg, &calibration, "calibration", &mut |_| {})?;
+    let (ok, wall) = run_job(cluster, cfg, &calibration, "calibration", &mut |_| {})?;
     if !ok {
         return Err(TortureError::Cluster(format!(
             "the unthrottled calibration job failed; see {}",
@@ -255,7 +255,7 @@ fn overload_on(
         output: cfg.work_dir.join("overload").join("output"),
     };
     let mut samples = Vec::new();
-    let (job_succeeded, wall, _) = run_job(cluster, cfg, &job, "overload", &mut |s| {
+    let (job_succeeded, wall) = run_job(cluster, cfg, &job, "overload", &mut |s| {
         samples.push(s);
     })?;
     let report = check(&job.output, &job.expected())?;
@@ -272,14 +272,14 @@ fn overload_on(
 }
 
 /// Runs one oracle job, sampling memory and checkpoints until it ends;
-/// (succeeded, wall time, its directory).
+/// (succeeded, wall time).
 fn run_job(
     cluster: &LocalCluster,
     cfg: &OverloadConfig,
     job: &OracleArgs,
     name: &str,
     sample: &mut dyn FnMut(Sample),
-) -> Result<(bool, Duration, PathBuf)> {
+) -> Result<(bool, Duration)> {
     let dir = cfg.work_dir.join(name);
     let checkpoints = dir.join("checkpoints");
     std::fs::create_dir_all(&dir).map_err(|e| io("creating", &dir, e))?;
@@ -299,7 +299,7 @@ fn run_job(
             .try_wait()
             .map_err(|e| TortureError::Cluster(format!("cannot wait for `spate submit`: {e}")))?
         {
-            return Ok((status.success(), start.elapsed(), dir));
+            return Ok((status.success(), start.elapsed()));
         }
         if start.elapsed() > limit {
             let _ = child.kill();

@@ -254,13 +254,6 @@ pub struct Job {
     graph: Arc<Graph>,
 }
 
-impl Job {
-    /// Why checkpoints could not capture this job's state, if they could not.
-    pub(crate) fn uncheckpointable(&self) -> Option<String> {
-        crate::checkpoint::uncheckpointable(&self.graph)
-    }
-}
-
 /// Says once per run where keyed state goes with the RocksDB backend.
 fn check_backend(config: &Config) -> Result<()> {
     if config.state.backend == crate::config::StateBackendKind::RocksDb {

@@ -169,7 +169,7 @@ impl EngineBuilder {
         add_output_sink(&build(input), delivery);
         let job = job.build()?;
         if self.checkpointed
-            && let Some(reason) = job.uncheckpointable()
+            && let Some(reason) = job.checkpoint_blocker()
         {
             return Err(EmbedError::Job(SpateError::invalid_job(format!(
                 "engine `{}` is checkpointed, but {reason}",
