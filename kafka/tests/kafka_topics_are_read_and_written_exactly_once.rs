@@ -206,6 +206,7 @@ fn counts(records: &[KafkaRecord]) -> BTreeMap<String, u32> {
 /// `out` holds each of `total` records once, and no transaction is left
 /// open: each partition's last stable offset is its end.
 fn assert_committed_once(broker: &Broker, total: usize) {
+    await_transactions_settled(broker, "out", 3);
     let seen = counts(&read_committed(broker, "out"));
     let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert!(
@@ -218,11 +219,29 @@ fn assert_committed_once(broker: &Broker, total: usize) {
         by_reader == seen,
         "a TopicReader reads what the source read"
     );
+}
+
+/// Waits until no partition of `topic` has an open transaction: its last
+/// stable offset is its end. A broker answers EndTxn once the outcome is
+/// decided and writes the commit markers after (Kafka does the same), so
+/// a read right after the job may stop short of its last transaction.
+/// Fails when one stays open for 10 s: a transaction left behind.
+fn await_transactions_settled(broker: &Broker, topic: &str, partitions: i32) {
     let mut client = broker.client();
-    for p in 0..3 {
-        let f = client.fetch("out", &[(p, 0)], 10, 1).unwrap();
-        let (stable, end) = (f[0].last_stable_offset, f[0].high_watermark);
-        assert_eq!(stable, end, "partition {p} has an open transaction");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for p in 0..partitions {
+        loop {
+            let f = client.fetch(topic, &[(p, 0)], 10, 1).unwrap();
+            let (stable, end) = (f[0].last_stable_offset, f[0].high_watermark);
+            if stable == end {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "partition {p} of `{topic}` has an open transaction: stable offset {stable}, end {end}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
