@@ -9,7 +9,7 @@ use crate::error::{Errors, Pos, Result, SqlError};
 use crate::expr::{BinOp, ScalarExpr};
 use crate::function::Func;
 use crate::logical::{AggCall, AggFunc};
-use crate::schema::Schema;
+use crate::schema::{Schema, Unresolved};
 use crate::value::{DataType, Value};
 
 /// The position where `node` starts.
@@ -46,6 +46,8 @@ pub fn pos_ident(id: &ast::Ident) -> Pos {
 pub fn contains_aggregate(e: &Expr) -> bool {
     let any = |xs: &[&Expr]| xs.iter().any(|x| contains_aggregate(x));
     match e {
+        // `SUM(x) OVER (...)` is a window function, not a grouping aggregate.
+        Expr::Function(f) if f.over.is_some() => false,
         Expr::Function(f) => {
             agg_func_of(&f.name.to_string()).is_some()
                 || match &f.args {
@@ -156,19 +158,14 @@ impl<'a> ExprBinder<'a> {
         }
         let at = pos_of(e);
         match e {
-            Expr::Identifier(id) => self.column(&id.value, pos_ident(id), schema, agg),
-            Expr::CompoundIdentifier(parts) => {
-                // `t.col`: the qualifier names the only relation in scope.
-                let Some(last) = parts.last() else {
-                    return Err(self.errors.semantic(at, "expected a column name"));
-                };
-                if parts.len() > 2 {
-                    return Err(self
-                        .errors
-                        .unsupported(at, "nested field access (ROW types)"));
-                }
-                self.column(&last.value, pos_ident(last), schema, agg)
-            }
+            Expr::Identifier(id) => self.column(None, &id.value, pos_ident(id), schema, agg),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [q, name] => self.column(Some(&q.value), &name.value, pos_ident(q), schema, agg),
+                [] | [_] => Err(self.errors.semantic(at, "expected a column name")),
+                _ => Err(self
+                    .errors
+                    .unsupported(at, "nested field access (ROW types)")),
+            },
             Expr::Value(v) => literal(&v.value)
                 .map(|(v, t)| (ScalarExpr::Literal(v), t))
                 .ok_or_else(|| self.errors.unsupported(at, format!("the literal {v}"))),
@@ -360,20 +357,38 @@ impl<'a> ExprBinder<'a> {
 
     fn column(
         &self,
+        qualifier: Option<&str>,
         name: &str,
         at: Pos,
         schema: &Schema,
         agg: Option<&mut AggScope>,
     ) -> Result<(ScalarExpr, DataType)> {
-        let Some(i) = schema.index_of(name) else {
-            return Err(self.errors.semantic(
-                at,
-                format!(
-                    "unknown column `{name}`; expected one of: {}",
-                    schema.names()
-                ),
-            ));
+        let shown = match qualifier {
+            Some(q) => format!("{q}.{name}"),
+            None => name.to_string(),
         };
+        let i = match schema.resolve(qualifier, name) {
+            Ok(i) => i,
+            Err(Unresolved::Unknown) => {
+                return Err(self.errors.semantic(
+                    at,
+                    format!(
+                        "unknown column `{shown}`; expected one of: {}",
+                        schema.column_list()
+                    ),
+                ));
+            }
+            Err(Unresolved::Ambiguous(all)) => {
+                return Err(self.errors.semantic(
+                    at,
+                    format!(
+                        "column `{shown}` is ambiguous: it could be {}; expected a qualified name",
+                        all.join(" or ")
+                    ),
+                ));
+            }
+        };
+        let name = shown.as_str();
         let ty = schema.fields.get(i).map(|f| f.ty).unwrap_or(DataType::Null);
         match agg {
             None => Ok((ScalarExpr::Column(i), ty)),
@@ -635,7 +650,17 @@ impl<'a> ExprBinder<'a> {
     ) -> Result<(ScalarExpr, DataType)> {
         let name = f.name.to_string();
         if f.over.is_some() {
-            return Err(self.errors.unsupported(at, "OVER windows"));
+            // The Rank below the projection (bind_rank) holds the number.
+            if name.eq_ignore_ascii_case("ROW_NUMBER")
+                && agg.is_none()
+                && let Some(i) = schema.index_of(crate::bind_rank::ROW_NUMBER_COLUMN)
+            {
+                return Ok((ScalarExpr::Column(i), DataType::BigInt));
+            }
+            return Err(self.errors.unsupported(
+                at,
+                "OVER windows other than ROW_NUMBER() in a SELECT without GROUP BY",
+            ));
         }
         if f.filter.is_some() || !f.within_group.is_empty() {
             return Err(self

@@ -8,6 +8,7 @@ use sqlparser::ast::{
 };
 
 use crate::bind_expr::{AggScope, ExprBinder, contains_aggregate, pos_ident, pos_of};
+use crate::bind_rank::ROW_NUMBER_COLUMN;
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, Pos, Result};
 use crate::expr::ScalarExpr;
@@ -38,7 +39,7 @@ impl<'a> QueryBinder<'a> {
         }
     }
 
-    fn exprs(&self) -> ExprBinder<'a> {
+    pub(crate) fn exprs(&self) -> ExprBinder<'a> {
         ExprBinder {
             errors: self.errors,
         }
@@ -60,22 +61,81 @@ impl<'a> QueryBinder<'a> {
         if q.limit_clause.is_some() || q.fetch.is_some() {
             return Err(self.errors.unsupported(at, "LIMIT / FETCH"));
         }
-        match q.body.as_ref() {
+        self.body(q.body.as_ref(), at)
+    }
+
+    fn body(&self, body: &SetExpr, at: Pos) -> Result<LogicalPlan> {
+        match body {
             SetExpr::Select(s) => self.select(s),
             SetExpr::Query(inner) => self.query(inner),
+            SetExpr::SetOperation {
+                op: ast::SetOperator::Union,
+                set_quantifier: ast::SetQuantifier::All,
+                left,
+                right,
+            } => {
+                let (l, r) = (self.body(left, at)?, self.body(right, at)?);
+                self.union_all(l, r, at)
+            }
             SetExpr::SetOperation {
                 op, set_quantifier, ..
             } => {
                 let what = format!("{op} {set_quantifier}");
-                Err(self
-                    .errors
-                    .unsupported(at, format!("{} of queries", what.trim())))
+                Err(self.errors.unsupported(
+                    at,
+                    format!("{} of queries (UNION ALL is planned)", what.trim()),
+                ))
             }
             SetExpr::Values(_) => Err(self.errors.unsupported(at, "VALUES")),
             other => Err(self
                 .errors
                 .unsupported(at, format!("the query form `{other}`"))),
         }
+    }
+
+    /// `l UNION ALL r`: the same number of columns of the same types; the
+    /// names are the left side's.
+    fn union_all(&self, l: LogicalPlan, r: LogicalPlan, at: Pos) -> Result<LogicalPlan> {
+        let (ls, rs) = (l.schema(), r.schema());
+        if ls.len() != rs.len() {
+            return Err(self.errors.semantic(
+                at,
+                format!(
+                    "UNION ALL needs the same number of columns on both sides; found {} and {}",
+                    ls.len(),
+                    rs.len()
+                ),
+            ));
+        }
+        for (i, (a, b)) in ls.fields.iter().zip(&rs.fields).enumerate() {
+            if a.ty != b.ty && a.ty != DataType::Null && b.ty != DataType::Null {
+                return Err(self.errors.semantic(
+                    at,
+                    format!(
+                        "UNION ALL column {} (`{}`) is {} on the left and {} on the right; expected the same type (add a CAST)",
+                        i + 1,
+                        a.name,
+                        a.ty,
+                        b.ty
+                    ),
+                ));
+            }
+        }
+        let fields = ls
+            .fields
+            .iter()
+            .map(|f| Field::new(f.name.clone(), f.ty))
+            .collect();
+        let schema = Schema {
+            fields,
+            rowtime: ls.rowtime.filter(|t| rs.rowtime == Some(*t)),
+        };
+        let mut inputs = match l {
+            LogicalPlan::Union { inputs, .. } => inputs,
+            other => vec![other],
+        };
+        inputs.push(r);
+        Ok(LogicalPlan::Union { inputs, schema })
     }
 
     fn select(&self, s: &ast::Select) -> Result<LogicalPlan> {
@@ -86,21 +146,10 @@ impl<'a> QueryBinder<'a> {
         if s.qualify.is_some() || !s.named_window.is_empty() {
             return Err(self.errors.unsupported(at, "QUALIFY / WINDOW clauses"));
         }
-        let plan = match s.from.as_slice() {
-            [] => return Err(self.errors.unsupported(at, "SELECT without FROM")),
-            [one] => {
-                if let Some(j) = one.joins.first() {
-                    return Err(self.errors.unsupported(pos_of(&j.relation), "joins"));
-                }
-                self.table_factor(&one.relation)?
-            }
-            [_, second, ..] => {
-                return Err(self
-                    .errors
-                    .unsupported(pos_of(&second.relation), "joins (several tables in FROM)"));
-            }
-        };
-        let mut plan = plan;
+        if s.from.is_empty() {
+            return Err(self.errors.unsupported(at, "SELECT without FROM"));
+        }
+        let mut plan = self.bind_from(&s.from)?;
         let input_schema = plan.schema();
         if let Some(w) = &s.selection {
             if contains_aggregate(w) {
@@ -142,7 +191,8 @@ impl<'a> QueryBinder<'a> {
                     .errors
                     .semantic(pos_of(h), "HAVING needs GROUP BY or aggregates"));
             }
-            let (exprs, schema) = self.projection(&s.projection, &input_schema, None)?;
+            let plan = self.rank_over(&s.projection, plan)?;
+            let (exprs, schema) = self.projection(&s.projection, &plan.schema(), None)?;
             return Ok(project(plan, exprs, schema));
         }
         // Grouped query: bind keys, then the SELECT list and HAVING in the aggregate scope.
@@ -230,6 +280,9 @@ impl<'a> QueryBinder<'a> {
                         return Err(self.errors.semantic(pos_of(item), "SELECT * is not allowed with GROUP BY; expected the group keys and aggregates"));
                     }
                     for (i, f) in input.fields.iter().enumerate() {
+                        if f.name == ROW_NUMBER_COLUMN {
+                            continue;
+                        }
                         if input.rowtime == Some(i) {
                             rowtime = Some(exprs.len());
                         }
@@ -268,7 +321,7 @@ impl<'a> QueryBinder<'a> {
         Ok((exprs, Schema { fields, rowtime }))
     }
 
-    fn table_factor(&self, t: &TableFactor) -> Result<LogicalPlan> {
+    pub(crate) fn table_factor(&self, t: &TableFactor) -> Result<LogicalPlan> {
         let at = pos_of(t);
         match t {
             TableFactor::Table {

@@ -7,7 +7,9 @@
 //! [`Value`]s. See decision 29 in `ARCHITECTURE.md`.
 
 pub mod bind_expr;
+mod bind_join;
 pub mod bind_query;
+mod bind_rank;
 pub mod catalog;
 pub mod error;
 pub mod expr;
@@ -16,6 +18,7 @@ pub mod logical;
 pub mod nexmark;
 pub mod row;
 pub mod rules;
+mod rules_join;
 pub mod schema;
 pub mod script;
 pub mod value;
@@ -26,6 +29,8 @@ pub use value::{DataType, Value};
 pub mod aggregate;
 pub mod connectors;
 pub mod physical;
+mod physical_join;
+mod physical_rank;
 pub mod session;
 
 pub use session::{Outcome, Session};

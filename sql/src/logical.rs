@@ -87,6 +87,50 @@ pub enum WindowGroup {
     Key(ScalarExpr),
 }
 
+/// One `ORDER BY` item of a window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    /// What is sorted on.
+    pub expr: ScalarExpr,
+    /// `DESC`.
+    pub descending: bool,
+}
+
+/// Which rows a join keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinType {
+    /// Matching pairs only.
+    Inner,
+    /// Also every left row without a match, with NULLs on the right.
+    Left,
+    /// Also every right row without a match, with NULLs on the left.
+    Right,
+    /// Both of the above.
+    Full,
+}
+
+impl JoinType {
+    /// True when unmatched left rows are kept (padded with NULLs).
+    pub fn keeps_left(self) -> bool {
+        matches!(self, JoinType::Left | JoinType::Full)
+    }
+
+    /// True when unmatched right rows are kept (padded with NULLs).
+    pub fn keeps_right(self) -> bool {
+        matches!(self, JoinType::Right | JoinType::Full)
+    }
+
+    /// Flink's name in `EXPLAIN`.
+    pub fn flink_name(self) -> &'static str {
+        match self {
+            JoinType::Inner => "InnerJoin",
+            JoinType::Left => "LeftOuterJoin",
+            JoinType::Right => "RightOuterJoin",
+            JoinType::Full => "FullOuterJoin",
+        }
+    }
+}
+
 /// A relational operator tree.
 #[derive(Clone, Debug)]
 pub enum LogicalPlan {
@@ -158,6 +202,45 @@ pub enum LogicalPlan {
         /// `[group items..., aggs...]`.
         schema: Schema,
     },
+    /// `ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)`: the input's
+    /// columns plus each row's number within its partition. With `limit`
+    /// (set by the rules from a filter on the number), only the first
+    /// `limit` rows of each partition: Top-N, and with 1, deduplication.
+    Rank {
+        /// The input.
+        input: Box<LogicalPlan>,
+        /// The partition keys.
+        partition: Vec<ScalarExpr>,
+        /// The order within a partition.
+        order: Vec<SortKey>,
+        /// The largest row number kept.
+        limit: Option<u64>,
+        /// `[input columns..., row number]`.
+        schema: Schema,
+    },
+    /// `UNION ALL`: every row of every input.
+    Union {
+        /// Two or more inputs with the same column types.
+        inputs: Vec<LogicalPlan>,
+        /// The output columns (the first input's names).
+        schema: Schema,
+    },
+    /// A join: `[left columns..., right columns...]` where the condition
+    /// holds, and for an outer join the unmatched rows of its preserved
+    /// side(s) with NULLs for the other.
+    Join {
+        /// Inner, left, right or full.
+        kind: JoinType,
+        /// The left input.
+        left: Box<LogicalPlan>,
+        /// The right input.
+        right: Box<LogicalPlan>,
+        /// Over the joined columns; `None` (every pair) until the rules
+        /// move a `WHERE` over it in.
+        condition: Option<ScalarExpr>,
+        /// The output columns.
+        schema: Schema,
+    },
 }
 
 impl LogicalPlan {
@@ -170,7 +253,10 @@ impl LogicalPlan {
             | LogicalPlan::Project { schema, .. }
             | LogicalPlan::Calc { schema, .. }
             | LogicalPlan::Aggregate { schema, .. }
-            | LogicalPlan::WindowAggregate { schema, .. } => schema.clone(),
+            | LogicalPlan::WindowAggregate { schema, .. }
+            | LogicalPlan::Join { schema, .. }
+            | LogicalPlan::Union { schema, .. }
+            | LogicalPlan::Rank { schema, .. } => schema.clone(),
         }
     }
 
@@ -178,7 +264,13 @@ impl LogicalPlan {
     pub fn is_insert_only(&self) -> bool {
         match self {
             LogicalPlan::Scan { .. } => true,
-            LogicalPlan::Aggregate { .. } => false,
+            // A new row ahead of others renumbers them.
+            LogicalPlan::Aggregate { .. } | LogicalPlan::Rank { .. } => false,
+            LogicalPlan::Union { inputs, .. } => inputs.iter().all(LogicalPlan::is_insert_only),
+            // An outer join retracts a NULL-padded row when its match comes.
+            LogicalPlan::Join {
+                kind, left, right, ..
+            } => *kind == JoinType::Inner && left.is_insert_only() && right.is_insert_only(),
             LogicalPlan::WindowAggregate { input, .. }
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Filter { input, .. }
@@ -266,15 +358,64 @@ impl LogicalPlan {
                 "{pad}WindowAggregate(window=[{kind:?}], groupBy=[{group:?}], select=[{}])",
                 aggs(a)
             ),
+            LogicalPlan::Join {
+                kind,
+                left,
+                right,
+                condition,
+                schema,
+            } => writeln!(
+                out,
+                "{pad}{}(joinType=[{}], where=[{}], select=[{}])",
+                match crate::physical_join::JoinSpec::plan(*kind, left, right, condition.as_ref()) {
+                    Ok(spec) if spec.is_window_join() => "WindowJoin",
+                    _ => "Join",
+                },
+                kind.flink_name(),
+                condition
+                    .as_ref()
+                    .map(|c| format!("{c:?}"))
+                    .unwrap_or_else(|| "true".into()),
+                schema.column_list()
+            ),
+            LogicalPlan::Union { inputs, .. } => {
+                writeln!(out, "{pad}Union(all=[true], inputs=[{}])", inputs.len())
+            }
+            LogicalPlan::Rank {
+                partition,
+                order,
+                limit,
+                ..
+            } => writeln!(
+                out,
+                "{pad}Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={}], partitionBy=[{}], orderBy=[{}])",
+                limit.map_or_else(|| "unbounded".to_string(), |n| n.to_string()),
+                list(partition),
+                order
+                    .iter()
+                    .map(|k| format!("{:?} {}", k.expr, if k.descending { "DESC" } else { "ASC" }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         match self {
             LogicalPlan::Scan { .. } => {}
+            LogicalPlan::Union { inputs, .. } => {
+                for i in inputs {
+                    i.explain_into(out, depth + 1);
+                }
+            }
+            LogicalPlan::Join { left, right, .. } => {
+                left.explain_into(out, depth + 1);
+                right.explain_into(out, depth + 1);
+            }
             LogicalPlan::Window { input, .. }
             | LogicalPlan::Filter { input, .. }
             | LogicalPlan::Project { input, .. }
             | LogicalPlan::Calc { input, .. }
             | LogicalPlan::Aggregate { input, .. }
-            | LogicalPlan::WindowAggregate { input, .. } => input.explain_into(out, depth + 1),
+            | LogicalPlan::WindowAggregate { input, .. }
+            | LogicalPlan::Rank { input, .. } => input.explain_into(out, depth + 1),
         }
     }
 }

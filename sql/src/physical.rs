@@ -21,6 +21,8 @@ use crate::connectors::TableSource;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
+use crate::physical_join::{JoinSpec, build_join};
+use crate::physical_rank::build_top_n;
 use crate::row::{Row, RowKind};
 use crate::value::Value;
 
@@ -42,7 +44,54 @@ pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
             filter,
             exprs,
             ..
-        } => calc(&build(job, input)?, filter.clone(), exprs.clone()),
+        } => {
+            let stream = build(job, input)?;
+            let keeps_all = exprs.len() == input.schema().len()
+                && exprs
+                    .iter()
+                    .enumerate()
+                    .all(|(i, e)| *e == ScalarExpr::Column(i));
+            if filter.is_none() && keeps_all {
+                // Only renames (`window_start AS starttime`): nothing to compute.
+                stream
+            } else {
+                calc(&stream, filter.clone(), exprs.clone())
+            }
+        }
+        LogicalPlan::Rank {
+            input,
+            partition,
+            order,
+            limit,
+            ..
+        } => build_top_n(
+            build(job, input)?,
+            partition.clone(),
+            order.clone(),
+            *limit,
+            (input.schema().len(), input.is_insert_only()),
+        )?,
+        LogicalPlan::Union { inputs, .. } => {
+            let streams = inputs
+                .iter()
+                .map(|i| build(job, i))
+                .collect::<Result<Vec<_>>>()?;
+            match streams.split_first() {
+                Some((first, rest)) => first.union(rest),
+                None => return Err(SqlError::Internal("UNION ALL without inputs".into())),
+            }
+        }
+        LogicalPlan::Join {
+            kind,
+            left,
+            right,
+            condition,
+            ..
+        } => {
+            let spec = JoinSpec::plan(*kind, left, right, condition.as_ref())?;
+            let widths = (left.schema().len(), right.schema().len());
+            build_join(build(job, left)?, build(job, right)?, widths, spec)
+        }
         LogicalPlan::Filter { input, predicate } => {
             let n = input.schema().len();
             calc(
@@ -146,7 +195,7 @@ fn eval_error(message: String) -> SpateError {
 }
 
 /// Filter and projection in one chained operator; the row kind passes through.
-fn calc(
+pub(crate) fn calc(
     input: &DataStream<Row>,
     filter: Option<ScalarExpr>,
     exprs: Vec<ScalarExpr>,

@@ -13,6 +13,8 @@ use crate::value::Value;
 pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     // Window aggregation is matched top-down, before the filters below it fuse into a Calc.
     let plan = window_aggregate(plan);
+    let plan = crate::rules_join::push_into_join(plan);
+    let plan = crate::bind_rank::top_n(plan);
     let plan = map_children(plan, &optimize)?;
     Ok(fuse_calc(plan))
 }
@@ -83,11 +85,41 @@ fn map_children(
             aggs,
             schema,
         },
+        LogicalPlan::Rank {
+            input,
+            partition,
+            order,
+            limit,
+            schema,
+        } => LogicalPlan::Rank {
+            input: b(input)?,
+            partition,
+            order,
+            limit,
+            schema,
+        },
+        LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
+            inputs: inputs.into_iter().map(f).collect::<Result<_>>()?,
+            schema,
+        },
+        LogicalPlan::Join {
+            kind,
+            left,
+            right,
+            condition,
+            schema,
+        } => LogicalPlan::Join {
+            kind,
+            left: b(left)?,
+            right: b(right)?,
+            condition,
+            schema,
+        },
     })
 }
 
 /// The largest column index `e` reads, if any.
-fn max_column(e: &ScalarExpr) -> Option<usize> {
+pub(crate) fn max_column(e: &ScalarExpr) -> Option<usize> {
     let mut m: Option<usize> = None;
     visit(e, &mut |x| {
         if let ScalarExpr::Column(i) = x {
@@ -97,7 +129,7 @@ fn max_column(e: &ScalarExpr) -> Option<usize> {
     m
 }
 
-fn visit(e: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
+pub(crate) fn visit(e: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
     f(e);
     match e {
         ScalarExpr::Column(_) | ScalarExpr::Literal(_) => {}
@@ -140,9 +172,19 @@ fn window_aggregate(plan: LogicalPlan) -> LogicalPlan {
     // Peel filters down to the window TVF.
     let mut filters = Vec::new();
     let mut cur = input.as_ref();
-    while let LogicalPlan::Filter { input, predicate } = cur {
-        filters.push(predicate.clone());
-        cur = input.as_ref();
+    loop {
+        match cur {
+            LogicalPlan::Filter { input, predicate } => {
+                filters.push(predicate.clone());
+                cur = input.as_ref();
+            }
+            // An alias on the TVF (`FROM TABLE(TUMBLE(...)) AS t`) only
+            // qualifies its columns.
+            LogicalPlan::Project { input, exprs, .. } if *exprs == identity(&input.schema()) => {
+                cur = input.as_ref();
+            }
+            _ => break,
+        }
     }
     let LogicalPlan::Window {
         input: tvf_input,
@@ -214,7 +256,7 @@ fn window_aggregate(plan: LogicalPlan) -> LogicalPlan {
 }
 
 /// Replaces `Column(i)` in `e` with `inputs[i]`.
-fn substitute(e: &ScalarExpr, inputs: &[ScalarExpr]) -> ScalarExpr {
+pub(crate) fn substitute(e: &ScalarExpr, inputs: &[ScalarExpr]) -> ScalarExpr {
     let s = |x: &ScalarExpr| Box::new(substitute(x, inputs));
     match e {
         ScalarExpr::Column(i) => inputs
@@ -317,6 +359,19 @@ fn fuse_calc(plan: LogicalPlan) -> LogicalPlan {
         }
         other => (Box::new(other), filter, exprs),
     };
+    // A Calc that keeps every column as it is (a table's alias) goes.
+    let input_schema = input.schema();
+    if filter.is_none()
+        && exprs == identity(&input_schema)
+        && input_schema
+            .fields
+            .iter()
+            .zip(&schema.fields)
+            .all(|(a, b)| a.name == b.name)
+        && input_schema.rowtime == schema.rowtime
+    {
+        return *input;
+    }
     LogicalPlan::Calc {
         input,
         filter: filter.map(fold_constants),

@@ -9,6 +9,9 @@ pub struct Field {
     pub name: String,
     /// Its type.
     pub ty: DataType,
+    /// The table or alias it comes from while it is in a `FROM` clause's
+    /// scope (`p` in `p.id`); `None` for computed columns.
+    pub qualifier: Option<String>,
 }
 
 impl Field {
@@ -17,6 +20,40 @@ impl Field {
         Field {
             name: name.into(),
             ty,
+            qualifier: None,
+        }
+    }
+
+    /// True when `qualifier.name` (or `name` alone) names this field.
+    fn is(&self, qualifier: Option<&str>, name: &str, exact: bool) -> bool {
+        let q = match (qualifier, &self.qualifier) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (Some(_), None) => false,
+        };
+        q && if exact {
+            self.name == name
+        } else {
+            self.name.eq_ignore_ascii_case(name)
+        }
+    }
+}
+
+/// Why a column reference does not resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unresolved {
+    /// No column has that name.
+    Unknown,
+    /// Several columns have it; their qualified names.
+    Ambiguous(Vec<String>),
+}
+
+impl Field {
+    /// `q.name`, or `name` without a qualifier.
+    pub fn qualified(&self) -> String {
+        match &self.qualifier {
+            Some(q) => format!("{q}.{}", self.name),
+            None => self.name.clone(),
         }
     }
 }
@@ -49,6 +86,35 @@ impl Schema {
         })
     }
 
+    /// The column `qualifier.name`, or `name` in any relation: an exact
+    /// match first, then ignoring case. A name two joined relations share
+    /// needs its qualifier.
+    pub fn resolve(&self, qualifier: Option<&str>, name: &str) -> Result<usize, Unresolved> {
+        for exact in [true, false] {
+            let found: Vec<usize> = (0..self.fields.len())
+                .filter(|&i| self.fields[i].is(qualifier, name, exact))
+                .collect();
+            match found.as_slice() {
+                [] => continue,
+                [one] => return Ok(*one),
+                many => {
+                    return Err(Unresolved::Ambiguous(
+                        many.iter().map(|&i| self.fields[i].qualified()).collect(),
+                    ));
+                }
+            }
+        }
+        Err(Unresolved::Unknown)
+    }
+
+    /// The same columns, all from the relation named `qualifier`.
+    pub fn qualified(mut self, qualifier: &str) -> Self {
+        for f in &mut self.fields {
+            f.qualifier = Some(qualifier.to_string());
+        }
+        self
+    }
+
     /// The names, comma-separated (for "expected one of" messages).
     pub fn names(&self) -> String {
         self.fields
@@ -56,6 +122,17 @@ impl Schema {
             .map(|f| f.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The names for messages: qualified when the columns come from
+    /// several relations (a join), plain otherwise.
+    pub fn column_list(&self) -> String {
+        let first = self.fields.first().and_then(|f| f.qualifier.as_deref());
+        if self.fields.iter().all(|f| f.qualifier.as_deref() == first) {
+            return self.names();
+        }
+        let names: Vec<String> = self.fields.iter().map(Field::qualified).collect();
+        names.join(", ")
     }
 
     /// Number of columns.

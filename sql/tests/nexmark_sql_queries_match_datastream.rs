@@ -1,4 +1,4 @@
-//! Nexmark q0, q1 and q2 written in SQL (sql/queries) give the same output
+//! Nexmark q0-q3 and q8 written in SQL (sql/queries) give the same output
 //! checksum and row count as the hand-written DataStream queries
 //! (bench-harness/src/queries) on the same generated events, on 1 and 2 cores.
 
@@ -74,4 +74,14 @@ fn nexmark_q1_sql_matches_datastream() {
 #[test]
 fn nexmark_q2_sql_matches_datastream() {
     check("q2");
+}
+
+#[test]
+fn nexmark_q3_sql_regular_join_matches_datastream() {
+    check("q3");
+}
+
+#[test]
+fn nexmark_q8_sql_window_join_matches_datastream() {
+    check("q8");
 }

@@ -1,0 +1,391 @@
+//! The physical join. Both sides are partitioned by the equi-join keys and
+//! meet in one keyed co-process operator that stores each side's rows per
+//! key and joins every new row with the other side's (Flink's regular
+//! streaming join). A retraction removes its row and retracts the joined
+//! rows. An outer join emits a preserved row padded with NULLs while it
+//! matches nothing, and retracts that row when a match arrives. When both sides are windowed and the keys include both
+//! window bounds, it is a window join: a key's rows are dropped once the
+//! watermark passes its window, so state stays bounded by the open windows.
+
+use std::sync::Arc;
+
+use spate::keyed::{KeyedContext, ListState, OpenContext};
+use spate::operators::co_process::KeyedCoProcessFunction;
+use spate::operators::keyed_process::TimeDomain;
+use spate::{DataStream, KeyedStream, SpateError};
+
+use crate::error::{Result, SqlError};
+use crate::expr::{BinOp, ScalarExpr};
+use crate::logical::{JoinType, LogicalPlan, WindowColumn, WindowGroup};
+use crate::row::{Row, RowKind};
+use crate::rules::max_column;
+use crate::rules_join::{and_all, conjuncts, min_column, shift_down};
+use crate::schema::Schema;
+use crate::value::{DataType, Value};
+
+/// How two sides join: the key expressions over each side's row, what else
+/// the pair must satisfy, and the window-end columns of a window join.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct JoinSpec {
+    kind: JoinType,
+    left_keys: Vec<ScalarExpr>,
+    right_keys: Vec<ScalarExpr>,
+    residual: Option<ScalarExpr>,
+    /// `(left column, right column)` of the window end, for a window join.
+    window_end: Option<(usize, usize)>,
+}
+
+impl JoinSpec {
+    /// Splits `condition` over `[left..., right...]` into equi-join keys
+    /// and a residual; fails without a key (a cross product would keep
+    /// every row of both sides on one core).
+    pub(crate) fn plan(
+        kind: JoinType,
+        left: &LogicalPlan,
+        right: &LogicalPlan,
+        condition: Option<&ScalarExpr>,
+    ) -> Result<Self> {
+        let (n, left_schema, right_schema) = (left.schema().len(), left.schema(), right.schema());
+        let mut spec = JoinSpec {
+            kind,
+            left_keys: Vec::new(),
+            right_keys: Vec::new(),
+            residual: None,
+            window_end: None,
+        };
+        let mut rest = Vec::new();
+        for c in condition.cloned().map(conjuncts).unwrap_or_default() {
+            match equi_pair(&c, n) {
+                // Keys compare by value: columns of two types (BIGINT and
+                // DOUBLE, say) are compared by the residual, which converts.
+                Some((l, r))
+                    if !differ(
+                        column_type(&l, &left_schema),
+                        column_type(&r, &right_schema),
+                    ) =>
+                {
+                    spec.left_keys.push(l);
+                    spec.right_keys.push(r);
+                }
+                _ => rest.push(c),
+            }
+        }
+        if spec.left_keys.is_empty() {
+            return Err(SqlError::Unsupported {
+                pos: Default::default(),
+                feature: "a join without an equality between columns of its two sides \
+                          (a cross join) on a stream"
+                    .into(),
+                snippet: String::new(),
+            });
+        }
+        spec.residual = and_all(rest);
+        spec.window_end = spec.window_join(left, right);
+        if spec.window_end.is_some() && kind != JoinType::Inner {
+            return Err(SqlError::Unsupported {
+                pos: Default::default(),
+                feature: format!("an outer window join ({})", kind.flink_name()),
+                snippet: String::new(),
+            });
+        }
+        Ok(spec)
+    }
+
+    /// Both sides' window start and end among the key pairs: a window join.
+    fn window_join(&self, left: &LogicalPlan, right: &LogicalPlan) -> Option<(usize, usize)> {
+        let ((ls, le), (rs, re)) = (window_columns(left)?, window_columns(right)?);
+        let keyed = |l: usize, r: usize| {
+            self.left_keys
+                .iter()
+                .zip(&self.right_keys)
+                .any(|pair| pair == (&ScalarExpr::Column(l), &ScalarExpr::Column(r)))
+        };
+        (keyed(ls, rs) && keyed(le, re)).then_some((le, re))
+    }
+
+    /// True for a window join.
+    pub(crate) fn is_window_join(&self) -> bool {
+        self.window_end.is_some()
+    }
+}
+
+/// `a = b` with `a` over the left side only and `b` over the right only
+/// (or the other way round), as `(left expr, right expr over its own row)`.
+fn equi_pair(c: &ScalarExpr, n: usize) -> Option<(ScalarExpr, ScalarExpr)> {
+    let ScalarExpr::Binary(BinOp::Eq, a, b) = c else {
+        return None;
+    };
+    let side = |e: &ScalarExpr| match (min_column(e), max_column(e)) {
+        (Some(_), Some(hi)) if hi < n => Some(true),
+        (Some(lo), Some(_)) if lo >= n => Some(false),
+        _ => None,
+    };
+    match (side(a)?, side(b)?) {
+        (true, false) => Some(((**a).clone(), shift_down(b, n))),
+        (false, true) => Some(((**b).clone(), shift_down(a, n))),
+        _ => None,
+    }
+}
+
+/// The type of a plain column; `None` for other expressions.
+fn column_type(e: &ScalarExpr, schema: &Schema) -> Option<DataType> {
+    match e {
+        ScalarExpr::Column(i) => schema.fields.get(*i).map(|f| f.ty),
+        _ => None,
+    }
+}
+
+fn differ(a: Option<DataType>, b: Option<DataType>) -> bool {
+    matches!((a, b), (Some(x), Some(y)) if x != y)
+}
+
+/// The `(window_start, window_end)` columns of `plan`'s rows when they
+/// come from a window aggregation or a window TVF, through projections.
+pub(crate) fn window_columns(plan: &LogicalPlan) -> Option<(usize, usize)> {
+    match plan {
+        LogicalPlan::WindowAggregate { group, .. } => {
+            let at = |w: WindowColumn| group.iter().position(|g| *g == WindowGroup::Window(w));
+            Some((at(WindowColumn::Start)?, at(WindowColumn::End)?))
+        }
+        LogicalPlan::Window { schema, .. } => {
+            let n = schema.len();
+            Some((n.checked_sub(3)?, n.checked_sub(2)?))
+        }
+        LogicalPlan::Filter { input, .. } => window_columns(input),
+        LogicalPlan::Calc { input, exprs, .. } | LogicalPlan::Project { input, exprs, .. } => {
+            let (s, e) = window_columns(input)?;
+            let at = |c: usize| exprs.iter().position(|x| *x == ScalarExpr::Column(c));
+            Some((at(s)?, at(e)?))
+        }
+        _ => None,
+    }
+}
+
+/// Partitions a side by its keys. Plain columns are read in place; other
+/// key expressions are computed first and appended to the row (the join
+/// drops them again), so an evaluation error fails the job.
+pub(crate) fn keyed_side(
+    input: DataStream<Row>,
+    keys: &[ScalarExpr],
+    width: usize,
+) -> KeyedStream<Vec<Value>, Row> {
+    let columns: Option<Vec<usize>> = keys
+        .iter()
+        .map(|k| match k {
+            ScalarExpr::Column(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let (input, columns) = match columns {
+        Some(c) => (input, c),
+        None => {
+            let mut exprs: Vec<ScalarExpr> = (0..width).map(ScalarExpr::Column).collect();
+            exprs.extend(keys.iter().cloned());
+            let c = (width..width + keys.len()).collect();
+            (crate::physical::calc(&input, None, exprs), c)
+        }
+    };
+    input.key_by(move |r: &Row| columns.iter().map(|&i| r.get(i).clone()).collect())
+}
+
+/// Builds the join of `left` and `right` (of widths `widths`) by `spec`.
+pub(crate) fn build_join(
+    left: DataStream<Row>,
+    right: DataStream<Row>,
+    widths: (usize, usize),
+    spec: JoinSpec,
+) -> DataStream<Row> {
+    let l = keyed_side(left, &spec.left_keys, widths.0);
+    let r = keyed_side(right, &spec.right_keys, widths.1);
+    l.connect(&r).process(JoinFunction {
+        kind: spec.kind,
+        widths,
+        residual: spec.residual.map(Arc::new),
+        window_end: spec.window_end,
+        sides: None,
+    })
+}
+
+/// The rows each side holds for the current key, each with the number of
+/// rows of the other side it currently joins (an outer join pads a row
+/// with NULLs while that number is 0).
+type SideState = ListState<Vec<Value>, (Vec<Value>, u32)>;
+
+#[derive(Clone)]
+struct JoinFunction {
+    kind: JoinType,
+    widths: (usize, usize),
+    residual: Option<Arc<ScalarExpr>>,
+    window_end: Option<(usize, usize)>,
+    sides: Option<(SideState, SideState)>,
+}
+
+/// Which input a row came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+}
+
+impl JoinFunction {
+    fn on_row(
+        &mut self,
+        side: Side,
+        mut row: Row,
+        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+    ) -> spate::Result<()> {
+        let (left, right) = self
+            .sides
+            .ok_or_else(|| SpateError::internal("join state not opened"))?;
+        let (own, other, width) = match side {
+            Side::Left => (left, right, self.widths.0),
+            Side::Right => (right, left, self.widths.1),
+        };
+        let (own_kept, other_kept) = match side {
+            Side::Left => (self.kind.keeps_left(), self.kind.keeps_right()),
+            Side::Right => (self.kind.keeps_right(), self.kind.keeps_left()),
+        };
+        row.values.truncate(width);
+        // SQL equality never holds for NULL: such a row matches nothing
+        // and is not stored (an outer join still pads it).
+        if ctx.key().contains(&Value::Null) {
+            if own_kept {
+                ctx.collect(self.padded(side, row.kind, &row.values));
+            }
+            return Ok(());
+        }
+        if let Some((l, r)) = self.window_end {
+            let col = if side == Side::Left { l } else { r };
+            let end = row.get(col).as_i64().unwrap_or(i64::MIN);
+            // A window the watermark has passed is closed: late rows are
+            // dropped, as Flink's window join does.
+            if end.saturating_sub(1) <= ctx.current_watermark() {
+                return Ok(());
+            }
+            ctx.register_event_time_timer(end - 1);
+        }
+        let adding = row.kind.is_addition();
+        let mut others = other.get(ctx)?;
+        let mut matched = 0u32;
+        let mut others_changed = false;
+        for (o, count) in &mut others {
+            let joined = self.joined(side, row.kind, &row.values, o);
+            if !self.holds(&joined)? {
+                continue;
+            }
+            matched += 1;
+            if other_kept && adding && *count == 0 {
+                // `o` joins something now: its padded row goes.
+                ctx.collect(self.padded(side.other(), RowKind::Delete, o));
+            }
+            ctx.collect(joined);
+            if other_kept {
+                *count = if adding {
+                    *count + 1
+                } else {
+                    count.saturating_sub(1)
+                };
+                others_changed = true;
+                if !adding && *count == 0 {
+                    ctx.collect(self.padded(side.other(), RowKind::Insert, o));
+                }
+            }
+        }
+        if others_changed {
+            other.update(ctx, others)?;
+        }
+        if matched == 0 && own_kept {
+            ctx.collect(self.padded(side, row.kind, &row.values));
+        }
+        if adding {
+            own.add(ctx, (row.values, matched))
+        } else {
+            let mut rows = own.get(ctx)?;
+            // Retracting a row never stored (it joined nothing) changes nothing.
+            if let Some(i) = rows.iter().position(|(r, _)| *r == row.values) {
+                rows.swap_remove(i);
+                own.update(ctx, rows)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// `[left, right]` of the row from `side` and a row of the other side.
+    fn joined(&self, side: Side, kind: RowKind, row: &[Value], other: &[Value]) -> Row {
+        let values = match side {
+            Side::Left => [row, other].concat(),
+            Side::Right => [other, row].concat(),
+        };
+        Row::of(kind, values)
+    }
+
+    /// The row of `side` with NULLs for the other side's columns.
+    fn padded(&self, side: Side, kind: RowKind, row: &[Value]) -> Row {
+        let nulls = |n: usize| vec![Value::Null; n];
+        let values = match side {
+            Side::Left => [row, &nulls(self.widths.1)].concat(),
+            Side::Right => [&nulls(self.widths.0), row].concat(),
+        };
+        Row::of(kind, values)
+    }
+
+    /// Whether the residual condition holds for a joined pair.
+    fn holds(&self, joined: &Row) -> spate::Result<bool> {
+        match &self.residual {
+            None => Ok(true),
+            Some(c) => c.is_true(joined).map_err(|m| SpateError::Operator {
+                operator: "join".into(),
+                reason: m,
+            }),
+        }
+    }
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+}
+
+impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
+    fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
+        self.sides = Some((
+            ctx.list_state("join-left", None)?,
+            ctx.list_state("join-right", None)?,
+        ));
+        Ok(())
+    }
+
+    fn process_element1(
+        &mut self,
+        row: Row,
+        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+    ) -> spate::Result<()> {
+        self.on_row(Side::Left, row, ctx)
+    }
+
+    fn process_element2(
+        &mut self,
+        row: Row,
+        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+    ) -> spate::Result<()> {
+        self.on_row(Side::Right, row, ctx)
+    }
+
+    /// A window join's window closed: its key's rows go.
+    fn on_timer(
+        &mut self,
+        _timestamp: i64,
+        _domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+    ) -> spate::Result<()> {
+        if let Some((left, right)) = self.sides {
+            left.clear(ctx)?;
+            right.clear(ctx)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! Top-N: per partition key, the first N rows in the window's order, kept
+//! sorted in keyed state. A row that enters the first N renumbers the rows
+//! behind it: each changed number is retracted and emitted again (`-U`,
+//! `+U`), and a number reached for the first time is inserted (`+I`), as
+//! Flink's append-only Top-N does. With N = 1 this is deduplication
+//! (keep the first or the last row by the order). Rows equal in the order
+//! are ranked by their values, so the result does not depend on which
+//! core's rows arrive first.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use spate::keyed::{KeyedContext, OpenContext, ValueState};
+use spate::operators::keyed_process::KeyedProcessFunction;
+use spate::{DataStream, SpateError};
+
+use crate::bind_rank::TOP_N_MAX;
+use crate::error::{Result, SqlError};
+use crate::expr::ScalarExpr;
+use crate::logical::SortKey;
+use crate::physical_join::keyed_side;
+use crate::row::{Row, RowKind};
+use crate::value::Value;
+
+/// Builds the Top-N of `input` by `partition` and `order`, keeping `limit`.
+pub(crate) fn build_top_n(
+    input: DataStream<Row>,
+    partition: Vec<ScalarExpr>,
+    order: Vec<SortKey>,
+    limit: Option<u64>,
+    (width, insert_only): (usize, bool),
+) -> Result<DataStream<Row>> {
+    let unsupported = |feature: String| SqlError::Unsupported {
+        pos: Default::default(),
+        feature,
+        snippet: String::new(),
+    };
+    let Some(limit) = limit else {
+        return Err(unsupported(
+            "ROW_NUMBER() OVER (...) without a bound on the number (such as \
+             `WHERE rn <= 10` in the query around it)"
+                .into(),
+        ));
+    };
+    if limit > TOP_N_MAX {
+        return Err(unsupported(format!(
+            "a Top-N of {limit} rows per partition (at most {TOP_N_MAX})"
+        )));
+    }
+    if !insert_only {
+        return Err(unsupported(
+            "Top-N over an updating (changelog) input".into(),
+        ));
+    }
+    let keyed = keyed_side(input, &partition, width);
+    Ok(keyed.process(TopN {
+        order: Arc::new(order),
+        limit: limit as usize,
+        width,
+        state: None,
+    }))
+}
+
+/// A kept row: its sort values and the row itself.
+type Ranked = (Vec<Value>, Vec<Value>);
+
+#[derive(Clone)]
+struct TopN {
+    order: Arc<Vec<SortKey>>,
+    limit: usize,
+    /// The input's columns (key columns computed for the exchange follow).
+    width: usize,
+    state: Option<ValueState<Vec<Value>, Vec<Ranked>>>,
+}
+
+impl TopN {
+    /// The order of two kept rows: by the sort keys (`DESC` reversed),
+    /// then by the row values.
+    fn compare(&self, a: &Ranked, b: &Ranked) -> Ordering {
+        for (k, (x, y)) in self.order.iter().zip(a.0.iter().zip(&b.0)) {
+            let o = x.cmp(y);
+            let o = if k.descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        a.1.cmp(&b.1)
+    }
+
+    fn numbered(kind: RowKind, row: &[Value], n: usize) -> Row {
+        let mut values = row.to_vec();
+        values.push(Value::Int(n as i64));
+        Row::of(kind, values)
+    }
+}
+
+impl KeyedProcessFunction<Vec<Value>, Row, Row> for TopN {
+    fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
+        self.state = Some(ctx.value_state("top-n", None)?);
+        Ok(())
+    }
+
+    fn process_element(
+        &mut self,
+        mut row: Row,
+        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+    ) -> spate::Result<()> {
+        row.values.truncate(self.width);
+        let state = self
+            .state
+            .ok_or_else(|| SpateError::internal("top-n state not opened"))?;
+        let mut sort = Vec::with_capacity(self.order.len());
+        for k in self.order.iter() {
+            sort.push(k.expr.eval(&row).map_err(|m| SpateError::Operator {
+                operator: "top-n".into(),
+                reason: m,
+            })?);
+        }
+        let new: Ranked = (sort, row.values);
+        let mut kept = state.value(ctx)?.unwrap_or_default();
+        let at = kept.partition_point(|r| self.compare(r, &new) == Ordering::Less);
+        if at >= self.limit {
+            return Ok(());
+        }
+        let old_len = kept.len();
+        kept.insert(at, new);
+        let evicted = if kept.len() > self.limit {
+            kept.pop()
+        } else {
+            None
+        };
+        // Numbers at..: each now holds the row that was one place ahead.
+        for i in at..kept.len() {
+            if i < old_len {
+                if let Some(before) = kept.get(i + 1).or(evicted.as_ref()) {
+                    ctx.collect(Self::numbered(RowKind::UpdateBefore, &before.1, i + 1));
+                }
+                ctx.collect(Self::numbered(RowKind::UpdateAfter, &kept[i].1, i + 1));
+            } else {
+                ctx.collect(Self::numbered(RowKind::Insert, &kept[i].1, i + 1));
+            }
+        }
+        state.update(ctx, kept)
+    }
+}

@@ -1,0 +1,185 @@
+//! `ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` with a bound on the
+//! number (Flink's Top-N and deduplication) on a small bounded file, against
+//! results worked out by hand from tests/golden/clicks.csv: the changelog
+//! (renumbered rows retracted and emitted again) leaves the first N rows of
+//! each partition with their numbers, on one and two cores.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use spate_sql::{Outcome, Row, RowKind, Session, SqlError};
+
+mod common;
+use common::{config, run_select};
+
+fn ddl() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    format!(
+        "CREATE TABLE clicks (user_name STRING, url STRING, amount BIGINT, ts TIMESTAMP(3), \
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
+        dir.join("clicks.csv").display()
+    )
+}
+
+/// The rows a changelog leaves (each once: a Top-N row is unique).
+fn materialize(rows: &[Row]) -> Vec<String> {
+    let mut table: BTreeMap<String, i64> = BTreeMap::new();
+    for r in rows {
+        let key = r
+            .values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        *table.entry(key).or_insert(0) += if r.kind.is_addition() { 1 } else { -1 };
+    }
+    table.retain(|_, n| *n != 0);
+    assert!(
+        table.values().all(|n| *n == 1),
+        "a row left twice or retracted too often: {table:?}"
+    );
+    table.into_keys().collect()
+}
+
+fn check(sql: &str, want: &[&str]) -> Vec<Row> {
+    let mut last = Vec::new();
+    for cores in [1, 2] {
+        let mut s = Session::new(config(cores));
+        let (rows, _) = run_select(&mut s, &format!("{}{sql}", ddl()));
+        assert_eq!(materialize(&rows), want, "{cores} cores: {rows:?}");
+        last = rows;
+    }
+    last
+}
+
+#[test]
+fn the_two_largest_amounts_of_each_user_with_their_numbers() {
+    let rows = check(
+        "SELECT user_name, amount, rn FROM ( \
+           SELECT user_name, amount, \
+                  ROW_NUMBER() OVER (PARTITION BY user_name ORDER BY amount DESC) AS rn \
+           FROM clicks) \
+         WHERE rn <= 2;",
+        &[
+            "alice, 10, 2",
+            "alice, 30, 1",
+            "bob, 1, 2",
+            "bob, 20, 1",
+            "carol, 7, 2",
+            "carol, 8, 1",
+            "dave, 3, 1",
+        ],
+    );
+    // alice's 30 arrives after her 10 and 5: it takes number 1 and pushes
+    // the others down, which the changelog shows as updates.
+    assert!(
+        rows.iter().any(|r| r.kind == RowKind::UpdateBefore),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn the_first_and_the_last_click_of_each_user_deduplicate_by_time() {
+    check(
+        "SELECT user_name, url, ts FROM ( \
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY user_name ORDER BY ts ASC) AS rownum \
+           FROM clicks) \
+         WHERE rownum = 1;",
+        &[
+            "alice, /home, 2026-01-01 00:00:01.000",
+            "bob, /cart, 2026-01-01 00:00:02.000",
+            "carol, /home, 2026-01-01 00:00:09.000",
+            "dave, /home, 2026-01-01 00:00:03.000",
+        ],
+    );
+    check(
+        "SELECT t.user_name, t.url FROM ( \
+           SELECT user_name, url, ROW_NUMBER() OVER (PARTITION BY user_name ORDER BY ts DESC) AS rownum \
+           FROM clicks) AS t \
+         WHERE 1 >= t.rownum;",
+        &["alice, /pay", "bob, /home", "carol, /pay", "dave, /home"],
+    );
+}
+
+#[test]
+fn a_top_n_without_partitions_ranks_the_whole_stream() {
+    check(
+        "SELECT * FROM ( \
+           SELECT amount, user_name, ROW_NUMBER() OVER (ORDER BY amount DESC, user_name) AS r \
+           FROM clicks WHERE url <> '/home') \
+         WHERE r < 4 AND amount > 5;",
+        &["20, bob, 2", "30, alice, 1", "8, carol, 3"],
+    );
+}
+
+#[test]
+fn explain_shows_the_rank_and_its_bound() {
+    let mut s = Session::new(config(1));
+    let out = s
+        .execute(&format!(
+            "{}EXPLAIN SELECT * FROM (SELECT user_name, ROW_NUMBER() OVER (PARTITION BY user_name ORDER BY ts DESC) AS rn FROM clicks) WHERE rn <= 3;",
+            ddl()
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(Outcome::Explain(text)) = out.last() else {
+        panic!("no plan");
+    };
+    assert!(
+        text.contains("Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd=3]"),
+        "{text}"
+    );
+}
+
+fn error(sql: &str) -> SqlError {
+    let mut s = Session::new(config(1));
+    s.execute(&ddl()).expect("the DDL is valid");
+    s.execute(sql).expect_err("the statement is refused")
+}
+
+#[test]
+fn what_is_not_a_top_n_is_refused_by_name() {
+    let unbounded = error(
+        "SELECT user_name, ROW_NUMBER() OVER (PARTITION BY user_name ORDER BY ts) AS rn FROM clicks;",
+    );
+    assert!(
+        unbounded
+            .to_string()
+            .contains("without a bound on the number"),
+        "{unbounded}"
+    );
+    let over_sum = error(
+        "SELECT user_name, SUM(amount) OVER (PARTITION BY user_name ORDER BY ts) FROM clicks;",
+    );
+    assert!(
+        matches!(over_sum, SqlError::Unsupported { .. }),
+        "{over_sum}"
+    );
+    assert!(
+        over_sum
+            .to_string()
+            .contains("the OVER aggregation `SUM(...) OVER (...)` is not supported yet"),
+        "{over_sum}"
+    );
+    let updating = error(
+        "SELECT * FROM (SELECT user_name, total, ROW_NUMBER() OVER (ORDER BY total DESC) AS rn \
+           FROM (SELECT user_name, SUM(amount) AS total FROM clicks GROUP BY user_name)) \
+         WHERE rn <= 2;",
+    );
+    assert!(
+        updating
+            .to_string()
+            .contains("Top-N over an updating (changelog) input"),
+        "{updating}"
+    );
+    let huge = error(
+        "SELECT * FROM (SELECT user_name, ROW_NUMBER() OVER (ORDER BY ts) AS rn FROM clicks) \
+         WHERE rn <= 1000000;",
+    );
+    assert!(
+        huge.to_string().contains(
+            "a Top-N of 1000000 rows per partition (at most 100000) is not supported yet"
+        ),
+        "{huge}"
+    );
+}
