@@ -10,6 +10,8 @@ mod progress;
 mod run;
 mod savepoint;
 mod sql;
+mod sql_output;
+mod sql_shell;
 mod status;
 
 use std::process::ExitCode;

@@ -55,3 +55,90 @@ fn sql_error_shows_line_and_caret() {
         "{stderr}"
     );
 }
+
+/// Runs `spate sql` (the shell) with `input` on its standard input.
+fn spate_shell(input: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spate"))
+        .arg("sql")
+        .args(["--cores", "1", "--set", "runtime.io_memory_kib=256"])
+        .env("HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spate runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write input");
+    let out = child.wait_with_output().expect("spate ends");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_shell_reads_statements_over_lines_survives_an_error_and_shows_a_table() {
+    let (ok, stdout, stderr) = spate_shell(
+        "CREATE TABLE gen (id BIGINT)\n\
+         WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence',\n\
+               'fields.id.start' = '1', 'fields.id.end' = '5');\n\
+         SELECT nope FROM gen;\n\
+         SET 'sql-client.execution.result-mode' = 'table';\n\
+         SELECT MOD(id, 2) AS parity,\n\
+                COUNT(*) AS n -- a comment; not the end\n\
+         FROM gen GROUP BY MOD(id, 2);\n\
+         SET 'sql-client.execution.result-mode' = 'tableau';\n\
+         SELECT id FROM gen WHERE id > 4;\n\
+         HELP;\n\
+         QUIT;\n\
+         SELECT 'never run';\n",
+    );
+    assert!(ok, "stderr: {stderr}");
+    // The bad statement is reported and the shell goes on.
+    assert!(
+        stderr.contains("unknown column `nope`; expected one of: id"),
+        "{stderr}"
+    );
+    // table: the rows the changelog leaves (parity 1: ids 1, 3, 5).
+    assert!(stdout.contains("| parity | n |"), "{stdout}");
+    assert!(stdout.contains("| 1      | 3 |"), "{stdout}");
+    assert!(stdout.contains("| 0      | 2 |"), "{stdout}");
+    assert!(
+        !stdout.contains("| 1      | 2 |"),
+        "an old value is shown: {stdout}"
+    );
+    assert!(
+        stdout.contains("[INFO] 2 rows in the result, from 8 changes; checksum"),
+        "{stdout}"
+    );
+    // tableau: each change with its kind.
+    assert!(stdout.contains("| op | id |"), "{stdout}");
+    assert!(stdout.contains("| +I | 5  |"), "{stdout}");
+    assert!(stdout.contains("QUIT;   leave"), "HELP printed: {stdout}");
+    assert!(!stdout.contains("never run"), "{stdout}");
+}
+
+#[test]
+fn the_shell_says_when_the_input_ends_inside_a_statement() {
+    let (ok, _stdout, stderr) =
+        spate_shell("SET 'sql-client.execution.result-mode' = 'wide';\nSELECT 1\n");
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(
+            "'sql-client.execution.result-mode' is 'table', 'changelog' or 'tableau', not 'wide'"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the input ended inside a statement (no ';'); it was not run"),
+        "{stderr}"
+    );
+}

@@ -33,4 +33,4 @@ mod physical_join;
 mod physical_rank;
 pub mod session;
 
-pub use session::{Outcome, Session};
+pub use session::{Outcome, RESULT_MODE, Session};

@@ -95,6 +95,24 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
     Ok(out)
 }
 
+/// True when `sql` ends a statement: its last token (comments and
+/// whitespace aside) is a `;` outside any quote or comment. An interactive
+/// shell reads lines until this holds.
+pub fn ends_a_statement(sql: &str) -> bool {
+    let dialect = GenericDialect {};
+    // An unterminated quote or comment fails to tokenize: not complete.
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
+        return false;
+    };
+    matches!(
+        tokens
+            .iter()
+            .rev()
+            .find(|t| !matches!(t, Token::Whitespace(_))),
+        Some(Token::SemiColon)
+    )
+}
+
 fn pos(t: &TokenWithSpan) -> Pos {
     Pos::from(t.span.start)
 }
@@ -419,6 +437,17 @@ fn parse_expr_tokens(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_statement_ends_at_a_semicolon_outside_quotes_and_comments() {
+        assert!(ends_a_statement("SELECT 1;"));
+        assert!(ends_a_statement("SELECT 1\nFROM t; -- done\n  "));
+        assert!(!ends_a_statement("SELECT 1"));
+        assert!(!ends_a_statement("SELECT ';"));
+        assert!(!ends_a_statement("SELECT 1 /* ; */"));
+        assert!(!ends_a_statement("SELECT 1 -- ;"));
+        assert!(!ends_a_statement(""));
+    }
     use crate::error::SqlError;
 
     const DDL: &str = "CREATE TABLE bid (\n  auction BIGINT,\n  price BIGINT,\n  dateTime TIMESTAMP(3),\n  cents AS price * 100,\n  WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND\n) WITH (\n  'connector' = 'nexmark',\n  'events.num' = '1000'\n);\nSET 'parallelism.default' = '2';";

@@ -91,16 +91,22 @@ impl Session {
     /// Runs every statement of `sql` in order; stops at the first error.
     pub fn execute(&mut self, sql: &str) -> Result<Vec<Outcome>> {
         let mut out = Vec::new();
-        self.execute_each(sql, &mut |o| out.push(o))?;
+        self.execute_each(sql, &mut |o, _| out.push(o))?;
         Ok(out)
     }
 
-    /// Runs every statement of `sql`, handing each outcome to `each` as it completes.
-    pub fn execute_each(&mut self, sql: &str, each: &mut dyn FnMut(Outcome)) -> Result<()> {
+    /// Runs every statement of `sql`, handing each outcome to `each` as it
+    /// completes, with the session's settings as they are after it (a
+    /// client reads how to show rows there).
+    pub fn execute_each(
+        &mut self,
+        sql: &str,
+        each: &mut dyn FnMut(Outcome, &BTreeMap<String, String>),
+    ) -> Result<()> {
         let source: Arc<str> = Arc::from(sql);
         for stmt in parse_script(sql)? {
             let o = self.statement(stmt, &source)?;
-            each(o);
+            each(o, &self.settings);
         }
         Ok(())
     }
@@ -161,6 +167,12 @@ impl Session {
                 return Err(errors.semantic(
                     at,
                     format!("'execution.runtime-mode' is 'streaming' or 'batch', not '{value}'"),
+                ));
+            }
+            RESULT_MODE if !matches!(value.as_str(), "table" | "changelog" | "tableau") => {
+                return Err(errors.semantic(
+                    at,
+                    format!("'{RESULT_MODE}' is 'table', 'changelog' or 'tableau', not '{value}'"),
                 ));
             }
             "table.exec.state.ttl" => {
@@ -498,6 +510,11 @@ impl Session {
         )))
     }
 }
+
+/// How a client shows a query's rows (Flink's SQL client setting):
+/// `table` (the rows the changelog leaves), `changelog` (every change, one
+/// a line) or `tableau` (every change, in a table with an `op` column).
+pub const RESULT_MODE: &str = "sql-client.execution.result-mode";
 
 /// The statement's first words, to name an unsupported statement.
 fn first_words(s: &Statement) -> String {

@@ -1,0 +1,160 @@
+//! How `spate sql` shows outcomes: messages, plans, an INSERT's summary,
+//! and a query's rows in the session's result mode (Flink's
+//! `sql-client.execution.result-mode`): `changelog` (every change, one a
+//! line, the default), `tableau` (every change in a table with an `op`
+//! column) or `table` (the rows the changelog leaves, in a table).
+
+use std::collections::BTreeMap;
+
+use spate_sql::{Outcome, RESULT_MODE, Row};
+
+/// Prints `o` as `settings` ask.
+pub(crate) fn print_outcome(o: &Outcome, settings: &BTreeMap<String, String>) {
+    match o {
+        Outcome::Done(msg) => println!("{msg}"),
+        Outcome::Explain(text) => println!("{text}"),
+        Outcome::Inserted { table, result } => println!(
+            "[INFO] INSERT INTO {table} finished: {} rows, checksum {:#018x}, {} late rows dropped, {:.3} s on {} cores",
+            result.metrics.sink_records(),
+            result.metrics.sink_checksum(),
+            result.metrics.late_records,
+            result.wall.as_secs_f64(),
+            result.cores
+        ),
+        Outcome::Rows {
+            schema,
+            rows,
+            result,
+        } => {
+            let names: Vec<String> = schema.fields.iter().map(|f| f.name.clone()).collect();
+            let mode = settings
+                .get(RESULT_MODE)
+                .map_or("changelog", String::as_str);
+            let summary = format!(
+                "checksum {:#018x}, {} late rows dropped, {:.3} s",
+                result.metrics.sink_checksum(),
+                result.metrics.late_records,
+                result.wall.as_secs_f64()
+            );
+            match mode {
+                "table" => {
+                    let kept = materialize(rows);
+                    print!("{}", boxed(&names, &kept));
+                    println!(
+                        "[INFO] {} rows in the result, from {} changes; {summary}",
+                        kept.len(),
+                        rows.len()
+                    );
+                    return;
+                }
+                "tableau" => {
+                    let mut header = vec!["op".to_string()];
+                    header.extend(names);
+                    let cells: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|r| {
+                            let mut c = vec![r.kind.short().to_string()];
+                            c.extend(r.values.iter().map(ToString::to_string));
+                            c
+                        })
+                        .collect();
+                    print!("{}", boxed(&header, &cells));
+                }
+                _ => {
+                    println!("op, {}", names.join(", "));
+                    for r in rows {
+                        println!("{r}");
+                    }
+                }
+            }
+            println!("[INFO] {} rows, {summary}", rows.len());
+        }
+    }
+}
+
+/// The rows a changelog leaves, in the order they first appeared.
+fn materialize(rows: &[Row]) -> Vec<Vec<String>> {
+    let mut order: Vec<Vec<String>> = Vec::new();
+    let mut count: BTreeMap<Vec<String>, i64> = BTreeMap::new();
+    for r in rows {
+        let cells: Vec<String> = r.values.iter().map(ToString::to_string).collect();
+        let n = match count.get_mut(&cells) {
+            Some(n) => n,
+            None => {
+                order.push(cells.clone());
+                count.entry(cells).or_insert(0)
+            }
+        };
+        *n += if r.kind.is_addition() { 1 } else { -1 };
+    }
+    order
+        .into_iter()
+        .flat_map(|c| {
+            let n = count.get(&c).copied().unwrap_or(0).max(0) as usize;
+            std::iter::repeat_n(c, n)
+        })
+        .collect()
+}
+
+/// A table with a border, a header and one line per row.
+fn boxed(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+\n";
+    let line = |cells: &[String]| {
+        widths
+            .iter()
+            .zip(cells)
+            .map(|(w, c)| format!("| {c:<w$} "))
+            .collect::<String>()
+            + "|\n"
+    };
+    let mut out = rule.clone();
+    out.push_str(&line(header));
+    out.push_str(&rule);
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out.push_str(&rule);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spate_sql::{RowKind, Value};
+
+    #[test]
+    fn a_table_shows_what_the_changelog_leaves_in_first_seen_order() {
+        let r = |k, a: &str, n: i64| Row::of(k, vec![Value::Str(a.into()), Value::Int(n)]);
+        let rows = [
+            r(RowKind::Insert, "b", 1),
+            r(RowKind::Insert, "a", 1),
+            r(RowKind::UpdateBefore, "b", 1),
+            r(RowKind::UpdateAfter, "b", 2),
+            r(RowKind::Insert, "c", 1),
+            r(RowKind::Delete, "c", 1),
+        ];
+        let kept = materialize(&rows);
+        assert_eq!(
+            kept,
+            vec![
+                vec!["a".to_string(), "1".into()],
+                vec!["b".into(), "2".into()]
+            ]
+        );
+        let text = boxed(&["who".into(), "n".into()], &kept);
+        assert_eq!(
+            text,
+            "+-----+---+\n| who | n |\n+-----+---+\n| a   | 1 |\n| b   | 2 |\n+-----+---+\n"
+        );
+    }
+}
