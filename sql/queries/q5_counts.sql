@@ -1,6 +1,5 @@
 -- The first stage of q5 (hot items): bids per auction in each 10 s hopping
--- window sliding by 2 s. (q5's second stage, the maximum per window, needs a
--- join, which is not planned yet.)
+-- window sliding by 2 s (q5.sql joins these with each window's maximum).
 CREATE TABLE nexmark_q5_counts (
     auction BIGINT,
     num BIGINT,

@@ -7,7 +7,7 @@
 pub const DDL: &str = include_str!("../queries/nexmark_ddl.sql");
 
 /// The queries written in SQL so far, by name.
-pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q3", "q8"];
+pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q3", "q5", "q7", "q8"];
 
 /// Queries beyond q8 written in SQL so far: no hand-written DataStream
 /// version to run beside them; their tests compute the expected rows from
@@ -22,6 +22,8 @@ pub fn query(name: &str) -> Option<&'static str> {
         "q1" => Some(include_str!("../queries/q1.sql")),
         "q2" => Some(include_str!("../queries/q2.sql")),
         "q3" => Some(include_str!("../queries/q3.sql")),
+        "q5" => Some(include_str!("../queries/q5.sql")),
+        "q7" => Some(include_str!("../queries/q7.sql")),
         "q8" => Some(include_str!("../queries/q8.sql")),
         "q18" => Some(include_str!("../queries/q18.sql")),
         "q19" => Some(include_str!("../queries/q19.sql")),
