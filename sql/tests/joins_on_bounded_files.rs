@@ -5,24 +5,16 @@
 //! aggregate over one), and the errors for what is not planned.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use spate_sql::{Outcome, Row, Session, SqlError};
 
 mod common;
-use common::{config, run_select, sorted_lines};
+use common::{
+    clicks_and_users_ddl, config, error_after, materialize_lines, run_select, sorted_lines,
+};
 
 fn ddl() -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    format!(
-        "CREATE TABLE clicks (user_name STRING, url STRING, amount BIGINT, ts TIMESTAMP(3), \
-           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) \
-         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
-         CREATE TABLE users (name STRING, country STRING) \
-         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
-        dir.join("clicks.csv").display(),
-        dir.join("users.csv").display()
-    )
+    clicks_and_users_ddl()
 }
 
 fn select(cores: u32, sql: &str) -> Vec<Row> {
@@ -31,9 +23,7 @@ fn select(cores: u32, sql: &str) -> Vec<Row> {
 }
 
 fn error(sql: &str) -> SqlError {
-    let mut s = Session::new(config(1));
-    s.execute(&ddl()).expect("the DDL is valid");
-    s.execute(sql).expect_err("the statement is refused")
+    error_after(&ddl(), sql)
 }
 
 fn explain(sql: &str) -> String {
@@ -45,24 +35,6 @@ fn explain(sql: &str) -> String {
         Some(Outcome::Explain(text)) => text.clone(),
         _ => panic!("EXPLAIN gave no plan"),
     }
-}
-
-/// The rows a changelog leaves, with their multiplicity.
-fn materialize(rows: &[Row]) -> BTreeMap<String, i64> {
-    let mut table = BTreeMap::new();
-    for r in rows {
-        let key = r
-            .values
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        *table.entry(key.clone()).or_insert(0) += if r.kind.is_addition() { 1 } else { -1 };
-        if table.get(&key) == Some(&0) {
-            table.remove(&key);
-        }
-    }
-    table
 }
 
 const BIG_CLICKS: [&str; 6] = [
@@ -126,7 +98,7 @@ fn an_updating_aggregate_joins_through_its_retractions() {
         .into_iter()
         .map(|(k, n)| (k.to_string(), n))
         .collect();
-        assert_eq!(materialize(&rows), want, "{cores} cores: {rows:?}");
+        assert_eq!(materialize_lines(&rows), want, "{cores} cores: {rows:?}");
     }
 }
 
@@ -201,7 +173,7 @@ fn a_left_join_pads_clicks_without_a_user() {
     ]);
     for cores in [1, 2] {
         let rows = select(cores, sql);
-        assert_eq!(materialize(&rows), want, "{cores} cores: {rows:?}");
+        assert_eq!(materialize_lines(&rows), want, "{cores} cores: {rows:?}");
     }
 }
 
@@ -224,7 +196,7 @@ fn a_full_join_keeps_both_unmatched_sides() {
     ]);
     for cores in [1, 2] {
         let rows = select(cores, sql);
-        assert_eq!(materialize(&rows), want, "{cores} cores: {rows:?}");
+        assert_eq!(materialize_lines(&rows), want, "{cores} cores: {rows:?}");
     }
 }
 
@@ -241,13 +213,13 @@ fn an_aggregate_over_a_right_join_counts_through_the_retracted_padding() {
     ]);
     for cores in [1, 2] {
         let rows = select(cores, sql);
-        assert_eq!(materialize(&rows), want, "{cores} cores: {rows:?}");
+        assert_eq!(materialize_lines(&rows), want, "{cores} cores: {rows:?}");
     }
     // A WHERE over an outer join filters its result, padded rows included.
     let filtered = "SELECT c.user_name, u.country FROM clicks AS c \
                     LEFT JOIN users AS u ON c.user_name = u.name WHERE u.country IS NULL;";
     assert_eq!(
-        materialize(&select(2, filtered)),
+        materialize_lines(&select(2, filtered)),
         table(&[("dave, NULL", 1)])
     );
 }

@@ -4,37 +4,18 @@
 //! (renumbered rows retracted and emitted again) leaves the first N rows of
 //! each partition with their numbers, on one and two cores.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use spate_sql::{Outcome, Row, RowKind, Session, SqlError};
 
 mod common;
-use common::{config, run_select};
+use common::{clicks_and_users_ddl, config, error_after, materialize_lines, run_select};
 
 fn ddl() -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    format!(
-        "CREATE TABLE clicks (user_name STRING, url STRING, amount BIGINT, ts TIMESTAMP(3), \
-           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) \
-         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
-        dir.join("clicks.csv").display()
-    )
+    clicks_and_users_ddl()
 }
 
 /// The rows a changelog leaves (each once: a Top-N row is unique).
 fn materialize(rows: &[Row]) -> Vec<String> {
-    let mut table: BTreeMap<String, i64> = BTreeMap::new();
-    for r in rows {
-        let key = r
-            .values
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        *table.entry(key).or_insert(0) += if r.kind.is_addition() { 1 } else { -1 };
-    }
-    table.retain(|_, n| *n != 0);
+    let table = materialize_lines(rows);
     assert!(
         table.values().all(|n| *n == 1),
         "a row left twice or retracted too often: {table:?}"
@@ -132,9 +113,7 @@ fn explain_shows_the_rank_and_its_bound() {
 }
 
 fn error(sql: &str) -> SqlError {
-    let mut s = Session::new(config(1));
-    s.execute(&ddl()).expect("the DDL is valid");
-    s.execute(sql).expect_err("the statement is refused")
+    error_after(&ddl(), sql)
 }
 
 #[test]

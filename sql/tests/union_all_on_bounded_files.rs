@@ -2,30 +2,17 @@
 //! and two cores; mismatched sides and other set operations are errors
 //! that say what differs.
 
-use std::path::Path;
-
 use spate_sql::{Session, SqlError};
 
 mod common;
-use common::{config, run_select, sorted_lines};
+use common::{clicks_and_users_ddl, config, error_after, run_select, sorted_lines};
 
 fn ddl() -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    format!(
-        "CREATE TABLE clicks (user_name STRING, url STRING, amount BIGINT, ts TIMESTAMP(3), \
-           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) \
-         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
-         CREATE TABLE users (name STRING, country STRING) \
-         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
-        dir.join("clicks.csv").display(),
-        dir.join("users.csv").display()
-    )
+    clicks_and_users_ddl()
 }
 
 fn error(sql: &str) -> SqlError {
-    let mut s = Session::new(config(1));
-    s.execute(&ddl()).expect("the DDL is valid");
-    s.execute(sql).expect_err("the statement is refused")
+    error_after(&ddl(), sql)
 }
 
 #[test]

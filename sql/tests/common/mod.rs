@@ -62,3 +62,42 @@ pub fn sorted_lines(rows: &[Row]) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The `clicks` (tests/golden/clicks.csv, with a 2 s watermark delay) and
+/// `users` (users.csv) tables over the small golden files.
+pub fn clicks_and_users_ddl() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    format!(
+        "CREATE TABLE clicks (user_name STRING, url STRING, amount BIGINT, ts TIMESTAMP(3), \
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE users (name STRING, country STRING) \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
+        dir.join("clicks.csv").display(),
+        dir.join("users.csv").display()
+    )
+}
+
+/// Runs `ddl` then `sql` on one core; returns the error `sql` must give.
+pub fn error_after(ddl: &str, sql: &str) -> spate_sql::SqlError {
+    let mut s = Session::new(config(1));
+    s.execute(ddl).expect("the DDL is valid");
+    s.execute(sql).expect_err("the statement is refused")
+}
+
+/// The rows a changelog leaves, as `a, b, c` lines with how many times
+/// each is left (rows retracted to zero are gone).
+pub fn materialize_lines(rows: &[Row]) -> std::collections::BTreeMap<String, i64> {
+    let mut table = std::collections::BTreeMap::new();
+    for r in rows {
+        let key = r
+            .values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        *table.entry(key).or_insert(0) += if r.kind.is_addition() { 1 } else { -1 };
+    }
+    table.retain(|_, n| *n != 0);
+    table
+}
