@@ -124,7 +124,8 @@ pub(crate) fn top_n(plan: LogicalPlan) -> LogicalPlan {
     let Some(n) = limit else {
         return LogicalPlan::Filter { input, predicate };
     };
-    let input = Box::new(set_limit(*input, n));
+    let mut input = input;
+    set_limit(&mut input, n);
     match and_all(rest) {
         Some(predicate) => LogicalPlan::Filter { input, predicate },
         None => *input,
@@ -144,31 +145,11 @@ fn rank_column_through(plan: &LogicalPlan) -> Option<usize> {
     }
 }
 
-fn set_limit(plan: LogicalPlan, n: u64) -> LogicalPlan {
+fn set_limit(plan: &mut LogicalPlan, n: u64) {
     match plan {
-        LogicalPlan::Rank {
-            input,
-            partition,
-            order,
-            limit,
-            schema,
-        } => LogicalPlan::Rank {
-            input,
-            partition,
-            order,
-            limit: Some(limit.map_or(n, |m| m.min(n))),
-            schema,
-        },
-        LogicalPlan::Project {
-            input,
-            exprs,
-            schema,
-        } => LogicalPlan::Project {
-            input: Box::new(set_limit(*input, n)),
-            exprs,
-            schema,
-        },
-        other => other,
+        LogicalPlan::Rank { limit, .. } => *limit = Some(limit.map_or(n, |m| m.min(n))),
+        LogicalPlan::Project { input, .. } => set_limit(input, n),
+        _ => {}
     }
 }
 

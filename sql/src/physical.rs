@@ -46,12 +46,7 @@ pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
             ..
         } => {
             let stream = build(job, input)?;
-            let keeps_all = exprs.len() == input.schema().len()
-                && exprs
-                    .iter()
-                    .enumerate()
-                    .all(|(i, e)| *e == ScalarExpr::Column(i));
-            if filter.is_none() && keeps_all {
+            if filter.is_none() && *exprs == crate::rules::identity(&input.schema()) {
                 // Only renames (`window_start AS starttime`): nothing to compute.
                 stream
             } else {

@@ -281,7 +281,7 @@ impl JoinFunction {
             ctx.collect(joined);
             if other_kept {
                 *count = if adding {
-                    *count + 1
+                    count.saturating_add(1)
                 } else {
                     count.saturating_sub(1)
                 };

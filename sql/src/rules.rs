@@ -321,7 +321,7 @@ pub fn fold_constants(e: ScalarExpr) -> ScalarExpr {
     }
 }
 
-fn identity(schema: &Schema) -> Vec<ScalarExpr> {
+pub(crate) fn identity(schema: &Schema) -> Vec<ScalarExpr> {
     (0..schema.len()).map(ScalarExpr::Column).collect()
 }
 
