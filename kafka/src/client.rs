@@ -42,6 +42,24 @@ pub struct ProducerIdentity {
     pub epoch: i16,
 }
 
+/// Held while this process asks a coordinator to end a transaction, which
+/// EndTxn does and InitProducerId does for an id with one open. Kafka's
+/// coordinator orders such requests itself; a broker that ends several
+/// overlapping transactions at once can race (nisshi 0.7 can complete a
+/// transaction while another's markers are still being written, and the
+/// late markers then hold every later transaction open for good). One at
+/// a time per process costs a round trip per checkpoint and subtask, off
+/// the cores, and is what Kafka's coordinator does anyway.
+static ENDING_TRANSACTIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn ending_transactions() -> std::sync::MutexGuard<'static, ()> {
+    // The lock guards no data, so a panic while it was held leaves nothing
+    // inconsistent behind.
+    ENDING_TRANSACTIONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One partition of a fetch answer.
 #[derive(Debug)]
 pub struct FetchedPartition {
@@ -500,6 +518,7 @@ impl Client {
         transactional_id: &str,
         transaction_timeout_ms: i32,
     ) -> Result<ProducerIdentity> {
+        let _one_at_a_time = ending_transactions();
         self.retrying(|c| {
             let mut req = InitProducerIdRequest::default();
             req.transactional_id = Some(TransactionalId(name(transactional_id)));
@@ -550,6 +569,7 @@ impl Client {
     /// transaction that is already committed succeeds.
     pub fn end_txn(&mut self, producer: &ProducerIdentity, commit: bool) -> Result<()> {
         let id = producer.transactional_id.as_str();
+        let _one_at_a_time = ending_transactions();
         self.retrying(|c| {
             let mut req = EndTxnRequest::default();
             req.transactional_id = TransactionalId(name(id));

@@ -195,9 +195,28 @@ fn pipeline(
     job.build().unwrap()
 }
 
+/// Value of the record [`create_output`] writes first to each partition.
+const SEED: &str = "seed";
+
+/// Creates `out` (3 partitions) and writes one plain record to each before
+/// a job does. nisshi 0.7 answers ListOffsets(earliest) with the batch
+/// stored first in time, not the lowest offset: when two subtasks' first
+/// batches race, it can name the second one's offset as the log start, and
+/// every reader from the earliest offset then skips the first (Kafka
+/// answers the log start offset, 0 here). The seed pins the answer at 0 so
+/// these tests check Spate's sink, not that race.
+fn create_output(broker: &Broker) {
+    let mut client = broker.client();
+    client.create_topic("out", 3).unwrap();
+    for p in 0..3 {
+        client.send("out", p, &[record(SEED, SEED, 0)]).unwrap();
+    }
+}
+
+/// How often each value occurs, the seeds of [`create_output`] left out.
 fn counts(records: &[KafkaRecord]) -> BTreeMap<String, u32> {
     let mut m = BTreeMap::new();
-    for r in records {
+    for r in records.iter().filter(|r| r.value != SEED.as_bytes()) {
         *m.entry(text(&r.value)).or_insert(0) += 1;
     }
     m
@@ -250,7 +269,7 @@ fn an_exactly_once_kafka_to_kafka_job_survives_a_failure_with_nothing_lost_or_do
     let broker = Broker::start("exactly-once");
     let per_partition = 3_000;
     fill(&broker, "in", 4, per_partition);
-    broker.client().create_topic("out", 3).unwrap();
+    create_output(&broker);
     let armed = Arc::new(AtomicBool::new(true));
     let (cfg, _dir) = checkpointed(2, "exactly-once");
     let failure = Some((format!("2-{}", per_partition * 2 / 3), armed.clone()));
@@ -293,7 +312,7 @@ fn read_all(broker: &Broker, topic: &str) -> (Vec<KafkaRecord>, u64) {
 fn an_at_least_once_sink_delivers_every_record() {
     let broker = Broker::start("at-least-once");
     fill(&broker, "in", 4, 1_000);
-    broker.client().create_topic("out", 3).unwrap();
+    create_output(&broker);
     let (cfg, _dir) = checkpointed(2, "at-least-once");
     pipeline(broker.client_config(), Delivery::AtLeastOnce, None, 200)
         .run(&cfg)
@@ -308,7 +327,7 @@ fn a_broker_restart_during_an_exactly_once_run_loses_and_doubles_nothing() {
     let mut broker = Broker::start_durable("broker-restart");
     let per_partition = 3_000;
     fill(&broker, "in", 4, per_partition);
-    broker.client().create_topic("out", 3).unwrap();
+    create_output(&broker);
     let (cfg, _dir) = checkpointed(2, "broker-restart");
     let brokers = broker.client_config();
     let run =
