@@ -5,9 +5,10 @@ use sqlparser::ast::{
     FunctionArguments, Spanned, UnaryOperator,
 };
 
+use crate::catalog::Catalog;
 use crate::error::{Errors, Pos, Result, SqlError};
 use crate::expr::{BinOp, ScalarExpr};
-use crate::function::Func;
+use crate::function::{Func, check_regex};
 use crate::logical::{AggCall, AggFunc};
 use crate::schema::{Schema, Unresolved};
 use crate::value::{DataType, Value};
@@ -28,6 +29,20 @@ pub struct AggScope {
     pub group_types: Vec<DataType>,
     /// Aggregates found so far.
     pub aggs: Vec<AggCall>,
+    /// The legacy group window of `GROUP BY ..., TUMBLE(col, size)`, whose
+    /// `TUMBLE_START(...)` and friends read its bounds.
+    pub legacy_window: Option<LegacyWindow>,
+}
+
+/// A legacy group window among the group keys.
+#[derive(Debug, Clone, Copy)]
+pub struct LegacyWindow {
+    /// `TUMBLE`, `HOP` or `SESSION`.
+    pub name: &'static str,
+    /// The group keys holding the window's start and end.
+    pub start_key: usize,
+    /// See `start_key`.
+    pub end_key: usize,
 }
 
 /// Binds expressions of one script.
@@ -35,6 +50,8 @@ pub struct AggScope {
 pub struct ExprBinder<'a> {
     /// Positioned error builder.
     pub errors: Errors<'a>,
+    /// Where functions registered by `CREATE FUNCTION` are found.
+    pub catalog: Option<&'a Catalog>,
 }
 
 /// The position of an identifier.
@@ -130,12 +147,6 @@ const UNSUPPORTED_FUNCS: &[&str] = &[
     "PROCTIME",
     "NOW",
     "CURRENT_TIMESTAMP",
-    "TUMBLE_START",
-    "TUMBLE_END",
-    "HOP_START",
-    "HOP_END",
-    "SESSION_START",
-    "SESSION_END",
 ];
 
 impl<'a> ExprBinder<'a> {
@@ -662,10 +673,17 @@ impl<'a> ExprBinder<'a> {
                 "OVER windows other than ROW_NUMBER() in a SELECT without GROUP BY",
             ));
         }
-        if f.filter.is_some() || !f.within_group.is_empty() {
-            return Err(self
-                .errors
-                .unsupported(at, "FILTER / WITHIN GROUP on aggregates"));
+        if let Some(bound) = self.legacy_window_bound(&name, agg.as_deref(), at)? {
+            return Ok(bound);
+        }
+        if !f.within_group.is_empty() {
+            return Err(self.errors.unsupported(at, "WITHIN GROUP on aggregates"));
+        }
+        if f.filter.is_some() && agg_func_of(&name).is_none() {
+            return Err(self.errors.semantic(
+                at,
+                format!("FILTER (WHERE ...) is only allowed on aggregate functions, not {name}"),
+            ));
         }
         let (args, distinct) = match &f.args {
             FunctionArguments::None => (Vec::new(), false),
@@ -703,7 +721,13 @@ impl<'a> ExprBinder<'a> {
             }
         };
         if let Some(func) = agg_func_of(&name) {
-            return self.aggregate(func, &args, distinct, schema, agg, at, &name);
+            let call = AggSyntax {
+                func,
+                args: &args,
+                distinct,
+                filter: f.filter.as_deref(),
+            };
+            return self.aggregate(call, schema, agg, at, &name);
         }
         if distinct {
             return Err(self.errors.semantic(
@@ -715,7 +739,8 @@ impl<'a> ExprBinder<'a> {
         if UNSUPPORTED_FUNCS.contains(&upper.as_str()) {
             return Err(self.errors.unsupported(at, format!("the function {upper}")));
         }
-        let Some(func) = Func::by_name(&name) else {
+        let registered = || self.catalog.and_then(|c| c.function(&name));
+        let Some(func) = Func::by_name(&name).or_else(registered) else {
             return Err(self
                 .errors
                 .semantic(at, format!("unknown function `{name}`")));
@@ -763,6 +788,11 @@ impl<'a> ExprBinder<'a> {
             bound.push(x);
             types.push(t);
         }
+        if func == Func::RegexpExtract
+            && let (Some(ScalarExpr::Literal(Value::Str(p))), Some(e)) = (bound.get(1), args.get(1))
+        {
+            check_regex(p).map_err(|m| self.errors.semantic(pos_of(e), m))?;
+        }
         let ty = func.result_type(&types).map_err(|m| {
             self.errors
                 .semantic(at, format!("{}: {m}", format!("{func:?}").to_uppercase()))
@@ -770,17 +800,20 @@ impl<'a> ExprBinder<'a> {
         Ok((ScalarExpr::Call(func, bound), ty))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn aggregate(
         &self,
-        func: AggFunc,
-        args: &[Option<Expr>],
-        distinct: bool,
+        syntax: AggSyntax<'_>,
         schema: &Schema,
         agg: Option<&mut AggScope>,
         at: Pos,
         name: &str,
     ) -> Result<(ScalarExpr, DataType)> {
+        let AggSyntax {
+            func,
+            args,
+            distinct,
+            filter,
+        } = syntax;
         let Some(scope) = agg else {
             return Err(self.errors.semantic(
                 at,
@@ -825,6 +858,10 @@ impl<'a> ExprBinder<'a> {
                     .semantic(at, format!("{name} expects one argument")));
             }
         };
+        let (func, arg) = match filter {
+            None => (func, arg),
+            Some(f) => self.filtered(func, arg, f, schema)?,
+        };
         let call = AggCall { func, arg, ty };
         let idx = match scope.aggs.iter().position(|c| *c == call) {
             Some(i) => i,
@@ -834,6 +871,93 @@ impl<'a> ExprBinder<'a> {
             }
         };
         Ok((ScalarExpr::Column(scope.group.len() + idx), ty))
+    }
+}
+
+/// An aggregate call as written.
+struct AggSyntax<'s> {
+    func: AggFunc,
+    args: &'s [Option<Expr>],
+    distinct: bool,
+    filter: Option<&'s Expr>,
+}
+
+impl ExprBinder<'_> {
+    /// `TUMBLE_START(...)`, `HOP_END(...)`, `SESSION_ROWTIME(...)` and the
+    /// like: a bound of the query's legacy group window (a group key).
+    fn legacy_window_bound(
+        &self,
+        name: &str,
+        agg: Option<&AggScope>,
+        at: Pos,
+    ) -> Result<Option<(ScalarExpr, DataType)>> {
+        let upper = name.to_ascii_uppercase();
+        let Some((kind, part)) = upper.split_once('_') else {
+            return Ok(None);
+        };
+        if !matches!(kind, "TUMBLE" | "HOP" | "SESSION")
+            || !matches!(part, "START" | "END" | "ROWTIME")
+        {
+            return Ok(None);
+        }
+        let Some(w) = agg.and_then(|a| a.legacy_window) else {
+            return Err(self.errors.semantic(
+                at,
+                format!("{upper} needs GROUP BY {kind}(time_column, ...) in the same query"),
+            ));
+        };
+        if w.name != kind {
+            return Err(self.errors.semantic(
+                at,
+                format!(
+                    "{upper} does not match the query's GROUP BY {}(...)",
+                    w.name
+                ),
+            ));
+        }
+        let end = ScalarExpr::Column(w.end_key);
+        Ok(Some(match part {
+            "START" => (ScalarExpr::Column(w.start_key), DataType::Timestamp),
+            "END" => (end, DataType::Timestamp),
+            // The window's last millisecond, a time attribute as in Flink.
+            _ => (
+                ScalarExpr::Binary(
+                    BinOp::Sub,
+                    Box::new(end),
+                    Box::new(ScalarExpr::Literal(Value::Interval(1))),
+                ),
+                DataType::Timestamp,
+            ),
+        }))
+    }
+
+    /// `agg(x) FILTER (WHERE p)` as `agg(CASE WHEN p THEN x END)`, which
+    /// every aggregate here reads the same way because it skips NULLs;
+    /// `COUNT(*)` becomes `COUNT(CASE WHEN p THEN 1 END)`.
+    fn filtered(
+        &self,
+        func: AggFunc,
+        arg: Option<ScalarExpr>,
+        filter: &Expr,
+        schema: &Schema,
+    ) -> Result<(AggFunc, Option<ScalarExpr>)> {
+        if contains_aggregate(filter) {
+            return Err(self.errors.semantic(
+                pos_of(filter),
+                "FILTER (WHERE ...) cannot hold an aggregate",
+            ));
+        }
+        let (p, t) = self.bind(filter, schema, None)?;
+        if t != DataType::Boolean && t != DataType::Null {
+            return Err(self.type_error(pos_of(filter), "a BOOLEAN condition in FILTER", t));
+        }
+        let (func, arg) = match (func, arg) {
+            (AggFunc::CountStar, _) => (AggFunc::Count, ScalarExpr::Literal(Value::Int(1))),
+            (f, Some(x)) => (f, x),
+            (f, None) => (f, ScalarExpr::Literal(Value::Null)),
+        };
+        let when = ScalarExpr::Case(vec![(p, arg)], Box::new(ScalarExpr::Literal(Value::Null)));
+        Ok((func, Some(when)))
     }
 }
 

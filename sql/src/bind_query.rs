@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use sqlparser::ast::{
     self as ast, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem,
-    SetExpr, TableFactor,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor,
 };
 
-use crate::bind_expr::{AggScope, ExprBinder, contains_aggregate, pos_ident, pos_of};
+use crate::bind_expr::{AggScope, ExprBinder, LegacyWindow, contains_aggregate, pos_ident, pos_of};
 use crate::bind_rank::ROW_NUMBER_COLUMN;
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, Pos, Result};
@@ -42,6 +42,7 @@ impl<'a> QueryBinder<'a> {
     pub(crate) fn exprs(&self) -> ExprBinder<'a> {
         ExprBinder {
             errors: self.errors,
+            catalog: Some(self.catalog),
         }
     }
 
@@ -198,17 +199,36 @@ impl<'a> QueryBinder<'a> {
         // Grouped query: bind keys, then the SELECT list and HAVING in the aggregate scope.
         let mut scope = AggScope::default();
         let mut key_fields = Vec::new();
-        for g in group_exprs {
+        let legacy = self.legacy_group_window(group_exprs, &input_schema)?;
+        let (plan, input_schema) = match &legacy {
+            Some((_, w)) => {
+                let windowed = w.over(plan);
+                let schema = windowed.schema();
+                (windowed, schema)
+            }
+            None => (plan, input_schema),
+        };
+        for (i, g) in group_exprs.iter().enumerate() {
             if contains_aggregate(g) {
                 return Err(self
                     .errors
                     .semantic(pos_of(g), "aggregate functions are not allowed in GROUP BY"));
             }
-            if let Expr::Function(f) = g {
-                let n = f.name.to_string().to_ascii_uppercase();
-                if matches!(n.as_str(), "TUMBLE" | "HOP" | "SESSION") {
-                    return Err(self.errors.unsupported(pos_of(g), format!("the legacy group window {n}(...) in GROUP BY; use the window TVF FROM TABLE({n}(...))")));
+            if let Some((at, w)) = &legacy
+                && *at == i
+            {
+                let n = input_schema.len() - 3;
+                scope.legacy_window = Some(LegacyWindow {
+                    name: w.name,
+                    start_key: scope.group.len(),
+                    end_key: scope.group.len() + 1,
+                });
+                for (col, name) in [(n, "window_start"), (n + 1, "window_end")] {
+                    key_fields.push(Field::new(name, DataType::Timestamp));
+                    scope.group.push(ScalarExpr::Column(col));
+                    scope.group_types.push(DataType::Timestamp);
                 }
+                continue;
             }
             let (x, t) = self.exprs().bind(g, &input_schema, None)?;
             let name = match &x {
@@ -265,7 +285,7 @@ impl<'a> QueryBinder<'a> {
         let mut rowtime = None;
         for item in items {
             match item {
-                SelectItem::Wildcard(opts) => {
+                SelectItem::Wildcard(opts) | SelectItem::QualifiedWildcard(_, opts) => {
                     if opts.opt_exclude.is_some()
                         || opts.opt_except.is_some()
                         || opts.opt_rename.is_some()
@@ -279,8 +299,15 @@ impl<'a> QueryBinder<'a> {
                     if agg.is_some() {
                         return Err(self.errors.semantic(pos_of(item), "SELECT * is not allowed with GROUP BY; expected the group keys and aggregates"));
                     }
+                    let qualifier = self.wildcard_qualifier(item)?;
+                    let before = exprs.len();
                     for (i, f) in input.fields.iter().enumerate() {
-                        if f.name == ROW_NUMBER_COLUMN {
+                        let in_scope = qualifier.as_deref().is_none_or(|q| {
+                            f.qualifier
+                                .as_deref()
+                                .is_some_and(|fq| fq.eq_ignore_ascii_case(q))
+                        });
+                        if f.name == ROW_NUMBER_COLUMN || !in_scope {
                             continue;
                         }
                         if input.rowtime == Some(i) {
@@ -288,6 +315,14 @@ impl<'a> QueryBinder<'a> {
                         }
                         exprs.push(ScalarExpr::Column(i));
                         fields.push(f.clone());
+                    }
+                    if let Some(q) = qualifier
+                        && exprs.len() == before
+                    {
+                        return Err(self.errors.semantic(
+                            pos_of(item),
+                            format!("unknown table or alias `{q}` in `{q}.*`"),
+                        ));
                     }
                 }
                 SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
@@ -389,6 +424,126 @@ impl<'a> QueryBinder<'a> {
         }
     }
 
+    /// `t` of `t.*` (the last part of a qualified name), `None` for `*`.
+    fn wildcard_qualifier(&self, item: &SelectItem) -> Result<Option<String>> {
+        match item {
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
+                let text = n.to_string();
+                let last = text.rsplit('.').next().unwrap_or(&text);
+                Ok(Some(last.trim_matches(['"', '`']).to_string()))
+            }
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(e), _) => {
+                Err(self.errors.unsupported(pos_of(e), "`.*` on an expression"))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The legacy group window among `group` (`TUMBLE(col, size)`,
+    /// `HOP(col, slide, size)`, `SESSION(col, gap)`): its place in the list
+    /// and the window it assigns. At most one is allowed, as in Flink.
+    fn legacy_group_window(
+        &self,
+        group: &[Expr],
+        schema: &Schema,
+    ) -> Result<Option<(usize, GroupWindow)>> {
+        let mut found = None;
+        for (i, g) in group.iter().enumerate() {
+            let Expr::Function(f) = g else { continue };
+            let upper = f.name.to_string().to_ascii_uppercase();
+            let name = match upper.as_str() {
+                "TUMBLE" => "TUMBLE",
+                "HOP" => "HOP",
+                "SESSION" => "SESSION",
+                _ => continue,
+            };
+            if found.is_some() {
+                return Err(self
+                    .errors
+                    .semantic(pos_of(g), "at most one group window is allowed in GROUP BY"));
+            }
+            let args = self.plain_args(f, &upper)?;
+            let want = if name == "HOP" { 3 } else { 2 };
+            if args.len() != want {
+                return Err(self.errors.semantic(
+                    pos_of(g),
+                    format!("{name} in GROUP BY expects {want} arguments (the time column, then {}), found {}", if want == 3 { "slide and size" } else { "an interval" }, args.len()),
+                ));
+            }
+            let time_col = self.time_attribute(args[0], schema)?;
+            let ms = self.positive_intervals(&args[1..], schema)?;
+            let m = |i: usize| ms.get(i).copied().unwrap_or(1);
+            let kind = match name {
+                "TUMBLE" => WindowKind::Tumble { size_ms: m(0) },
+                "HOP" => WindowKind::Hop {
+                    slide_ms: m(0),
+                    size_ms: m(1),
+                },
+                _ => WindowKind::Session { gap_ms: m(0) },
+            };
+            found = Some((
+                i,
+                GroupWindow {
+                    name,
+                    kind,
+                    time_col,
+                },
+            ));
+        }
+        Ok(found)
+    }
+
+    /// The unnamed arguments of `f`.
+    fn plain_args<'e>(&self, f: &'e ast::Function, name: &str) -> Result<Vec<&'e Expr>> {
+        let at = pos_of(f);
+        let FunctionArguments::List(list) = &f.args else {
+            return Err(self
+                .errors
+                .syntax(at, format!("expected arguments for {name}")));
+        };
+        list.args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Ok(x),
+                _ => Err(self
+                    .errors
+                    .unsupported(pos_of(a), "named arguments of window functions")),
+            })
+            .collect()
+    }
+
+    /// The column `e` names, which must be the time attribute of `schema`.
+    fn time_attribute(&self, e: &Expr, schema: &Schema) -> Result<usize> {
+        let (x, _) = self.exprs().bind(e, schema, None)?;
+        match x {
+            ScalarExpr::Column(i) if schema.rowtime == Some(i) => Ok(i),
+            _ => Err(self.errors.semantic(
+                pos_of(e),
+                format!(
+                    "`{e}` is not a time attribute; a group window needs the column of the table's WATERMARK FOR clause{}",
+                    schema
+                        .rowtime
+                        .and_then(|r| schema.fields.get(r))
+                        .map(|f| format!(" (`{}`)", f.name))
+                        .unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    /// Each of `args` as a positive INTERVAL literal, in ms.
+    fn positive_intervals(&self, args: &[&Expr], schema: &Schema) -> Result<Vec<i64>> {
+        args.iter()
+            .map(|x| match self.exprs().bind(x, schema, None)? {
+                (ScalarExpr::Literal(Value::Interval(n)), DataType::Interval) if n > 0 => Ok(n),
+                _ => Err(self.errors.semantic(
+                    pos_of(*x),
+                    "expected a positive INTERVAL literal, e.g. INTERVAL '10' SECOND",
+                )),
+            })
+            .collect()
+    }
+
     /// `TUMBLE(t, DESCRIPTOR(col), size)` and friends (the `TABLE` keyword
     /// before `t` was removed by the script parser).
     fn window_tvf(&self, e: &Expr) -> Result<LogicalPlan> {
@@ -484,21 +639,7 @@ impl<'a> QueryBinder<'a> {
             }
             None => return Err(self.errors.internal_at(at)),
         };
-        let mut ms = Vec::new();
-        for x in args.iter().skip(2) {
-            let (v, t) = self.exprs().bind(x, &schema, None)?;
-            match (v, t) {
-                (ScalarExpr::Literal(Value::Interval(n)), DataType::Interval) if n > 0 => {
-                    ms.push(n)
-                }
-                _ => {
-                    return Err(self.errors.semantic(
-                        pos_of(*x),
-                        "expected a positive INTERVAL literal, e.g. INTERVAL '10' SECOND",
-                    ));
-                }
-            }
-        }
+        let ms = self.positive_intervals(&args[2..], &schema)?;
         let m = |i: usize| ms.get(i).copied().unwrap_or(1);
         let kind = match fname.as_str() {
             "TUMBLE" => WindowKind::Tumble { size_ms: m(0) },
@@ -519,20 +660,42 @@ impl<'a> QueryBinder<'a> {
             }
             _ => WindowKind::Session { gap_ms: m(0) },
         };
-        let mut fields = schema.fields.clone();
+        Ok(GroupWindow {
+            name: "",
+            kind,
+            time_col,
+        }
+        .over(input))
+    }
+}
+
+/// A window assigned to the rows of a plan, as a window TVF does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupWindow {
+    /// The legacy group window's name (empty for a TVF).
+    name: &'static str,
+    kind: WindowKind,
+    time_col: usize,
+}
+
+impl GroupWindow {
+    /// `input` with the window columns `window_start`, `window_end` and
+    /// `window_time` (the new time attribute) appended.
+    fn over(self, input: LogicalPlan) -> LogicalPlan {
+        let mut fields = input.schema().fields.clone();
         fields.push(Field::new("window_start", DataType::Timestamp));
         fields.push(Field::new("window_end", DataType::Timestamp));
         fields.push(Field::new("window_time", DataType::Timestamp));
-        let out = Schema {
+        let schema = Schema {
             rowtime: Some(fields.len() - 1),
             fields,
         };
-        Ok(LogicalPlan::Window {
+        LogicalPlan::Window {
             input: Box::new(input),
-            kind,
-            time_col,
-            schema: out,
-        })
+            kind: self.kind,
+            time_col: self.time_col,
+            schema,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sqlparser::ast::Query;
 
 use crate::expr::ScalarExpr;
+use crate::function::Func;
 use crate::schema::Schema;
 
 /// A table: its columns, how computed columns and the watermark derive from
@@ -63,10 +64,12 @@ pub enum Entry {
     View(Arc<ViewDef>),
 }
 
-/// Tables and views by name (lookups ignore case).
+/// Tables and views by name, and the functions `CREATE FUNCTION`
+/// registered (lookups ignore case).
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     entries: BTreeMap<String, Entry>,
+    functions: BTreeMap<String, Func>,
 }
 
 impl Catalog {
@@ -86,6 +89,22 @@ impl Catalog {
             return false;
         }
         self.entries.insert(key, entry);
+        true
+    }
+
+    /// The function `CREATE FUNCTION` registered as `name`.
+    pub fn function(&self, name: &str) -> Option<Func> {
+        self.functions.get(&Self::key(name)).copied()
+    }
+
+    /// Registers `func` as `name`; returns false if `name` existed and
+    /// `replace` is false.
+    pub fn put_function(&mut self, name: &str, func: Func, replace: bool) -> bool {
+        let key = Self::key(name);
+        if !replace && self.functions.contains_key(&key) {
+            return false;
+        }
+        self.functions.insert(key, func);
         true
     }
 

@@ -41,6 +41,12 @@ pub enum Func {
     Hour,
     /// `IF(cond, a, b)`.
     If,
+    /// `REGEXP_EXTRACT(s, regex [, group])`: the group (0: the whole match)
+    /// of the first match, NULL when nothing matches.
+    RegexpExtract,
+    /// `count_char(s, c)`: how often the first character of `c` occurs in
+    /// `s` — nexmark-flink's UDF, known only after `CREATE FUNCTION`.
+    CountChar,
 }
 
 impl Func {
@@ -65,6 +71,7 @@ impl Func {
             "DATE_FORMAT" => Func::DateFormat,
             "HOUR" => Func::Hour,
             "IF" => Func::If,
+            "REGEXP_EXTRACT" => Func::RegexpExtract,
             _ => return None,
         })
     }
@@ -81,9 +88,9 @@ impl Func {
             | Func::Sqrt
             | Func::Trim
             | Func::Hour => (1, 1),
-            Func::Mod | Func::Power | Func::DateFormat => (2, 2),
+            Func::Mod | Func::Power | Func::DateFormat | Func::CountChar => (2, 2),
             Func::Round => (1, 2),
-            Func::Substring => (2, 3),
+            Func::Substring | Func::RegexpExtract => (2, 3),
             Func::SplitIndex | Func::If => (3, 3),
             Func::Concat | Func::Coalesce => (1, usize::MAX),
         }
@@ -124,6 +131,15 @@ impl Func {
             }
             Func::Hour => want(0, DataType::Timestamp)?,
             Func::If => want(0, DataType::Boolean)?,
+            Func::RegexpExtract => {
+                want(0, DataType::String)?;
+                want(1, DataType::String)?;
+                want(2, DataType::BigInt)?;
+            }
+            Func::CountChar => {
+                want(0, DataType::String)?;
+                want(1, DataType::String)?;
+            }
             _ => {}
         }
         if self == Func::Substring {
@@ -151,8 +167,8 @@ impl Func {
             Func::Upper | Func::Lower | Func::Trim | Func::Concat | Func::Substring => {
                 DataType::String
             }
-            Func::SplitIndex | Func::DateFormat => DataType::String,
-            Func::CharLength | Func::Hour => DataType::BigInt,
+            Func::SplitIndex | Func::DateFormat | Func::RegexpExtract => DataType::String,
+            Func::CharLength | Func::Hour | Func::CountChar => DataType::BigInt,
             Func::Coalesce => args
                 .iter()
                 .copied()
@@ -257,6 +273,68 @@ pub fn call(f: Func, args: Vec<Value>) -> Result<Value, String> {
             Bool(true) => arg(1),
             _ => arg(2),
         },
+        Func::RegexpExtract => {
+            let group = if args.len() > 2 { int(2) } else { 0 };
+            regexp_extract(&text(0), &text(1), group)
+        }
+        Func::CountChar => match text(1).chars().next() {
+            Some(c) => Int(text(0).chars().filter(|x| *x == c).count() as i64),
+            None => return Err("count_char: the character argument is empty".into()),
+        },
+    })
+}
+
+/// The built-in function standing in for the Java UDF class `class`: the
+/// classes the public Nexmark queries register.
+pub fn by_java_class(class: &str) -> Option<Func> {
+    match class {
+        "com.github.nexmark.flink.udf.CountChar" => Some(Func::CountChar),
+        _ => None,
+    }
+}
+
+/// The Java classes [`by_java_class`] knows, for error messages.
+pub const KNOWN_JAVA_CLASSES: &[&str] = &["com.github.nexmark.flink.udf.CountChar"];
+
+/// Patterns compiled per thread: a query's patterns are few and constant,
+/// and compiling one costs far more than a match.
+const REGEX_CACHE_ENTRIES_MAX: usize = 64;
+
+thread_local! {
+    static REGEXES: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Checks a pattern as the planner sees it, so a literal that does not
+/// compile is an error with a position rather than NULL on every row.
+pub fn check_regex(pattern: &str) -> Result<(), String> {
+    regex::Regex::new(pattern)
+        .map(|_| ())
+        .map_err(|e| format!("the regular expression `{pattern}` does not compile: {e}"))
+}
+
+/// As Flink: group `group` of the first match; NULL when nothing matches,
+/// the group took no part in the match, or does not exist (Flink logs and
+/// answers NULL), and for a pattern that does not compile.
+fn regexp_extract(s: &str, pattern: &str, group: i64) -> Value {
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(pattern) {
+            let Ok(re) = regex::Regex::new(pattern) else {
+                return Value::Null;
+            };
+            if cache.len() >= REGEX_CACHE_ENTRIES_MAX {
+                cache.clear();
+            }
+            cache.insert(pattern.to_string(), re);
+        }
+        let Some(re) = cache.get(pattern) else {
+            return Value::Null;
+        };
+        let found = usize::try_from(group)
+            .ok()
+            .and_then(|g| re.captures(s)?.get(g).map(|m| m.as_str().to_string()));
+        found.map_or(Value::Null, |m| Value::Str(m.into()))
     })
 }
 
@@ -324,5 +402,51 @@ mod tests {
             Ok(DataType::BigInt)
         );
         assert!(Func::Abs.result_type(&[DataType::String]).is_err());
+    }
+
+    #[test]
+    fn regexp_extract_and_count_char_follow_flink() {
+        let s = |x: &str| Value::Str(x.into());
+        let url = s("https://www.nexmark.com/x/item.htm?query=1&channel_id=8&a=1");
+        let re = s("(&|^)channel_id=([^&]*)");
+        assert_eq!(
+            call(
+                Func::RegexpExtract,
+                vec![url.clone(), re.clone(), Value::Int(2)]
+            ),
+            Ok(s("8"))
+        );
+        // No match (after `?` is neither `&` nor the start), a group past
+        // the pattern's, and a default of group 0.
+        assert_eq!(
+            call(
+                Func::RegexpExtract,
+                vec![s("x?channel_id=8"), re.clone(), Value::Int(2)]
+            ),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            call(Func::RegexpExtract, vec![url.clone(), re, Value::Int(3)]),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            call(Func::RegexpExtract, vec![s("abc123"), s("[0-9]+")]),
+            Ok(s("123"))
+        );
+        assert!(check_regex("(unclosed").is_err());
+        assert_eq!(
+            call(Func::CountChar, vec![s("accdc"), s("c")]),
+            Ok(Value::Int(3))
+        );
+        assert!(call(Func::CountChar, vec![s("abc"), s("")]).is_err());
+        assert_eq!(
+            by_java_class("com.github.nexmark.flink.udf.CountChar"),
+            Some(Func::CountChar)
+        );
+        assert_eq!(
+            Func::by_name("count_char"),
+            None,
+            "a UDF needs CREATE FUNCTION"
+        );
     }
 }

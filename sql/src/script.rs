@@ -39,6 +39,23 @@ pub struct ComputedColumn {
     pub after_physical: usize,
 }
 
+/// `CREATE FUNCTION`, as written.
+#[derive(Clone, Debug)]
+pub struct CreateFunction {
+    /// The function's name (the last part of a qualified name).
+    pub name: String,
+    /// The implementing class.
+    pub class: String,
+    /// `LANGUAGE ...`, upper-cased, if given.
+    pub language: Option<String>,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// Where the name is.
+    pub name_pos: Pos,
+    /// Where the class string is.
+    pub class_pos: Pos,
+}
+
 /// One statement of a script.
 #[derive(Clone, Debug)]
 pub enum ScriptStatement {
@@ -56,8 +73,18 @@ pub enum ScriptStatement {
     },
     /// `CREATE [TEMPORARY] TABLE`, with its Flink parts.
     CreateTable(Box<Statement>, Box<TableExtras>),
+    /// `CREATE [TEMPORARY [SYSTEM]] FUNCTION [IF NOT EXISTS] name AS 'class'
+    /// [LANGUAGE lang]` (Flink's form, which sqlparser does not parse).
+    CreateFunction(CreateFunction),
     /// Anything else sqlparser parsed.
     Sql(Box<Statement>),
+    /// `EXECUTE STATEMENT SET BEGIN INSERT ...; ... END;` (or the SQL
+    /// client's `BEGIN STATEMENT SET; ... END;`): INSERTs run as one job.
+    StatementSet(Vec<Located>),
+    /// Opens a statement set; `parse_script` folds it into `StatementSet`.
+    BeginStatementSet,
+    /// `END`, which closes a statement set.
+    End,
 }
 
 /// A parsed statement and where it starts.
@@ -80,17 +107,95 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>> {
     let mut current: Vec<TokenWithSpan> = Vec::new();
     for t in tokens {
         match t.token {
-            Token::SemiColon => {
-                if let Some(s) = parse_statement(std::mem::take(&mut current), &errors)? {
-                    out.push(s);
-                }
-            }
+            Token::SemiColon => parse_into(std::mem::take(&mut current), &errors, &mut out)?,
             Token::Whitespace(_) => {}
             _ => current.push(t),
         }
     }
-    if let Some(s) = parse_statement(current, &errors)? {
+    parse_into(current, &errors, &mut out)?;
+    fold_statement_sets(out, &errors)
+}
+
+/// Parses one statement's tokens onto `out`. `EXECUTE STATEMENT SET BEGIN
+/// INSERT ...` gives two: the opening of the set and its first INSERT.
+fn parse_into(
+    mut tokens: Vec<TokenWithSpan>,
+    errors: &Errors<'_>,
+    out: &mut Vec<Located>,
+) -> Result<()> {
+    let words = |ws: &[Keyword]| {
+        ws.iter()
+            .enumerate()
+            .all(|(i, w)| is_keyword(tokens.get(i), *w))
+    };
+    let opening = if words(&[
+        Keyword::EXECUTE,
+        Keyword::STATEMENT,
+        Keyword::SET,
+        Keyword::BEGIN,
+    ]) {
+        4
+    } else if words(&[Keyword::BEGIN, Keyword::STATEMENT, Keyword::SET]) {
+        3
+    } else {
+        0
+    };
+    if opening > 0 {
+        out.push(Located {
+            stmt: ScriptStatement::BeginStatementSet,
+            pos: pos(&tokens[0]),
+        });
+        tokens.drain(..opening);
+    }
+    if let Some(s) = parse_statement(tokens, errors)? {
         out.push(s);
+    }
+    Ok(())
+}
+
+/// Gathers the INSERTs between a statement set's opening and its `END`.
+fn fold_statement_sets(stmts: Vec<Located>, errors: &Errors<'_>) -> Result<Vec<Located>> {
+    let mut out = Vec::new();
+    let mut open: Option<(Pos, Vec<Located>)> = None;
+    for located in stmts {
+        match (&located.stmt, open.as_mut()) {
+            (ScriptStatement::BeginStatementSet, None) => open = Some((located.pos, Vec::new())),
+            (ScriptStatement::BeginStatementSet, Some(_)) => {
+                return Err(errors.syntax(
+                    located.pos,
+                    "a statement set cannot be nested; expected INSERT INTO or END",
+                ));
+            }
+            (ScriptStatement::End, Some(_)) => {
+                if let Some((pos, inserts)) = open.take() {
+                    if inserts.is_empty() {
+                        return Err(errors.semantic(pos, "the statement set holds no INSERT INTO"));
+                    }
+                    out.push(Located {
+                        stmt: ScriptStatement::StatementSet(inserts),
+                        pos,
+                    });
+                }
+            }
+            (ScriptStatement::End, None) => {
+                return Err(errors.syntax(located.pos, "END without a statement set to close"));
+            }
+            (ScriptStatement::Sql(stmt), Some((_, inserts)))
+                if matches!(stmt.as_ref(), Statement::Insert(_)) =>
+            {
+                inserts.push(located);
+            }
+            (_, Some(_)) => {
+                return Err(errors.semantic(
+                    located.pos,
+                    "only INSERT INTO statements are allowed in a statement set; expected INSERT INTO or END",
+                ));
+            }
+            (_, None) => out.push(located),
+        }
+    }
+    if let Some((pos, _)) = open {
+        return Err(errors.syntax(pos, "the statement set opened here has no END"));
     }
     Ok(out)
 }
@@ -142,6 +247,20 @@ fn parse_statement(tokens: Vec<TokenWithSpan>, errors: &Errors<'_>) -> Result<Op
     if is_keyword(Some(first), Keyword::SET) {
         return parse_set(&tokens, errors).map(|stmt| Some(Located { stmt, pos: start }));
     }
+    if tokens.len() == 1 && is_keyword(Some(first), Keyword::END) {
+        return Ok(Some(Located {
+            stmt: ScriptStatement::End,
+            pos: start,
+        }));
+    }
+    if is_create_function(&tokens) {
+        return parse_create_function(&tokens, errors).map(|f| {
+            Some(Located {
+                stmt: ScriptStatement::CreateFunction(f),
+                pos: start,
+            })
+        });
+    }
     if is_keyword(Some(first), Keyword::RESET) {
         let key = tokens.get(1).and_then(string_of);
         return Ok(Some(Located {
@@ -189,6 +308,97 @@ fn parse_tokens<T>(
         ));
     }
     Ok(value)
+}
+
+/// `CREATE [TEMPORARY [SYSTEM]] FUNCTION`.
+fn is_create_function(tokens: &[TokenWithSpan]) -> bool {
+    let mut i = 1;
+    if !is_keyword(tokens.first(), Keyword::CREATE) {
+        return false;
+    }
+    if is_keyword(tokens.get(i), Keyword::TEMPORARY) {
+        i += 1;
+        if is_keyword(tokens.get(i), Keyword::SYSTEM) {
+            i += 1;
+        }
+    }
+    is_keyword(tokens.get(i), Keyword::FUNCTION)
+}
+
+/// Parses what [`is_create_function`] recognised.
+fn parse_create_function(tokens: &[TokenWithSpan], errors: &Errors<'_>) -> Result<CreateFunction> {
+    let at = |i: usize| tokens.get(i).or(tokens.last()).map(pos).unwrap_or_default();
+    let mut i = 1;
+    while !is_keyword(tokens.get(i), Keyword::FUNCTION) {
+        i += 1;
+    }
+    i += 1;
+    let if_not_exists = is_keyword(tokens.get(i), Keyword::IF)
+        && is_keyword(tokens.get(i + 1), Keyword::NOT)
+        && is_keyword(tokens.get(i + 2), Keyword::EXISTS);
+    if if_not_exists {
+        i += 3;
+    }
+    // A qualified name `catalog.db.name` registers `name`.
+    let name_pos = at(i);
+    let mut name = None;
+    while let Some(TokenWithSpan {
+        token: Token::Word(w),
+        ..
+    }) = tokens.get(i)
+    {
+        name = Some(w.value.clone());
+        i += 1;
+        if !matches!(tokens.get(i).map(|t| &t.token), Some(Token::Period)) {
+            break;
+        }
+        i += 1;
+    }
+    let Some(name) = name else {
+        return Err(errors.syntax(at(i), "expected the function's name after CREATE FUNCTION"));
+    };
+    if !is_keyword(tokens.get(i), Keyword::AS) {
+        return Err(errors.syntax(
+            at(i),
+            "expected AS 'class' after the function's name, as in CREATE FUNCTION f AS 'com.example.F'",
+        ));
+    }
+    let class_pos = at(i + 1);
+    let class = match tokens.get(i + 1).map(|t| &t.token) {
+        Some(Token::SingleQuotedString(c)) | Some(Token::DoubleQuotedString(c)) => c.clone(),
+        _ => {
+            return Err(errors.syntax(
+                class_pos,
+                "expected the class name as a quoted string after AS",
+            ));
+        }
+    };
+    i += 2;
+    let mut language = None;
+    if is_keyword(tokens.get(i), Keyword::LANGUAGE) {
+        language = tokens
+            .get(i + 1)
+            .and_then(string_of)
+            .map(|l| l.to_ascii_uppercase());
+        if language.is_none() {
+            return Err(errors.syntax(at(i + 1), "expected a language after LANGUAGE"));
+        }
+        i += 2;
+    }
+    if let Some(extra) = tokens.get(i) {
+        return Err(errors.syntax(
+            pos(extra),
+            "expected the end of the CREATE FUNCTION statement",
+        ));
+    }
+    Ok(CreateFunction {
+        name,
+        class,
+        language,
+        if_not_exists,
+        name_pos,
+        class_pos,
+    })
 }
 
 /// `SET 'key' = 'value'` (quotes optional).

@@ -8,7 +8,7 @@ use sqlparser::ast::{self, Spanned, Statement, TableObject};
 
 use spate::config::Config;
 use spate::sinks::{BlackholeSink, CollectSink};
-use spate::{Job, JobResult};
+use spate::{Job, JobBuilder, JobResult};
 
 use crate::bind_expr::{ExprBinder, pos_ident, pos_of};
 use crate::bind_query::QueryBinder;
@@ -19,7 +19,7 @@ use crate::logical::LogicalPlan;
 use crate::row::Row;
 use crate::rules::optimize;
 use crate::schema::{Field, Schema};
-use crate::script::{Located, ScriptStatement, TableExtras, parse_script};
+use crate::script::{CreateFunction, Located, ScriptStatement, TableExtras, parse_script};
 use crate::value::DataType;
 use crate::{physical, script};
 
@@ -127,6 +127,12 @@ impl Session {
             ScriptStatement::CreateTable(stmt, extras) => {
                 self.create_table(&stmt, *extras, &errors)
             }
+            ScriptStatement::CreateFunction(f) => self.create_function(f, &errors),
+            ScriptStatement::StatementSet(inserts) => self.run_statement_set(inserts, &errors),
+            // parse_script folds these into a StatementSet or refuses them.
+            ScriptStatement::BeginStatementSet | ScriptStatement::End => {
+                Err(errors.internal_at(located.pos))
+            }
             ScriptStatement::Sql(stmt) => match *stmt {
                 Statement::CreateView(v) => self.create_view(v, source, &errors),
                 Statement::Insert(ins) => {
@@ -150,6 +156,36 @@ impl Session {
                 other => Err(errors.unsupported(pos_of(&other), first_words(&other))),
             },
         }
+    }
+
+    /// Spate runs no JVM: a Java class registers the built-in function that
+    /// stands in for it, and any other class is refused by name.
+    fn create_function(&mut self, f: CreateFunction, errors: &Errors<'_>) -> Result<Outcome> {
+        if let Some(lang) = f
+            .language
+            .as_deref()
+            .filter(|l| *l != "JAVA" && *l != "SCALA")
+        {
+            return Err(errors.unsupported(f.class_pos, format!("functions in LANGUAGE {lang}")));
+        }
+        let Some(func) = crate::function::by_java_class(&f.class) else {
+            return Err(errors.unsupported(
+                f.class_pos,
+                format!(
+                    "the function class `{}`: Spate runs no JVM, and the classes it has \
+                     built-in equivalents for are {}",
+                    f.class,
+                    crate::function::KNOWN_JAVA_CLASSES.join(", ")
+                ),
+            ));
+        };
+        if !self.catalog.put_function(&f.name, func, false) && !f.if_not_exists {
+            return Err(errors.semantic(
+                f.name_pos,
+                format!("the function `{}` already exists", f.name),
+            ));
+        }
+        Ok(Outcome::Done("[INFO] Execute statement succeeded.".into()))
     }
 
     fn set(&mut self, key: String, value: String, at: Pos, errors: &Errors<'_>) -> Result<Outcome> {
@@ -209,7 +245,10 @@ impl Session {
         if let Some(c) = ct.constraints.first() {
             return Err(errors.unsupported(pos_of(c), "table constraints (PRIMARY KEY, ...)"));
         }
-        let binder = ExprBinder { errors: *errors };
+        let binder = ExprBinder {
+            errors: *errors,
+            catalog: Some(&self.catalog),
+        };
         let mut physical = Vec::new();
         for c in &ct.columns {
             let ty = binder.data_type(&c.data_type, pos_ident(&c.name))?;
@@ -466,16 +505,40 @@ impl Session {
     }
 
     fn run_insert(&self, table: &TableDef, plan: &LogicalPlan) -> Result<JobResult> {
-        let sink = sink_for(table)?;
         let job = Job::builder(&format!("insert into {}", table.name));
-        let stream = physical::build(&job, plan)?;
-        let name = table.name.as_str();
-        match sink {
-            TableSink::Print(p) => stream.sink_with_checksum(name, p),
-            TableSink::Blackhole => stream.sink_with_checksum(name, BlackholeSink),
-            TableSink::File(f) => stream.sink_with_checksum(name, f),
-        }
+        add_insert(&job, table, plan, table.name.as_str())?;
         Ok(job.build()?.run(&self.config)?)
+    }
+
+    /// A statement set: every INSERT planned first (so an error in any runs
+    /// none), then one job writing all the sinks, as Flink submits it.
+    fn run_statement_set(&self, inserts: Vec<Located>, errors: &Errors<'_>) -> Result<Outcome> {
+        let mut planned = Vec::with_capacity(inserts.len());
+        for located in inserts {
+            let ScriptStatement::Sql(stmt) = located.stmt else {
+                return Err(errors.internal_at(located.pos));
+            };
+            let Statement::Insert(ins) = *stmt else {
+                return Err(errors.internal_at(located.pos));
+            };
+            planned.push(self.plan_insert(&ins, errors)?);
+        }
+        let names: Vec<&str> = planned.iter().map(|(t, _)| t.name.as_str()).collect();
+        let job = Job::builder(&format!("statement set into {}", names.join(", ")));
+        for (i, (table, plan)) in planned.iter().enumerate() {
+            // Sinks are operators: two INSERTs into one table need two names.
+            add_insert(
+                &job,
+                table,
+                &plan.plan,
+                &format!("{}#{}", table.name, i + 1),
+            )?;
+        }
+        let result = job.build()?.run(&self.config)?;
+        Ok(Outcome::Inserted {
+            table: names.join(", "),
+            result,
+        })
     }
 
     /// Runs a planned query and collects its rows.
@@ -509,6 +572,18 @@ impl Session {
             physical
         )))
     }
+}
+
+/// Plans `plan` onto `job` with `table`'s sink, named `name`.
+fn add_insert(job: &JobBuilder, table: &TableDef, plan: &LogicalPlan, name: &str) -> Result<()> {
+    let sink = sink_for(table)?;
+    let stream = physical::build(job, plan)?;
+    match sink {
+        TableSink::Print(p) => stream.sink_with_checksum(name, p),
+        TableSink::Blackhole => stream.sink_with_checksum(name, BlackholeSink),
+        TableSink::File(f) => stream.sink_with_checksum(name, f),
+    }
+    Ok(())
 }
 
 /// How a client shows a query's rows (Flink's SQL client setting):

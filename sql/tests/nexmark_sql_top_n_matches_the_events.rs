@@ -3,12 +3,10 @@
 //! leave equal what is computed here from the bids themselves, sorted the
 //! way the queries say (ties by the row's values), on one and two cores.
 
-use std::collections::BTreeMap;
-
 use spate_sql::{Row, Session, Value};
 
 mod common;
-use common::{config, nexmark_ddl, query_file, run_select};
+use common::{config, grouped, materialize, nexmark_ddl, nexmark_rows, query_file, run_select};
 
 const EVENTS: u64 = 20_000;
 
@@ -26,25 +24,11 @@ fn rows(cores: u32, select: &str) -> Vec<Row> {
     run_select(&mut s, &format!("{}\n{select}", nexmark_ddl(EVENTS))).0
 }
 
-/// The rows a changelog leaves; each must be left once.
-fn materialize(rows: &[Row]) -> Vec<Vec<Value>> {
-    let mut table: BTreeMap<Vec<Value>, i64> = BTreeMap::new();
-    for r in rows {
-        *table.entry(r.values.clone()).or_insert(0) += if r.kind.is_addition() { 1 } else { -1 };
-    }
-    table.retain(|_, n| *n != 0);
-    assert!(
-        table.values().all(|n| *n == 1),
-        "a row left other than once"
-    );
-    table.into_keys().collect()
-}
-
 /// Every bid, as the `bid` table's rows.
 fn bids() -> Vec<Vec<Value>> {
-    let all = rows(1, "SELECT * FROM bid;");
+    let all = nexmark_rows(&nexmark_ddl(EVENTS), "bid");
     assert!(all.len() as u64 > EVENTS / 2, "bids are most events");
-    all.into_iter().map(|r| r.values).collect()
+    all
 }
 
 /// `order` first (descending), then the row's values ascending.
@@ -52,16 +36,6 @@ fn ranked(mut group: Vec<Vec<Value>>, order: usize, keep: usize) -> Vec<Vec<Valu
     group.sort_by(|a, b| b[order].cmp(&a[order]).then_with(|| a.cmp(b)));
     group.truncate(keep);
     group
-}
-
-fn grouped(bids: Vec<Vec<Value>>, key: &[usize]) -> BTreeMap<Vec<Value>, Vec<Vec<Value>>> {
-    let mut m: BTreeMap<Vec<Value>, Vec<Vec<Value>>> = BTreeMap::new();
-    for b in bids {
-        m.entry(key.iter().map(|&i| b[i].clone()).collect())
-            .or_default()
-            .push(b);
-    }
-    m
 }
 
 #[test]

@@ -101,3 +101,75 @@ pub fn materialize_lines(rows: &[Row]) -> std::collections::BTreeMap<String, i64
     table.retain(|_, n| *n != 0);
     table
 }
+
+/// The rows a changelog leaves, with how often each is left; none may be
+/// retracted more often than added.
+pub fn materialize_counts(rows: &[Row]) -> std::collections::BTreeMap<Vec<spate_sql::Value>, i64> {
+    let mut table: std::collections::BTreeMap<Vec<spate_sql::Value>, i64> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        *table.entry(r.values.clone()).or_insert(0) += if r.kind.is_addition() { 1 } else { -1 };
+    }
+    table.retain(|_, n| *n != 0);
+    assert!(
+        table.values().all(|n| *n > 0),
+        "a row retracted more often than added"
+    );
+    table
+}
+
+/// The rows a changelog leaves, each of which must be left once.
+pub fn materialize(rows: &[Row]) -> Vec<Vec<spate_sql::Value>> {
+    let table = materialize_counts(rows);
+    assert!(
+        table.values().all(|n| *n == 1),
+        "a row left other than once"
+    );
+    table.into_keys().collect()
+}
+
+/// The Nexmark DDL with `events` events per table, `rate` events per
+/// second of event time apart.
+pub fn nexmark_ddl_at(events: u64, rate: u64) -> String {
+    nexmark_ddl(events).replace(
+        "'events.num'",
+        &format!("'next-event.rate' = '{rate}', 'events.num'"),
+    )
+}
+
+/// Every row of the Nexmark table `table` as the tables of `ddl` give it.
+pub fn nexmark_rows(ddl: &str, table: &str) -> Vec<Vec<spate_sql::Value>> {
+    let mut s = Session::new(config(1));
+    let sql = format!("{ddl}\nSELECT * FROM {table};");
+    run_select(&mut s, &sql)
+        .0
+        .into_iter()
+        .map(|r| r.values)
+        .collect()
+}
+
+/// `rows` grouped by the values of the columns `key`.
+pub fn grouped(
+    rows: Vec<Vec<spate_sql::Value>>,
+    key: &[usize],
+) -> std::collections::BTreeMap<Vec<spate_sql::Value>, Vec<Vec<spate_sql::Value>>> {
+    let mut m: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
+    for r in rows {
+        m.entry(key.iter().map(|&i| r[i].clone()).collect::<Vec<_>>())
+            .or_default()
+            .push(r);
+    }
+    m
+}
+
+/// A Nexmark query file run as a query: its statements with the INSERT
+/// INTO line taken out, so the SELECT's rows come back.
+pub fn query_as_select(query: &str) -> String {
+    let text = query_file(&format!("{query}.sql"));
+    let insert = format!("INSERT INTO nexmark_{query}\n");
+    assert!(
+        text.contains(&insert),
+        "{query} inserts into its sink table"
+    );
+    text.replace(&insert, "")
+}
