@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use spate::keyed::{KeyedContext, OpenContext, ValueState};
+use spate::keyed::{KeyedContext, OpenContext, StateTtl, ValueState};
 use spate::operators::keyed_process::KeyedProcessFunction;
 use spate::operators::process::Context;
 use spate::window::{
@@ -26,8 +26,22 @@ use crate::physical_rank::build_top_n;
 use crate::row::{Row, RowKind};
 use crate::value::Value;
 
+/// Settings of the physical plan that come from the session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhysicalOptions {
+    /// `table.exec.state.ttl`: how long a regular join's, a group
+    /// aggregate's and a Top-N's state for a key lives after its last
+    /// write (processing time, as in Flink); `None` keeps it for good.
+    /// Window operators free their state by the watermark instead.
+    pub state_ttl: Option<StateTtl>,
+}
+
 /// Builds the operators of `plan` into `job`; returns its output stream.
-pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
+pub fn build(
+    job: &JobBuilder,
+    opts: &PhysicalOptions,
+    plan: &LogicalPlan,
+) -> Result<DataStream<Row>> {
     Ok(match plan {
         LogicalPlan::Scan { table } => {
             let t = table.clone();
@@ -45,7 +59,7 @@ pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
             exprs,
             ..
         } => {
-            let stream = build(job, input)?;
+            let stream = build(job, opts, input)?;
             if filter.is_none() && *exprs == crate::rules::identity(&input.schema()) {
                 // Only renames (`window_start AS starttime`): nothing to compute.
                 stream
@@ -60,16 +74,17 @@ pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
             limit,
             ..
         } => build_top_n(
-            build(job, input)?,
+            build(job, opts, input)?,
             partition.clone(),
             order.clone(),
             *limit,
             (input.schema().len(), input.is_insert_only()),
+            opts.state_ttl,
         )?,
         LogicalPlan::Union { inputs, .. } => {
             let streams = inputs
                 .iter()
-                .map(|i| build(job, i))
+                .map(|i| build(job, opts, i))
                 .collect::<Result<Vec<_>>>()?;
             match streams.split_first() {
                 Some((first, rest)) => first.union(rest),
@@ -85,23 +100,27 @@ pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
         } => {
             let spec = JoinSpec::plan(*kind, left, right, condition.as_ref())?;
             let widths = (left.schema().len(), right.schema().len());
-            build_join(build(job, left)?, build(job, right)?, widths, spec)
+            let ttl = opts.state_ttl.filter(|_| !spec.is_window_join());
+            let inputs = (build(job, opts, left)?, build(job, opts, right)?);
+            build_join(inputs, widths, spec, ttl)
         }
         LogicalPlan::Filter { input, predicate } => {
             let n = input.schema().len();
             calc(
-                &build(job, input)?,
+                &build(job, opts, input)?,
                 Some(predicate.clone()),
                 (0..n).map(ScalarExpr::Column).collect(),
             )
         }
-        LogicalPlan::Project { input, exprs, .. } => calc(&build(job, input)?, None, exprs.clone()),
+        LogicalPlan::Project { input, exprs, .. } => {
+            calc(&build(job, opts, input)?, None, exprs.clone())
+        }
         LogicalPlan::Window {
             input,
             kind,
             time_col,
             ..
-        } => window_tvf(&build(job, input)?, *kind, *time_col)?,
+        } => window_tvf(&build(job, opts, input)?, *kind, *time_col)?,
         LogicalPlan::Aggregate {
             input, group, aggs, ..
         } => {
@@ -116,10 +135,11 @@ pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
                     snippet: String::new(),
                 });
             }
-            let keyed = pre_aggregate(&build(job, input)?, group.clone(), aggs);
+            let keyed = pre_aggregate(&build(job, opts, input)?, group.clone(), aggs);
             keyed.process(GroupAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: group.len(),
+                ttl: opts.state_ttl,
                 state: None,
             })
         }
@@ -144,7 +164,7 @@ pub fn build(job: &JobBuilder, plan: &LogicalPlan) -> Result<DataStream<Row>> {
                     WindowGroup::Window(_) => None,
                 })
                 .collect();
-            let keyed = pre_aggregate(&build(job, input)?, keys.clone(), aggs);
+            let keyed = pre_aggregate(&build(job, opts, input)?, keys.clone(), aggs);
             let agg = RowAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: keys.len(),
@@ -366,12 +386,13 @@ struct GroupState {
 struct GroupAggregate {
     calls: Arc<Vec<AggCall>>,
     keys: usize,
+    ttl: Option<StateTtl>,
     state: Option<ValueState<Vec<Value>, GroupState>>,
 }
 
 impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
-        self.state = Some(ctx.value_state("group-aggregate", None)?);
+        self.state = Some(ctx.value_state("group-aggregate", self.ttl)?);
         Ok(())
     }
 

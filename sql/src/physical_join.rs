@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use spate::keyed::{KeyedContext, ListState, OpenContext};
+use spate::keyed::{KeyedContext, ListState, OpenContext, StateTtl};
 use spate::operators::co_process::KeyedCoProcessFunction;
 use spate::operators::keyed_process::TimeDomain;
 use spate::{DataStream, KeyedStream, SpateError};
@@ -190,10 +190,10 @@ pub(crate) fn keyed_side(
 
 /// Builds the join of `left` and `right` (of widths `widths`) by `spec`.
 pub(crate) fn build_join(
-    left: DataStream<Row>,
-    right: DataStream<Row>,
+    (left, right): (DataStream<Row>, DataStream<Row>),
     widths: (usize, usize),
     spec: JoinSpec,
+    ttl: Option<StateTtl>,
 ) -> DataStream<Row> {
     let l = keyed_side(left, &spec.left_keys, widths.0);
     let r = keyed_side(right, &spec.right_keys, widths.1);
@@ -202,6 +202,7 @@ pub(crate) fn build_join(
         widths,
         residual: spec.residual.map(Arc::new),
         window_end: spec.window_end,
+        ttl,
         sides: None,
     })
 }
@@ -217,6 +218,8 @@ struct JoinFunction {
     widths: (usize, usize),
     residual: Option<Arc<ScalarExpr>>,
     window_end: Option<(usize, usize)>,
+    /// `table.exec.state.ttl` (never for a window join).
+    ttl: Option<StateTtl>,
     sides: Option<(SideState, SideState)>,
 }
 
@@ -353,8 +356,8 @@ impl Side {
 impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
         self.sides = Some((
-            ctx.list_state("join-left", None)?,
-            ctx.list_state("join-right", None)?,
+            ctx.list_state("join-left", self.ttl)?,
+            ctx.list_state("join-right", self.ttl)?,
         ));
         Ok(())
     }

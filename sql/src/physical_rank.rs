@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use spate::keyed::{KeyedContext, OpenContext, ValueState};
+use spate::keyed::{KeyedContext, OpenContext, StateTtl, ValueState};
 use spate::operators::keyed_process::KeyedProcessFunction;
 use spate::{DataStream, SpateError};
 
@@ -29,6 +29,7 @@ pub(crate) fn build_top_n(
     order: Vec<SortKey>,
     limit: Option<u64>,
     (width, insert_only): (usize, bool),
+    ttl: Option<StateTtl>,
 ) -> Result<DataStream<Row>> {
     let unsupported = |feature: String| SqlError::Unsupported {
         pos: Default::default(),
@@ -57,6 +58,7 @@ pub(crate) fn build_top_n(
         order: Arc::new(order),
         limit: limit as usize,
         width,
+        ttl,
         state: None,
     }))
 }
@@ -70,6 +72,7 @@ struct TopN {
     limit: usize,
     /// The input's columns (key columns computed for the exchange follow).
     width: usize,
+    ttl: Option<StateTtl>,
     state: Option<ValueState<Vec<Value>, Vec<Ranked>>>,
 }
 
@@ -96,7 +99,7 @@ impl TopN {
 
 impl KeyedProcessFunction<Vec<Value>, Row, Row> for TopN {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
-        self.state = Some(ctx.value_state("top-n", None)?);
+        self.state = Some(ctx.value_state("top-n", self.ttl)?);
         Ok(())
     }
 

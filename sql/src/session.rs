@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use sqlparser::ast::{self, Spanned, Statement, TableObject};
 
 use spate::config::Config;
+use spate::keyed::StateTtl;
 use spate::sinks::{BlackholeSink, CollectSink};
 use spate::{Job, JobBuilder, JobResult};
 
@@ -16,6 +17,7 @@ use crate::catalog::{Catalog, Entry, TableDef, ViewDef};
 use crate::connectors::{TableSink, sink_for, validate_source};
 use crate::error::{Errors, Pos, Result, SqlError};
 use crate::logical::LogicalPlan;
+use crate::physical::PhysicalOptions;
 use crate::row::Row;
 use crate::rules::optimize;
 use crate::schema::{Field, Schema};
@@ -211,12 +213,9 @@ impl Session {
                     format!("'{RESULT_MODE}' is 'table', 'changelog' or 'tableau', not '{value}'"),
                 ));
             }
-            "table.exec.state.ttl" => {
-                // Regular joins are not planned yet, and group aggregates keep
-                // their state: accepting a TTL here would silently not apply it.
-                return Err(
-                    errors.unsupported(at, "'table.exec.state.ttl' (state TTL for SQL operators)")
-                );
+            STATE_TTL => {
+                parse_duration_ms(&value)
+                    .map_err(|m| errors.semantic(at, format!("'{STATE_TTL}' = '{value}': {m}")))?;
             }
             _ => {}
         }
@@ -506,7 +505,13 @@ impl Session {
 
     fn run_insert(&self, table: &TableDef, plan: &LogicalPlan) -> Result<JobResult> {
         let job = Job::builder(&format!("insert into {}", table.name));
-        add_insert(&job, table, plan, table.name.as_str())?;
+        add_insert(
+            &job,
+            &self.physical_options(),
+            table,
+            plan,
+            table.name.as_str(),
+        )?;
         Ok(job.build()?.run(&self.config)?)
     }
 
@@ -525,14 +530,11 @@ impl Session {
         }
         let names: Vec<&str> = planned.iter().map(|(t, _)| t.name.as_str()).collect();
         let job = Job::builder(&format!("statement set into {}", names.join(", ")));
+        let opts = self.physical_options();
         for (i, (table, plan)) in planned.iter().enumerate() {
             // Sinks are operators: two INSERTs into one table need two names.
-            add_insert(
-                &job,
-                table,
-                &plan.plan,
-                &format!("{}#{}", table.name, i + 1),
-            )?;
+            let name = format!("{}#{}", table.name, i + 1);
+            add_insert(&job, &opts, table, &plan.plan, &name)?;
         }
         let result = job.build()?.run(&self.config)?;
         Ok(Outcome::Inserted {
@@ -541,11 +543,24 @@ impl Session {
         })
     }
 
+    /// What the session's settings ask of the physical plan.
+    fn physical_options(&self) -> PhysicalOptions {
+        let ttl_ms = self
+            .settings
+            .get(STATE_TTL)
+            .and_then(|v| parse_duration_ms(v).ok())
+            .filter(|ms| *ms > 0);
+        PhysicalOptions {
+            state_ttl: ttl_ms.map(StateTtl::new),
+        }
+    }
+
     /// Runs a planned query and collects its rows.
     pub fn run_collect(&self, plan: &LogicalPlan) -> Result<(Vec<Row>, JobResult)> {
         let sink = CollectSink::new();
         let job = Job::builder("select");
-        physical::build(&job, plan)?.sink_with_checksum("select", sink.clone());
+        physical::build(&job, &self.physical_options(), plan)?
+            .sink_with_checksum("select", sink.clone());
         let result = job.build()?.run(&self.config)?;
         Ok((sink.take(), result))
     }
@@ -562,7 +577,7 @@ impl Session {
             }
         };
         let job = Job::builder("explain");
-        let stream = physical::build(&job, &planned.plan)?;
+        let stream = physical::build(&job, &self.physical_options(), &planned.plan)?;
         stream.sink("sink", BlackholeSink);
         let physical = job.build()?.explain();
         Ok(Outcome::Explain(format!(
@@ -575,15 +590,50 @@ impl Session {
 }
 
 /// Plans `plan` onto `job` with `table`'s sink, named `name`.
-fn add_insert(job: &JobBuilder, table: &TableDef, plan: &LogicalPlan, name: &str) -> Result<()> {
+fn add_insert(
+    job: &JobBuilder,
+    opts: &PhysicalOptions,
+    table: &TableDef,
+    plan: &LogicalPlan,
+    name: &str,
+) -> Result<()> {
     let sink = sink_for(table)?;
-    let stream = physical::build(job, plan)?;
+    let stream = physical::build(job, opts, plan)?;
     match sink {
         TableSink::Print(p) => stream.sink_with_checksum(name, p),
         TableSink::Blackhole => stream.sink_with_checksum(name, BlackholeSink),
         TableSink::File(f) => stream.sink_with_checksum(name, f),
     }
     Ok(())
+}
+
+/// Flink's idle state retention for regular joins, group aggregates and
+/// Top-N (`0`, the default, keeps state for good).
+pub const STATE_TTL: &str = "table.exec.state.ttl";
+
+/// A duration as Flink writes one: a number of ms, or a number and a unit
+/// (`ms`, `s`, `min`, `h`, `d`, or their long forms), e.g. `'1 h'`.
+pub fn parse_duration_ms(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "expected a duration such as '1 h', '30 min' or '60000'".to_string())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        other => {
+            return Err(format!(
+                "unknown time unit `{other}`; expected ms, s, min, h or d"
+            ));
+        }
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| "the duration is too long".to_string())
 }
 
 /// How a client shows a query's rows (Flink's SQL client setting):

@@ -130,11 +130,6 @@ fn unsupported_features_are_named_not_run() {
             "SELECT DISTINCT",
             Pos::new(8, 1),
         ),
-        (
-            "SET 'table.exec.state.ttl' = '1 h'",
-            "'table.exec.state.ttl' (state TTL for SQL operators)",
-            Pos::new(8, 1),
-        ),
     ];
     for (sql, feature, pos) in cases {
         let e = error_of(sql);
