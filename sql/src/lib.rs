@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod error;
 pub mod expr;
 pub mod function;
+mod interval_bounds;
 pub mod logical;
 pub mod nexmark;
 pub mod row;

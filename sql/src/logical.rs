@@ -369,6 +369,7 @@ impl LogicalPlan {
                 "{pad}{}(joinType=[{}], where=[{}], select=[{}])",
                 match crate::physical_join::JoinSpec::plan(*kind, left, right, condition.as_ref()) {
                     Ok(spec) if spec.is_window_join() => "WindowJoin",
+                    Ok(spec) if spec.is_interval_join() => "IntervalJoin",
                     _ => "Join",
                 },
                 kind.flink_name(),

@@ -22,7 +22,7 @@ use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
 use crate::physical_join::{JoinSpec, build_join};
-use crate::physical_rank::build_top_n;
+use crate::physical_rank::{InputShape, build_top_n};
 use crate::row::{Row, RowKind};
 use crate::value::Value;
 
@@ -78,7 +78,11 @@ pub fn build(
             partition.clone(),
             order.clone(),
             *limit,
-            (input.schema().len(), input.is_insert_only()),
+            InputShape {
+                width: input.schema().len(),
+                insert_only: input.is_insert_only(),
+                rowtime: input.schema().rowtime,
+            },
             opts.state_ttl,
         )?,
         LogicalPlan::Union { inputs, .. } => {
@@ -100,7 +104,9 @@ pub fn build(
         } => {
             let spec = JoinSpec::plan(*kind, left, right, condition.as_ref())?;
             let widths = (left.schema().len(), right.schema().len());
-            let ttl = opts.state_ttl.filter(|_| !spec.is_window_join());
+            let ttl = opts
+                .state_ttl
+                .filter(|_| !spec.is_window_join() && !spec.is_interval_join());
             let inputs = (build(job, opts, left)?, build(job, opts, right)?);
             build_join(inputs, widths, spec, ttl)
         }

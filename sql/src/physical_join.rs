@@ -16,6 +16,7 @@ use spate::{DataStream, KeyedStream, SpateError};
 
 use crate::error::{Result, SqlError};
 use crate::expr::{BinOp, ScalarExpr};
+use crate::interval_bounds::{IntervalBounds, interval_bounds};
 use crate::logical::{JoinType, LogicalPlan, WindowColumn, WindowGroup};
 use crate::row::{Row, RowKind};
 use crate::rules::max_column;
@@ -31,8 +32,35 @@ pub(crate) struct JoinSpec {
     left_keys: Vec<ScalarExpr>,
     right_keys: Vec<ScalarExpr>,
     residual: Option<ScalarExpr>,
-    /// `(left column, right column)` of the window end, for a window join.
-    window_end: Option<(usize, usize)>,
+    /// When a stored row can match nothing more: window and interval joins.
+    expiry: Option<Expiry>,
+}
+
+/// When a stored row of a window or interval join can match no row that
+/// is still to come, so the watermark frees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Expiry {
+    /// A window join: `(left, right)` columns of the window end; a row
+    /// goes when its window closes, and the key (which holds the window
+    /// bounds) with it.
+    Window(usize, usize),
+    /// An interval join: `(left, right)` time columns and the bounds of
+    /// `left time - right time`.
+    Interval(usize, usize, IntervalBounds),
+}
+
+impl Expiry {
+    /// The last event time at which a row of `side` can still join.
+    fn last_match(&self, side: Side, row: &[Value]) -> i64 {
+        let at = |col: usize| row.get(col).and_then(Value::as_i64).unwrap_or(i64::MIN);
+        match (*self, side) {
+            (Expiry::Window(l, _), Side::Left) => at(l).saturating_sub(1),
+            (Expiry::Window(_, r), Side::Right) => at(r).saturating_sub(1),
+            // A right row at `t` comes at `l - upper` at the earliest.
+            (Expiry::Interval(l, _, b), Side::Left) => at(l).saturating_sub(b.lower),
+            (Expiry::Interval(_, r, b), Side::Right) => at(r).saturating_add(b.upper),
+        }
+    }
 }
 
 impl JoinSpec {
@@ -51,7 +79,7 @@ impl JoinSpec {
             left_keys: Vec::new(),
             right_keys: Vec::new(),
             residual: None,
-            window_end: None,
+            expiry: None,
         };
         let mut rest = Vec::new();
         for c in condition.cloned().map(conjuncts).unwrap_or_default() {
@@ -79,9 +107,14 @@ impl JoinSpec {
                 snippet: String::new(),
             });
         }
+        spec.expiry = spec
+            .window_join(left, right)
+            .map(|(l, r)| Expiry::Window(l, r));
+        if spec.expiry.is_none() && kind == JoinType::Inner {
+            spec.expiry = interval_of(left, right, &rest);
+        }
         spec.residual = and_all(rest);
-        spec.window_end = spec.window_join(left, right);
-        if spec.window_end.is_some() && kind != JoinType::Inner {
+        if spec.is_window_join() && kind != JoinType::Inner {
             return Err(SqlError::Unsupported {
                 pos: Default::default(),
                 feature: format!("an outer window join ({})", kind.flink_name()),
@@ -105,8 +138,29 @@ impl JoinSpec {
 
     /// True for a window join.
     pub(crate) fn is_window_join(&self) -> bool {
-        self.window_end.is_some()
+        matches!(self.expiry, Some(Expiry::Window(..)))
     }
+
+    /// True for an interval join.
+    pub(crate) fn is_interval_join(&self) -> bool {
+        matches!(self.expiry, Some(Expiry::Interval(..)))
+    }
+}
+
+/// The interval join of `left` and `right` that `conditions` (the
+/// non-key part of an inner join's condition) make, if any: both sides
+/// append-only, with time attributes bounded against each other.
+fn interval_of(
+    left: &LogicalPlan,
+    right: &LogicalPlan,
+    conditions: &[ScalarExpr],
+) -> Option<Expiry> {
+    if !left.is_insert_only() || !right.is_insert_only() {
+        return None;
+    }
+    let (lt, rt) = (left.schema().rowtime?, right.schema().rowtime?);
+    let bounds = interval_bounds(conditions, left.schema().len(), (lt, rt))?;
+    (bounds.lower <= bounds.upper).then_some(Expiry::Interval(lt, rt, bounds))
 }
 
 /// `a = b` with `a` over the left side only and `b` over the right only
@@ -201,7 +255,7 @@ pub(crate) fn build_join(
         kind: spec.kind,
         widths,
         residual: spec.residual.map(Arc::new),
-        window_end: spec.window_end,
+        expiry: spec.expiry,
         ttl,
         sides: None,
     })
@@ -217,8 +271,8 @@ struct JoinFunction {
     kind: JoinType,
     widths: (usize, usize),
     residual: Option<Arc<ScalarExpr>>,
-    window_end: Option<(usize, usize)>,
-    /// `table.exec.state.ttl` (never for a window join).
+    expiry: Option<Expiry>,
+    /// `table.exec.state.ttl` (never for a window or interval join).
     ttl: Option<StateTtl>,
     sides: Option<(SideState, SideState)>,
 }
@@ -257,15 +311,14 @@ impl JoinFunction {
             }
             return Ok(());
         }
-        if let Some((l, r)) = self.window_end {
-            let col = if side == Side::Left { l } else { r };
-            let end = row.get(col).as_i64().unwrap_or(i64::MIN);
-            // A window the watermark has passed is closed: late rows are
-            // dropped, as Flink's window join does.
-            if end.saturating_sub(1) <= ctx.current_watermark() {
+        if let Some(expiry) = self.expiry {
+            let last = expiry.last_match(side, &row.values);
+            // A row that could only join rows the watermark has passed is
+            // late and dropped, as Flink's window and interval joins do.
+            if last <= ctx.current_watermark() {
                 return Ok(());
             }
-            ctx.register_event_time_timer(end - 1);
+            ctx.register_event_time_timer(last);
         }
         let adding = row.kind.is_addition();
         let mut others = other.get(ctx)?;
@@ -378,16 +431,30 @@ impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
         self.on_row(Side::Right, row, ctx)
     }
 
-    /// A window join's window closed: its key's rows go.
+    /// A window join's window closed: its key's rows go. An interval
+    /// join drops the rows that can join nothing after `timestamp`.
     fn on_timer(
         &mut self,
-        _timestamp: i64,
+        timestamp: i64,
         _domain: TimeDomain,
         ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
     ) -> spate::Result<()> {
-        if let Some((left, right)) = self.sides {
+        let (Some((left, right)), Some(expiry)) = (self.sides, self.expiry) else {
+            return Ok(());
+        };
+        if let Expiry::Window(..) = expiry {
             left.clear(ctx)?;
-            right.clear(ctx)?;
+            return right.clear(ctx);
+        }
+        for (state, side) in [(left, Side::Left), (right, Side::Right)] {
+            let mut rows = state.get(ctx)?;
+            let before = rows.len();
+            rows.retain(|(r, _)| expiry.last_match(side, r) > timestamp);
+            if rows.is_empty() {
+                state.clear(ctx)?;
+            } else if rows.len() != before {
+                state.update(ctx, rows)?;
+            }
         }
         Ok(())
     }

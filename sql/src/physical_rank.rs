@@ -22,15 +22,31 @@ use crate::physical_join::keyed_side;
 use crate::row::{Row, RowKind};
 use crate::value::Value;
 
+/// What the Top-N needs to know of its input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InputShape {
+    /// The number of columns.
+    pub width: usize,
+    /// True when the input has no updates or deletes.
+    pub insert_only: bool,
+    /// The time attribute's column, if any.
+    pub rowtime: Option<usize>,
+}
+
 /// Builds the Top-N of `input` by `partition` and `order`, keeping `limit`.
 pub(crate) fn build_top_n(
     input: DataStream<Row>,
     partition: Vec<ScalarExpr>,
     order: Vec<SortKey>,
     limit: Option<u64>,
-    (width, insert_only): (usize, bool),
+    input_shape: InputShape,
     ttl: Option<StateTtl>,
 ) -> Result<DataStream<Row>> {
+    let InputShape {
+        width,
+        insert_only,
+        rowtime,
+    } = input_shape;
     let unsupported = |feature: String| SqlError::Unsupported {
         pos: Default::default(),
         feature,
@@ -58,6 +74,7 @@ pub(crate) fn build_top_n(
         order: Arc::new(order),
         limit: limit as usize,
         width,
+        rowtime,
         ttl,
         state: None,
     }))
@@ -72,13 +89,18 @@ struct TopN {
     limit: usize,
     /// The input's columns (key columns computed for the exchange follow).
     width: usize,
+    /// The input's time attribute, which orders rows equal in the sort
+    /// keys before their values do.
+    rowtime: Option<usize>,
     ttl: Option<StateTtl>,
     state: Option<ValueState<Vec<Value>, Vec<Ranked>>>,
 }
 
 impl TopN {
     /// The order of two kept rows: by the sort keys (`DESC` reversed),
-    /// then by the row values.
+    /// then by event time (Flink ranks ties by arrival, which for input in
+    /// event-time order is this, and unlike arrival is the same on every
+    /// core count), then by the row values.
     fn compare(&self, a: &Ranked, b: &Ranked) -> Ordering {
         for (k, (x, y)) in self.order.iter().zip(a.0.iter().zip(&b.0)) {
             let o = x.cmp(y);
@@ -87,7 +109,8 @@ impl TopN {
                 return o;
             }
         }
-        a.1.cmp(&b.1)
+        let time = |r: &Ranked| self.rowtime.and_then(|i| r.1.get(i).cloned());
+        time(a).cmp(&time(b)).then_with(|| a.1.cmp(&b.1))
     }
 
     fn numbered(kind: RowKind, row: &[Value], n: usize) -> Row {

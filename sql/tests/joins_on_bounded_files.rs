@@ -255,3 +255,54 @@ fn joins_that_are_not_planned_say_so() {
         "{outer_window}"
     );
 }
+
+/// `views` (tests/golden/views.csv, in event-time order, 2 s watermark delay).
+fn views_ddl() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/views.csv");
+    format!(
+        "CREATE TABLE views (user_name STRING, page STRING, ts TIMESTAMP(3), \
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
+        path.display()
+    )
+}
+
+#[test]
+fn an_interval_join_matches_rows_within_the_bounds_and_is_planned_as_one() {
+    // Views up to 3 s after a click of the same user (both ends included:
+    // bob's p8 is exactly 3 s after his /home click).
+    let sql = "SELECT c.user_name, c.url, v.page FROM clicks c JOIN views v \
+               ON c.user_name = v.user_name AND v.ts BETWEEN c.ts AND c.ts + INTERVAL '3' SECOND;";
+    let want = [
+        "+I[alice, /cart, p3]",
+        "+I[alice, /home, p1]",
+        "+I[alice, /pay, p7]",
+        "+I[bob, /cart, p2]",
+        "+I[bob, /home, p8]",
+        "+I[carol, /home, p5]",
+        "+I[carol, /pay, p9]",
+    ];
+    for cores in [1, 2] {
+        let mut s = Session::new(config(cores));
+        let (rows, _) = run_select(&mut s, &format!("{}{}{sql}", ddl(), views_ddl()));
+        assert_eq!(sorted_lines(&rows), want, "{cores} cores");
+    }
+    let mut s = Session::new(config(1));
+    let plan = s
+        .execute(&format!("{}{}EXPLAIN {sql}", ddl(), views_ddl()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(Outcome::Explain(text)) = plan.last() else {
+        panic!("EXPLAIN gave no plan");
+    };
+    assert!(text.contains("IntervalJoin"), "{text}");
+    // One bound only leaves a row's partners unbounded in time: a regular join.
+    let open = "SELECT c.url, v.page FROM clicks c JOIN views v \
+                ON c.user_name = v.user_name AND v.ts >= c.ts;";
+    let plan = s
+        .execute(&format!("EXPLAIN {open}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(Outcome::Explain(text)) = plan.last() else {
+        panic!("EXPLAIN gave no plan");
+    };
+    assert!(!text.contains("IntervalJoin"), "{text}");
+}

@@ -405,3 +405,43 @@ fn q11_counts_the_bids_of_each_bidder_session() {
     );
     check("q11", want, 100);
 }
+
+#[test]
+fn an_interval_self_join_of_bids_pairs_each_bid_with_the_next_second_of_its_auction() {
+    // State is freed by the watermark as the join goes (an interval join):
+    // the pairs must still be every pair the bounds allow. Fewer events
+    // than the other tests: a hot auction's bids all meet each other.
+    const PAIR_EVENTS: u64 = 6_000;
+    let sql = format!(
+        "{}\nSELECT b1.auction, b1.bidder, b1.dateTime, b2.bidder, b2.dateTime \
+         FROM bid b1 JOIN bid b2 ON b1.auction = b2.auction \
+         AND b2.dateTime BETWEEN b1.dateTime AND b1.dateTime + INTERVAL '1' SECOND;",
+        nexmark_ddl_at(PAIR_EVENTS, RATE)
+    );
+    let mut want: BTreeMap<Vec<Value>, i64> = BTreeMap::new();
+    let bids = nexmark_rows(&nexmark_ddl_at(PAIR_EVENTS, RATE), "bid");
+    for (_, group) in grouped(bids, &[B_AUCTION]) {
+        for a in &group {
+            for b in &group {
+                let (ta, tb) = (int(&a[B_TIME]), int(&b[B_TIME]));
+                if ta <= tb && tb <= ta + 1_000 {
+                    let row = vec![
+                        a[B_AUCTION].clone(),
+                        a[B_BIDDER].clone(),
+                        a[B_TIME].clone(),
+                        b[B_BIDDER].clone(),
+                        b[B_TIME].clone(),
+                    ];
+                    *want.entry(row).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    let pairs: i64 = want.values().sum();
+    assert!(pairs > 6_000, "{pairs} pairs");
+    for cores in [1, 2] {
+        let mut s = Session::new(config(cores));
+        let got = materialize_counts(&run_select(&mut s, &sql).0);
+        assert!(got == want, "{cores} cores: the pairs differ");
+    }
+}

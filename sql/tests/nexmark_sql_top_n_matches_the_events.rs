@@ -1,7 +1,8 @@
 //! Nexmark q18 (last bid per bidder and auction) and q19 (ten highest bids
 //! per auction) in SQL, on generated events: the rows their changelogs
 //! leave equal what is computed here from the bids themselves, sorted the
-//! way the queries say (ties by the row's values), on one and two cores.
+//! way the queries say (ties by event time, then by the row's values), on
+//! one and two cores.
 
 use spate_sql::{Row, Session, Value};
 
@@ -31,9 +32,18 @@ fn bids() -> Vec<Vec<Value>> {
     all
 }
 
-/// `order` first (descending), then the row's values ascending.
+/// The bid's event time.
+const DATE_TIME: usize = 5;
+
+/// `order` first (descending), then event time, then the row's values
+/// (ascending): the Top-N's order for rows equal in `order`.
 fn ranked(mut group: Vec<Vec<Value>>, order: usize, keep: usize) -> Vec<Vec<Value>> {
-    group.sort_by(|a, b| b[order].cmp(&a[order]).then_with(|| a.cmp(b)));
+    group.sort_by(|a, b| {
+        b[order]
+            .cmp(&a[order])
+            .then_with(|| a[DATE_TIME].cmp(&b[DATE_TIME]))
+            .then_with(|| a.cmp(b))
+    });
     group.truncate(keep);
     group
 }
@@ -65,7 +75,7 @@ fn nexmark_q19_sql_keeps_the_ten_highest_bids_of_each_auction() {
 fn nexmark_q18_sql_keeps_the_last_bid_of_each_bidder_on_each_auction() {
     let mut want: Vec<Vec<Value>> = grouped(bids(), &[1, 0])
         .into_values()
-        .flat_map(|g| ranked(g, 5, 1))
+        .flat_map(|g| ranked(g, DATE_TIME, 1))
         .collect();
     want.sort();
     assert!(want.len() > 100, "{} rows", want.len());
