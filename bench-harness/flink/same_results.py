@@ -285,6 +285,13 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        meta = {"date": datetime.date.today().isoformat(), "commit": commit,
+                "machine": os.uname().nodename, "cpus": os.cpu_count(),
+                "events": args.events, "rate": args.rate, "par": args.par, "result": report}
+        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+            json.dump(meta, f, indent=1)
     print(text)
     sys.exit(0 if all_equal else 1)
 
