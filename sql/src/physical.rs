@@ -4,6 +4,8 @@
 //! `WindowAggregate` first compute their keys and arguments in a chained
 //! `Calc`, then cross a keyed exchange (rows are rkyv-serialized there).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use spate::keyed::{KeyedContext, OpenContext, StateTtl, ValueState};
@@ -17,6 +19,7 @@ use spate::{DataStream, JobBuilder, KeyedStream, SpateError};
 use spate_state::AggregateFunction;
 
 use crate::aggregate::Accs;
+use crate::catalog::TableDef;
 use crate::connectors::TableSource;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
@@ -36,30 +39,62 @@ pub struct PhysicalOptions {
     pub state_ttl: Option<StateTtl>,
 }
 
-/// Builds the operators of `plan` into `job`; returns its output stream.
-pub fn build(
-    job: &JobBuilder,
-    opts: &PhysicalOptions,
-    plan: &LogicalPlan,
-) -> Result<DataStream<Row>> {
-    Ok(match plan {
-        LogicalPlan::Scan { table } => {
-            let t = table.clone();
-            let name = format!("scan {}", table.name);
-            let open = move |split| TableSource::open(t.clone(), split);
-            if table.watermark.is_some() {
-                job.source_with_watermarks(&name, open)
-            } else {
-                job.source(&name, open)
-            }
+/// The physical planning of one job: where its operators go, the
+/// session's options, and the table scans built so far. A table read
+/// twice (a self-join, q5's two counts of bids, the INSERTs of a statement
+/// set) is read once and its rows go to every reader, as Flink's
+/// `table.optimizer.reuse-source-enabled` does by default.
+pub struct JobPlanner<'a> {
+    job: &'a JobBuilder,
+    opts: PhysicalOptions,
+    scans: RefCell<HashMap<*const TableDef, DataStream<Row>>>,
+}
+
+impl<'a> JobPlanner<'a> {
+    /// A planner adding to `job`.
+    pub fn new(job: &'a JobBuilder, opts: PhysicalOptions) -> Self {
+        Self {
+            job,
+            opts,
+            scans: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Builds the operators of `plan`; returns its output stream.
+    pub fn build(&self, plan: &LogicalPlan) -> Result<DataStream<Row>> {
+        build(self, plan)
+    }
+
+    /// The stream of `table`'s rows, one source per table and job.
+    fn scan(&self, table: &Arc<TableDef>) -> DataStream<Row> {
+        let key = Arc::as_ptr(table);
+        if let Some(s) = self.scans.borrow().get(&key) {
+            return s.clone();
+        }
+        let t = table.clone();
+        let name = format!("scan {}", table.name);
+        let open = move |split| TableSource::open(t.clone(), split);
+        let stream = if table.watermark.is_some() {
+            self.job.source_with_watermarks(&name, open)
+        } else {
+            self.job.source(&name, open)
+        };
+        self.scans.borrow_mut().insert(key, stream.clone());
+        stream
+    }
+}
+
+/// Builds the operators of `plan` into the planner's job.
+fn build(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>> {
+    Ok(match plan {
+        LogicalPlan::Scan { table } => cx.scan(table),
         LogicalPlan::Calc {
             input,
             filter,
             exprs,
             ..
         } => {
-            let stream = build(job, opts, input)?;
+            let stream = build(cx, input)?;
             if filter.is_none() && *exprs == crate::rules::identity(&input.schema()) {
                 // Only renames (`window_start AS starttime`): nothing to compute.
                 stream
@@ -74,7 +109,7 @@ pub fn build(
             limit,
             ..
         } => build_top_n(
-            build(job, opts, input)?,
+            build(cx, input)?,
             partition.clone(),
             order.clone(),
             *limit,
@@ -83,12 +118,12 @@ pub fn build(
                 insert_only: input.is_insert_only(),
                 rowtime: input.schema().rowtime,
             },
-            opts.state_ttl,
+            cx.opts.state_ttl,
         )?,
         LogicalPlan::Union { inputs, .. } => {
             let streams = inputs
                 .iter()
-                .map(|i| build(job, opts, i))
+                .map(|i| build(cx, i))
                 .collect::<Result<Vec<_>>>()?;
             match streams.split_first() {
                 Some((first, rest)) => first.union(rest),
@@ -104,29 +139,28 @@ pub fn build(
         } => {
             let spec = JoinSpec::plan(*kind, left, right, condition.as_ref())?;
             let widths = (left.schema().len(), right.schema().len());
-            let ttl = opts
+            let ttl = cx
+                .opts
                 .state_ttl
                 .filter(|_| !spec.is_window_join() && !spec.is_interval_join());
-            let inputs = (build(job, opts, left)?, build(job, opts, right)?);
+            let inputs = (build(cx, left)?, build(cx, right)?);
             build_join(inputs, widths, spec, ttl)
         }
         LogicalPlan::Filter { input, predicate } => {
             let n = input.schema().len();
             calc(
-                &build(job, opts, input)?,
+                &build(cx, input)?,
                 Some(predicate.clone()),
                 (0..n).map(ScalarExpr::Column).collect(),
             )
         }
-        LogicalPlan::Project { input, exprs, .. } => {
-            calc(&build(job, opts, input)?, None, exprs.clone())
-        }
+        LogicalPlan::Project { input, exprs, .. } => calc(&build(cx, input)?, None, exprs.clone()),
         LogicalPlan::Window {
             input,
             kind,
             time_col,
             ..
-        } => window_tvf(&build(job, opts, input)?, *kind, *time_col)?,
+        } => window_tvf(&build(cx, input)?, *kind, *time_col)?,
         LogicalPlan::Aggregate {
             input, group, aggs, ..
         } => {
@@ -141,11 +175,11 @@ pub fn build(
                     snippet: String::new(),
                 });
             }
-            let keyed = pre_aggregate(&build(job, opts, input)?, group.clone(), aggs);
+            let keyed = pre_aggregate(&build(cx, input)?, group.clone(), aggs);
             keyed.process(GroupAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: group.len(),
-                ttl: opts.state_ttl,
+                ttl: cx.opts.state_ttl,
                 state: None,
             })
         }
@@ -170,7 +204,7 @@ pub fn build(
                     WindowGroup::Window(_) => None,
                 })
                 .collect();
-            let keyed = pre_aggregate(&build(job, opts, input)?, keys.clone(), aggs);
+            let keyed = pre_aggregate(&build(cx, input)?, keys.clone(), aggs);
             let agg = RowAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: keys.len(),

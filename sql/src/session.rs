@@ -9,7 +9,7 @@ use sqlparser::ast::{self, Spanned, Statement, TableObject};
 use spate::config::Config;
 use spate::keyed::StateTtl;
 use spate::sinks::{BlackholeSink, CollectSink};
-use spate::{Job, JobBuilder, JobResult};
+use spate::{Job, JobResult};
 
 use crate::bind_expr::{ExprBinder, pos_ident, pos_of};
 use crate::bind_query::QueryBinder;
@@ -17,13 +17,13 @@ use crate::catalog::{Catalog, Entry, TableDef, ViewDef};
 use crate::connectors::{TableSink, sink_for, validate_source};
 use crate::error::{Errors, Pos, Result, SqlError};
 use crate::logical::LogicalPlan;
-use crate::physical::PhysicalOptions;
+use crate::physical::{JobPlanner, PhysicalOptions};
 use crate::row::Row;
 use crate::rules::optimize;
 use crate::schema::{Field, Schema};
+use crate::script;
 use crate::script::{CreateFunction, Located, ScriptStatement, TableExtras, parse_script};
 use crate::value::DataType;
-use crate::{physical, script};
 
 /// What one statement did.
 #[derive(Debug)]
@@ -505,13 +505,8 @@ impl Session {
 
     fn run_insert(&self, table: &TableDef, plan: &LogicalPlan) -> Result<JobResult> {
         let job = Job::builder(&format!("insert into {}", table.name));
-        add_insert(
-            &job,
-            &self.physical_options(),
-            table,
-            plan,
-            table.name.as_str(),
-        )?;
+        let planner = JobPlanner::new(&job, self.physical_options());
+        add_insert(&planner, table, plan, table.name.as_str())?;
         Ok(job.build()?.run(&self.config)?)
     }
 
@@ -530,11 +525,12 @@ impl Session {
         }
         let names: Vec<&str> = planned.iter().map(|(t, _)| t.name.as_str()).collect();
         let job = Job::builder(&format!("statement set into {}", names.join(", ")));
-        let opts = self.physical_options();
+        // One planner: a table the INSERTs share is read once for all.
+        let planner = JobPlanner::new(&job, self.physical_options());
         for (i, (table, plan)) in planned.iter().enumerate() {
             // Sinks are operators: two INSERTs into one table need two names.
             let name = format!("{}#{}", table.name, i + 1);
-            add_insert(&job, &opts, table, &plan.plan, &name)?;
+            add_insert(&planner, table, &plan.plan, &name)?;
         }
         let result = job.build()?.run(&self.config)?;
         Ok(Outcome::Inserted {
@@ -559,7 +555,8 @@ impl Session {
     pub fn run_collect(&self, plan: &LogicalPlan) -> Result<(Vec<Row>, JobResult)> {
         let sink = CollectSink::new();
         let job = Job::builder("select");
-        physical::build(&job, &self.physical_options(), plan)?
+        JobPlanner::new(&job, self.physical_options())
+            .build(plan)?
             .sink_with_checksum("select", sink.clone());
         let result = job.build()?.run(&self.config)?;
         Ok((sink.take(), result))
@@ -577,7 +574,7 @@ impl Session {
             }
         };
         let job = Job::builder("explain");
-        let stream = physical::build(&job, &self.physical_options(), &planned.plan)?;
+        let stream = JobPlanner::new(&job, self.physical_options()).build(&planned.plan)?;
         stream.sink("sink", BlackholeSink);
         let physical = job.build()?.explain();
         Ok(Outcome::Explain(format!(
@@ -591,14 +588,13 @@ impl Session {
 
 /// Plans `plan` onto `job` with `table`'s sink, named `name`.
 fn add_insert(
-    job: &JobBuilder,
-    opts: &PhysicalOptions,
+    planner: &JobPlanner<'_>,
     table: &TableDef,
     plan: &LogicalPlan,
     name: &str,
 ) -> Result<()> {
     let sink = sink_for(table)?;
-    let stream = physical::build(job, opts, plan)?;
+    let stream = planner.build(plan)?;
     match sink {
         TableSink::Print(p) => stream.sink_with_checksum(name, p),
         TableSink::Blackhole => stream.sink_with_checksum(name, BlackholeSink),

@@ -306,3 +306,19 @@ fn an_interval_join_matches_rows_within_the_bounds_and_is_planned_as_one() {
     };
     assert!(!text.contains("IntervalJoin"), "{text}");
 }
+
+#[test]
+fn a_self_join_reads_its_table_once() {
+    // Every click with the clicks of the same user at least as large.
+    let sql = "SELECT a.url, b.url FROM clicks a JOIN clicks b \
+               ON a.user_name = b.user_name AND b.amount >= a.amount;";
+    let mut s = Session::new(config(2));
+    let (rows, result) = run_select(&mut s, &format!("{}{sql}", ddl()));
+    // alice 10, 5, 30: 3 + 2 + 1 pairs... as counted per user:
+    // alice 6, bob 3, carol 3, dave 1.
+    assert_eq!(rows.len(), 13, "{rows:?}");
+    assert_eq!(
+        result.metrics.source_records, 8,
+        "one scan of the 8 clicks feeds both sides"
+    );
+}

@@ -78,6 +78,10 @@ fn a_statement_set_runs_its_inserts_as_one_job() {
         assert_eq!(inserted[0].0, "big, home");
         assert_eq!(inserted[0].1.metrics.sink_records(), 3 + 4, "form {i}");
         assert_eq!(
+            inserted[0].1.metrics.source_records, 8,
+            "form {i}: both INSERTs read the one scan of clicks"
+        );
+        assert_eq!(
             lines_under(&big),
             ["alice,10", "alice,30", "bob,20"],
             "form {i}"
