@@ -436,6 +436,8 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
         Ok(())
     }
 
+    /// Updates the group's state in place (one lookup, no copy of its
+    /// accumulators: a COUNT(DISTINCT) holds every value it saw).
     fn process_element(
         &mut self,
         row: Row,
@@ -444,39 +446,53 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
         let state = self
             .state
             .ok_or_else(|| SpateError::internal("group aggregate state not opened"))?;
-        let mut cur = state.value(ctx)?.unwrap_or_else(|| GroupState {
-            accs: Accs::new(&self.calls),
-            last: None,
-        });
         let sign = if row.kind.is_addition() { 1 } else { -1 };
-        cur.accs.update(
-            &self.calls,
-            row.values.get(self.keys..).unwrap_or(&[]),
-            sign,
-        );
+        let args = row.values.get(self.keys..).unwrap_or(&[]);
         let key = ctx.key().clone();
         let with_key = |vals: &[Value]| {
             let mut v = key.clone();
             v.extend_from_slice(vals);
             v
         };
-        if cur.accs.rows <= 0 {
-            if let Some(last) = cur.last.take() {
-                ctx.collect(Row::of(RowKind::Delete, with_key(&last)));
+        let calls = &self.calls;
+        let mut out = Vec::with_capacity(2);
+        let mut emptied = false;
+        state.modify(ctx, |cur| {
+            let mut fresh = None;
+            let group = match cur {
+                Some(g) => g,
+                None => fresh.insert(GroupState {
+                    accs: Accs::new(calls),
+                    last: None,
+                }),
+            };
+            group.accs.update(calls, args, sign);
+            if group.accs.rows <= 0 {
+                if let Some(last) = group.last.take() {
+                    out.push(Row::of(RowKind::Delete, with_key(&last)));
+                }
+                emptied = true;
+                return fresh;
             }
-            return state.clear(ctx);
-        }
-        let new = cur.accs.results();
-        match &cur.last {
-            None => ctx.collect(Row::of(RowKind::Insert, with_key(&new))),
-            Some(old) if *old == new => {}
-            Some(old) => {
-                ctx.collect(Row::of(RowKind::UpdateBefore, with_key(old)));
-                ctx.collect(Row::of(RowKind::UpdateAfter, with_key(&new)));
+            let new = group.accs.results();
+            match &group.last {
+                None => out.push(Row::of(RowKind::Insert, with_key(&new))),
+                Some(old) if *old == new => {}
+                Some(old) => {
+                    out.push(Row::of(RowKind::UpdateBefore, with_key(old)));
+                    out.push(Row::of(RowKind::UpdateAfter, with_key(&new)));
+                }
             }
+            group.last = Some(new);
+            fresh
+        })?;
+        if emptied {
+            state.clear(ctx)?;
         }
-        cur.last = Some(new);
-        state.update(ctx, cur)
+        for r in out {
+            ctx.collect(r);
+        }
+        Ok(())
     }
 }
 
