@@ -118,7 +118,7 @@ pub fn contains_aggregate(e: &Expr) -> bool {
     }
 }
 
-fn agg_func_of(name: &str) -> Option<AggFunc> {
+pub(crate) fn agg_func_of(name: &str) -> Option<AggFunc> {
     Some(match name.to_ascii_uppercase().as_str() {
         "COUNT" => AggFunc::Count,
         "SUM" => AggFunc::Sum,
@@ -660,6 +660,14 @@ impl<'a> ExprBinder<'a> {
         at: Pos,
     ) -> Result<(ScalarExpr, DataType)> {
         let name = f.name.to_string();
+        if f.over.is_some()
+            && agg.is_none()
+            && let Some(i) = schema.index_of(&crate::bind_over::over_column(f))
+        {
+            // The Over node below the projection (bind_over) holds it.
+            let ty = schema.fields.get(i).map_or(DataType::Null, |x| x.ty);
+            return Ok((ScalarExpr::Column(i), ty));
+        }
         if f.over.is_some() {
             // The Rank below the projection (bind_rank) holds the number.
             if name.eq_ignore_ascii_case("ROW_NUMBER")

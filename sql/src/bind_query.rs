@@ -8,7 +8,6 @@ use sqlparser::ast::{
 };
 
 use crate::bind_expr::{AggScope, ExprBinder, LegacyWindow, contains_aggregate, pos_ident, pos_of};
-use crate::bind_rank::ROW_NUMBER_COLUMN;
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, Pos, Result};
 use crate::expr::ScalarExpr;
@@ -307,7 +306,8 @@ impl<'a> QueryBinder<'a> {
                                 .as_deref()
                                 .is_some_and(|fq| fq.eq_ignore_ascii_case(q))
                         });
-                        if f.name == ROW_NUMBER_COLUMN || !in_scope {
+                        // `$row_number` and `$over:...` are the binder's own.
+                        if f.name.starts_with('$') || !in_scope {
                             continue;
                         }
                         if input.rowtime == Some(i) {

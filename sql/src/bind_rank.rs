@@ -3,7 +3,7 @@
 //! reads; a filter on that number above (`WHERE rn <= 10`, `rn < 4`,
 //! `rn = 1`) becomes the Rank's limit: Flink's Top-N and deduplication.
 
-use sqlparser::ast::{self as ast, Expr, OrderBySort, SelectItem, WindowType};
+use sqlparser::ast::{self as ast, OrderBySort, SelectItem, WindowType};
 
 use crate::bind_expr::pos_of;
 use crate::bind_query::QueryBinder;
@@ -21,27 +21,25 @@ pub const ROW_NUMBER_COLUMN: &str = "$row_number";
 /// The most rows of one partition a Top-N keeps (its state per key).
 pub const TOP_N_MAX: u64 = 100_000;
 
-/// The `ROW_NUMBER() OVER (...)` call of `item`, if it is one.
-fn over_call(item: &SelectItem) -> Option<&ast::Function> {
-    match item {
-        SelectItem::UnnamedExpr(Expr::Function(f))
-        | SelectItem::ExprWithAlias {
-            expr: Expr::Function(f),
-            ..
-        } if f.over.is_some() => Some(f),
-        _ => None,
-    }
-}
-
 impl QueryBinder<'_> {
     /// Wraps `plan` in a `Rank` when the SELECT list has a `ROW_NUMBER()
     /// OVER (...)`; other OVER windows are refused by name.
     pub(crate) fn rank_over(&self, items: &[SelectItem], plan: LogicalPlan) -> Result<LogicalPlan> {
-        let calls: Vec<&ast::Function> = items.iter().filter_map(over_call).collect();
+        let calls = crate::bind_over::over_calls(items);
+        let is_rank = |f: &&&ast::Function| f.name.to_string().eq_ignore_ascii_case("ROW_NUMBER");
         let Some(f) = calls.first() else {
             return Ok(plan);
         };
         let at = pos_of(*f);
+        match calls.iter().filter(is_rank).count() {
+            0 => return self.over_aggregates(&calls, plan),
+            n if n < calls.len() => {
+                return Err(self
+                    .errors
+                    .unsupported(at, "ROW_NUMBER() beside OVER aggregations in one SELECT"));
+            }
+            _ => {}
+        }
         if calls.len() > 1 {
             return Err(self
                 .errors

@@ -131,6 +131,17 @@ impl JoinType {
     }
 }
 
+/// The rows an OVER aggregate covers: the current row and those before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverFrame {
+    /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW` (`None`: UNBOUNDED).
+    Rows(Option<u64>),
+    /// `RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT ROW`, in ms
+    /// (`None`: UNBOUNDED, the default with ORDER BY); rows at the same
+    /// time are peers and see each other.
+    Range(Option<i64>),
+}
+
 /// A relational operator tree.
 #[derive(Clone, Debug)]
 pub enum LogicalPlan {
@@ -218,6 +229,22 @@ pub enum LogicalPlan {
         /// `[input columns..., row number]`.
         schema: Schema,
     },
+    /// `agg(x) OVER (PARTITION BY ... ORDER BY time [frame])`: each input
+    /// row with the aggregates over its frame, in event-time order.
+    Over {
+        /// The input (append-only).
+        input: Box<LogicalPlan>,
+        /// The partition keys.
+        partition: Vec<ScalarExpr>,
+        /// The time attribute the rows are ordered by.
+        time_col: usize,
+        /// Which rows before each row its aggregates cover.
+        frame: OverFrame,
+        /// The aggregates.
+        aggs: Vec<AggCall>,
+        /// `[input columns..., aggregates...]`.
+        schema: Schema,
+    },
     /// `UNION ALL`: every row of every input.
     Union {
         /// Two or more inputs with the same column types.
@@ -256,6 +283,7 @@ impl LogicalPlan {
             | LogicalPlan::WindowAggregate { schema, .. }
             | LogicalPlan::Join { schema, .. }
             | LogicalPlan::Union { schema, .. }
+            | LogicalPlan::Over { schema, .. }
             | LogicalPlan::Rank { schema, .. } => schema.clone(),
         }
     }
@@ -275,6 +303,7 @@ impl LogicalPlan {
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Filter { input, .. }
             | LogicalPlan::Project { input, .. }
+            | LogicalPlan::Over { input, .. }
             | LogicalPlan::Calc { input, .. } => input.is_insert_only(),
         }
     }
@@ -382,6 +411,18 @@ impl LogicalPlan {
             LogicalPlan::Union { inputs, .. } => {
                 writeln!(out, "{pad}Union(all=[true], inputs=[{}])", inputs.len())
             }
+            LogicalPlan::Over {
+                partition,
+                time_col,
+                frame,
+                aggs: a,
+                ..
+            } => writeln!(
+                out,
+                "{pad}OverAggregate(partitionBy=[{}], orderBy=[${time_col} ASC], frame=[{frame:?}], select=[{}])",
+                list(partition),
+                aggs(a)
+            ),
             LogicalPlan::Rank {
                 partition,
                 order,
@@ -416,6 +457,7 @@ impl LogicalPlan {
             | LogicalPlan::Calc { input, .. }
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::WindowAggregate { input, .. }
+            | LogicalPlan::Over { input, .. }
             | LogicalPlan::Rank { input, .. } => input.explain_into(out, depth + 1),
         }
     }

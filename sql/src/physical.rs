@@ -25,6 +25,7 @@ use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
 use crate::physical_join::{JoinSpec, build_join};
+use crate::physical_over::{OverSpec, build_over};
 use crate::physical_rank::{InputShape, build_top_n};
 use crate::row::{Row, RowKind};
 use crate::value::Value;
@@ -119,6 +120,24 @@ fn build(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>> {
                 rowtime: input.schema().rowtime,
             },
             cx.opts.state_ttl,
+        )?,
+        LogicalPlan::Over {
+            input,
+            partition,
+            time_col,
+            frame,
+            aggs,
+            ..
+        } => build_over(
+            build(cx, input)?,
+            OverSpec {
+                partition: partition.clone(),
+                time_col: *time_col,
+                frame: *frame,
+                aggs: aggs.clone(),
+                width: input.schema().len(),
+            },
+            input.is_insert_only(),
         )?,
         LogicalPlan::Union { inputs, .. } => {
             let streams = inputs

@@ -98,6 +98,21 @@ fn map_children(
             limit,
             schema,
         },
+        LogicalPlan::Over {
+            input,
+            partition,
+            time_col,
+            frame,
+            aggs,
+            schema,
+        } => LogicalPlan::Over {
+            input: b(input)?,
+            partition,
+            time_col,
+            frame,
+            aggs,
+            schema,
+        },
         LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
             inputs: inputs.into_iter().map(f).collect::<Result<_>>()?,
             schema,

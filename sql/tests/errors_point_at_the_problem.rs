@@ -116,8 +116,8 @@ fn unsupported_features_are_named_not_run() {
             Pos::new(8, 34),
         ),
         (
-            "SELECT auction, MAX(price) OVER (ORDER BY dateTime) FROM bid",
-            "the OVER aggregation `MAX(...) OVER (...)`",
+            "SELECT auction, MAX(price) OVER (ORDER BY dateTime GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM bid",
+            "GROUPS frames",
             Pos::new(8, 17),
         ),
         (

@@ -445,3 +445,38 @@ fn an_interval_self_join_of_bids_pairs_each_bid_with_the_next_second_of_its_auct
         assert!(got == want, "{cores} cores: the pairs differ");
     }
 }
+
+#[test]
+fn an_over_aggregation_gives_each_bid_the_max_of_its_auctions_last_three() {
+    // Bids of an auction in event time (ties by their values), each with
+    // the highest price among itself and the two before it.
+    let sql = format!(
+        "{}\nSELECT auction, bidder, price, dateTime, MAX(price) OVER (PARTITION BY auction \
+           ORDER BY dateTime ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM bid;",
+        nexmark_ddl_at(EVENTS, RATE)
+    );
+    let mut want = Vec::new();
+    for (_, mut group) in grouped(bids(), &[B_AUCTION]) {
+        group.sort_by(|a, b| int(&a[B_TIME]).cmp(&int(&b[B_TIME])).then_with(|| a.cmp(b)));
+        for (i, b) in group.iter().enumerate() {
+            let from = i.saturating_sub(2);
+            let max = group[from..=i].iter().map(|x| int(&x[B_PRICE])).max();
+            want.push(vec![
+                b[B_AUCTION].clone(),
+                b[B_BIDDER].clone(),
+                b[B_PRICE].clone(),
+                b[B_TIME].clone(),
+                Value::Int(max.unwrap_or(0)),
+            ]);
+        }
+    }
+    let mut counts: BTreeMap<Vec<Value>, i64> = BTreeMap::new();
+    for row in want {
+        *counts.entry(row).or_insert(0) += 1;
+    }
+    for cores in [1, 2] {
+        let mut s = Session::new(config(cores));
+        let got = materialize_counts(&run_select(&mut s, &sql).0);
+        assert!(got == counts, "{cores} cores: the rows differ");
+    }
+}
