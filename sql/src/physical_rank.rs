@@ -64,15 +64,11 @@ pub(crate) fn build_top_n(
             "a Top-N of {limit} rows per partition (at most {TOP_N_MAX})"
         )));
     }
-    if !insert_only {
-        return Err(unsupported(
-            "Top-N over an updating (changelog) input".into(),
-        ));
-    }
     let keyed = keyed_side(input, &partition, width);
     Ok(keyed.process(TopN {
         order: Arc::new(order),
         limit: limit as usize,
+        retracting: !insert_only,
         width,
         rowtime,
         ttl,
@@ -87,6 +83,11 @@ type Ranked = (Vec<Value>, Vec<Value>);
 struct TopN {
     order: Arc<Vec<SortKey>>,
     limit: usize,
+    /// An updating input: every row of the partition is kept, so a row
+    /// retracted from the first N is replaced by the next one (Flink's
+    /// retract Top-N; its state grows with the partition, as Flink's does,
+    /// unless `table.exec.state.ttl` bounds it).
+    retracting: bool,
     /// The input's columns (key columns computed for the exchange follow).
     width: usize,
     /// The input's time attribute, which orders rows equal in the sort
@@ -111,6 +112,55 @@ impl TopN {
         }
         let time = |r: &Ranked| self.rowtime.and_then(|i| r.1.get(i).cloned());
         time(a).cmp(&time(b)).then_with(|| a.1.cmp(&b.1))
+    }
+
+    /// A row of an updating input: added to or removed from the
+    /// partition's sorted rows; the numbers 1..=N that changed are
+    /// retracted and emitted again (`-U`/`+U`), a number reached for the
+    /// first time inserted, a number no row holds any more deleted.
+    fn retracting_row(
+        &self,
+        row: Ranked,
+        adding: bool,
+        state: ValueState<Vec<Value>, Vec<Ranked>>,
+        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+    ) -> spate::Result<()> {
+        let mut out = Vec::new();
+        state.modify(ctx, |cur| {
+            let mut fresh = None;
+            let all = match cur {
+                Some(all) => all,
+                None => fresh.insert(Vec::new()),
+            };
+            let before: Vec<Vec<Value>> =
+                all.iter().take(self.limit).map(|r| r.1.clone()).collect();
+            let at = all.partition_point(|r| self.compare(r, &row) == Ordering::Less);
+            if adding {
+                all.insert(at, row);
+            } else if all.get(at).is_some_and(|r| *r == row) {
+                all.remove(at);
+            } else {
+                // Retracting a row never added changes nothing.
+                return fresh;
+            }
+            for n in at..self.limit {
+                match (before.get(n), all.get(n).map(|r| &r.1)) {
+                    (Some(old), Some(new)) if old == new => {}
+                    (Some(old), Some(new)) => {
+                        out.push(Self::numbered(RowKind::UpdateBefore, old, n + 1));
+                        out.push(Self::numbered(RowKind::UpdateAfter, new, n + 1));
+                    }
+                    (None, Some(new)) => out.push(Self::numbered(RowKind::Insert, new, n + 1)),
+                    (Some(old), None) => out.push(Self::numbered(RowKind::Delete, old, n + 1)),
+                    (None, None) => break,
+                }
+            }
+            fresh
+        })?;
+        for r in out {
+            ctx.collect(r);
+        }
+        Ok(())
     }
 
     fn numbered(kind: RowKind, row: &[Value], n: usize) -> Row {
@@ -143,6 +193,9 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for TopN {
             })?);
         }
         let new: Ranked = (sort, row.values);
+        if self.retracting {
+            return self.retracting_row(new, row.kind.is_addition(), state, ctx);
+        }
         let mut kept = state.value(ctx)?.unwrap_or_default();
         let at = kept.partition_point(|r| self.compare(r, &new) == Ordering::Less);
         if at >= self.limit {

@@ -480,3 +480,36 @@ fn an_over_aggregation_gives_each_bid_the_max_of_its_auctions_last_three() {
         assert!(got == counts, "{cores} cores: the rows differ");
     }
 }
+
+#[test]
+fn a_top_n_over_bid_counts_leaves_the_three_most_bid_auctions() {
+    // A Top-N over an updating aggregate: every count change re-ranks.
+    let sql = format!(
+        "{}\nSELECT auction, num, rn FROM (SELECT auction, num, \
+           ROW_NUMBER() OVER (ORDER BY num DESC) AS rn \
+           FROM (SELECT auction, COUNT(*) AS num FROM bid GROUP BY auction)) WHERE rn <= 3;",
+        nexmark_ddl_at(EVENTS, RATE)
+    );
+    let mut counts: Vec<(i64, i64)> = grouped(bids(), &[B_AUCTION])
+        .into_iter()
+        .map(|(k, g)| (int(&k[0]), g.len() as i64))
+        .collect();
+    // Most bids first; equal counts by the row's values (auction, count).
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let want: BTreeMap<Vec<Value>, i64> = counts
+        .iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, (a, n))| {
+            (
+                vec![Value::Int(*a), Value::Int(*n), Value::Int(i as i64 + 1)],
+                1,
+            )
+        })
+        .collect();
+    for cores in [1, 2] {
+        let mut s = Session::new(config(cores));
+        let got = materialize_counts(&run_select(&mut s, &sql).0);
+        assert_eq!(got, want, "{cores} cores");
+    }
+}
