@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""The SQL features tested on the golden files (sql/tests/over_aggregations_in_event_time.rs,
+top_n_and_deduplication.rs, joins_on_bounded_files.rs) run on Apache Flink 2.3: it prints the
+rows each query leaves, to set beside the rows those tests expect. Run it with the Python of
+the Flink peer's venv (JAVA_HOME set), as bench-harness/flink/run does. `views` is quoted:
+Flink 2 reserves the word.
+"""
+from pyflink.table import EnvironmentSettings, TableEnvironment
+from pyflink.common import RowKind
+import collections
+env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+env.get_config().set("parallelism.default", "1")
+import os
+g = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql", "tests", "golden")
+env.execute_sql(f"CREATE TABLE clicks (user_name STRING, url STRING, amount BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector'='filesystem','path'='{g}/clicks.csv','format'='csv')")
+env.execute_sql(f"CREATE TABLE `views` (user_name STRING, page STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector'='filesystem','path'='{g}/views.csv','format'='csv')")
+qs = {
+ "rows1": "SELECT user_name, amount, SUM(amount) OVER (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM clicks WHERE user_name <> 'dave'",
+ "range5": "SELECT user_name, amount, SUM(amount) OVER (PARTITION BY user_name ORDER BY ts RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW) FROM clicks WHERE user_name <> 'dave'",
+ "running": "SELECT amount, SUM(amount) OVER (ORDER BY ts) FROM clicks WHERE user_name <> 'dave'",
+ "top2": "SELECT * FROM (SELECT user_name, total, ROW_NUMBER() OVER (ORDER BY total DESC) AS rn FROM (SELECT user_name, SUM(amount) AS total FROM clicks GROUP BY user_name)) WHERE rn <= 2",
+ "interval": "SELECT c.user_name, c.url, v.page FROM clicks c JOIN `views` v ON c.user_name = v.user_name AND v.ts BETWEEN c.ts AND c.ts + INTERVAL '3' SECOND",
+}
+for name, q in qs.items():
+    t = collections.Counter()
+    with env.execute_sql(q).collect() as rs:
+        for r in rs:
+            k = r.get_row_kind()
+            t[tuple(r)] += 1 if k in (RowKind.INSERT, RowKind.UPDATE_AFTER) else -1
+    print(name, sorted(str(list(k)) for k, n in t.items() if n > 0 for _ in range(n)))
