@@ -156,9 +156,15 @@ impl KeyedProcessFunction<u64, Ev, (u64, u64)> for CountThenReport {
         _: Ev,
         ctx: &mut KeyedContext<'_, u64, (u64, u64)>,
     ) -> Result<()> {
-        let count = self.count.unwrap();
-        let n = count.value(ctx)?.unwrap_or(0) + 1;
-        count.update(ctx, n)?;
+        let mut n = 0;
+        self.count.unwrap().modify_or_insert_with(
+            ctx,
+            || 0,
+            |c| {
+                *c += 1;
+                n = *c;
+            },
+        )?;
         if n == 1 {
             let due = ctx.current_processing_time() + 20;
             ctx.register_processing_time_timer(due);

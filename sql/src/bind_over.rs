@@ -10,13 +10,13 @@ use sqlparser::ast::{
     WindowFrameBound, WindowFrameUnits, WindowType,
 };
 
-use crate::bind_expr::{agg_func_of, pos_of};
+use crate::bind_expr::{AggScope, agg_func_of, pos_of};
 use crate::bind_query::QueryBinder;
 use crate::error::{Pos, Result};
 use crate::expr::ScalarExpr;
-use crate::logical::{AggCall, AggFunc, LogicalPlan, OverFrame};
+use crate::logical::{AggCall, LogicalPlan, OverFrame};
 use crate::schema::{Field, Schema};
-use crate::value::{DataType, Value};
+use crate::value::Value;
 
 /// The column an `Over` node gives the call `f`.
 pub(crate) fn over_column(f: &ast::Function) -> String {
@@ -112,51 +112,28 @@ impl QueryBinder<'_> {
         })
     }
 
-    /// The aggregate call of `f` (one argument, or `COUNT(*)`).
+    /// The aggregate call of `f`, bound as the same call without its
+    /// OVER would be in a GROUP BY query (arguments, COUNT(*), types).
     fn over_call(&self, f: &ast::Function, input: &Schema, at: Pos) -> Result<AggCall> {
         let name = f.name.to_string();
-        let Some(func) = agg_func_of(&name) else {
+        if agg_func_of(&name).is_none() {
             return Err(self
                 .errors
                 .unsupported(at, format!("the window function {name}(...) OVER (...)")));
-        };
-        let FunctionArguments::List(l) = &f.args else {
-            return Err(self
-                .errors
-                .semantic(at, format!("{name} expects one argument")));
-        };
-        if l.duplicate_treatment.is_some() || f.filter.is_some() {
+        }
+        let distinct =
+            matches!(&f.args, FunctionArguments::List(l) if l.duplicate_treatment.is_some());
+        if distinct || f.filter.is_some() {
             return Err(self
                 .errors
                 .unsupported(at, "DISTINCT or FILTER in an OVER aggregation"));
         }
-        match (func, l.args.as_slice()) {
-            (AggFunc::Count, [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) => Ok(AggCall {
-                func: AggFunc::CountStar,
-                arg: None,
-                ty: DataType::BigInt,
-            }),
-            (_, [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))]) => {
-                let (arg, t) = self.exprs().bind(e, input, None)?;
-                let ty = match func {
-                    AggFunc::Count => DataType::BigInt,
-                    AggFunc::Sum | AggFunc::Avg if !t.is_numeric() => {
-                        return Err(self
-                            .errors
-                            .semantic(pos_of(e), format!("{name} needs a number, found {t}")));
-                    }
-                    _ => t,
-                };
-                Ok(AggCall {
-                    func,
-                    arg: Some(arg),
-                    ty,
-                })
-            }
-            _ => Err(self
-                .errors
-                .semantic(at, format!("{name} expects one argument"))),
-        }
+        let mut plain = f.clone();
+        plain.over = None;
+        let mut scope = AggScope::default();
+        self.exprs()
+            .bind(&Expr::Function(plain), input, Some(&mut scope))?;
+        scope.aggs.pop().ok_or_else(|| self.errors.internal_at(at))
     }
 
     /// The window of `f`: the time attribute ascending, and a frame that

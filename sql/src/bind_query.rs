@@ -472,15 +472,7 @@ impl<'a> QueryBinder<'a> {
             }
             let time_col = self.time_attribute(args[0], schema)?;
             let ms = self.positive_intervals(&args[1..], schema)?;
-            let m = |i: usize| ms.get(i).copied().unwrap_or(1);
-            let kind = match name {
-                "TUMBLE" => WindowKind::Tumble { size_ms: m(0) },
-                "HOP" => WindowKind::Hop {
-                    slide_ms: m(0),
-                    size_ms: m(1),
-                },
-                _ => WindowKind::Session { gap_ms: m(0) },
-            };
+            let kind = self.window_kind(name, &ms, pos_of(g))?;
             found = Some((
                 i,
                 GroupWindow {
@@ -491,6 +483,32 @@ impl<'a> QueryBinder<'a> {
             ));
         }
         Ok(found)
+    }
+
+    /// The window `name` (`TUMBLE`, `HOP`, `CUMULATE` or `SESSION`) with
+    /// the interval arguments `ms`, as a window TVF or a legacy group window
+    /// writes them (their counts already checked).
+    fn window_kind(&self, name: &str, ms: &[i64], at: Pos) -> Result<WindowKind> {
+        let m = |i: usize| ms.get(i).copied().unwrap_or(1);
+        Ok(match name {
+            "TUMBLE" => WindowKind::Tumble { size_ms: m(0) },
+            "HOP" => WindowKind::Hop {
+                slide_ms: m(0),
+                size_ms: m(1),
+            },
+            "CUMULATE" => {
+                if m(1) % m(0) != 0 {
+                    return Err(self
+                        .errors
+                        .semantic(at, "CUMULATE's max size must be a multiple of its step"));
+                }
+                WindowKind::Cumulate {
+                    step_ms: m(0),
+                    size_ms: m(1),
+                }
+            }
+            _ => WindowKind::Session { gap_ms: m(0) },
+        })
     }
 
     /// The unnamed arguments of `f`.
@@ -554,22 +572,7 @@ impl<'a> QueryBinder<'a> {
                 .unsupported(at, "TABLE(...) of anything but a window function"));
         };
         let fname = f.name.to_string().to_ascii_uppercase();
-        let FunctionArguments::List(list) = &f.args else {
-            return Err(self
-                .errors
-                .syntax(at, format!("expected arguments for {fname}")));
-        };
-        let mut args = Vec::new();
-        for a in &list.args {
-            match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => args.push(x),
-                _ => {
-                    return Err(self
-                        .errors
-                        .unsupported(pos_of(a), "named arguments of window functions"));
-                }
-            }
-        }
+        let args = self.plain_args(f, &fname)?;
         let expected = match fname.as_str() {
             "TUMBLE" | "SESSION" => 3,
             "HOP" | "CUMULATE" => 4,
@@ -640,26 +643,7 @@ impl<'a> QueryBinder<'a> {
             None => return Err(self.errors.internal_at(at)),
         };
         let ms = self.positive_intervals(&args[2..], &schema)?;
-        let m = |i: usize| ms.get(i).copied().unwrap_or(1);
-        let kind = match fname.as_str() {
-            "TUMBLE" => WindowKind::Tumble { size_ms: m(0) },
-            "HOP" => WindowKind::Hop {
-                slide_ms: m(0),
-                size_ms: m(1),
-            },
-            "CUMULATE" => {
-                if m(1) % m(0) != 0 {
-                    return Err(self
-                        .errors
-                        .semantic(at, "CUMULATE's max size must be a multiple of its step"));
-                }
-                WindowKind::Cumulate {
-                    step_ms: m(0),
-                    size_ms: m(1),
-                }
-            }
-            _ => WindowKind::Session { gap_ms: m(0) },
-        };
+        let kind = self.window_kind(&fname, &ms, at)?;
         Ok(GroupWindow {
             name: "",
             kind,

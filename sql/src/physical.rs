@@ -476,22 +476,18 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
         let calls = &self.calls;
         let mut out = Vec::with_capacity(2);
         let mut emptied = false;
-        state.modify(ctx, |cur| {
-            let mut fresh = None;
-            let group = match cur {
-                Some(g) => g,
-                None => fresh.insert(GroupState {
-                    accs: Accs::new(calls),
-                    last: None,
-                }),
-            };
+        let fresh = || GroupState {
+            accs: Accs::new(calls),
+            last: None,
+        };
+        state.modify_or_insert_with(ctx, fresh, |group| {
             group.accs.update(calls, args, sign);
             if group.accs.rows <= 0 {
                 if let Some(last) = group.last.take() {
                     out.push(Row::of(RowKind::Delete, with_key(&last)));
                 }
                 emptied = true;
-                return fresh;
+                return;
             }
             let new = group.accs.results();
             match &group.last {
@@ -503,7 +499,6 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
                 }
             }
             group.last = Some(new);
-            fresh
         })?;
         if emptied {
             state.clear(ctx)?;

@@ -124,22 +124,23 @@ impl OverAggregate {
             v.extend_from_slice(results);
             out.push(Row::insert(v));
         };
+        let calls = &self.calls;
         match self.frame {
-            OverFrame::Rows(None) | OverFrame::Range(None) => {
-                let total = p.total.get_or_insert_with(|| Accs::new(&self.calls));
-                if self.frame == OverFrame::Rows(None) {
-                    for (values, args) in with_args {
-                        total.update(&self.calls, &args, 1);
-                        push(values, &total.results());
-                    }
-                } else {
-                    for (_, args) in &with_args {
-                        total.update(&self.calls, args, 1);
-                    }
-                    let results = total.results();
-                    for (values, _) in with_args {
-                        push(values, &results);
-                    }
+            OverFrame::Rows(None) => {
+                let total = p.total.get_or_insert_with(|| Accs::new(calls));
+                for (values, args) in with_args {
+                    total.update(calls, &args, 1);
+                    push(values, &total.results());
+                }
+            }
+            OverFrame::Range(None) => {
+                let total = p.total.get_or_insert_with(|| Accs::new(calls));
+                for (_, args) in &with_args {
+                    total.update(calls, args, 1);
+                }
+                let results = total.results();
+                for (values, _) in with_args {
+                    push(values, &results);
                 }
             }
             OverFrame::Rows(Some(n)) => {
@@ -154,12 +155,15 @@ impl OverAggregate {
                 }
             }
             OverFrame::Range(Some(ms)) => {
-                p.frame
-                    .extend(with_args.iter().map(|(_, args)| (ts, args.clone())));
+                let mut peers = Vec::with_capacity(with_args.len());
+                for (values, args) in with_args {
+                    p.frame.push((ts, args));
+                    peers.push(values);
+                }
                 let from = ts.saturating_sub(ms);
                 p.frame.retain(|(t, _)| *t >= from);
                 let results = self.over(&p.frame);
-                for (values, _) in with_args {
+                for values in peers {
                     push(values, &results);
                 }
             }
@@ -185,15 +189,10 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for OverAggregate {
         }
         row.values.truncate(self.width);
         let values = row.values;
-        self.state()?.modify(ctx, |cur| {
-            let mut fresh = None;
-            let p = match cur {
-                Some(p) => p,
-                None => fresh.insert(Partition::default()),
-            };
-            p.pending.entry(ts).or_default().push(values);
-            fresh
-        })?;
+        self.state()?
+            .modify_or_insert_with(ctx, Partition::default, |p| {
+                p.pending.entry(ts).or_default().push(values)
+            })?;
         ctx.register_event_time_timer(ts);
         Ok(())
     }

@@ -126,25 +126,26 @@ impl TopN {
         ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
     ) -> spate::Result<()> {
         let mut out = Vec::new();
-        state.modify(ctx, |cur| {
-            let mut fresh = None;
-            let all = match cur {
-                Some(all) => all,
-                None => fresh.insert(Vec::new()),
-            };
-            let before: Vec<Vec<Value>> =
-                all.iter().take(self.limit).map(|r| r.1.clone()).collect();
+        state.modify_or_insert_with(ctx, Vec::new, |all| {
             let at = all.partition_point(|r| self.compare(r, &row) == Ordering::Less);
-            if adding {
+            // The row number n held before the change: the rows from `at`
+            // on moved one place (down for an insert, up for a removal).
+            let removed = if adding {
                 all.insert(at, row);
+                None
             } else if all.get(at).is_some_and(|r| *r == row) {
-                all.remove(at);
+                Some(all.remove(at).1)
             } else {
                 // Retracting a row never added changes nothing.
-                return fresh;
-            }
+                return;
+            };
             for n in at..self.limit {
-                match (before.get(n), all.get(n).map(|r| &r.1)) {
+                let old = match &removed {
+                    None => all.get(n + 1).map(|r| &r.1),
+                    Some(gone) if n == at => Some(gone),
+                    Some(_) => all.get(n - 1).map(|r| &r.1),
+                };
+                match (old, all.get(n).map(|r| &r.1)) {
                     (Some(old), Some(new)) if old == new => {}
                     (Some(old), Some(new)) => {
                         out.push(Self::numbered(RowKind::UpdateBefore, old, n + 1));
@@ -155,7 +156,6 @@ impl TopN {
                     (None, None) => break,
                 }
             }
-            fresh
         })?;
         for r in out {
             ctx.collect(r);

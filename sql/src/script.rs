@@ -9,7 +9,7 @@
 //! own; every token keeps its position in the script, so errors anywhere
 //! point at the right line and column.
 
-use sqlparser::ast::{Expr, Ident, Statement};
+use sqlparser::ast::{Expr, Ident, Insert, Statement};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
@@ -80,7 +80,7 @@ pub enum ScriptStatement {
     Sql(Box<Statement>),
     /// `EXECUTE STATEMENT SET BEGIN INSERT ...; ... END;` (or the SQL
     /// client's `BEGIN STATEMENT SET; ... END;`): INSERTs run as one job.
-    StatementSet(Vec<Located>),
+    StatementSet(Vec<Insert>),
     /// Opens a statement set; `parse_script` folds it into `StatementSet`.
     BeginStatementSet,
     /// `END`, which closes a statement set.
@@ -155,14 +155,16 @@ fn parse_into(
 
 /// Gathers the INSERTs between a statement set's opening and its `END`.
 fn fold_statement_sets(stmts: Vec<Located>, errors: &Errors<'_>) -> Result<Vec<Located>> {
+    let only_inserts =
+        "only INSERT INTO statements are allowed in a statement set; expected INSERT INTO or END";
     let mut out = Vec::new();
-    let mut open: Option<(Pos, Vec<Located>)> = None;
-    for located in stmts {
-        match (&located.stmt, open.as_mut()) {
-            (ScriptStatement::BeginStatementSet, None) => open = Some((located.pos, Vec::new())),
+    let mut open: Option<(Pos, Vec<Insert>)> = None;
+    for Located { stmt, pos } in stmts {
+        match (stmt, open.as_mut()) {
+            (ScriptStatement::BeginStatementSet, None) => open = Some((pos, Vec::new())),
             (ScriptStatement::BeginStatementSet, Some(_)) => {
                 return Err(errors.syntax(
-                    located.pos,
+                    pos,
                     "a statement set cannot be nested; expected INSERT INTO or END",
                 ));
             }
@@ -178,20 +180,14 @@ fn fold_statement_sets(stmts: Vec<Located>, errors: &Errors<'_>) -> Result<Vec<L
                 }
             }
             (ScriptStatement::End, None) => {
-                return Err(errors.syntax(located.pos, "END without a statement set to close"));
+                return Err(errors.syntax(pos, "END without a statement set to close"));
             }
-            (ScriptStatement::Sql(stmt), Some((_, inserts)))
-                if matches!(stmt.as_ref(), Statement::Insert(_)) =>
-            {
-                inserts.push(located);
-            }
-            (_, Some(_)) => {
-                return Err(errors.semantic(
-                    located.pos,
-                    "only INSERT INTO statements are allowed in a statement set; expected INSERT INTO or END",
-                ));
-            }
-            (_, None) => out.push(located),
+            (ScriptStatement::Sql(stmt), Some((_, inserts))) => match *stmt {
+                Statement::Insert(ins) => inserts.push(ins),
+                _ => return Err(errors.semantic(pos, only_inserts)),
+            },
+            (_, Some(_)) => return Err(errors.semantic(pos, only_inserts)),
+            (stmt, None) => out.push(Located { stmt, pos }),
         }
     }
     if let Some((pos, _)) = open {

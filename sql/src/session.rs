@@ -21,8 +21,7 @@ use crate::physical::{JobPlanner, PhysicalOptions};
 use crate::row::Row;
 use crate::rules::optimize;
 use crate::schema::{Field, Schema};
-use crate::script;
-use crate::script::{CreateFunction, Located, ScriptStatement, TableExtras, parse_script};
+use crate::script::{self, CreateFunction, Located, ScriptStatement, TableExtras, parse_script};
 use crate::value::DataType;
 
 /// What one statement did.
@@ -512,17 +511,11 @@ impl Session {
 
     /// A statement set: every INSERT planned first (so an error in any runs
     /// none), then one job writing all the sinks, as Flink submits it.
-    fn run_statement_set(&self, inserts: Vec<Located>, errors: &Errors<'_>) -> Result<Outcome> {
-        let mut planned = Vec::with_capacity(inserts.len());
-        for located in inserts {
-            let ScriptStatement::Sql(stmt) = located.stmt else {
-                return Err(errors.internal_at(located.pos));
-            };
-            let Statement::Insert(ins) = *stmt else {
-                return Err(errors.internal_at(located.pos));
-            };
-            planned.push(self.plan_insert(&ins, errors)?);
-        }
+    fn run_statement_set(&self, inserts: Vec<ast::Insert>, errors: &Errors<'_>) -> Result<Outcome> {
+        let planned = inserts
+            .iter()
+            .map(|ins| self.plan_insert(ins, errors))
+            .collect::<Result<Vec<_>>>()?;
         let names: Vec<&str> = planned.iter().map(|(t, _)| t.name.as_str()).collect();
         let job = Job::builder(&format!("statement set into {}", names.join(", ")));
         // One planner: a table the INSERTs share is read once for all.

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use spate_sql::value::format_timestamp_ms;
 use spate_sql::{Session, Value};
 
 mod common;
@@ -85,25 +86,14 @@ fn s(x: &str) -> Value {
     Value::Str(x.into())
 }
 
-/// Days and minutes as `DATE_FORMAT` writes them, from the civil date.
+/// `DATE_FORMAT(ts, 'yyyy-MM-dd')`, from the timestamp's printed form.
 fn day_of(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    format_timestamp_ms(ms)[..10].to_string()
 }
 
+/// `DATE_FORMAT(ts, 'HH:mm')`.
 fn minute_of(ms: i64) -> String {
-    let in_day = ms.rem_euclid(86_400_000) / 60_000;
-    format!("{:02}:{:02}", in_day / 60, in_day % 60)
+    format_timestamp_ms(ms)[11..16].to_string()
 }
 
 /// The three price ranges of q15–q17.

@@ -104,6 +104,28 @@ impl<K: crate::Key, V: Clone + StateData + 'static> ValueState<K, V> {
         Ok(())
     }
 
+    /// Changes the current key's value in place with one lookup, starting
+    /// from `init()` when it has none (an operator's per-key state that it
+    /// creates on the key's first record).
+    pub fn modify_or_insert_with(
+        &self,
+        s: &mut impl KeyScope<K>,
+        init: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V),
+    ) -> Result<()> {
+        self.modify(s, |cur| match cur {
+            Some(v) => {
+                f(v);
+                None
+            }
+            None => {
+                let mut v = init();
+                f(&mut v);
+                Some(v)
+            }
+        })
+    }
+
     /// Removes the current key's value.
     pub fn clear(&self, s: &mut impl KeyScope<K>) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
