@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The SQL features tested on the golden files (sql/tests/over_aggregations_in_event_time.rs,
-top_n_and_deduplication.rs, joins_on_bounded_files.rs) run on Apache Flink 2.3: it prints the
+top_n_and_deduplication.rs, joins_on_bounded_files.rs, including the late click that the join
+beside each window's maximum must still pair) run on Apache Flink 2.3: it prints the
 rows each query leaves, to set beside the rows those tests expect. Run it with the Python of
 the Flink peer's venv (JAVA_HOME set), as bench-harness/flink/run does. `views` is quoted:
 Flink 2 reserves the word.
@@ -20,6 +21,7 @@ qs = {
  "running": "SELECT amount, SUM(amount) OVER (ORDER BY ts) FROM clicks WHERE user_name <> 'dave'",
  "top2": "SELECT * FROM (SELECT user_name, total, ROW_NUMBER() OVER (ORDER BY total DESC) AS rn FROM (SELECT user_name, SUM(amount) AS total FROM clicks GROUP BY user_name)) WHERE rn <= 2",
  "interval": "SELECT c.user_name, c.url, v.page FROM clicks c JOIN `views` v ON c.user_name = v.user_name AND v.ts BETWEEN c.ts AND c.ts + INTERVAL '3' SECOND",
+ "window_max": "SELECT c.user_name, c.url, c.amount, w.top FROM clicks AS c JOIN (SELECT url, MAX(amount) AS top, window_start, window_end FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY url, window_start, window_end) AS w ON c.url = w.url WHERE c.ts >= w.window_start AND c.ts < w.window_end",
 }
 for name, q in qs.items():
     t = collections.Counter()

@@ -1,8 +1,10 @@
 -- q5: hot items, the auctions with the most bids in each 10 s window
 -- sliding by 2 s. nexmark-flink's text, with the window bounds selected too
--- (as the DataStream version's rows have them). MaxBids is a regular
--- aggregate, so the join's result is a changelog: each window's final rows
--- are the auctions whose count is the window's maximum.
+-- (as the DataStream version's rows have them). MaxBids groups
+-- CountBids' window bounds, so it is a window aggregate over those windows
+-- and the join on both bounds a window join, as Flink plans them: each
+-- window's rows are final when written. The two HOP counts are one
+-- sub-plan, computed once.
 CREATE TABLE nexmark_q5 (
     auction BIGINT,
     num BIGINT,

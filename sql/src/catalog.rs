@@ -11,7 +11,7 @@ use crate::schema::Schema;
 
 /// A table: its columns, how computed columns and the watermark derive from
 /// the physical ones, and its connector options.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TableDef {
     /// The name as declared.
     pub name: String,

@@ -35,6 +35,15 @@ pub enum WindowKind {
         /// Inactivity gap, ms.
         gap_ms: i64,
     },
+    /// The windows an upstream window operator already assigned: each row
+    /// carries its window's bounds in these input columns (a window
+    /// aggregate over a window aggregate's rows, as Flink cascades them).
+    Attached {
+        /// The input column of `window_start`.
+        start_col: usize,
+        /// The input column of `window_end`.
+        end_col: usize,
+    },
 }
 
 /// One of the columns a window function adds.
@@ -143,7 +152,7 @@ pub enum OverFrame {
 }
 
 /// A relational operator tree.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum LogicalPlan {
     /// Reads a table.
     Scan {
@@ -399,6 +408,8 @@ impl LogicalPlan {
                 match crate::physical_join::JoinSpec::plan(*kind, left, right, condition.as_ref()) {
                     Ok(spec) if spec.is_window_join() => "WindowJoin",
                     Ok(spec) if spec.is_interval_join() => "IntervalJoin",
+                    // A regular join whose non-window side the watermark frees.
+                    Ok(spec) if spec.is_window_bounded() => "Join[WindowBoundedState]",
                     _ => "Join",
                 },
                 kind.flink_name(),

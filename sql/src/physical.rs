@@ -41,14 +41,18 @@ pub struct PhysicalOptions {
 }
 
 /// The physical planning of one job: where its operators go, the
-/// session's options, and the table scans built so far. A table read
-/// twice (a self-join, q5's two counts of bids, the INSERTs of a statement
-/// set) is read once and its rows go to every reader, as Flink's
-/// `table.optimizer.reuse-source-enabled` does by default.
+/// session's options, and the sub-plans built so far. A table read twice
+/// (a self-join, the INSERTs of a statement set) is read once and its rows
+/// go to every reader, and so is any sub-plan that occurs twice (q5's two
+/// window counts of bids), as Flink's `table.optimizer.reuse-source-enabled`
+/// and `reuse-sub-plan-enabled` do by default.
 pub struct JobPlanner<'a> {
     job: &'a JobBuilder,
     opts: PhysicalOptions,
     scans: RefCell<HashMap<*const TableDef, DataStream<Row>>>,
+    /// Each distinct sub-plan built so far and its output (plans are small:
+    /// a linear search is cheaper than hashing them).
+    built: RefCell<Vec<(LogicalPlan, DataStream<Row>)>>,
 }
 
 impl<'a> JobPlanner<'a> {
@@ -58,6 +62,7 @@ impl<'a> JobPlanner<'a> {
             job,
             opts,
             scans: RefCell::new(HashMap::new()),
+            built: RefCell::new(Vec::new()),
         }
     }
 
@@ -85,8 +90,24 @@ impl<'a> JobPlanner<'a> {
     }
 }
 
-/// Builds the operators of `plan` into the planner's job.
+/// Builds the operators of `plan` into the planner's job, once per
+/// distinct sub-plan.
 fn build(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>> {
+    let found = cx
+        .built
+        .borrow()
+        .iter()
+        .find(|(p, _)| p == plan)
+        .map(|(_, s)| s.clone());
+    if let Some(stream) = found {
+        return Ok(stream);
+    }
+    let stream = build_new(cx, plan)?;
+    cx.built.borrow_mut().push((plan.clone(), stream.clone()));
+    Ok(stream)
+}
+
+fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>> {
     Ok(match plan {
         LogicalPlan::Scan { table } => cx.scan(table),
         LogicalPlan::Calc {
@@ -194,7 +215,7 @@ fn build(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>> {
                     snippet: String::new(),
                 });
             }
-            let keyed = pre_aggregate(&build(cx, input)?, group.clone(), aggs);
+            let keyed = pre_aggregate(&build(cx, input)?, group.clone(), agg_args(aggs));
             keyed.process(GroupAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: group.len(),
@@ -223,7 +244,13 @@ fn build(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>> {
                     WindowGroup::Window(_) => None,
                 })
                 .collect();
-            let keyed = pre_aggregate(&build(cx, input)?, keys.clone(), aggs);
+            // Attached windows travel behind the arguments, where the
+            // assigner reads them.
+            let (mut args, width) = (agg_args(aggs), keys.len() + aggs.len());
+            if let WindowKind::Attached { start_col, end_col } = *kind {
+                args.extend([ScalarExpr::Column(start_col), ScalarExpr::Column(end_col)]);
+            }
+            let keyed = pre_aggregate(&build(cx, input)?, keys.clone(), args);
             let agg = RowAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: keys.len(),
@@ -255,6 +282,9 @@ fn build(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>> {
                     .aggregate_with(agg, finish),
                 WindowKind::Session { gap_ms } => keyed
                     .window(EventTimeSessionWindows::with_gap(gap_ms as u64))
+                    .aggregate_with(agg, finish),
+                WindowKind::Attached { .. } => keyed
+                    .window(AttachedWindows { start_col: width })
                     .aggregate_with(agg, finish),
             }
         }
@@ -293,18 +323,22 @@ pub(crate) fn calc(
     })
 }
 
-/// Computes `[keys..., aggregate arguments...]` and partitions by the keys.
+/// The argument of each aggregate call (NULL for `COUNT(*)`).
+fn agg_args(aggs: &[AggCall]) -> Vec<ScalarExpr> {
+    aggs.iter()
+        .map(|a| a.arg.clone().unwrap_or(ScalarExpr::Literal(Value::Null)))
+        .collect()
+}
+
+/// Computes `[keys..., args...]` and partitions by the keys.
 fn pre_aggregate(
     input: &DataStream<Row>,
     keys: Vec<ScalarExpr>,
-    aggs: &[AggCall],
+    args: Vec<ScalarExpr>,
 ) -> KeyedStream<Vec<Value>, Row> {
     let k = keys.len();
     let mut exprs = keys;
-    exprs.extend(
-        aggs.iter()
-            .map(|a| a.arg.clone().unwrap_or(ScalarExpr::Literal(Value::Null))),
-    );
+    exprs.extend(args);
     calc(input, None, exprs)
         .key_by(move |r: &Row| r.values.get(..k).map(<[Value]>::to_vec).unwrap_or_default())
 }
@@ -367,7 +401,7 @@ pub fn windows_of(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
             }
             out
         }
-        WindowKind::Session { .. } => Vec::new(),
+        WindowKind::Session { .. } | WindowKind::Attached { .. } => Vec::new(),
     }
 }
 
@@ -390,6 +424,27 @@ impl WindowAssigner<Row> for CumulateWindows {
                 .into_iter()
                 .map(|(s, e)| TimeWindow::new(s, e)),
         );
+    }
+    fn is_event_time(&self) -> bool {
+        true
+    }
+}
+
+/// The windows an upstream window operator assigned: a row's
+/// `window_start` and `window_end` sit at `start_col` and the column after.
+#[derive(Clone, Copy, Debug)]
+struct AttachedWindows {
+    start_col: usize,
+}
+
+impl WindowAssigner<Row> for AttachedWindows {
+    type W = TimeWindow;
+    fn assign(&self, row: &Row, _ts: i64, out: &mut Vec<TimeWindow>) {
+        // Window bounds are never NULL: a window operator made them.
+        let bound = |i: usize| row.values.get(i).and_then(Value::as_i64);
+        if let (Some(s), Some(e)) = (bound(self.start_col), bound(self.start_col + 1)) {
+            out.push(TimeWindow::new(s, e));
+        }
     }
     fn is_event_time(&self) -> bool {
         true

@@ -17,9 +17,9 @@ use spate::{DataStream, KeyedStream, SpateError};
 use crate::error::{Result, SqlError};
 use crate::expr::{BinOp, ScalarExpr};
 use crate::interval_bounds::{IntervalBounds, interval_bounds};
-use crate::logical::{JoinType, LogicalPlan, WindowColumn, WindowGroup};
+use crate::logical::{JoinType, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
 use crate::row::{Row, RowKind};
-use crate::rules::max_column;
+use crate::rules::{max_column, substitute};
 use crate::rules_join::{and_all, conjuncts, min_column, shift_down};
 use crate::schema::Schema;
 use crate::value::{DataType, Value};
@@ -47,19 +47,62 @@ pub(crate) enum Expiry {
     /// An interval join: `(left, right)` time columns and the bounds of
     /// `left time - right time`.
     Interval(usize, usize, IntervalBounds),
+    /// A regular inner join of a window operator's rows (the `windowed`
+    /// side) with rows whose time column `time` the condition bounds by the
+    /// window's end column `end`: `time - end ∈ bounds`. A window's row
+    /// comes before the watermark passes its end, so a row of the other
+    /// side is freed once no window that is still to come can match it.
+    /// The window rows stay (a late row may still match them), so the
+    /// results are the regular join's, with bounded state (Nexmark q7).
+    Windowed {
+        windowed: Side,
+        time: usize,
+        end: usize,
+        bounds: IntervalBounds,
+    },
 }
 
 impl Expiry {
-    /// The last event time at which a row of `side` can still join.
-    fn last_match(&self, side: Side, row: &[Value]) -> i64 {
+    /// The last watermark at which a row of `side` can still join a row
+    /// that is to come; `None` while any row may still match it.
+    fn last_match(&self, side: Side, row: &[Value]) -> Option<i64> {
         let at = |col: usize| row.get(col).and_then(Value::as_i64).unwrap_or(i64::MIN);
-        match (*self, side) {
+        Some(match (*self, side) {
             (Expiry::Window(l, _), Side::Left) => at(l).saturating_sub(1),
             (Expiry::Window(_, r), Side::Right) => at(r).saturating_sub(1),
             // A right row at `t` comes at `l - upper` at the earliest.
             (Expiry::Interval(l, _, b), Side::Left) => at(l).saturating_sub(b.lower),
             (Expiry::Interval(_, r, b), Side::Right) => at(r).saturating_add(b.upper),
-        }
+            (Expiry::Windowed { windowed, .. }, _) if side == windowed => return None,
+            // The latest matching window ends at `time - lower`; a window
+            // ending at `e` comes while the watermark is below `e - 1`.
+            (Expiry::Windowed { time, bounds, .. }, _) => {
+                at(time).saturating_sub(bounds.lower).saturating_sub(1)
+            }
+        })
+    }
+
+    /// When to look for a row whose last match is `last`: then, for a
+    /// window join (one timer per key and window), or for interval bounds
+    /// the end of `last`'s granule, an eighth of their width. A key's timer scans
+    /// its rows, so one timer per row would make freeing quadratic in a hot
+    /// key's rows; freed up to an eighth of the bounds late, they join
+    /// nothing more (what could still match them is late itself).
+    fn timer_at(&self, last: i64) -> i64 {
+        let bounds = match self {
+            Expiry::Window(..) => return last,
+            Expiry::Interval(_, _, b) | Expiry::Windowed { bounds: b, .. } => b,
+        };
+        let width = bounds.upper.saturating_sub(bounds.lower).saturating_add(1);
+        let granule = (width / 8).max(1);
+        last.saturating_add(granule - 1 - last.rem_euclid(granule))
+    }
+
+    /// True when a row that can join nothing still to come is dropped
+    /// unjoined (a late row of a window or interval join, as in Flink);
+    /// false when it still joins the rows kept and is only not stored.
+    fn drops_late_rows(&self) -> bool {
+        !matches!(self, Expiry::Windowed { .. })
     }
 }
 
@@ -111,7 +154,8 @@ impl JoinSpec {
             .window_join(left, right)
             .map(|(l, r)| Expiry::Window(l, r));
         if spec.expiry.is_none() && kind == JoinType::Inner {
-            spec.expiry = interval_of(left, right, &rest);
+            spec.expiry =
+                interval_of(left, right, &rest).or_else(|| windowed_of(left, right, &rest));
         }
         spec.residual = and_all(rest);
         if spec.is_window_join() && kind != JoinType::Inner {
@@ -145,6 +189,11 @@ impl JoinSpec {
     pub(crate) fn is_interval_join(&self) -> bool {
         matches!(self.expiry, Some(Expiry::Interval(..)))
     }
+
+    /// True for a regular join whose non-window side the watermark frees.
+    pub(crate) fn is_window_bounded(&self) -> bool {
+        matches!(self.expiry, Some(Expiry::Windowed { .. }))
+    }
 }
 
 /// The interval join of `left` and `right` that `conditions` (the
@@ -161,6 +210,89 @@ fn interval_of(
     let (lt, rt) = (left.schema().rowtime?, right.schema().rowtime?);
     let bounds = interval_bounds(conditions, left.schema().len(), (lt, rt))?;
     (bounds.lower <= bounds.upper).then_some(Expiry::Interval(lt, rt, bounds))
+}
+
+/// The window-bounded regular join of `left` and `right` that
+/// `conditions` make, if any: one side a fixed-size window operator's rows,
+/// the other append-only with a time attribute bounded by the window's
+/// start and end (`b.t >= w.starttime AND b.t < w.endtime`).
+fn windowed_of(
+    left: &LogicalPlan,
+    right: &LogicalPlan,
+    conditions: &[ScalarExpr],
+) -> Option<Expiry> {
+    if !left.is_insert_only() || !right.is_insert_only() {
+        return None;
+    }
+    let n = left.schema().len();
+    let width = n + right.schema().len();
+    let sides = [
+        (
+            Side::Right,
+            left.schema().rowtime,
+            window_operator_columns(right),
+            n,
+        ),
+        (
+            Side::Left,
+            right.schema().rowtime,
+            window_operator_columns(left),
+            0,
+        ),
+    ];
+    sides
+        .into_iter()
+        .find_map(|(windowed, time, window, offset)| {
+            let (time, (start, end, size)) = (time?, window?);
+            // `start` is `end - size`: rewritten so the bounds are on one column.
+            let mut columns: Vec<ScalarExpr> = (0..width).map(ScalarExpr::Column).collect();
+            *columns.get_mut(offset + start)? = ScalarExpr::Binary(
+                BinOp::Sub,
+                Box::new(ScalarExpr::Column(offset + end)),
+                Box::new(ScalarExpr::Literal(Value::Interval(size))),
+            );
+            let rewritten: Vec<ScalarExpr> =
+                conditions.iter().map(|c| substitute(c, &columns)).collect();
+            let bounds = match windowed {
+                Side::Right => interval_bounds(&rewritten, n, (time, end))?,
+                // Bounds on `window end - time`, mirrored.
+                Side::Left => {
+                    let b = interval_bounds(&rewritten, n, (end, time))?;
+                    IntervalBounds {
+                        lower: b.upper.checked_neg()?,
+                        upper: b.lower.checked_neg()?,
+                    }
+                }
+            };
+            (bounds.lower <= bounds.upper).then_some(Expiry::Windowed {
+                windowed,
+                time,
+                end,
+                bounds,
+            })
+        })
+}
+
+/// `(window_start, window_end, size)` of `plan`'s rows when they come from
+/// a tumbling or hopping window aggregation (never late: each is emitted
+/// before the watermark passes its window's end), through projections.
+fn window_operator_columns(plan: &LogicalPlan) -> Option<(usize, usize, i64)> {
+    let size = window_operator_size(plan)?;
+    let (start, end) = window_columns(plan)?;
+    Some((start, end, size))
+}
+
+fn window_operator_size(plan: &LogicalPlan) -> Option<i64> {
+    match plan {
+        LogicalPlan::WindowAggregate {
+            kind: WindowKind::Tumble { size_ms } | WindowKind::Hop { size_ms, .. },
+            ..
+        } => Some(*size_ms),
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Calc { input, .. }
+        | LogicalPlan::Project { input, .. } => window_operator_size(input),
+        _ => None,
+    }
 }
 
 /// `a = b` with `a` over the left side only and `b` over the right only
@@ -278,8 +410,8 @@ struct JoinFunction {
 }
 
 /// Which input a row came from.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
     Left,
     Right,
 }
@@ -311,59 +443,85 @@ impl JoinFunction {
             }
             return Ok(());
         }
-        if let Some(expiry) = self.expiry {
-            let last = expiry.last_match(side, &row.values);
-            // A row that could only join rows the watermark has passed is
-            // late and dropped, as Flink's window and interval joins do.
-            if last <= ctx.current_watermark() {
+        let mut stored = true;
+        if let Some(expiry) = self.expiry
+            && let Some(last) = expiry.last_match(side, &row.values)
+        {
+            if last > ctx.current_watermark() {
+                ctx.register_event_time_timer(expiry.timer_at(last));
+            } else if expiry.drops_late_rows() {
+                // A row that could only join rows the watermark has passed
+                // is late and dropped, as Flink's window and interval joins do.
                 return Ok(());
+            } else {
+                stored = false;
             }
-            ctx.register_event_time_timer(last);
         }
         let adding = row.kind.is_addition();
-        let mut others = other.get(ctx)?;
-        let mut matched = 0u32;
-        let mut others_changed = false;
-        for (o, count) in &mut others {
-            let joined = self.joined(side, row.kind, &row.values, o);
-            if !self.holds(&joined)? {
-                continue;
-            }
-            matched += 1;
-            if other_kept && adding && *count == 0 {
-                // `o` joins something now: its padded row goes.
-                ctx.collect(self.padded(side.other(), RowKind::Delete, o));
-            }
-            ctx.collect(joined);
-            if other_kept {
-                *count = if adding {
-                    count.saturating_add(1)
-                } else {
-                    count.saturating_sub(1)
-                };
-                others_changed = true;
-                if !adding && *count == 0 {
-                    ctx.collect(self.padded(side.other(), RowKind::Insert, o));
+        let mut out = Vec::new();
+        let matched = if other_kept {
+            // The other side's match counts change: its rows are rewritten.
+            other.modify(ctx, |others| -> spate::Result<u32> {
+                let mut matched = 0;
+                for (o, count) in others.iter_mut() {
+                    let joined = self.joined(side, row.kind, &row.values, o);
+                    if !self.holds(&joined)? {
+                        continue;
+                    }
+                    matched += 1;
+                    if adding && *count == 0 {
+                        // `o` joins something now: its padded row goes.
+                        out.push(self.padded(side.other(), RowKind::Delete, o));
+                    }
+                    out.push(joined);
+                    *count = if adding {
+                        count.saturating_add(1)
+                    } else {
+                        count.saturating_sub(1)
+                    };
+                    if !adding && *count == 0 {
+                        out.push(self.padded(side.other(), RowKind::Insert, o));
+                    }
                 }
+                Ok(matched)
+            })??
+        } else {
+            // Only read: the other side's rows are probed in place.
+            let (mut matched, mut failed) = (0u32, None);
+            other.for_each(ctx, |(o, _)| {
+                let joined = self.joined(side, row.kind, &row.values, o);
+                match self.holds(&joined) {
+                    Ok(true) => {
+                        matched += 1;
+                        out.push(joined);
+                    }
+                    Ok(false) => {}
+                    Err(e) => failed = failed.take().or(Some(e)),
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
             }
-        }
-        if others_changed {
-            other.update(ctx, others)?;
+            matched
+        };
+        for r in out {
+            ctx.collect(r);
         }
         if matched == 0 && own_kept {
             ctx.collect(self.padded(side, row.kind, &row.values));
         }
-        if adding {
-            own.add(ctx, (row.values, matched))
-        } else {
-            let mut rows = own.get(ctx)?;
+        if !adding {
             // Retracting a row never stored (it joined nothing) changes nothing.
-            if let Some(i) = rows.iter().position(|(r, _)| *r == row.values) {
-                rows.swap_remove(i);
-                own.update(ctx, rows)?;
-            }
-            Ok(())
+            return own.modify(ctx, |rows| {
+                if let Some(i) = rows.iter().position(|(r, _)| *r == row.values) {
+                    rows.swap_remove(i);
+                }
+            });
         }
+        if stored {
+            own.add(ctx, (row.values, matched))?;
+        }
+        Ok(())
     }
 
     /// `[left, right]` of the row from `side` and a row of the other side.
@@ -447,15 +605,45 @@ impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
             return right.clear(ctx);
         }
         for (state, side) in [(left, Side::Left), (right, Side::Right)] {
-            let mut rows = state.get(ctx)?;
-            let before = rows.len();
-            rows.retain(|(r, _)| expiry.last_match(side, r) > timestamp);
-            if rows.is_empty() {
-                state.clear(ctx)?;
-            } else if rows.len() != before {
-                state.update(ctx, rows)?;
+            if matches!(expiry, Expiry::Windowed { windowed, .. } if windowed == side) {
+                continue; // kept for good
             }
+            state.modify(ctx, |rows| {
+                rows.retain(|(r, _)| expiry.last_match(side, r).is_none_or(|l| l > timestamp))
+            })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_beside_windows_is_freed_once_no_window_that_can_match_is_still_to_come() {
+        // `t >= end - 10 s AND t < end`: windows ending in (t, t + 10 s].
+        let expiry = Expiry::Windowed {
+            windowed: Side::Right,
+            time: 0,
+            end: 1,
+            bounds: IntervalBounds {
+                lower: -10_000,
+                upper: -1,
+            },
+        };
+        let row = [Value::Timestamp(5_000)];
+        // The window ending at 15 s comes while the watermark is below
+        // 14 999 ms; at 14 999 nothing that matches can come.
+        assert_eq!(expiry.last_match(Side::Left, &row), Some(14_999));
+        assert_eq!(expiry.last_match(Side::Right, &row), None);
+        assert!(!expiry.drops_late_rows());
+        // Timers fall on the last ms of 1 250 ms granules (an eighth of
+        // the bounds), at or after the last match.
+        assert_eq!(expiry.timer_at(14_999), 14_999);
+        assert_eq!(expiry.timer_at(15_000), 16_249);
+        assert_eq!(expiry.timer_at(-1), -1);
+        assert_eq!(expiry.timer_at(i64::MAX - 3), i64::MAX);
+        assert!(Expiry::Interval(0, 0, IntervalBounds { lower: 0, upper: 0 }).drops_late_rows());
     }
 }

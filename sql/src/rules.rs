@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::expr::{BinOp, ScalarExpr};
-use crate::logical::{LogicalPlan, WindowColumn, WindowGroup};
+use crate::logical::{LogicalPlan, WindowColumn, WindowGroup, WindowKind};
 use crate::row::Row;
 use crate::schema::Schema;
 use crate::value::Value;
@@ -16,7 +16,60 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = crate::rules_join::push_into_join(plan);
     let plan = crate::bind_rank::top_n(plan);
     let plan = map_children(plan, &optimize)?;
-    Ok(fuse_calc(plan))
+    Ok(fuse_calc(cascade_window_aggregate(plan)))
+}
+
+/// `Aggregate(group by window_start, window_end, ...)` over the append-only
+/// rows of a window operator (through projections, filters, renames)
+/// becomes a `WindowAggregate` over the windows those rows already carry:
+/// one final row per window, emitted when the watermark closes it, instead
+/// of a changelog that updates with every input row. Flink plans such a
+/// cascade the same way, and a join of two of them on both window bounds
+/// becomes a window join (Nexmark q5's MaxBids).
+fn cascade_window_aggregate(plan: LogicalPlan) -> LogicalPlan {
+    let LogicalPlan::Aggregate {
+        input,
+        group,
+        aggs,
+        mut schema,
+    } = plan
+    else {
+        return plan;
+    };
+    let windows = crate::physical_join::window_columns(&input).filter(|_| input.is_insert_only());
+    let Some((start_col, end_col)) = windows else {
+        return LogicalPlan::Aggregate {
+            input,
+            group,
+            aggs,
+            schema,
+        };
+    };
+    let has = |c: usize| group.contains(&ScalarExpr::Column(c));
+    if !(has(start_col) && has(end_col)) {
+        return LogicalPlan::Aggregate {
+            input,
+            group,
+            aggs,
+            schema,
+        };
+    }
+    let group = group
+        .into_iter()
+        .map(|g| match g {
+            ScalarExpr::Column(c) if c == start_col => WindowGroup::Window(WindowColumn::Start),
+            ScalarExpr::Column(c) if c == end_col => WindowGroup::Window(WindowColumn::End),
+            other => WindowGroup::Key(other),
+        })
+        .collect();
+    schema.rowtime = None;
+    LogicalPlan::WindowAggregate {
+        input,
+        kind: WindowKind::Attached { start_col, end_col },
+        group,
+        aggs,
+        schema,
+    }
 }
 
 fn map_children(

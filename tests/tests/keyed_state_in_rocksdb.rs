@@ -104,6 +104,7 @@ impl KeyedProcessFunction<u64, u64, Row> for Everything {
             let mean = opened(self.mean)?.get(ctx)?.unwrap_or(0);
             let mut values = all.get(ctx)?;
             values.sort_unstable();
+            check_in_place_list_access(all, ctx, (sum, n))?;
             Some((sum, mean, values))
         } else {
             None
@@ -112,6 +113,36 @@ impl KeyedProcessFunction<u64, u64, Row> for Everything {
         ctx.collect((1, key * 5 + v % 5, r, None));
         Ok(())
     }
+}
+
+/// Reading the key's list of `count` values in place sums to `sum`, and
+/// changing it in place keeps what the change left (the even values), on
+/// either backend.
+fn check_in_place_list_access(
+    all: ListState<u64, u64>,
+    ctx: &mut KeyedContext<'_, u64, Row>,
+    (sum, count): (u64, u64),
+) -> Result<()> {
+    let mut seen = 0;
+    all.for_each(ctx, |v| seen += v)?;
+    let odd = all.modify(ctx, |vs| {
+        let before = vs.len();
+        vs.retain(|v| v % 2 == 0);
+        before - vs.len()
+    })?;
+    let left = all.get(ctx)?;
+    let wrong = |what: String| Err(SpateError::internal(what));
+    if seen != sum {
+        return wrong(format!("for_each summed {seen}, the sum is {sum}"));
+    }
+    if odd == 0 || left.iter().any(|v| v % 2 == 1) || (left.len() + odd) as u64 != count {
+        return wrong(format!("modify removed {odd} and left {left:?}"));
+    }
+    all.modify(ctx, Vec::clear)?;
+    if !all.get(ctx)?.is_empty() {
+        return wrong("a list emptied in place is still stored".into());
+    }
+    Ok(())
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -147,6 +147,41 @@ impl<K: crate::Key, V: Clone + StateData + 'static> ListState<K, V> {
         )
     }
 
+    /// Calls `f` with each element of the current key's list, in order,
+    /// without copying them on the heap backend (a join probing the other
+    /// side's rows for every record).
+    pub fn for_each(&self, s: &mut impl KeyScope<K>, f: impl FnMut(&V)) -> Result<()> {
+        let (key, kr, now, reg) = s.parts();
+        on_table!(reg, self.id, ListTable<K, (), V>, RocksListTable<K, (), V>, |t|
+            t.get(kr, key, &(), now)?.for_each(f),
+            t.get(kr, key, &(), now)?.iter().for_each(f));
+        Ok(())
+    }
+
+    /// Changes the current key's list in place: `f` gets the list (moved
+    /// out of the heap backend, not copied) and what it leaves is stored;
+    /// an empty list is removed. Returns what `f` returns.
+    pub fn modify<R>(
+        &self,
+        s: &mut impl KeyScope<K>,
+        f: impl FnOnce(&mut Vec<V>) -> R,
+    ) -> Result<R> {
+        let (key, kr, now, reg) = s.parts();
+        Ok(
+            on_table!(reg, self.id, ListTable<K, (), V>, RocksListTable<K, (), V>, |t| {
+                let mut values = t.take(kr, key, &(), now)?;
+                let r = f(&mut values);
+                t.update(kr, key, &(), values, now)?;
+                r
+            }, {
+                let mut values = t.get(kr, key, &(), now)?;
+                let r = f(&mut values);
+                t.update(kr, key, &(), values, now)?;
+                r
+            }),
+        )
+    }
+
     /// Appends to the current key's list.
     pub fn add(&self, s: &mut impl KeyScope<K>, value: V) -> Result<()> {
         let (key, kr, now, reg) = s.parts();
