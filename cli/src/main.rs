@@ -10,6 +10,7 @@ mod progress;
 mod run;
 mod savepoint;
 mod sql;
+mod sql_live;
 mod sql_output;
 mod sql_shell;
 mod status;

@@ -73,7 +73,7 @@ pub(crate) fn print_outcome(o: &Outcome, settings: &BTreeMap<String, String>) {
 }
 
 /// The rows a changelog leaves, in the order they first appeared.
-fn materialize(rows: &[Row]) -> Vec<Vec<String>> {
+pub(crate) fn materialize(rows: &[Row]) -> Vec<Vec<String>> {
     let mut order: Vec<Vec<String>> = Vec::new();
     let mut count: BTreeMap<Vec<String>, i64> = BTreeMap::new();
     for r in rows {
@@ -97,7 +97,7 @@ fn materialize(rows: &[Row]) -> Vec<Vec<String>> {
 }
 
 /// A table with a border, a header and one line per row.
-fn boxed(header: &[String], rows: &[Vec<String>]) -> String {
+pub(crate) fn boxed(header: &[String], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -31,7 +31,8 @@ SET, RESET, SELECT, INSERT INTO, EXPLAIN):
   QUIT;   leave (also EXIT; or Ctrl-D); Ctrl-C discards the statement being typed
 Rows are shown as SET 'sql-client.execution.result-mode' says: 'changelog' (the
 default: every change on its own line), 'tableau' (every change, in a table) or
-'table' (the rows the changes leave, in a table).";
+'table' (the rows the changes leave, in a table), each as the query runs. Ctrl-C
+while a query runs cancels it (windows still open are not closed).";
 
 /// Validates input as SQL statements: Enter completes only a whole one.
 struct SqlHelper;
@@ -145,9 +146,7 @@ pub(crate) fn shell(config: Config) -> anyhow::Result<()> {
             Some(ShellCommand::Quit) => break,
             Some(ShellCommand::Help) => println!("{HELP}"),
             None => {
-                let result = session
-                    .execute_each(&statement, &mut |o, settings| print_outcome(&o, settings));
-                if let Err(e) = result {
+                if let Err(e) = run_statement(&mut session, &statement, terminal) {
                     eprintln!("{e}");
                 }
             }
@@ -165,6 +164,18 @@ pub(crate) fn shell(config: Config) -> anyhow::Result<()> {
         eprintln!("warning: the input ended inside a statement (no ';'); it was not run");
     }
     Ok(())
+}
+
+/// Runs one statement: a `SELECT` live (rows as they come, Ctrl-C
+/// cancels it), anything else to its outcome.
+fn run_statement(session: &mut Session, statement: &str, terminal: bool) -> anyhow::Result<()> {
+    match session.start_query(statement)? {
+        Some(live) => crate::sql_live::show_live(live, session.settings(), terminal),
+        None => {
+            session.execute_each(statement, &mut |o, settings| print_outcome(&o, settings))?;
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -119,9 +119,15 @@ fn the_shell_reads_statements_over_lines_survives_an_error_and_shows_a_table() {
         stdout.contains("[INFO] 2 rows in the result, from 8 changes; checksum"),
         "{stdout}"
     );
-    // tableau: each change with its kind.
-    assert!(stdout.contains("| op | id |"), "{stdout}");
-    assert!(stdout.contains("| +I | 5  |"), "{stdout}");
+    // tableau: each change with its kind, streamed in columns as wide as
+    // their type.
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .any(|l| l.starts_with(start) && l.ends_with(" |"))
+    };
+    assert!(line("| op | id "), "{stdout}");
+    assert!(line("| +I | 5 "), "{stdout}");
     assert!(stdout.contains("QUIT;   leave"), "HELP printed: {stdout}");
     assert!(!stdout.contains("never run"), "{stdout}");
 }
@@ -141,4 +147,61 @@ fn the_shell_says_when_the_input_ends_inside_a_statement() {
         stderr.contains("the input ended inside a statement (no ';'); it was not run"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_select_over_an_unbounded_table_streams_rows_until_ctrl_c_cancels_it() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spate"))
+        .arg("sql")
+        .args(["--cores", "1", "--set", "runtime.io_memory_kib=256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spate runs");
+    // No 'events.num': the bids never end by themselves.
+    let input = "CREATE TABLE bid (auction BIGINT, price BIGINT, dateTime TIMESTAMP(3)) \
+                 WITH ('connector' = 'nexmark', 'nexmark.table' = 'bid');\n\
+                 SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;\n";
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("input written");
+    drop(stdin);
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Rows come while the query runs.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut rows = 0;
+    while rows < 100 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("rows come while the query runs");
+        rows += usize::from(line.starts_with("+I["));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    // The query ends, the shell reads the end of its input and leaves.
+    let mut rest = Vec::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        rest.push(line);
+    }
+    let exit = child.wait().expect("spate ends");
+    assert!(exit.success(), "{exit:?}");
+    let summary = rest.iter().find(|l| l.starts_with("[INFO] ")).cloned();
+    let summary = summary.unwrap_or_else(|| panic!("no summary after the cancel: {rest:?}"));
+    assert!(summary.contains("; cancelled"), "{summary}");
 }

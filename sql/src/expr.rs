@@ -96,12 +96,21 @@ impl ScalarExpr {
                 Err(_) if *try_cast => Value::Null,
                 Err(msg) => return Err(msg),
             },
-            ScalarExpr::Call(f, args) => {
-                let mut vals = Vec::with_capacity(args.len());
-                for a in args {
-                    vals.push(a.eval(row)?);
+            // Up to four arguments are evaluated on the stack: no
+            // allocation per call and row.
+            ScalarExpr::Call(f, args) if args.len() <= 4 => {
+                let mut vals = [Value::Null, Value::Null, Value::Null, Value::Null];
+                for (slot, a) in vals.iter_mut().zip(args) {
+                    *slot = a.eval(row)?;
                 }
-                call(*f, vals)?
+                call(*f, vals.get(..args.len()).unwrap_or_default())?
+            }
+            ScalarExpr::Call(f, args) => {
+                let vals = args
+                    .iter()
+                    .map(|a| a.eval(row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                call(*f, &vals)?
             }
             ScalarExpr::InList(e, list, negated) => {
                 let v = e.eval(row)?;

@@ -180,7 +180,7 @@ impl Func {
 }
 
 /// Calls `f`; NULL in gives NULL out, except for COALESCE, CONCAT and IF.
-pub fn call(f: Func, args: Vec<Value>) -> Result<Value, String> {
+pub fn call(f: Func, args: &[Value]) -> Result<Value, String> {
     use Value::*;
     if !matches!(f, Func::Coalesce | Func::If) && args.iter().any(Value::is_null) {
         return Ok(Null);
@@ -211,7 +211,7 @@ pub fn call(f: Func, args: Vec<Value>) -> Result<Value, String> {
             .map(|v| v.to_string())
             .collect::<String>()
             .into()),
-        Func::Coalesce => args.into_iter().find(|v| !v.is_null()).unwrap_or(Null),
+        Func::Coalesce => args.iter().find(|v| !v.is_null()).cloned().unwrap_or(Null),
         Func::Floor => match arg(0) {
             Double(d) => Double(d.floor()),
             v => v,
@@ -364,22 +364,22 @@ mod tests {
     #[test]
     fn functions_evaluate_like_flink() {
         assert_eq!(
-            call(Func::Mod, vec![Value::Int(246), Value::Int(123)]),
+            call(Func::Mod, &[Value::Int(246), Value::Int(123)]),
             Ok(Value::Int(0))
         );
         assert_eq!(
-            call(Func::Upper, vec![Value::Str("ab".into())]),
+            call(Func::Upper, &[Value::Str("ab".into())]),
             Ok(Value::Str("AB".into()))
         );
-        assert_eq!(call(Func::Upper, vec![Value::Null]), Ok(Value::Null));
+        assert_eq!(call(Func::Upper, &[Value::Null]), Ok(Value::Null));
         assert_eq!(
-            call(Func::Coalesce, vec![Value::Null, Value::Int(3)]),
+            call(Func::Coalesce, &[Value::Null, Value::Int(3)]),
             Ok(Value::Int(3))
         );
         assert_eq!(
             call(
                 Func::SplitIndex,
-                vec![
+                &[
                     Value::Str("a/b/c".into()),
                     Value::Str("/".into()),
                     Value::Int(1)
@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(
             call(
                 Func::DateFormat,
-                vec![
+                &[
                     Value::Timestamp(1_767_225_600_000),
                     Value::Str("yyyy-MM-dd HH:mm".into())
                 ]
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(
             call(
                 Func::RegexpExtract,
-                vec![url.clone(), re.clone(), Value::Int(2)]
+                &[url.clone(), re.clone(), Value::Int(2)]
             ),
             Ok(s("8"))
         );
@@ -421,24 +421,24 @@ mod tests {
         assert_eq!(
             call(
                 Func::RegexpExtract,
-                vec![s("x?channel_id=8"), re.clone(), Value::Int(2)]
+                &[s("x?channel_id=8"), re.clone(), Value::Int(2)]
             ),
             Ok(Value::Null)
         );
         assert_eq!(
-            call(Func::RegexpExtract, vec![url.clone(), re, Value::Int(3)]),
+            call(Func::RegexpExtract, &[url.clone(), re, Value::Int(3)]),
             Ok(Value::Null)
         );
         assert_eq!(
-            call(Func::RegexpExtract, vec![s("abc123"), s("[0-9]+")]),
+            call(Func::RegexpExtract, &[s("abc123"), s("[0-9]+")]),
             Ok(s("123"))
         );
         assert!(check_regex("(unclosed").is_err());
         assert_eq!(
-            call(Func::CountChar, vec![s("accdc"), s("c")]),
+            call(Func::CountChar, &[s("accdc"), s("c")]),
             Ok(Value::Int(3))
         );
-        assert!(call(Func::CountChar, vec![s("abc"), s("")]).is_err());
+        assert!(call(Func::CountChar, &[s("abc"), s("")]).is_err());
         assert_eq!(
             by_java_class("com.github.nexmark.flink.udf.CountChar"),
             Some(Func::CountChar)

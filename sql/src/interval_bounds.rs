@@ -65,7 +65,7 @@ fn flipped(op: BinOp) -> Option<BinOp> {
 }
 
 /// `col`, `col + INTERVAL` or `col - INTERVAL` as (column, offset in ms).
-fn shifted_column(e: &ScalarExpr) -> Option<(usize, i64)> {
+pub(crate) fn shifted_column(e: &ScalarExpr) -> Option<(usize, i64)> {
     match e {
         ScalarExpr::Column(i) => Some((*i, 0)),
         ScalarExpr::Binary(op @ (BinOp::Add | BinOp::Sub), a, b) => {

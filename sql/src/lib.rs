@@ -16,6 +16,7 @@ pub mod error;
 pub mod expr;
 pub mod function;
 mod interval_bounds;
+pub mod live;
 pub mod logical;
 pub mod nexmark;
 pub mod row;

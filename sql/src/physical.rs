@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use spate::keyed::{KeyedContext, OpenContext, StateTtl, ValueState};
 use spate::operators::keyed_process::KeyedProcessFunction;
@@ -53,6 +54,8 @@ pub struct JobPlanner<'a> {
     /// Each distinct sub-plan built so far and its output (plans are small:
     /// a linear search is cheaper than hashing them).
     built: RefCell<Vec<(LogicalPlan, DataStream<Row>)>>,
+    /// Set to stop every scan without draining (a live query cancelled).
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl<'a> JobPlanner<'a> {
@@ -63,7 +66,14 @@ impl<'a> JobPlanner<'a> {
             opts,
             scans: RefCell::new(HashMap::new()),
             built: RefCell::new(Vec::new()),
+            cancel: None,
         }
+    }
+
+    /// Scans stop without draining once `cancel` is set.
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(cancel);
+        self
     }
 
     /// Builds the operators of `plan`; returns its output stream.
@@ -79,7 +89,9 @@ impl<'a> JobPlanner<'a> {
         }
         let t = table.clone();
         let name = format!("scan {}", table.name);
-        let open = move |split| TableSource::open(t.clone(), split);
+        let cancel = self.cancel.clone();
+        let open =
+            move |split| TableSource::open(t.clone(), split).map(|s| s.with_cancel(cancel.clone()));
         let stream = if table.watermark.is_some() {
             self.job.source_with_watermarks(&name, open)
         } else {

@@ -16,6 +16,7 @@ use crate::bind_query::QueryBinder;
 use crate::catalog::{Catalog, Entry, TableDef, ViewDef};
 use crate::connectors::{TableSink, sink_for, validate_source};
 use crate::error::{Errors, Pos, Result, SqlError};
+use crate::live::LiveQuery;
 use crate::logical::LogicalPlan;
 use crate::physical::{JobPlanner, PhysicalOptions};
 use crate::row::Row;
@@ -542,6 +543,26 @@ impl Session {
         PhysicalOptions {
             state_ttl: ttl_ms.map(StateTtl::new),
         }
+    }
+
+    /// Starts `sql` as a live query when it is one `SELECT` (its rows are
+    /// read while it runs, and it can be cancelled); `None` for anything
+    /// else, which [`execute_each`](Self::execute_each) runs.
+    pub fn start_query(&self, sql: &str) -> Result<Option<LiveQuery>> {
+        let source: Arc<str> = Arc::from(sql);
+        let mut statements = parse_script(sql)?;
+        let (Some(only), true) = (statements.pop(), statements.is_empty()) else {
+            return Ok(None);
+        };
+        let ScriptStatement::Sql(stmt) = only.stmt else {
+            return Ok(None);
+        };
+        let Statement::Query(q) = *stmt else {
+            return Ok(None);
+        };
+        let errors = Errors::new(&source);
+        let planned = self.plan_query(&q, &errors, Instant::now())?;
+        LiveQuery::start(planned.plan, self.physical_options(), self.config.clone()).map(Some)
     }
 
     /// Runs a planned query and collects its rows.

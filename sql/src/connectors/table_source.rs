@@ -1,6 +1,7 @@
 //! A table's rows as an engine source: computed columns, rowtime and watermark.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use spate::sources::{Source, SourceCollector, SourcePoll, SplitInfo};
 
@@ -16,18 +17,34 @@ pub struct TableSource {
     buf: Vec<Row>,
     /// The largest watermark-expression value so far (Flink's watermark).
     watermark: Option<i64>,
+    /// `WATERMARK FOR t AS t - INTERVAL ...` (the usual form) as the offset
+    /// added to `t`, which spares evaluating the expression per row.
+    watermark_shift: Option<i64>,
+    /// Set when the query is cancelled: the scan stops without draining.
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl TableSource {
     /// Opens split `split` of `table`.
     pub fn open(table: Arc<TableDef>, split: SplitInfo) -> spate::Result<Self> {
+        let watermark_shift = table.watermark.as_ref().and_then(|(col, e)| {
+            crate::interval_bounds::shifted_column(e).and_then(|(c, ms)| (c == *col).then_some(ms))
+        });
         Ok(TableSource {
             reader: open_reader(&table, split)?,
             physical: table.physical_columns(),
             table,
             buf: Vec::new(),
             watermark: None,
+            watermark_shift,
+            cancel: None,
         })
+    }
+
+    /// Stops without draining once `cancel` is set.
+    pub fn with_cancel(mut self, cancel: Option<Arc<AtomicBool>>) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     /// The full row (physical and computed columns) of a physical row.
@@ -62,6 +79,13 @@ impl Source for TableSource {
         out: &mut SourceCollector<'_, Row>,
         count_max: usize,
     ) -> spate::Result<SourcePoll> {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Acquire))
+        {
+            return Ok(SourcePoll::Stopped);
+        }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let poll = self.reader.read(&mut buf, count_max)?;
@@ -80,7 +104,11 @@ impl Source for TableSource {
                                 .unwrap_or("?")
                         ))
                     })?;
-                    if let Some(wm) = expr.eval(&row).map_err(|m| self.fail(m))?.as_i64() {
+                    let wm = match self.watermark_shift {
+                        Some(ms) => Some(ts.saturating_add(ms)),
+                        None => expr.eval(&row).map_err(|m| self.fail(m))?.as_i64(),
+                    };
+                    if let Some(wm) = wm {
                         self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
                     }
                     out.collect_with_timestamp(row, ts);
