@@ -13,7 +13,14 @@ use spate_cluster::worker::JobCatalog;
 use spate_torture::OracleArgs;
 
 /// The jobs of this binary.
-pub const JOBS: [&str; 5] = ["nexmark", "late-data", "overload", "oracle", "bid-prices"];
+pub const JOBS: [&str; 6] = [
+    "nexmark",
+    "late-data",
+    "overload",
+    "oracle",
+    "bid-prices",
+    "sql",
+];
 
 /// The catalog of the `spate` binary.
 pub struct Catalog;
@@ -161,6 +168,15 @@ pub fn build_job(name: &str, args: &[String]) -> Result<Job, String> {
         "oracle" => {
             let a = OracleArgs::try_parse_from(args).map_err(|e| e.to_string())?;
             spate_torture::oracle_job(&a).map_err(|e| e.to_string())
+        }
+        // `spate sql -f job.sql --cluster`: the script's text is the argument.
+        "sql" => {
+            let [script] = args else {
+                return Err("the sql job takes one argument, the script's text".into());
+            };
+            let mut session = spate_sql::Session::new(Config::default());
+            let built = session.job_of_script(script);
+            built.map(|j| j.job).map_err(|e| e.to_string())
         }
         other => Err(format!(
             "unknown job `{other}`; this binary's jobs are {}",

@@ -24,6 +24,7 @@ pub mod rules;
 mod rules_join;
 pub mod schema;
 pub mod script;
+pub mod script_job;
 pub mod value;
 
 pub use error::{Pos, Result, SqlError};

@@ -113,7 +113,7 @@ impl Session {
         Ok(())
     }
 
-    fn statement(&mut self, located: Located, source: &Arc<str>) -> Result<Outcome> {
+    pub(crate) fn statement(&mut self, located: Located, source: &Arc<str>) -> Result<Outcome> {
         let errors = Errors::new(source);
         match located.stmt {
             ScriptStatement::Set { key, value } => self.set(key, value, located.pos, &errors),
@@ -423,7 +423,7 @@ impl Session {
         }
     }
 
-    fn plan_insert(
+    pub(crate) fn plan_insert(
         &self,
         ins: &ast::Insert,
         errors: &Errors<'_>,
@@ -534,7 +534,7 @@ impl Session {
     }
 
     /// What the session's settings ask of the physical plan.
-    fn physical_options(&self) -> PhysicalOptions {
+    pub(crate) fn physical_options(&self) -> PhysicalOptions {
         let ttl_ms = self
             .settings
             .get(STATE_TTL)
@@ -601,7 +601,7 @@ impl Session {
 }
 
 /// Plans `plan` onto `job` with `table`'s sink, named `name`.
-fn add_insert(
+pub(crate) fn add_insert(
     planner: &JobPlanner<'_>,
     table: &TableDef,
     plan: &LogicalPlan,
