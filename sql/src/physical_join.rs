@@ -452,6 +452,7 @@ impl JoinFunction {
             } else if expiry.drops_late_rows() {
                 // A row that could only join rows the watermark has passed
                 // is late and dropped, as Flink's window and interval joins do.
+                ctx.count_late_record();
                 return Ok(());
             } else {
                 stored = false;

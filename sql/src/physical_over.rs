@@ -185,6 +185,7 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for OverAggregate {
     ) -> spate::Result<()> {
         let ts = row.get(self.time_col).as_i64().unwrap_or(i64::MIN);
         if ts <= ctx.current_watermark() {
+            ctx.count_late_record();
             return Ok(());
         }
         row.values.truncate(self.width);

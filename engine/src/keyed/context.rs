@@ -227,6 +227,12 @@ impl<K: crate::Key, O: 'static> KeyedContext<'_, K, O> {
         self.side.emit(self.cx, tag.name(), value, self.ts);
     }
 
+    /// Counts a record dropped for arriving behind the watermark in the
+    /// job's late-records metric, as the window operators count theirs.
+    pub fn count_late_record(&mut self) {
+        self.cx.metrics.add_late_records(1);
+    }
+
     /// The event time of the current record or timer, if any.
     pub fn timestamp(&self) -> Option<Timestamp> {
         (self.ts != WATERMARK_MIN).then_some(self.ts)
