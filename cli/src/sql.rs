@@ -18,10 +18,10 @@ pub struct SqlArgs {
     /// The SQL script; without it, an interactive shell reads statements.
     #[arg(short = 'f', long = "file", id = "script", value_name = "FILE")]
     pub script: Option<PathBuf>,
-    /// Run the script on the cluster whose coordinator is at `HOST:PORT`:
-    /// its DDL and SETs prepare, its INSERT INTO statements run there as one
-    /// job (needs `-f`).
-    #[arg(long, value_name = "HOST:PORT", requires = "script")]
+    /// Run INSERT INTO statements on the cluster whose coordinator is at
+    /// `HOST:PORT`: a script's DDL and SETs prepare, its INSERTs run there as
+    /// one job; in the shell, each INSERT entered is a job.
+    #[arg(long, value_name = "HOST:PORT")]
     pub cluster: Option<String>,
     /// Subtasks of every operator over the cluster (a script's `SET
     /// 'parallelism.default'` takes precedence).
@@ -34,13 +34,18 @@ pub struct SqlArgs {
 
 /// Runs `args.script`, printing each statement's outcome, or the shell.
 pub fn run(args: SqlArgs) -> anyhow::Result<()> {
-    if let (Some(addr), Some(script)) = (&args.cluster, &args.script) {
-        return run_on_cluster(addr, script, args.parallelism, &args.config);
-    }
     let config = args.config.load()?.config;
+    let cluster = args.cluster.map(|addr| ClusterTarget {
+        addr,
+        parallelism: args.parallelism,
+        config: args.config,
+    });
     let Some(script) = args.script else {
-        return crate::sql_shell::shell(config);
+        return crate::sql_shell::shell(config, cluster);
     };
+    if let Some(target) = &cluster {
+        return run_on_cluster(target, &script);
+    }
     let sql = std::fs::read_to_string(&script)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", script.display()))?;
     let mut session = Session::new(config);
@@ -50,32 +55,40 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("{}: {e}", script.display()))
 }
 
-/// Checks the script here (errors point into it), then submits it to the
-/// cluster, where every worker builds the same job from its text.
-fn run_on_cluster(
-    addr: &str,
-    script: &Path,
-    parallelism: u32,
-    config: &ConfigArgs,
-) -> anyhow::Result<()> {
+/// Where `spate sql --cluster` sends its jobs.
+pub(crate) struct ClusterTarget {
+    /// The coordinator, `HOST:PORT`.
+    pub addr: String,
+    /// Subtasks unless the script sets `parallelism.default`.
+    pub parallelism: u32,
+    /// The config flags, sent to every worker.
+    pub config: ConfigArgs,
+}
+
+fn run_on_cluster(target: &ClusterTarget, script: &Path) -> anyhow::Result<()> {
     let sql = std::fs::read_to_string(script)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", script.display()))?;
-    let mut session = Session::new(config.load()?.config);
-    let planned = session
-        .job_of_script(&sql)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", script.display()))?;
+    submit_script(target, &sql).map_err(|e| anyhow::anyhow!("{}: {e}", script.display()))
+}
+
+/// Checks `sql` in a fresh session here (errors point into it), then
+/// submits it to the cluster, where every worker builds the same job from
+/// its text; prints the job's summary.
+pub(crate) fn submit_script(target: &ClusterTarget, sql: &str) -> anyhow::Result<()> {
+    let mut session = Session::new(target.config.load()?.config);
+    let planned = session.job_of_script(sql)?;
     let parallelism = session
         .settings()
         .get("parallelism.default")
         .and_then(|p| p.parse().ok())
-        .unwrap_or(parallelism);
+        .unwrap_or(target.parallelism);
     let spec = JobSpec {
         name: "sql".into(),
-        args: vec![sql],
-        settings: spec_settings(config)?,
+        args: vec![sql.to_string()],
+        settings: spec_settings(&target.config)?,
         from_savepoint: None,
     };
-    let r = submit_job(addr, spec, parallelism, false)?;
+    let r = submit_job(&target.addr, spec, parallelism, false)?;
     let m = &r.metrics;
     println!(
         "[INFO] INSERT INTO {} finished on the cluster: {} rows, checksum {:#018x}, {} late rows dropped, {:.3} s with parallelism {parallelism}",

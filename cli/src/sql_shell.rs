@@ -18,7 +18,9 @@ use rustyline::{Editor, Helper};
 use spate::config::Config;
 use spate_sql::Session;
 use spate_sql::script::ends_a_statement;
+use spate_sql::script_job::{ScriptKind, script_kind};
 
+use crate::sql::ClusterTarget;
 use crate::sql_output::print_outcome;
 
 /// The most statements the history file keeps.
@@ -82,7 +84,7 @@ fn history_path() -> Option<PathBuf> {
 }
 
 /// Runs the shell until QUIT, EXIT or the end of the input.
-pub(crate) fn shell(config: Config) -> anyhow::Result<()> {
+pub(crate) fn shell(config: Config, cluster: Option<ClusterTarget>) -> anyhow::Result<()> {
     let terminal = std::io::stdin().is_terminal();
     let editor_config = rustyline::Config::builder()
         .max_history_size(HISTORY_ENTRIES_MAX)?
@@ -99,6 +101,10 @@ pub(crate) fn shell(config: Config) -> anyhow::Result<()> {
         println!("Spate SQL: Flink SQL on the embedded engine. HELP; for help, QUIT; to leave.");
     }
     let mut session = Session::new(config);
+    let mut cluster = cluster.map(|target| OnCluster {
+        target,
+        prepared: String::new(),
+    });
     let mut pending = String::new();
     loop {
         let prompt = if pending.is_empty() {
@@ -146,7 +152,11 @@ pub(crate) fn shell(config: Config) -> anyhow::Result<()> {
             Some(ShellCommand::Quit) => break,
             Some(ShellCommand::Help) => println!("{HELP}"),
             None => {
-                if let Err(e) = run_statement(&mut session, &statement, terminal) {
+                let result = match &mut cluster {
+                    Some(c) => c.run(&mut session, &statement),
+                    None => run_statement(&mut session, &statement, terminal),
+                };
+                if let Err(e) = result {
                     eprintln!("{e}");
                 }
             }
@@ -174,6 +184,40 @@ fn run_statement(session: &mut Session, statement: &str, terminal: bool) -> anyh
         None => {
             session.execute_each(statement, &mut |o, settings| print_outcome(&o, settings))?;
             Ok(())
+        }
+    }
+}
+
+/// A shell on a cluster: each INSERT entered runs there as a job, after
+/// the DDL and SETs entered so far (which also run here, to check them).
+struct OnCluster {
+    target: ClusterTarget,
+    /// The DDL and SET statements entered so far, in order.
+    prepared: String,
+}
+
+impl OnCluster {
+    fn run(&mut self, session: &mut Session, statement: &str) -> anyhow::Result<()> {
+        match script_kind(statement)? {
+            ScriptKind::Writes => {
+                let script = format!("{}{statement}\n", self.prepared);
+                crate::sql::submit_script(&self.target, &script)
+            }
+            ScriptKind::Mixed => anyhow::bail!(
+                "on a cluster, enter an INSERT INTO or an EXPLAIN on its own (not with other statements)"
+            ),
+            ScriptKind::Reads => anyhow::bail!(
+                "a SELECT does not run on a cluster from the shell (its rows would have no \
+                 client to go to); INSERT INTO a table instead"
+            ),
+            // EXPLAIN plans here.
+            ScriptKind::Explains => run_statement(session, statement, false),
+            ScriptKind::Prepares => {
+                session.execute_each(statement, &mut |o, settings| print_outcome(&o, settings))?;
+                self.prepared.push_str(statement);
+                self.prepared.push('\n');
+                Ok(())
+            }
         }
     }
 }

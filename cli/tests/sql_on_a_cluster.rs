@@ -1,7 +1,8 @@
 //! `spate sql -f job.sql --cluster ADDR`: a Nexmark SQL script runs on a
 //! real 2-worker cluster (three processes on loopback) and writes the rows
 //! it writes in one process (same count and checksum); a script that only
-//! reads is refused before anything is submitted.
+//! reads is refused before anything is submitted; the shell on a cluster
+//! keeps its DDL here and runs each INSERT there.
 
 #![allow(clippy::unwrap_used)]
 
@@ -84,5 +85,49 @@ fn nexmark_sql_on_two_workers_writes_what_one_process_writes() {
     assert!(
         err.contains("line 1, column 1: a SELECT or EXPLAIN in a script for a cluster"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_shell_on_a_cluster_runs_each_insert_there_after_the_ddl_entered() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    ok(spate(&["cluster", "start", "--workers", "2", "--dir", d]));
+    let _cluster = Cluster(dir.path());
+    let addr = std::fs::read_to_string(dir.path().join("coordinator.addr")).unwrap();
+    let input = "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', \
+                   'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '1000');\n\
+                 CREATE TABLE out (id BIGINT) WITH ('connector' = 'blackhole');\n\
+                 SELECT id FROM gen;\n\
+                 INSERT INTO out SELECT id FROM gen WHERE MOD(id, 10) = 0;\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spate"))
+        .args(["sql", "--cluster", addr.trim(), "--parallelism", "2"])
+        .args(["--set", "runtime.io_memory_kib=256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a SELECT does not run on a cluster from the shell"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("[INFO] INSERT INTO out finished on the cluster: 100 rows"),
+        "{stdout}\n{stderr}"
     );
 }

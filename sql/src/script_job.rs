@@ -15,6 +15,57 @@ use crate::physical::JobPlanner;
 use crate::script::{ScriptStatement, parse_script};
 use crate::session::{Session, add_insert};
 
+/// What a shell input does, for a shell on a cluster: write (its
+/// INSERTs run there), read (a SELECT or EXPLAIN, shown here), or neither
+/// (DDL and SETs, which the session keeps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptKind {
+    /// Only INSERT INTO statements and statement sets.
+    Writes,
+    /// A SELECT, nothing that writes.
+    Reads,
+    /// EXPLAIN (and DDL or SETs), nothing that writes or reads.
+    Explains,
+    /// DDL and SETs only.
+    Prepares,
+    /// Writes, or EXPLAIN, mixed with other statements.
+    Mixed,
+}
+
+/// What `sql` does (see [`ScriptKind`]).
+pub fn script_kind(sql: &str) -> Result<ScriptKind> {
+    let (mut writes, mut reads, mut explains, mut other) = (false, false, false, false);
+    for located in parse_script(sql)? {
+        match located.stmt {
+            ScriptStatement::StatementSet(_) => writes = true,
+            ScriptStatement::Sql(stmt) => match *stmt {
+                Statement::Insert(_) => writes = true,
+                Statement::Query(_) => reads = true,
+                Statement::Explain { .. } => explains = true,
+                _ => other = true,
+            },
+            _ => other = true,
+        }
+    }
+    Ok(if writes {
+        if reads || explains || other {
+            ScriptKind::Mixed
+        } else {
+            ScriptKind::Writes
+        }
+    } else if reads {
+        ScriptKind::Reads
+    } else if explains {
+        if other {
+            ScriptKind::Mixed
+        } else {
+            ScriptKind::Explains
+        }
+    } else {
+        ScriptKind::Prepares
+    })
+}
+
 /// The job of a script and the tables it writes.
 pub struct ScriptJob {
     /// The job, built and not run.

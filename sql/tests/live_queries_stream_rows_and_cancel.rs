@@ -98,3 +98,23 @@ fn statements_other_than_one_select_are_not_live() {
         .expect("an unknown column is an error");
     assert!(e.to_string().contains("nope"), "{e}");
 }
+
+#[test]
+fn shell_inputs_are_told_apart_for_a_cluster() {
+    use spate_sql::script_job::{ScriptKind, script_kind};
+    let kind = |sql: &str| script_kind(sql).expect(sql);
+    assert_eq!(kind("INSERT INTO t SELECT * FROM s;"), ScriptKind::Writes);
+    assert_eq!(
+        kind("EXECUTE STATEMENT SET BEGIN INSERT INTO t SELECT * FROM s; END;"),
+        ScriptKind::Writes
+    );
+    assert_eq!(kind("SELECT 1;"), ScriptKind::Reads);
+    assert_eq!(kind("EXPLAIN SELECT 1;"), ScriptKind::Explains);
+    assert_eq!(kind("SET 'a' = 'b'; RESET;"), ScriptKind::Prepares);
+    assert_eq!(kind(UNBOUNDED_BIDS), ScriptKind::Prepares);
+    assert_eq!(
+        kind("SET 'a' = 'b'; INSERT INTO t SELECT * FROM s;"),
+        ScriptKind::Mixed
+    );
+    assert_eq!(kind("SET 'a' = 'b'; EXPLAIN SELECT 1;"), ScriptKind::Mixed);
+}
