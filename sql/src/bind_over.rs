@@ -6,8 +6,9 @@
 //! of a SELECT shares one window.
 
 use sqlparser::ast::{
-    self as ast, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, OrderBySort, SelectItem,
-    WindowFrameBound, WindowFrameUnits, WindowType,
+    self as ast, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    NamedWindowDefinition, NamedWindowExpr, OrderBySort, SelectItem, WindowFrameBound,
+    WindowFrameUnits, WindowSpec, WindowType,
 };
 
 use crate::bind_expr::{AggScope, agg_func_of, pos_of};
@@ -21,6 +22,84 @@ use crate::value::Value;
 /// The column an `Over` node gives the call `f`.
 pub(crate) fn over_column(f: &ast::Function) -> String {
     format!("$over:{f}")
+}
+
+/// `items` with each `OVER w` replaced by the window the SELECT's `WINDOW w
+/// AS (...)` clause defines (through `WINDOW w AS v` references too).
+pub(crate) fn resolve_named_windows(
+    items: &[SelectItem],
+    named: &[NamedWindowDefinition],
+) -> std::result::Result<Vec<SelectItem>, (Pos, String)> {
+    fn spec_of(
+        name: &Ident,
+        named: &[NamedWindowDefinition],
+        depth: usize,
+    ) -> std::result::Result<WindowSpec, String> {
+        let found = named
+            .iter()
+            .find(|d| d.0.value.eq_ignore_ascii_case(&name.value));
+        match found.map(|d| &d.1) {
+            Some(NamedWindowExpr::WindowSpec(spec)) if spec.window_name.is_none() => {
+                Ok(spec.clone())
+            }
+            Some(NamedWindowExpr::WindowSpec(_)) => {
+                Err("a window that extends another one (`w AS (v ...)`) is not supported".into())
+            }
+            // Each step names another window: more steps than windows is a cycle.
+            Some(NamedWindowExpr::NamedWindow(next)) if depth < named.len() => {
+                spec_of(next, named, depth + 1)
+            }
+            Some(NamedWindowExpr::NamedWindow(_)) => Err(format!(
+                "the window `{}` is defined in terms of itself",
+                name.value
+            )),
+            None => Err(format!(
+                "unknown window `{}`; the WINDOW clause defines: {}",
+                name.value,
+                named
+                    .iter()
+                    .map(|d| d.0.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    fn walk(
+        e: &mut Expr,
+        named: &[NamedWindowDefinition],
+    ) -> std::result::Result<(), (Pos, String)> {
+        match e {
+            Expr::Function(f) => {
+                if let Some(WindowType::NamedWindow(name)) = &f.over {
+                    let spec = spec_of(name, named, 0).map_err(|m| (pos_of(&*f), m))?;
+                    f.over = Some(WindowType::WindowSpec(spec));
+                }
+                if let FunctionArguments::List(l) = &mut f.args {
+                    for a in &mut l.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a {
+                            walk(x, named)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Expr::BinaryOp { left, right, .. } => {
+                walk(left, named)?;
+                walk(right, named)
+            }
+            Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => {
+                walk(expr, named)
+            }
+            _ => Ok(()),
+        }
+    }
+    let mut items = items.to_vec();
+    for item in &mut items {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            walk(e, named)?;
+        }
+    }
+    Ok(items)
 }
 
 /// Every `... OVER (...)` call among `items`, however deep in an expression.

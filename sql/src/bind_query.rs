@@ -143,8 +143,18 @@ impl<'a> QueryBinder<'a> {
         if s.distinct.is_some() {
             return Err(self.errors.unsupported(at, "SELECT DISTINCT"));
         }
-        if s.qualify.is_some() || !s.named_window.is_empty() {
-            return Err(self.errors.unsupported(at, "QUALIFY / WINDOW clauses"));
+        if s.qualify.is_some() {
+            return Err(self.errors.unsupported(at, "QUALIFY"));
+        }
+        if !s.named_window.is_empty() {
+            // `OVER w` with `WINDOW w AS (...)`: bound as if written inline.
+            let projection =
+                crate::bind_over::resolve_named_windows(&s.projection, &s.named_window)
+                    .map_err(|(pos, message)| self.errors.semantic(pos, message))?;
+            let mut inline = s.clone();
+            inline.projection = projection;
+            inline.named_window.clear();
+            return self.select(&inline);
         }
         if s.from.is_empty() {
             return Err(self.errors.unsupported(at, "SELECT without FROM"));

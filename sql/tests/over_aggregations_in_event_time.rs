@@ -105,3 +105,40 @@ fn an_over_aggregation_needs_the_time_order_and_one_window() {
     .to_string();
     assert!(two.contains("OVER windows that differ"), "{two}");
 }
+
+#[test]
+fn a_named_window_is_the_window_written_inline() {
+    // The first query of rows_frames_cover_the_rows_before_each_row, with
+    // its window named once (also through a second name).
+    let want = [
+        "+I[alice, 10, 10, 1]",
+        "+I[alice, 30, 35, 2]",
+        "+I[alice, 5, 15, 2]",
+        "+I[bob, 1, 21, 2]",
+        "+I[bob, 20, 20, 1]",
+        "+I[carol, 7, 7, 1]",
+        "+I[carol, 8, 15, 2]",
+    ];
+    check(
+        "SELECT user_name, amount, SUM(amount) OVER w, COUNT(*) OVER w \
+         FROM clicks WHERE user_name <> 'dave' \
+         WINDOW w AS (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW);",
+        &want,
+    );
+    check(
+        "SELECT user_name, amount, SUM(amount) OVER v, COUNT(*) OVER w \
+         FROM clicks WHERE user_name <> 'dave' \
+         WINDOW w AS (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), \
+                v AS w;",
+        &want,
+    );
+    let e = error_after(
+        &clicks_and_users_ddl(),
+        "SELECT SUM(amount) OVER x FROM clicks WINDOW w AS (ORDER BY ts);",
+    )
+    .to_string();
+    assert!(
+        e.contains("line 1, column 8: unknown window `x`; the WINDOW clause defines: w"),
+        "{e}"
+    );
+}
