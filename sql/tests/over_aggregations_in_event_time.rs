@@ -21,6 +21,17 @@ fn check(sql: &str, want: &[&str]) {
     }
 }
 
+/// SUM and COUNT over the row before and the current one, per user.
+const ONE_PRECEDING: [&str; 7] = [
+    "+I[alice, 10, 10, 1]",
+    "+I[alice, 30, 35, 2]",
+    "+I[alice, 5, 15, 2]",
+    "+I[bob, 1, 21, 2]",
+    "+I[bob, 20, 20, 1]",
+    "+I[carol, 7, 7, 1]",
+    "+I[carol, 8, 15, 2]",
+];
+
 #[test]
 fn rows_frames_cover_the_rows_before_each_row() {
     // alice 10 (1 s), 5 (4 s), 30 (15 s); bob 20 (2 s), 1 (12 s); carol 7, 8.
@@ -29,15 +40,7 @@ fn rows_frames_cover_the_rows_before_each_row() {
            SUM(amount) OVER (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), \
            COUNT(*) OVER (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
          FROM clicks WHERE user_name <> 'dave';",
-        &[
-            "+I[alice, 10, 10, 1]",
-            "+I[alice, 30, 35, 2]",
-            "+I[alice, 5, 15, 2]",
-            "+I[bob, 1, 21, 2]",
-            "+I[bob, 20, 20, 1]",
-            "+I[carol, 7, 7, 1]",
-            "+I[carol, 8, 15, 2]",
-        ],
+        &ONE_PRECEDING,
     );
     check(
         "SELECT user_name, amount, MAX(amount) OVER (PARTITION BY user_name ORDER BY ts \
@@ -110,27 +113,18 @@ fn an_over_aggregation_needs_the_time_order_and_one_window() {
 fn a_named_window_is_the_window_written_inline() {
     // The first query of rows_frames_cover_the_rows_before_each_row, with
     // its window named once (also through a second name).
-    let want = [
-        "+I[alice, 10, 10, 1]",
-        "+I[alice, 30, 35, 2]",
-        "+I[alice, 5, 15, 2]",
-        "+I[bob, 1, 21, 2]",
-        "+I[bob, 20, 20, 1]",
-        "+I[carol, 7, 7, 1]",
-        "+I[carol, 8, 15, 2]",
-    ];
     check(
         "SELECT user_name, amount, SUM(amount) OVER w, COUNT(*) OVER w \
          FROM clicks WHERE user_name <> 'dave' \
          WINDOW w AS (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW);",
-        &want,
+        &ONE_PRECEDING,
     );
     check(
         "SELECT user_name, amount, SUM(amount) OVER v, COUNT(*) OVER w \
          FROM clicks WHERE user_name <> 'dave' \
          WINDOW w AS (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), \
                 v AS w;",
-        &want,
+        &ONE_PRECEDING,
     );
     let e = error_after(
         &clicks_and_users_ddl(),
