@@ -11,6 +11,7 @@ mod run;
 mod savepoint;
 mod sql;
 mod sql_live;
+mod sql_live_table;
 mod sql_output;
 mod sql_shell;
 mod status;

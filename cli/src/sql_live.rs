@@ -13,7 +13,8 @@ use spate_sql::live::{LiveQuery, LiveRow};
 use spate_sql::schema::Schema;
 use spate_sql::{DataType, RESULT_MODE, Row};
 
-use crate::sql_output::{boxed, materialize};
+use crate::sql_live_table::{LiveTable, TABLE_ROWS_MAX};
+use crate::sql_output::boxed;
 
 /// How long the reader waits for a row before it looks at the clock.
 const ROW_WAIT_MS: u64 = 100;
@@ -66,11 +67,17 @@ pub(crate) fn show_live(
         }
     );
     match view.mode {
-        Mode::Table => println!(
-            "[INFO] {} rows in the result, from {} changes; {summary}",
-            materialize(&view.rows).len(),
-            view.changes
-        ),
+        Mode::Table => {
+            let dropped = match view.table.dropped {
+                0 => String::new(),
+                n => format!(" ({n} older rows dropped to keep {TABLE_ROWS_MAX})"),
+            };
+            println!(
+                "[INFO] {} rows in the result{dropped}, from {} changes; {summary}",
+                view.table.rows().len(),
+                view.changes
+            )
+        }
         _ => println!("[INFO] {} rows, {summary}", view.changes),
     }
     Ok(())
@@ -82,7 +89,7 @@ struct View {
     names: Vec<String>,
     widths: Vec<usize>,
     terminal: bool,
-    rows: Vec<Row>,
+    table: LiveTable,
     changes: u64,
     drawn_at: Instant,
     dirty: bool,
@@ -116,7 +123,7 @@ impl View {
             names,
             widths,
             terminal,
-            rows: Vec::new(),
+            table: LiveTable::default(),
             changes: 0,
             drawn_at: Instant::now(),
             dirty: false,
@@ -139,7 +146,7 @@ impl View {
                 print!("{}", self.line(&cells));
             }
             Mode::Table => {
-                self.rows.push(r);
+                self.table.apply(&r);
                 self.dirty = true;
             }
         }
@@ -174,7 +181,7 @@ impl View {
 
     fn table(&self) -> String {
         let names = self.names.get(1..).unwrap_or_default();
-        boxed(names, &materialize(&self.rows))
+        boxed(names, &self.table.rows())
     }
 
     fn rule(&self) -> String {

@@ -73,7 +73,7 @@ pub(crate) fn print_outcome(o: &Outcome, settings: &BTreeMap<String, String>) {
 }
 
 /// The rows a changelog leaves, in the order they first appeared.
-pub(crate) fn materialize(rows: &[Row]) -> Vec<Vec<String>> {
+fn materialize(rows: &[Row]) -> Vec<Vec<String>> {
     let mut order: Vec<Vec<String>> = Vec::new();
     let mut count: BTreeMap<Vec<String>, i64> = BTreeMap::new();
     for r in rows {
