@@ -1,11 +1,13 @@
 //! A `SELECT` in the `spate sql` shell shows its rows while it runs, in the
 //! session's result mode: `changelog` and `tableau` print each change as it
 //! comes, `table` redraws the rows the changelog leaves (on a terminal,
-//! twice a second). Ctrl-C cancels the query, not the shell; a second
-//! Ctrl-C leaves the shell.
+//! twice a second). Ctrl-C (the session's cancel flag, set by `CtrlC`)
+//! cancels the query, not the shell; a second Ctrl-C leaves the shell.
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use signal_hook::consts::SIGINT;
@@ -29,10 +31,6 @@ pub(crate) fn show_live(
     settings: &BTreeMap<String, String>,
     terminal: bool,
 ) -> anyhow::Result<()> {
-    // A second Ctrl-C (the flag already set) exits; the first sets it.
-    let flag = live.cancel_flag();
-    let exit_id = signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone())?;
-    let cancel_id = signal_hook::flag::register(SIGINT, flag)?;
     let mode = settings
         .get(RESULT_MODE)
         .map_or("changelog", String::as_str);
@@ -49,8 +47,6 @@ pub(crate) fn show_live(
         }
         view.tick();
     }
-    signal_hook::low_level::unregister(cancel_id);
-    signal_hook::low_level::unregister(exit_id);
     let cancelled = live.is_cancelled();
     let result = live.finish();
     view.end();
@@ -81,6 +77,31 @@ pub(crate) fn show_live(
         _ => println!("[INFO] {} rows, {summary}", view.changes),
     }
     Ok(())
+}
+
+/// Ctrl-C sets a flag while this lives (the whole shell): the first press
+/// cancels the running job, a second (the flag still set) exits.
+pub(crate) struct CtrlC {
+    ids: [signal_hook::SigId; 2],
+}
+
+impl CtrlC {
+    /// Ctrl-C sets `flag` until the guard is dropped.
+    pub(crate) fn cancels(flag: Arc<AtomicBool>) -> anyhow::Result<Self> {
+        let exit = signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone())?;
+        let cancel = signal_hook::flag::register(SIGINT, flag)?;
+        Ok(CtrlC {
+            ids: [exit, cancel],
+        })
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        for id in self.ids {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 /// What has been shown so far.

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use spate_sql::{Outcome, RESULT_MODE, Row};
+use spate_sql::{Outcome, RESULT_MODE};
+
+use crate::sql_live_table::LiveTable;
 
 /// Prints `o` as `settings` ask.
 pub(crate) fn print_outcome(o: &Outcome, settings: &BTreeMap<String, String>) {
@@ -38,7 +40,9 @@ pub(crate) fn print_outcome(o: &Outcome, settings: &BTreeMap<String, String>) {
             );
             match mode {
                 "table" => {
-                    let kept = materialize(rows);
+                    let mut table = LiveTable::default();
+                    rows.iter().for_each(|r| table.apply(r));
+                    let kept = table.rows();
                     print!("{}", boxed(&names, &kept));
                     println!(
                         "[INFO] {} rows in the result, from {} changes; {summary}",
@@ -70,30 +74,6 @@ pub(crate) fn print_outcome(o: &Outcome, settings: &BTreeMap<String, String>) {
             println!("[INFO] {} rows, {summary}", rows.len());
         }
     }
-}
-
-/// The rows a changelog leaves, in the order they first appeared.
-fn materialize(rows: &[Row]) -> Vec<Vec<String>> {
-    let mut order: Vec<Vec<String>> = Vec::new();
-    let mut count: BTreeMap<Vec<String>, i64> = BTreeMap::new();
-    for r in rows {
-        let cells: Vec<String> = r.values.iter().map(ToString::to_string).collect();
-        let n = match count.get_mut(&cells) {
-            Some(n) => n,
-            None => {
-                order.push(cells.clone());
-                count.entry(cells).or_insert(0)
-            }
-        };
-        *n += if r.kind.is_addition() { 1 } else { -1 };
-    }
-    order
-        .into_iter()
-        .flat_map(|c| {
-            let n = count.get(&c).copied().unwrap_or(0).max(0) as usize;
-            std::iter::repeat_n(c, n)
-        })
-        .collect()
 }
 
 /// A table with a border, a header and one line per row.
@@ -130,31 +110,17 @@ pub(crate) fn boxed(header: &[String], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spate_sql::{RowKind, Value};
 
     #[test]
-    fn a_table_shows_what_the_changelog_leaves_in_first_seen_order() {
-        let r = |k, a: &str, n: i64| Row::of(k, vec![Value::Str(a.into()), Value::Int(n)]);
-        let rows = [
-            r(RowKind::Insert, "b", 1),
-            r(RowKind::Insert, "a", 1),
-            r(RowKind::UpdateBefore, "b", 1),
-            r(RowKind::UpdateAfter, "b", 2),
-            r(RowKind::Insert, "c", 1),
-            r(RowKind::Delete, "c", 1),
+    fn a_table_has_a_border_a_header_and_cells_padded_to_their_column() {
+        let kept = vec![
+            vec!["a".to_string(), "1".into()],
+            vec!["bob".into(), "2".into()],
         ];
-        let kept = materialize(&rows);
-        assert_eq!(
-            kept,
-            vec![
-                vec!["a".to_string(), "1".into()],
-                vec!["b".into(), "2".into()]
-            ]
-        );
         let text = boxed(&["who".into(), "n".into()], &kept);
         assert_eq!(
             text,
-            "+-----+---+\n| who | n |\n+-----+---+\n| a   | 1 |\n| b   | 2 |\n+-----+---+\n"
+            "+-----+---+\n| who | n |\n+-----+---+\n| a   | 1 |\n| bob | 2 |\n+-----+---+\n"
         );
     }
 }

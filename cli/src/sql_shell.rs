@@ -7,6 +7,8 @@
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -101,6 +103,11 @@ pub(crate) fn shell(config: Config, cluster: Option<ClusterTarget>) -> anyhow::R
         println!("Spate SQL: Flink SQL on the embedded engine. HELP; for help, QUIT; to leave.");
     }
     let mut session = Session::new(config);
+    // Ctrl-C while a job runs stops it (its scans end without draining)
+    // and the shell goes on; registered before any statement runs.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _ctrl_c = crate::sql_live::CtrlC::cancels(cancel.clone())?;
+    session.set_cancel(Some(cancel.clone()));
     let mut cluster = cluster.map(|target| OnCluster {
         target,
         prepared: String::new(),
@@ -152,10 +159,14 @@ pub(crate) fn shell(config: Config, cluster: Option<ClusterTarget>) -> anyhow::R
             Some(ShellCommand::Quit) => break,
             Some(ShellCommand::Help) => println!("{HELP}"),
             None => {
+                cancel.store(false, Ordering::Release);
                 let result = match &mut cluster {
                     Some(c) => c.run(&mut session, &statement),
                     None => run_statement(&mut session, &statement, terminal),
                 };
+                if cancel.load(Ordering::Acquire) {
+                    eprintln!("[INFO] Cancelled: the job ended with what it had written.");
+                }
                 if let Err(e) = result {
                     eprintln!("{e}");
                 }

@@ -149,9 +149,11 @@ fn the_shell_says_when_the_input_ends_inside_a_statement() {
     );
 }
 
-#[test]
-fn a_select_over_an_unbounded_table_streams_rows_until_ctrl_c_cancels_it() {
-    use std::io::{BufRead, BufReader, Write};
+/// Runs the shell on `input`, waits for 100 `+I[` lines on its standard
+/// output, sends it Ctrl-C (SIGINT) and returns the lines it printed after
+/// and its standard error, once it exited successfully.
+fn ctrl_c_after_rows(input: &str) -> (Vec<String>, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::process::Stdio;
     use std::time::{Duration, Instant};
     let mut child = Command::new(env!("CARGO_BIN_EXE_spate"))
@@ -162,10 +164,6 @@ fn a_select_over_an_unbounded_table_streams_rows_until_ctrl_c_cancels_it() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spate runs");
-    // No 'events.num': the bids never end by themselves.
-    let input = "CREATE TABLE bid (auction BIGINT, price BIGINT, dateTime TIMESTAMP(3)) \
-                 WITH ('connector' = 'nexmark', 'nexmark.table' = 'bid');\n\
-                 SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;\n";
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(input.as_bytes()).expect("input written");
     drop(stdin);
@@ -179,14 +177,12 @@ fn a_select_over_an_unbounded_table_streams_rows_until_ctrl_c_cancels_it() {
             }
         }
     });
-    // Rows come while the query runs.
+    // Rows come while the job runs.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut rows = 0;
     while rows < 100 {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("rows come while the query runs");
+        let line = rx.recv_timeout(left).expect("rows come while the job runs");
         rows += usize::from(line.starts_with("+I["));
     }
     let status = Command::new("kill")
@@ -194,14 +190,57 @@ fn a_select_over_an_unbounded_table_streams_rows_until_ctrl_c_cancels_it() {
         .status()
         .expect("kill runs");
     assert!(status.success());
-    // The query ends, the shell reads the end of its input and leaves.
+    // The job ends, the shell reads the end of its input and leaves.
     let mut rest = Vec::new();
     while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         rest.push(line);
     }
     let exit = child.wait().expect("spate ends");
-    assert!(exit.success(), "{exit:?}");
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    assert!(exit.success(), "{exit:?}: {stderr}");
+    (rest, stderr)
+}
+
+/// No 'events.num': the bids never end by themselves.
+const UNBOUNDED_BIDS: &str = "CREATE TABLE bid (auction BIGINT, price BIGINT, dateTime TIMESTAMP(3)) \
+    WITH ('connector' = 'nexmark', 'nexmark.table' = 'bid');\n";
+
+#[test]
+fn a_select_over_an_unbounded_table_streams_rows_until_ctrl_c_cancels_it() {
+    let (rest, _) = ctrl_c_after_rows(&format!(
+        "{UNBOUNDED_BIDS}SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;\n"
+    ));
     let summary = rest.iter().find(|l| l.starts_with("[INFO] ")).cloned();
     let summary = summary.unwrap_or_else(|| panic!("no summary after the cancel: {rest:?}"));
     assert!(summary.contains("; cancelled"), "{summary}");
+}
+
+#[test]
+fn ctrl_c_stops_an_unbounded_insert_and_the_shell_goes_on() {
+    // The print sink shows that the job runs; after Ctrl-C the INSERT ends
+    // with what it wrote and the next statement still runs.
+    let (rest, stderr) = ctrl_c_after_rows(&format!(
+        "{UNBOUNDED_BIDS}CREATE TABLE out (auction BIGINT) WITH ('connector' = 'print');\n\
+         INSERT INTO out SELECT auction FROM bid;\n\
+         SET 'sql-client.execution.result-mode' = 'table';\n"
+    ));
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("[INFO] INSERT INTO out finished: ")),
+        "{rest:?}"
+    );
+    assert!(
+        stderr.contains("[INFO] Cancelled: the job ended with what it had written."),
+        "{stderr}"
+    );
+    assert!(
+        rest.last()
+            .is_some_and(|l| l == "[INFO] Execute statement succeeded."),
+        "{rest:?}"
+    );
 }

@@ -50,10 +50,15 @@ pub enum LiveRow {
 }
 
 impl LiveQuery {
-    /// Starts `plan` on its own thread with `config`.
-    pub(crate) fn start(plan: LogicalPlan, opts: PhysicalOptions, config: Config) -> Result<Self> {
+    /// Starts `plan` on its own thread with `config`; setting `cancel`
+    /// stops it.
+    pub(crate) fn start(
+        plan: LogicalPlan,
+        opts: PhysicalOptions,
+        config: Config,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Self> {
         let (tx, rows) = sync_channel(LIVE_ROWS_MAX);
-        let cancel = Arc::new(AtomicBool::new(false));
         let schema = plan.schema();
         let stop = cancel.clone();
         let job = std::thread::Builder::new()
@@ -88,11 +93,6 @@ impl LiveQuery {
     /// what is left and [`LiveRow::Ended`].
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Release);
-    }
-
-    /// The cancel flag, for a signal handler to set.
-    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
-        self.cancel.clone()
     }
 
     /// True once [`cancel`](Self::cancel) was asked for.

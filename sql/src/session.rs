@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use sqlparser::ast::{self, Spanned, Statement, TableObject};
@@ -68,6 +69,9 @@ pub struct Session {
     /// The engine configuration jobs run with (`SET 'parallelism.default'` changes cores).
     pub config: Config,
     settings: BTreeMap<String, String>,
+    /// Set (by the shell's Ctrl-C) to stop the running job's scans without
+    /// draining; `None` outside the shell.
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Session {
@@ -77,6 +81,7 @@ impl Session {
             catalog: Catalog::default(),
             config,
             settings: BTreeMap::new(),
+            cancel: None,
         }
     }
 
@@ -505,7 +510,7 @@ impl Session {
 
     fn run_insert(&self, table: &TableDef, plan: &LogicalPlan) -> Result<JobResult> {
         let job = Job::builder(&format!("insert into {}", table.name));
-        let planner = JobPlanner::new(&job, self.physical_options());
+        let planner = self.planner(&job);
         add_insert(&planner, table, plan, table.name.as_str())?;
         Ok(job.build()?.run(&self.config)?)
     }
@@ -520,7 +525,7 @@ impl Session {
         let names: Vec<&str> = planned.iter().map(|(t, _)| t.name.as_str()).collect();
         let job = Job::builder(&format!("statement set into {}", names.join(", ")));
         // One planner: a table the INSERTs share is read once for all.
-        let planner = JobPlanner::new(&job, self.physical_options());
+        let planner = self.planner(&job);
         for (i, (table, plan)) in planned.iter().enumerate() {
             // Sinks are operators: two INSERTs into one table need two names.
             let name = format!("{}#{}", table.name, i + 1);
@@ -546,8 +551,9 @@ impl Session {
     }
 
     /// Starts `sql` as a live query when it is one `SELECT` (its rows are
-    /// read while it runs, and it can be cancelled); `None` for anything
-    /// else, which [`execute_each`](Self::execute_each) runs.
+    /// read while it runs, and it stops when the session's cancel flag is
+    /// set or [`LiveQuery::cancel`] is called); `None` for anything else,
+    /// which [`execute_each`](Self::execute_each) runs.
     pub fn start_query(&self, sql: &str) -> Result<Option<LiveQuery>> {
         let source: Arc<str> = Arc::from(sql);
         let mut statements = parse_script(sql)?;
@@ -562,14 +568,36 @@ impl Session {
         };
         let errors = Errors::new(&source);
         let planned = self.plan_query(&q, &errors, Instant::now())?;
-        LiveQuery::start(planned.plan, self.physical_options(), self.config.clone()).map(Some)
+        let cancel = self.cancel.clone().unwrap_or_default();
+        LiveQuery::start(
+            planned.plan,
+            self.physical_options(),
+            self.config.clone(),
+            cancel,
+        )
+        .map(Some)
+    }
+
+    /// Jobs run from now on stop their scans without draining once
+    /// `cancel` is set (the shell's Ctrl-C); `None` turns that off.
+    pub fn set_cancel(&mut self, cancel: Option<Arc<AtomicBool>>) {
+        self.cancel = cancel;
+    }
+
+    /// The planner of a job this session runs.
+    fn planner<'a>(&self, job: &'a spate::JobBuilder) -> JobPlanner<'a> {
+        let planner = JobPlanner::new(job, self.physical_options());
+        match &self.cancel {
+            Some(c) => planner.with_cancel(c.clone()),
+            None => planner,
+        }
     }
 
     /// Runs a planned query and collects its rows.
     pub fn run_collect(&self, plan: &LogicalPlan) -> Result<(Vec<Row>, JobResult)> {
         let sink = CollectSink::new();
         let job = Job::builder("select");
-        JobPlanner::new(&job, self.physical_options())
+        self.planner(&job)
             .build(plan)?
             .sink_with_checksum("select", sink.clone());
         let result = job.build()?.run(&self.config)?;
