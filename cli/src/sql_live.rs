@@ -16,7 +16,7 @@ use spate_sql::schema::Schema;
 use spate_sql::{DataType, RESULT_MODE, Row};
 
 use crate::sql_live_table::{LiveTable, TABLE_ROWS_MAX};
-use crate::sql_output::boxed;
+use crate::sql_output::{boxed, line, rule};
 
 /// How long the reader waits for a row before it looks at the clock.
 const ROW_WAIT_MS: u64 = 100;
@@ -206,21 +206,18 @@ impl View {
     }
 
     fn rule(&self) -> String {
-        self.widths
-            .iter()
-            .map(|w| format!("+{}", "-".repeat(w + 2)))
-            .collect::<String>()
-            + "+\n"
+        rule(&self.widths)
     }
 
     /// One streamed line: cells padded to their column, cut when longer.
     fn line(&self, cells: &[String]) -> String {
-        self.widths
+        let cut: Vec<String> = self
+            .widths
             .iter()
             .zip(cells)
-            .map(|(w, c)| format!("| {:<w$} ", cut(c, *w)))
-            .collect::<String>()
-            + "|\n"
+            .map(|(w, c)| cut(c, *w))
+            .collect();
+        line(&self.widths, &cut)
     }
 }
 

@@ -84,27 +84,34 @@ pub(crate) fn boxed(header: &[String], rows: &[Vec<String>]) -> String {
             *w = (*w).max(c.chars().count());
         }
     }
-    let rule: String = widths
-        .iter()
-        .map(|w| format!("+{}", "-".repeat(w + 2)))
-        .collect::<String>()
-        + "+\n";
-    let line = |cells: &[String]| {
-        widths
-            .iter()
-            .zip(cells)
-            .map(|(w, c)| format!("| {c:<w$} "))
-            .collect::<String>()
-            + "|\n"
-    };
+    let rule = rule(&widths);
     let mut out = rule.clone();
-    out.push_str(&line(header));
+    out.push_str(&line(&widths, header));
     out.push_str(&rule);
     for r in rows {
-        out.push_str(&line(r));
+        out.push_str(&line(&widths, r));
     }
     out.push_str(&rule);
     out
+}
+
+/// A table's border line for columns of `widths`.
+pub(crate) fn rule(widths: &[usize]) -> String {
+    widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+\n"
+}
+
+/// A table line: each cell padded to its column's width.
+pub(crate) fn line(widths: &[usize], cells: &[String]) -> String {
+    widths
+        .iter()
+        .zip(cells)
+        .map(|(w, c)| format!("| {c:<w$} "))
+        .collect::<String>()
+        + "|\n"
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! `Calc`, then cross a keyed exchange (rows are rkyv-serialized there).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -42,15 +41,15 @@ pub struct PhysicalOptions {
 }
 
 /// The physical planning of one job: where its operators go, the
-/// session's options, and the sub-plans built so far. A table read twice
-/// (a self-join, the INSERTs of a statement set) is read once and its rows
-/// go to every reader, and so is any sub-plan that occurs twice (q5's two
-/// window counts of bids), as Flink's `table.optimizer.reuse-source-enabled`
-/// and `reuse-sub-plan-enabled` do by default.
+/// session's options, and the sub-plans built so far. Any sub-plan that
+/// occurs twice is built once and its rows go to every reader: a table read
+/// twice (a self-join, the INSERTs of a statement set) is one scan, q5's two
+/// window counts of bids are one operator, as Flink's
+/// `table.optimizer.reuse-source-enabled` and `reuse-sub-plan-enabled` do
+/// by default.
 pub struct JobPlanner<'a> {
     job: &'a JobBuilder,
     opts: PhysicalOptions,
-    scans: RefCell<HashMap<*const TableDef, DataStream<Row>>>,
     /// Each distinct sub-plan built so far and its output (plans are small:
     /// a linear search is cheaper than hashing them).
     built: RefCell<Vec<(LogicalPlan, DataStream<Row>)>>,
@@ -64,7 +63,6 @@ impl<'a> JobPlanner<'a> {
         Self {
             job,
             opts,
-            scans: RefCell::new(HashMap::new()),
             built: RefCell::new(Vec::new()),
             cancel: None,
         }
@@ -81,24 +79,18 @@ impl<'a> JobPlanner<'a> {
         build(self, plan)
     }
 
-    /// The stream of `table`'s rows, one source per table and job.
+    /// A source of `table`'s rows (built once per job: see [`build`]).
     fn scan(&self, table: &Arc<TableDef>) -> DataStream<Row> {
-        let key = Arc::as_ptr(table);
-        if let Some(s) = self.scans.borrow().get(&key) {
-            return s.clone();
-        }
         let t = table.clone();
         let name = format!("scan {}", table.name);
         let cancel = self.cancel.clone();
         let open =
             move |split| TableSource::open(t.clone(), split).map(|s| s.with_cancel(cancel.clone()));
-        let stream = if table.watermark.is_some() {
+        if table.watermark.is_some() {
             self.job.source_with_watermarks(&name, open)
         } else {
             self.job.source(&name, open)
-        };
-        self.scans.borrow_mut().insert(key, stream.clone());
-        stream
+        }
     }
 }
 

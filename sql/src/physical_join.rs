@@ -153,7 +153,10 @@ impl JoinSpec {
         spec.expiry = spec
             .window_join(left, right)
             .map(|(l, r)| Expiry::Window(l, r));
-        if spec.expiry.is_none() && kind == JoinType::Inner {
+        // Rows of append-only inputs are never retracted: the watermark
+        // alone can tell when they have joined all they can.
+        let appends = left.is_insert_only() && right.is_insert_only();
+        if spec.expiry.is_none() && kind == JoinType::Inner && appends {
             spec.expiry =
                 interval_of(left, right, &rest).or_else(|| windowed_of(left, right, &rest));
         }
@@ -196,34 +199,28 @@ impl JoinSpec {
     }
 }
 
-/// The interval join of `left` and `right` that `conditions` (the
-/// non-key part of an inner join's condition) make, if any: both sides
-/// append-only, with time attributes bounded against each other.
+/// The interval join of append-only `left` and `right` that `conditions`
+/// (the non-key part of an inner join's condition) make, if any: time
+/// attributes bounded against each other.
 fn interval_of(
     left: &LogicalPlan,
     right: &LogicalPlan,
     conditions: &[ScalarExpr],
 ) -> Option<Expiry> {
-    if !left.is_insert_only() || !right.is_insert_only() {
-        return None;
-    }
     let (lt, rt) = (left.schema().rowtime?, right.schema().rowtime?);
     let bounds = interval_bounds(conditions, left.schema().len(), (lt, rt))?;
     (bounds.lower <= bounds.upper).then_some(Expiry::Interval(lt, rt, bounds))
 }
 
-/// The window-bounded regular join of `left` and `right` that
+/// The window-bounded regular join of append-only `left` and `right` that
 /// `conditions` make, if any: one side a fixed-size window operator's rows,
-/// the other append-only with a time attribute bounded by the window's
-/// start and end (`b.t >= w.starttime AND b.t < w.endtime`).
+/// the other with a time attribute bounded by the window's start and end
+/// (`b.t >= w.starttime AND b.t < w.endtime`).
 fn windowed_of(
     left: &LogicalPlan,
     right: &LogicalPlan,
     conditions: &[ScalarExpr],
 ) -> Option<Expiry> {
-    if !left.is_insert_only() || !right.is_insert_only() {
-        return None;
-    }
     let n = left.schema().len();
     let width = n + right.schema().len();
     let sides = [

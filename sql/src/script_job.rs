@@ -11,9 +11,8 @@ use sqlparser::ast::{self, Statement};
 use spate::Job;
 
 use crate::error::{Errors, Result};
-use crate::physical::JobPlanner;
 use crate::script::{ScriptStatement, parse_script};
-use crate::session::{Session, add_insert};
+use crate::session::Session;
 
 /// What a shell input does, for a shell on a cluster: write (its
 /// INSERTs run there), read (a SELECT or EXPLAIN, shown here), or neither
@@ -113,25 +112,7 @@ impl Session {
                 "the script writes nothing: a cluster runs its INSERT INTO statements",
             ));
         }
-        let planned = inserts
-            .iter()
-            .map(|ins| self.plan_insert(ins, &errors))
-            .collect::<Result<Vec<_>>>()?;
-        let names: Vec<&str> = planned.iter().map(|(t, _)| t.name.as_str()).collect();
-        let tables = names.join(", ");
-        let job = Job::builder(&format!("sql into {tables}"));
-        let planner = JobPlanner::new(&job, self.physical_options());
-        for (i, (table, plan)) in planned.iter().enumerate() {
-            add_insert(
-                &planner,
-                table,
-                &plan.plan,
-                &format!("{}#{}", table.name, i + 1),
-            )?;
-        }
-        Ok(ScriptJob {
-            job: job.build()?,
-            tables,
-        })
+        let (job, tables) = self.inserts_job(&inserts, &errors, "sql")?;
+        Ok(ScriptJob { job, tables })
     }
 }

@@ -428,7 +428,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn plan_insert(
+    fn plan_insert(
         &self,
         ins: &ast::Insert,
         errors: &Errors<'_>,
@@ -518,12 +518,29 @@ impl Session {
     /// A statement set: every INSERT planned first (so an error in any runs
     /// none), then one job writing all the sinks, as Flink submits it.
     fn run_statement_set(&self, inserts: Vec<ast::Insert>, errors: &Errors<'_>) -> Result<Outcome> {
+        let (job, tables) = self.inserts_job(&inserts, errors, "statement set")?;
+        Ok(Outcome::Inserted {
+            table: tables,
+            result: job.run(&self.config)?,
+        })
+    }
+
+    /// One job (titled `title into <tables>`) writing the sinks of all
+    /// `inserts`, each planned first so an error in any builds none; and
+    /// the tables it writes, comma-separated.
+    pub(crate) fn inserts_job(
+        &self,
+        inserts: &[ast::Insert],
+        errors: &Errors<'_>,
+        title: &str,
+    ) -> Result<(Job, String)> {
         let planned = inserts
             .iter()
             .map(|ins| self.plan_insert(ins, errors))
             .collect::<Result<Vec<_>>>()?;
         let names: Vec<&str> = planned.iter().map(|(t, _)| t.name.as_str()).collect();
-        let job = Job::builder(&format!("statement set into {}", names.join(", ")));
+        let tables = names.join(", ");
+        let job = Job::builder(&format!("{title} into {tables}"));
         // One planner: a table the INSERTs share is read once for all.
         let planner = self.planner(&job);
         for (i, (table, plan)) in planned.iter().enumerate() {
@@ -531,15 +548,11 @@ impl Session {
             let name = format!("{}#{}", table.name, i + 1);
             add_insert(&planner, table, &plan.plan, &name)?;
         }
-        let result = job.build()?.run(&self.config)?;
-        Ok(Outcome::Inserted {
-            table: names.join(", "),
-            result,
-        })
+        Ok((job.build()?, tables))
     }
 
     /// What the session's settings ask of the physical plan.
-    pub(crate) fn physical_options(&self) -> PhysicalOptions {
+    fn physical_options(&self) -> PhysicalOptions {
         let ttl_ms = self
             .settings
             .get(STATE_TTL)
@@ -629,7 +642,7 @@ impl Session {
 }
 
 /// Plans `plan` onto `job` with `table`'s sink, named `name`.
-pub(crate) fn add_insert(
+fn add_insert(
     planner: &JobPlanner<'_>,
     table: &TableDef,
     plan: &LogicalPlan,
