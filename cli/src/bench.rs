@@ -384,7 +384,12 @@ fn run_on_cluster(
             .map(crate::savepoint::resolve)
             .transpose()?,
     };
-    let r = crate::cluster::submit_job(addr, job_spec, args.parallelism, args.json)?;
+    let r = crate::cluster::submit_job(
+        &crate::cluster::SubmitTarget::fixed(addr),
+        job_spec,
+        args.parallelism,
+        args.json,
+    )?;
     let mut metrics = r.metrics;
     let checkpoint_dir = r.checkpoints.map(|c| {
         metrics.checkpoints.completed = c.completed;

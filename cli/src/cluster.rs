@@ -51,6 +51,12 @@ pub struct CoordinatorArgs {
     /// Write the bound HTTP address into this file once listening.
     #[arg(long, value_name = "FILE")]
     http_addr_file: Option<PathBuf>,
+    /// Keep the running job's record here (a persistent volume on
+    /// Kubernetes): a coordinator restarted with the same directory resumes
+    /// the job from its newest checkpoint. Without it, a job dies with its
+    /// coordinator.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(flatten)]
     launcher: crate::launchers::LauncherArgs,
 }
@@ -84,12 +90,17 @@ pub struct WorkerArgs {
     /// proxy).
     #[arg(long, value_name = "HOST:PORT")]
     data_proxy: Option<SocketAddr>,
+    /// Dial the coordinator through this HTTP CONNECT proxy, `HOST:PORT`.
+    #[arg(long, value_name = "HOST:PORT")]
+    control_proxy: Option<SocketAddr>,
 }
 
 /// `spate cluster`.
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
     /// Start a local cluster: a coordinator that launches N worker processes on loopback.
+    /// Started again in the same directory after its coordinator died, it
+    /// resumes the job that ran from its newest checkpoint.
     Start(StartArgs),
     /// Stop the cluster started in DIR.
     Stop(DirArgs),
@@ -116,6 +127,9 @@ pub struct StartArgs {
     /// proxy, `HOST:PORT`.
     #[arg(long, value_name = "HOST:PORT")]
     data_proxy: Option<SocketAddr>,
+    /// The workers dial the coordinator through this HTTP CONNECT proxy.
+    #[arg(long, value_name = "HOST:PORT")]
+    control_proxy: Option<SocketAddr>,
 }
 
 /// A cluster directory, or a coordinator address.
@@ -154,6 +168,10 @@ pub struct SubmitArgs {
     target: DirArgs,
     #[command(flatten)]
     config: ConfigArgs,
+    /// When the coordinator is lost while the job runs, wait this long for
+    /// a restarted coordinator to resume it (0: fail at once).
+    #[arg(long, default_value_t = REATTACH_TIMEOUT_MS_DEFAULT)]
+    reattach_timeout_ms: u64,
     /// The job's own arguments, after `--` (e.g. `-- --query q5 --events 1000000`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -179,6 +197,14 @@ fn read_addr(dir: &Path) -> anyhow::Result<SocketAddr> {
 
 /// Runs the coordinator until it is told to shut down.
 pub fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
+    // Crash tests arm points where the coordinator dies mid-checkpoint (it
+    // writes the manifests).
+    let armed = spate_state::crash_point::arm_from_var(
+        spate_state::crash_point::COORDINATOR_CRASH_POINTS_VAR,
+    )?;
+    if !armed.is_empty() {
+        tracing::warn!("crash points armed (the coordinator may abort on purpose): {armed:?}");
+    }
     let listener = TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -205,7 +231,7 @@ pub fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         workers_target: args.workers,
         ..CoordinatorConfig::default()
     };
-    coordinator::serve(listener, http, cfg, launcher)?;
+    coordinator::serve(listener, http, cfg, launcher, args.state_dir.as_deref())?;
     Ok(())
 }
 
@@ -235,6 +261,7 @@ pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
         cores: args.cores,
         data_host: args.data_host,
         connect_timeout_ms: 60_000,
+        control_proxy: args.control_proxy,
         deploy_timeout_ms: 30_000,
         net: NetConfig {
             connect_via: args.data_proxy,
@@ -278,8 +305,13 @@ fn start(args: &StartArgs) -> anyhow::Result<()> {
     let _ = fs::remove_file(&addr_file);
     let _ = fs::remove_file(args.dir.join("http.addr"));
     let log_path = args.dir.join("coordinator.log");
-    let log = fs::File::create(&log_path)
-        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    // Appended to: a coordinator started again after a crash keeps the
+    // dead one's log before its own.
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
     let binary = std::env::current_exe().context("cannot find the spate executable")?;
     let child = Command::new(binary)
         .env(
@@ -300,8 +332,16 @@ fn start(args: &StartArgs) -> anyhow::Result<()> {
                 .iter()
                 .flat_map(|p| ["--worker-data-proxy".to_string(), p.to_string()]),
         )
+        .args(
+            args.control_proxy
+                .iter()
+                .flat_map(|p| ["--worker-control-proxy".to_string(), p.to_string()]),
+        )
         .arg("--dir")
         .arg(&args.dir)
+        // Started again in the same directory, it resumes the job that ran.
+        .arg("--state-dir")
+        .arg(args.dir.join("coordinator-state"))
         // The operations API, for `spate status --dir`.
         .args(["--http", "127.0.0.1:0", "--http-addr-file"])
         .arg(args.dir.join("http.addr"))
@@ -455,18 +495,56 @@ pub fn spec_settings(config: &ConfigArgs) -> anyhow::Result<Vec<String>> {
     Ok(settings)
 }
 
-/// Submits a job and waits for its result.
+/// How long a client waits for a lost coordinator to come back and
+/// resume its job, unless told otherwise.
+pub const REATTACH_TIMEOUT_MS_DEFAULT: u64 = 120_000;
+
+/// Where a submitted job's coordinator is, and is again after a restart.
+pub struct SubmitTarget<'a> {
+    /// Its address now.
+    pub addr: String,
+    /// The local cluster's directory, whose `coordinator.addr` names a
+    /// restarted coordinator (it listens on a new port); `None`: the
+    /// address stays (a Kubernetes Service).
+    pub dir: Option<&'a Path>,
+    /// How long to wait for a lost coordinator (0: do not wait).
+    pub reattach_timeout_ms: u64,
+}
+
+impl SubmitTarget<'_> {
+    /// A coordinator at a fixed address, waited for the default time.
+    pub fn fixed(addr: &str) -> Self {
+        Self {
+            addr: addr.to_string(),
+            dir: None,
+            reattach_timeout_ms: REATTACH_TIMEOUT_MS_DEFAULT,
+        }
+    }
+}
+
+/// Submits a job and waits for its result, attaching to it again if the
+/// coordinator restarts meanwhile.
 pub fn submit_job(
-    addr: &str,
+    target: &SubmitTarget<'_>,
     spec: JobSpec,
     parallelism: u32,
     quiet: bool,
 ) -> anyhow::Result<ClusterJobResult> {
-    let result = client::submit(addr, spec, parallelism, |job, plan| {
+    let mut addr_now = || match target.dir {
+        Some(dir) => read_addr(dir).ok().map(|a| a.to_string()),
+        None => Some(target.addr.clone()),
+    };
+    let reattach = (target.reattach_timeout_ms > 0).then_some(client::Reattach {
+        addr: &mut addr_now,
+        timeout_ms: target.reattach_timeout_ms,
+    });
+    let on_accepted = |job, plan: &[Assignment]| {
         if !quiet {
             eprint!("{}", format_plan(job, plan));
         }
-    })?;
+    };
+    let result =
+        client::submit_reattaching(&target.addr, spec, parallelism, on_accepted, reattach)?;
     Ok(result)
 }
 
@@ -491,7 +569,16 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             .map(crate::savepoint::resolve)
             .transpose()?,
     };
-    let r = submit_job(&args.target.addr()?, spec, args.parallelism, false)?;
+    let target = SubmitTarget {
+        addr: args.target.addr()?,
+        dir: args
+            .target
+            .coordinator
+            .is_none()
+            .then_some(args.target.dir.as_path()),
+        reattach_timeout_ms: args.reattach_timeout_ms,
+    };
+    let r = submit_job(&target, spec, args.parallelism, false)?;
     let m = &r.metrics;
     println!(
         "job {} finished in {:.2} s\nsource records   {}\nsink records     {}\nlate records     {}\nchecksum         {:016x}\nfrom other processes: {} records deserialized, {} read in place",

@@ -40,6 +40,9 @@ pub struct LauncherArgs {
     /// proxy, `HOST:PORT`.
     #[arg(long, value_name = "HOST:PORT")]
     worker_data_proxy: Option<std::net::SocketAddr>,
+    /// Local workers dial the coordinator through this HTTP CONNECT proxy.
+    #[arg(long, value_name = "HOST:PORT")]
+    worker_control_proxy: Option<std::net::SocketAddr>,
     /// Memory of each pod or container, in MiB [default: 1920 per core].
     #[arg(long)]
     worker_memory_mib: Option<u32>,
@@ -108,9 +111,10 @@ pub fn build(
     let memory_mib = args
         .worker_memory_mib
         .unwrap_or(WORKER_MEMORY_MIB_PER_CORE.saturating_mul(cores_per_worker));
-    if args.worker_data_proxy.is_some() && !matches!(args.launcher, LauncherKind::Local) {
+    let proxied = args.worker_data_proxy.is_some() || args.worker_control_proxy.is_some();
+    if proxied && !matches!(args.launcher, LauncherKind::Local) {
         bail!(
-            "--worker-data-proxy applies to local workers only; pods and containers take their network settings from their platform"
+            "--worker-data-proxy and --worker-control-proxy apply to local workers only; pods and containers take their network settings from their platform"
         );
     }
     let launcher: Box<dyn ResourceLauncher> = match args.launcher {
@@ -124,6 +128,11 @@ pub fn build(
                 args.worker_data_proxy
                     .iter()
                     .flat_map(|p| ["--data-proxy".to_string(), p.to_string()])
+                    .chain(
+                        args.worker_control_proxy
+                            .iter()
+                            .flat_map(|p| ["--control-proxy".to_string(), p.to_string()]),
+                    )
                     .collect(),
             ))
         }

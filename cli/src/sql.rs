@@ -8,7 +8,7 @@ use spate_sql::Session;
 
 use spate_cluster::protocol::JobSpec;
 
-use crate::cluster::{spec_settings, submit_job};
+use crate::cluster::{SubmitTarget, spec_settings, submit_job};
 use crate::config_args::ConfigArgs;
 use crate::sql_output::print_outcome;
 
@@ -88,7 +88,7 @@ pub(crate) fn submit_script(target: &ClusterTarget, sql: &str) -> anyhow::Result
         settings: spec_settings(&target.config)?,
         from_savepoint: None,
     };
-    let r = submit_job(&target.addr, spec, parallelism, false)?;
+    let r = submit_job(&SubmitTarget::fixed(&target.addr), spec, parallelism, false)?;
     let m = &r.metrics;
     println!(
         "[INFO] INSERT INTO {} finished on the cluster: {} rows, checksum {:#018x}, {} late rows dropped, {:.3} s with parallelism {parallelism}",

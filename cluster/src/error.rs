@@ -85,6 +85,29 @@ pub enum ClusterError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A file of the coordinator's own (its job record) could not be read
+    /// or written.
+    #[error("cannot {op} {path}: {source}")]
+    File {
+        /// `read`, `write`, `sync`, `rename` or `remove`.
+        op: &'static str,
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The coordinator's job record is damaged or from an unknown version:
+    /// the coordinator stops rather than forget or misread the job.
+    #[error(
+        "the coordinator's job record {path} cannot be used: {reason}; move it away to start \
+         the coordinator without resuming that job"
+    )]
+    Record {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The job could not be built or run by the engine.
     #[error(transparent)]
     Engine(#[from] spate::SpateError),

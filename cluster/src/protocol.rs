@@ -11,7 +11,17 @@ use spate::metrics::WireMetrics;
 
 /// What to run: a job of the catalog, by name, with its arguments and
 /// configuration overrides (`section.key=value`).
-#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct JobSpec {
     /// The catalog's name for the job (e.g. `nexmark`).
     pub name: String,
@@ -24,7 +34,17 @@ pub struct JobSpec {
 }
 
 /// A savepoint: where it is, and the checkpoint in it to restore.
-#[derive(Debug, Clone, PartialEq, Eq, Archive, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct SavepointRef {
     /// A directory every worker reaches, or `s3://bucket/prefix`.
     pub location: String,
@@ -300,6 +320,12 @@ pub enum ToCoordinator {
     Status,
     /// A client asks the coordinator (and its workers) to stop.
     Shutdown,
+    /// A client that lost its connection (e.g. the coordinator restarted)
+    /// asks to hear the end of the job it submitted.
+    Attach {
+        /// The id of the job's first attempt (the id `Accepted` gave first).
+        root: u64,
+    },
 }
 
 /// Sent by the coordinator to a worker.
@@ -423,4 +449,11 @@ pub enum ToClient {
     Status(StatusReport),
     /// The answer to `Shutdown`.
     ShuttingDown,
+    /// The answer to `Attach`: this connection now hears the job's end.
+    Attached {
+        /// The job's first attempt's id, as the client asked.
+        root: u64,
+        /// The attempt running now; 0 while it waits for workers.
+        job: u64,
+    },
 }

@@ -44,5 +44,5 @@ pub use frame::{
 pub use transport::{
     AcceptPolicy, ChannelEvent, ChannelReceiver, ChannelSender, ChannelStats, ControlReceiver,
     CorePool, DataFrame, Endpoint, Hello, HelloReply, Link, LinkListener, LinkMetrics, Peer,
-    Received, SessionFence,
+    Received, SessionFence, dial_blocking,
 };

@@ -63,6 +63,11 @@ const EIO: i32 = 5;
 
 /// The variable naming the points to arm.
 pub const CRASH_POINTS_VAR: &str = "SPATE_CRASH_POINTS";
+/// The variable naming the points a cluster's coordinator arms (it writes
+/// the manifests); its workers arm [`CRASH_POINTS_VAR`]'s, so a test arms
+/// one or the other even though the workers inherit the coordinator's
+/// environment.
+pub const COORDINATOR_CRASH_POINTS_VAR: &str = "SPATE_COORDINATOR_CRASH_POINTS";
 /// The variable naming the directory of once-per-cluster markers.
 pub const CRASH_ONCE_DIR_VAR: &str = "SPATE_CRASH_ONCE_DIR";
 
@@ -181,7 +186,12 @@ fn first_in_cluster(name: &str, once_dir: Option<&std::path::Path>) -> bool {
 /// them (empty when it is unset). A release build refuses a non-empty
 /// list rather than silently never crashing.
 pub fn arm_from_env() -> Result<Vec<Armed>, StateError> {
-    let armed = parse(&std::env::var(CRASH_POINTS_VAR).unwrap_or_default())?;
+    arm_from_var(CRASH_POINTS_VAR)
+}
+
+/// Arms the points the variable `var` names, like [`arm_from_env`].
+pub fn arm_from_var(var: &'static str) -> Result<Vec<Armed>, StateError> {
+    let armed = parse(&std::env::var(var).unwrap_or_default())?;
     if !armed.is_empty() {
         arm(&armed)?;
     }

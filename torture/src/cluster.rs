@@ -67,55 +67,82 @@ pub struct Resources {
 pub struct LocalCluster {
     spate: PathBuf,
     dir: PathBuf,
+    /// The arguments of `spate cluster start` after `--dir DIR`, and the
+    /// environment: a restart of the coordinator uses them again.
+    start_args: Vec<String>,
+    env: Vec<(String, String)>,
     stopped: bool,
 }
 
 impl LocalCluster {
     /// Starts a coordinator and `workers` one-core workers in `dir`, whose
-    /// data links go through the HTTP CONNECT proxy `data_proxy` if given;
-    /// every process of it gets the environment variables `env`.
+    /// data links and control links (to the coordinator) go through the
+    /// HTTP CONNECT proxy `proxy` if given; every process of it gets the
+    /// environment variables `env`.
     pub fn start(
         spate: &Path,
         dir: &Path,
         workers: u32,
         heartbeat_timeout_ms: u64,
-        data_proxy: Option<std::net::SocketAddr>,
+        proxy: Option<std::net::SocketAddr>,
         env: &[(&str, String)],
     ) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
-        let out = Command::new(spate)
-            .args([
-                "cluster",
-                "start",
-                "--workers",
-                &workers.to_string(),
-                "--dir",
-            ])
-            .arg(dir)
-            .args(["--heartbeat-timeout-ms", &heartbeat_timeout_ms.to_string()])
-            .args(
-                data_proxy
-                    .iter()
-                    .flat_map(|p| ["--data-proxy".to_string(), p.to_string()]),
-            )
-            // The coordinator's log says when each checkpoint and restart happened.
-            .env("RUST_LOG", "info")
-            // Inherited by the coordinator and the workers it launches.
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .map_err(|e| TortureError::Cluster(format!("cannot run {}: {e}", spate.display())))?;
+        let mut start_args = vec![
+            "--workers".to_string(),
+            workers.to_string(),
+            "--heartbeat-timeout-ms".to_string(),
+            heartbeat_timeout_ms.to_string(),
+        ];
+        if let Some(p) = proxy {
+            let p = p.to_string();
+            start_args.extend([
+                "--data-proxy".into(),
+                p.clone(),
+                "--control-proxy".into(),
+                p,
+            ]);
+        }
         let cluster = Self {
             spate: spate.to_path_buf(),
             dir: dir.to_path_buf(),
+            start_args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             stopped: false,
         };
+        cluster.start_coordinator()?;
+        Ok(cluster)
+    }
+
+    /// Starts the coordinator again in the cluster's directory (after it
+    /// died): it launches new workers and resumes the job that ran.
+    pub fn restart_coordinator(&self) -> Result<()> {
+        self.start_coordinator()
+    }
+
+    fn start_coordinator(&self) -> Result<()> {
+        let out = Command::new(&self.spate)
+            .args(["cluster", "start", "--dir"])
+            .arg(&self.dir)
+            .args(&self.start_args)
+            // The coordinator's log says when each checkpoint and restart happened.
+            .env("RUST_LOG", "info")
+            // Inherited by the coordinator and the workers it launches.
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .map_err(|e| {
+                TortureError::Cluster(format!("cannot run {}: {e}", self.spate.display()))
+            })?;
         if !out.status.success() {
             return Err(TortureError::Cluster(format!(
                 "`spate cluster start` failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        Ok(cluster)
+        Ok(())
     }
 
     /// The cluster's directory.
@@ -208,6 +235,15 @@ impl LocalCluster {
             }
         }
         r
+    }
+
+    /// The address the coordinator listens on now.
+    pub fn coordinator_addr(&self) -> Option<std::net::SocketAddr> {
+        std::fs::read_to_string(self.dir.join("coordinator.addr"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// The coordinator's log so far.

@@ -108,7 +108,7 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<bool> {
         Some(s) => vec![s],
         None => (0..args.seeds).collect(),
     };
-    let (mut kills, mut restores) = (0u64, 0u64);
+    let (mut kills, mut restores, mut coordinator_kills) = (0u64, 0u64, 0u64);
     for &seed in &seeds {
         let first = spate_torture::sim::simulate(seed);
         let again = spate_torture::sim::simulate(seed);
@@ -122,10 +122,11 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<bool> {
         }
         kills += u64::from(first.kills);
         restores += u64::from(first.restores);
+        coordinator_kills += u64::from(first.coordinator_kills);
     }
     println!(
-        "{} seeds, each run twice with equal traces: {kills} kills, {restores} restores, \
-         every invariant held.",
+        "{} seeds, each run twice with equal traces: {kills} worker kills, {coordinator_kills} \
+         coordinator kills, {restores} restores, every invariant held.",
         seeds.len()
     );
     Ok(true)
@@ -133,15 +134,17 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<bool> {
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
 enum Suite {
-    /// `kill -9` of a random worker every 0–6 s (sometimes two at once).
+    /// `kill -9` of a random worker every 0–6 s (sometimes two at once), or
+    /// of the coordinator, which is started again.
     Kill,
     /// `SIGSTOP` of a random worker past the heartbeat timeout, then `SIGCONT`.
     Stop,
     /// The checkpoint disk (a tmpfs; needs root) full or read-only for 1–3 s,
     /// sometimes with a worker killed meanwhile.
     Disk,
-    /// The data links between workers through a fault proxy: cut, a byte
-    /// flipped, closed one way, stalled 1–8 s, or all delayed or throttled.
+    /// Every link through a fault proxy (data links between workers, and
+    /// each worker's control link to the coordinator): cut, a byte flipped,
+    /// closed one way, stalled 1–8 s, or all delayed or throttled.
     Network,
 }
 
@@ -172,6 +175,9 @@ struct RunArgs {
     /// A setting of the job, `KEY=VALUE` (e.g. `state.backend=rocksdb`); repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     job_settings: Vec<String>,
+    /// Network suite: hit only the workers' control links to the coordinator.
+    #[arg(long)]
+    control_links_only: bool,
 }
 
 fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
@@ -202,6 +208,7 @@ fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
         cfg.faults_target = n;
     }
     cfg.job_settings = args.job_settings.clone();
+    cfg.control_links_only = args.control_links_only;
     let outcome = run_suite(&cfg, &mut |line| println!("{line}"))?;
     for r in &outcome.rounds {
         print!("{}", r.report);
@@ -225,8 +232,11 @@ fn run_suite_cmd(args: &RunArgs) -> anyhow::Result<bool> {
         }
     );
     if args.long {
+        let faults = args
+            .faults
+            .map_or(String::new(), |n| format!(" --faults {n}"));
         let command = format!(
-            "spate-torture run --suite {} --seed {} --long",
+            "spate-torture run --suite {} --seed {} --long{faults}",
             kind.name(),
             args.seed
         );

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::cluster::Resources;
 use crate::supervisor::{FaultKind, SuiteKind, SuiteOutcome};
 
 /// Today's date (UTC) as `YYYY-MM-DD`.
@@ -146,11 +147,27 @@ pub fn render(outcome: &SuiteOutcome, command: &str, date: &str) -> String {
         s,
         "| of these, hitting during the recovery from the previous fault (restart or restore) | {during} |"
     );
+    let control = outcome
+        .faults
+        .iter()
+        .filter(|f| {
+            f.link
+                .as_deref()
+                .is_some_and(|l| l.starts_with(crate::supervisor::CONTROL_LINK_MARK))
+        })
+        .count();
+    if outcome.proxy.is_some() {
+        let _ = writeln!(
+            s,
+            "| of these, on a worker's control link to the coordinator (the rest: data links between workers) | {control} |"
+        );
+    }
     if let Some(p) = &outcome.proxy {
         let _ = writeln!(
             s,
-            "\nEvery data link between workers went through the fault proxy: {} links opened \
-             (each restart opens new ones), {} bytes relayed.",
+            "\nEvery link went through the fault proxy, the data links between workers and \
+             each worker's control link to the coordinator: {} links opened (each restart \
+             opens new data links; each new worker a control link), {} bytes relayed.",
             p.tunnels_opened, p.bytes_relayed
         );
     }
@@ -177,6 +194,7 @@ pub fn render(outcome: &SuiteOutcome, command: &str, date: &str) -> String {
         b.workers_fds,
         a.workers_fds
     );
+    render_samples(&mut s, &outcome.samples);
     let failed: Vec<_> = rounds
         .iter()
         .enumerate()
@@ -201,17 +219,52 @@ pub fn render(outcome: &SuiteOutcome, command: &str, date: &str) -> String {
     s
 }
 
+/// Rows of the table of resources over the run.
+const SAMPLE_ROWS_MAX: usize = 13;
+
+/// Memory and descriptors after rounds spread over the run (the first and
+/// the last always), so that steady growth shows apart from warm-up.
+fn render_samples(s: &mut String, samples: &[(u64, Resources)]) {
+    if samples.len() < 3 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n## Memory and descriptors over the run\n\n\
+         After rounds spread over the run (each row: the live processes after a job).\n\n\
+         | s | processes | coordinator KiB | coordinator fds | workers KiB (sum) | workers fds (sum) |\n\
+         |---|---|---|---|---|---|"
+    );
+    let last = samples.len() - 1;
+    let step = last.div_ceil(SAMPLE_ROWS_MAX - 1).max(1);
+    let mut picked: Vec<usize> = (0..last).step_by(step).collect();
+    picked.push(last);
+    for i in picked {
+        let (t, r) = &samples[i];
+        let _ = writeln!(
+            s,
+            "| {t} | {} | {} | {} | {} | {} |",
+            r.processes, r.coordinator_rss_kib, r.coordinator_fds, r.workers_rss_kib, r.workers_fds
+        );
+    }
+}
+
 /// Who lives how long in `kind`, which says what the counts measure.
 fn lifetimes(kind: SuiteKind) -> &'static str {
     match kind {
         // A paused worker is fenced and exits, and is replaced too.
-        SuiteKind::Kill | SuiteKind::Disk | SuiteKind::Stop => {
+        SuiteKind::Kill => {
+            "Workers are replaced as they are killed; a killed coordinator is started again \
+             (a new process), and its workers exit with it and are replaced too."
+        }
+        SuiteKind::Disk | SuiteKind::Stop => {
             "The coordinator lives through the whole run; workers are replaced as they are killed."
         }
         SuiteKind::Network => {
-            "The coordinator and the workers live through the whole run (only the job \
-             restarts), so growth here would be a leak per deployment; workers keep their \
-             executors across deployments (ARCHITECTURE 50)."
+            "The coordinator lives through the whole run. Workers live on across data-link \
+             faults (only the job restarts; they keep their executors across deployments, \
+             ARCHITECTURE 50), and are replaced after a control-link fault, which loses or \
+             fences them."
         }
     }
 }

@@ -12,19 +12,30 @@
 //! - a job whose checkpoint plan a worker reported is never failed by
 //!   worker losses before it publishes its output (its restart limit is
 //!   far away);
+//! - attempts never reuse an id (ids name state files), also across
+//!   coordinator restarts;
 //! - once the faults stop, the job finishes.
+//!
+//! Some faults kill the coordinator: its workers exit with it, and a new
+//! coordinator resumes the job from the record the old one persisted
+//! (`Action::PersistJob`) and the newest manifest in storage, which may be
+//! newer than the record; the client attaches to the job again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use spate::metrics::WireMetrics;
-use spate_cluster::coordinator::{Action, ConnId, Coordinator, CoordinatorConfig, Event};
+use spate_cluster::coordinator::{
+    Action, ConnId, Coordinator, CoordinatorConfig, Event, JobRecord,
+};
 use spate_cluster::protocol::{CheckpointPlan, JobSpec, ToClient, ToCoordinator, ToWorker};
 
 use crate::rng::Rng;
 
-/// The client's connection.
+/// The client's first connection; each reattachment takes the next.
 const CLIENT: ConnId = 1_000_000;
+/// One fault in this many kills the coordinator instead of workers.
+const COORDINATOR_FAULT_ONE_IN: u64 = 8;
 /// Workers the launcher keeps, and the job's parallelism.
 const WORKERS: u32 = 3;
 /// Faults stop after this much simulated time.
@@ -47,6 +58,8 @@ pub struct SimOutcome {
     pub kills: u32,
     /// Restarts (deployments that restored a checkpoint).
     pub restores: u32,
+    /// Coordinators killed (and started again).
+    pub coordinator_kills: u32,
     /// The first invariant broken, as a sentence; `None` when all held.
     pub violation: Option<String>,
 }
@@ -61,6 +74,8 @@ enum SimEvent {
     ShareDone { conn: ConnId, job: u64 },
     /// Time for a fault.
     Fault,
+    /// A new coordinator starts after the old one was killed.
+    CoordinatorStart,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -85,6 +100,14 @@ struct Sim {
     hasher: DefaultHasher,
     kills: u32,
     restores: u32,
+    coordinator_kills: u32,
+    cfg: CoordinatorConfig,
+    /// The job record as the coordinator last persisted it.
+    record: Option<JobRecord>,
+    /// The connection the client listens on.
+    client: ConnId,
+    /// The newest attempt deployed.
+    last_attempt: u64,
     /// Checkpoints the coordinator told workers are complete.
     completed: BTreeSet<u64>,
     /// Checkpoints whose manifest was stored.
@@ -120,6 +143,11 @@ pub fn simulate(seed: u64) -> SimOutcome {
         hasher: DefaultHasher::new(),
         kills: 0,
         restores: 0,
+        coordinator_kills: 0,
+        cfg,
+        record: None,
+        client: CLIENT,
+        last_attempt: 0,
         completed: BTreeSet::new(),
         stored: BTreeSet::new(),
         finished: false,
@@ -175,6 +203,7 @@ pub fn simulate(seed: u64) -> SimOutcome {
         trace: sim.hasher.finish(),
         kills: sim.kills,
         restores: sim.restores,
+        coordinator_kills: sim.coordinator_kills,
         violation: sim.violation,
     }
 }
@@ -285,8 +314,15 @@ impl Sim {
                     },
                 );
             }
+            SimEvent::CoordinatorStart => self.start_coordinator(),
             SimEvent::Fault => {
                 if self.now >= FAULTS_UNTIL_MS {
+                    return;
+                }
+                if self.rng.below(COORDINATOR_FAULT_ONE_IN) == 0 {
+                    self.kill_coordinator();
+                    let next = self.rng.between(300, 900);
+                    self.at(next, SimEvent::Fault);
                     return;
                 }
                 let alive: Vec<ConnId> = self
@@ -306,6 +342,56 @@ impl Sim {
                 let next = self.rng.between(0, 600);
                 self.at(next, SimEvent::Fault);
             }
+        }
+    }
+
+    /// `kill -9` of the coordinator: what it had not done yet is lost,
+    /// except manifests it was writing, which may or may not have reached
+    /// storage; its workers lose their connection and exit.
+    fn kill_coordinator(&mut self) {
+        self.coordinator_kills += 1;
+        let queued = std::mem::take(&mut self.queue);
+        for (key, ev) in queued {
+            match ev {
+                // Half of the manifests being written made it to storage.
+                SimEvent::Coordinator(Event::CheckpointStored {
+                    id, error: None, ..
+                }) if self.rng.chance(50) => {
+                    self.stored.insert(id);
+                }
+                // Pending faults stay; everything bound to the old
+                // coordinator or its processes is gone.
+                SimEvent::Fault => {
+                    self.queue.insert(key, SimEvent::Fault);
+                }
+                _ => {}
+            }
+        }
+        for w in self.workers.values_mut() {
+            w.alive = false;
+            w.job = None;
+        }
+        let delay = self.rng.between(50, 500);
+        self.at(delay, SimEvent::CoordinatorStart);
+    }
+
+    /// A new coordinator resumes the recorded job from the newest manifest
+    /// in storage, and the client attaches to it again.
+    fn start_coordinator(&mut self) {
+        let (coord, first) = Coordinator::new(self.cfg, self.now);
+        self.coord = coord;
+        self.apply(first);
+        if let Some(record) = self.record.clone() {
+            let restore = self.stored.last().copied();
+            let out = self.coord.recover(record.clone(), restore);
+            self.apply(out);
+            self.client += 1;
+            let attach = Event::Message {
+                conn: self.client,
+                msg: ToCoordinator::Attach { root: record.root },
+            };
+            let delay = self.rng.between(10, 300);
+            self.at(delay, SimEvent::Coordinator(attach));
         }
     }
 
@@ -332,7 +418,13 @@ impl Sim {
             line.hash(&mut self.hasher);
             match a {
                 Action::ToWorker { conn, msg } => self.deliver_to_worker(conn, msg),
-                Action::ToClient { msg, .. } => self.deliver_to_client(msg),
+                Action::ToClient { conn, msg } => {
+                    if conn == self.client {
+                        self.deliver_to_client(msg);
+                    }
+                }
+                Action::PersistJob { record } => self.record = Some(record),
+                Action::ForgetJob => self.record = None,
                 Action::Close { conn } => {
                     // A worker whose connection closes exits.
                     if let Some(w) = self.workers.get_mut(&conn)
@@ -375,6 +467,12 @@ impl Sim {
             ToClient::Failed { job, reason } => {
                 self.violate(format!("job {job} failed: {reason}"));
             }
+            ToClient::Attached { job, .. } if job > 0 && job < self.last_attempt => {
+                self.violate(format!(
+                    "the client attached to attempt {job}, but attempt {} was deployed since",
+                    self.last_attempt
+                ));
+            }
             _ => {}
         }
     }
@@ -395,6 +493,14 @@ impl Sim {
                 restore_checkpoint,
                 ..
             } => {
+                if job < self.last_attempt {
+                    self.violate(format!(
+                        "attempt {job} was deployed after attempt {}: attempt ids name state \
+                         files and must only grow",
+                        self.last_attempt
+                    ));
+                }
+                self.last_attempt = self.last_attempt.max(job);
                 let newest = self.completed.last().copied();
                 if restore_checkpoint.is_some() {
                     self.restores += 1;

@@ -27,6 +27,12 @@ pub const WORKERS: u32 = 3;
 const POLL_MS: u64 = 20;
 /// The coordinator's log line of a restart.
 const RESTART_MARK: &str = "; restarting from ";
+/// A restarted coordinator's log line of the job it resumes.
+const RESUME_MARK: &str = "which ran when the coordinator stopped, from ";
+/// Starts the description of a fault on a worker's control link.
+pub const CONTROL_LINK_MARK: &str = "control link of a worker, ";
+/// How long the workers of a killed coordinator may take to notice and exit.
+const ORPHANS_EXIT_MS_MAX: u64 = 15_000;
 /// The coordinator's log line of a checkpoint a worker declined.
 const DECLINE_MARK: &str = " declined: ";
 /// A data link whose peer is silent this long is closed (the workers run
@@ -40,7 +46,8 @@ const THROTTLE_BYTES_PER_S: u64 = 64 * 1024;
 /// Which faults a suite injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuiteKind {
-    /// `kill -9` of a random worker (sometimes two at once).
+    /// `kill -9` of a random worker (sometimes two at once), or of the
+    /// coordinator, which is then started again.
     Kill,
     /// `SIGSTOP` of a random worker for longer than the heartbeat timeout,
     /// then `SIGCONT`.
@@ -49,7 +56,8 @@ pub enum SuiteKind {
     /// while; sometimes a worker is killed meanwhile, so the job restores
     /// from the disk while it cannot take checkpoints.
     Disk,
-    /// The data links between workers, through a fault proxy: cut, a byte
+    /// Every link, through a fault proxy (the data links between workers,
+    /// and each worker's control link to the coordinator): cut, a byte
     /// flipped, one direction closed, stalled (connected and silent), or
     /// every link delayed or throttled for a while.
     Network,
@@ -82,6 +90,8 @@ pub struct SuiteConfig {
     pub fault_interval_ms_max: u64,
     /// Percent of kills that kill two workers at once.
     pub burst_percent: u64,
+    /// Percent of kills that kill the coordinator (kill suite).
+    pub coordinator_percent: u64,
     /// The coordinator's heartbeat timeout.
     pub heartbeat_timeout_ms: u64,
     /// `checkpoint.interval_ms` of the job.
@@ -100,6 +110,9 @@ pub struct SuiteConfig {
     pub job_settings: Vec<String>,
     /// Size of the checkpoint disk of the disk suite.
     pub disk_bytes: u64,
+    /// The network suite hits only the workers' control links to the
+    /// coordinator.
+    pub control_links_only: bool,
 }
 
 impl SuiteConfig {
@@ -112,6 +125,7 @@ impl SuiteConfig {
             faults_per_round: 3,
             fault_interval_ms_max: 6_000,
             burst_percent: 10,
+            coordinator_percent: 10,
             heartbeat_timeout_ms: 1_500,
             checkpoint_interval_ms: 250,
             keys: 600,
@@ -121,6 +135,7 @@ impl SuiteConfig {
             spate,
             job_settings: Vec::new(),
             disk_bytes: 16 << 20,
+            control_links_only: false,
         }
     }
 
@@ -141,6 +156,8 @@ pub enum FaultKind {
     KillWorker,
     /// `kill -9` of two workers at once.
     KillBurst,
+    /// `kill -9` of the coordinator, started again once its workers exited.
+    KillCoordinator,
     /// `SIGSTOP`, then `SIGCONT` after the pause.
     Pause,
     /// The checkpoint disk full (`ENOSPC`) for a while.
@@ -179,13 +196,14 @@ impl fmt::Display for FaultKind {
         f.write_str(match self {
             FaultKind::KillWorker => "kill -9 of one worker",
             FaultKind::KillBurst => "kill -9 of two workers at once",
+            FaultKind::KillCoordinator => "kill -9 of the coordinator, then a restart",
             FaultKind::Pause => "SIGSTOP past the heartbeat timeout, then SIGCONT",
             FaultKind::DiskFull => "checkpoint disk full",
             FaultKind::DiskReadOnly => "checkpoint disk read-only",
-            FaultKind::LinkCut => "data link cut mid-stream",
-            FaultKind::LinkCorrupt => "a byte of a data link flipped",
-            FaultKind::LinkHalfClose => "data link closed in one direction",
-            FaultKind::LinkStall => "data link stalled, connected and silent",
+            FaultKind::LinkCut => "link cut mid-stream",
+            FaultKind::LinkCorrupt => "a byte of a link flipped",
+            FaultKind::LinkHalfClose => "link closed in one direction",
+            FaultKind::LinkStall => "link stalled, connected and silent",
             FaultKind::LinksDelayed => "every data link delayed",
             FaultKind::LinksThrottled => "every data link throttled to 64 KiB/s",
         })
@@ -286,6 +304,9 @@ pub struct SuiteOutcome {
     pub resources_before: Resources,
     /// The cluster after the last round.
     pub resources_after: Resources,
+    /// The cluster after each round, with the seconds since the suite
+    /// started: growth over a long run (a soak) shows here.
+    pub samples: Vec<(u64, Resources)>,
     /// Paused workers that were still alive 10 s after `SIGCONT` (they
     /// should exit once fenced).
     pub stale_survivors: Vec<Member>,
@@ -356,6 +377,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         proxy: proxy.as_ref(),
     };
     let resources_before = cluster.resources();
+    let mut samples = vec![(0, resources_before)];
     let mut rounds = Vec::new();
     while run.faults.len() < cfg.faults_target as usize {
         let index = rounds.len();
@@ -373,6 +395,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         ));
         let failed = !round.passed();
         rounds.push(round);
+        samples.push((start.elapsed().as_secs(), cluster.resources()));
         if failed {
             break;
         }
@@ -392,6 +415,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         recoveries_unmeasured,
         resources_before,
         resources_after,
+        samples,
         stale_survivors,
         declines_logged,
         proxy,
@@ -555,19 +579,24 @@ impl Run<'_> {
         }
     }
 
+    /// Restarts of the job, and resumptions by a restarted coordinator.
     fn restarts_logged(&self) -> usize {
-        self.cluster.coordinator_log().matches(RESTART_MARK).count()
+        let log = self.cluster.coordinator_log();
+        log.matches(RESTART_MARK).count() + log.matches(RESUME_MARK).count()
     }
 
     fn time_recovery(&mut self, checkpoints: &Path) {
+        let restarts = match &self.pending {
+            Some(p) if !p.restarted => self.restarts_logged(),
+            _ => 0,
+        };
         let Some(p) = self.pending.as_mut() else {
             return;
         };
         if !p.restarted {
             // The restart must come first: a checkpoint that completes
             // between the fault and the restart is not a recovery.
-            p.restarted =
-                self.cluster.coordinator_log().matches(RESTART_MARK).count() > p.restarts_before;
+            p.restarted = restarts > p.restarts_before;
             if !p.restarted {
                 return;
             }
@@ -653,16 +682,30 @@ impl Run<'_> {
             // One timed fault at a time: its heal would end the next one.
             return Ok(None);
         }
-        let tunnels = proxy.tunnels();
+        let coordinator = self.cluster.coordinator_addr();
+        let tunnels: Vec<u64> = proxy
+            .tunnels()
+            .into_iter()
+            .filter(|&id| {
+                !self.cfg.control_links_only
+                    || (coordinator.is_some() && proxy.target(id) == coordinator)
+            })
+            .collect();
         if tunnels.is_empty() {
             return Ok(None);
         }
         let id = tunnels[self.rng.below(tunnels.len() as u64) as usize];
+        let target = proxy.target(id);
+        // A worker's link to its coordinator, or a data link between workers.
+        let control = target.is_some() && target == coordinator;
         let link = format!(
-            "tunnel {id} to {}",
-            proxy.target(id).map_or("?".into(), |a| a.to_string())
+            "{}tunnel {id} to {}",
+            if control { CONTROL_LINK_MARK } else { "" },
+            target.map_or("?".into(), |a| a.to_string())
         );
-        let kind = match self.rng.below(6) {
+        // Faults of every link at once are not a control link's.
+        let kinds = if self.cfg.control_links_only { 4 } else { 6 };
+        let kind = match self.rng.below(kinds) {
             0 => FaultKind::LinkCut,
             1 => FaultKind::LinkCorrupt,
             2 => FaultKind::LinkHalfClose,
@@ -677,6 +720,8 @@ impl Run<'_> {
         };
         let fails_over = match kind {
             FaultKind::LinkCut | FaultKind::LinkCorrupt | FaultKind::LinkHalfClose => true,
+            // Heartbeats stop reaching the coordinator: the worker is fenced.
+            FaultKind::LinkStall if control => duration_ms > self.cfg.heartbeat_timeout_ms,
             FaultKind::LinkStall => duration_ms > DATA_LINK_HEARTBEAT_TIMEOUT_MS,
             _ => false,
         };
@@ -751,6 +796,9 @@ impl Run<'_> {
         if workers.is_empty() {
             return Ok(None);
         }
+        if self.cfg.kind == SuiteKind::Kill && self.rng.chance(self.cfg.coordinator_percent) {
+            return self.kill_coordinator(checkpoints, workers).map(Some);
+        }
         let (kind, count) = match self.cfg.kind {
             SuiteKind::Kill if workers.len() > 1 && self.rng.chance(self.cfg.burst_percent) => {
                 (FaultKind::KillBurst, 2)
@@ -787,6 +835,44 @@ impl Run<'_> {
             duration_ms: pause_ms,
             link: None,
         }))
+    }
+
+    /// `kill -9` of the coordinator; once its workers exited (they must not
+    /// run on alone), it is started again and resumes the job.
+    fn kill_coordinator(&mut self, checkpoints: &Path, workers: Vec<Member>) -> Result<Fault> {
+        let coordinator = self
+            .cluster
+            .members()
+            .into_iter()
+            .find(|m| m.name == "coordinator")
+            .ok_or_else(|| TortureError::Cluster("the coordinator is not running".into()))?;
+        let during_recovery = self.expect_recovery(checkpoints);
+        let at_ms = self.start.elapsed().as_millis() as u64;
+        signal(coordinator.pid, "KILL")?;
+        let deadline = Instant::now() + Duration::from_millis(ORPHANS_EXIT_MS_MAX);
+        while workers.iter().any(|w| crate::cluster::alive(w.pid)) {
+            if Instant::now() >= deadline {
+                let left: Vec<String> = workers
+                    .iter()
+                    .filter(|w| crate::cluster::alive(w.pid))
+                    .map(|w| format!("{} (pid {})", w.name, w.pid))
+                    .collect();
+                return Err(TortureError::Cluster(format!(
+                    "{} still ran {ORPHANS_EXIT_MS_MAX} ms after their coordinator was killed",
+                    left.join(", ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+        self.cluster.restart_coordinator()?;
+        Ok(Fault {
+            at_ms,
+            kind: FaultKind::KillCoordinator,
+            targets: vec![coordinator],
+            during_recovery,
+            duration_ms: 0,
+            link: None,
+        })
     }
 
     /// Paused workers still alive: a fenced worker must exit (its share

@@ -10,7 +10,8 @@
 //! checkpoint file, or of a sink's pre-committed file.
 //!
 //! Not here: `manifest-before-rename`. In a cluster the coordinator writes
-//! the manifests, and a coordinator that dies is not restarted yet.
+//! the manifests; `coordinator_restart.rs` kills it there and starts it
+//! again.
 
 #![allow(clippy::unwrap_used)]
 

@@ -2,8 +2,9 @@
 //! (a coordinator and three worker processes on loopback) while workers are
 //! killed with `kill -9`, or paused past the heartbeat timeout with
 //! `SIGSTOP`, or the checkpoint disk (a size-capped tmpfs; CI runs as root)
-//! is full or read-only, or the data links between workers (through a
-//! fault proxy) are cut, corrupted, half-closed, stalled or slowed; the
+//! is full or read-only, or the links (through a fault proxy: the data
+//! links between workers, and each worker's control link to the
+//! coordinator) are cut, corrupted, half-closed, stalled or slowed; the
 //! checker must find exactly the output of a fault-free run.
 //!
 //! `SPATE_TORTURE_SEED` picks another fault schedule; a failure prints the
@@ -26,11 +27,21 @@ fn run(kind: SuiteKind, faults: u32) -> SuiteOutcome {
 }
 
 fn run_with(kind: SuiteKind, faults: u32, job_settings: &[&str]) -> SuiteOutcome {
+    run_configured(kind, faults, job_settings, false)
+}
+
+fn run_configured(
+    kind: SuiteKind,
+    faults: u32,
+    job_settings: &[&str],
+    control_links_only: bool,
+) -> SuiteOutcome {
     let seed = seed();
     let dir = std::env::temp_dir().join(format!(
-        "spate-torture-ci-{}-{}-{}",
+        "spate-torture-ci-{}-{}-{}-{}",
         kind.name(),
         job_settings.len(),
+        control_links_only,
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
@@ -38,6 +49,7 @@ fn run_with(kind: SuiteKind, faults: u32, job_settings: &[&str]) -> SuiteOutcome
     cfg.faults_target = faults;
     cfg.faults_per_round = faults;
     cfg.job_settings = job_settings.iter().map(|s| s.to_string()).collect();
+    cfg.control_links_only = control_links_only;
     // Input for the longest schedule (every wait 6 s), not just the mean
     // one, so any seed injects all its faults before the job ends.
     cfg.slack_s = u64::from(faults) * cfg.fault_interval_ms_max / 2_000 + 6;
@@ -128,5 +140,19 @@ fn data_links_cut_corrupted_half_closed_stalled_or_slowed_lose_nothing() {
     assert!(
         proxy.tunnels_opened >= 3 * (1 + u64::from(restarts)),
         "{proxy:?}"
+    );
+}
+
+#[test]
+fn control_links_cut_corrupted_half_closed_or_stalled_lose_nothing() {
+    use spate_torture::supervisor::CONTROL_LINK_MARK;
+    let outcome = run_configured(SuiteKind::Network, 3, &[], true);
+    assert!(
+        outcome.faults.iter().all(|f| f
+            .link
+            .as_deref()
+            .is_some_and(|l| l.starts_with(CONTROL_LINK_MARK))),
+        "every fault hit a control link: {:?}",
+        outcome.faults
     );
 }

@@ -9,6 +9,7 @@ use spate_torture::sim::simulate;
 fn a_thousand_seeds_of_kills_keep_every_failover_invariant_and_replay_exactly() {
     let mut kills = 0;
     let mut restores = 0;
+    let mut coordinator_kills = 0;
     for seed in 0..1_000 {
         let first = simulate(seed);
         let again = simulate(seed);
@@ -21,10 +22,12 @@ fn a_thousand_seeds_of_kills_keep_every_failover_invariant_and_replay_exactly() 
         }
         kills += first.kills;
         restores += first.restores;
+        coordinator_kills += first.coordinator_kills;
     }
-    // The seeds exercised failover, not only quiet runs.
+    // The seeds exercised failover, not only quiet runs: of workers, and
+    // of the coordinator, which a new one resumes from its job record.
     assert!(
-        kills > 1_000 && restores > 1_000,
-        "{kills} kills, {restores} restores"
+        kills > 1_000 && restores > 1_000 && coordinator_kills > 300,
+        "{kills} kills, {coordinator_kills} coordinator kills, {restores} restores"
     );
 }

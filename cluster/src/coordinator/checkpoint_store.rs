@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use spate_state::checkpoint::{
-    CheckpointRegistry, CheckpointStorage, Manifest, SubtaskState, manifest_object_name,
-    read_manifests, savepoint_scratch_dir, write_savepoint,
+    CheckpointRegistry, CheckpointStorage, Manifest, SubtaskState, VerifyLevel,
+    manifest_object_name, read_manifests, savepoint_scratch_dir, select_recovery, write_savepoint,
 };
 
 /// One checkpoint to store.
@@ -93,6 +93,23 @@ impl CheckpointStores {
             .map(|target| write_savepoint_to(storage, &manifest, target))
             .collect())
     }
+}
+
+/// The newest checkpoint in `dir` whose manifest and files check out
+/// (sizes), logging each newer one passed over and why; `None` when `dir`
+/// holds none.
+pub(crate) fn newest_usable_checkpoint(dir: &str) -> Result<Option<u64>, String> {
+    let storage =
+        spate::checkpoint::open_storage(std::path::Path::new(dir)).map_err(|e| e.to_string())?;
+    let Some(selection) =
+        select_recovery(&*storage, VerifyLevel::Size).map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    for rejected in &selection.rejected {
+        tracing::warn!("passing over {rejected}");
+    }
+    Ok(Some(selection.manifest.checkpoint_id))
 }
 
 /// Writes `manifest` to the savepoint location `target`.

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::checkpoint_store::{CheckpointStores, StoreRequest};
+use super::checkpoint_store::{CheckpointStores, StoreRequest, newest_usable_checkpoint};
+use super::job_record::{JobRecord, JobStore};
 use super::state::{Action, ConnId, Coordinator, CoordinatorConfig, Event};
 use crate::control_io::{ControlWriter, split};
 use crate::error::{ClusterError, Result};
@@ -30,12 +31,21 @@ enum Input {
 
 /// Runs the coordinator on `listener` until a client asks it to shut down.
 /// With `http`, also serves health, readiness, status and metrics there.
+/// With `state_dir`, keeps the running job's record there, and resumes the
+/// job recorded there by a coordinator that stopped without ending it.
 pub fn serve(
     listener: TcpListener,
     http: Option<TcpListener>,
     cfg: CoordinatorConfig,
     mut launcher: Option<Box<dyn ResourceLauncher>>,
+    state_dir: Option<&std::path::Path>,
 ) -> Result<()> {
+    // Before listening for anyone: a damaged record stops the coordinator.
+    let store = state_dir.map(JobStore::open).transpose()?;
+    let recorded = match &store {
+        Some(s) => s.load()?,
+        None => None,
+    };
     let addr = listener.local_addr().map_err(|source| ClusterError::Io {
         op: "inspect",
         peer: "the coordinator's listener".into(),
@@ -56,7 +66,11 @@ pub fn serve(
             .map_or(0, |d| d.as_millis() as u64),
         ..cfg
     };
-    let (mut state, first) = Coordinator::new(cfg, now());
+    let (mut state, mut first) = Coordinator::new(cfg, now());
+    if let Some(record) = recorded {
+        let restore = restore_point(&record);
+        first.extend(state.recover(record, restore));
+    }
     let snapshot: super::http::StatusSnapshot = Arc::new(Mutex::new(state.status()));
     if let Some(http) = http {
         super::http::spawn(http, snapshot.clone()).map_err(|e| ClusterError::Internal {
@@ -69,6 +83,7 @@ pub fn serve(
         launcher: &mut launcher,
         addr,
         stores: CheckpointStores::default(),
+        jobs: store,
         feedback: Vec::new(),
     };
     let mut exit = edge.apply(first);
@@ -114,6 +129,25 @@ pub fn serve(
     Ok(())
 }
 
+/// The checkpoint a resumed job restores: the newest usable one in its
+/// directory (its manifest may be newer than the record), else the
+/// record's.
+fn restore_point(record: &JobRecord) -> Option<u64> {
+    let dir = record.checkpoint_dir.as_deref()?;
+    match newest_usable_checkpoint(dir) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(
+                "cannot pick the checkpoint of job {} to resume from in {dir}: {e}; trying the \
+                 record's checkpoint {:?}",
+                record.root,
+                record.last_completed
+            );
+            record.last_completed
+        }
+    }
+}
+
 fn next_input(rx: &Receiver<Input>) -> Option<Input> {
     // A timeout is a tick; so is a closed queue (the accept thread ended).
     rx.recv_timeout(Duration::from_millis(TICK_MS)).ok()
@@ -125,6 +159,8 @@ struct Edge<'a> {
     launcher: &'a mut Option<Box<dyn ResourceLauncher>>,
     addr: SocketAddr,
     stores: CheckpointStores,
+    /// Where the job record is kept, if anywhere.
+    jobs: Option<JobStore>,
     /// Events the actions produced, for the state machine.
     feedback: Vec<Event>,
 }
@@ -180,6 +216,19 @@ impl Edge<'_> {
                         error,
                         savepoints,
                     });
+                }
+                Action::PersistJob { record } => {
+                    if let Some(Err(e)) = self.jobs.as_ref().map(|s| s.save(&record)) {
+                        tracing::error!(
+                            "{e}: a restarted coordinator would not resume job {}",
+                            record.root
+                        );
+                    }
+                }
+                Action::ForgetJob => {
+                    if let Some(Err(e)) = self.jobs.as_ref().map(JobStore::forget) {
+                        tracing::error!("{e}: a restarted coordinator would resume an ended job");
+                    }
                 }
                 Action::Log { line } => tracing::info!("{line}"),
                 Action::Exit => exit = true,

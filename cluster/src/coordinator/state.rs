@@ -10,6 +10,7 @@ use spate::checkpoint::{
 };
 use spate::metrics::{JobMetrics, WireMetrics};
 
+use super::job_record::JobRecord;
 use crate::plan::{FreeWorker, plan};
 use crate::protocol::{
     Assignment, ChannelPressure, CheckpointInfo, CheckpointPlan, CheckpointSummary, JobSpec,
@@ -24,6 +25,10 @@ pub const CHANNELS_REPORTED_MAX: usize = 64;
 
 /// A connection, as the server numbers them.
 pub type ConnId = u64;
+
+/// No connection (the server numbers them from 1): a job the coordinator
+/// resumed after a restart has no client until one attaches.
+pub const NO_CLIENT: ConnId = 0;
 
 /// A savepoint written from a checkpoint: its files and bytes, or why it
 /// was not written.
@@ -108,6 +113,14 @@ pub enum Action {
         /// Where to write the checkpoint as a savepoint once it is stored.
         savepoint_to: Vec<String>,
     },
+    /// Make this record of the job durable before carrying out the
+    /// actions after it: a restarted coordinator resumes the job from it.
+    PersistJob {
+        /// The job as it stands.
+        record: JobRecord,
+    },
+    /// The job ended (finished or failed): no restart resumes it.
+    ForgetJob,
     /// Something worth a log line.
     Log {
         /// The sentence.
@@ -227,8 +240,9 @@ impl SavepointRequests {
     }
 }
 
-/// What carries over from one attempt of a job to the next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What carries over from one attempt of a job to the next (and, through
+/// the job record, to a restarted coordinator).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Resume {
     /// The first attempt's id: names the checkpoint directory.
     root: u64,
@@ -244,6 +258,31 @@ struct Resume {
     /// reported it: an attempt that breaks while it is still being deployed
     /// (before its workers report the plan again) restarts under it too.
     restarts_max: Option<u32>,
+    /// The job's checkpoint directory, once an attempt reported it.
+    checkpoint_dir: Option<String>,
+}
+
+impl Resume {
+    fn record(
+        &self,
+        attempt: u64,
+        spec: &JobSpec,
+        parallelism: u32,
+        publishing: bool,
+    ) -> JobRecord {
+        JobRecord {
+            root: self.root,
+            attempt,
+            spec: spec.clone(),
+            parallelism,
+            restarts: self.restarts,
+            restarts_max: self.restarts_max,
+            checkpoint_dir: self.checkpoint_dir.clone(),
+            last_completed: self.last_completed,
+            completed: self.completed,
+            publishing,
+        }
+    }
 }
 
 /// A running job's checkpoints: the engine's pure coordinator, with one
@@ -277,6 +316,9 @@ pub struct Coordinator {
     job: Option<Job>,
     pending: Option<Pending>,
     finished: VecDeque<(u64, String, String)>,
+    /// Ended jobs by their first attempt's id, with how they ended: what a
+    /// client that reattaches too late hears.
+    ended: VecDeque<(u64, String)>,
     checkpoints: VecDeque<CheckpointInfo>,
     /// The running job's channels, per worker, as last reported.
     pressure: BTreeMap<u32, Vec<ChannelPressure>>,
@@ -296,6 +338,7 @@ impl Coordinator {
             job: None,
             pending: None,
             finished: VecDeque::new(),
+            ended: VecDeque::new(),
             checkpoints: VecDeque::new(),
             pressure: BTreeMap::new(),
         };
@@ -306,6 +349,89 @@ impl Coordinator {
             });
         }
         (me, out)
+    }
+
+    /// Resumes the job of `record`, which ran when an earlier coordinator
+    /// stopped, from checkpoint `restore` (the newest usable one of its
+    /// directory): it waits for workers like a restart, with no client until
+    /// one attaches. Call before any event.
+    pub fn recover(&mut self, record: JobRecord, restore: Option<u64>) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.next_job = self.next_job.max(record.attempt + 1);
+        let name = record.spec.name.clone();
+        if record.publishing {
+            // The shares' end-of-input output lived in the workers' memory,
+            // and some of it may be published: a restart would write it twice.
+            let outcome = format!(
+                "failed: the coordinator stopped while the workers published the job's \
+                 end-of-input output; the output of job {} may be incomplete",
+                record.root
+            );
+            out.push(Action::ForgetJob);
+            self.record_end(record.root, record.attempt, name, outcome, &mut out);
+            return out;
+        }
+        let resume = Resume {
+            root: record.root,
+            restarts: record.restarts + 1,
+            last_completed: restore,
+            started_ms: self.now_ms,
+            completed: record.completed,
+            restarts_max: record.restarts_max,
+            checkpoint_dir: record.checkpoint_dir,
+        };
+        let from = restore.map_or("the beginning (no checkpoint completed)".to_string(), |c| {
+            format!("checkpoint {c}")
+        });
+        out.push(Action::Log {
+            line: format!(
+                "resuming job {} ({name}), which ran when the coordinator stopped, from {from}",
+                record.root
+            ),
+        });
+        self.pending = Some(Pending {
+            client: NO_CLIENT,
+            spec: record.spec,
+            parallelism: record.parallelism,
+            deadline_ms: self.now_ms + self.cfg.worker_wait_ms,
+            resume: Some(resume),
+        });
+        self.try_start_pending(&mut out);
+        out
+    }
+
+    /// A client that lost its connection attaches again to the job whose
+    /// first attempt was `root`.
+    fn attach(&mut self, conn: ConnId, root: u64, out: &mut Vec<Action>) {
+        let attached = if let Some(j) = self.job.as_mut().filter(|j| j.resume.root == root) {
+            j.client = conn;
+            Some(j.id)
+        } else if let Some(p) = self
+            .pending
+            .as_mut()
+            .filter(|p| p.resume.as_ref().is_some_and(|r| r.root == root))
+        {
+            p.client = conn;
+            Some(0)
+        } else {
+            None
+        };
+        let msg = match attached {
+            Some(job) => ToClient::Attached { root, job },
+            None => {
+                let reason = match self.ended.iter().find(|(r, _)| *r == root) {
+                    Some((_, outcome)) => format!(
+                        "job {root} {outcome} while this client was away; its summary is lost"
+                    ),
+                    None => format!(
+                        "this coordinator knows no job {root}: it ended before the coordinator \
+                         restarted, or the coordinator keeps no job record (--state-dir)"
+                    ),
+                };
+                ToClient::Failed { job: root, reason }
+            }
+        };
+        out.push(Action::ToClient { conn, msg });
     }
 
     /// Handles one event at time `now_ms` (never earlier than the last).
@@ -426,6 +552,7 @@ impl Coordinator {
                 msg: ToClient::Status(self.status()),
             }),
             ToCoordinator::Shutdown => self.shutdown(conn, out),
+            ToCoordinator::Attach { root } => self.attach(conn, root, out),
         }
     }
 
@@ -549,20 +676,14 @@ impl Coordinator {
         };
         match plan(&free, p.parallelism, self.cfg.max_parallelism) {
             Ok(assignments) => self.deploy(p, assignments, out),
-            Err(e) => out.push(Action::ToClient {
-                conn: p.client,
-                msg: ToClient::Failed {
-                    job: 0,
-                    reason: e.to_string(),
-                },
-            }),
+            Err(e) => self.pending_failed(p, e.to_string(), out),
         }
     }
 
     fn deploy(&mut self, p: Pending, plan: Vec<Assignment>, out: &mut Vec<Action>) {
         let id = self.next_job;
         self.next_job += 1;
-        let restored_from = p.resume.and_then(|r| r.last_completed).or(p
+        let restored_from = p.resume.as_ref().and_then(|r| r.last_completed).or(p
             .spec
             .from_savepoint
             .as_ref()
@@ -574,6 +695,11 @@ impl Coordinator {
             started_ms: self.now_ms,
             completed: 0,
             restarts_max: None,
+            checkpoint_dir: None,
+        });
+        // Durable before any worker hears of the attempt: its id names files.
+        out.push(Action::PersistJob {
+            record: resume.record(id, &p.spec, p.parallelism, false),
         });
         for a in &plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
@@ -670,6 +796,12 @@ impl Coordinator {
                 .max(savepoint)
                 .map_or(1, |c| c + 1);
             job.resume.restarts_max = Some(plan.restarts_max);
+            if job.resume.checkpoint_dir.as_ref() != Some(&plan.dir) {
+                job.resume.checkpoint_dir = Some(plan.dir.clone());
+                out.push(Action::PersistJob {
+                    record: job.resume.record(id, &job.spec, job.parallelism, false),
+                });
+            }
             job.checkpoints = Some(JobCheckpoints {
                 coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first),
                 plan,
@@ -717,6 +849,9 @@ impl Coordinator {
         if job.done.len() < job.plan.len() {
             return;
         }
+        out.push(Action::PersistJob {
+            record: job.resume.record(id, &job.spec, job.parallelism, true),
+        });
         for a in &job.plan {
             if let Some(w) = self.workers.get(&a.worker) {
                 out.push(Action::ToWorker {
@@ -810,19 +945,39 @@ impl Coordinator {
     }
 
     fn end_job(&mut self, id: u64, name: String, outcome: String, out: &mut Vec<Action>) {
-        out.push(Action::Log {
-            line: format!("job {id} ({name}) {outcome}"),
-        });
         self.pressure.clear();
+        out.push(Action::ForgetJob);
+        let mut root = id;
         if let Some(mut job) = self.job.take() {
             job.savepoints
                 .fail_all(&format!("job {id} {outcome} first"), out);
+            root = job.resume.root;
         }
+        self.record_end(root, id, name, outcome, out);
+        self.try_start_pending(out);
+    }
+
+    /// Keeps how attempt `id` of job `root` ended, for status and for a
+    /// client that reattaches.
+    fn record_end(
+        &mut self,
+        root: u64,
+        id: u64,
+        name: String,
+        outcome: String,
+        out: &mut Vec<Action>,
+    ) {
+        out.push(Action::Log {
+            line: format!("job {id} ({name}) {outcome}"),
+        });
+        self.ended.push_back((root, outcome.clone()));
         self.finished.push_back((id, name, outcome));
         while self.finished.len() > self.cfg.finished_jobs_max {
             self.finished.pop_front();
         }
-        self.try_start_pending(out);
+        while self.ended.len() > self.cfg.finished_jobs_max {
+            self.ended.pop_front();
+        }
     }
 
     fn on_disconnect(&mut self, conn: ConnId, out: &mut Vec<Action>) {
@@ -899,11 +1054,9 @@ impl Coordinator {
                  start more workers or lower --parallelism",
                 p.parallelism, p.parallelism, self.cfg.worker_wait_ms
             );
-            out.push(Action::ToClient {
-                conn: p.client,
-                msg: ToClient::Failed { job: 0, reason },
-            });
-            self.pending = None;
+            if let Some(p) = self.pending.take() {
+                self.pending_failed(p, reason, out);
+            }
         }
         let overdue = self.job.as_ref().is_some_and(
             |j| matches!(j.phase, Phase::Deploying { deadline_ms, .. } if now > deadline_ms),
@@ -914,6 +1067,23 @@ impl Coordinator {
                 self.cfg.deploy_timeout_ms
             );
             self.fail_job(reason, out);
+        }
+    }
+
+    /// A job waiting for workers cannot start.
+    fn pending_failed(&mut self, p: Pending, reason: String, out: &mut Vec<Action>) {
+        out.push(Action::ToClient {
+            conn: p.client,
+            msg: ToClient::Failed {
+                job: 0,
+                reason: reason.clone(),
+            },
+        });
+        if let Some(r) = p.resume {
+            // A restart or a resumed job: it had a record, and it is over.
+            out.push(Action::ForgetJob);
+            let (attempt, name) = (self.next_job.saturating_sub(1), p.spec.name);
+            self.record_end(r.root, attempt, name, format!("failed: {reason}"), out);
         }
     }
 
@@ -1130,6 +1300,9 @@ impl Coordinator {
         }
         j.resume.last_completed = Some(id);
         j.resume.completed += 1;
+        out.push(Action::PersistJob {
+            record: j.resume.record(j.id, &j.spec, j.parallelism, false),
+        });
         self.checkpoints.push_back(CheckpointInfo {
             job,
             id,
@@ -1198,6 +1371,10 @@ impl Coordinator {
     }
 
     fn shutdown(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        if self.job.is_some() || self.pending.is_some() {
+            // Shut down on purpose: the next coordinator starts afresh.
+            out.push(Action::ForgetJob);
+        }
         for w in self.workers.values() {
             out.push(Action::ToWorker {
                 conn: w.conn,

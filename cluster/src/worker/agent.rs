@@ -38,6 +38,9 @@ pub struct WorkerOptions {
     /// How long to keep trying to reach the coordinator at start-up (its
     /// name may not resolve yet, e.g. while its Service is being created).
     pub connect_timeout_ms: u64,
+    /// Dial the coordinator through this HTTP CONNECT proxy (the torture
+    /// suites' fault proxy sits on control links this way).
+    pub control_proxy: Option<std::net::SocketAddr>,
     /// Cores this worker offers.
     pub cores: u32,
     /// The address its data listeners bind to.
@@ -72,7 +75,11 @@ struct Registration {
 /// lost coordinator, fencing, or a cancelled job it cannot stop in place
 /// (its executors cannot be interrupted; the launcher replaces the process).
 pub fn run_worker(opts: &WorkerOptions, catalog: Arc<dyn JobCatalog>) -> Result<WorkerExit> {
-    let stream = connect_with_retry(&opts.coordinator, opts.connect_timeout_ms)?;
+    let stream = connect_with_retry(
+        &opts.coordinator,
+        opts.control_proxy,
+        opts.connect_timeout_ms,
+    )?;
     let (mut reader, mut writer) = split(stream)?;
     writer.send(&ToCoordinator::Register {
         cores: opts.cores,
@@ -105,8 +112,13 @@ pub fn run_worker(opts: &WorkerOptions, catalog: Arc<dyn JobCatalog>) -> Result<
     control_loop(opts, &catalog, &mut reader, &writer, (&reg, &board))
 }
 
-/// Resolves and connects, retrying with a growing pause until the limit.
-fn connect_with_retry(addr: &str, timeout_ms: u64) -> Result<TcpStream> {
+/// Resolves and connects (through `via`, a CONNECT proxy, if given),
+/// retrying with a growing pause until the limit.
+fn connect_with_retry(
+    addr: &str,
+    via: Option<std::net::SocketAddr>,
+    timeout_ms: u64,
+) -> Result<TcpStream> {
     let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
     let mut pause = Duration::from_millis(50);
     loop {
@@ -114,7 +126,7 @@ fn connect_with_retry(addr: &str, timeout_ms: u64) -> Result<TcpStream> {
             let first = addrs.next().ok_or_else(|| {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address")
             })?;
-            TcpStream::connect(first)
+            spate_net::dial_blocking(first, via).map_err(std::io::Error::other)
         });
         match attempt {
             Ok(stream) => return Ok(stream),

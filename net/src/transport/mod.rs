@@ -49,4 +49,5 @@ pub use listener::LinkListener;
 pub use metrics::{ChannelStats, LinkMetrics};
 pub use peer::{Endpoint, Peer};
 pub use pool::CorePool;
+pub use proxy::dial_blocking;
 pub use received::{ChannelEvent, DataFrame, Received};

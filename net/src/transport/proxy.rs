@@ -38,6 +38,40 @@ pub(crate) async fn dial(
     Ok(stream)
 }
 
+/// [`dial`] for blocking sockets: the cluster's control links (a worker to
+/// its coordinator) are plain threads, not executors.
+pub fn dial_blocking(
+    target: SocketAddr,
+    via: Option<SocketAddr>,
+) -> Result<std::net::TcpStream, NetError> {
+    use std::io::{Read, Write};
+    let Some(proxy) = via else {
+        return std::net::TcpStream::connect(target).map_err(|e| io_error("connect", e));
+    };
+    let mut stream =
+        std::net::TcpStream::connect(proxy).map_err(|e| io_error("connect to the proxy", e))?;
+    let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| io_error("write to the proxy", e))?;
+    let mut answer = Vec::with_capacity(64);
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if answer.len() == ANSWER_BYTES_MAX {
+            return Err(refused(proxy, "an answer longer than 4096 bytes".into()));
+        }
+        let n = stream
+            .read(&mut byte)
+            .map_err(|e| io_error("read from the proxy", e))?;
+        if n == 0 {
+            return Err(closed_early(proxy, answer.len()));
+        }
+        answer.push(byte[0]);
+    }
+    check_answer(&answer, proxy)?;
+    Ok(stream)
+}
+
 /// Reads the proxy's answer up to its blank line, byte by byte so that not
 /// one byte of the tunnel is consumed.
 async fn read_answer(stream: &mut TcpStream, proxy: SocketAddr) -> Result<Vec<u8>, NetError> {
@@ -52,13 +86,7 @@ async fn read_answer(stream: &mut TcpStream, proxy: SocketAddr) -> Result<Vec<u8
             .await
             .map_err(|e| io_error("read from the proxy", e))?;
         if n == 0 {
-            return Err(refused(
-                proxy,
-                format!(
-                    "the connection closed after {} bytes of its answer",
-                    answer.len()
-                ),
-            ));
+            return Err(closed_early(proxy, answer.len()));
         }
         answer.push(byte[0]);
     }
@@ -76,6 +104,13 @@ fn check_answer(answer: &[u8], proxy: SocketAddr) -> Result<(), NetError> {
         Some(200..=299) if version_ok => Ok(()),
         _ => Err(refused(proxy, format!("`{}`", status_line.trim()))),
     }
+}
+
+fn closed_early(proxy: SocketAddr, bytes: usize) -> NetError {
+    refused(
+        proxy,
+        format!("the connection closed after {bytes} bytes of its answer"),
+    )
 }
 
 fn refused(proxy: SocketAddr, answer: String) -> NetError {
@@ -158,5 +193,43 @@ mod tests {
             .unwrap();
         relay.join().unwrap();
         assert_eq!(&got.join().unwrap(), b"hello");
+    }
+
+    #[test]
+    fn a_blocking_dial_through_a_proxy_tunnels_too_and_a_refusal_is_named() {
+        use std::io::{Read, Write};
+        let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (target_addr, proxy_addr) = (target.local_addr().unwrap(), proxy.local_addr().unwrap());
+        let relay = std::thread::spawn(move || {
+            for answer in [
+                &b"HTTP/1.1 502 Bad Gateway\r\n\r\n"[..],
+                b"HTTP/1.1 200 OK\r\n\r\n",
+            ] {
+                let (mut client, _) = proxy.accept().unwrap();
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") {
+                    client.read_exact(&mut byte).unwrap();
+                    request.push(byte[0]);
+                }
+                client.write_all(answer).unwrap();
+                if answer.starts_with(b"HTTP/1.1 200") {
+                    let mut upstream = std::net::TcpStream::connect(target_addr).unwrap();
+                    let mut hello = [0u8; 5];
+                    client.read_exact(&mut hello).unwrap();
+                    upstream.write_all(&hello).unwrap();
+                }
+            }
+        });
+        let err = dial_blocking(target_addr, Some(proxy_addr)).unwrap_err();
+        assert!(err.to_string().contains("502 Bad Gateway"), "{err}");
+        let mut stream = dial_blocking(target_addr, Some(proxy_addr)).unwrap();
+        stream.write_all(b"hello").unwrap();
+        let (mut s, _) = target.accept().unwrap();
+        let mut hello = [0u8; 5];
+        s.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello, b"hello");
+        relay.join().unwrap();
     }
 }

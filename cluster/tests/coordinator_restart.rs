@@ -1,0 +1,418 @@
+//! The coordinator's job record, through its state machine: what it
+//! persists while a job runs, and how a new coordinator resumes the job
+//! from the record after the old one died (the client attaching again).
+
+#![allow(clippy::unwrap_used)]
+
+use spate::metrics::WireMetrics;
+use spate_cluster::coordinator::{
+    Action, ConnId, Coordinator, CoordinatorConfig, Event, JobRecord, NO_CLIENT,
+};
+use spate_cluster::protocol::{CheckpointPlan, JobSpec, ToClient, ToCoordinator, ToWorker};
+
+const CLIENT: ConnId = 100;
+const CKPT_DIR: &str = "/tmp/ckpt/oracle/cluster-1";
+
+fn cfg() -> CoordinatorConfig {
+    CoordinatorConfig {
+        heartbeat_timeout_ms: 600_000,
+        worker_wait_ms: 5_000,
+        ..CoordinatorConfig::default()
+    }
+}
+
+fn spec() -> JobSpec {
+    JobSpec {
+        name: "oracle".into(),
+        args: vec!["--keys".into(), "60".into()],
+        settings: vec!["checkpoint.interval_ms=100".into()],
+        from_savepoint: None,
+    }
+}
+
+fn msg(c: &mut Coordinator, now: u64, conn: ConnId, m: ToCoordinator) -> Vec<Action> {
+    c.on(now, Event::Message { conn, msg: m })
+}
+
+/// Registers workers on connections `conns`; their (id, epoch).
+fn register(c: &mut Coordinator, now: u64, conns: std::ops::Range<u64>) -> Vec<Action> {
+    let mut all = Vec::new();
+    for conn in conns {
+        all.extend(msg(
+            c,
+            now,
+            conn,
+            ToCoordinator::Register {
+                cores: 1,
+                pid: 1000 + conn as u32,
+                launch_token: None,
+            },
+        ));
+    }
+    all
+}
+
+fn registered(out: &[Action]) -> Vec<(ConnId, u32, u64)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::ToWorker {
+                conn,
+                msg: ToWorker::Registered { worker, epoch, .. },
+            } => Some((*conn, *worker, *epoch)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn records(out: &[Action]) -> Vec<JobRecord> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::PersistJob { record } => Some(record.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn forgets(out: &[Action]) -> usize {
+    out.iter()
+        .filter(|a| matches!(a, Action::ForgetJob))
+        .count()
+}
+
+fn deploys(out: &[Action]) -> Vec<(u64, u64, Option<u64>)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::ToWorker {
+                msg:
+                    ToWorker::Deploy {
+                        job,
+                        checkpoint_run,
+                        restore_checkpoint,
+                        ..
+                    },
+                ..
+            } => Some((*job, *checkpoint_run, *restore_checkpoint)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn plan() -> CheckpointPlan {
+    CheckpointPlan {
+        interval_ms: 100,
+        timeout_ms: 10_000,
+        pause_min_ms: 0,
+        dir: CKPT_DIR.into(),
+        retained: 2,
+        restarts_max: 5,
+    }
+}
+
+/// Every worker reports its data address and the checkpoint plan.
+fn ready(c: &mut Coordinator, now: u64, workers: &[(ConnId, u32, u64)], job: u64) -> Vec<Action> {
+    let mut all = Vec::new();
+    for (i, &(conn, worker, epoch)) in workers.iter().enumerate() {
+        all.extend(msg(
+            c,
+            now,
+            conn,
+            ToCoordinator::DataReady {
+                job,
+                worker,
+                epoch,
+                addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
+                checkpoints: Some(plan()),
+            },
+        ));
+    }
+    all
+}
+
+/// Checkpoint `id` is triggered (by a tick at `now`), acknowledged and
+/// stored; the actions of the store.
+fn checkpoint(
+    c: &mut Coordinator,
+    now: u64,
+    workers: &[(ConnId, u32, u64)],
+    (job, id): (u64, u64),
+) -> Vec<Action> {
+    let out = c.on(now, Event::Tick);
+    assert!(
+        out.iter().any(|a| matches!(
+            a,
+            Action::ToWorker { msg: ToWorker::TriggerCheckpoint { id: i, .. }, .. } if *i == id
+        )),
+        "checkpoint {id} is triggered: {out:?}"
+    );
+    for &(conn, worker, epoch) in workers {
+        let ack = ToCoordinator::CheckpointAck {
+            job,
+            worker,
+            epoch,
+            id,
+            subtasks_json: "[]".into(),
+        };
+        msg(c, now + 1, conn, ack);
+    }
+    let stored = Event::CheckpointStored {
+        job,
+        id,
+        error: None,
+        savepoints: Vec::new(),
+    };
+    c.on(now + 2, stored)
+}
+
+fn metrics() -> WireMetrics {
+    WireMetrics {
+        source_records: 10,
+        late_records: 0,
+        remote_records_deserialized: 0,
+        remote_records_read_in_place: 0,
+        sinks: Vec::new(),
+    }
+}
+
+/// Every share finishes and publishes; the actions of the last report.
+fn finish(c: &mut Coordinator, now: u64, workers: &[(ConnId, u32, u64)], job: u64) -> Vec<Action> {
+    let mut persisted = Vec::new();
+    for &(conn, worker, epoch) in workers {
+        let done = ToCoordinator::JobDone {
+            job,
+            worker,
+            epoch,
+            metrics: metrics(),
+        };
+        persisted.extend(records(&msg(c, now, conn, done)));
+    }
+    assert!(
+        matches!(persisted.as_slice(), [r] if r.publishing),
+        "the record says the workers publish before they are told to: {persisted:?}"
+    );
+    let mut last = Vec::new();
+    for &(conn, worker, epoch) in workers {
+        let published = ToCoordinator::FinalCommitted {
+            job,
+            worker,
+            epoch,
+            error: None,
+        };
+        last = msg(c, now + 1, conn, published);
+    }
+    last
+}
+
+/// A job submitted and running with three workers, one checkpoint stored;
+/// the coordinator, its workers, the job's id and the last record.
+fn running_job() -> (Coordinator, Vec<(ConnId, u32, u64)>, u64, JobRecord) {
+    let mut c = Coordinator::new(cfg(), 0).0;
+    let workers = registered(&register(&mut c, 0, 1..4));
+    let out = msg(
+        &mut c,
+        10,
+        CLIENT,
+        ToCoordinator::Submit {
+            spec: spec(),
+            parallelism: 3,
+        },
+    );
+    // The record comes before the deployments: attempt ids name files.
+    let first_persist = out
+        .iter()
+        .position(|a| matches!(a, Action::PersistJob { .. }));
+    let first_deploy = out.iter().position(|a| {
+        matches!(
+            a,
+            Action::ToWorker {
+                msg: ToWorker::Deploy { .. },
+                ..
+            }
+        )
+    });
+    assert!(
+        first_persist < first_deploy && first_deploy.is_some(),
+        "{out:?}"
+    );
+    let job = deploys(&out)[0].0;
+    let rec = records(&ready(&mut c, 20, &workers, job));
+    assert_eq!(
+        rec.len(),
+        1,
+        "the checkpoint directory is recorded once known"
+    );
+    assert_eq!(rec[0].checkpoint_dir.as_deref(), Some(CKPT_DIR));
+    let out = checkpoint(&mut c, 200, &workers, (job, 1));
+    let rec = records(&out);
+    assert_eq!(rec.len(), 1, "{out:?}");
+    let persist_at = out
+        .iter()
+        .position(|a| matches!(a, Action::PersistJob { .. }));
+    let complete_at = out.iter().position(|a| {
+        matches!(
+            a,
+            Action::ToWorker {
+                msg: ToWorker::CheckpointComplete { .. },
+                ..
+            }
+        )
+    });
+    assert!(
+        persist_at < complete_at,
+        "recorded before the workers commit"
+    );
+    (c, workers, job, rec[0].clone())
+}
+
+#[test]
+fn a_running_job_is_recorded_with_its_newest_checkpoint_and_forgotten_when_it_finishes() {
+    let (mut c, workers, job, record) = running_job();
+    assert_eq!(
+        record,
+        JobRecord {
+            root: job,
+            attempt: job,
+            spec: spec(),
+            parallelism: 3,
+            restarts: 0,
+            restarts_max: Some(5),
+            checkpoint_dir: Some(CKPT_DIR.into()),
+            last_completed: Some(1),
+            completed: 1,
+            publishing: false,
+        }
+    );
+    let out = finish(&mut c, 400, &workers, job);
+    assert_eq!(forgets(&out), 1, "{out:?}");
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::ToClient {
+            conn: CLIENT,
+            msg: ToClient::Finished { .. }
+        }
+    )));
+}
+
+#[test]
+fn a_new_coordinator_resumes_the_recorded_job_from_its_checkpoint_and_the_client_attaches() {
+    let (_dead, _, job, mut record) = running_job();
+    // The old coordinator stored checkpoint 2's manifest but died before
+    // recording it: the new one restores what storage holds.
+    record.attempt = job + 3;
+    let mut c = Coordinator::new(cfg(), 0).0;
+    let out = c.recover(record.clone(), Some(2));
+    assert!(deploys(&out).is_empty(), "no workers yet");
+    let out = msg(&mut c, 5, 900, ToCoordinator::Attach { root: job });
+    assert!(
+        matches!(
+            out.as_slice(),
+            [Action::ToClient { conn: 900, msg: ToClient::Attached { root, job: 0 } }] if *root == job
+        ),
+        "attached while it waits for workers: {out:?}"
+    );
+    let out = register(&mut c, 10, 1..4);
+    let workers = registered(&out);
+    let deployed = deploys(&out);
+    assert_eq!(deployed.len(), 3, "{out:?}");
+    let attempt = deployed[0].0;
+    for d in &deployed {
+        assert_eq!(
+            *d,
+            (attempt, job, Some(2)),
+            "same run directory, newest checkpoint"
+        );
+    }
+    assert!(
+        attempt > record.attempt,
+        "attempt ids go on after the record's"
+    );
+    let rec = records(&out);
+    assert_eq!(rec.len(), 1);
+    assert_eq!(
+        (rec[0].root, rec[0].attempt, rec[0].restarts),
+        (job, attempt, 1)
+    );
+    // The attached client hears of the new attempt, then of its end.
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::ToClient {
+            conn: 900,
+            msg: ToClient::Accepted { .. }
+        }
+    )));
+    ready(&mut c, 20, &workers, attempt);
+    let out = checkpoint(&mut c, 200, &workers, (attempt, 3));
+    assert_eq!(
+        records(&out)[0].last_completed,
+        Some(3),
+        "ids go on after 2"
+    );
+    let out = finish(&mut c, 400, &workers, attempt);
+    assert_eq!(forgets(&out), 1);
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::ToClient {
+            conn: 900,
+            msg: ToClient::Finished { .. }
+        }
+    )));
+}
+
+#[test]
+fn a_job_that_was_publishing_its_final_output_fails_on_recovery_with_the_reason() {
+    let (_dead, _, job, mut record) = running_job();
+    record.publishing = true;
+    let mut c = Coordinator::new(cfg(), 0).0;
+    let out = c.recover(record, Some(1));
+    assert_eq!(forgets(&out), 1, "{out:?}");
+    let out = register(&mut c, 10, 1..4);
+    assert!(deploys(&out).is_empty(), "not restarted: {out:?}");
+    let out = msg(&mut c, 20, 901, ToCoordinator::Attach { root: job });
+    match out.as_slice() {
+        [
+            Action::ToClient {
+                conn: 901,
+                msg: ToClient::Failed { reason, .. },
+            },
+        ] => assert!(
+            reason.contains("end-of-input output") && reason.contains("may be incomplete"),
+            "{reason}"
+        ),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn attaching_to_an_unknown_job_and_shutting_down_are_answered_plainly() {
+    let (mut c, _, job, _) = running_job();
+    let out = msg(&mut c, 300, 902, ToCoordinator::Attach { root: job + 50 });
+    match out.as_slice() {
+        [
+            Action::ToClient {
+                msg: ToClient::Failed { reason, .. },
+                ..
+            },
+        ] => assert!(reason.contains("knows no job"), "{reason}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    // A cluster shut down on purpose does not resume the job next time.
+    let out = msg(&mut c, 310, 903, ToCoordinator::Shutdown);
+    assert_eq!(forgets(&out), 1, "{out:?}");
+}
+
+#[test]
+fn a_resumed_job_that_never_gets_workers_fails_and_is_forgotten() {
+    let (_dead, _, _, record) = running_job();
+    let mut c = Coordinator::new(cfg(), 0).0;
+    let out = c.recover(record, Some(1));
+    assert_eq!(forgets(&out), 0);
+    let out = c.on(6_000, Event::Tick);
+    assert_eq!(forgets(&out), 1, "{out:?}");
+    // Nobody attached: the failure goes to no client.
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::ToClient {
+            conn: NO_CLIENT,
+            msg: ToClient::Failed { .. }
+        }
+    )));
+}
