@@ -82,10 +82,14 @@ pub(crate) fn submit_script(target: &ClusterTarget, sql: &str) -> anyhow::Result
         .get("parallelism.default")
         .and_then(|p| p.parse().ok())
         .unwrap_or(target.parallelism);
+    // The script's SETs of engine keys (checkpoints, state backend) apply
+    // on the workers too, after the command line's.
+    let mut settings = spec_settings(&target.config)?;
+    settings.extend(session.engine_settings());
     let spec = JobSpec {
         name: "sql".into(),
         args: vec![sql.to_string()],
-        settings: spec_settings(&target.config)?,
+        settings,
         from_savepoint: None,
     };
     let r = submit_job(&SubmitTarget::fixed(&target.addr), spec, parallelism, false)?;

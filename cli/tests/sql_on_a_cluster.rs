@@ -131,3 +131,91 @@ fn the_shell_on_a_cluster_runs_each_insert_there_after_the_ddl_entered() {
         "{stdout}\n{stderr}"
     );
 }
+
+/// A group aggregate with Flink's checkpoint settings in the script: on a
+/// 3-worker cluster its checkpoints let it survive `kill -9` of a worker,
+/// and its summary equals a clean run's and one process's (an updating
+/// result's checksum is that of the rows it leaves).
+#[test]
+fn a_sql_group_aggregate_checkpoints_on_a_cluster_and_survives_kill_9_of_a_worker() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // The coordinator's log says which checkpoint a restart restores.
+    let start = [
+        "cluster",
+        "start",
+        "--workers",
+        "3",
+        "--dir",
+        d,
+        "--heartbeat-timeout-ms",
+        "2000",
+    ];
+    ok(support::spate_with_log(&start, "info"));
+    let _cluster = Cluster(dir.path());
+    let addr = std::fs::read_to_string(dir.path().join("coordinator.addr")).unwrap();
+    let script = dir.path().join("agg.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "SET 'execution.checkpointing.interval' = '200 ms';
+             SET 'execution.checkpointing.dir' = 'file://{d}/checkpoints';
+             CREATE TABLE bid (bidder BIGINT, price BIGINT) WITH ('connector' = 'datagen',
+               'number-of-rows' = '45000', 'rows-per-second' = '9000', 'throttle' = 'true',
+               'fields.bidder.min' = '1', 'fields.bidder.max' = '500',
+               'fields.price.min' = '1', 'fields.price.max' = '1000');
+             CREATE TABLE totals (bidder BIGINT, n BIGINT, total BIGINT,
+               PRIMARY KEY (bidder) NOT ENFORCED) WITH ('connector' = 'blackhole');
+             INSERT INTO totals SELECT bidder, COUNT(*), SUM(price) FROM bid GROUP BY bidder;"
+        ),
+    )
+    .unwrap();
+    let path = script.to_str().unwrap();
+    let args = [
+        "sql",
+        "-f",
+        path,
+        "--cluster",
+        addr.trim(),
+        "--parallelism",
+        "3",
+        "--set",
+        "runtime.io_memory_kib=256",
+    ];
+    let clean = ok(spate(&args));
+    let job = Command::new(env!("CARGO_BIN_EXE_spate"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The job takes about 5 s; checkpoints complete every 200 ms.
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = std::fs::read_to_string(dir.path().join("worker-2.pid")).unwrap();
+    let killed = Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let failed = ok(job.wait_with_output().unwrap());
+    let log = std::fs::read_to_string(dir.path().join("coordinator.log")).unwrap();
+    assert!(
+        log.contains("restarting from checkpoint"),
+        "the SQL job restarted from a checkpoint, not from the beginning:\n{log}"
+    );
+    let local = ok(spate(&[
+        "sql",
+        "-f",
+        path,
+        "--cores",
+        "2",
+        "--set",
+        "runtime.io_memory_kib=256",
+    ]));
+    let (_, checksum) = summary(&clean);
+    assert_eq!(summary(&failed).1, checksum, "{failed}");
+    assert_eq!(summary(&local).1, checksum, "{local}");
+}

@@ -27,6 +27,9 @@ pub struct TableDef {
     pub options: BTreeMap<String, String>,
     /// `CREATE TEMPORARY TABLE`.
     pub temporary: bool,
+    /// `PRIMARY KEY (...) NOT ENFORCED`: its columns' indices, declared
+    /// and not checked (as in Flink); empty when none is declared.
+    pub primary_key: Vec<usize>,
 }
 
 impl TableDef {

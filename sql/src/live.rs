@@ -68,7 +68,7 @@ impl LiveQuery {
                 JobPlanner::new(&job, opts)
                     .with_cancel(stop)
                     .build(&plan)?
-                    .sink_with_checksum("select", LiveSink { tx });
+                    .sink_with_checksum_by("select", LiveSink { tx }, Row::checksum_share);
                 Ok(job.build()?.run(&config)?)
             })
             .map_err(|e| SqlError::Internal(format!("starting the query's thread failed: {e}")))?;

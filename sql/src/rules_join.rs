@@ -149,6 +149,7 @@ mod tests {
                 watermark: None,
                 options: Default::default(),
                 temporary: false,
+                primary_key: Vec::new(),
             }),
         }
     }

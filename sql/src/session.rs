@@ -95,6 +95,16 @@ impl Session {
         &self.settings
     }
 
+    /// The engine settings (`section.key=value`) the session's `SET`s
+    /// mean (Flink's keys translated), for a job that runs elsewhere: a
+    /// cluster's workers build it with their own configuration plus these.
+    pub fn engine_settings(&self) -> Vec<String> {
+        self.settings
+            .iter()
+            .flat_map(|(k, v)| crate::flink_settings::engine_settings(k, v).unwrap_or_default())
+            .collect()
+    }
+
     /// Runs every statement of `sql` in order; stops at the first error.
     pub fn execute(&mut self, sql: &str) -> Result<Vec<Outcome>> {
         let mut out = Vec::new();
@@ -224,6 +234,15 @@ impl Session {
             }
             _ => {}
         }
+        let engine = crate::flink_settings::engine_settings(&key, &value)
+            .map_err(|m| errors.semantic(at, m))?;
+        let mut config = self.config.clone();
+        for assignment in &engine {
+            config
+                .apply_assignment(assignment)
+                .map_err(|e| errors.semantic(at, format!("'{key}' = '{value}': {e}")))?;
+        }
+        self.config = config;
         self.settings.insert(key, value);
         Ok(Outcome::Done("[INFO] Execute statement succeeded.".into()))
     }
@@ -245,9 +264,6 @@ impl Session {
         }
         if ct.like.is_some() {
             return Err(errors.unsupported(at, "CREATE TABLE ... LIKE"));
-        }
-        if let Some(c) = ct.constraints.first() {
-            return Err(errors.unsupported(pos_of(c), "table constraints (PRIMARY KEY, ...)"));
         }
         let binder = ExprBinder {
             errors: *errors,
@@ -324,6 +340,7 @@ impl Session {
                 return Err(errors.semantic(p, format!("option '{k}' is given twice")));
             }
         }
+        let primary_key = crate::primary_key::primary_key(ct, &schema, errors)?;
         let name = ct.name.to_string();
         let table = TableDef {
             name: name.clone(),
@@ -332,6 +349,7 @@ impl Session {
             watermark,
             options,
             temporary: ct.temporary,
+            primary_key,
         };
         if !table.options.contains_key("connector") {
             return Err(errors.semantic(at, "expected WITH ('connector' = '...') on CREATE TABLE"));
@@ -610,9 +628,11 @@ impl Session {
     pub fn run_collect(&self, plan: &LogicalPlan) -> Result<(Vec<Row>, JobResult)> {
         let sink = CollectSink::new();
         let job = Job::builder("select");
-        self.planner(&job)
-            .build(plan)?
-            .sink_with_checksum("select", sink.clone());
+        self.planner(&job).build(plan)?.sink_with_checksum_by(
+            "select",
+            sink.clone(),
+            Row::checksum_share,
+        );
         let result = job.build()?.run(&self.config)?;
         Ok((sink.take(), result))
     }
@@ -651,9 +671,11 @@ fn add_insert(
     let sink = sink_for(table)?;
     let stream = planner.build(plan)?;
     match sink {
-        TableSink::Print(p) => stream.sink_with_checksum(name, p),
-        TableSink::Blackhole => stream.sink_with_checksum(name, BlackholeSink),
-        TableSink::File(f) => stream.sink_with_checksum(name, f),
+        TableSink::Print(p) => stream.sink_with_checksum_by(name, p, Row::checksum_share),
+        TableSink::Blackhole => {
+            stream.sink_with_checksum_by(name, BlackholeSink, Row::checksum_share)
+        }
+        TableSink::File(f) => stream.sink_with_checksum_by(name, f, Row::checksum_share),
     }
     Ok(())
 }

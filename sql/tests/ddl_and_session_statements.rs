@@ -155,3 +155,22 @@ fn filesystem_sink_writes_csv_that_reads_back() {
     assert_eq!(lines.len(), 100);
     assert!(lines.contains(&"42,even".to_string()) && lines.contains(&"7,odd".to_string()));
 }
+
+#[test]
+fn a_primary_key_not_enforced_is_recorded_as_flink_declares_it() {
+    use spate_sql::catalog::Entry;
+    let mut s = Session::new(config(1));
+    s.execute(
+        "CREATE TEMPORARY TABLE sink (bidder BIGINT, cnt BIGINT, sum_price BIGINT,
+           PRIMARY KEY (bidder) NOT ENFORCED) WITH ('connector' = 'blackhole');
+         CREATE TABLE agg (w BIGINT, k BIGINT PRIMARY KEY NOT ENFORCED, n BIGINT)
+           WITH ('connector' = 'blackhole');",
+    )
+    .expect("Flink's DDL with primary keys");
+    let key_of = |name: &str| match s.catalog().get(name) {
+        Some(Entry::Table(t)) => t.primary_key.clone(),
+        other => panic!("{name} is not a table: {other:?}"),
+    };
+    assert_eq!(key_of("sink"), vec![0]);
+    assert_eq!(key_of("agg"), vec![1]);
+}

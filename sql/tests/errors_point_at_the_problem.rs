@@ -181,6 +181,35 @@ fn ddl_errors_point_into_the_create_table() {
 }
 
 #[test]
+fn primary_keys_must_be_not_enforced_and_name_known_columns() {
+    let mut s = Session::new(config(1));
+    let e = s
+        .execute(
+            "CREATE TABLE t (\n  a BIGINT,\n  PRIMARY KEY (a)\n) WITH ('connector' = 'blackhole')",
+        )
+        .expect_err("an enforced key");
+    assert!(matches!(e, SqlError::Semantic { .. }), "{e}");
+    assert_eq!(pos_of(&e).line, 3, "{e}");
+    assert!(
+        e.to_string().contains("must be declared NOT ENFORCED"),
+        "{e}"
+    );
+    let e = s
+        .execute("CREATE TABLE t (\n  a BIGINT,\n  PRIMARY KEY (b) NOT ENFORCED\n) WITH ('connector' = 'blackhole')")
+        .expect_err("an unknown key column");
+    assert_eq!(pos_of(&e), Pos::new(3, 16));
+    assert!(
+        e.to_string()
+            .contains("unknown column `b` in the PRIMARY KEY; expected one of: a"),
+        "{e}"
+    );
+    let e = s
+        .execute("CREATE TABLE t (a BIGINT, UNIQUE (a)) WITH ('connector' = 'blackhole')")
+        .expect_err("a unique constraint");
+    assert!(matches!(e, SqlError::Unsupported { .. }), "{e}");
+}
+
+#[test]
 fn a_bad_input_line_fails_the_job_with_its_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("in.csv");

@@ -342,6 +342,20 @@ impl<T: crate::Data> DataStream<T> {
         self.add_sink(name, sink, Some(Arc::new(|v: &T| checksum_hash(v))))
     }
 
+    /// Like [`DataStream::sink_with_checksum`], with the record's share of
+    /// the checksum computed by `share` (the checksum is the wrapping sum
+    /// of the shares): a changelog's retraction can take back its row's
+    /// share, so the checksum is that of the result it leaves, whatever the
+    /// order its changes came in.
+    pub fn sink_with_checksum_by(
+        &self,
+        name: &str,
+        sink: impl Sink<T> + Clone + Send + Sync,
+        share: impl Fn(&T) -> u64 + Send + Sync + 'static,
+    ) {
+        self.add_sink(name, sink, Some(Arc::new(share)))
+    }
+
     fn add_sink<S: Sink<T> + Clone + Send + Sync>(
         &self,
         name: &str,

@@ -2,7 +2,7 @@
 
 use super::error::ConfigError;
 use super::key_def::{KeyDef, find};
-use super::keys::SECTIONS;
+use super::keys::{Config, KEYS, SECTIONS};
 use super::layer::Layer;
 use super::loaded::LoadedConfig;
 use super::unknown::unknown_key;
@@ -76,6 +76,25 @@ impl LoadedConfig {
             *source = layer.clone();
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Sets one key from `section.key=value` text, as a command-line
+    /// override would (e.g. a SQL session's `SET`), validating it.
+    pub fn apply_assignment(&mut self, assignment: &str) -> Result<(), ConfigError> {
+        let mut loaded = LoadedConfig {
+            config: self.clone(),
+            sources: vec![Layer::Default; KEYS.len()],
+        };
+        loaded.apply_override(assignment)?;
+        *self = loaded.config;
+        Ok(())
+    }
+
+    /// True when `key` (`section.name`) is one of the configuration's keys.
+    pub fn has_key(key: &str) -> bool {
+        find(key).is_some()
     }
 }
 

@@ -32,6 +32,7 @@ struct Column {
 
 /// What a table's options resolve to.
 pub struct DatagenPlan {
+    table: String,
     columns: Vec<Column>,
     rows: Option<u64>,
     rows_per_s: u64,
@@ -132,6 +133,7 @@ impl DatagenReader {
             });
         }
         Ok(DatagenPlan {
+            table: table.name.clone(),
             columns,
             rows,
             rows_per_s,
@@ -225,5 +227,16 @@ impl RowReader for DatagenReader {
             p.emitted(produced);
         }
         Ok(ReadPoll::Ready)
+    }
+
+    fn position(&self) -> u64 {
+        self.next
+    }
+
+    fn seek(&mut self, position: u64) -> spate::Result<()> {
+        let index = self.next % self.step;
+        spate::sources::check_split_position(&self.plan.table, position, index, self.step)?;
+        self.next = position;
+        Ok(())
     }
 }

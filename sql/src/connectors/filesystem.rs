@@ -213,4 +213,17 @@ impl RowReader for FileReader {
         }
         Ok(ReadPoll::Ready)
     }
+
+    fn position(&self) -> u64 {
+        self.next as u64
+    }
+
+    fn seek(&mut self, position: u64) -> spate::Result<()> {
+        let first = usize::from(self.plan.skip_first);
+        let index = (self.next.saturating_sub(first) % self.step) as u64;
+        let relative = position.saturating_sub(first as u64);
+        spate::sources::check_split_position(&self.plan.path, relative, index, self.step as u64)?;
+        self.next = usize::try_from(position).unwrap_or(usize::MAX);
+        Ok(())
+    }
 }

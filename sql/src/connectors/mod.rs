@@ -34,6 +34,14 @@ pub enum ReadPoll {
 pub trait RowReader: Send + 'static {
     /// Appends up to `count_max` rows of physical columns to `out`.
     fn read(&mut self, out: &mut Vec<Row>, count_max: usize) -> spate::Result<ReadPoll>;
+
+    /// Where the split continues after the rows read so far (a row, event
+    /// or line number): what a checkpoint stores.
+    fn position(&self) -> u64;
+
+    /// Continues at `position`, a value [`RowReader::position`] returned
+    /// for the same split (possibly in an earlier process).
+    fn seek(&mut self, position: u64) -> spate::Result<()>;
 }
 
 /// Checks a source table's options and columns (at `CREATE TABLE`), so that

@@ -235,4 +235,16 @@ impl RowReader for NexmarkReader {
         }
         Ok(ReadPoll::Ready)
     }
+
+    fn position(&self) -> u64 {
+        self.generator.resume_position()
+    }
+
+    fn seek(&mut self, position: u64) -> spate::Result<()> {
+        self.generator
+            .seek(position)
+            .map_err(|e| spate::SpateError::Checkpoint {
+                reason: format!("restoring a nexmark table's position: {e}"),
+            })
+    }
 }

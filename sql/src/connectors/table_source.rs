@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use spate::sources::{Source, SourceCollector, SourcePoll, SplitInfo};
+use spate::sources::{
+    Source, SourceCollector, SourcePoll, SplitInfo, decode_offset, encode_offset,
+};
 
 use super::{ReadPoll, RowReader, open_reader};
 use crate::catalog::TableDef;
@@ -126,5 +128,20 @@ impl Source for TableSource {
 
     fn watermark(&self) -> Option<i64> {
         self.watermark
+    }
+
+    fn offset(&self) -> Option<Vec<u8>> {
+        let (has, wm) = (
+            u64::from(self.watermark.is_some()),
+            self.watermark.unwrap_or(0),
+        );
+        Some(encode_offset(&[self.reader.position(), has, wm as u64]))
+    }
+
+    fn seek(&mut self, offset: &[u8]) -> spate::Result<()> {
+        let [position, has, wm] = decode_offset::<3>(&self.table.name, offset)?;
+        self.reader.seek(position)?;
+        self.watermark = (has == 1).then_some(wm as i64);
+        Ok(())
     }
 }
