@@ -10,19 +10,47 @@ use spate_sql::{Outcome, RESULT_MODE};
 
 use crate::sql_live_table::LiveTable;
 
+/// What the job's checkpoints did, when it took any.
+fn checkpoint_line(c: &spate::metrics::CheckpointMetrics) -> Option<String> {
+    if c.completed + c.aborted == 0 {
+        return None;
+    }
+    let mut uploads = c.uploaded_bytes_by_checkpoint.clone();
+    uploads.sort_unstable();
+    let median = uploads.get(uploads.len() / 2).copied().unwrap_or(0);
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    Some(format!(
+        "[INFO] checkpoints: {} completed, {} aborted, {} restarts; longest trigger to durable \
+         {} ms, longest synchronous part {:.1} ms; {:.1} MiB uploaded (median {:.1} MiB a \
+         checkpoint)",
+        c.completed,
+        c.aborted,
+        c.restarts,
+        c.duration_ms_max,
+        c.sync_ns_max as f64 / 1e6,
+        mib(c.uploaded_bytes),
+        mib(median)
+    ))
+}
+
 /// Prints `o` as `settings` ask.
 pub(crate) fn print_outcome(o: &Outcome, settings: &BTreeMap<String, String>) {
     match o {
         Outcome::Done(msg) => println!("{msg}"),
         Outcome::Explain(text) => println!("{text}"),
-        Outcome::Inserted { table, result } => println!(
-            "[INFO] INSERT INTO {table} finished: {} rows, checksum {:#018x}, {} late rows dropped, {:.3} s on {} cores",
-            result.metrics.sink_records(),
-            result.metrics.sink_checksum(),
-            result.metrics.late_records,
-            result.wall.as_secs_f64(),
-            result.cores
-        ),
+        Outcome::Inserted { table, result } => {
+            println!(
+                "[INFO] INSERT INTO {table} finished: {} rows, checksum {:#018x}, {} late rows dropped, {:.3} s on {} cores",
+                result.metrics.sink_records(),
+                result.metrics.sink_checksum(),
+                result.metrics.late_records,
+                result.wall.as_secs_f64(),
+                result.cores
+            );
+            if let Some(line) = checkpoint_line(&result.metrics.checkpoints) {
+                println!("{line}");
+            }
+        }
         Outcome::Rows {
             schema,
             rows,
