@@ -492,12 +492,6 @@ impl AggregateFunction for RowAggregate {
 }
 
 /// A group's accumulators and the result last emitted for it.
-#[derive(Clone, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-struct GroupState {
-    accs: Accs,
-    last: Option<Vec<Value>>,
-}
-
 /// `GROUP BY` as a changelog: +I for a new group, -U/+U when its result
 /// changes (nothing when it does not, as in Flink), -D when it empties.
 #[derive(Clone)]
@@ -505,7 +499,10 @@ struct GroupAggregate {
     calls: Arc<Vec<AggCall>>,
     keys: usize,
     ttl: Option<StateTtl>,
-    state: Option<ValueState<Vec<Value>, GroupState>>,
+    /// Only the accumulators: the result last emitted is theirs before the
+    /// update (a result is emitted whenever it changes), so it is not kept
+    /// (it made a group's state about twice the size).
+    state: Option<ValueState<Vec<Value>, Accs>>,
 }
 
 impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
@@ -535,30 +532,30 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
         let calls = &self.calls;
         let mut out = Vec::with_capacity(2);
         let mut emptied = false;
-        let fresh = || GroupState {
-            accs: Accs::new(calls),
-            last: None,
-        };
-        state.modify_or_insert_with(ctx, fresh, |group| {
-            group.accs.update(calls, args, sign);
-            if group.accs.rows <= 0 {
-                if let Some(last) = group.last.take() {
-                    out.push(Row::of(RowKind::Delete, with_key(&last)));
+        state.modify_or_insert_with(
+            ctx,
+            || Accs::new(calls),
+            |accs| {
+                let old = (accs.rows > 0).then(|| accs.results());
+                accs.update(calls, args, sign);
+                if accs.rows <= 0 {
+                    if let Some(last) = old {
+                        out.push(Row::of(RowKind::Delete, with_key(&last)));
+                    }
+                    emptied = true;
+                    return;
                 }
-                emptied = true;
-                return;
-            }
-            let new = group.accs.results();
-            match &group.last {
-                None => out.push(Row::of(RowKind::Insert, with_key(&new))),
-                Some(old) if *old == new => {}
-                Some(old) => {
-                    out.push(Row::of(RowKind::UpdateBefore, with_key(old)));
-                    out.push(Row::of(RowKind::UpdateAfter, with_key(&new)));
+                let new = accs.results();
+                match old {
+                    None => out.push(Row::of(RowKind::Insert, with_key(&new))),
+                    Some(old) if old == new => {}
+                    Some(old) => {
+                        out.push(Row::of(RowKind::UpdateBefore, with_key(&old)));
+                        out.push(Row::of(RowKind::UpdateAfter, with_key(&new)));
+                    }
                 }
-            }
-            group.last = Some(new);
-        })?;
+            },
+        )?;
         if emptied {
             state.clear(ctx)?;
         }
