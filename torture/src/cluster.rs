@@ -272,6 +272,33 @@ impl Drop for LocalCluster {
     }
 }
 
+/// Waits for `spate submit` (`child`) to exit, at most `limit`; an error
+/// names its log when it does not.
+pub fn wait_job(
+    child: &mut Child,
+    limit: std::time::Duration,
+    log: &Path,
+) -> Result<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let exited = child
+            .try_wait()
+            .map_err(|e| TortureError::Cluster(format!("cannot wait for `spate submit`: {e}")))?;
+        if let Some(status) = exited {
+            return Ok(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            return Err(TortureError::Cluster(format!(
+                "the job did not end within {} s; see {}",
+                limit.as_secs(),
+                log.display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Sends `signal` (`KILL`, `STOP`, `CONT`) to `pid`.
 pub fn signal(pid: u32, signal: &str) -> Result<()> {
     let status = Command::new("kill")

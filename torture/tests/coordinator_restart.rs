@@ -15,7 +15,7 @@ use spate_state::crash_point::{
     COORDINATOR_CRASH_POINTS_VAR, CRASH_ONCE_DIR_VAR, MANIFEST_BEFORE_RENAME,
 };
 use spate_torture::cluster::{
-    LocalCluster, Member, alive, find_spate_binary, latest_checkpoint, signal,
+    LocalCluster, Member, alive, find_spate_binary, latest_checkpoint, signal, wait_job,
 };
 use spate_torture::{OracleArgs, check};
 
@@ -66,18 +66,7 @@ fn restart_and_check(
         old_workers.iter().all(|w| !alive(w.pid))
     });
     cluster.restart_coordinator().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job did not end; see {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_job(&mut child, Duration::from_secs(180), &log).unwrap();
     let coordinator_log = cluster.coordinator_log();
     cluster.stop();
     let submit_log = std::fs::read_to_string(&log).unwrap_or_default();

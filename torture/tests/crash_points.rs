@@ -16,13 +16,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use spate_state::crash_point::{
     CHECKPOINT_FSYNC_EIO, CRASH_ONCE_DIR_VAR, CRASH_POINTS_VAR, OBJECT_BEFORE_DIR_FSYNC,
     ROCKS_AFTER_HARD_LINK, SINK_BEFORE_COMMIT, SINK_FSYNC_EIO,
 };
-use spate_torture::cluster::{LocalCluster, find_spate_binary};
+use spate_torture::cluster::{LocalCluster, find_spate_binary, wait_job};
 use spate_torture::{OracleArgs, check};
 
 const WORKERS: u32 = 3;
@@ -73,18 +73,7 @@ fn fault_at(point: &str, at: u64, settings: &[&str]) -> Logged {
     let mut child = cluster
         .submit("oracle", WORKERS, &all, &job.to_args(), &log)
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job did not end; see {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_job(&mut child, Duration::from_secs(180), &log).unwrap();
     let log_text = cluster.coordinator_log();
     let logged = Logged {
         restarts: log_text.matches("; restarting from ").count(),

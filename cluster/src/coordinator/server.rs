@@ -107,6 +107,9 @@ pub fn serve(
             }
             None => state.on(now(), Event::Tick),
         };
+        // The operations API shows the new state before any client hears
+        // of it (a client told its job finished may ask at once).
+        *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = state.status();
         loop {
             exit |= edge.apply(actions);
             // Results of the I/O just done go back to the state machine.

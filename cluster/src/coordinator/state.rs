@@ -895,6 +895,8 @@ impl Coordinator {
         for m in job.done.values() {
             merged.merge(&JobMetrics::from_wire(m));
         }
+        // Forgotten before the client hears: a restart must not resume it.
+        out.push(Action::ForgetJob);
         out.push(Action::ToClient {
             conn: job.client,
             msg: ToClient::Finished {
@@ -919,6 +921,7 @@ impl Coordinator {
         let Some(job) = self.job.as_ref() else {
             return;
         };
+        out.push(Action::ForgetJob);
         let (id, name, client) = (job.id, job.spec.name.clone(), job.client);
         for a in &job.plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
@@ -946,7 +949,6 @@ impl Coordinator {
 
     fn end_job(&mut self, id: u64, name: String, outcome: String, out: &mut Vec<Action>) {
         self.pressure.clear();
-        out.push(Action::ForgetJob);
         let mut root = id;
         if let Some(mut job) = self.job.take() {
             job.savepoints

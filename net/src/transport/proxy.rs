@@ -28,13 +28,21 @@ pub(crate) async fn dial(
     let mut stream = TcpStream::connect(proxy)
         .await
         .map_err(|e| io_error("connect to the proxy", e))?;
-    let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
     stream
-        .write_all(request.as_bytes())
+        .write_all(connect_request(target).as_bytes())
         .await
         .map_err(|e| io_error("write to the proxy", e))?;
-    let answer = read_answer(&mut stream, proxy).await?;
-    check_answer(&answer, proxy)?;
+    // Byte by byte, so that not one byte of the tunnel is consumed.
+    let mut answer = Answer::new(proxy);
+    let mut byte = [0u8; 1];
+    while !answer.complete()? {
+        let n = stream
+            .read(&mut byte)
+            .await
+            .map_err(|e| io_error("read from the proxy", e))?;
+        answer.push(n, byte[0])?;
+    }
+    check_answer(&answer.bytes, proxy)?;
     Ok(stream)
 }
 
@@ -50,47 +58,67 @@ pub fn dial_blocking(
     };
     let mut stream =
         std::net::TcpStream::connect(proxy).map_err(|e| io_error("connect to the proxy", e))?;
-    let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
     stream
-        .write_all(request.as_bytes())
+        .write_all(connect_request(target).as_bytes())
         .map_err(|e| io_error("write to the proxy", e))?;
-    let mut answer = Vec::with_capacity(64);
+    let mut answer = Answer::new(proxy);
     let mut byte = [0u8; 1];
-    while !answer.ends_with(b"\r\n\r\n") {
-        if answer.len() == ANSWER_BYTES_MAX {
-            return Err(refused(proxy, "an answer longer than 4096 bytes".into()));
-        }
+    while !answer.complete()? {
         let n = stream
             .read(&mut byte)
             .map_err(|e| io_error("read from the proxy", e))?;
-        if n == 0 {
-            return Err(closed_early(proxy, answer.len()));
-        }
-        answer.push(byte[0]);
+        answer.push(n, byte[0])?;
     }
-    check_answer(&answer, proxy)?;
+    check_answer(&answer.bytes, proxy)?;
     Ok(stream)
 }
 
-/// Reads the proxy's answer up to its blank line, byte by byte so that not
-/// one byte of the tunnel is consumed.
-async fn read_answer(stream: &mut TcpStream, proxy: SocketAddr) -> Result<Vec<u8>, NetError> {
-    let mut answer = Vec::with_capacity(64);
-    let mut byte = [0u8; 1];
-    while !answer.ends_with(b"\r\n\r\n") {
-        if answer.len() == ANSWER_BYTES_MAX {
-            return Err(refused(proxy, "an answer longer than 4096 bytes".into()));
+fn connect_request(target: SocketAddr) -> String {
+    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")
+}
+
+/// The proxy's answer as it is read, up to its blank line.
+struct Answer {
+    bytes: Vec<u8>,
+    proxy: SocketAddr,
+}
+
+impl Answer {
+    fn new(proxy: SocketAddr) -> Self {
+        Self {
+            bytes: Vec::with_capacity(64),
+            proxy,
         }
-        let n = stream
-            .read(&mut byte)
-            .await
-            .map_err(|e| io_error("read from the proxy", e))?;
-        if n == 0 {
-            return Err(closed_early(proxy, answer.len()));
-        }
-        answer.push(byte[0]);
     }
-    Ok(answer)
+
+    /// True once the blank line came; an error when it is too long.
+    fn complete(&self) -> Result<bool, NetError> {
+        if self.bytes.ends_with(b"\r\n\r\n") {
+            return Ok(true);
+        }
+        if self.bytes.len() >= ANSWER_BYTES_MAX {
+            return Err(refused(
+                self.proxy,
+                "an answer longer than 4096 bytes".into(),
+            ));
+        }
+        Ok(false)
+    }
+
+    /// Takes the result of a one-byte read: `n` bytes read, `byte`.
+    fn push(&mut self, n: usize, byte: u8) -> Result<(), NetError> {
+        if n == 0 {
+            return Err(refused(
+                self.proxy,
+                format!(
+                    "the connection closed after {} bytes of its answer",
+                    self.bytes.len()
+                ),
+            ));
+        }
+        self.bytes.push(byte);
+        Ok(())
+    }
 }
 
 /// Accepts a `2xx` status line; anything else names what the proxy said.
@@ -104,13 +132,6 @@ fn check_answer(answer: &[u8], proxy: SocketAddr) -> Result<(), NetError> {
         Some(200..=299) if version_ok => Ok(()),
         _ => Err(refused(proxy, format!("`{}`", status_line.trim()))),
     }
-}
-
-fn closed_early(proxy: SocketAddr, bytes: usize) -> NetError {
-    refused(
-        proxy,
-        format!("the connection closed after {bytes} bytes of its answer"),
-    )
 }
 
 fn refused(proxy: SocketAddr, answer: String) -> NetError {
