@@ -12,9 +12,11 @@ use spate_state::checkpoint::{
 /// `spate checkpoints ...`.
 #[derive(Subcommand, Debug)]
 pub enum CheckpointsCommand {
-    /// List the checkpoints of a checkpoint directory, oldest first.
+    /// List the checkpoints of a checkpoint directory, oldest first; given
+    /// the `checkpoint.dir` of jobs, those of each job run below it.
     List {
-        /// The checkpoint directory (holds `manifests/` and `shared/`).
+        /// The checkpoint directory (holds `manifests/` and `shared/`), or
+        /// a `checkpoint.dir` holding `<job>/<run>/` directories.
         dir: PathBuf,
     },
     /// Show one checkpoint: subtasks, files, sizes, source offsets.
@@ -35,7 +37,18 @@ pub fn run(command: CheckpointsCommand) -> anyhow::Result<()> {
     match command {
         CheckpointsCommand::List { dir } => {
             let manifests = load(&dir)?;
-            print!("{}", list_table(&manifests));
+            let runs = if manifests.is_empty() {
+                runs_below(&dir)
+            } else {
+                Vec::new()
+            };
+            if runs.is_empty() {
+                print!("{}", list_table(&manifests));
+            }
+            for run in runs {
+                println!("== {}", run.display());
+                print!("{}", list_table(&load(&run)?));
+            }
             Ok(())
         }
         CheckpointsCommand::Inspect { dir, id, json } => {
@@ -50,6 +63,39 @@ pub fn run(command: CheckpointsCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// How deep below a `checkpoint.dir` job runs are looked for: a job's
+/// checkpoints are in `<dir>/<job>/<run>/`.
+const RUN_DEPTH_MAX: usize = 3;
+
+/// The checkpoint directories (those holding `manifests/`) below `dir`,
+/// sorted.
+fn runs_below(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut level = vec![dir.to_path_buf()];
+    for _ in 0..RUN_DEPTH_MAX {
+        let mut next = Vec::new();
+        for d in level {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                if path.join("manifests").is_dir() {
+                    found.push(path);
+                } else {
+                    next.push(path);
+                }
+            }
+        }
+        level = next;
+    }
+    found.sort();
+    found
 }
 
 fn open(dir: &Path) -> anyhow::Result<LocalDirStorage> {

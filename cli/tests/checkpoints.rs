@@ -248,3 +248,27 @@ fn bad_ids_and_directories_are_sentences() {
         "{err}"
     );
 }
+
+#[test]
+fn list_of_a_jobs_checkpoint_dir_lists_each_run_below_it() {
+    let (run, _, _) = checkpoint_dir();
+    let root = TempDir::new("root");
+    let job_run = root.0.join("my_job").join("run-1");
+    std::fs::create_dir_all(job_run.parent().unwrap()).unwrap();
+    std::fs::rename(&run.0, &job_run).unwrap();
+    let (code, out, err) = spate(&["checkpoints", "list", root.0.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("== {}\n", job_run.display())),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.contains("INVALID")).count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("3 ")),
+        "{out}"
+    );
+}
