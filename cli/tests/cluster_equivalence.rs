@@ -218,12 +218,7 @@ fn a_killed_worker_fails_the_job_clearly_and_is_replaced() {
         .unwrap();
     // Let the job run, then kill -9 one worker.
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = std::fs::read_to_string(dir.path().join("worker-2.pid")).unwrap();
-    let killed = Command::new("kill")
-        .args(["-9", pid.trim()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    support::kill_worker(dir.path(), 2);
     let start = Instant::now();
     let out = job.wait_with_output().unwrap();
     assert!(

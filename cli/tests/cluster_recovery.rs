@@ -72,12 +72,7 @@ fn q5_survives_kill_9_of_a_worker_with_the_checksum_of_a_clean_run() {
     let job = q5(addr, &checkpoints).spawn().unwrap();
     // Checkpoints complete every 200 ms; the run takes about 5 s.
     std::thread::sleep(Duration::from_millis(2500));
-    let pid = std::fs::read_to_string(dir.path().join("worker-2.pid")).unwrap();
-    let killed = Command::new("kill")
-        .args(["-9", pid.trim()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    support::kill_worker(dir.path(), 2);
     let (failed, failed_checkpoints) = result(job.wait_with_output().unwrap());
     assert_eq!(failed_checkpoints["restarts"], 1, "{failed_checkpoints}");
     assert!(

@@ -194,12 +194,7 @@ fn a_sql_group_aggregate_checkpoints_on_a_cluster_and_survives_kill_9_of_a_worke
         .unwrap();
     // The job takes about 5 s; checkpoints complete every 200 ms.
     std::thread::sleep(Duration::from_millis(2500));
-    let pid = std::fs::read_to_string(dir.path().join("worker-2.pid")).unwrap();
-    let killed = Command::new("kill")
-        .args(["-9", pid.trim()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    support::kill_worker(dir.path(), 2);
     let failed = ok(job.wait_with_output().unwrap());
     let log = std::fs::read_to_string(dir.path().join("coordinator.log")).unwrap();
     assert!(

@@ -10,6 +10,9 @@ use spate_cluster::coordinator::{
 };
 use spate_cluster::protocol::{CheckpointPlan, JobSpec, ToClient, ToCoordinator, ToWorker};
 
+mod support;
+use support::coordinator::{data_ready, msg};
+
 const CLIENT: ConnId = 100;
 const CKPT_DIR: &str = "/tmp/ckpt/oracle/cluster-1";
 
@@ -28,10 +31,6 @@ fn spec() -> JobSpec {
         settings: vec!["checkpoint.interval_ms=100".into()],
         from_savepoint: None,
     }
-}
-
-fn msg(c: &mut Coordinator, now: u64, conn: ConnId, m: ToCoordinator) -> Vec<Action> {
-    c.on(now, Event::Message { conn, msg: m })
 }
 
 /// Registers workers on connections `conns`; their (id, epoch).
@@ -110,22 +109,7 @@ fn plan() -> CheckpointPlan {
 
 /// Every worker reports its data address and the checkpoint plan.
 fn ready(c: &mut Coordinator, now: u64, workers: &[(ConnId, u32, u64)], job: u64) -> Vec<Action> {
-    let mut all = Vec::new();
-    for (i, &(conn, worker, epoch)) in workers.iter().enumerate() {
-        all.extend(msg(
-            c,
-            now,
-            conn,
-            ToCoordinator::DataReady {
-                job,
-                worker,
-                epoch,
-                addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
-                checkpoints: Some(plan()),
-            },
-        ));
-    }
-    all
+    data_ready(c, now, workers, job, &plan())
 }
 
 /// Checkpoint `id` is triggered (by a tick at `now`), acknowledged and
@@ -202,6 +186,18 @@ fn finish(c: &mut Coordinator, now: u64, workers: &[(ConnId, u32, u64)], job: u6
     last
 }
 
+/// True when `out` persists the job record before its first message to a
+/// worker that `sent` matches (and has both).
+fn persisted_before(out: &[Action], sent: impl Fn(&ToWorker) -> bool) -> bool {
+    let persist = out
+        .iter()
+        .position(|a| matches!(a, Action::PersistJob { .. }));
+    let message = out
+        .iter()
+        .position(|a| matches!(a, Action::ToWorker { msg, .. } if sent(msg)));
+    matches!((persist, message), (Some(p), Some(m)) if p < m)
+}
+
 /// A job submitted and running with three workers, one checkpoint stored;
 /// the coordinator, its workers, the job's id and the last record.
 fn running_job() -> (Coordinator, Vec<(ConnId, u32, u64)>, u64, JobRecord) {
@@ -217,20 +213,8 @@ fn running_job() -> (Coordinator, Vec<(ConnId, u32, u64)>, u64, JobRecord) {
         },
     );
     // The record comes before the deployments: attempt ids name files.
-    let first_persist = out
-        .iter()
-        .position(|a| matches!(a, Action::PersistJob { .. }));
-    let first_deploy = out.iter().position(|a| {
-        matches!(
-            a,
-            Action::ToWorker {
-                msg: ToWorker::Deploy { .. },
-                ..
-            }
-        )
-    });
     assert!(
-        first_persist < first_deploy && first_deploy.is_some(),
+        persisted_before(&out, |m| matches!(m, ToWorker::Deploy { .. })),
         "{out:?}"
     );
     let job = deploys(&out)[0].0;
@@ -244,21 +228,9 @@ fn running_job() -> (Coordinator, Vec<(ConnId, u32, u64)>, u64, JobRecord) {
     let out = checkpoint(&mut c, 200, &workers, (job, 1));
     let rec = records(&out);
     assert_eq!(rec.len(), 1, "{out:?}");
-    let persist_at = out
-        .iter()
-        .position(|a| matches!(a, Action::PersistJob { .. }));
-    let complete_at = out.iter().position(|a| {
-        matches!(
-            a,
-            Action::ToWorker {
-                msg: ToWorker::CheckpointComplete { .. },
-                ..
-            }
-        )
-    });
     assert!(
-        persist_at < complete_at,
-        "recorded before the workers commit"
+        persisted_before(&out, |m| matches!(m, ToWorker::CheckpointComplete { .. })),
+        "recorded before the workers commit: {out:?}"
     );
     (c, workers, job, rec[0].clone())
 }

@@ -8,6 +8,9 @@ use spate::metrics::WireMetrics;
 use spate_cluster::coordinator::{Action, ConnId, Coordinator, CoordinatorConfig, Event};
 use spate_cluster::protocol::{JobSpec, ToClient, ToCoordinator, ToWorker};
 
+mod support;
+use support::coordinator::{data_ready, msg};
+
 const CLIENT: ConnId = 100;
 
 fn cfg() -> CoordinatorConfig {
@@ -26,10 +29,6 @@ fn cfg_without_heartbeat_loss() -> CoordinatorConfig {
         heartbeat_timeout_ms: 600_000,
         ..cfg()
     }
-}
-
-fn msg(c: &mut Coordinator, now: u64, conn: ConnId, m: ToCoordinator) -> Vec<Action> {
-    c.on(now, Event::Message { conn, msg: m })
 }
 
 /// Registers `n` workers of `cores` cores on connections 1..=n; returns (id, epoch) of each.
@@ -398,20 +397,12 @@ fn store_first_checkpoint(c: &mut Coordinator, workers: &[(u32, u64)], job: u64)
 
 /// Every worker of `job` reports its data address, with checkpoints.
 fn all_data_ready(c: &mut Coordinator, workers: &[(u32, u64)], job: u64) {
-    for (i, &(worker, epoch)) in workers.iter().enumerate() {
-        msg(
-            c,
-            20,
-            i as u64 + 1,
-            ToCoordinator::DataReady {
-                job,
-                worker,
-                epoch,
-                addrs: vec![format!("127.0.0.1:{}", 7000 + i)],
-                checkpoints: Some(plan()),
-            },
-        );
-    }
+    let conns: Vec<(ConnId, u32, u64)> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, &(worker, epoch))| (i as u64 + 1, worker, epoch))
+        .collect();
+    data_ready(c, 20, &conns, job, &plan());
 }
 
 fn triggered(out: &[Action]) -> Vec<u64> {

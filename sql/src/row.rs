@@ -80,7 +80,7 @@ impl Row {
     }
 }
 
-/// A row's fields, hashed as an insert row hashes.
+/// A row's fields, hashed one after the other (as an insert row hashes).
 struct Fields<'a>(&'a [Value]);
 
 impl Hash for Fields<'_> {
@@ -98,9 +98,7 @@ impl Hash for Row {
         if self.kind != RowKind::Insert {
             state.write_u8(self.kind as u8 + 1);
         }
-        for v in &self.values {
-            v.hash(state);
-        }
+        Fields(&self.values).hash(state);
     }
 }
 

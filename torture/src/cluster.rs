@@ -299,6 +299,19 @@ pub fn wait_job(
     }
 }
 
+/// Waits up to `limit` for every one of `members` to exit; those still
+/// alive then (none when all exited).
+pub fn still_alive_after(members: &[Member], limit: std::time::Duration) -> Vec<Member> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left: Vec<Member> = members.iter().filter(|m| alive(m.pid)).cloned().collect();
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Sends `signal` (`KILL`, `STOP`, `CONT`) to `pid`.
 pub fn signal(pid: u32, signal: &str) -> Result<()> {
     let status = Command::new("kill")

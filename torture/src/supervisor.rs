@@ -14,7 +14,9 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::checker::{Report, check};
-use crate::cluster::{LocalCluster, Member, Resources, latest_checkpoint, signal};
+use crate::cluster::{
+    LocalCluster, Member, Resources, latest_checkpoint, signal, still_alive_after,
+};
 use crate::disk::CheckpointDisk;
 use crate::error::{Result, TortureError, io};
 use crate::oracle::OracleArgs;
@@ -849,20 +851,16 @@ impl Run<'_> {
         let during_recovery = self.expect_recovery(checkpoints);
         let at_ms = self.start.elapsed().as_millis() as u64;
         signal(coordinator.pid, "KILL")?;
-        let deadline = Instant::now() + Duration::from_millis(ORPHANS_EXIT_MS_MAX);
-        while workers.iter().any(|w| crate::cluster::alive(w.pid)) {
-            if Instant::now() >= deadline {
-                let left: Vec<String> = workers
-                    .iter()
-                    .filter(|w| crate::cluster::alive(w.pid))
-                    .map(|w| format!("{} (pid {})", w.name, w.pid))
-                    .collect();
-                return Err(TortureError::Cluster(format!(
-                    "{} still ran {ORPHANS_EXIT_MS_MAX} ms after their coordinator was killed",
-                    left.join(", ")
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(POLL_MS));
+        let left = still_alive_after(&workers, Duration::from_millis(ORPHANS_EXIT_MS_MAX));
+        if !left.is_empty() {
+            let left: Vec<String> = left
+                .iter()
+                .map(|w| format!("{} (pid {})", w.name, w.pid))
+                .collect();
+            return Err(TortureError::Cluster(format!(
+                "{} still ran {ORPHANS_EXIT_MS_MAX} ms after their coordinator was killed",
+                left.join(", ")
+            )));
         }
         self.cluster.restart_coordinator()?;
         Ok(Fault {
@@ -883,23 +881,12 @@ impl Run<'_> {
                 let _ = signal(m.pid, "CONT");
             }
         }
-        let paused: Vec<&Member> = self
+        let paused: Vec<Member> = self
             .faults
             .iter()
             .filter(|f| f.kind == FaultKind::Pause)
-            .flat_map(|f| f.targets.iter())
+            .flat_map(|f| f.targets.iter().cloned())
             .collect();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let alive: Vec<Member> = paused
-                .iter()
-                .filter(|m| crate::cluster::alive(m.pid))
-                .map(|m| (*m).clone())
-                .collect();
-            if alive.is_empty() || Instant::now() >= deadline {
-                return alive;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        still_alive_after(&paused, Duration::from_secs(10))
     }
 }

@@ -15,7 +15,8 @@ use spate_state::crash_point::{
     COORDINATOR_CRASH_POINTS_VAR, CRASH_ONCE_DIR_VAR, MANIFEST_BEFORE_RENAME,
 };
 use spate_torture::cluster::{
-    LocalCluster, Member, alive, find_spate_binary, latest_checkpoint, signal, wait_job,
+    LocalCluster, Member, alive, find_spate_binary, latest_checkpoint, signal, still_alive_after,
+    wait_job,
 };
 use spate_torture::{OracleArgs, check};
 
@@ -62,9 +63,8 @@ fn restart_and_check(
     job: &OracleArgs,
 ) {
     // They lost their coordinator: they must not run on (and write) alone.
-    wait_until("the old workers to exit", Duration::from_secs(15), || {
-        old_workers.iter().all(|w| !alive(w.pid))
-    });
+    let left = still_alive_after(old_workers, Duration::from_secs(15));
+    assert!(left.is_empty(), "the old workers still run: {left:?}");
     cluster.restart_coordinator().unwrap();
     let status = wait_job(&mut child, Duration::from_secs(180), &log).unwrap();
     let coordinator_log = cluster.coordinator_log();

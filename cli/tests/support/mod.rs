@@ -29,6 +29,22 @@ pub fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `kill -9` of worker `n` of the cluster in `dir` (the pid in its
+/// `worker-<n>.pid`).
+#[allow(dead_code)] // not every test binary kills a worker
+pub fn kill_worker(dir: &Path, n: u32) {
+    let pid = std::fs::read_to_string(dir.join(format!("worker-{n}.pid"))).unwrap();
+    let killed = Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(
+        killed.success(),
+        "kill -9 of worker {n} (pid {})",
+        pid.trim()
+    );
+}
+
 /// Stops the cluster in its directory when dropped.
 pub struct Cluster<'a>(pub &'a Path);
 

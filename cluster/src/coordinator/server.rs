@@ -107,10 +107,10 @@ pub fn serve(
             }
             None => state.on(now(), Event::Tick),
         };
-        // The operations API shows the new state before any client hears
-        // of it (a client told its job finished may ask at once).
-        *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = state.status();
         loop {
+            // The operations API shows each new state before any client
+            // hears of it (a client told its job finished may ask at once).
+            *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = state.status();
             exit |= edge.apply(actions);
             // Results of the I/O just done go back to the state machine.
             let feedback = std::mem::take(&mut edge.feedback);
@@ -122,7 +122,6 @@ pub fn serve(
                 .flat_map(|ev| state.on(now(), ev))
                 .collect();
         }
-        *snapshot.lock().unwrap_or_else(|p| p.into_inner()) = state.status();
     }
     if let Some(l) = launcher.as_mut() {
         // Give workers a moment to act on `Shutdown` before killing them.

@@ -315,10 +315,9 @@ pub struct Coordinator {
     next_job: u64,
     job: Option<Job>,
     pending: Option<Pending>,
-    finished: VecDeque<(u64, String, String)>,
-    /// Ended jobs by their first attempt's id, with how they ended: what a
-    /// client that reattaches too late hears.
-    ended: VecDeque<(u64, String)>,
+    /// Ended attempts, oldest first: the job's first attempt's id (what a
+    /// client reattaches to), the attempt's id, its name and how it ended.
+    finished: VecDeque<(u64, u64, String, String)>,
     checkpoints: VecDeque<CheckpointInfo>,
     /// The running job's channels, per worker, as last reported.
     pressure: BTreeMap<u32, Vec<ChannelPressure>>,
@@ -338,7 +337,6 @@ impl Coordinator {
             job: None,
             pending: None,
             finished: VecDeque::new(),
-            ended: VecDeque::new(),
             checkpoints: VecDeque::new(),
             pressure: BTreeMap::new(),
         };
@@ -419,8 +417,9 @@ impl Coordinator {
         let msg = match attached {
             Some(job) => ToClient::Attached { root, job },
             None => {
-                let reason = match self.ended.iter().find(|(r, _)| *r == root) {
-                    Some((_, outcome)) => format!(
+                // Not running: the newest attempt of `root` is how it ended.
+                let reason = match self.finished.iter().rev().find(|f| f.0 == root) {
+                    Some((_, _, _, outcome)) => format!(
                         "job {root} {outcome} while this client was away; its summary is lost"
                     ),
                     None => format!(
@@ -972,13 +971,14 @@ impl Coordinator {
         out.push(Action::Log {
             line: format!("job {id} ({name}) {outcome}"),
         });
-        self.ended.push_back((root, outcome.clone()));
-        self.finished.push_back((id, name, outcome));
+        self.push_finished((root, id, name, outcome));
+    }
+
+    /// Keeps an ended attempt, dropping the oldest beyond the limit.
+    fn push_finished(&mut self, attempt: (u64, u64, String, String)) {
+        self.finished.push_back(attempt);
         while self.finished.len() > self.cfg.finished_jobs_max {
             self.finished.pop_front();
-        }
-        while self.ended.len() > self.cfg.finished_jobs_max {
-            self.ended.pop_front();
         }
     }
 
@@ -1145,7 +1145,8 @@ impl Coordinator {
                 job.id, job.spec.name, resume.restarts
             ),
         });
-        self.finished.push_back((
+        self.push_finished((
+            job.resume.root,
             job.id,
             job.spec.name.clone(),
             format!("restarted: {reason}"),
@@ -1413,7 +1414,11 @@ impl Coordinator {
                 };
                 (j.id, j.spec.name.clone(), phase.to_string())
             }),
-            finished: self.finished.iter().cloned().collect(),
+            finished: self
+                .finished
+                .iter()
+                .map(|(_, id, name, outcome)| (*id, name.clone(), outcome.clone()))
+                .collect(),
             running_detail: self.job.as_ref().map(|j| RunningJob {
                 parallelism: j.parallelism,
                 uptime_ms: self.now_ms.saturating_sub(j.resume.started_ms),

@@ -1,3 +1,4 @@
 //! Shared by the cluster crate's integration tests.
 
+pub mod coordinator;
 pub mod mock_api;

@@ -173,30 +173,45 @@ mod tests {
         }
     }
 
+    /// A proxy that takes one connection per answer: checks its CONNECT
+    /// request, sends the answer, and after a 200 relays the tunnel's first
+    /// five bytes to the target.
+    fn scripted_proxy(
+        proxy: std::net::TcpListener,
+        target: SocketAddr,
+        answers: &[&'static [u8]],
+    ) -> std::thread::JoinHandle<()> {
+        use std::io::{Read, Write};
+        let answers = answers.to_vec();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let (mut client, _) = proxy.accept().unwrap();
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") {
+                    client.read_exact(&mut byte).unwrap();
+                    request.push(byte[0]);
+                }
+                let request = String::from_utf8(request).unwrap();
+                assert!(request.starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")));
+                client.write_all(answer).unwrap();
+                if answer.starts_with(b"HTTP/1.1 200") {
+                    let mut upstream = std::net::TcpStream::connect(target).unwrap();
+                    let mut hello = [0u8; 5];
+                    client.read_exact(&mut hello).unwrap();
+                    upstream.write_all(&hello).unwrap();
+                }
+            }
+        })
+    }
+
     #[test]
     fn dialing_through_a_proxy_tunnels_to_the_target() {
-        use std::io::{Read, Write};
+        use std::io::Read;
         let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let (target_addr, proxy_addr) = (target.local_addr().unwrap(), proxy.local_addr().unwrap());
-        // A one-connection proxy: check the request, answer 200, then relay
-        // the tunnel's first bytes to the target.
-        let relay = std::thread::spawn(move || {
-            let (mut client, _) = proxy.accept().unwrap();
-            let mut request = Vec::new();
-            let mut byte = [0u8; 1];
-            while !request.ends_with(b"\r\n\r\n") {
-                client.read_exact(&mut byte).unwrap();
-                request.push(byte[0]);
-            }
-            let request = String::from_utf8(request).unwrap();
-            assert!(request.starts_with(&format!("CONNECT {target_addr} HTTP/1.1\r\n")));
-            let mut upstream = std::net::TcpStream::connect(target_addr).unwrap();
-            client.write_all(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
-            let mut hello = [0u8; 5];
-            client.read_exact(&mut hello).unwrap();
-            upstream.write_all(&hello).unwrap();
-        });
+        let relay = scripted_proxy(proxy, target_addr, &[b"HTTP/1.1 200 OK\r\n\r\n"]);
         let got = std::thread::spawn(move || {
             let (mut s, _) = target.accept().unwrap();
             let mut hello = [0u8; 5];
@@ -222,27 +237,14 @@ mod tests {
         let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let (target_addr, proxy_addr) = (target.local_addr().unwrap(), proxy.local_addr().unwrap());
-        let relay = std::thread::spawn(move || {
-            for answer in [
-                &b"HTTP/1.1 502 Bad Gateway\r\n\r\n"[..],
+        let relay = scripted_proxy(
+            proxy,
+            target_addr,
+            &[
+                b"HTTP/1.1 502 Bad Gateway\r\n\r\n",
                 b"HTTP/1.1 200 OK\r\n\r\n",
-            ] {
-                let (mut client, _) = proxy.accept().unwrap();
-                let mut request = Vec::new();
-                let mut byte = [0u8; 1];
-                while !request.ends_with(b"\r\n\r\n") {
-                    client.read_exact(&mut byte).unwrap();
-                    request.push(byte[0]);
-                }
-                client.write_all(answer).unwrap();
-                if answer.starts_with(b"HTTP/1.1 200") {
-                    let mut upstream = std::net::TcpStream::connect(target_addr).unwrap();
-                    let mut hello = [0u8; 5];
-                    client.read_exact(&mut hello).unwrap();
-                    upstream.write_all(&hello).unwrap();
-                }
-            }
-        });
+            ],
+        );
         let err = dial_blocking(target_addr, Some(proxy_addr)).unwrap_err();
         assert!(err.to_string().contains("502 Bad Gateway"), "{err}");
         let mut stream = dial_blocking(target_addr, Some(proxy_addr)).unwrap();
