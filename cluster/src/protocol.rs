@@ -242,6 +242,16 @@ pub enum ToCoordinator {
         /// The worker's manifest entries (JSON `Vec<SubtaskState>`).
         subtasks_json: String,
     },
+    /// Every source of a worker read all its input and waits for the
+    /// final checkpoint.
+    InputEnded {
+        /// The job.
+        job: u64,
+        /// The worker.
+        worker: u32,
+        /// Its epoch.
+        epoch: u64,
+    },
     /// A worker cannot take part in a checkpoint.
     CheckpointDeclined {
         /// The job.
@@ -371,6 +381,12 @@ pub enum ToWorker {
         job: u64,
         /// The checkpoint.
         id: u64,
+    },
+    /// The job's final checkpoint is committed (or could not be taken):
+    /// sources that read all their input may end.
+    EndInput {
+        /// The job.
+        job: u64,
     },
     /// Every share of the job succeeded: publish the output the sinks
     /// pre-committed at the end of input.

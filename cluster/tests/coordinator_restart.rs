@@ -251,6 +251,7 @@ fn a_running_job_is_recorded_with_its_newest_checkpoint_and_forgotten_when_it_fi
             last_completed: Some(1),
             completed: 1,
             publishing: false,
+            final_checkpoint: None,
         }
     );
     let out = finish(&mut c, 400, &workers, job);
@@ -387,4 +388,124 @@ fn a_resumed_job_that_never_gets_workers_fails_and_is_forgotten() {
             msg: ToClient::Failed { .. }
         }
     )));
+}
+
+/// Every worker's sources read all their input: the final checkpoint `id`
+/// starts at once (no interval to wait), is acknowledged and stored; the
+/// actions of the store.
+fn final_checkpoint(
+    c: &mut Coordinator,
+    now: u64,
+    workers: &[(ConnId, u32, u64)],
+    (job, id): (u64, u64),
+) -> Vec<Action> {
+    for &(conn, worker, epoch) in workers {
+        let ended = ToCoordinator::InputEnded { job, worker, epoch };
+        assert!(
+            msg(c, now, conn, ended).is_empty(),
+            "nothing happens before the next tick"
+        );
+    }
+    checkpoint(c, now + 1, workers, (job, id))
+}
+
+#[test]
+fn the_final_checkpoint_lets_the_sources_end_and_a_job_stopped_while_publishing_resumes_from_it() {
+    let (mut c, workers, job, _) = running_job();
+    // Checkpoint 1 was at 200; the interval (100) is not up at 250.
+    let out = final_checkpoint(&mut c, 250, &workers, (job, 2));
+    let rec = records(&out);
+    assert_eq!(
+        rec.last().and_then(|r| r.final_checkpoint),
+        Some(2),
+        "{out:?}"
+    );
+    let sent: Vec<&ToWorker> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::ToWorker { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    let complete = sent
+        .iter()
+        .position(|m| matches!(m, ToWorker::CheckpointComplete { id: 2, .. }));
+    let end = sent
+        .iter()
+        .position(|m| matches!(m, ToWorker::EndInput { .. }));
+    assert!(
+        matches!((complete, end), (Some(c), Some(e)) if c < e),
+        "each worker commits the final checkpoint, then its sources end: {sent:?}"
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|m| matches!(m, ToWorker::EndInput { .. }))
+            .count(),
+        3
+    );
+    // The shares end; the coordinator dies after recording that they
+    // publish their last output.
+    let mut publishing = Vec::new();
+    for &(conn, worker, epoch) in &workers {
+        let done = ToCoordinator::JobDone {
+            job,
+            worker,
+            epoch,
+            metrics: metrics(),
+        };
+        publishing.extend(records(&msg(&mut c, 400, conn, done)));
+    }
+    let record = publishing.pop().unwrap();
+    assert!(record.publishing && record.final_checkpoint == Some(2));
+    // A new coordinator resumes the job from its final checkpoint.
+    let mut c = Coordinator::new(cfg(), 0).0;
+    let out = c.recover(record.clone(), Some(2));
+    assert_eq!(forgets(&out), 0, "resumed, not failed: {out:?}");
+    let out = register(&mut c, 10, 1..4);
+    let workers = registered(&out);
+    let deployed = deploys(&out);
+    assert_eq!(deployed.len(), 3, "{out:?}");
+    assert!(deployed.iter().all(|d| d.2 == Some(2)), "{deployed:?}");
+    let attempt = deployed[0].0;
+    ready(&mut c, 20, &workers, attempt);
+    final_checkpoint(&mut c, 30, &workers, (attempt, 3));
+    // It ends before its client attaches again: the client still hears how.
+    let out = finish(&mut c, 40, &workers, attempt);
+    assert_eq!(forgets(&out), 1);
+    let out = msg(&mut c, 50, 904, ToCoordinator::Attach { root: job });
+    assert!(
+        matches!(
+            out.as_slice(),
+            [
+                Action::ToClient { conn: 904, msg: ToClient::Attached { .. } },
+                Action::ToClient { conn: 904, msg: ToClient::Finished { job: j, .. } },
+            ] if *j == attempt
+        ),
+        "{out:?}"
+    );
+    // Without a final checkpoint in storage, the output may be incomplete.
+    let mut c = Coordinator::new(cfg(), 0).0;
+    let out = c.recover(record, Some(1));
+    assert_eq!(forgets(&out), 1, "{out:?}");
+}
+
+#[test]
+fn a_worker_lost_while_the_shares_publish_after_a_final_checkpoint_restarts_the_job_from_it() {
+    let (mut c, workers, job, _) = running_job();
+    final_checkpoint(&mut c, 250, &workers, (job, 2));
+    for &(conn, worker, epoch) in &workers {
+        let done = ToCoordinator::JobDone {
+            job,
+            worker,
+            epoch,
+            metrics: metrics(),
+        };
+        msg(&mut c, 400, conn, done);
+    }
+    let out = c.on(410, Event::Disconnected { conn: workers[0].0 });
+    assert_eq!(forgets(&out), 0, "not failed: {out:?}");
+    let out = register(&mut c, 420, 10..11);
+    let deployed = deploys(&out);
+    assert_eq!(deployed.len(), 3, "{out:?}");
+    assert!(deployed.iter().all(|d| d.2 == Some(2)), "{deployed:?}");
 }

@@ -47,6 +47,14 @@ pub(crate) fn engine_settings(key: &str, value: &str) -> Result<Vec<String>, Str
                 other => Err(format!("'{key}' is 'true' or 'false', not '{other}'")),
             }
         }
+        // Flink 1.x's name; Flink 2 always checkpoints after tasks finish.
+        "execution.checkpointing.checkpoints-after-tasks-finish.enabled"
+        | "execution.checkpointing.checkpoints-after-tasks-finish" => {
+            match value.to_ascii_lowercase().as_str() {
+                b @ ("true" | "false") => Ok(vec![format!("checkpoint.final_checkpoint={b}")]),
+                other => Err(format!("'{key}' is 'true' or 'false', not '{other}'")),
+            }
+        }
         "execution.checkpointing.incremental" | "state.backend.incremental" => {
             match value.to_ascii_lowercase().as_str() {
                 "true" => Ok(Vec::new()),
@@ -85,6 +93,13 @@ mod tests {
         assert_eq!(
             engine_settings("execution.checkpointing.incremental", "true"),
             Ok(vec![])
+        );
+        assert_eq!(
+            engine_settings(
+                "execution.checkpointing.checkpoints-after-tasks-finish.enabled",
+                "false"
+            ),
+            Ok(vec!["checkpoint.final_checkpoint=false".to_string()])
         );
         assert_eq!(engine_settings("pipeline.name", "x"), Ok(vec![]));
         let e = engine_settings("execution.checkpointing.incremental", "false").unwrap_err();

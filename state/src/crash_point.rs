@@ -41,6 +41,13 @@ pub const OBJECT_BEFORE_DIR_FSYNC: &str = "object-before-dir-fsync";
 /// committed.
 pub const SINK_BEFORE_COMMIT: &str = "sink-between-pre-commit-and-commit";
 
+/// A worker's share ended after the job's final checkpoint; its output
+/// since that checkpoint's commit is not yet published.
+pub const SHARE_BEFORE_PUBLISH: &str = "share-before-publish";
+/// The coordinator stored the job record saying the shares publish their
+/// end-of-input output, before telling them to.
+pub const COORDINATOR_PUBLISHING: &str = "coordinator-publishing";
+
 /// The fsync of a checkpoint object (or of its directory) fails with
 /// `EIO` instead of syncing: the process lives on, the write is suspect.
 pub const CHECKPOINT_FSYNC_EIO: &str = "checkpoint-fsync-eio";
@@ -48,11 +55,13 @@ pub const CHECKPOINT_FSYNC_EIO: &str = "checkpoint-fsync-eio";
 pub const SINK_FSYNC_EIO: &str = "sink-fsync-eio";
 
 /// Every crash point: the process aborts there.
-pub const CRASH_POINTS: [&str; 4] = [
+pub const CRASH_POINTS: [&str; 6] = [
     ROCKS_AFTER_HARD_LINK,
     MANIFEST_BEFORE_RENAME,
     OBJECT_BEFORE_DIR_FSYNC,
     SINK_BEFORE_COMMIT,
+    SHARE_BEFORE_PUBLISH,
+    COORDINATOR_PUBLISHING,
 ];
 
 /// Every I/O error point: the operation fails with `EIO` there.

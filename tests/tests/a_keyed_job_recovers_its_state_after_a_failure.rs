@@ -204,11 +204,11 @@ fn nexmark_recovers(query: &str) -> PathBuf {
     )
     .unwrap();
     // Subtask 0 reads half the events: it fails two thirds through.
-    let failed = runner::run(
-        &nexmark_spec(query, Some(66_000)),
-        &config(&scratch(&format!("{query}-fail")), 50),
-    )
-    .unwrap();
+    let mut keep_all = config(&scratch(&format!("{query}-fail")), 50);
+    // Every checkpoint's files stay for `state_files`: the retained ones
+    // are the last, after the final watermark emptied the windows.
+    keep_all.checkpoint.retained = 1_000;
+    let failed = runner::run(&nexmark_spec(query, Some(66_000)), &keep_all).unwrap();
     let c = failed.checkpoints.as_ref().unwrap();
     assert_eq!(c.restarts, 1, "{c:?}");
     assert!(
@@ -222,7 +222,7 @@ fn nexmark_recovers(query: &str) -> PathBuf {
     PathBuf::from(&c.dir)
 }
 
-/// The state files the retained checkpoints of `dir` use, by kind.
+/// The state files the checkpoints of `dir` use, by kind.
 fn state_files(dir: &Path) -> (usize, usize) {
     let names: Vec<String> = std::fs::read_dir(dir.join("shared"))
         .unwrap()

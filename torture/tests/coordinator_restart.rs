@@ -12,7 +12,8 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use spate_state::crash_point::{
-    COORDINATOR_CRASH_POINTS_VAR, CRASH_ONCE_DIR_VAR, MANIFEST_BEFORE_RENAME,
+    COORDINATOR_CRASH_POINTS_VAR, COORDINATOR_PUBLISHING, CRASH_ONCE_DIR_VAR,
+    MANIFEST_BEFORE_RENAME,
 };
 use spate_torture::cluster::{
     LocalCluster, Member, alive, find_spate_binary, latest_checkpoint, signal, still_alive_after,
@@ -113,16 +114,15 @@ fn a_coordinator_killed_mid_job_resumes_it_from_the_last_checkpoint_when_started
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_coordinator_dying_between_writing_a_manifest_and_renaming_it_loses_nothing() {
-    let dir = fresh_dir("manifest");
+/// Arms the coordinator's crash point `point` at hit `at`, runs the job
+/// until the coordinator dies there, checks the checkpoints with
+/// `checkpoints_left`, then starts it again and checks the job's output.
+fn coordinator_dies_at(name: &str, (point, at): (&str, u64), checkpoints_left: impl Fn(&Path)) {
+    let dir = fresh_dir(name);
     let once = dir.join("crashed");
     std::fs::create_dir_all(&once).unwrap();
     let env = [
-        (
-            COORDINATOR_CRASH_POINTS_VAR,
-            format!("{MANIFEST_BEFORE_RENAME}@3"),
-        ),
+        (COORDINATOR_CRASH_POINTS_VAR, format!("{point}@{at}")),
         (CRASH_ONCE_DIR_VAR, once.display().to_string()),
     ];
     let spate = find_spate_binary().unwrap();
@@ -138,15 +138,32 @@ fn a_coordinator_dying_between_writing_a_manifest_and_renaming_it_loses_nothing(
     let submitted = submit(&cluster, &dir, &job);
     wait_until(
         "the coordinator to die at the crash point",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || !alive(coordinator.pid),
     );
-    assert!(
-        once.join(MANIFEST_BEFORE_RENAME).exists(),
-        "it died at the crash point"
-    );
-    // Checkpoint 3's manifest never got its name: 2 is the newest.
-    assert_eq!(latest_checkpoint(&dir.join("checkpoints")), Some(2));
+    assert!(once.join(point).exists(), "it died at the crash point");
+    checkpoints_left(&dir.join("checkpoints"));
     restart_and_check(&mut cluster, submitted, &workers, &job);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_coordinator_dying_between_writing_a_manifest_and_renaming_it_loses_nothing() {
+    coordinator_dies_at("manifest", (MANIFEST_BEFORE_RENAME, 3), |checkpoints| {
+        // Checkpoint 3's manifest never got its name: 2 is the newest.
+        assert_eq!(latest_checkpoint(checkpoints), Some(2));
+    });
+}
+
+/// Before final checkpoints, the new coordinator failed this job: the
+/// shares' output after their last checkpoint lived in the old workers'
+/// memory. Now the final checkpoint holds it, and the job resumes from it.
+#[test]
+fn a_coordinator_dying_while_the_shares_publish_their_last_output_loses_nothing() {
+    coordinator_dies_at("publishing", (COORDINATOR_PUBLISHING, 1), |checkpoints| {
+        assert!(
+            latest_checkpoint(checkpoints).is_some(),
+            "a final checkpoint"
+        );
+    });
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use spate_state::crash_point::{
     CHECKPOINT_FSYNC_EIO, CRASH_ONCE_DIR_VAR, CRASH_POINTS_VAR, OBJECT_BEFORE_DIR_FSYNC,
-    ROCKS_AFTER_HARD_LINK, SINK_BEFORE_COMMIT, SINK_FSYNC_EIO,
+    ROCKS_AFTER_HARD_LINK, SHARE_BEFORE_PUBLISH, SINK_BEFORE_COMMIT, SINK_FSYNC_EIO,
 };
 use spate_torture::cluster::{LocalCluster, find_spate_binary, wait_job};
 use spate_torture::{OracleArgs, check};
@@ -115,6 +115,14 @@ fn a_worker_dying_before_the_directory_fsync_of_a_checkpoint_file_loses_nothing(
 #[test]
 fn a_worker_dying_between_pre_commit_and_commit_publishes_every_record_once() {
     crash_at(SINK_BEFORE_COMMIT, 3, &[]);
+}
+
+/// With `checkpoint.final_checkpoint = false` (as before final
+/// checkpoints) this fails the job: the share's output after its last
+/// checkpoint lived in its memory, and the other shares had published.
+#[test]
+fn a_worker_dying_while_the_shares_publish_their_last_output_loses_nothing() {
+    crash_at(SHARE_BEFORE_PUBLISH, 1, &[]);
 }
 
 #[test]

@@ -49,6 +49,11 @@ pub struct JobRecord {
     /// Every share had finished and the workers were publishing their
     /// end-of-input output, which lives only in their memory.
     pub publishing: bool,
+    /// The job's final checkpoint, taken once every source read all its
+    /// input: it holds the output up to the end, so a job that stopped
+    /// while publishing can resume from it.
+    #[serde(default)]
+    pub final_checkpoint: Option<u64>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -192,6 +197,7 @@ mod tests {
             last_completed: Some(17),
             completed: 17,
             publishing: false,
+            final_checkpoint: None,
         }
     }
 

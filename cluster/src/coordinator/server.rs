@@ -226,6 +226,11 @@ impl Edge<'_> {
                             record.root
                         );
                     }
+                    if record.publishing {
+                        spate_state::crash_point::hit(
+                            spate_state::crash_point::COORDINATOR_PUBLISHING,
+                        );
+                    }
                 }
                 Action::ForgetJob => {
                     if let Some(Err(e)) = self.jobs.as_ref().map(JobStore::forget) {

@@ -30,6 +30,9 @@ pub type ConnId = u64;
 /// resumed after a restart has no client until one attaches.
 pub const NO_CLIENT: ConnId = 0;
 
+/// Ends of jobs no client heard, kept for a client that attaches later.
+const UNCLAIMED_ENDS_MAX: usize = 16;
+
 /// A savepoint written from a checkpoint: its files and bytes, or why it
 /// was not written.
 pub type SavepointOutcome = Result<(u64, u64), String>;
@@ -260,6 +263,8 @@ struct Resume {
     restarts_max: Option<u32>,
     /// The job's checkpoint directory, once an attempt reported it.
     checkpoint_dir: Option<String>,
+    /// The final checkpoint, taken once every source read all its input.
+    final_checkpoint: Option<u64>,
 }
 
 impl Resume {
@@ -281,6 +286,7 @@ impl Resume {
             last_completed: self.last_completed,
             completed: self.completed,
             publishing,
+            final_checkpoint: self.final_checkpoint,
         }
     }
 }
@@ -295,6 +301,8 @@ struct JobCheckpoints {
     triggered_ms: BTreeMap<u64, u64>,
     /// Files and bytes of each completed checkpoint being stored.
     sizes: BTreeMap<u64, (u64, u64)>,
+    /// Workers whose sources all read their input.
+    inputs_ended: std::collections::BTreeSet<u32>,
 }
 
 struct Pending {
@@ -318,6 +326,10 @@ pub struct Coordinator {
     /// Ended attempts, oldest first: the job's first attempt's id (what a
     /// client reattaches to), the attempt's id, its name and how it ended.
     finished: VecDeque<(u64, u64, String, String)>,
+    /// How jobs ended that no client heard (a job a restarted coordinator
+    /// resumed can end before its client attaches again), by root; the
+    /// newest [`UNCLAIMED_ENDS_MAX`] kept.
+    unclaimed: VecDeque<(u64, ToClient)>,
     checkpoints: VecDeque<CheckpointInfo>,
     /// The running job's channels, per worker, as last reported.
     pressure: BTreeMap<u32, Vec<ChannelPressure>>,
@@ -337,6 +349,7 @@ impl Coordinator {
             job: None,
             pending: None,
             finished: VecDeque::new(),
+            unclaimed: VecDeque::new(),
             checkpoints: VecDeque::new(),
             pressure: BTreeMap::new(),
         };
@@ -357,7 +370,11 @@ impl Coordinator {
         let mut out = Vec::new();
         self.next_job = self.next_job.max(record.attempt + 1);
         let name = record.spec.name.clone();
-        if record.publishing {
+        // With a final checkpoint the output up to the end is in it, and
+        // resuming from it publishes that output again (idempotent).
+        let final_restorable =
+            record.final_checkpoint.is_some() && restore == record.final_checkpoint;
+        if record.publishing && !final_restorable {
             // The shares' end-of-input output lived in the workers' memory,
             // and some of it may be published: a restart would write it twice.
             let outcome = format!(
@@ -377,6 +394,7 @@ impl Coordinator {
             completed: record.completed,
             restarts_max: record.restarts_max,
             checkpoint_dir: record.checkpoint_dir,
+            final_checkpoint: record.final_checkpoint,
         };
         let from = restore.map_or("the beginning (no checkpoint completed)".to_string(), |c| {
             format!("checkpoint {c}")
@@ -414,6 +432,21 @@ impl Coordinator {
         } else {
             None
         };
+        if attached.is_none()
+            && let Some(at) = self.unclaimed.iter().position(|(r, _)| *r == root)
+            && let Some((_, end)) = self.unclaimed.remove(at)
+        {
+            let job = match &end {
+                ToClient::Finished { job, .. } | ToClient::Failed { job, .. } => *job,
+                _ => root,
+            };
+            out.push(Action::ToClient {
+                conn,
+                msg: ToClient::Attached { root, job },
+            });
+            out.push(Action::ToClient { conn, msg: end });
+            return;
+        }
         let msg = match attached {
             Some(job) => ToClient::Attached { root, job },
             None => {
@@ -497,6 +530,11 @@ impl Coordinator {
                 if self.check_worker(conn, worker, epoch, out) && self.job_is(job) {
                     let reason = format!("worker {worker} declined: {reason}");
                     self.checkpoint_decisions(out, |c, now| c.on_decline(id, reason, now));
+                }
+            }
+            ToCoordinator::InputEnded { job, worker, epoch } => {
+                if self.check_worker(conn, worker, epoch, out) && self.job_is(job) {
+                    self.input_ended(worker, out);
                 }
             }
             ToCoordinator::JobDone {
@@ -695,6 +733,7 @@ impl Coordinator {
             completed: 0,
             restarts_max: None,
             checkpoint_dir: None,
+            final_checkpoint: None,
         });
         // Durable before any worker hears of the attempt: its id names files.
         out.push(Action::PersistJob {
@@ -802,11 +841,13 @@ impl Coordinator {
                 });
             }
             job.checkpoints = Some(JobCheckpoints {
-                coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first),
+                coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first)
+                    .started_at(self.now_ms),
                 plan,
                 parts: BTreeMap::new(),
                 triggered_ms: BTreeMap::new(),
                 sizes: BTreeMap::new(),
+                inputs_ended: std::collections::BTreeSet::new(),
             });
         }
         if ready.len() < job.plan.len() {
@@ -896,21 +937,20 @@ impl Coordinator {
         }
         // Forgotten before the client hears: a restart must not resume it.
         out.push(Action::ForgetJob);
-        out.push(Action::ToClient {
-            conn: job.client,
-            msg: ToClient::Finished {
-                job: id,
-                metrics: merged.to_wire(),
-                wall_ms: self.now_ms.saturating_sub(job.started_ms),
-                checkpoints: job.checkpoints.as_ref().map(|c| CheckpointSummary {
-                    dir: c.plan.dir.clone(),
-                    completed: job.resume.completed,
-                    restarts: job.resume.restarts,
-                    restored_from: job.restored_from,
-                }),
-            },
-        });
+        let (client, root) = (job.client, job.resume.root);
+        let end = ToClient::Finished {
+            job: id,
+            metrics: merged.to_wire(),
+            wall_ms: self.now_ms.saturating_sub(job.started_ms),
+            checkpoints: job.checkpoints.as_ref().map(|c| CheckpointSummary {
+                dir: c.plan.dir.clone(),
+                completed: job.resume.completed,
+                restarts: job.resume.restarts,
+                restored_from: job.restored_from,
+            }),
+        };
         let name = job.spec.name.clone();
+        self.tell_end(client, root, end, out);
         self.end_job(id, name, "finished".into(), out);
     }
 
@@ -921,7 +961,7 @@ impl Coordinator {
             return;
         };
         out.push(Action::ForgetJob);
-        let (id, name, client) = (job.id, job.spec.name.clone(), job.client);
+        let (id, name, client, root) = (job.id, job.spec.name.clone(), job.client, job.resume.root);
         for a in &job.plan {
             if let Some(w) = self.workers.get_mut(&a.worker) {
                 if w.job == Some(id) {
@@ -936,14 +976,28 @@ impl Coordinator {
                 w.job = None;
             }
         }
-        out.push(Action::ToClient {
-            conn: client,
-            msg: ToClient::Failed {
-                job: id,
-                reason: reason.clone(),
-            },
-        });
+        let end = ToClient::Failed {
+            job: id,
+            reason: reason.clone(),
+        };
+        self.tell_end(client, root, end, out);
         self.end_job(id, name, format!("failed: {reason}"), out);
+    }
+
+    /// Tells the client how job `root` ended; with none attached, the
+    /// message waits for one to attach.
+    fn tell_end(&mut self, client: ConnId, root: u64, end: ToClient, out: &mut Vec<Action>) {
+        if client != NO_CLIENT {
+            out.push(Action::ToClient {
+                conn: client,
+                msg: end,
+            });
+            return;
+        }
+        self.unclaimed.push_back((root, end));
+        while self.unclaimed.len() > UNCLAIMED_ENDS_MAX {
+            self.unclaimed.pop_front();
+        }
     }
 
     fn end_job(&mut self, id: u64, name: String, outcome: String, out: &mut Vec<Action>) {
@@ -1007,7 +1061,11 @@ impl Coordinator {
             matches!(&j.phase, Phase::Committing { committed } if !committed.contains(&worker))
                 && j.plan.iter().any(|a| a.worker == worker)
         });
-        if publishing {
+        let final_checkpoint = self
+            .job
+            .as_ref()
+            .is_some_and(|j| j.resume.final_checkpoint.is_some());
+        if publishing && !final_checkpoint {
             // Its end-of-input output lived in its memory and is gone; the
             // others' is published already, so a restart would write it twice.
             self.fail_job(
@@ -1204,6 +1262,31 @@ impl Coordinator {
                         line: format!("job {} checkpoint {id} aborted: {reason}", job.id),
                     });
                 }
+                Decision::EndInput { final_checkpoint } => {
+                    let line = match final_checkpoint {
+                        Some(id) => format!("job {} final checkpoint {id} committed", job.id),
+                        None => format!(
+                            "job {} ends without a final checkpoint; its output after the last \
+                             checkpoint is published when every share finished",
+                            job.id
+                        ),
+                    };
+                    out.push(Action::Log { line });
+                    if final_checkpoint.is_some() {
+                        job.resume.final_checkpoint = final_checkpoint;
+                        out.push(Action::PersistJob {
+                            record: job.resume.record(job.id, &job.spec, job.parallelism, false),
+                        });
+                    }
+                    for a in &job.plan {
+                        if let Some(w) = self.workers.get(&a.worker) {
+                            out.push(Action::ToWorker {
+                                conn: w.conn,
+                                msg: ToWorker::EndInput { job: job.id },
+                            });
+                        }
+                    }
+                }
                 Decision::Complete { id, .. } => {
                     let parts = ckpt.parts.remove(&id).unwrap_or_default();
                     ckpt.sizes.insert(id, checkpoint_size(&parts));
@@ -1224,6 +1307,22 @@ impl Coordinator {
                     });
                 }
             }
+        }
+    }
+
+    /// Every source of `worker` read all its input: once every worker's
+    /// did, the final checkpoint starts.
+    fn input_ended(&mut self, worker: u32, out: &mut Vec<Action>) {
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        let workers = job.plan.len();
+        let Some(ckpt) = job.checkpoints.as_mut() else {
+            return;
+        };
+        ckpt.inputs_ended.insert(worker);
+        if ckpt.inputs_ended.len() == workers {
+            self.checkpoint_decisions(out, |c, _| c.on_input_ended());
         }
     }
 
@@ -1277,6 +1376,7 @@ impl Coordinator {
             out.push(Action::Log {
                 line: format!("job {job} checkpoint {id} could not be stored: {e}"),
             });
+            self.checkpoint_decisions(out, |c, now| c.on_stored(id, false, now));
             return;
         }
         let requests = j.savepoints.riding.remove(&id).unwrap_or_default();
@@ -1300,6 +1400,14 @@ impl Coordinator {
                 },
             };
             out.push(Action::ToClient { conn, msg });
+        }
+        if let Some(newer) = j.resume.last_completed.filter(|&l| l > id) {
+            // Stored after a newer one (found by the simulation, whose
+            // stores finish out of order): a restart keeps the newer one.
+            out.push(Action::Log {
+                line: format!("job {job} checkpoint {id} was stored after checkpoint {newer}"),
+            });
+            return;
         }
         j.resume.last_completed = Some(id);
         j.resume.completed += 1;
@@ -1325,6 +1433,8 @@ impl Coordinator {
                 });
             }
         }
+        // After the commits above: a worker commits, then lets its sources end.
+        self.checkpoint_decisions(out, |c, now| c.on_stored(id, true, now));
     }
 
     /// A client wants a savepoint of job `job` (0: the running one): the

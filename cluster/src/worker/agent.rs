@@ -243,7 +243,11 @@ fn control_loop(
             ToWorker::CheckpointComplete { job, id } => {
                 forward(running.as_ref(), job, CheckpointCommand::Complete { id });
             }
+            ToWorker::EndInput { job } => {
+                forward(running.as_ref(), job, CheckpointCommand::EndInput);
+            }
             ToWorker::CommitFinal { job } => {
+                spate_state::crash_point::hit(spate_state::crash_point::SHARE_BEFORE_PUBLISH);
                 let error = running
                     .as_ref()
                     .filter(|r| r.job == job)
@@ -356,6 +360,7 @@ fn checkpoint_reports(
                 id,
                 reason,
             },
+            CheckpointReport::InputEnded => ToCoordinator::InputEnded { job, worker, epoch },
         };
         if let Err(e) = send(&writer, &msg) {
             tracing::warn!("cannot report checkpoint progress of job {job}: {e}");
@@ -425,6 +430,7 @@ fn deploy(
                 commands: rx,
                 reports: checkpoint_reports(writer.clone(), reg, job),
                 final_commit: finals.clone(),
+                final_checkpoint: config.checkpoint.final_checkpoint,
             };
             (Some(tx), Some(ckpt))
         }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::end_of_input::EndOfInput;
 use super::snapshot::{TaskKey, TaskSnapshot};
 
 /// When checkpoints are taken (the `checkpoint.*` settings).
@@ -42,6 +43,13 @@ pub enum Decision {
         /// Why, as a sentence.
         reason: String,
     },
+    /// Every source read all its input, and the final checkpoint is
+    /// stored and committed (`None`: it could not be taken): the sources
+    /// may end, and the job with them.
+    EndInput {
+        /// The final checkpoint.
+        final_checkpoint: Option<u64>,
+    },
 }
 
 #[derive(Debug)]
@@ -63,6 +71,10 @@ pub struct CheckpointCoordinator {
     stopped: bool,
     /// A savepoint asked for a checkpoint now.
     requested: bool,
+    /// The final checkpoint once every source read all its input.
+    end: EndOfInput,
+    /// When the job started: the first checkpoint is one interval later.
+    started_ms: u64,
 }
 
 impl CheckpointCoordinator {
@@ -78,15 +90,25 @@ impl CheckpointCoordinator {
             last_end_ms: None,
             stopped: false,
             requested: false,
+            end: EndOfInput::default(),
+            started_ms: 0,
         }
+    }
+
+    /// The job started at `now_ms` on the caller's clock: the first
+    /// checkpoint comes one interval later (the default start is 0).
+    pub fn started_at(mut self, now_ms: u64) -> Self {
+        self.started_ms = now_ms;
+        self
     }
 
     /// A savepoint wants a checkpoint: the next one starts as soon as fewer
     /// than `concurrent_max` are in flight, without waiting for the interval
     /// or the pause, even with periodic checkpoints off. False when no
-    /// checkpoint can start any more (a task finished its input).
+    /// checkpoint can start any more (a task finished its input, or the
+    /// sources were told to end).
     pub fn request_now(&mut self) -> bool {
-        if self.stopped || self.tasks == 0 {
+        if self.stopped || self.tasks == 0 || self.end.released() {
             return false;
         }
         self.requested = true;
@@ -117,12 +139,14 @@ impl CheckpointCoordinator {
                     self.settings.timeout_ms
                 ),
             });
+            self.final_failed(id, &mut out);
         }
         if self.due(now_ms) {
             self.requested = false;
             let id = self.next_id;
             self.next_id += 1;
             self.last_trigger_ms = Some(now_ms);
+            self.end.triggered(id);
             self.pending.insert(
                 id,
                 Pending {
@@ -137,7 +161,7 @@ impl CheckpointCoordinator {
 
     fn due(&self, now_ms: u64) -> bool {
         let s = &self.settings;
-        if self.stopped || self.tasks == 0 {
+        if self.stopped || self.tasks == 0 || self.end.released() {
             return false;
         }
         if self.pending.len() >= s.concurrent_max.max(1) as usize {
@@ -146,12 +170,20 @@ impl CheckpointCoordinator {
         if self.requested {
             return true;
         }
+        if self.end.wants_final() {
+            // At once, unless the last final attempt failed just now.
+            let pause = self.end.retry_pause_ms();
+            return self
+                .last_end_ms
+                .is_none_or(|t| now_ms.saturating_sub(t) >= pause);
+        }
         if s.interval_ms == 0 {
             return false;
         }
-        let interval_ok = self
-            .last_trigger_ms
-            .is_none_or(|t| now_ms.saturating_sub(t) >= s.interval_ms);
+        // The first checkpoint, too, comes one interval after the start:
+        // a job has no state worth storing at its first instant.
+        let since = self.last_trigger_ms.unwrap_or(self.started_ms);
+        let interval_ok = now_ms.saturating_sub(since) >= s.interval_ms;
         let pause_ok = self
             .last_end_ms
             .is_none_or(|t| now_ms.saturating_sub(t) >= s.pause_min_ms);
@@ -189,6 +221,7 @@ impl CheckpointCoordinator {
                 id: old,
                 reason: format!("checkpoint {old} was subsumed by checkpoint {id}"),
             });
+            self.final_failed(old, &mut out);
         }
         let mut snapshots: Vec<(TaskKey, TaskSnapshot)> = p.acks.into_iter().collect();
         snapshots.sort_by_key(|a| a.0);
@@ -202,7 +235,58 @@ impl CheckpointCoordinator {
             return Vec::new();
         }
         self.last_end_ms = Some(now_ms);
-        vec![Decision::Abort { id, reason }]
+        let mut out = vec![Decision::Abort { id, reason }];
+        self.final_failed(id, &mut out);
+        out
+    }
+
+    /// Every source read all its input (and stays to inject barriers): the
+    /// next checkpoint starts at once and is the final one. With no
+    /// checkpoint possible, the sources may end now.
+    pub fn on_input_ended(&mut self) -> Vec<Decision> {
+        if !self.end.input_ended() {
+            return Vec::new();
+        }
+        if self.stopped || self.tasks == 0 {
+            return self.end_input(None);
+        }
+        Vec::new()
+    }
+
+    /// The driver stored checkpoint `id`'s manifest and committed its sink
+    /// transactions (`ok`), or could not: the final checkpoint lets the
+    /// sources end, or is taken again.
+    pub fn on_stored(&mut self, id: u64, ok: bool, now_ms: u64) -> Vec<Decision> {
+        if !self.end.is_final(id) {
+            return Vec::new();
+        }
+        if ok {
+            return self.end_input(Some(id));
+        }
+        self.last_end_ms = Some(now_ms);
+        let mut out = Vec::new();
+        self.final_failed(id, &mut out);
+        out
+    }
+
+    /// True once the sources were told to end.
+    pub fn input_released(&self) -> bool {
+        self.end.released()
+    }
+
+    /// Checkpoint `id` will not complete: if it was the final one, it is
+    /// taken again, or after too many attempts the sources end without it.
+    fn final_failed(&mut self, id: u64, out: &mut Vec<Decision>) {
+        if self.end.failed(id) {
+            out.extend(self.end_input(None));
+        }
+    }
+
+    fn end_input(&mut self, final_checkpoint: Option<u64>) -> Vec<Decision> {
+        if !self.end.release() {
+            return Vec::new();
+        }
+        vec![Decision::EndInput { final_checkpoint }]
     }
 
     /// A task finished its input. A finished task acknowledges nothing, so
@@ -214,13 +298,17 @@ impl CheckpointCoordinator {
         if !pending.is_empty() {
             self.last_end_ms = Some(now_ms);
         }
-        pending
+        let mut out: Vec<Decision> = pending
             .into_keys()
             .map(|id| Decision::Abort {
                 id,
                 reason: format!("checkpoint {id} stopped: a task finished its input"),
             })
-            .collect()
+            .collect();
+        if self.end.ended() {
+            out.extend(self.end_input(None));
+        }
+        out
     }
 }
 
@@ -256,40 +344,45 @@ mod tests {
     #[test]
     fn triggers_every_interval_and_completes_when_every_task_acked() {
         let mut c = CheckpointCoordinator::new(settings(), 2, 1);
-        assert_eq!(triggered(&c.on_tick(0)), vec![1]);
-        // concurrent_max = 1: nothing new while 1 runs.
-        assert!(triggered(&c.on_tick(150)).is_empty());
         assert!(
-            c.on_ack(1, key(0, 0), TaskSnapshot::default(), 160)
+            triggered(&c.on_tick(0)).is_empty(),
+            "one interval after the start"
+        );
+        assert!(triggered(&c.on_tick(99)).is_empty());
+        assert_eq!(triggered(&c.on_tick(100)), vec![1]);
+        // concurrent_max = 1: nothing new while 1 runs.
+        assert!(triggered(&c.on_tick(250)).is_empty());
+        assert!(
+            c.on_ack(1, key(0, 0), TaskSnapshot::default(), 260)
                 .is_empty()
         );
-        let done = c.on_ack(1, key(0, 1), TaskSnapshot::default(), 170);
+        let done = c.on_ack(1, key(0, 1), TaskSnapshot::default(), 270);
         assert!(
             matches!(&done[..], [Decision::Complete { id: 1, snapshots }] if snapshots.len() == 2)
         );
-        assert_eq!(triggered(&c.on_tick(180)), vec![2]);
+        assert_eq!(triggered(&c.on_tick(280)), vec![2]);
     }
 
     #[test]
     fn the_interval_counts_from_the_last_trigger() {
         let mut c = CheckpointCoordinator::new(settings(), 1, 7);
-        assert_eq!(triggered(&c.on_tick(0)), vec![7]);
-        c.on_ack(7, key(0, 0), TaskSnapshot::default(), 10);
-        assert!(triggered(&c.on_tick(99)).is_empty());
-        assert_eq!(triggered(&c.on_tick(100)), vec![8]);
+        assert_eq!(triggered(&c.on_tick(100)), vec![7]);
+        c.on_ack(7, key(0, 0), TaskSnapshot::default(), 110);
+        assert!(triggered(&c.on_tick(199)).is_empty());
+        assert_eq!(triggered(&c.on_tick(200)), vec![8]);
     }
 
     #[test]
     fn an_overdue_checkpoint_is_aborted_and_late_acks_ignored() {
         let mut c = CheckpointCoordinator::new(settings(), 2, 1);
-        c.on_tick(0);
-        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 5);
-        let d = c.on_tick(1_000);
+        c.on_tick(100);
+        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 105);
+        let d = c.on_tick(1_100);
         assert!(
             matches!(&d[0], Decision::Abort { id: 1, reason } if reason.contains("timeout_ms"))
         );
         assert!(
-            c.on_ack(1, key(0, 1), TaskSnapshot::default(), 1_001)
+            c.on_ack(1, key(0, 1), TaskSnapshot::default(), 1_101)
                 .is_empty()
         );
     }
@@ -302,14 +395,14 @@ mod tests {
             ..settings()
         };
         let mut c = CheckpointCoordinator::new(s, 1, 1);
-        c.on_tick(0);
+        assert_eq!(triggered(&c.on_tick(100)), vec![1]);
         assert!(
-            triggered(&c.on_tick(200)).is_empty(),
+            triggered(&c.on_tick(300)).is_empty(),
             "one at a time with a pause"
         );
-        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 300);
-        assert!(triggered(&c.on_tick(700)).is_empty());
-        assert_eq!(triggered(&c.on_tick(800)), vec![2]);
+        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 400);
+        assert!(triggered(&c.on_tick(800)).is_empty());
+        assert_eq!(triggered(&c.on_tick(900)), vec![2]);
     }
 
     #[test]
@@ -319,9 +412,9 @@ mod tests {
             ..settings()
         };
         let mut c = CheckpointCoordinator::new(s, 1, 1);
-        c.on_tick(0);
-        assert_eq!(triggered(&c.on_tick(100)), vec![2]);
-        let d = c.on_ack(2, key(0, 0), TaskSnapshot::default(), 110);
+        assert_eq!(triggered(&c.on_tick(100)), vec![1]);
+        assert_eq!(triggered(&c.on_tick(200)), vec![2]);
+        let d = c.on_ack(2, key(0, 0), TaskSnapshot::default(), 210);
         assert!(matches!(&d[0], Decision::Abort { id: 1, .. }));
         assert!(matches!(&d[1], Decision::Complete { id: 2, .. }));
     }
@@ -329,11 +422,11 @@ mod tests {
     #[test]
     fn a_decline_aborts_and_a_finished_task_stops_checkpointing() {
         let mut c = CheckpointCoordinator::new(settings(), 1, 1);
-        c.on_tick(0);
-        let d = c.on_decline(1, "disk full".into(), 10);
-        assert!(matches!(&d[0], Decision::Abort { id: 1, reason } if reason == "disk full"));
         c.on_tick(100);
-        let d = c.on_task_finished(150);
+        let d = c.on_decline(1, "disk full".into(), 110);
+        assert!(matches!(&d[0], Decision::Abort { id: 1, reason } if reason == "disk full"));
+        c.on_tick(200);
+        let d = c.on_task_finished(250);
         assert!(matches!(&d[0], Decision::Abort { id: 2, .. }));
         assert!(triggered(&c.on_tick(10_000)).is_empty());
     }
@@ -360,12 +453,109 @@ mod tests {
     #[test]
     fn a_savepoint_request_waits_for_room_and_is_refused_after_the_input_ended() {
         let mut c = CheckpointCoordinator::new(settings(), 1, 1);
-        assert_eq!(triggered(&c.on_tick(0)), [1]);
+        assert_eq!(triggered(&c.on_tick(100)), [1]);
         assert!(c.request_now());
-        assert!(triggered(&c.on_tick(1)).is_empty(), "one in flight at most");
-        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 2);
-        assert_eq!(triggered(&c.on_tick(3)), [2], "before the interval is up");
-        c.on_task_finished(4);
+        assert!(
+            triggered(&c.on_tick(101)).is_empty(),
+            "one in flight at most"
+        );
+        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 102);
+        assert_eq!(triggered(&c.on_tick(103)), [2], "before the interval is up");
+        c.on_task_finished(104);
         assert!(!c.request_now());
+    }
+
+    fn ended(d: &[Decision]) -> Option<Option<u64>> {
+        d.iter().find_map(|d| match d {
+            Decision::EndInput { final_checkpoint } => Some(*final_checkpoint),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn once_every_source_ended_a_final_checkpoint_starts_at_once_and_ends_the_input_when_stored() {
+        let mut c = CheckpointCoordinator::new(settings(), 2, 1);
+        assert_eq!(triggered(&c.on_tick(100)), [1]);
+        assert!(
+            c.on_input_ended().is_empty(),
+            "a checkpoint runs: wait for it"
+        );
+        assert!(
+            triggered(&c.on_tick(110)).is_empty(),
+            "one in flight at most"
+        );
+        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 120);
+        c.on_ack(1, key(0, 1), TaskSnapshot::default(), 121);
+        assert_eq!(
+            ended(&c.on_stored(1, true, 130)),
+            None,
+            "1 is not the final one"
+        );
+        assert_eq!(
+            triggered(&c.on_tick(131)),
+            [2],
+            "the final one, before the interval"
+        );
+        c.on_ack(2, key(0, 0), TaskSnapshot::default(), 140);
+        let d = c.on_ack(2, key(0, 1), TaskSnapshot::default(), 141);
+        assert_eq!(
+            ended(&d),
+            None,
+            "acknowledged, not yet stored and committed"
+        );
+        assert_eq!(ended(&c.on_stored(2, true, 150)), Some(Some(2)));
+        assert!(c.input_released());
+        assert!(
+            triggered(&c.on_tick(10_000)).is_empty(),
+            "no checkpoint after the end"
+        );
+        assert!(
+            !c.request_now(),
+            "a savepoint is refused once the sources end"
+        );
+        assert!(c.on_input_ended().is_empty(), "once");
+    }
+
+    #[test]
+    fn a_failed_final_checkpoint_is_taken_again_and_after_three_the_sources_end_without_one() {
+        let mut c = CheckpointCoordinator::new(settings(), 1, 1);
+        c.on_input_ended();
+        assert_eq!(triggered(&c.on_tick(0)), [1], "no interval to wait for");
+        assert_eq!(ended(&c.on_decline(1, "no room".into(), 5)), None);
+        assert!(
+            triggered(&c.on_tick(50)).is_empty(),
+            "a pause before the next attempt"
+        );
+        assert_eq!(triggered(&c.on_tick(105)), [2]);
+        c.on_ack(2, key(0, 0), TaskSnapshot::default(), 110);
+        assert_eq!(
+            ended(&c.on_stored(2, false, 120)),
+            None,
+            "storing it failed"
+        );
+        assert_eq!(triggered(&c.on_tick(220)), [3]);
+        let d = c.on_tick(1_220);
+        assert!(matches!(&d[0], Decision::Abort { id: 3, .. }), "timed out");
+        assert_eq!(ended(&d), Some(None), "three attempts failed");
+        assert!(c.input_released());
+        assert!(triggered(&c.on_tick(5_000)).is_empty());
+    }
+
+    #[test]
+    fn the_sources_end_at_once_when_no_checkpoint_can_complete_any_more() {
+        let mut c = CheckpointCoordinator::new(settings(), 2, 1);
+        c.on_tick(100);
+        c.on_task_finished(110);
+        assert_eq!(ended(&c.on_input_ended()), Some(None));
+        let mut waiting = CheckpointCoordinator::new(settings(), 2, 1);
+        waiting.on_input_ended();
+        waiting.on_tick(0);
+        let d = waiting.on_task_finished(10);
+        assert!(matches!(&d[0], Decision::Abort { id: 1, .. }));
+        assert_eq!(
+            ended(&d),
+            Some(None),
+            "a finished task acknowledges nothing"
+        );
     }
 }

@@ -32,6 +32,8 @@ pub(crate) type Counters = BTreeMap<String, u64>;
 pub(crate) struct DriverSetup {
     pub(crate) settings: CoordinatorSettings,
     pub(crate) tasks: usize,
+    /// Source tasks: each reports once when its input ended.
+    pub(crate) sources: usize,
     pub(crate) first_id: u64,
     pub(crate) job_id: String,
     pub(crate) max_parallelism: u16,
@@ -97,6 +99,9 @@ struct DriverLoop {
     coordinator: CheckpointCoordinator,
     started: Instant,
     tail: DriverTail,
+    sources: usize,
+    /// Sources that read all their input.
+    sources_ended: usize,
 }
 
 impl DriverLoop {
@@ -118,6 +123,8 @@ impl DriverLoop {
             uploader: setup.uploader,
             coordinator,
             started: Instant::now(),
+            sources: setup.sources,
+            sources_ended: 0,
             tail: DriverTail {
                 hub,
                 committers: setup.committers,
@@ -197,6 +204,14 @@ impl DriverLoop {
                 );
                 self.coordinator.on_decline(id, reason, now)
             }
+            TaskEvent::InputEnded { task } => {
+                tracing::debug!(node = task.node, subtask = task.subtask, "input ended");
+                self.sources_ended += 1;
+                if self.sources_ended < self.sources {
+                    return;
+                }
+                self.coordinator.on_input_ended()
+            }
             TaskEvent::Finished { task, snapshot } => {
                 tracing::debug!(node = task.node, subtask = task.subtask, "task finished");
                 self.tail
@@ -229,7 +244,21 @@ impl DriverLoop {
                 }
                 Decision::Complete { id, snapshots } => {
                     self.record_sync(id);
-                    self.complete(id, snapshots)
+                    if !self.complete(id, snapshots) {
+                        let now = self.now_ms();
+                        let more = self.coordinator.on_stored(id, false, now);
+                        self.apply(more);
+                    }
+                }
+                Decision::EndInput { final_checkpoint } => {
+                    match final_checkpoint {
+                        Some(id) => tracing::debug!(checkpoint = id, "final checkpoint committed"),
+                        None => tracing::warn!(
+                            "the sources end without a final checkpoint; the output after the \
+                             last checkpoint is committed when the job ends"
+                        ),
+                    }
+                    self.tail.hub.release_input();
                 }
             }
         }
@@ -246,8 +275,8 @@ impl DriverLoop {
     }
 
     /// Every task acknowledged `id`: write the state files, then the
-    /// manifest in the background.
-    fn complete(&mut self, id: u64, snapshots: Vec<(TaskKey, TaskSnapshot)>) {
+    /// manifest in the background. False if it failed at once.
+    fn complete(&mut self, id: u64, snapshots: Vec<(TaskKey, TaskSnapshot)>) -> bool {
         if std::mem::take(&mut self.tail.chains_invalid) {
             self.stager.reset();
         }
@@ -257,7 +286,7 @@ impl DriverLoop {
                 self.tail.report.metrics.aborted += 1;
                 self.tail.book.failed(id, &e.to_string());
                 tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
-                return;
+                return false;
             }
         };
         let manifest = self.stager.manifest(id, staged.subtasks);
@@ -271,6 +300,7 @@ impl DriverLoop {
             Ok(()) => {
                 self.tail.awaiting.insert(id, staged.transactions);
                 self.tail.staged.insert(id, paths);
+                true
             }
             Err(e) => {
                 remove_files(&paths);
@@ -278,13 +308,17 @@ impl DriverLoop {
                 self.tail.report.metrics.aborted += 1;
                 self.tail.book.failed(id, &e.to_string());
                 tracing::warn!(checkpoint = id, "checkpoint aborted: {e}");
+                false
             }
         }
     }
 
     fn poll_uploads(&mut self) {
         while let Some(outcome) = self.uploader.try_outcome() {
-            self.tail.on_outcome(outcome);
+            let (id, ok) = self.tail.on_outcome(outcome);
+            let now = self.now_ms();
+            let decisions = self.coordinator.on_stored(id, ok, now);
+            self.apply(decisions);
         }
     }
 }
@@ -308,7 +342,9 @@ struct DriverTail {
 }
 
 impl DriverTail {
-    fn on_outcome(&mut self, outcome: CheckpointOutcome) {
+    /// Handles a stored (or failed) checkpoint; its id, and whether it is
+    /// stored and its sinks committed.
+    fn on_outcome(&mut self, outcome: CheckpointOutcome) -> (u64, bool) {
         let id = outcome.checkpoint_id();
         let transactions = self.awaiting.remove(&id).unwrap_or_default();
         if let Some(files) = self.staged.remove(&id) {
@@ -331,10 +367,16 @@ impl DriverTail {
                 // Older checkpoints still uploading are subsumed by this one.
                 self.awaiting.retain(|k, _| *k > id);
                 match commit_all(&self.committers, &transactions) {
-                    Ok(()) => self.hub.set_completed(id),
+                    Ok(()) => {
+                        self.hub.set_completed(id);
+                        (id, true)
+                    }
                     // The sinks keep the transactions and offer them again
                     // with the next checkpoint; recovery commits them too.
-                    Err(e) => tracing::warn!(checkpoint = id, "committing the sinks failed: {e}"),
+                    Err(e) => {
+                        tracing::warn!(checkpoint = id, "committing the sinks failed: {e}");
+                        (id, false)
+                    }
                 }
             }
             CheckpointOutcome::Failed { error, .. } => {
@@ -343,6 +385,7 @@ impl DriverTail {
                 self.report.metrics.aborted += 1;
                 self.book.failed(id, &error.to_string());
                 tracing::warn!(checkpoint = id, "storing the checkpoint failed: {error}");
+                (id, false)
             }
         }
     }

@@ -3,7 +3,7 @@
 //! driver through one bounded queue. Nothing here blocks a core.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use super::snapshot::{TaskKey, TaskSnapshot};
@@ -28,6 +28,9 @@ pub(crate) enum TaskEvent {
         task: TaskKey,
         reason: String,
     },
+    /// A source read all its input and waits, injecting barriers, until
+    /// the final checkpoint lets it end ([`CheckpointHub::input_released`]).
+    InputEnded { task: TaskKey },
     /// The task's input ended; `snapshot` holds its final transactions.
     Finished {
         task: TaskKey,
@@ -42,19 +45,45 @@ pub(crate) struct CheckpointHub {
     triggered: AtomicU64,
     /// The newest checkpoint whose sink transactions are committed.
     completed: AtomicU64,
+    /// Sources wait for a final checkpoint when their input ends.
+    final_checkpoint: bool,
+    /// The final checkpoint is committed (or could not be taken): sources
+    /// that read all their input may end.
+    released: AtomicBool,
     events: SyncSender<TaskEvent>,
 }
 
 impl CheckpointHub {
-    /// A hub whose queue holds `events_max` events, and its receiving end.
-    pub(crate) fn new(events_max: usize, completed: u64) -> (Arc<Self>, Receiver<TaskEvent>) {
+    /// A hub whose queue holds `events_max` events, and its receiving end;
+    /// with `final_checkpoint`, sources wait for the final checkpoint.
+    pub(crate) fn new(
+        events_max: usize,
+        completed: u64,
+        final_checkpoint: bool,
+    ) -> (Arc<Self>, Receiver<TaskEvent>) {
         let (events, rx) = sync_channel(events_max.max(1));
         let hub = Arc::new(Self {
             triggered: AtomicU64::new(0),
             completed: AtomicU64::new(completed),
+            final_checkpoint,
+            released: AtomicBool::new(false),
             events,
         });
         (hub, rx)
+    }
+
+    /// True when a source whose input ended waits for the final checkpoint.
+    pub(crate) fn waits_for_final_checkpoint(&self) -> bool {
+        self.final_checkpoint
+    }
+
+    /// True once sources that read all their input may end.
+    pub(crate) fn input_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn release_input(&self) {
+        self.released.store(true, Ordering::Release);
     }
 
     /// The newest checkpoint to inject (sources poll this once per batch).

@@ -17,6 +17,7 @@ mod aligner;
 mod barrier;
 mod coordinator;
 mod driver;
+mod end_of_input;
 mod hub;
 mod incremental;
 mod location;

@@ -41,6 +41,9 @@ pub enum CheckpointCommand {
         /// The checkpoint.
         id: u64,
     },
+    /// The final checkpoint is committed (or could not be taken): sources
+    /// that read all their input may end.
+    EndInput,
 }
 
 /// What this process tells the coordinator.
@@ -61,6 +64,9 @@ pub enum CheckpointReport {
         /// Why, as a sentence.
         reason: String,
     },
+    /// Every source of this process read all its input and waits for the
+    /// final checkpoint ([`CheckpointCommand::EndInput`]).
+    InputEnded,
 }
 
 /// How one process of a cluster job takes part in its checkpoints.
@@ -84,6 +90,9 @@ pub struct PlacedCheckpoints {
     /// of input, for the caller to commit once every process's share
     /// succeeded; `None` commits them when this share ends.
     pub final_commit: Option<FinalCommitSlot>,
+    /// Sources that read all their input wait for the final checkpoint
+    /// (`checkpoint.final_checkpoint`).
+    pub final_checkpoint: bool,
 }
 
 /// The transactions a share's sinks pre-committed at the end of input:
@@ -150,6 +159,8 @@ pub(crate) struct AgentSetup {
     pub(crate) committers: std::collections::HashMap<usize, Arc<dyn Committer>>,
     /// Tasks of this process: each acknowledges every checkpoint.
     pub(crate) tasks: usize,
+    /// Source tasks of this process: each reports when its input ended.
+    pub(crate) sources: usize,
 }
 
 impl PlacedAgent {
@@ -182,6 +193,8 @@ struct AgentLoop {
     /// Transactions of acknowledged checkpoints, committed on completion.
     pending: BTreeMap<u64, Vec<SinkTransaction>>,
     finals: Vec<SinkTransaction>,
+    /// Sources of this process that read all their input.
+    sources_ended: usize,
 }
 
 impl AgentLoop {
@@ -191,6 +204,7 @@ impl AgentLoop {
             acks: BTreeMap::new(),
             pending: BTreeMap::new(),
             finals: Vec::new(),
+            sources_ended: 0,
         }
     }
 
@@ -230,6 +244,7 @@ impl AgentLoop {
                     Err(e) => tracing::warn!(checkpoint = id, "committing the sinks failed: {e}"),
                 }
             }
+            CheckpointCommand::EndInput => self.setup.hub.release_input(),
         }
     }
 
@@ -250,6 +265,12 @@ impl AgentLoop {
             TaskEvent::Decline { id, reason, .. } => {
                 self.acks.remove(&id);
                 (self.setup.reports)(CheckpointReport::Declined { id, reason });
+            }
+            TaskEvent::InputEnded { .. } => {
+                self.sources_ended += 1;
+                if self.sources_ended == self.setup.sources {
+                    (self.setup.reports)(CheckpointReport::InputEnded);
+                }
             }
             TaskEvent::Finished { snapshot, .. } => {
                 self.finals.extend(snapshot.sink_transactions);
@@ -331,8 +352,9 @@ pub(crate) fn run_placed_with_checkpoints(
         .filter(|&n| graph.is_task_head(n))
         .count();
     let tasks = heads * cores;
+    let sources = graph.source_count() * cores;
     let completed = ckpt.restore.unwrap_or(0);
-    let (hub, events) = CheckpointHub::new(tasks * 4 + 8, completed);
+    let (hub, events) = CheckpointHub::new(tasks * 5 + 8, completed, ckpt.final_checkpoint);
     let staging_dir = super::location::staging_dir(
         &ckpt.run_dir,
         &format!("staging-{}-{}", ckpt.attempt, offset),
@@ -360,6 +382,7 @@ pub(crate) fn run_placed_with_checkpoints(
         storage,
         committers: committers.clone(),
         tasks,
+        sources,
     })?;
     settings.checkpoints = Some(hub.clone());
     settings.restore = restored.clone();

@@ -414,11 +414,12 @@ impl Attempt {
             .filter(|&n| graph.is_task_head(n))
             .count();
         let tasks = heads * settings.parallelism;
+        let sources = graph.source_count() * settings.parallelism;
         // Each task reports at most once per checkpoint in flight, plus once
-        // when it finishes.
-        let events_max = tasks * (config.concurrent_max as usize + 2);
+        // when its input ends and once when it finishes.
+        let events_max = tasks * (config.concurrent_max as usize + 3);
         let completed = restored.as_ref().map_or(0, |r| r.checkpoint_id);
-        let (hub, events) = CheckpointHub::new(events_max, completed);
+        let (hub, events) = CheckpointHub::new(events_max, completed, config.final_checkpoint);
         let base: HashMap<TaskKey, _> = restored
             .as_ref()
             .map(|r| r.counters.clone())
@@ -431,6 +432,7 @@ impl Attempt {
                 pause_min_ms: config.pause_min_ms,
             },
             tasks,
+            sources,
             first_id,
             job_id: graph.name.clone(),
             max_parallelism: settings.max_parallelism,

@@ -63,6 +63,8 @@ define_config! {
         restarts_max: u32 = 10, range 0..=1_000_000;
         /// Pause before each restart.
         restart_delay_ms: u64 = 200, range 0..=3_600_000;
+        /// When every source has read all its input, take one final checkpoint before the job ends, so the output since the last checkpoint is committed and recovered like any other (Flink's checkpoints after tasks finish); `false` keeps that output in memory until the job ends.
+        final_checkpoint: bool = true;
         /// Heap tables of keyed functions note which keys change, so the synchronous part captures only those; `false` captures whole tables (for comparison).
         capture_changes: bool = true;
     }
@@ -137,6 +139,7 @@ mod tests {
                 "checkpoint.retained",
                 "checkpoint.restarts_max",
                 "checkpoint.restart_delay_ms",
+                "checkpoint.final_checkpoint",
                 "checkpoint.capture_changes",
                 "metrics.latency",
             ]

@@ -412,6 +412,11 @@ async fn run_core(
             }
         }
         if let Some(e) = failed {
+            // Sources waiting for the final checkpoint on other cores, which
+            // no failed channel may reach, end now: it will never come.
+            if let Some(hub) = &settings.checkpoints {
+                hub.release_input();
+            }
             return Poll::Ready(Err(e));
         }
         if all_done {

@@ -264,6 +264,11 @@ impl Graph {
         }
     }
 
+    /// Source nodes; each runs one task per core.
+    pub(crate) fn source_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.source.is_some()).count()
+    }
+
     /// Nodes that start a task: sources and nodes fed by channels.
     pub(crate) fn is_task_head(&self, n: NodeId) -> bool {
         match self.nodes.get(n) {

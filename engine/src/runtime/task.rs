@@ -13,7 +13,7 @@ use super::message::Rec;
 use super::output::{BoxOutput, TaskCx};
 use super::port::{InputPort, PortEvent};
 use super::task_checkpoint::TaskCheckpointing;
-use crate::checkpoint::{CheckpointBarrier, SplitOffset, TaskSnapshot};
+use crate::checkpoint::{CheckpointBarrier, SplitOffset, TaskEvent, TaskSnapshot};
 use crate::error::{Result, SpateError};
 use crate::sources::{Source, SourceCollector, SourcePoll};
 use crate::time::{Clock, WATERMARK_MAX, WATERMARK_MIN};
@@ -25,6 +25,10 @@ pub(crate) struct FlushPolicy {
     pub(crate) buffer_timeout_ms: u64,
     pub(crate) flush_on_idle: bool,
 }
+
+/// How often a source whose input ended looks for a checkpoint to inject
+/// or for the end of the final one.
+const FINAL_CHECKPOINT_POLL_MS: u64 = 1;
 
 /// The fewest messages an input task delivers per turn before it yields
 /// (see `InputTask::run_loop`).
@@ -189,6 +193,7 @@ impl<S: Source> SourceTask<S> {
         self.cx.created_ns = self.cx.clock.mono_ns();
         if self.cx.drains_on_end() {
             self.out.watermark(&mut self.cx, WATERMARK_MAX);
+            self.await_final_checkpoint().await?;
         }
         self.out.end(&mut self.cx);
         take_failure(&mut self.cx)?;
@@ -198,6 +203,38 @@ impl<S: Source> SourceTask<S> {
             Some(ck) => ck.finish(),
             None => Ok(()),
         }
+    }
+
+    /// With checkpoints on, a source that read all its input stays until
+    /// the final checkpoint is committed. It keeps injecting barriers, so
+    /// checkpoints go on while other sources still read, and what its
+    /// records caused downstream (windows fired by the final watermark
+    /// included) is in that checkpoint rather than only in memory.
+    async fn await_final_checkpoint(&mut self) -> Result<()> {
+        let Some(ck) = self.checkpointing.as_ref() else {
+            return Ok(());
+        };
+        if !ck.hub.waits_for_final_checkpoint() {
+            return Ok(());
+        }
+        let (hub, task) = (ck.hub.clone(), ck.key);
+        self.out.batch_end(&mut self.cx);
+        self.flushers.flush_all();
+        self.flushers.drain().await?;
+        take_failure(&mut self.cx)?;
+        hub.report(TaskEvent::InputEnded { task })?;
+        while !hub.input_released() && self.cx.drains_on_end() {
+            self.inject_barrier()?;
+            self.notify_completed();
+            if tick_due(&mut self.cx) {
+                self.out.tick(&mut self.cx);
+            }
+            take_failure(&mut self.cx)?;
+            self.flushers.on_idle().await?;
+            glommio::timer::sleep(Duration::from_millis(FINAL_CHECKPOINT_POLL_MS)).await;
+        }
+        self.notify_completed();
+        Ok(())
     }
 
     /// Starts the newest triggered checkpoint: the source's position and
