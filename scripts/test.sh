@@ -29,6 +29,14 @@ if "$SPATE_BIN" cluster --help >/dev/null 2>&1; then export SPATE_DEPLOY_LOCAL=1
 SPATE_BIN="$SPATE_BIN" scripts/validate-deploy.sh
 
 echo "== tests"
+# The RocksDB EIO test mounts a FUSE file system written with fusepy.
+if ! /usr/bin/python3 -c 'import fusepy' 2>/dev/null && ! /usr/bin/python3 -c 'import fuse' 2>/dev/null; then
+  echo "installing python3-fusepy (the failing disk of the RocksDB EIO test) with apt-get"
+  { apt-get update -qq && apt-get install -y -qq python3-fusepy >/dev/null; } || {
+    echo "error: could not install python3-fusepy; install it (as root) and rerun" >&2
+    exit 1
+  }
+fi
 # The S3 checkpoint-storage tests talk to a local moto server.
 source scripts/s3-test-server.sh
 trap s3_test_server_stop EXIT

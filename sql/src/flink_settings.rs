@@ -47,6 +47,7 @@ pub(crate) fn engine_settings(key: &str, value: &str) -> Result<Vec<String>, Str
                 other => Err(format!("'{key}' is 'true' or 'false', not '{other}'")),
             }
         }
+        "state.backend.rocksdb.localdir" => Ok(vec![format!("state.rocksdb_local_dir={value}")]),
         // Flink 1.x's name; Flink 2 always checkpoints after tasks finish.
         "execution.checkpointing.checkpoints-after-tasks-finish.enabled"
         | "execution.checkpointing.checkpoints-after-tasks-finish" => {
@@ -100,6 +101,10 @@ mod tests {
                 "false"
             ),
             Ok(vec!["checkpoint.final_checkpoint=false".to_string()])
+        );
+        assert_eq!(
+            engine_settings("state.backend.rocksdb.localdir", "/mnt/ssd"),
+            Ok(vec!["state.rocksdb_local_dir=/mnt/ssd".to_string()])
         );
         assert_eq!(engine_settings("pipeline.name", "x"), Ok(vec![]));
         let e = engine_settings("execution.checkpointing.incremental", "false").unwrap_err();

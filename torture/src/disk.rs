@@ -139,7 +139,7 @@ impl Drop for CheckpointDisk {
     }
 }
 
-fn umount(dir: &Path) -> Result<()> {
+pub(crate) fn umount(dir: &Path) -> Result<()> {
     let out = Command::new("umount")
         .arg("--lazy")
         .arg(dir)

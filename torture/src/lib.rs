@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod corrupt;
 pub mod disk;
 pub mod error;
+pub mod faultfs;
 pub mod oracle;
 pub mod overload;
 pub mod proxy;

@@ -19,6 +19,7 @@ use crate::cluster::{
 };
 use crate::disk::CheckpointDisk;
 use crate::error::{Result, TortureError, io};
+use crate::faultfs::FaultFs;
 use crate::oracle::OracleArgs;
 use crate::proxy::{FaultProxy, ProxyStats};
 use crate::rng::Rng;
@@ -54,7 +55,8 @@ pub enum SuiteKind {
     /// `SIGSTOP` of a random worker for longer than the heartbeat timeout,
     /// then `SIGCONT`.
     Stop,
-    /// The checkpoint disk (a size-capped tmpfs) full, or read-only, for a
+    /// RocksDB's disk failing with `EIO`, or the checkpoint disk (a
+    /// size-capped tmpfs) full, or read-only, for a
     /// while; sometimes a worker is killed meanwhile, so the job restores
     /// from the disk while it cannot take checkpoints.
     Disk,
@@ -166,6 +168,9 @@ pub enum FaultKind {
     DiskFull,
     /// The checkpoint disk read-only (`EROFS`) for a while.
     DiskReadOnly,
+    /// RocksDB's own disk failing every write and fsync with `EIO` for a
+    /// while (a FUSE file system under `state.rocksdb_local_dir`).
+    RocksDbEio,
     /// A data link cut mid-stream.
     LinkCut,
     /// One byte of a data link flipped.
@@ -186,6 +191,7 @@ impl FaultKind {
             self,
             FaultKind::DiskFull
                 | FaultKind::DiskReadOnly
+                | FaultKind::RocksDbEio
                 | FaultKind::LinkStall
                 | FaultKind::LinksDelayed
                 | FaultKind::LinksThrottled
@@ -202,6 +208,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Pause => "SIGSTOP past the heartbeat timeout, then SIGCONT",
             FaultKind::DiskFull => "checkpoint disk full",
             FaultKind::DiskReadOnly => "checkpoint disk read-only",
+            FaultKind::RocksDbEio => "RocksDB's disk failing writes and fsyncs with EIO",
             FaultKind::LinkCut => "link cut mid-stream",
             FaultKind::LinkCorrupt => "a byte of a link flipped",
             FaultKind::LinkHalfClose => "link closed in one direction",
@@ -240,7 +247,10 @@ impl fmt::Display for Fault {
             .map(|m| format!("{} (pid {})", m.name, m.pid))
             .collect();
         write!(f, "[{:>9.3} s] {}", self.at_ms as f64 / 1000.0, self.kind)?;
-        let disk = matches!(self.kind, FaultKind::DiskFull | FaultKind::DiskReadOnly);
+        let disk = matches!(
+            self.kind,
+            FaultKind::DiskFull | FaultKind::DiskReadOnly | FaultKind::RocksDbEio
+        );
         if let Some(link) = &self.link {
             write!(f, ": {link}")?;
             if self.duration_ms > 0 {
@@ -375,6 +385,7 @@ pub fn run_suite(cfg: &SuiteConfig, log: &mut dyn FnMut(&str)) -> Result<SuiteOu
         pending: None,
         stopped: Vec::new(),
         disk: None,
+        rocks_disk: None,
         heal_at: None,
         proxy: proxy.as_ref(),
     };
@@ -450,6 +461,8 @@ struct Run<'a> {
     stopped: Vec<(Member, Instant)>,
     /// The round's checkpoint disk (disk suite).
     disk: Option<CheckpointDisk>,
+    /// The round's RocksDB disk (disk suite).
+    rocks_disk: Option<FaultFs>,
     /// When the current disk or network fault ends.
     heal_at: Option<Instant>,
     /// The fault proxy on the data links (network suite).
@@ -474,7 +487,16 @@ impl Run<'_> {
             output: dir.join("output"),
         };
         let checkpoints = dir.join("checkpoints");
-        let mut settings = cfg.job_settings.clone();
+        let mut settings = Vec::new();
+        if cfg.kind == SuiteKind::Disk {
+            // Keyed state in RocksDB on a disk that can fail; the user's
+            // settings come after, so they may choose otherwise.
+            let rocks = FaultFs::mount(&dir.join("rocks-disk"))?;
+            settings.push("state.backend=rocksdb".to_string());
+            settings.push(format!("state.rocksdb_local_dir={}", rocks.dir().display()));
+            self.rocks_disk = Some(rocks);
+        }
+        settings.extend(cfg.job_settings.iter().cloned());
         settings.extend([
             format!("checkpoint.interval_ms={}", cfg.checkpoint_interval_ms),
             format!("checkpoint.dir={}", checkpoints.display()),
@@ -535,6 +557,7 @@ impl Run<'_> {
         if let Some(disk) = self.disk.take() {
             disk.unmount()?;
         }
+        self.rocks_disk = None;
         let tail = std::fs::read_to_string(&submit_log).unwrap_or_default();
         let tail: String = tail
             .lines()
@@ -628,6 +651,9 @@ impl Run<'_> {
             if let Some(disk) = self.disk.as_mut() {
                 disk.heal()?;
             }
+            if let Some(rocks) = self.rocks_disk.as_ref() {
+                rocks.set_failing(false)?;
+            }
             if let Some(p) = self.proxy {
                 p.unstall_all();
                 p.set_delay_ms(0);
@@ -637,18 +663,26 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Fills the checkpoint disk or makes it read-only for 1–3 s; half the
-    /// time also kills a worker meanwhile.
+    /// Fills the checkpoint disk, makes it read-only, or makes RocksDB's
+    /// disk fail with `EIO`, for 1–3 s; half the time also kills a worker
+    /// meanwhile.
     fn inject_disk(&mut self, checkpoints: &Path) -> Result<Option<Fault>> {
-        let Some(disk) = self.disk.as_mut() else {
+        let (Some(disk), Some(rocks)) = (self.disk.as_mut(), self.rocks_disk.as_ref()) else {
             return Ok(None);
         };
-        let kind = if self.rng.chance(50) {
-            disk.fill()?;
-            FaultKind::DiskFull
-        } else {
-            disk.make_read_only()?;
-            FaultKind::DiskReadOnly
+        let kind = match self.rng.below(3) {
+            0 => {
+                disk.fill()?;
+                FaultKind::DiskFull
+            }
+            1 => {
+                disk.make_read_only()?;
+                FaultKind::DiskReadOnly
+            }
+            _ => {
+                rocks.set_failing(true)?;
+                FaultKind::RocksDbEio
+            }
         };
         let at_ms = self.start.elapsed().as_millis() as u64;
         let duration_ms = self.rng.between(1_000, 3_000);

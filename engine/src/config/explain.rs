@@ -31,16 +31,26 @@ impl LoadedConfig {
     /// [`explain`](Self::explain) as an aligned text table with a `KEY VALUE SOURCE` header.
     pub fn explain_table(&self) -> String {
         const HEADER: [&str; 3] = ["KEY", "VALUE", "SOURCE"];
-        let rows = self.explain();
-        let width = |column: fn(&ExplainRow) -> &str, header: &str| {
+        let rows: Vec<[String; 3]> = self
+            .explain()
+            .into_iter()
+            .map(|row| {
+                // An empty value (a path left to its default) shows as `""`.
+                let value = match row.value.as_str() {
+                    "" => "\"\"".to_string(),
+                    _ => row.value,
+                };
+                [row.key.to_string(), value, row.source]
+            })
+            .collect();
+        let width = |column: usize| {
             rows.iter()
-                .map(|row| column(row).chars().count())
-                .chain([header.len()])
+                .map(|row| row[column].chars().count())
+                .chain([HEADER[column].len()])
                 .max()
                 .unwrap_or(0)
         };
-        let key_width = width(|row| row.key, HEADER[0]);
-        let value_width = width(|row| &row.value, HEADER[1]);
+        let (key_width, value_width) = (width(0), width(1));
         let mut table = String::new();
         let mut line = |key: &str, value: &str, source: &str| {
             let text = format!("{key:<key_width$}  {value:<value_width$}  {source}");
@@ -48,8 +58,8 @@ impl LoadedConfig {
             table.push('\n');
         };
         line(HEADER[0], HEADER[1], HEADER[2]);
-        for row in &rows {
-            line(row.key, &row.value, &row.source);
+        for [key, value, source] in &rows {
+            line(key, value, source);
         }
         table
     }

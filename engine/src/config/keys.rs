@@ -41,6 +41,8 @@ define_config! {
         rocksdb_write_buffer_mib: u32 = 64, range 4..=65_536;
         /// RocksDB compaction: `level` (least space) or `universal` (smaller checkpoint uploads).
         rocksdb_compaction: RocksCompactionKind = RocksCompactionKind::Level;
+        /// Directory of RocksDB's working files (the live instances, not the checkpoints); empty = the system's temporary directory.
+        rocksdb_local_dir: PathBuf = PathBuf::new();
     }
 
     /// Fault tolerance via distributed snapshots.
@@ -130,6 +132,7 @@ mod tests {
                 "state.rocksdb_block_cache_mib",
                 "state.rocksdb_write_buffer_mib",
                 "state.rocksdb_compaction",
+                "state.rocksdb_local_dir",
                 "checkpoint.interval_ms",
                 "checkpoint.mode",
                 "checkpoint.timeout_ms",

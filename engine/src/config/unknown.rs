@@ -107,7 +107,8 @@ mod tests {
                 "state.backend",
                 "state.rocksdb_block_cache_mib",
                 "state.rocksdb_write_buffer_mib",
-                "state.rocksdb_compaction"
+                "state.rocksdb_compaction",
+                "state.rocksdb_local_dir"
             ]
         );
     }

@@ -51,8 +51,12 @@ impl RocksRun {
     fn from_config(config: &Config) -> Self {
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let local_dir = match &config.state.rocksdb_local_dir {
+            d if d.as_os_str().is_empty() => std::env::temp_dir(),
+            d => d.clone(),
+        };
         if run == 0 {
-            remove_dirs_of_dead_processes(&std::env::temp_dir(), ROCKS_DIR_PREFIX);
+            remove_dirs_of_dead_processes(&local_dir, ROCKS_DIR_PREFIX);
         }
         let mib = |m: u32| m as usize * 1024 * 1024;
         let write_buffer_bytes = mib(config.state.rocksdb_write_buffer_mib);
@@ -71,8 +75,7 @@ impl RocksRun {
                 },
                 ..Default::default()
             },
-            root: std::env::temp_dir()
-                .join(format!("{ROCKS_DIR_PREFIX}{}-{run}", std::process::id())),
+            root: local_dir.join(format!("{ROCKS_DIR_PREFIX}{}-{run}", std::process::id())),
         }
     }
 }
