@@ -842,7 +842,7 @@ impl Coordinator {
             }
             job.checkpoints = Some(JobCheckpoints {
                 coordinator: CheckpointCoordinator::new(settings, job.plan.len(), first)
-                    .started_at(self.now_ms),
+                    .started_at(self.now_ms, job.restored_from.is_some()),
                 plan,
                 parts: BTreeMap::new(),
                 triggered_ms: BTreeMap::new(),

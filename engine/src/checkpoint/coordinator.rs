@@ -73,8 +73,8 @@ pub struct CheckpointCoordinator {
     requested: bool,
     /// The final checkpoint once every source read all its input.
     end: EndOfInput,
-    /// When the job started: the first checkpoint is one interval later.
-    started_ms: u64,
+    /// When the first periodic checkpoint is due.
+    first_due_ms: u64,
 }
 
 impl CheckpointCoordinator {
@@ -91,14 +91,22 @@ impl CheckpointCoordinator {
             stopped: false,
             requested: false,
             end: EndOfInput::default(),
-            started_ms: 0,
+            first_due_ms: settings.interval_ms,
         }
     }
 
-    /// The job started at `now_ms` on the caller's clock: the first
-    /// checkpoint comes one interval later (the default start is 0).
-    pub fn started_at(mut self, now_ms: u64) -> Self {
-        self.started_ms = now_ms;
+    /// The job started at `now_ms` on the caller's clock (default 0). A
+    /// fresh job's first checkpoint comes one interval later: it has no
+    /// state worth storing at its first instant. A job that restored a
+    /// checkpoint (`restored`) takes one at once, as before: it bounds the
+    /// replay if the next failure comes soon, and it shows the recovery
+    /// complete.
+    pub fn started_at(mut self, now_ms: u64, restored: bool) -> Self {
+        self.first_due_ms = if restored {
+            now_ms
+        } else {
+            now_ms.saturating_add(self.settings.interval_ms)
+        };
         self
     }
 
@@ -182,8 +190,10 @@ impl CheckpointCoordinator {
         }
         // The first checkpoint, too, comes one interval after the start:
         // a job has no state worth storing at its first instant.
-        let since = self.last_trigger_ms.unwrap_or(self.started_ms);
-        let interval_ok = now_ms.saturating_sub(since) >= s.interval_ms;
+        let interval_ok = match self.last_trigger_ms {
+            Some(t) => now_ms.saturating_sub(t) >= s.interval_ms,
+            None => now_ms >= self.first_due_ms,
+        };
         let pause_ok = self
             .last_end_ms
             .is_none_or(|t| now_ms.saturating_sub(t) >= s.pause_min_ms);
@@ -361,6 +371,15 @@ mod tests {
             matches!(&done[..], [Decision::Complete { id: 1, snapshots }] if snapshots.len() == 2)
         );
         assert_eq!(triggered(&c.on_tick(280)), vec![2]);
+    }
+
+    #[test]
+    fn a_fresh_run_waits_one_interval_and_a_restored_one_checkpoints_at_once() {
+        let mut fresh = CheckpointCoordinator::new(settings(), 1, 1).started_at(1_000, false);
+        assert!(triggered(&fresh.on_tick(1_099)).is_empty());
+        assert_eq!(triggered(&fresh.on_tick(1_100)), vec![1]);
+        let mut restored = CheckpointCoordinator::new(settings(), 1, 8).started_at(1_000, true);
+        assert_eq!(triggered(&restored.on_tick(1_000)), vec![8]);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub(crate) struct DriverSetup {
     /// Source tasks: each reports once when its input ended.
     pub(crate) sources: usize,
     pub(crate) first_id: u64,
+    /// The run restored a checkpoint: its first checkpoint starts at once.
+    pub(crate) restored: bool,
     pub(crate) job_id: String,
     pub(crate) max_parallelism: u16,
     pub(crate) parallelism: usize,
@@ -106,7 +108,8 @@ struct DriverLoop {
 
 impl DriverLoop {
     fn new(setup: DriverSetup, hub: Arc<CheckpointHub>) -> Self {
-        let coordinator = CheckpointCoordinator::new(setup.settings, setup.tasks, setup.first_id);
+        let coordinator = CheckpointCoordinator::new(setup.settings, setup.tasks, setup.first_id)
+            .started_at(0, setup.restored);
         Self {
             savepoints: setup.savepoints,
             stager: Stager::new(

@@ -434,6 +434,7 @@ impl Attempt {
             tasks,
             sources,
             first_id,
+            restored: restored.is_some(),
             job_id: graph.name.clone(),
             max_parallelism: settings.max_parallelism,
             parallelism: settings.parallelism,
