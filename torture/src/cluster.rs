@@ -354,6 +354,18 @@ fn fd_count(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
 
+/// The settings of [`OracleArgs::short_run`](crate::OracleArgs::short_run)
+/// jobs: checkpoints every 250 ms to `checkpoints`, restarts enough for
+/// any single fault, and small io_uring buffers for a loaded machine.
+pub fn short_run_settings(checkpoints: &Path) -> Vec<String> {
+    vec![
+        "checkpoint.interval_ms=250".to_string(),
+        format!("checkpoint.dir={}", checkpoints.display()),
+        "checkpoint.restarts_max=100".to_string(),
+        "runtime.io_memory_kib=256".to_string(),
+    ]
+}
+
 /// The newest completed checkpoint under `dir` (any job and run): the
 /// highest id of a `chk-<id>.json` manifest.
 pub fn latest_checkpoint(dir: &Path) -> Option<u64> {

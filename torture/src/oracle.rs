@@ -56,6 +56,18 @@ pub struct OracleArgs {
 }
 
 impl OracleArgs {
+    /// The short job of the single-fault tests on a real cluster: 36 000
+    /// records over 600 keys at 6 000/s (about 6 s), 50 ms windows.
+    pub fn short_run(output: PathBuf) -> Self {
+        Self {
+            keys: 600,
+            records: 36_000,
+            rate: 6_000,
+            window_ms: 50,
+            output,
+        }
+    }
+
     /// The arguments as a job spec carries them.
     pub fn to_args(&self) -> Vec<String> {
         vec![

@@ -338,10 +338,9 @@ impl Sim {
                     self.at(next, SimEvent::Fault);
                     return;
                 }
-                let alive = self.alive_workers();
                 // Sometimes two at once, as the kill suite's bursts.
                 let count = if self.rng.chance(15) { 2 } else { 1 };
-                let mut victims = alive;
+                let mut victims = self.alive_workers();
                 for _ in 0..count.min(victims.len()) {
                     let i = self.rng.below(victims.len() as u64) as usize;
                     let conn = victims.swap_remove(i);

@@ -187,14 +187,17 @@ pub enum FaultKind {
 
 impl FaultKind {
     fn timed(self) -> bool {
+        self.is_disk()
+            || matches!(
+                self,
+                FaultKind::LinkStall | FaultKind::LinksDelayed | FaultKind::LinksThrottled
+            )
+    }
+
+    fn is_disk(self) -> bool {
         matches!(
             self,
-            FaultKind::DiskFull
-                | FaultKind::DiskReadOnly
-                | FaultKind::RocksDbEio
-                | FaultKind::LinkStall
-                | FaultKind::LinksDelayed
-                | FaultKind::LinksThrottled
+            FaultKind::DiskFull | FaultKind::DiskReadOnly | FaultKind::RocksDbEio
         )
     }
 }
@@ -247,10 +250,7 @@ impl fmt::Display for Fault {
             .map(|m| format!("{} (pid {})", m.name, m.pid))
             .collect();
         write!(f, "[{:>9.3} s] {}", self.at_ms as f64 / 1000.0, self.kind)?;
-        let disk = matches!(
-            self.kind,
-            FaultKind::DiskFull | FaultKind::DiskReadOnly | FaultKind::RocksDbEio
-        );
+        let disk = self.kind.is_disk();
         if let Some(link) = &self.link {
             write!(f, ": {link}")?;
             if self.duration_ms > 0 {

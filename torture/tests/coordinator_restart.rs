@@ -16,30 +16,19 @@ use spate_state::crash_point::{
     MANIFEST_BEFORE_RENAME,
 };
 use spate_torture::cluster::{
-    LocalCluster, Member, alive, find_spate_binary, latest_checkpoint, signal, still_alive_after,
-    wait_job,
+    LocalCluster, Member, alive, find_spate_binary, latest_checkpoint, short_run_settings, signal,
+    still_alive_after, wait_job,
 };
 use spate_torture::{OracleArgs, check};
 
 const WORKERS: u32 = 3;
 
 fn job(dir: &Path) -> OracleArgs {
-    OracleArgs {
-        keys: 600,
-        records: 36_000,
-        rate: 6_000,
-        window_ms: 50,
-        output: dir.join("output"),
-    }
+    OracleArgs::short_run(dir.join("output"))
 }
 
 fn submit(cluster: &LocalCluster, dir: &Path, job: &OracleArgs) -> (Child, PathBuf) {
-    let settings = [
-        "checkpoint.interval_ms=250".to_string(),
-        format!("checkpoint.dir={}", dir.join("checkpoints").display()),
-        "checkpoint.restarts_max=100".to_string(),
-        "runtime.io_memory_kib=256".to_string(),
-    ];
+    let settings = short_run_settings(&dir.join("checkpoints"));
     let log = dir.join("submit.log");
     let child = cluster
         .submit("oracle", WORKERS, &settings, &job.to_args(), &log)

@@ -22,7 +22,7 @@ use spate_state::crash_point::{
     CHECKPOINT_FSYNC_EIO, CRASH_ONCE_DIR_VAR, CRASH_POINTS_VAR, OBJECT_BEFORE_DIR_FSYNC,
     ROCKS_AFTER_HARD_LINK, SHARE_BEFORE_PUBLISH, SINK_BEFORE_COMMIT, SINK_FSYNC_EIO,
 };
-use spate_torture::cluster::{LocalCluster, find_spate_binary, wait_job};
+use spate_torture::cluster::{LocalCluster, find_spate_binary, short_run_settings, wait_job};
 use spate_torture::{OracleArgs, check};
 
 const WORKERS: u32 = 3;
@@ -55,20 +55,9 @@ fn fault_at(point: &str, at: u64, settings: &[&str]) -> Logged {
         &env,
     )
     .unwrap();
-    let job = OracleArgs {
-        keys: 600,
-        records: 36_000,
-        rate: 6_000,
-        window_ms: 50,
-        output: dir.join("output"),
-    };
+    let job = OracleArgs::short_run(dir.join("output"));
     let mut all: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
-    all.extend([
-        "checkpoint.interval_ms=250".to_string(),
-        format!("checkpoint.dir={}", dir.join("checkpoints").display()),
-        "checkpoint.restarts_max=100".to_string(),
-        "runtime.io_memory_kib=256".to_string(),
-    ]);
+    all.extend(short_run_settings(&dir.join("checkpoints")));
     let log = dir.join("submit.log");
     let mut child = cluster
         .submit("oracle", WORKERS, &all, &job.to_args(), &log)

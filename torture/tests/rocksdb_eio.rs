@@ -13,7 +13,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use spate_torture::cluster::{LocalCluster, find_spate_binary, latest_checkpoint, wait_job};
+use spate_torture::cluster::{
+    LocalCluster, find_spate_binary, latest_checkpoint, short_run_settings, wait_job,
+};
 use spate_torture::faultfs::FaultFs;
 use spate_torture::{OracleArgs, check};
 
@@ -36,22 +38,13 @@ fn rocksdb_meeting_eio_in_its_own_writes_and_syncs_is_replaced_and_nothing_is_lo
         &[],
     )
     .unwrap();
-    let job = OracleArgs {
-        keys: 600,
-        records: 36_000,
-        rate: 6_000,
-        window_ms: 50,
-        output: dir.join("output"),
-    };
+    let job = OracleArgs::short_run(dir.join("output"));
     let checkpoints = dir.join("checkpoints");
-    let settings = [
+    let mut settings = vec![
         "state.backend=rocksdb".to_string(),
         format!("state.rocksdb_local_dir={}", disk.dir().display()),
-        "checkpoint.interval_ms=250".to_string(),
-        format!("checkpoint.dir={}", checkpoints.display()),
-        "checkpoint.restarts_max=100".to_string(),
-        "runtime.io_memory_kib=256".to_string(),
     ];
+    settings.extend(short_run_settings(&checkpoints));
     let log = dir.join("submit.log");
     let mut child = cluster
         .submit("oracle", WORKERS, &settings, &job.to_args(), &log)

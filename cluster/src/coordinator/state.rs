@@ -1057,15 +1057,14 @@ impl Coordinator {
             line: format!("{reason} (pid {}, epoch {} fenced)", w.pid, w.epoch),
         });
         out.push(Action::Close { conn: w.conn });
-        let publishing = self.job.as_ref().is_some_and(|j| {
+        // Publishing output that only its memory held: no final checkpoint
+        // has it (with one, a restart from it publishes the output again).
+        let output_lost = self.job.as_ref().is_some_and(|j| {
             matches!(&j.phase, Phase::Committing { committed } if !committed.contains(&worker))
                 && j.plan.iter().any(|a| a.worker == worker)
+                && j.resume.final_checkpoint.is_none()
         });
-        let final_checkpoint = self
-            .job
-            .as_ref()
-            .is_some_and(|j| j.resume.final_checkpoint.is_some());
-        if publishing && !final_checkpoint {
+        if output_lost {
             // Its end-of-input output lived in its memory and is gone; the
             // others' is published already, so a restart would write it twice.
             self.fail_job(

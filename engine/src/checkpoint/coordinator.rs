@@ -188,8 +188,7 @@ impl CheckpointCoordinator {
         if s.interval_ms == 0 {
             return false;
         }
-        // The first checkpoint, too, comes one interval after the start:
-        // a job has no state worth storing at its first instant.
+        // The first is due at `first_due_ms` (see `started_at`).
         let interval_ok = match self.last_trigger_ms {
             Some(t) => now_ms.saturating_sub(t) >= s.interval_ms,
             None => now_ms >= self.first_due_ms,
