@@ -253,8 +253,15 @@ fn a_checkpoint_restores_under_the_other_compaction_style() {
 fn a_rocksdb_checkpoint_restores_on_another_core_count_and_onto_the_heap() {
     let run = checkpoints_of_a_failed_run("rescale");
     let want = clean();
-    let three = restore(StateBackendKind::RocksDb, 3, &run, "to-three");
+    // The old instances a rescale reads go under `state.rocksdb_local_dir`
+    // with the new ones, and are gone when the run ends.
+    let local_dir = scratch("to-three-local");
+    let mut c = config(3, StateBackendKind::RocksDb, &scratch("to-three"));
+    c.state.rocksdb_local_dir = local_dir.clone();
+    let three = restore_with(&c, &run);
     assert_eq!(sink_checksum(&three), want, "RocksDB on 3 cores");
+    let left: Vec<_> = std::fs::read_dir(&local_dir).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left in the local dir: {left:?}");
     // Each of the 3 new instances overlaps at least one old instance, and
     // its key groups came over as table files, not entry by entry.
     let ingested = three.metrics.checkpoints.restore_ingested_files;

@@ -118,7 +118,7 @@ pub type FinalCommitSlot = Arc<std::sync::Mutex<Option<FinalCommit>>>;
 pub(crate) fn restore_placed(
     storage: Arc<dyn CheckpointStorage>,
     (id, savepoint_of): (u64, Option<(&crate::runtime::graph::Graph, u16)>),
-    parallelism: usize,
+    settings: &crate::runtime::settings::RunSettings,
     own: std::ops::Range<u32>,
     committers: &std::collections::HashMap<usize, Arc<dyn Committer>>,
 ) -> Result<RestoredPositions> {
@@ -130,13 +130,18 @@ pub(crate) fn restore_placed(
     }
     // Each old subtask's transactions are committed by one process, also
     // when the parallelism changed.
-    let fold = parallelism.max(1) as u32;
+    let fold = settings.parallelism.max(1) as u32;
     let mine = manifest
         .subtasks
         .iter()
         .filter(|s| own.contains(&(s.subtask % fold)));
     commit_all(committers, &transactions_of(id, mine)?)?;
-    let mut restored = RestoredPositions::from_manifest(manifest, storage, parallelism)?;
+    let mut restored = RestoredPositions::from_manifest(
+        manifest,
+        storage,
+        settings.parallelism,
+        &settings.rocks_local_dir,
+    )?;
     // Counters of other processes' subtasks are theirs to report.
     restored.counters.retain(|k, _| own.contains(&k.subtask));
     Ok(restored)
@@ -342,7 +347,7 @@ pub(crate) fn run_placed_with_checkpoints(
         Some(id) => Some(Arc::new(restore_placed(
             restore_storage,
             (id, savepoint_of),
-            settings.parallelism,
+            &settings,
             own,
             &committers,
         )?)),

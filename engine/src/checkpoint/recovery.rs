@@ -75,12 +75,7 @@ fn run_attempts(
         let mut restored = if restarts == 0 {
             None
         } else {
-            restore(
-                &storage,
-                &committers,
-                settings.parallelism,
-                totals.last_completed_id,
-            )?
+            restore(&storage, &committers, &settings, totals.last_completed_id)?
         };
         if restored.is_none()
             && let Some(savepoint) = &options.from_savepoint
@@ -182,7 +177,7 @@ pub(crate) fn committers_of(graph: &Graph) -> HashMap<usize, Arc<dyn Committer>>
 fn restore(
     storage: &Arc<dyn CheckpointStorage>,
     committers: &HashMap<usize, Arc<dyn Committer>>,
-    parallelism: usize,
+    settings: &RunSettings,
     completed: Option<u64>,
 ) -> Result<Option<RestoredPositions>> {
     let selection = newest_valid(storage)?;
@@ -218,7 +213,7 @@ fn restore(
         m.checkpoint_id,
         storage.location()
     );
-    take_over(m, storage.clone(), committers, parallelism).map(Some)
+    take_over(m, storage.clone(), committers, settings).map(Some)
 }
 
 /// Reads the newest valid checkpoint in the savepoint at `location`, checks
@@ -249,7 +244,7 @@ fn restore_savepoint(
         m.checkpoint_id,
         settings.parallelism
     );
-    take_over(m, storage, committers, settings.parallelism)
+    take_over(m, storage, committers, settings)
 }
 
 /// A newer checkpoint passed over, and why.
@@ -277,15 +272,15 @@ fn newest_valid(
 }
 
 /// Publishes the output checkpoint `m` covers (commits are idempotent)
-/// and reads what a run of `parallelism` subtasks restores from it.
+/// and reads what a run with `settings` restores from it.
 fn take_over(
     m: spate_state::checkpoint::Manifest,
     storage: Arc<dyn CheckpointStorage>,
     committers: &HashMap<usize, Arc<dyn Committer>>,
-    parallelism: usize,
+    settings: &RunSettings,
 ) -> Result<RestoredPositions> {
     commit_all(committers, &transactions_of(m.checkpoint_id, &m.subtasks)?)?;
-    RestoredPositions::from_manifest(m, storage, parallelism)
+    RestoredPositions::from_manifest(m, storage, settings.parallelism, &settings.rocks_local_dir)
 }
 
 /// Fails, saying what differs, when the state in `m` cannot belong to

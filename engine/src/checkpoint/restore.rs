@@ -53,11 +53,13 @@ pub(crate) enum SourceRestore<'a> {
 
 impl RestoredPositions {
     /// Reads what a run of `parallelism` subtasks restores from `m`; the
-    /// checkpoint may have been taken with another parallelism.
+    /// checkpoint may have been taken with another parallelism. Old RocksDB
+    /// instances a rescale reads are opened under `local_dir`.
     pub(crate) fn from_manifest(
         m: Manifest,
         storage: Arc<dyn CheckpointStorage>,
         parallelism: usize,
+        local_dir: &std::path::Path,
     ) -> Result<Self> {
         let (mut offsets, mut counters) = (HashMap::new(), HashMap::new());
         let mut old_parallelism: HashMap<usize, usize> = HashMap::new();
@@ -117,7 +119,7 @@ impl RestoredPositions {
             old_parallelism,
             parallelism,
             counters,
-            scratch: super::rocks_instance::ScratchInstances::new(),
+            scratch: super::rocks_instance::ScratchInstances::new(local_dir),
         })
     }
 

@@ -188,18 +188,15 @@ pub(crate) struct ScratchInstances {
 }
 
 impl ScratchInstances {
-    pub(crate) fn new() -> Self {
+    /// Scratch instances under `local_dir` (`state.rocksdb_local_dir`).
+    pub(crate) fn new(local_dir: &std::path::Path) -> Self {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if n == 0 {
-            crate::runtime::settings::remove_dirs_of_dead_processes(
-                &std::env::temp_dir(),
-                SCRATCH_DIR_PREFIX,
-            );
+            crate::runtime::settings::remove_dirs_of_dead_processes(local_dir, SCRATCH_DIR_PREFIX);
         }
         Self {
-            root: std::env::temp_dir()
-                .join(format!("{SCRATCH_DIR_PREFIX}{}-{n}", std::process::id())),
+            root: local_dir.join(format!("{SCRATCH_DIR_PREFIX}{}-{n}", std::process::id())),
             open: Mutex::new(HashMap::new()),
             ingested_files: std::sync::atomic::AtomicU64::new(0),
         }
@@ -267,5 +264,27 @@ impl Drop for ScratchInstances {
             open.clear();
         }
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_instances_open_under_the_local_dir_and_leave_nothing() {
+        let local =
+            std::env::temp_dir().join(format!("spate-scratch-local-{}", std::process::id()));
+        std::fs::create_dir_all(&local).unwrap();
+        let scratch = ScratchInstances::new(&local);
+        assert!(
+            scratch.root.starts_with(&local),
+            "{}",
+            scratch.root.display()
+        );
+        std::fs::create_dir_all(scratch.root.join("old-0")).unwrap();
+        drop(scratch);
+        assert_eq!(std::fs::read_dir(&local).unwrap().count(), 0);
+        std::fs::remove_dir_all(&local).unwrap();
     }
 }

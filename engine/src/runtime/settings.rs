@@ -29,6 +29,10 @@ pub(crate) struct RunSettings {
     pub(crate) restore: Option<std::sync::Arc<crate::checkpoint::RestoredPositions>>,
     /// With `state.backend = rocksdb`: where keyed state goes.
     pub(crate) rocks: Option<RocksRun>,
+    /// Where RocksDB instances go (`state.rocksdb_local_dir`, else the
+    /// system temp dir): this run's own, and the old ones a rescaled
+    /// restore opens to read state out of.
+    pub(crate) rocks_local_dir: std::path::PathBuf,
     /// Whether heap tables note their changes when checkpoints run.
     pub(crate) capture_changes: bool,
     /// Set by the first source that stops ([`SourcePoll::Stopped`]): from
@@ -51,10 +55,7 @@ impl RocksRun {
     fn from_config(config: &Config) -> Self {
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let local_dir = match &config.state.rocksdb_local_dir {
-            d if d.as_os_str().is_empty() => std::env::temp_dir(),
-            d => d.clone(),
-        };
+        let local_dir = rocks_local_dir(config);
         if run == 0 {
             remove_dirs_of_dead_processes(&local_dir, ROCKS_DIR_PREFIX);
         }
@@ -77,6 +78,14 @@ impl RocksRun {
             },
             root: local_dir.join(format!("{ROCKS_DIR_PREFIX}{}-{run}", std::process::id())),
         }
+    }
+}
+
+/// `state.rocksdb_local_dir`, or the system temp dir when it is empty.
+fn rocks_local_dir(config: &Config) -> std::path::PathBuf {
+    match &config.state.rocksdb_local_dir {
+        d if d.as_os_str().is_empty() => std::env::temp_dir(),
+        d => d.clone(),
     }
 }
 
@@ -142,6 +151,7 @@ impl RunSettings {
             restore: None,
             rocks: (config.state.backend == crate::config::StateBackendKind::RocksDb)
                 .then(|| RocksRun::from_config(config)),
+            rocks_local_dir: rocks_local_dir(config),
             capture_changes: config.checkpoint.capture_changes,
             stopping: std::sync::Arc::default(),
         }
