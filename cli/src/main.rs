@@ -93,6 +93,10 @@ fn raise_open_files_limit() {
     }
 }
 
+/// See `tikv-jemallocator` in Cargo.toml for why not the system allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Long-running processes log what they do; commands only warn.
