@@ -30,6 +30,9 @@ pub struct TableDef {
     /// `PRIMARY KEY (...) NOT ENFORCED`: its columns' indices, declared
     /// and not checked (as in Flink); empty when none is declared.
     pub primary_key: Vec<usize>,
+    /// `PARTITIONED BY (...)`: its columns' indices, in order; a
+    /// filesystem table writes each partition to its own directory.
+    pub partition_keys: Vec<usize>,
 }
 
 impl TableDef {

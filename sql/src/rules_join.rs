@@ -150,6 +150,7 @@ mod tests {
                 options: Default::default(),
                 temporary: false,
                 primary_key: Vec::new(),
+                partition_keys: Vec::new(),
             }),
         }
     }

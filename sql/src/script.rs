@@ -26,6 +26,8 @@ pub struct TableExtras {
     pub watermark: Option<(Ident, Expr)>,
     /// `WITH ('key' = 'value', ...)`, in order, with the key's position.
     pub options: Vec<(String, String, Pos)>,
+    /// `PARTITIONED BY (column, ...)`, in order.
+    pub partition_keys: Vec<Ident>,
 }
 
 /// `name AS expr` in a column list.
@@ -556,6 +558,15 @@ fn split_create_table(
             kept_entries += 1;
         }
     }
+    // `PARTITIONED BY (col, ...)` after the column list (Flink's order).
+    let mut close = close;
+    if is_word(tokens.get(close + 1), "PARTITIONED") {
+        let pclose = partition_keys(&tokens, close + 1, errors, &mut extras.partition_keys)?;
+        for k in keep.iter_mut().take(pclose + 1).skip(close + 1) {
+            *k = false;
+        }
+        close = pclose;
+    }
     // `WITH ( 'k' = 'v', ... )` after the column list.
     if is_keyword(tokens.get(close + 1), Keyword::WITH) {
         let wopen = close + 2;
@@ -624,6 +635,40 @@ fn split_create_table(
         .filter_map(|(t, k)| k.then_some(t))
         .collect();
     Ok((kept, extras))
+}
+
+/// Reads `PARTITIONED BY (a, b, ...)` starting at `at` (the word
+/// PARTITIONED) into `keys`; returns the index of its closing `)`.
+fn partition_keys(
+    tokens: &[TokenWithSpan],
+    at: usize,
+    errors: &Errors<'_>,
+    keys: &mut Vec<Ident>,
+) -> Result<usize> {
+    let here = |i: usize| tokens.get(i).or(tokens.last()).map(pos).unwrap_or_default();
+    if !is_keyword(tokens.get(at + 1), Keyword::BY) {
+        return Err(errors.syntax(here(at + 1), "expected BY after PARTITIONED"));
+    }
+    if tokens.get(at + 2).map(|t| &t.token) != Some(&Token::LParen) {
+        return Err(errors.syntax(here(at + 2), "expected `(` after PARTITIONED BY"));
+    }
+    let mut i = at + 3;
+    loop {
+        match tokens.get(i).map(|t| (&t.token, t.span)) {
+            Some((Token::Word(w), span)) => keys.push(Ident::with_span(span, w.value.clone())),
+            _ => return Err(errors.syntax(here(i), "expected a partition column name")),
+        }
+        match tokens.get(i + 1).map(|t| &t.token) {
+            Some(Token::Comma) => i += 2,
+            Some(Token::RParen) => return Ok(i + 1),
+            _ => {
+                return Err(errors.syntax(
+                    here(i + 1),
+                    "expected `,` or `)` after a partition column; PARTITIONED BY lists column names only",
+                ));
+            }
+        }
+    }
 }
 
 /// Parses an expression made of exactly `tokens`; `before` is the token

@@ -341,6 +341,7 @@ impl Session {
             }
         }
         let primary_key = crate::primary_key::primary_key(ct, &schema, errors)?;
+        let partition_keys = partition_keys(&extras.partition_keys, &schema, &computed, errors)?;
         let name = ct.name.to_string();
         let table = TableDef {
             name: name.clone(),
@@ -350,6 +351,7 @@ impl Session {
             options,
             temporary: ct.temporary,
             primary_key,
+            partition_keys,
         };
         if !table.options.contains_key("connector") {
             return Err(errors.semantic(at, "expected WITH ('connector' = '...') on CREATE TABLE"));
@@ -661,6 +663,55 @@ impl Session {
     }
 }
 
+/// The columns `PARTITIONED BY` names: physical columns, each once, and
+/// not all of them (the files hold the others).
+fn partition_keys(
+    names: &[sqlparser::ast::Ident],
+    schema: &Schema,
+    computed: &[Option<crate::expr::ScalarExpr>],
+    errors: &Errors<'_>,
+) -> Result<Vec<usize>> {
+    let mut keys = Vec::new();
+    for n in names {
+        let at = crate::bind_expr::pos_ident(n);
+        let Some(i) = schema.index_of(&n.value) else {
+            return Err(errors.semantic(
+                at,
+                format!(
+                    "unknown column `{}` in PARTITIONED BY; expected one of: {}",
+                    n.value,
+                    schema.names()
+                ),
+            ));
+        };
+        if computed.get(i).is_some_and(Option::is_some) {
+            return Err(errors.semantic(
+                at,
+                format!(
+                    "`{}` is a computed column; PARTITIONED BY takes physical columns",
+                    n.value
+                ),
+            ));
+        }
+        if keys.contains(&i) {
+            return Err(errors.semantic(
+                at,
+                format!("`{}` is named twice in PARTITIONED BY", n.value),
+            ));
+        }
+        keys.push(i);
+    }
+    if let Some(first) = names.first()
+        && keys.len() == schema.len()
+    {
+        return Err(errors.semantic(
+            crate::bind_expr::pos_ident(first),
+            "every column is a partition column; the files must hold at least one",
+        ));
+    }
+    Ok(keys)
+}
+
 /// Plans `plan` onto `job` with `table`'s sink, named `name`.
 fn add_insert(
     planner: &JobPlanner<'_>,
@@ -675,7 +726,10 @@ fn add_insert(
         TableSink::Blackhole => {
             stream.sink_with_checksum_by(name, BlackholeSink, Row::checksum_share)
         }
-        TableSink::File(f) => stream.sink_with_checksum_by(name, f, Row::checksum_share),
+        TableSink::File(f) => {
+            f.input_of(&stream)
+                .sink_with_checksum_by(name, *f, Row::checksum_share)
+        }
     }
     Ok(())
 }

@@ -42,6 +42,13 @@ pub trait Sink<T>: 'static {
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+    /// The watermark reached `watermark`: no record older than it is to
+    /// come (`WATERMARK_MAX` once the input ended). A sink that closes
+    /// time-bound output, such as a partition of files, does it here.
+    fn on_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        let _ = watermark;
+        Ok(())
+    }
     /// Phase one, at checkpoint `checkpoint_id` (or
     /// [`FINAL_TRANSACTION`] when the input ended): makes everything
     /// written since the last call durable but not yet visible, as one
@@ -209,7 +216,11 @@ impl<T: 'static, S: Sink<T>> Output<T> for SinkOp<T, S> {
             cx.fail(e);
         }
     }
-    fn watermark(&mut self, _: &mut TaskCx, _: Timestamp) {}
+    fn watermark(&mut self, cx: &mut TaskCx, watermark: Timestamp) {
+        if let Err(e) = self.shared.sink.borrow_mut().on_watermark(watermark) {
+            cx.fail(e);
+        }
+    }
     fn idle(&mut self, _: &mut TaskCx, _: bool) {}
     fn batch_end(&mut self, cx: &mut TaskCx) {
         if self.since_batch > 0 {

@@ -23,6 +23,16 @@ const OPTIONS: &[&str] = &[
     "csv.ignore-first-line",
 ];
 
+/// Every option of a filesystem table: the reader's and the partitioned
+/// sink's (one table may be written and read).
+fn known_options() -> Vec<&'static str> {
+    OPTIONS
+        .iter()
+        .chain(super::partitions::OPTIONS)
+        .copied()
+        .collect()
+}
+
 /// The text formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -58,7 +68,8 @@ pub struct FileReader {
 impl FileReader {
     /// Resolves the options (the file is not opened yet).
     pub fn plan(table: &TableDef) -> Result<FilePlan, SqlError> {
-        check_known_options(table, OPTIONS, &[])?;
+        check_known_options(table, &known_options(), &[])?;
+        super::partitions::PartitionSpec::of(table)?;
         let Some(path) = table.option("path") else {
             return Err(connector_error(
                 table,
@@ -116,6 +127,13 @@ impl FileReader {
     /// Opens split `split`, reading the file.
     pub fn open(table: &TableDef, split: SplitInfo) -> spate::Result<Self> {
         let plan = Self::plan(table).map_err(|e| SpateError::invalid_job(e.to_string()))?;
+        if !table.partition_keys.is_empty() {
+            return Err(SpateError::invalid_job(format!(
+                "table `{}` is PARTITIONED BY some of its columns; reading a partitioned \
+                 filesystem table is not supported yet (Spate writes one)",
+                table.name
+            )));
+        }
         let text = std::fs::read_to_string(&plan.path).map_err(|source| SpateError::Io {
             op: "reading",
             path: plan.path.clone().into(),

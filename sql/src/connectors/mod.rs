@@ -5,11 +5,14 @@
 //! rowtime and tracks the watermark of the `WATERMARK FOR` expression.
 
 mod datagen;
+mod file_sink;
 mod filesystem;
 mod nexmark;
+mod partitions;
 mod sinks;
 mod table_source;
 
+pub use file_sink::FileSink;
 pub use sinks::{PrintSink, TableSink, sink_for};
 pub use table_source::TableSource;
 
