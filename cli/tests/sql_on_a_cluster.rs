@@ -132,17 +132,10 @@ fn the_shell_on_a_cluster_runs_each_insert_there_after_the_ddl_entered() {
     );
 }
 
-/// A group aggregate with Flink's checkpoint settings in the script: on a
-/// 3-worker cluster its checkpoints let it survive `kill -9` of a worker,
-/// and its summary equals a clean run's and one process's (an updating
-/// result's checksum is that of the rows it leaves).
-#[test]
-fn a_sql_group_aggregate_checkpoints_on_a_cluster_and_survives_kill_9_of_a_worker() {
-    use std::process::{Command, Stdio};
-    use std::time::Duration;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    // The coordinator's log says which checkpoint a restart restores.
+/// Starts a 3-worker cluster in `dir` whose coordinator logs which
+/// checkpoint a restart restores; returns its address.
+fn start_logged_cluster(dir: &Path) -> String {
+    let d = dir.to_str().unwrap();
     let start = [
         "cluster",
         "start",
@@ -154,37 +147,18 @@ fn a_sql_group_aggregate_checkpoints_on_a_cluster_and_survives_kill_9_of_a_worke
         "2000",
     ];
     ok(support::spate_with_log(&start, "info"));
-    let _cluster = Cluster(dir.path());
-    let addr = std::fs::read_to_string(dir.path().join("coordinator.addr")).unwrap();
-    let script = dir.path().join("agg.sql");
-    std::fs::write(
-        &script,
-        format!(
-            "SET 'execution.checkpointing.interval' = '200 ms';
-             SET 'execution.checkpointing.dir' = 'file://{d}/checkpoints';
-             CREATE TABLE bid (bidder BIGINT, price BIGINT) WITH ('connector' = 'datagen',
-               'number-of-rows' = '45000', 'rows-per-second' = '9000', 'throttle' = 'true',
-               'fields.bidder.min' = '1', 'fields.bidder.max' = '500',
-               'fields.price.min' = '1', 'fields.price.max' = '1000');
-             CREATE TABLE totals (bidder BIGINT, n BIGINT, total BIGINT,
-               PRIMARY KEY (bidder) NOT ENFORCED) WITH ('connector' = 'blackhole');
-             INSERT INTO totals SELECT bidder, COUNT(*), SUM(price) FROM bid GROUP BY bidder;"
-        ),
-    )
-    .unwrap();
-    let path = script.to_str().unwrap();
-    let args = [
-        "sql",
-        "-f",
-        path,
-        "--cluster",
-        addr.trim(),
-        "--parallelism",
-        "3",
-        "--set",
-        "runtime.io_memory_kib=256",
-    ];
-    let clean = ok(spate(&args));
+    std::fs::read_to_string(dir.join("coordinator.addr"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Runs `spate args` (a job of about 5 s), kills worker 2 of the cluster
+/// in `dir` 2.5 s in, and returns the job's output once it succeeded
+/// after restarting from a checkpoint.
+fn run_killing_a_worker(args: &[&str], dir: &Path) -> String {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
     let job = Command::new(env!("CARGO_BIN_EXE_spate"))
         .args(args)
         .env("RUST_LOG", "warn")
@@ -192,25 +166,146 @@ fn a_sql_group_aggregate_checkpoints_on_a_cluster_and_survives_kill_9_of_a_worke
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The job takes about 5 s; checkpoints complete every 200 ms.
+    // Checkpoints complete every 200 ms.
     std::thread::sleep(Duration::from_millis(2500));
-    support::kill_worker(dir.path(), 2);
+    support::kill_worker(dir, 2);
     let failed = ok(job.wait_with_output().unwrap());
-    let log = std::fs::read_to_string(dir.path().join("coordinator.log")).unwrap();
+    let log = std::fs::read_to_string(dir.join("coordinator.log")).unwrap();
     assert!(
         log.contains("restarting from checkpoint"),
         "the SQL job restarted from a checkpoint, not from the beginning:\n{log}"
     );
-    let local = ok(spate(&[
+    failed
+}
+
+/// Flink's checkpoint settings and 45 000 throttled `bid` rows (5 s).
+fn checkpointed_bids(d: &str) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '200 ms';
+         SET 'execution.checkpointing.dir' = 'file://{d}/checkpoints';
+         CREATE TABLE bid (bidder BIGINT, price BIGINT) WITH ('connector' = 'datagen',
+           'number-of-rows' = '45000', 'rows-per-second' = '9000', 'throttle' = 'true',
+           'fields.bidder.min' = '1', 'fields.bidder.max' = '500',
+           'fields.price.min' = '1', 'fields.price.max' = '1000');\n"
+    )
+}
+
+/// The arguments running `script` on the cluster at `addr` with 3 subtasks.
+fn on_cluster<'a>(script: &'a str, addr: &'a str) -> [&'a str; 9] {
+    [
         "sql",
         "-f",
-        path,
+        script,
+        "--cluster",
+        addr,
+        "--parallelism",
+        "3",
+        "--set",
+        "runtime.io_memory_kib=256",
+    ]
+}
+
+/// The arguments running `script` in this process on 2 cores.
+fn here(script: &str) -> [&str; 7] {
+    [
+        "sql",
+        "-f",
+        script,
         "--cores",
         "2",
         "--set",
         "runtime.io_memory_kib=256",
-    ]));
+    ]
+}
+
+/// A group aggregate with Flink's checkpoint settings in the script: on a
+/// 3-worker cluster its checkpoints let it survive `kill -9` of a worker,
+/// and its summary equals a clean run's and one process's (an updating
+/// result's checksum is that of the rows it leaves).
+#[test]
+fn a_sql_group_aggregate_checkpoints_on_a_cluster_and_survives_kill_9_of_a_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let addr = start_logged_cluster(dir.path());
+    let _cluster = Cluster(dir.path());
+    let script = dir.path().join("agg.sql");
+    std::fs::write(
+        &script,
+        checkpointed_bids(d)
+            + "CREATE TABLE totals (bidder BIGINT, n BIGINT, total BIGINT,
+                 PRIMARY KEY (bidder) NOT ENFORCED) WITH ('connector' = 'blackhole');
+               INSERT INTO totals SELECT bidder, COUNT(*), SUM(price) FROM bid GROUP BY bidder;",
+    )
+    .unwrap();
+    let path = script.to_str().unwrap();
+    let clean = ok(spate(&on_cluster(path, &addr)));
+    let failed = run_killing_a_worker(&on_cluster(path, &addr), dir.path());
+    let local = ok(spate(&here(path)));
     let (_, checksum) = summary(&clean);
     assert_eq!(summary(&failed).1, checksum, "{failed}");
     assert_eq!(summary(&local).1, checksum, "{local}");
+}
+
+/// Every line of every committed part file under `dir`, with its
+/// partition directory, sorted (in-progress files are hidden).
+fn committed_lines(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if entry.path().is_dir() {
+                dirs.push(entry.path());
+            } else if name.starts_with("part-") {
+                let partition = d.strip_prefix(dir).unwrap().display().to_string();
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                lines.extend(text.lines().map(|l| format!("{partition}/{l}")));
+            }
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// A partitioned filesystem table written by a SQL job on a cluster whose
+/// worker is killed: the files the job publishes hold every row exactly
+/// once, the rows one process writes without a failure.
+#[test]
+fn a_partitioned_filesystem_table_survives_kill_9_of_a_worker_with_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let addr = start_logged_cluster(dir.path());
+    let _cluster = Cluster(dir.path());
+    let write = |name: &str| {
+        let script = dir.path().join(format!("{name}.sql"));
+        std::fs::write(
+            &script,
+            checkpointed_bids(d)
+                + &format!(
+                    "CREATE TABLE out (bidder BIGINT, price BIGINT, bucket STRING)
+                       PARTITIONED BY (bucket) WITH ('connector' = 'filesystem',
+                       'path' = '{d}/{name}', 'format' = 'csv');
+                     INSERT INTO out SELECT bidder, price, CAST(MOD(bidder, 4) AS STRING)
+                       FROM bid WHERE price > 500;"
+                ),
+        )
+        .unwrap();
+        script.to_str().unwrap().to_string()
+    };
+    let (failed, local) = (write("failed"), write("local"));
+    run_killing_a_worker(&on_cluster(&failed, &addr), dir.path());
+    ok(spate(&here(&local)));
+    let want = committed_lines(&dir.path().join("local"));
+    assert!(want.len() > 20_000, "{} rows", want.len());
+    assert!(
+        want.iter().any(|l| l.starts_with("bucket=3/")),
+        "{:?}",
+        want.first()
+    );
+    let got = committed_lines(&dir.path().join("failed"));
+    assert_eq!(got.len(), want.len(), "rows lost or duplicated");
+    assert!(got == want, "the rows differ from one process's");
 }

@@ -8,7 +8,7 @@ mod two_phase_file;
 pub use collect::{BlackholeSink, CollectSink};
 pub use file::{FileFormat, FileSink};
 pub use stdout::StdoutSink;
-pub use two_phase_file::{FINAL_TRANSACTION, IN_PROGRESS_DIR, TwoPhaseFileSink};
+pub use two_phase_file::{FINAL_TRANSACTION, IN_PROGRESS_DIR, TwoPhaseFileSink, publish_file};
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

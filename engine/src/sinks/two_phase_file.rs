@@ -217,32 +217,40 @@ impl Committer for FileCommitter {
                 ),
             });
         };
-        let (from, to) = (self.dir.join(&tx.from), self.dir.join(&tx.to));
-        match (from.exists(), to.exists()) {
-            // Committed before (recovery commits again): nothing to do.
-            (false, true) => Ok(()),
-            (true, true) => Err(SpateError::Checkpoint {
-                reason: format!(
-                    "cannot publish {}: {} already exists (was the output directory \
-                     used by another job?)",
-                    from.display(),
-                    to.display()
-                ),
-            }),
-            (false, false) => Err(SpateError::Checkpoint {
-                reason: format!(
-                    "the pre-committed file {} is missing, so its records cannot be \
-                     published to {}",
-                    from.display(),
-                    to.display()
-                ),
-            }),
-            (true, false) => {
-                std::fs::rename(&from, &to).map_err(|e| io("publishing", &from, e))?;
-                File::open(&self.dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| io("syncing", &self.dir, e))
-            }
+        publish_file(&self.dir, &tx.from, &tx.to)
+    }
+}
+
+/// Publishes the pre-committed file `from` as `to` (both relative to
+/// `dir`) by renaming it, and syncs the directory. Idempotent, as a
+/// committer must be: a file already published is left as it is.
+pub fn publish_file(dir: &Path, from: &str, to: &str) -> Result<()> {
+    let (from, to) = (dir.join(from), dir.join(to));
+    match (from.exists(), to.exists()) {
+        // Committed before (recovery commits again): nothing to do.
+        (false, true) => Ok(()),
+        (true, true) => Err(SpateError::Checkpoint {
+            reason: format!(
+                "cannot publish {}: {} already exists (was the output directory \
+                 used by another job?)",
+                from.display(),
+                to.display()
+            ),
+        }),
+        (false, false) => Err(SpateError::Checkpoint {
+            reason: format!(
+                "the pre-committed file {} is missing, so its records cannot be \
+                 published to {}",
+                from.display(),
+                to.display()
+            ),
+        }),
+        (true, false) => {
+            let parent = to.parent().unwrap_or(dir);
+            std::fs::rename(&from, &to).map_err(|e| io("publishing", &from, e))?;
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("syncing", parent, e))
         }
     }
 }
