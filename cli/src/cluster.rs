@@ -269,6 +269,7 @@ pub fn run_worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
         },
         buffers_per_channel: args.buffers_per_channel,
         pin_cores: !args.no_pin,
+        release_memory: Some(crate::heap::release_free_memory),
     };
     run_worker(&opts, Arc::new(Catalog))?;
     Ok(())

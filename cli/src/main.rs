@@ -5,6 +5,7 @@ mod catalog;
 mod checkpoints;
 mod cluster;
 mod config_args;
+mod heap;
 mod launchers;
 mod progress;
 mod run;
@@ -92,10 +93,6 @@ fn raise_open_files_limit() {
         Err(e) => tracing::warn!("cannot read the open-files limit: {e}"),
     }
 }
-
-/// See `tikv-jemallocator` in Cargo.toml for why not the system allocator.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

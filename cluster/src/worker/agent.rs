@@ -55,6 +55,11 @@ pub struct WorkerOptions {
     /// `runtime.pin_cores` must allow it too). False where the process
     /// shares its CPUs with other workers, so the OS balances them.
     pub pin_cores: bool,
+    /// Called before each deployment, once the last share's memory is
+    /// freed: returns the allocator's free pages to the OS. A worker lives
+    /// through many deployments, and an allocator keeps what one freed for
+    /// the next; only the binary knows which allocator it has.
+    pub release_memory: Option<fn()>,
 }
 
 /// Why a worker stopped, when it stopped cleanly.
@@ -228,6 +233,11 @@ fn control_loop(
                     checkpoint_run,
                     restore_checkpoint,
                 };
+                // The last share's thread has ended: its memory is free.
+                drop(running.take());
+                if let Some(release) = opts.release_memory {
+                    release();
+                }
                 board.start(job);
                 let plane = (reg, board.clone());
                 running = Some(deploy(opts, catalog, writer, plane, spec, share)?);
