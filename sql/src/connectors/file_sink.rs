@@ -57,20 +57,14 @@ pub struct FileSink {
 }
 
 impl Clone for FileSink {
+    /// A sink with the same table and no files: one per core.
     fn clone(&self) -> Self {
-        FileSink {
-            dir: self.dir.clone(),
-            json: self.json,
-            names: self.names.clone(),
-            partitions: self.partitions.clone(),
-            subtask: 0,
-            run_token: 0,
-            files_opened: 0,
-            open: Vec::new(),
-            closed: Vec::new(),
-            complete: Vec::new(),
-            pending: PendingCommits::default(),
-        }
+        FileSink::unopened(
+            self.dir.clone(),
+            self.json,
+            self.names.clone(),
+            self.partitions.clone(),
+        )
     }
 }
 
@@ -107,11 +101,25 @@ impl FileSink {
                 ));
             }
         };
-        Ok(FileSink {
-            dir: PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
+        Ok(FileSink::unopened(
+            PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
             json,
-            names: table.schema.fields.iter().map(|f| f.name.clone()).collect(),
-            partitions: PartitionSpec::of(table)?,
+            table.schema.fields.iter().map(|f| f.name.clone()).collect(),
+            PartitionSpec::of(table)?,
+        ))
+    }
+
+    fn unopened(
+        dir: PathBuf,
+        json: bool,
+        names: Vec<String>,
+        partitions: Option<PartitionSpec>,
+    ) -> Self {
+        FileSink {
+            dir,
+            json,
+            names,
+            partitions,
             subtask: 0,
             run_token: 0,
             files_opened: 0,
@@ -119,7 +127,7 @@ impl FileSink {
             closed: Vec::new(),
             complete: Vec::new(),
             pending: PendingCommits::default(),
-        })
+        }
     }
 
     /// `input` as this sink must receive it. A table whose partitions are
