@@ -339,7 +339,8 @@ pub fn alive(pid: u32) -> bool {
         .is_some_and(|rest| !rest.starts_with('Z'))
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// Resident memory of process `pid` in KiB (0 when it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
