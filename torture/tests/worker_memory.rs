@@ -50,6 +50,7 @@ fn a_surviving_worker_keeps_its_memory_flat_over_its_peers_failures() {
     let last_kib = rss_kib(survivor.pid);
     let restarts = cluster.coordinator_log().matches("restarting").count();
     let _ = job.kill();
+    let _ = job.wait();
     cluster.stop();
     assert!(warm_kib > 0 && last_kib > 0, "the survivor ran throughout");
     // A kill during a restart may fold two failures into one restart.
