@@ -52,12 +52,12 @@ pub(crate) struct RocksRun {
 }
 
 impl RocksRun {
-    fn from_config(config: &Config) -> Self {
+    /// The run's backend, its instances under `local_dir`.
+    fn from_config(config: &Config, local_dir: &std::path::Path) -> Self {
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let local_dir = rocks_local_dir(config);
         if run == 0 {
-            remove_dirs_of_dead_processes(&local_dir, ROCKS_DIR_PREFIX);
+            remove_dirs_of_dead_processes(local_dir, ROCKS_DIR_PREFIX);
         }
         let mib = |m: u32| m as usize * 1024 * 1024;
         let write_buffer_bytes = mib(config.state.rocksdb_write_buffer_mib);
@@ -130,6 +130,7 @@ impl RunSettings {
             0 => available,
             n => n as usize,
         };
+        let rocks_local_dir = rocks_local_dir(config);
         Self {
             cores,
             subtask_offset: 0,
@@ -150,8 +151,8 @@ impl RunSettings {
             checkpoints: None,
             restore: None,
             rocks: (config.state.backend == crate::config::StateBackendKind::RocksDb)
-                .then(|| RocksRun::from_config(config)),
-            rocks_local_dir: rocks_local_dir(config),
+                .then(|| RocksRun::from_config(config, &rocks_local_dir)),
+            rocks_local_dir,
             capture_changes: config.checkpoint.capture_changes,
             stopping: std::sync::Arc::default(),
         }

@@ -14,7 +14,7 @@ use spate::sinks::{Committer, IN_PROGRESS_DIR, Sink, publish_file};
 use spate::sources::SplitInfo;
 use spate::{DataStream, SpateError};
 
-use super::partitions::{self, PartitionSpec, PendingCommits};
+use super::partitions::{PartitionSpec, PendingCommits};
 use super::{check_known_options, connector_error};
 use crate::catalog::TableDef;
 use crate::error::SqlError;
@@ -74,14 +74,7 @@ static RUNS: AtomicU64 = AtomicU64::new(0);
 impl FileSink {
     /// The sink of filesystem table `table`.
     pub(crate) fn new(table: &TableDef) -> Result<Self, SqlError> {
-        let base = [
-            "path",
-            "format",
-            "csv.field-delimiter",
-            "csv.ignore-first-line",
-        ];
-        let known: Vec<&str> = base.iter().chain(partitions::OPTIONS).copied().collect();
-        check_known_options(table, &known, &[])?;
+        check_known_options(table, &super::filesystem::known_options(), &[])?;
         let Some(path) = table.option("path") else {
             return Err(connector_error(
                 table,
@@ -340,16 +333,14 @@ impl Sink<Row> for FileSink {
             moves: std::mem::take(&mut self.closed)
                 .into_iter()
                 .map(|(p, name)| {
-                    (
-                        format!("{IN_PROGRESS_DIR}/{}", join(&p, &name)),
-                        join(&p, &name),
-                    )
+                    let to = join(&p, &name);
+                    (format!("{IN_PROGRESS_DIR}/{to}"), to)
                 })
                 .collect(),
             markers: match &self.partitions {
                 Some(spec) => std::mem::take(&mut self.complete)
                     .into_iter()
-                    .map(|p| join(&p, PendingCommits::success_file(spec)))
+                    .map(|p| join(&p, spec.success_file()))
                     .collect(),
                 None => Vec::new(),
             },

@@ -25,7 +25,7 @@ const OPTIONS: &[&str] = &[
 
 /// Every option of a filesystem table: the reader's and the partitioned
 /// sink's (one table may be written and read).
-fn known_options() -> Vec<&'static str> {
+pub(super) fn known_options() -> Vec<&'static str> {
     OPTIONS
         .iter()
         .chain(super::partitions::OPTIONS)

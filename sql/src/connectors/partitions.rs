@@ -29,8 +29,9 @@ pub(crate) const OPTIONS: &[&str] = &[
     "sink.partition-commit.success-file.name",
     "partition.time-extractor.timestamp-pattern",
     // Rolling decides when Flink's in-progress part files become visible;
-    // Spate's sink writes its part files in place, so these change nothing
-    // in what is written and are accepted for scripts brought over as is.
+    // Spate's sink publishes its part files at each checkpoint, so these
+    // change nothing in what is written and are accepted for scripts
+    // brought over as is.
     "sink.rolling-policy.rollover-interval",
     "sink.rolling-policy.check-interval",
     "sink.rolling-policy.file-size",
@@ -57,6 +58,8 @@ pub(crate) struct PartitionSpec {
     keys: Vec<usize>,
     /// Their names.
     names: Vec<String>,
+    /// Their directory prefixes, `name=` escaped (made once, not per row).
+    prefixes: Vec<String>,
     /// The directory name of a NULL or empty value.
     default_name: String,
     /// `None` when no commit policy is set (Flink commits nothing then).
@@ -77,11 +80,12 @@ impl PartitionSpec {
                 None => Ok(None),
             };
         }
-        let names = table
+        let names: Vec<String> = table
             .partition_keys
             .iter()
             .filter_map(|&i| table.schema.fields.get(i).map(|f| f.name.clone()))
             .collect();
+        let prefixes = names.iter().map(|n| format!("{}=", escape(n))).collect();
         let delay_ms = match table.option("sink.partition-commit.delay") {
             None => 0,
             Some(d) => crate::session::parse_duration_ms(d).map_err(|why| {
@@ -126,6 +130,7 @@ impl PartitionSpec {
         Ok(Some(PartitionSpec {
             keys: table.partition_keys.clone(),
             names,
+            prefixes,
             default_name: table
                 .option("partition.default-name")
                 .unwrap_or(DEFAULT_PARTITION_NAME)
@@ -143,6 +148,11 @@ impl PartitionSpec {
         self.keys.contains(&i)
     }
 
+    /// The commit marker's file name.
+    pub(crate) fn success_file(&self) -> &str {
+        &self.success_file
+    }
+
     /// Whether partitions are committed (a commit policy is set).
     pub(crate) fn commits(&self) -> bool {
         self.commit.is_some()
@@ -156,12 +166,11 @@ impl PartitionSpec {
     /// The partition's directory, relative to the table's path.
     pub(crate) fn path_of(&self, row: &Row) -> String {
         let mut path = String::new();
-        for (name, &k) in self.names.iter().zip(&self.keys) {
+        for (prefix, &k) in self.prefixes.iter().zip(&self.keys) {
             if !path.is_empty() {
                 path.push('/');
             }
-            path.push_str(&escape(name));
-            path.push('=');
+            path.push_str(prefix);
             match row.get(k) {
                 Value::Null => path.push_str(&escape(&self.default_name)),
                 v => {
@@ -281,11 +290,6 @@ impl PendingCommits {
         }
         due
     }
-
-    /// The commit marker's file name.
-    pub(crate) fn success_file(spec: &PartitionSpec) -> &str {
-        &spec.success_file
-    }
 }
 
 #[cfg(test)]
@@ -296,6 +300,7 @@ mod tests {
         PartitionSpec {
             keys: vec![1, 2],
             names: vec!["dt".into(), "hm".into()],
+            prefixes: vec!["dt=".into(), "hm=".into()],
             default_name: DEFAULT_PARTITION_NAME.into(),
             commit: Some((trigger, delay_ms)),
             success_file: SUCCESS_FILE.into(),
