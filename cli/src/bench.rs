@@ -26,6 +26,7 @@ mod latency;
 mod net;
 mod profiles;
 mod results;
+mod scaling;
 mod sql;
 
 /// Benchmarks.
@@ -43,6 +44,8 @@ pub enum BenchCommand {
     Net(net::NetArgs),
     /// A query on a local cluster of 1-core workers beside one process, in alternating rounds.
     Cluster(cluster::ClusterBenchArgs),
+    /// Each Nexmark query on 1 core and on every core, in alternating rounds: the scaling ratio.
+    Scaling(scaling::ScalingArgs),
     /// The receiving process of `spate bench net` (started by it).
     #[command(hide = true)]
     NetReceiver(net::NetReceiverArgs),
@@ -251,6 +254,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Net(args) => net::run(args),
         BenchCommand::NetReceiver(args) => net::serve(args),
         BenchCommand::Cluster(args) => cluster::run(args),
+        BenchCommand::Scaling(args) => scaling::run(args),
         BenchCommand::Embed(args) => embed::run(args),
         BenchCommand::Profiles(args) => profiles::run(args),
         BenchCommand::Kafka(args) => kafka::run(args),

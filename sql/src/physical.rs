@@ -20,6 +20,7 @@ use spate_state::AggregateFunction;
 
 use crate::aggregate::Accs;
 use crate::catalog::TableDef;
+use crate::compiled::CompiledExpr;
 use crate::connectors::TableSource;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
@@ -27,8 +28,9 @@ use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, W
 use crate::physical_join::{JoinSpec, build_join};
 use crate::physical_over::{OverSpec, build_over};
 use crate::physical_rank::{InputShape, build_top_n};
+use crate::projection::Projection;
 use crate::row::{Row, RowKind};
-use crate::value::Value;
+use crate::value::{DataType, Value};
 
 /// Settings of the physical plan that come from the session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -125,7 +127,12 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 // Only renames (`window_start AS starttime`): nothing to compute.
                 stream
             } else {
-                calc(&stream, filter.clone(), exprs.clone())
+                calc(
+                    &stream,
+                    filter.clone(),
+                    exprs.clone(),
+                    &input.schema().types(),
+                )
             }
         }
         LogicalPlan::Rank {
@@ -191,14 +198,20 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
             build_join(inputs, widths, spec, ttl)
         }
         LogicalPlan::Filter { input, predicate } => {
-            let n = input.schema().len();
+            let schema = input.schema();
             calc(
                 &build(cx, input)?,
                 Some(predicate.clone()),
-                (0..n).map(ScalarExpr::Column).collect(),
+                (0..schema.len()).map(ScalarExpr::Column).collect(),
+                &schema.types(),
             )
         }
-        LogicalPlan::Project { input, exprs, .. } => calc(&build(cx, input)?, None, exprs.clone()),
+        LogicalPlan::Project { input, exprs, .. } => calc(
+            &build(cx, input)?,
+            None,
+            exprs.clone(),
+            &input.schema().types(),
+        ),
         LogicalPlan::Window {
             input,
             kind,
@@ -219,7 +232,12 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                     snippet: String::new(),
                 });
             }
-            let keyed = pre_aggregate(&build(cx, input)?, group.clone(), agg_args(aggs));
+            let keyed = pre_aggregate(
+                &build(cx, input)?,
+                group.clone(),
+                agg_args(aggs),
+                &input.schema().types(),
+            );
             keyed.process(GroupAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: group.len(),
@@ -254,7 +272,12 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
             if let WindowKind::Attached { start_col, end_col } = *kind {
                 args.extend([ScalarExpr::Column(start_col), ScalarExpr::Column(end_col)]);
             }
-            let keyed = pre_aggregate(&build(cx, input)?, keys.clone(), args);
+            let keyed = pre_aggregate(
+                &build(cx, input)?,
+                keys.clone(),
+                args,
+                &input.schema().types(),
+            );
             let agg = RowAggregate {
                 calls: Arc::new(aggs.clone()),
                 keys: keys.len(),
@@ -302,12 +325,17 @@ fn eval_error(message: String) -> SpateError {
     }
 }
 
-/// Filter and projection in one chained operator; the row kind passes through.
+/// Filter and projection in one chained operator; the row kind passes
+/// through. `types` are the input's column types (empty when unknown: the
+/// expressions are then interpreted).
 pub(crate) fn calc(
     input: &DataStream<Row>,
     filter: Option<ScalarExpr>,
     exprs: Vec<ScalarExpr>,
+    types: &[DataType],
 ) -> DataStream<Row> {
+    let filter = filter.map(|f| CompiledExpr::new(&f, types));
+    let projection = Projection::new(&exprs, types);
     input.process(move |row: Row, ctx: &mut Context<'_, Row>| {
         if let Some(f) = &filter {
             match f.is_true(&row) {
@@ -316,14 +344,10 @@ pub(crate) fn calc(
                 Err(m) => return ctx.fail(eval_error(m)),
             }
         }
-        let mut values = Vec::with_capacity(exprs.len());
-        for e in &exprs {
-            match e.eval(&row) {
-                Ok(v) => values.push(v),
-                Err(m) => return ctx.fail(eval_error(m)),
-            }
+        match projection.apply(row) {
+            Ok(out) => ctx.collect(out),
+            Err(m) => ctx.fail(eval_error(m)),
         }
-        ctx.collect(Row::of(row.kind, values));
     })
 }
 
@@ -339,11 +363,12 @@ fn pre_aggregate(
     input: &DataStream<Row>,
     keys: Vec<ScalarExpr>,
     args: Vec<ScalarExpr>,
+    types: &[DataType],
 ) -> KeyedStream<Vec<Value>, Row> {
     let k = keys.len();
     let mut exprs = keys;
     exprs.extend(args);
-    calc(input, None, exprs)
+    calc(input, None, exprs, types)
         .key_by(move |r: &Row| r.values.get(..k).map(<[Value]>::to_vec).unwrap_or_default())
 }
 

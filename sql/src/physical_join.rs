@@ -7,13 +7,12 @@
 //! window bounds, it is a window join: a key's rows are dropped once the
 //! watermark passes its window, so state stays bounded by the open windows.
 
-use std::sync::Arc;
-
 use spate::keyed::{KeyedContext, ListState, OpenContext, StateTtl};
 use spate::operators::co_process::KeyedCoProcessFunction;
 use spate::operators::keyed_process::TimeDomain;
 use spate::{DataStream, KeyedStream, SpateError};
 
+use crate::compiled::CompiledExpr;
 use crate::error::{Result, SqlError};
 use crate::expr::{BinOp, ScalarExpr};
 use crate::interval_bounds::{IntervalBounds, interval_bounds};
@@ -32,6 +31,8 @@ pub(crate) struct JoinSpec {
     left_keys: Vec<ScalarExpr>,
     right_keys: Vec<ScalarExpr>,
     residual: Option<ScalarExpr>,
+    /// The joined row's column types (left, then right).
+    types: Vec<DataType>,
     /// When a stored row can match nothing more: window and interval joins.
     expiry: Option<Expiry>,
 }
@@ -122,6 +123,7 @@ impl JoinSpec {
             left_keys: Vec::new(),
             right_keys: Vec::new(),
             residual: None,
+            types: [left_schema.types(), right_schema.types()].concat(),
             expiry: None,
         };
         let mut rest = Vec::new();
@@ -365,7 +367,7 @@ pub(crate) fn keyed_side(
             let mut exprs: Vec<ScalarExpr> = (0..width).map(ScalarExpr::Column).collect();
             exprs.extend(keys.iter().cloned());
             let c = (width..width + keys.len()).collect();
-            (crate::physical::calc(&input, None, exprs), c)
+            (crate::physical::calc(&input, None, exprs, &[]), c)
         }
     };
     input.key_by(move |r: &Row| columns.iter().map(|&i| r.get(i).clone()).collect())
@@ -383,7 +385,7 @@ pub(crate) fn build_join(
     l.connect(&r).process(JoinFunction {
         kind: spec.kind,
         widths,
-        residual: spec.residual.map(Arc::new),
+        residual: spec.residual.map(|c| CompiledExpr::new(&c, &spec.types)),
         expiry: spec.expiry,
         ttl,
         sides: None,
@@ -399,7 +401,7 @@ type SideState = ListState<Vec<Value>, (Vec<Value>, u32)>;
 struct JoinFunction {
     kind: JoinType,
     widths: (usize, usize),
-    residual: Option<Arc<ScalarExpr>>,
+    residual: Option<CompiledExpr>,
     expiry: Option<Expiry>,
     /// `table.exec.state.ttl` (never for a window or interval join).
     ttl: Option<StateTtl>,

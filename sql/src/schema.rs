@@ -135,7 +135,12 @@ impl Schema {
         names.join(", ")
     }
 
-    /// Number of columns.
+    /// Each column's type.
+    pub fn types(&self) -> Vec<DataType> {
+        self.fields.iter().map(|f| f.ty).collect()
+    }
+
+    /// The number of columns.
     pub fn len(&self) -> usize {
         self.fields.len()
     }

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use serde::Serialize;
 
 /// This executable, with logs quiet.
 pub(super) fn spate_cmd() -> anyhow::Result<Command> {
@@ -43,4 +44,37 @@ pub(super) fn median_of(mut v: Vec<f64>) -> f64 {
         n if n % 2 == 1 => v[n / 2],
         n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
+}
+
+/// One run's figures, from `spate bench nexmark --json`.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct NexmarkRun {
+    pub(super) events_per_s: f64,
+    pub(super) checksum: String,
+    pub(super) output_records: u64,
+}
+
+/// Runs `spate bench nexmark --query QUERY --events EVENTS` with `extra`
+/// arguments in a fresh process and reads its JSON.
+pub(super) fn nexmark_run(
+    query: &str,
+    events: u64,
+    extra: &[String],
+) -> anyhow::Result<NexmarkRun> {
+    let mut cmd: Vec<String> = ["bench", "nexmark", "--json", "--no-progress", "--query"]
+        .map(String::from)
+        .into();
+    cmd.extend([query.to_string(), "--events".into(), events.to_string()]);
+    cmd.extend(extra.iter().cloned());
+    let v = run_json(&cmd)?;
+    Ok(NexmarkRun {
+        events_per_s: field(&v, "events_per_s")?,
+        checksum: v["checksum"]
+            .as_str()
+            .context("its JSON has no `checksum`")?
+            .to_string(),
+        output_records: v["output_records"]
+            .as_u64()
+            .context("its JSON has no `output_records`")?,
+    })
 }

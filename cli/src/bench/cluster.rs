@@ -12,7 +12,7 @@ use clap::Args;
 use serde::Serialize;
 use spate_bench::report::human;
 
-use super::child::{field, median_of, run_json, spate_cmd};
+use super::child::{NexmarkRun as Run, median_of, nexmark_run, spate_cmd};
 use super::results::write_stamped;
 
 /// `spate bench cluster`.
@@ -41,14 +41,6 @@ pub struct ClusterBenchArgs {
     results_dir: Option<PathBuf>,
 }
 
-/// One run's figures, from `spate bench nexmark --json`.
-#[derive(Debug, Clone, Serialize)]
-struct Run {
-    events_per_s: f64,
-    checksum: String,
-    output_records: u64,
-}
-
 #[derive(Debug, Serialize)]
 struct ClusterBench {
     query: String,
@@ -74,30 +66,6 @@ impl Drop for ClusterGuard<'_> {
         let _ = spate_cmd()
             .and_then(|mut c| Ok(c.args(["cluster", "stop", "--dir"]).arg(self.0).output()?));
     }
-}
-
-/// Runs `spate bench nexmark` with `extra` arguments and reads its JSON.
-fn nexmark_run(args: &ClusterBenchArgs, extra: &[String]) -> anyhow::Result<Run> {
-    let mut cmd: Vec<String> = ["bench", "nexmark", "--json", "--no-progress", "--query"]
-        .map(String::from)
-        .into();
-    cmd.extend([
-        args.query.clone(),
-        "--events".into(),
-        args.events.to_string(),
-    ]);
-    cmd.extend(extra.iter().cloned());
-    let v = run_json(&cmd)?;
-    Ok(Run {
-        events_per_s: field(&v, "events_per_s")?,
-        checksum: v["checksum"]
-            .as_str()
-            .context("its JSON has no `checksum`")?
-            .to_string(),
-        output_records: v["output_records"]
-            .as_u64()
-            .context("its JSON has no `output_records`")?,
-    })
 }
 
 fn median(runs: &[Run]) -> f64 {
@@ -134,8 +102,8 @@ pub fn run(args: ClusterBenchArgs) -> anyhow::Result<()> {
     ];
     let (mut one_process, mut cluster) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds {
-        one_process.push(nexmark_run(&args, &local)?);
-        cluster.push(nexmark_run(&args, &remote)?);
+        one_process.push(nexmark_run(&args.query, args.events, &local)?);
+        cluster.push(nexmark_run(&args.query, args.events, &remote)?);
         if !args.json {
             eprintln!(
                 "round {round}/{}: one process {}/s, cluster {}/s",
