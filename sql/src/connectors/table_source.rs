@@ -9,7 +9,9 @@ use spate::sources::{
 
 use super::{ReadPoll, RowReader, open_reader};
 use crate::catalog::TableDef;
+use crate::compiled::CompiledExpr;
 use crate::row::Row;
+use crate::value::DataType;
 
 /// One split of a table as a Spate source.
 pub struct TableSource {
@@ -24,6 +26,10 @@ pub struct TableSource {
     watermark_shift: Option<i64>,
     /// Set when the query is cancelled: the scan stops without draining.
     cancel: Option<Arc<AtomicBool>>,
+    /// Each column's expression over the physical row (`None`: physical).
+    computed: Vec<Option<CompiledExpr>>,
+    /// The watermark expression over the full row.
+    watermark_expr: Option<CompiledExpr>,
 }
 
 impl TableSource {
@@ -32,8 +38,24 @@ impl TableSource {
         let watermark_shift = table.watermark.as_ref().and_then(|(col, e)| {
             crate::interval_bounds::shifted_column(e).and_then(|(c, ms)| (c == *col).then_some(ms))
         });
+        let physical_types: Vec<DataType> = table
+            .physical_columns()
+            .iter()
+            .filter_map(|&i| table.schema.fields.get(i).map(|f| f.ty))
+            .collect();
+        let computed = table
+            .computed
+            .iter()
+            .map(|c| c.as_ref().map(|e| CompiledExpr::new(e, &physical_types)))
+            .collect();
+        let watermark_expr = table
+            .watermark
+            .as_ref()
+            .map(|(_, e)| CompiledExpr::new(e, &table.schema.types()));
         Ok(TableSource {
             reader: open_reader(&table, split)?,
+            computed,
+            watermark_expr,
             physical: table.physical_columns(),
             table,
             buf: Vec::new(),
@@ -56,7 +78,7 @@ impl TableSource {
         }
         let mut values = Vec::with_capacity(self.table.schema.len());
         let mut next_physical = physical.values.iter();
-        for c in &self.table.computed {
+        for c in &self.computed {
             match c {
                 None => values.push(next_physical.next().cloned().unwrap_or(crate::Value::Null)),
                 Some(e) => values.push(e.eval(&physical).map_err(|m| self.fail(m))?),
@@ -94,7 +116,7 @@ impl Source for TableSource {
         for physical in buf.drain(..) {
             let row = self.complete(physical)?;
             match &self.table.watermark {
-                Some((col, expr)) => {
+                Some((col, _)) => {
                     let ts = row.get(*col).as_i64().ok_or_else(|| {
                         self.fail(format!(
                             "the time attribute `{}` is NULL",
@@ -108,7 +130,10 @@ impl Source for TableSource {
                     })?;
                     let wm = match self.watermark_shift {
                         Some(ms) => Some(ts.saturating_add(ms)),
-                        None => expr.eval(&row).map_err(|m| self.fail(m))?.as_i64(),
+                        None => match &self.watermark_expr {
+                            Some(e) => e.eval(&row).map_err(|m| self.fail(m))?.as_i64(),
+                            None => None,
+                        },
                     };
                     if let Some(wm) = wm {
                         self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
