@@ -16,6 +16,14 @@ pub(super) fn spate_cmd() -> anyhow::Result<Command> {
 /// Runs `spate <args>` and reads the JSON it prints last.
 pub(super) fn run_json(args: &[String]) -> anyhow::Result<serde_json::Value> {
     let out = spate_cmd()?.args(args).output()?;
+    json_of(out, args)
+}
+
+/// The JSON a finished `spate <args>` printed last.
+pub(super) fn json_of(
+    out: std::process::Output,
+    args: &[String],
+) -> anyhow::Result<serde_json::Value> {
     if !out.status.success() {
         bail!(
             "`spate {}` failed: {}",
@@ -54,6 +62,17 @@ pub(super) struct NexmarkRun {
     pub(super) output_records: u64,
 }
 
+/// The arguments of `spate bench nexmark --query QUERY --events EVENTS`
+/// with `extra` ones.
+pub(super) fn nexmark_args(query: &str, events: u64, extra: &[String]) -> Vec<String> {
+    let mut cmd: Vec<String> = ["bench", "nexmark", "--json", "--no-progress", "--query"]
+        .map(String::from)
+        .into();
+    cmd.extend([query.to_string(), "--events".into(), events.to_string()]);
+    cmd.extend(extra.iter().cloned());
+    cmd
+}
+
 /// Runs `spate bench nexmark --query QUERY --events EVENTS` with `extra`
 /// arguments in a fresh process and reads its JSON.
 pub(super) fn nexmark_run(
@@ -61,14 +80,13 @@ pub(super) fn nexmark_run(
     events: u64,
     extra: &[String],
 ) -> anyhow::Result<NexmarkRun> {
-    let mut cmd: Vec<String> = ["bench", "nexmark", "--json", "--no-progress", "--query"]
-        .map(String::from)
-        .into();
-    cmd.extend([query.to_string(), "--events".into(), events.to_string()]);
-    cmd.extend(extra.iter().cloned());
-    let v = run_json(&cmd)?;
+    nexmark_of(&run_json(&nexmark_args(query, events, extra))?)
+}
+
+/// A run's figures from its JSON.
+pub(super) fn nexmark_of(v: &serde_json::Value) -> anyhow::Result<NexmarkRun> {
     Ok(NexmarkRun {
-        events_per_s: field(&v, "events_per_s")?,
+        events_per_s: field(v, "events_per_s")?,
         checksum: v["checksum"]
             .as_str()
             .context("its JSON has no `checksum`")?
