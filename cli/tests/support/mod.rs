@@ -46,6 +46,7 @@ pub fn kill_worker(dir: &Path, n: u32) {
 }
 
 /// Stops the cluster in its directory when dropped.
+#[allow(dead_code)] // not every test binary starts a cluster
 pub struct Cluster<'a>(pub &'a Path);
 
 impl Drop for Cluster<'_> {
