@@ -138,27 +138,36 @@ fn mismatch(i: usize, v: &Value, planned: &str) -> String {
 
 fn column(i: usize, ty: Option<DataType>) -> Option<Node> {
     Some(match ty? {
-        DataType::BigInt => Node::Int(Arc::new(move |row| match row.get(i) {
-            Value::Int(x) => Ok(Some(*x)),
-            Value::Null => Ok(None),
-            v => Err(mismatch(i, v, "BIGINT")),
+        DataType::BigInt => Node::Int(read(i, "BIGINT", |v| match v {
+            Value::Int(x) => Some(*x),
+            _ => None,
         })),
-        DataType::Timestamp => Node::Time(Arc::new(move |row| match row.get(i) {
-            Value::Timestamp(x) => Ok(Some(*x)),
-            Value::Null => Ok(None),
-            v => Err(mismatch(i, v, "TIMESTAMP")),
+        DataType::Timestamp => Node::Time(read(i, "TIMESTAMP", |v| match v {
+            Value::Timestamp(x) => Some(*x),
+            _ => None,
         })),
-        DataType::Double => Node::Double(Arc::new(move |row| match row.get(i) {
-            Value::Double(x) => Ok(Some(*x)),
-            Value::Null => Ok(None),
-            v => Err(mismatch(i, v, "DOUBLE")),
+        DataType::Double => Node::Double(read(i, "DOUBLE", |v| match v {
+            Value::Double(x) => Some(*x),
+            _ => None,
         })),
-        DataType::Boolean => Node::Bool(Arc::new(move |row| match row.get(i) {
-            Value::Bool(x) => Ok(Some(*x)),
-            Value::Null => Ok(None),
-            v => Err(mismatch(i, v, "BOOLEAN")),
+        DataType::Boolean => Node::Bool(read(i, "BOOLEAN", |v| match v {
+            Value::Bool(x) => Some(*x),
+            _ => None,
         })),
         _ => return None,
+    })
+}
+
+/// Reads column `i` with `pick` (a closure, so each type's read inlines):
+/// NULL is `None`; a value `pick` refuses is an error naming the column.
+fn read<T, P>(i: usize, planned: &'static str, pick: P) -> Fx<T>
+where
+    T: 'static,
+    P: Fn(&Value) -> Option<T> + Send + Sync + 'static,
+{
+    Arc::new(move |row| match row.get(i) {
+        Value::Null => Ok(None),
+        v => pick(v).map(Some).ok_or_else(|| mismatch(i, v, planned)),
     })
 }
 

@@ -38,8 +38,8 @@ impl TableSource {
         let watermark_shift = table.watermark.as_ref().and_then(|(col, e)| {
             crate::interval_bounds::shifted_column(e).and_then(|(c, ms)| (c == *col).then_some(ms))
         });
-        let physical_types: Vec<DataType> = table
-            .physical_columns()
+        let physical = table.physical_columns();
+        let physical_types: Vec<DataType> = physical
             .iter()
             .filter_map(|&i| table.schema.fields.get(i).map(|f| f.ty))
             .collect();
@@ -56,7 +56,7 @@ impl TableSource {
             reader: open_reader(&table, split)?,
             computed,
             watermark_expr,
-            physical: table.physical_columns(),
+            physical,
             table,
             buf: Vec::new(),
             watermark: None,
