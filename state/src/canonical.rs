@@ -16,7 +16,6 @@
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::changes::Changes;
 use crate::codec::{DataPart, StateData, StateKeyParts, encode, encode_state_key};
 use crate::error::StateError;
 use crate::hash::stable_hash;
@@ -75,15 +74,44 @@ pub trait CanonicalState {
     fn tracks_changes(&self) -> bool {
         false
     }
-    /// Appends every entry changed since the previous call (or since
-    /// tracking started): its stored value, or `None` when it is gone. In
-    /// no order, and a key may appear twice (then the value wins): see
-    /// [`sort_delta`]. Starts a new period.
+    /// Starts a copy-on-write capture of the entries changed since the
+    /// previous capture (or since tracking started), and a new period. O(1)
+    /// but for the first capture: nothing is encoded yet, and writes made
+    /// from now on do not show in the capture.
+    fn start_capture(&mut self, state: &str) -> Result<(), StateError> {
+        Err(not_tracked(state))
+    }
+    /// Appends more of the capture in progress to `out`, spending at most
+    /// `budget` (reduced by what was spent); true once it is complete (or
+    /// when none is in progress). Each changed entry appears with its
+    /// stored value, or `None` when it is gone. In no order, and a key may
+    /// appear twice (then the value wins): see [`sort_delta`].
+    fn continue_capture(
+        &mut self,
+        state: &str,
+        budget: &mut usize,
+        out: &mut Vec<DeltaEntry>,
+    ) -> Result<bool, StateError> {
+        let _ = (budget, out);
+        Err(not_tracked(state))
+    }
+    /// Whether a capture is in progress.
+    fn capturing(&self) -> bool {
+        false
+    }
+    /// A whole capture at once: [`start_capture`](Self::start_capture),
+    /// then [`continue_capture`](Self::continue_capture) until complete.
     fn export_changes(&mut self, state: &str, out: &mut Vec<DeltaEntry>) -> Result<(), StateError> {
-        let _ = out;
-        Err(StateError::Internal {
-            reason: format!("state `{state}` does not note its changes"),
-        })
+        self.start_capture(state)?;
+        while !self.continue_capture(state, &mut usize::MAX.clone(), out)? {}
+        Ok(())
+    }
+}
+
+#[cold]
+fn not_tracked(state: &str) -> StateError {
+    StateError::Internal {
+        reason: format!("state `{state}` does not note its changes"),
     }
 }
 
@@ -115,28 +143,61 @@ fn sort_from(out: &mut [CanonicalEntry], from: usize) {
     }
 }
 
-/// Turns the slots touched in a period into a delta: each slot's current
-/// entries (`encode_slot`), a tombstone for a slot that is gone when the
-/// slot is one stored key (`slot_tombstone`), and tombstones for the
-/// stored keys the slots held before (a value of the same key wins once
-/// [`sort_delta`] runs).
-fn delta_of<K: StateData, N: StateData>(
-    state: &str,
-    changes: Changes<K, N>,
-    slot_tombstone: bool,
-    mut encode_slot: impl FnMut(KeyGroup, &K, &N, &mut Vec<CanonicalEntry>) -> Result<(), StateError>,
+/// The delta entry of a value-like slot: its stored value, or a tombstone
+/// when the slot (`value`) is gone.
+pub(crate) fn value_slot_delta<K: StateData, N: StateData, V: StateData>(
+    kg: KeyGroup,
+    key: &K,
+    ns: &N,
+    value: Option<(&V, Option<i64>)>,
     out: &mut Vec<DeltaEntry>,
-) -> Result<(), StateError> {
-    let mut current = Vec::new();
-    for (kg, key, ns) in &changes.slots {
-        current.clear();
-        encode_slot(*kg, key, ns, &mut current)?;
-        if current.is_empty() && slot_tombstone {
-            out.push((encode_state_key(*kg, key, ns).map_err(codec(state))?, None));
-        }
-        out.extend(current.drain(..).map(|(k, v)| (k, Some(v))));
+) -> Result<(), CodecError> {
+    let stored_key = encode_state_key(kg, key, ns)?;
+    let stored = value.map(|(v, at)| stored_bytes(v, at)).transpose()?;
+    out.push((stored_key, stored));
+    Ok(())
+}
+
+/// The delta entry of a list slot: one entry holding every element, or a
+/// tombstone when the list is gone or empty.
+pub(crate) fn list_slot_delta<'a, K: StateData, N: StateData, V: StateData + 'a>(
+    kg: KeyGroup,
+    key: &K,
+    ns: &N,
+    elements: impl Iterator<Item = (&'a V, Option<i64>)>,
+    out: &mut Vec<DeltaEntry>,
+) -> Result<(), CodecError> {
+    let mut records = Vec::new();
+    let mut element = Vec::new();
+    let mut any = false;
+    for (v, at) in elements {
+        any = true;
+        element.clear();
+        put_stored(v, at, &mut element)?;
+        put_list_record(&element, &mut records)?;
     }
-    out.extend(changes.before.into_iter().map(|k| (k, None)));
+    out.push((encode_state_key(kg, key, ns)?, any.then_some(records)));
+    Ok(())
+}
+
+/// The delta entries of a map slot: one per user key. A gone map adds
+/// nothing: the memo tombstones the user keys it held.
+pub(crate) fn map_slot_delta<'a, K, N, UK, UV>(
+    kg: KeyGroup,
+    key: &K,
+    ns: &N,
+    entries: impl Iterator<Item = (&'a UK, &'a UV, Option<i64>)>,
+    out: &mut Vec<DeltaEntry>,
+) -> Result<(), CodecError>
+where
+    K: StateData,
+    N: StateData,
+    UK: StateData + 'a,
+    UV: StateData + 'a,
+{
+    for (uk, uv, at) in entries {
+        out.push((map_entry_key(kg, key, ns, uk)?, Some(stored_bytes(uv, at)?)));
+    }
     Ok(())
 }
 
@@ -314,12 +375,21 @@ where
         ListTable::tracks_changes(self)
     }
 
-    fn export_changes(&mut self, state: &str, out: &mut Vec<DeltaEntry>) -> Result<(), StateError> {
-        let changes = self.take_changes();
-        let encode_slot = |kg, k: &K, n: &N, cur: &mut Vec<CanonicalEntry>| {
-            encode_lists(state, kg, self.slot_entries(kg, k, n)?, cur)
-        };
-        delta_of(state, changes, true, encode_slot, out)
+    fn start_capture(&mut self, _state: &str) -> Result<(), StateError> {
+        ListTable::start_capture(self)
+    }
+
+    fn continue_capture(
+        &mut self,
+        state: &str,
+        budget: &mut usize,
+        out: &mut Vec<DeltaEntry>,
+    ) -> Result<bool, StateError> {
+        ListTable::continue_capture(self, state, budget, out)
+    }
+
+    fn capturing(&self) -> bool {
+        ListTable::capturing(self)
     }
 }
 
@@ -384,12 +454,21 @@ where
         MapTable::tracks_changes(self)
     }
 
-    fn export_changes(&mut self, state: &str, out: &mut Vec<DeltaEntry>) -> Result<(), StateError> {
-        let changes = self.take_changes();
-        let encode_slot = |kg, k: &K, n: &N, cur: &mut Vec<CanonicalEntry>| {
-            encode_maps(state, kg, self.slot_entries(kg, k, n)?, cur)
-        };
-        delta_of(state, changes, false, encode_slot, out)
+    fn start_capture(&mut self, _state: &str) -> Result<(), StateError> {
+        MapTable::start_capture(self)
+    }
+
+    fn continue_capture(
+        &mut self,
+        state: &str,
+        budget: &mut usize,
+        out: &mut Vec<DeltaEntry>,
+    ) -> Result<bool, StateError> {
+        MapTable::continue_capture(self, state, budget, out)
+    }
+
+    fn capturing(&self) -> bool {
+        MapTable::capturing(self)
     }
 }
 
@@ -442,18 +521,21 @@ macro_rules! value_like {
                 self.value_table().tracks_changes()
             }
 
-            fn export_changes(
+            fn start_capture(&mut self, _state: &str) -> Result<(), StateError> {
+                self.value_table_mut().start_capture()
+            }
+
+            fn continue_capture(
                 &mut self,
                 state: &str,
+                budget: &mut usize,
                 out: &mut Vec<DeltaEntry>,
-            ) -> Result<(), StateError> {
-                let values = self.value_table_mut();
-                let changes = values.take_changes();
-                let values = &*values;
-                let encode_slot = |kg, k: &K, n: &N, cur: &mut Vec<CanonicalEntry>| {
-                    encode_values(state, kg, values.slot_entries(kg, k, n)?, cur)
-                };
-                delta_of(state, changes, true, encode_slot, out)
+            ) -> Result<bool, StateError> {
+                self.value_table_mut().continue_capture(state, budget, out)
+            }
+
+            fn capturing(&self) -> bool {
+                self.value_table().capturing()
             }
         }
     };

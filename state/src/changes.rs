@@ -5,6 +5,14 @@
 //! instead of the whole table. Every mutable access of the
 //! [`KeyGroupedStore`](crate::store::KeyGroupedStore) notes its slot here,
 //! so no write path of any table can forget to.
+//!
+//! A capture is copy-on-write. Starting one swaps the set of touched slots
+//! for an empty one and encodes nothing, so the synchronous part of a
+//! checkpoint is O(1) whatever the state's size. The slots are encoded
+//! later, in bounded slices between record batches; a slot that is about to
+//! change before its turn is encoded first, as it was when the capture
+//! started. The capture therefore holds the state of the barrier, while the
+//! records after the barrier are processed without waiting for it.
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -12,6 +20,8 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
+use crate::canonical::DeltaEntry;
+use crate::codec::CodecError;
 use crate::hash::{slot_hash, stable_hash};
 use crate::key_group::KeyGroup;
 use crate::store::Slot;
@@ -29,6 +39,15 @@ pub(crate) type Memo<K, N, C> =
 pub type UserKeyMemo<K, N, UK> =
     Arc<dyn Fn(KeyGroup, &K, &N, &UK, &mut Vec<Vec<u8>>) + Send + Sync>;
 
+/// Appends the delta entries of the slot of (key, ns) in key group `kg`:
+/// its canonical entries, or a tombstone when the slot (`None`) is gone
+/// and the table stores the slot under one key.
+pub(crate) type SlotEncoder<K, N, C> = Arc<
+    dyn Fn(KeyGroup, &K, &N, Option<&Slot<K, N, C>>, &mut Vec<DeltaEntry>) -> Result<(), CodecError>
+        + Send
+        + Sync,
+>;
+
 /// Whether reads restart the TTL: such tables cannot track changes, since
 /// a read updates an expiry through a shared reference.
 pub(crate) fn reads_restart_ttl(ttl: Option<StateTtl>) -> bool {
@@ -39,7 +58,40 @@ pub(crate) fn reads_restart_ttl(ttl: Option<StateTtl>) -> bool {
 /// so one capture of a huge first checkpoint does not pin its memory.
 const KEPT_CAPACITY_MAX: usize = 1 << 16;
 
-/// The slots touched since the last capture.
+/// A capture in progress.
+#[derive(Clone)]
+pub(crate) struct Capture<K, N> {
+    /// Slots of the capture not encoded yet; never grows once the capture
+    /// started, so bucket indices stay valid while it drains.
+    pub(crate) pending: HashTable<(KeyGroup, K, N)>,
+    /// The next bucket of `pending` to encode.
+    pub(crate) bucket: usize,
+    /// Encoded entries not handed out yet (slots copied before a change).
+    pub(crate) out: Vec<DeltaEntry>,
+    /// Stored keys the captured slots held at the previous capture (only
+    /// for tables with a memo): tombstones, which a value of the same key
+    /// outranks once the delta is sorted.
+    pub(crate) before: Vec<Vec<u8>>,
+    /// The first slot that could not be encoded; the capture fails with it.
+    pub(crate) error: Option<CodecError>,
+}
+
+impl<K, N> Capture<K, N> {
+    fn copy<C>(
+        &mut self,
+        encode: &SlotEncoder<K, N, C>,
+        kg: KeyGroup,
+        key: &K,
+        ns: &N,
+        slot: Option<&Slot<K, N, C>>,
+    ) {
+        if let Err(e) = encode(kg, key, ns, slot, &mut self.out) {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+/// The slots touched since the last capture, and the capture in progress.
 ///
 /// Until the first capture, every slot counts as touched and nothing is
 /// noted: tracking starts with the table empty (before a load or a restore
@@ -52,15 +104,8 @@ pub(crate) struct ChangeTracker<K, N, C> {
     before: Vec<Vec<u8>>,
     /// No capture yet: every slot of the table is a change.
     everything: bool,
-}
-
-/// What a capture takes from the tracker.
-pub struct Changes<K, N> {
-    /// Every touched slot, in no order.
-    pub slots: Vec<(KeyGroup, K, N)>,
-    /// Stored keys the touched slots held at the previous capture (only
-    /// for tables with a memo): candidates for tombstones.
-    pub before: Vec<Vec<u8>>,
+    pub(crate) encode: SlotEncoder<K, N, C>,
+    pub(crate) capture: Option<Box<Capture<K, N>>>,
 }
 
 impl<K: Clone, N: Clone, C> Clone for ChangeTracker<K, N, C> {
@@ -70,6 +115,8 @@ impl<K: Clone, N: Clone, C> Clone for ChangeTracker<K, N, C> {
             memo: self.memo.clone(),
             before: self.before.clone(),
             everything: self.everything,
+            encode: self.encode.clone(),
+            capture: self.capture.clone(),
         }
     }
 }
@@ -79,6 +126,7 @@ impl<K, N, C> std::fmt::Debug for ChangeTracker<K, N, C> {
         f.debug_struct("ChangeTracker")
             .field("dirty", &self.dirty.len())
             .field("before", &self.before.len())
+            .field("capturing", &self.capture.is_some())
             .finish()
     }
 }
@@ -88,29 +136,32 @@ where
     K: Hash + Eq + Clone,
     N: Hash + Eq + Clone,
 {
-    pub(crate) fn new(memo: Option<Memo<K, N, C>>) -> Self {
+    pub(crate) fn new(memo: Option<Memo<K, N, C>>, encode: SlotEncoder<K, N, C>) -> Self {
         Self {
             dirty: HashTable::new(),
             memo,
             before: Vec::new(),
             everything: true,
+            encode,
+            capture: None,
         }
     }
 
     /// True until the first capture: every slot is a change, and
-    /// [`take`](Self::take) leaves listing them to the caller.
+    /// [`start_capture`](Self::start_capture) leaves listing them to the
+    /// caller.
     pub(crate) fn everything(&self) -> bool {
         self.everything
     }
 
-    fn rehash(d: &(KeyGroup, K, N)) -> u64 {
+    pub(crate) fn rehash(d: &(KeyGroup, K, N)) -> u64 {
         slot_hash(stable_hash(&d.1), &d.2)
     }
 
     /// Notes that (key, ns) of key group `kg`, whose slot hash is `hash`,
     /// is about to change; `current` looks the slot up (only called for a
-    /// slot not yet noted, and only when there is a memo). True when the
-    /// slot was not noted yet in this period.
+    /// slot not yet noted, and only when there is a memo or a capture to
+    /// copy it for). True when the slot was not noted yet in this period.
     #[inline]
     pub(crate) fn note<'s>(
         &mut self,
@@ -132,10 +183,22 @@ where
         let Entry::Vacant(vacant) = self.dirty.entry(hash, eq, Self::rehash) else {
             return false;
         };
-        if let Some(memo) = &self.memo
-            && let Some(slot) = current()
-        {
-            memo(kg, slot, &mut self.before);
+        let capture = self
+            .capture
+            .as_deref_mut()
+            .filter(|c| !c.pending.is_empty());
+        if self.memo.is_some() || capture.is_some() {
+            let slot = current();
+            // Copy-on-write: the capture keeps the slot as it was.
+            if let Some(c) = capture
+                && let Ok(pending) = c.pending.find_entry(hash, eq)
+            {
+                pending.remove();
+                c.copy(&self.encode, kg, key, ns, slot);
+            }
+            if let (Some(memo), Some(slot)) = (&self.memo, slot) {
+                memo(kg, slot, &mut self.before);
+            }
         }
         vacant.insert((kg, key.clone(), ns.clone()));
         true
@@ -147,7 +210,8 @@ where
         self.before.len()
     }
 
-    /// Takes back the note of (key, ns) made after `mark`.
+    /// Takes back the note of (key, ns) made after `mark` (a copy made for
+    /// a capture stays: the slot is unchanged, so the copy is right).
     pub(crate) fn forget(&mut self, hash: u64, key: &K, ns: &N, mark: usize) {
         if let Ok(e) = self.dirty.find_entry(hash, |d| d.1 == *key && d.2 == *ns) {
             e.remove();
@@ -155,21 +219,37 @@ where
         self.before.truncate(mark);
     }
 
-    /// Everything noted since the last capture; starts a new period. The
-    /// first capture's slots are every slot of the table, which the caller
-    /// lists (see [`everything`](Self::everything)).
-    pub(crate) fn take(&mut self) -> Changes<K, N> {
+    /// Starts a capture of everything noted since the last one, and a new
+    /// period; O(1). At the first capture the pending set is empty and the
+    /// caller adds every slot of the table (see
+    /// [`everything`](Self::everything)). None when a capture is already in
+    /// progress.
+    pub(crate) fn start_capture(&mut self) -> Option<&mut Capture<K, N>> {
+        if self.capture.is_some() {
+            return None;
+        }
         self.everything = false;
         let kept = self.dirty.len().min(KEPT_CAPACITY_MAX);
-        let dirty = std::mem::replace(&mut self.dirty, HashTable::with_capacity(kept));
-        Changes {
-            slots: dirty.into_iter().collect(),
+        let pending = std::mem::replace(&mut self.dirty, HashTable::with_capacity(kept));
+        let capture = self.capture.insert(Box::new(Capture {
+            pending,
+            bucket: 0,
+            out: Vec::new(),
             before: std::mem::take(&mut self.before),
-        }
+            error: None,
+        }));
+        Some(capture)
     }
 
     /// Approximate bytes the tracker holds.
     pub(crate) fn approx_bytes(&self) -> usize {
-        self.dirty.allocation_size() + self.before.iter().map(Vec::capacity).sum::<usize>()
+        let capture = self.capture.as_ref().map_or(0, |c| {
+            c.pending.allocation_size()
+                + c.out.capacity() * size_of::<DeltaEntry>()
+                + c.before.iter().map(Vec::capacity).sum::<usize>()
+        });
+        self.dirty.allocation_size()
+            + self.before.iter().map(Vec::capacity).sum::<usize>()
+            + capture
     }
 }

@@ -5,10 +5,13 @@
 
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use hashbrown::hash_table::Entry;
 
-use crate::changes::{Changes, reads_restart_ttl};
+use crate::canonical::{DeltaEntry, list_slot_delta};
+use crate::changes::{SlotEncoder, reads_restart_ttl};
+use crate::codec::StateData;
 use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
 use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -219,26 +222,6 @@ where
         }))
     }
 
-    fn slot_entries<'a>(
-        &'a self,
-        kg: KeyGroup,
-        key: &K,
-        ns: &N,
-    ) -> Result<
-        impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V, M>,
-        StateError,
-    > {
-        Ok(self
-            .store
-            .find_in(kg, key, ns)?
-            .into_iter()
-            .flat_map(|slot| {
-                slot.cell
-                    .iter()
-                    .map(move |c| (&slot.key, &slot.ns, M::value(c), M::expires_at_ms(c)))
-            }))
-    }
-
     fn cleanup_expired(&mut self, now_ms: i64, entries_max: usize) -> usize {
         if !M::EXPIRES {
             return 0;
@@ -261,6 +244,24 @@ where
             .map(|slot| slot.cell.capacity() * size_of::<M::Stored<V>>())
             .sum();
         self.store.approx_bytes() + elements
+    }
+}
+
+impl<K, N, V, M> ListCore<K, N, V, M>
+where
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    V: StateData + 'static,
+    M: TtlPolicy + 'static,
+{
+    /// Writes a slot out for a capture: its list, or a tombstone.
+    fn slot_encoder(&self) -> SlotEncoder<K, N, Vec<M::Stored<V>>> {
+        Arc::new(|kg, key, ns, slot, out| {
+            let elements = slot
+                .into_iter()
+                .flat_map(|s| s.cell.iter().map(|c| (M::value(c), M::expires_at_ms(c))));
+            list_slot_delta(kg, key, ns, elements, out)
+        })
     }
 }
 
@@ -434,11 +435,19 @@ where
 
     /// Starts noting changed lists, as
     /// [`ValueTable::track_changes`](crate::ValueTable::track_changes).
-    pub fn track_changes(&mut self) -> bool {
+    pub fn track_changes(&mut self) -> bool
+    where
+        K: StateData,
+        N: StateData,
+        V: StateData,
+    {
         if reads_restart_ttl(self.ttl()) {
             return false;
         }
-        by_ttl!(&mut self.inner, core => core.store.track_changes(None));
+        by_ttl!(&mut self.inner, core => {
+            let encode = core.slot_encoder();
+            core.store.track_changes(None, encode);
+        });
         true
     }
 
@@ -447,22 +456,26 @@ where
         by_ttl!(&self.inner, core => core.store.tracks_changes())
     }
 
-    /// The (key, ns) pairs touched since the previous call.
-    pub fn take_changes(&mut self) -> Changes<K, N> {
-        by_ttl!(&mut self.inner, core => core.store.take_changes())
+    /// Whether a capture of changes is in progress.
+    pub fn capturing(&self) -> bool {
+        by_ttl!(&self.inner, core => core.store.capturing())
     }
 
-    /// The elements of the list of (key, ns) in key group `kg`, in order,
-    /// as [`iter_key_group_with_expiry`](Self::iter_key_group_with_expiry)
-    /// yields them.
-    pub fn slot_entries<'a>(
-        &'a self,
-        kg: KeyGroup,
-        key: &K,
-        ns: &N,
-    ) -> Result<impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V>, StateError>
-    {
-        Ok(by_ttl_wrap!(&self.inner, core => core.slot_entries(kg, key, ns)?))
+    /// Starts a copy-on-write capture of the changes since the previous
+    /// one, as [`ValueTable::start_capture`](crate::ValueTable::start_capture).
+    pub fn start_capture(&mut self) -> Result<(), StateError> {
+        by_ttl!(&mut self.inner, core => core.store.start_capture())
+    }
+
+    /// Appends more of the capture in progress, as
+    /// [`ValueTable::continue_capture`](crate::ValueTable::continue_capture).
+    pub fn continue_capture(
+        &mut self,
+        state: &str,
+        budget: &mut usize,
+        out: &mut Vec<DeltaEntry>,
+    ) -> Result<bool, StateError> {
+        by_ttl!(&mut self.inner, core => core.store.continue_capture(state, budget, out))
     }
 
     /// Examines up to `entries_max` lists, resuming where the previous call

@@ -5,10 +5,13 @@
 
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use hashbrown::hash_table::Entry;
 
-use crate::changes::{Changes, UserKeyMemo, reads_restart_ttl};
+use crate::canonical::{DeltaEntry, map_slot_delta};
+use crate::changes::{SlotEncoder, UserKeyMemo, reads_restart_ttl};
+use crate::codec::StateData;
 use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
 use crate::error::StateError;
 use crate::hash::StableBuildHasher;
@@ -198,26 +201,6 @@ where
         }))
     }
 
-    fn slot_entries<'a>(
-        &'a self,
-        kg: KeyGroup,
-        key: &K,
-        ns: &N,
-    ) -> Result<
-        impl Iterator<Item = ExpiringEntry<'a, K, N, (&'a UK, &'a UV)>> + use<'a, K, N, UK, UV, M>,
-        StateError,
-    > {
-        Ok(self
-            .store
-            .find_in(kg, key, ns)?
-            .into_iter()
-            .flat_map(|slot| {
-                slot.cell.iter().map(move |(uk, c)| {
-                    (&slot.key, &slot.ns, (uk, M::value(c)), M::expires_at_ms(c))
-                })
-            }))
-    }
-
     fn cleanup_expired(&mut self, now_ms: i64, entries_max: usize) -> usize {
         if !M::EXPIRES {
             return 0;
@@ -240,6 +223,28 @@ where
             .map(|slot| slot.cell.allocation_size())
             .sum();
         self.store.approx_bytes() + maps
+    }
+}
+
+impl<K, N, UK, UV, M> MapCore<K, N, UK, UV, M>
+where
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    UK: StateData + Hash + Eq + Clone + 'static,
+    UV: StateData + 'static,
+    M: TtlPolicy + 'static,
+{
+    /// Writes a slot out for a capture: an entry per user key (the user
+    /// keys removed are tombstoned through the memo).
+    fn slot_encoder(&self) -> SlotEncoder<K, N, UserMap<UK, M::Stored<UV>>> {
+        Arc::new(|kg, key, ns, slot, out| {
+            let entries = slot.into_iter().flat_map(|s| {
+                s.cell
+                    .iter()
+                    .map(|(uk, c)| (uk, M::value(c), M::expires_at_ms(c)))
+            });
+            map_slot_delta(kg, key, ns, entries, out)
+        })
     }
 }
 
@@ -448,17 +453,27 @@ where
     /// `user_keys` is called with each user key a map held before its first
     /// change in a period, so a capture can write tombstones for the user
     /// keys removed since.
-    pub fn track_changes(&mut self, user_keys: UserKeyMemo<K, N, UK>) -> bool {
+    pub fn track_changes(&mut self, user_keys: UserKeyMemo<K, N, UK>) -> bool
+    where
+        K: StateData,
+        N: StateData,
+        UK: StateData,
+        UV: StateData,
+    {
         if reads_restart_ttl(self.ttl()) {
             return false;
         }
         by_ttl!(&mut self.inner, core => {
             let user_keys = user_keys.clone();
-            core.store.track_changes(Some(std::sync::Arc::new(move |kg, slot, out| {
-                for uk in slot.cell.keys() {
-                    user_keys(kg, &slot.key, &slot.ns, uk, out);
-                }
-            })));
+            let encode = core.slot_encoder();
+            core.store.track_changes(
+                Some(Arc::new(move |kg, slot, out| {
+                    for uk in slot.cell.keys() {
+                        user_keys(kg, &slot.key, &slot.ns, uk, out);
+                    }
+                })),
+                encode,
+            );
         });
         true
     }
@@ -468,26 +483,26 @@ where
         by_ttl!(&self.inner, core => core.store.tracks_changes())
     }
 
-    /// The (key, ns) pairs touched since the previous call, with the stored
-    /// keys of the user entries they held before.
-    pub fn take_changes(&mut self) -> Changes<K, N> {
-        by_ttl!(&mut self.inner, core => core.store.take_changes())
+    /// Whether a capture of changes is in progress.
+    pub fn capturing(&self) -> bool {
+        by_ttl!(&self.inner, core => core.store.capturing())
     }
 
-    /// The user entries of (key, ns) in key group `kg`, as
-    /// [`iter_key_group_with_expiry`](Self::iter_key_group_with_expiry)
-    /// yields them.
-    #[allow(clippy::type_complexity)]
-    pub fn slot_entries<'a>(
-        &'a self,
-        kg: KeyGroup,
-        key: &K,
-        ns: &N,
-    ) -> Result<
-        impl Iterator<Item = ExpiringEntry<'a, K, N, (&'a UK, &'a UV)>> + use<'a, K, N, UK, UV>,
-        StateError,
-    > {
-        Ok(by_ttl_wrap!(&self.inner, core => core.slot_entries(kg, key, ns)?))
+    /// Starts a copy-on-write capture of the changes since the previous
+    /// one, as [`ValueTable::start_capture`](crate::ValueTable::start_capture).
+    pub fn start_capture(&mut self) -> Result<(), StateError> {
+        by_ttl!(&mut self.inner, core => core.store.start_capture())
+    }
+
+    /// Appends more of the capture in progress, as
+    /// [`ValueTable::continue_capture`](crate::ValueTable::continue_capture).
+    pub fn continue_capture(
+        &mut self,
+        state: &str,
+        budget: &mut usize,
+        out: &mut Vec<DeltaEntry>,
+    ) -> Result<bool, StateError> {
+        by_ttl!(&mut self.inner, core => core.store.continue_capture(state, budget, out))
     }
 
     /// Examines up to `entries_max` maps, resuming where the previous call

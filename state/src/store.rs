@@ -10,7 +10,8 @@ use std::hash::Hash;
 use hashbrown::HashTable;
 use hashbrown::hash_table::{Entry, Iter, OccupiedEntry};
 
-use crate::changes::{ChangeTracker, Changes, Memo};
+use crate::canonical::DeltaEntry;
+use crate::changes::{ChangeTracker, Memo, SlotEncoder};
 use crate::error::StateError;
 use crate::hash::{slot_hash, stable_hash};
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -39,6 +40,10 @@ struct SweepCursor {
     group: usize,
     bucket: usize,
 }
+
+/// A capture passes this many empty buckets for the cost of encoding one
+/// slot (a control byte each).
+const EMPTY_BUCKETS_PER_SLOT: usize = 16;
 
 /// A sweep scans at most this many buckets per examined-entry budget, so
 /// that a sparse table (after mass expiry) still bounds the work per call.
@@ -86,9 +91,14 @@ where
     }
 
     /// From now on, notes every slot a mutable access touches; `memo`
-    /// records what a slot held before its first change in a period.
-    pub(crate) fn track_changes(&mut self, memo: Option<Memo<K, N, C>>) {
-        self.changes = Some(Box::new(ChangeTracker::new(memo)));
+    /// records what a slot held before its first change in a period, and
+    /// `encode` writes a slot out for a capture.
+    pub(crate) fn track_changes(
+        &mut self,
+        memo: Option<Memo<K, N, C>>,
+        encode: SlotEncoder<K, N, C>,
+    ) {
+        self.changes = Some(Box::new(ChangeTracker::new(memo, encode)));
     }
 
     /// Whether changes are tracked.
@@ -96,26 +106,97 @@ where
         self.changes.is_some()
     }
 
-    /// The slots touched since the previous call (none when untracked).
-    pub(crate) fn take_changes(&mut self) -> Changes<K, N> {
-        match self.changes.as_deref_mut() {
-            Some(t) if t.everything() => {
-                let mut changes = t.take();
-                changes.slots = self
-                    .range
-                    .iter()
-                    .zip(self.groups.iter())
-                    .flat_map(|(kg, group)| {
-                        group.iter().map(move |s| (kg, s.key.clone(), s.ns.clone()))
-                    })
-                    .collect();
-                changes
+    /// Whether a capture is in progress.
+    pub(crate) fn capturing(&self) -> bool {
+        self.changes.as_ref().is_some_and(|t| t.capture.is_some())
+    }
+
+    /// Starts capturing the slots touched since the previous capture (at
+    /// the first, every slot): O(1) after the first. Finish it with
+    /// [`continue_capture`](Self::continue_capture) before starting another.
+    pub(crate) fn start_capture(&mut self) -> Result<(), StateError> {
+        let Some(t) = self.changes.as_deref_mut() else {
+            return Err(StateError::Internal {
+                reason: "a capture of changes started on a table that does not note them".into(),
+            });
+        };
+        let everything = t.everything();
+        let Some(capture) = t.start_capture() else {
+            return Err(StateError::Internal {
+                reason: "a capture started before the previous one was finished".into(),
+            });
+        };
+        if everything {
+            for (kg, group) in self.range.iter().zip(self.groups.iter()) {
+                for slot in group {
+                    let entry = (kg, slot.key.clone(), slot.ns.clone());
+                    capture.pending.insert_unique(
+                        ChangeTracker::<K, N, C>::rehash(&entry),
+                        entry,
+                        ChangeTracker::<K, N, C>::rehash,
+                    );
+                }
             }
-            Some(t) => t.take(),
-            None => Changes {
-                slots: Vec::new(),
-                before: Vec::new(),
-            },
+        }
+        Ok(())
+    }
+
+    /// Encodes slots of the capture in progress into `out`, spending at
+    /// most `budget`: one per slot encoded and one per
+    /// [`EMPTY_BUCKETS_PER_SLOT`] empty buckets passed (the budget is
+    /// reduced by what was spent). True when the capture is complete, or
+    /// none was in progress; `state` names the state in errors.
+    pub(crate) fn continue_capture(
+        &mut self,
+        state: &str,
+        budget: &mut usize,
+        out: &mut Vec<DeltaEntry>,
+    ) -> Result<bool, StateError> {
+        let Some(t) = self.changes.as_deref_mut() else {
+            return Ok(true);
+        };
+        let Some(c) = t.capture.as_deref_mut() else {
+            return Ok(true);
+        };
+        out.append(&mut c.out);
+        let buckets = c.pending.num_buckets();
+        while *budget > 0 && c.bucket < buckets {
+            if c.pending.is_empty() {
+                c.bucket = buckets;
+                break;
+            }
+            let bucket = c.bucket;
+            c.bucket += 1;
+            let Ok(entry) = c.pending.get_bucket_entry(bucket) else {
+                if bucket % EMPTY_BUCKETS_PER_SLOT == 0 {
+                    *budget -= 1;
+                }
+                continue;
+            };
+            *budget -= 1;
+            let ((kg, key, ns), _) = entry.remove();
+            let slot = match self.range.offset_of(kg).map(|o| self.groups.get(o)) {
+                Ok(Some(group)) => {
+                    let hash = slot_hash(stable_hash(&key), &ns);
+                    group.find(hash, |s| s.key == key && s.ns == ns)
+                }
+                _ => return Err(missing_group(self.range, kg)),
+            };
+            if let Err(e) = (t.encode)(kg, &key, &ns, slot, out) {
+                c.error.get_or_insert(e);
+            }
+        }
+        if c.bucket < buckets && !c.pending.is_empty() {
+            return Ok(false);
+        }
+        let Some(done) = t.capture.take() else {
+            return Ok(true);
+        };
+        out.extend(done.out);
+        out.extend(done.before.into_iter().map(|k| (k, None)));
+        match done.error {
+            Some(e) => Err(e.in_state(state)),
+            None => Ok(true),
         }
     }
 
@@ -179,20 +260,6 @@ where
         Ok(self
             .group(kr.key_group)?
             .find(hash, |s| s.key == *key && s.ns == *ns))
-    }
-
-    /// The slot of (key, ns) in key group `kg`, for a capture of changes.
-    pub(crate) fn find_in(
-        &self,
-        kg: KeyGroup,
-        key: &K,
-        ns: &N,
-    ) -> Result<Option<&Slot<K, N, C>>, StateError> {
-        let kr = KeyRef {
-            hash: stable_hash(key),
-            key_group: kg,
-        };
-        self.find(kr, key, ns)
     }
 
     /// The slot of (key, ns) as an entry that can be modified or removed.
@@ -393,16 +460,48 @@ mod tests {
         }
     }
 
-    fn sorted_keys(changes: Changes<u64, ()>) -> Vec<u64> {
-        let mut keys: Vec<u64> = changes.slots.into_iter().map(|(_, k, ())| k).collect();
-        keys.sort_unstable();
-        keys
+    /// Writes a slot as its key's bytes and its value's, or a tombstone.
+    fn encoder() -> SlotEncoder<u64, (), u64> {
+        std::sync::Arc::new(|_, key, (), slot, out| {
+            let value = slot.map(|s| s.cell.to_be_bytes().to_vec());
+            out.push((key.to_be_bytes().to_vec(), value));
+            Ok(())
+        })
+    }
+
+    fn key_of(entry: &DeltaEntry) -> u64 {
+        u64::from_be_bytes(entry.0.as_slice().try_into().unwrap())
+    }
+
+    /// A whole capture, with its entries as (key, value) sorted by key.
+    fn capture(s: &mut KeyGroupedStore<u64, (), u64>) -> Vec<(u64, Option<u64>)> {
+        s.start_capture().unwrap();
+        let mut out = Vec::new();
+        assert!(
+            s.continue_capture("s", &mut usize::MAX.clone(), &mut out)
+                .unwrap()
+        );
+        let mut entries: Vec<(u64, Option<u64>)> = out
+            .iter()
+            .map(|e| {
+                let v =
+                    e.1.as_ref()
+                        .map(|v| u64::from_be_bytes(v.as_slice().try_into().unwrap()));
+                (key_of(e), v)
+            })
+            .collect();
+        entries.sort_unstable();
+        entries
+    }
+
+    fn sorted_keys(s: &mut KeyGroupedStore<u64, (), u64>) -> Vec<u64> {
+        capture(s).into_iter().map(|(k, _)| k).collect()
     }
 
     #[test]
     fn the_first_capture_is_every_slot_without_noting_each_then_only_the_touched_ones() {
         let mut s = KeyGroupedStore::new(KeyGroupRange::all(8));
-        s.track_changes(None);
+        s.track_changes(None, encoder());
         let empty = s.approx_bytes();
         for k in 0..5_000u64 {
             put(&mut s, k, k);
@@ -411,13 +510,60 @@ mod tests {
         // A load or restore notes nothing: only the tables grew.
         let tables: usize = s.groups.iter().map(HashTable::allocation_size).sum();
         assert_eq!(s.approx_bytes(), empty + tables);
-        let first = sorted_keys(s.take_changes());
+        let first = sorted_keys(&mut s);
         assert_eq!(first, (0..5_000u64).filter(|&k| k != 7).collect::<Vec<_>>());
         put(&mut s, 42, 0);
         put(&mut s, 4_999, 1);
         s.remove(kr(3), &3, &()).unwrap();
-        assert_eq!(sorted_keys(s.take_changes()), vec![3, 42, 4_999]);
-        assert!(s.take_changes().slots.is_empty());
+        assert_eq!(sorted_keys(&mut s), vec![3, 42, 4_999]);
+        assert!(sorted_keys(&mut s).is_empty());
+    }
+
+    #[test]
+    fn a_capture_in_slices_holds_the_state_it_started_with() {
+        let mut s = KeyGroupedStore::new(KeyGroupRange::all(8));
+        s.track_changes(None, encoder());
+        for k in 0..1_000u64 {
+            put(&mut s, k, k);
+        }
+        capture(&mut s);
+        for k in 0..1_000u64 {
+            put(&mut s, k, k + 1);
+        }
+        s.start_capture().unwrap();
+        assert!(s.capturing());
+        assert!(s.start_capture().is_err(), "one capture at a time");
+        // Changes after the start: copied before they land, or not seen.
+        let mut out = Vec::new();
+        let mut slice = 64;
+        assert!(!s.continue_capture("s", &mut slice, &mut out).unwrap());
+        assert_eq!(slice, 0, "the slice spends its budget");
+        for k in 0..500u64 {
+            put(&mut s, k, 0);
+        }
+        s.remove(kr(999), &999, &()).unwrap();
+        put(&mut s, 5_000, 1);
+        while !s.continue_capture("s", &mut 64, &mut out).unwrap() {}
+        assert!(!s.capturing());
+        let mut got: Vec<(u64, Option<u64>)> = out
+            .iter()
+            .map(|e| {
+                (
+                    key_of(e),
+                    e.1.as_ref()
+                        .map(|v| u64::from_be_bytes(v.as_slice().try_into().unwrap())),
+                )
+            })
+            .collect();
+        got.sort_unstable();
+        let want: Vec<(u64, Option<u64>)> = (0..1_000u64).map(|k| (k, Some(k + 1))).collect();
+        assert_eq!(got, want);
+        // The next capture holds what changed after the previous started.
+        let next = capture(&mut s);
+        let mut want: Vec<(u64, Option<u64>)> = (0..500u64).map(|k| (k, Some(0))).collect();
+        want.push((999, None));
+        want.push((5_000, Some(1)));
+        assert_eq!(next, want);
     }
 
     #[test]

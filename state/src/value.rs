@@ -2,10 +2,13 @@
 
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use hashbrown::hash_table::Entry;
 
-use crate::changes::{Changes, reads_restart_ttl};
+use crate::canonical::{DeltaEntry, value_slot_delta};
+use crate::changes::{SlotEncoder, reads_restart_ttl};
+use crate::codec::StateData;
 use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
 use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -230,25 +233,6 @@ where
         }))
     }
 
-    fn slot_entries<'a>(
-        &'a self,
-        kg: KeyGroup,
-        key: &K,
-        ns: &N,
-    ) -> Result<
-        impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V, M>,
-        StateError,
-    > {
-        Ok(self.store.find_in(kg, key, ns)?.into_iter().map(|slot| {
-            (
-                &slot.key,
-                &slot.ns,
-                M::value(&slot.cell),
-                M::expires_at_ms(&slot.cell),
-            )
-        }))
-    }
-
     fn cleanup_expired(&mut self, now_ms: i64, entries_max: usize) -> usize {
         if !M::EXPIRES {
             return 0;
@@ -260,6 +244,22 @@ where
                 removed: usize::from(expired),
                 keep: !expired,
             }
+        })
+    }
+}
+
+impl<K, N, V, M> ValueCore<K, N, V, M>
+where
+    K: StateData + Hash + Eq + Clone + 'static,
+    N: StateData + Hash + Eq + Clone + 'static,
+    V: StateData + 'static,
+    M: TtlPolicy + 'static,
+{
+    /// Writes a slot out for a capture: its value, or a tombstone.
+    fn slot_encoder(&self) -> SlotEncoder<K, N, M::Stored<V>> {
+        Arc::new(|kg, key, ns, slot, out| {
+            let value = slot.map(|s| (M::value(&s.cell), M::expires_at_ms(&s.cell)));
+            value_slot_delta(kg, key, ns, value, out)
         })
     }
 }
@@ -474,11 +474,19 @@ where
     /// Starts noting changed entries, so a checkpoint can capture only
     /// those. Refused (false) when reads restart the TTL: a read changes
     /// the expiry without a mutable access, so it would go unnoticed.
-    pub fn track_changes(&mut self) -> bool {
+    pub fn track_changes(&mut self) -> bool
+    where
+        K: StateData,
+        N: StateData,
+        V: StateData,
+    {
         if reads_restart_ttl(self.ttl()) {
             return false;
         }
-        by_ttl!(&mut self.inner, core => core.store.track_changes(None));
+        by_ttl!(&mut self.inner, core => {
+            let encode = core.slot_encoder();
+            core.store.track_changes(None, encode);
+        });
         true
     }
 
@@ -487,22 +495,29 @@ where
         by_ttl!(&self.inner, core => core.store.tracks_changes())
     }
 
-    /// The (key, ns) pairs touched since the previous call.
-    pub fn take_changes(&mut self) -> Changes<K, N> {
-        by_ttl!(&mut self.inner, core => core.store.take_changes())
+    /// Whether a capture of changes is in progress.
+    pub fn capturing(&self) -> bool {
+        by_ttl!(&self.inner, core => core.store.capturing())
     }
 
-    /// The entry of (key, ns) in key group `kg` as
-    /// [`iter_key_group_with_expiry`](Self::iter_key_group_with_expiry)
-    /// yields it; nothing when it is not stored.
-    pub fn slot_entries<'a>(
-        &'a self,
-        kg: KeyGroup,
-        key: &K,
-        ns: &N,
-    ) -> Result<impl Iterator<Item = ExpiringEntry<'a, K, N, &'a V>> + use<'a, K, N, V>, StateError>
-    {
-        Ok(by_ttl_wrap!(&self.inner, core => core.slot_entries(kg, key, ns)?))
+    /// Starts a copy-on-write capture of the entries changed since the
+    /// previous one (all of them at the first): O(1) after the first.
+    /// [`continue_capture`](Self::continue_capture) encodes it; writes made
+    /// meanwhile do not show in it.
+    pub fn start_capture(&mut self) -> Result<(), StateError> {
+        by_ttl!(&mut self.inner, core => core.store.start_capture())
+    }
+
+    /// Appends to `out` more of the capture in progress, spending at most
+    /// `budget` (buckets visited, reduced by those visited); true once the
+    /// capture is complete. `state` names the state in errors.
+    pub fn continue_capture(
+        &mut self,
+        state: &str,
+        budget: &mut usize,
+        out: &mut Vec<DeltaEntry>,
+    ) -> Result<bool, StateError> {
+        by_ttl!(&mut self.inner, core => core.store.continue_capture(state, budget, out))
     }
 
     /// Examines up to `entries_max` entries, resuming where the previous call

@@ -1,6 +1,8 @@
 //! Capturing only what changed: a chain of captured deltas, applied in
-//! order, always equals the table's whole canonical export. Random writes,
-//! removals, clears, TTL cleanups and captures on value, list, map and
+//! order, always equals the table's whole canonical export at the moment
+//! each capture started, even though captures are encoded in slices while
+//! writes go on (copy-on-write). Random writes, removals, clears, TTL
+//! cleanups, capture starts and capture slices on value, list, map and
 //! reducing tables.
 
 #![allow(clippy::unwrap_used)]
@@ -26,11 +28,27 @@ fn range() -> KeyGroupRange {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Write { key: u64, sub: u8, value: u32 },
-    Remove { key: u64, sub: u8 },
-    Clear { key: u64 },
-    Cleanup { now_ms: i64 },
+    Write {
+        key: u64,
+        sub: u8,
+        value: u32,
+    },
+    Remove {
+        key: u64,
+        sub: u8,
+    },
+    Clear {
+        key: u64,
+    },
+    Cleanup {
+        now_ms: i64,
+    },
+    /// Completes the capture in progress, if any, and starts the next.
     Capture,
+    /// Encodes a slice of the capture in progress.
+    Slice {
+        budget: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -40,6 +58,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..24u64).prop_map(|key| Op::Clear { key }),
         1 => (0..400i64).prop_map(|now_ms| Op::Cleanup { now_ms }),
         2 => Just(Op::Capture),
+        3 => (0..6usize).prop_map(|budget| Op::Slice { budget }),
     ]
 }
 
@@ -69,24 +88,82 @@ impl Chain {
     }
 
     fn check(&self, table: &dyn CanonicalState) {
-        let whole: BTreeMap<Vec<u8>, Vec<u8>> =
-            export_all(table, "s").unwrap().into_iter().collect();
-        assert_eq!(self.0, whole, "the chain of deltas differs from the table");
+        assert_eq!(
+            self.0,
+            whole(table),
+            "the chain of deltas differs from the table"
+        );
     }
 }
 
-/// Runs `ops` on `table` through `apply`, capturing at each `Capture` and
-/// at the end, and checks the chain against the table every time.
+fn whole(table: &dyn CanonicalState) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    export_all(table, "s").unwrap().into_iter().collect()
+}
+
+/// A capture in progress: what it encoded so far, and the table as it was
+/// when the capture started.
+struct InProgress {
+    delta: Vec<DeltaEntry>,
+    at_start: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl InProgress {
+    fn start(table: &mut dyn CanonicalState) -> Self {
+        let at_start = whole(table);
+        table.start_capture("s").unwrap();
+        Self {
+            delta: Vec::new(),
+            at_start,
+        }
+    }
+
+    /// Encodes up to `budget`; when the capture is complete, applies it to
+    /// `chain`, which must then equal the table at the start.
+    fn slice(&mut self, table: &mut dyn CanonicalState, budget: usize, chain: &mut Chain) -> bool {
+        let mut budget = budget;
+        let done = table
+            .continue_capture("s", &mut budget, &mut self.delta)
+            .unwrap();
+        if done {
+            chain.apply(std::mem::take(&mut self.delta));
+            assert_eq!(
+                chain.0, self.at_start,
+                "the capture differs from the table at its start"
+            );
+            assert!(!table.capturing());
+        }
+        done
+    }
+}
+
+/// Runs `ops` on `table` through `apply`, starting a capture at each
+/// `Capture`, encoding it in `Slice`s, completing it at the next `Capture`
+/// and at the end, and checks each completed capture against the table at
+/// its start.
 fn run<T: CanonicalState>(mut table: T, ops: &[Op], mut apply: impl FnMut(&mut T, &Op, i64)) {
     assert!(table.track_changes());
     let mut chain = Chain::default();
+    let mut capture: Option<InProgress> = None;
     for (i, op) in ops.iter().enumerate() {
-        if let Op::Capture = op {
-            chain.capture(&mut table);
-            chain.check(&table);
-        } else {
-            apply(&mut table, op, i as i64);
+        match op {
+            Op::Capture => {
+                if let Some(mut c) = capture.take() {
+                    assert!(c.slice(&mut table, usize::MAX, &mut chain));
+                }
+                capture = Some(InProgress::start(&mut table));
+            }
+            Op::Slice { budget } => {
+                if let Some(c) = capture.as_mut()
+                    && c.slice(&mut table, *budget, &mut chain)
+                {
+                    capture = None;
+                }
+            }
+            _ => apply(&mut table, op, i as i64),
         }
+    }
+    if let Some(mut c) = capture.take() {
+        assert!(c.slice(&mut table, usize::MAX, &mut chain));
     }
     chain.capture(&mut table);
     chain.check(&table);
@@ -112,7 +189,7 @@ proptest! {
                 for sub in 0..4 { t.remove_namespace_for_key(kr(key), &key, &sub).unwrap(); }
             }
             Op::Cleanup { now_ms } => { t.cleanup_expired(now_ms, 7); }
-            Op::Capture => {}
+            Op::Capture | Op::Slice { .. } => {}
         });
     }
 
@@ -126,7 +203,7 @@ proptest! {
                 t.update(kr(key), &key, &0, [key as u32], now).unwrap();
             }
             Op::Cleanup { now_ms } => { t.cleanup_expired(now_ms, 7); }
-            Op::Capture => {}
+            Op::Capture | Op::Slice { .. } => {}
         });
     }
 
@@ -138,7 +215,7 @@ proptest! {
             Op::Remove { key, sub } => { t.remove(kr(key), &key, &(), &sub, now).unwrap(); }
             Op::Clear { key } => t.clear(kr(key), &key, &()).unwrap(),
             Op::Cleanup { now_ms } => { t.cleanup_expired(now_ms, 7); }
-            Op::Capture => {}
+            Op::Capture | Op::Slice { .. } => {}
         });
     }
 
@@ -151,7 +228,7 @@ proptest! {
             Op::Remove { key, sub } => t.clear(kr(key), &key, &sub).unwrap(),
             Op::Clear { .. } => t.clear_all(),
             Op::Cleanup { now_ms } => { t.cleanup_expired(now_ms, 7); }
-            Op::Capture => {}
+            Op::Capture | Op::Slice { .. } => {}
         });
     }
 }

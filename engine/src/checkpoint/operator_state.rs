@@ -78,23 +78,52 @@ impl StateSink<'_> {
         Ok(())
     }
 
-    /// Captures `table` as state `state`: only what changed when the
-    /// table notes its changes, else every entry. This is the synchronous
-    /// part of a checkpoint, so a table that notes its changes costs time
-    /// in proportion to the changes, not to the state.
-    pub(crate) fn state(&mut self, state: &str, table: &mut dyn CanonicalState) -> Result<()> {
+    /// Starts capturing `table` as state `state`: a copy-on-write capture
+    /// of what changed when the table notes its changes (O(1) here; the
+    /// entries follow in [`continue_state`](Self::continue_state)), else
+    /// every entry at once. This is the synchronous part of a checkpoint.
+    pub(crate) fn start_state(
+        &mut self,
+        state: &str,
+        table: &mut dyn CanonicalState,
+    ) -> Result<()> {
         if !table.tracks_changes() {
             return self.table(state, table);
         }
         let name = state_name(self.node, state);
-        let mut changes = Vec::new();
-        table.export_changes(&name, &mut changes)?;
+        table.start_capture(&name)?;
         self.out.states.push(CapturedState {
             name,
             kind: table.kind().to_owned(),
-            entries: Captured::Changes(changes),
+            entries: Captured::Changes(Vec::new()),
         });
         Ok(())
+    }
+
+    /// Encodes more of the capture of state `state` that
+    /// [`start_state`](Self::start_state) started, spending at most
+    /// `budget`; true once it is complete.
+    pub(crate) fn continue_state(
+        &mut self,
+        state: &str,
+        table: &mut dyn CanonicalState,
+        budget: &mut usize,
+    ) -> Result<bool> {
+        if !table.capturing() {
+            return Ok(true);
+        }
+        let name = state_name(self.node, state);
+        let captured = self.out.states.iter_mut().find(|c| c.name == name);
+        let Some(CapturedState {
+            entries: Captured::Changes(out),
+            ..
+        }) = captured
+        else {
+            return Err(SpateError::internal(format!(
+                "state `{name}` is being captured but its checkpoint holds no capture for it"
+            )));
+        };
+        Ok(table.continue_capture(&name, budget, out)?)
     }
 
     /// Captures the operator's RocksDB instance, which holds its states
@@ -143,8 +172,15 @@ impl StateSink<'_> {
 pub(crate) trait StatefulOperator: 'static {
     /// Captures the operator's state; called on its core when the task is
     /// aligned on a barrier. Mutable: tables that note their changes start
-    /// a new period.
+    /// a new period, and a copy-on-write capture of the changes.
     fn capture(&mut self, sink: &mut StateSink<'_>) -> Result<()>;
+    /// Encodes more of the copy-on-write captures that
+    /// [`capture`](Self::capture) started, spending at most `budget`;
+    /// true once they are complete. Called between record batches.
+    fn continue_capture(&mut self, sink: &mut StateSink<'_>, budget: &mut usize) -> Result<bool> {
+        let _ = (sink, budget);
+        Ok(true)
+    }
     /// Takes back the state of a checkpoint, before the first record.
     fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()>;
 }
@@ -443,6 +479,25 @@ impl<Op: StatefulOperator> SnapshotParticipant for OperatorParticipant<Op> {
             id,
             out,
         })
+    }
+
+    fn continue_snapshot(
+        &self,
+        id: u64,
+        budget: &mut usize,
+        out: &mut TaskSnapshot,
+    ) -> Result<bool> {
+        let mut op = self.op.try_borrow_mut().map_err(|_| {
+            SpateError::internal("an operator's capture went on while it was processing")
+        })?;
+        op.continue_capture(
+            &mut StateSink {
+                node: self.node,
+                id,
+                out,
+            },
+            budget,
+        )
     }
 
     fn finish(&self, _out: &mut TaskSnapshot) -> Result<()> {

@@ -70,6 +70,19 @@ pub(crate) trait SnapshotParticipant {
     /// Adds this operator's part of checkpoint `id` to `out`. Only cheap
     /// work may happen here (capturing, not writing out).
     fn snapshot(&self, id: u64, completed_id: u64, out: &mut TaskSnapshot) -> Result<()>;
+    /// Encodes more of checkpoint `id`'s captures that `snapshot` started
+    /// (copy-on-write: they hold the state at the barrier while records
+    /// after it are processed), spending at most `budget`; true once
+    /// complete. Called between record batches, so only bounded work.
+    fn continue_snapshot(
+        &self,
+        id: u64,
+        budget: &mut usize,
+        out: &mut TaskSnapshot,
+    ) -> Result<bool> {
+        let _ = (id, budget, out);
+        Ok(true)
+    }
     /// The input ended and the job will finish: pre-commit the rest; the
     /// transactions are committed once the whole job has succeeded.
     fn finish(&self, out: &mut TaskSnapshot) -> Result<()>;

@@ -94,7 +94,8 @@ impl StateRegistry {
 
     /// Captures every table for a checkpoint: the RocksDB instance's own
     /// checkpoint, or each heap table (only what changed, where tables
-    /// note their changes).
+    /// note their changes: a copy-on-write capture that
+    /// [`continue_capture`](Self::continue_capture) encodes).
     pub(crate) fn capture(&mut self, sink: &mut crate::checkpoint::StateSink<'_>) -> Result<()> {
         if let Some(instance) = &mut self.rocks {
             let states = self
@@ -105,9 +106,24 @@ impl StateRegistry {
             return sink.instance(instance, states);
         }
         for (name, table) in self.tables_mut() {
-            sink.state(name, table)?;
+            sink.start_state(name, table)?;
         }
         Ok(())
+    }
+
+    /// Encodes more of the captures [`capture`](Self::capture) started,
+    /// spending at most `budget`; true once all are complete.
+    pub(crate) fn continue_capture(
+        &mut self,
+        sink: &mut crate::checkpoint::StateSink<'_>,
+        budget: &mut usize,
+    ) -> Result<bool> {
+        for (name, table) in self.tables_mut() {
+            if !sink.continue_state(name, table, budget)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Gives every table its state back from a checkpoint; when the

@@ -166,6 +166,14 @@ macro_rules! keyed_state_hooks {
             Ok(())
         }
 
+        fn continue_capture(
+            &mut self,
+            sink: &mut $crate::checkpoint::StateSink<'_>,
+            budget: &mut usize,
+        ) -> $crate::error::Result<bool> {
+            self.registry.continue_capture(sink, budget)
+        }
+
         fn restore(
             &mut self,
             from: &$crate::checkpoint::RestoredOperator<'_>,

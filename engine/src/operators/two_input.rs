@@ -186,6 +186,12 @@ impl<Op: TwoInputOperator> StatefulOperator for Core<Op> {
         self.op.state_mut().map_or(Ok(()), |s| s.capture(sink))
     }
 
+    fn continue_capture(&mut self, sink: &mut StateSink<'_>, budget: &mut usize) -> Result<bool> {
+        self.op
+            .state_mut()
+            .map_or(Ok(true), |s| s.continue_capture(sink, budget))
+    }
+
     fn restore(&mut self, from: &RestoredOperator<'_>, now_ms: i64) -> Result<()> {
         self.op
             .state_mut()

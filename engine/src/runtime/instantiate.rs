@@ -303,7 +303,11 @@ impl<'g> Instantiator<'g> {
                 ports.push(edge.ops.input_port(rxs, &mut self)?);
             }
             let channels: Vec<usize> = ports.iter().map(|p| p.channels()).collect();
-            let checkpointing = self.take_checkpointing(id, &channels);
+            let mut checkpointing = self.take_checkpointing(id, &channels);
+            // Its loop drives the slices of copy-on-write captures.
+            if let Some(ck) = checkpointing.as_mut() {
+                ck.slice_captures();
+            }
             tasks.push(Box::new(InputTask {
                 ports,
                 cx: self.task_cx(),

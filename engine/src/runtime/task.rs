@@ -12,7 +12,7 @@ use super::exchange::Flushable;
 use super::message::Rec;
 use super::output::{BoxOutput, TaskCx};
 use super::port::{InputPort, PortEvent};
-use super::task_checkpoint::TaskCheckpointing;
+use super::task_checkpoint::{CAPTURE_SLICE_SLOTS, TaskCheckpointing};
 use crate::checkpoint::{CheckpointBarrier, SplitOffset, TaskEvent, TaskSnapshot};
 use crate::error::{Result, SpateError};
 use crate::sources::{Source, SourceCollector, SourcePoll};
@@ -374,6 +374,12 @@ impl InputTask {
                 Poll::Ready(ev) => ev,
                 Poll::Pending => {
                     delivered = 0;
+                    // Idle time goes to a checkpoint's capture first.
+                    if let Some(ck) = self.checkpointing.as_mut().filter(|ck| ck.capturing()) {
+                        ck.continue_capture(CAPTURE_SLICE_SLOTS)?;
+                        futures_lite::future::yield_now().await;
+                        continue;
+                    }
                     self.flushers.on_idle().await?;
                     self.wait_for_input().await
                 }
@@ -408,6 +414,9 @@ impl InputTask {
                 PortEvent::Delivered => {
                     self.flushers.after_message(&self.cx).await?;
                     delivered += 1;
+                    if let Some(ck) = self.checkpointing.as_mut().filter(|ck| ck.capturing()) {
+                        ck.continue_capture(CAPTURE_SLICE_SLOTS)?;
+                    }
                     if delivered >= per_turn {
                         delivered = 0;
                         futures_lite::future::yield_now().await;

@@ -16,6 +16,20 @@ use crate::checkpoint::{
 use crate::error::Result;
 use crate::time::Clock;
 
+/// Slots of a copy-on-write capture a task encodes between two record
+/// batches (a few tenths of a microsecond each), so a slice adds at most
+/// about a hundred microseconds to a record's latency.
+pub(crate) const CAPTURE_SLICE_SLOTS: usize = 512;
+
+/// A checkpoint whose barrier went on while its captures are still being
+/// encoded; acknowledged once they are complete.
+struct PendingAck {
+    id: u64,
+    snapshot: TaskSnapshot,
+    alignment_ns: u64,
+    sync_ns: u64,
+}
+
 /// Everything a task needs to take part in checkpoints.
 pub(crate) struct TaskCheckpointing {
     pub(crate) hub: Arc<CheckpointHub>,
@@ -27,6 +41,11 @@ pub(crate) struct TaskCheckpointing {
     align_started_ns: Option<u64>,
     /// The newest barrier this task emitted (sources).
     pub(crate) last_injected: u64,
+    /// Whether captures are encoded in slices after the barrier went on
+    /// (tasks fed by channels, which call [`Self::continue_capture`]), or
+    /// at the barrier.
+    sliced_captures: bool,
+    pending: Option<PendingAck>,
 }
 
 impl TaskCheckpointing {
@@ -50,6 +69,54 @@ impl TaskCheckpointing {
             channel_base,
             align_started_ns: None,
             last_injected: 0,
+            sliced_captures: false,
+            pending: None,
+        }
+    }
+
+    /// Captures are encoded in slices between record batches, which the
+    /// task's loop drives with [`Self::continue_capture`].
+    pub(crate) fn slice_captures(&mut self) {
+        self.sliced_captures = true;
+    }
+
+    /// Whether a checkpoint's captures are still being encoded.
+    pub(crate) fn capturing(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Encodes more of the pending checkpoint's captures, spending at most
+    /// `budget`; acknowledges the checkpoint once they are complete.
+    pub(crate) fn continue_capture(&mut self, mut budget: usize) -> Result<()> {
+        let Some(pending) = self.pending.as_mut() else {
+            return Ok(());
+        };
+        for p in &self.participants {
+            if !p.continue_snapshot(pending.id, &mut budget, &mut pending.snapshot)? {
+                return Ok(());
+            }
+        }
+        let Some(done) = self.pending.take() else {
+            return Ok(());
+        };
+        self.hub.report(TaskEvent::Ack {
+            id: done.id,
+            task: self.key,
+            snapshot: done.snapshot,
+            alignment_ns: done.alignment_ns,
+            sync_ns: done.sync_ns,
+        })
+    }
+
+    /// Completes the pending checkpoint's captures at once.
+    fn complete_capture(&mut self) -> Result<()> {
+        self.continue_capture(usize::MAX)?;
+        match &self.pending {
+            None => Ok(()),
+            Some(p) => Err(crate::error::SpateError::internal(format!(
+                "the captures of checkpoint {} did not complete with an unlimited budget",
+                p.id
+            ))),
         }
     }
 
@@ -175,6 +242,8 @@ impl TaskCheckpointing {
         writers: &[Rc<dyn Flushable>],
         tcx: &mut TaskCx,
     ) -> Result<()> {
+        // One capture at a time: the previous checkpoint's goes first.
+        self.complete_capture()?;
         let started = tcx.clock.mono_ns();
         let completed = self.hub.completed();
         for p in &self.participants {
@@ -185,13 +254,19 @@ impl TaskCheckpointing {
             w.barrier(barrier);
         }
         self.last_injected = self.last_injected.max(barrier.id);
-        self.hub.report(TaskEvent::Ack {
+        self.pending = Some(PendingAck {
             id: barrier.id,
-            task: self.key,
             snapshot,
             alignment_ns,
             sync_ns,
-        })
+        });
+        // Captures with nothing to encode complete here; the rest in
+        // slices, or now where the task does not drive slices.
+        if self.sliced_captures {
+            self.continue_capture(0)
+        } else {
+            self.complete_capture()
+        }
     }
 
     /// Declines checkpoint `id` (a source that cannot report its position).
@@ -206,6 +281,7 @@ impl TaskCheckpointing {
 
     /// The task's input ended: pre-commit what is left and report.
     pub(crate) fn finish(&mut self) -> Result<()> {
+        self.complete_capture()?;
         let mut snapshot = TaskSnapshot::default();
         for p in &self.participants {
             p.finish(&mut snapshot)?;
@@ -214,5 +290,161 @@ impl TaskCheckpointing {
             task: self.key,
             snapshot,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use super::*;
+    use crate::error::SpateError;
+
+    /// A participant whose capture needs `slices` budget units after the
+    /// barrier before it is complete.
+    struct Slow {
+        slices: u64,
+        left: Cell<u64>,
+    }
+
+    impl SnapshotParticipant for Slow {
+        fn snapshot(&self, _id: u64, _completed: u64, _out: &mut TaskSnapshot) -> Result<()> {
+            self.left.set(self.slices);
+            Ok(())
+        }
+
+        fn continue_snapshot(
+            &self,
+            id: u64,
+            budget: &mut usize,
+            out: &mut TaskSnapshot,
+        ) -> Result<bool> {
+            while *budget > 0 && self.left.get() > 0 {
+                *budget -= 1;
+                self.left.set(self.left.get() - 1);
+            }
+            if self.left.get() > 0 {
+                return Ok(false);
+            }
+            out.operator_values.insert("captured".into(), id as i64);
+            Ok(true)
+        }
+
+        fn finish(&self, _out: &mut TaskSnapshot) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Records the barriers put on its channels.
+    #[derive(Default)]
+    struct Barriers(RefCell<Vec<u64>>);
+
+    impl Flushable for Barriers {
+        fn flush_all(&self) {}
+        fn has_pending(&self) -> bool {
+            false
+        }
+        fn oldest_buffered_ns(&self) -> Option<u64> {
+            None
+        }
+        fn barrier(&self, b: CheckpointBarrier) {
+            self.0.borrow_mut().push(b.id);
+        }
+        fn drain(&self) -> Pin<Box<dyn Future<Output = std::result::Result<(), SpateError>> + '_>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn acks(rx: &std::sync::mpsc::Receiver<TaskEvent>) -> Vec<(u64, Option<i64>)> {
+        rx.try_iter()
+            .filter_map(|e| match e {
+                TaskEvent::Ack { id, snapshot, .. } => {
+                    Some((id, snapshot.operator_values.get("captured").copied()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn barrier(id: u64) -> CheckpointBarrier {
+        CheckpointBarrier {
+            id,
+            triggered_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_barrier_goes_on_at_once_and_the_ack_waits_for_the_capture() {
+        let (hub, rx) = CheckpointHub::new(16, 0, false);
+        let key = TaskKey {
+            node: 1,
+            subtask: 0,
+        };
+        let slow: Rc<dyn SnapshotParticipant> = Rc::new(Slow {
+            slices: 10,
+            left: Cell::new(0),
+        });
+        let mut ck = TaskCheckpointing::new(hub, key, vec![slow], &[1]);
+        ck.slice_captures();
+        let out = Rc::new(Barriers::default());
+        let writers: Vec<Rc<dyn Flushable>> = vec![out.clone()];
+        let mut tcx = TaskCx::for_tests();
+        ck.checkpoint(barrier(1), TaskSnapshot::default(), 0, &writers, &mut tcx)
+            .unwrap();
+        assert_eq!(
+            *out.0.borrow(),
+            vec![1],
+            "the barrier went on before the capture"
+        );
+        assert!(ck.capturing());
+        assert!(
+            acks(&rx).is_empty(),
+            "no ack before the capture is complete"
+        );
+        for _ in 0..2 {
+            ck.continue_capture(4).unwrap();
+        }
+        assert!(ck.capturing() && acks(&rx).is_empty());
+        ck.continue_capture(4).unwrap();
+        assert!(!ck.capturing());
+        assert_eq!(acks(&rx), vec![(1, Some(1))]);
+        // A barrier while a capture is pending completes it first.
+        ck.checkpoint(barrier(2), TaskSnapshot::default(), 0, &writers, &mut tcx)
+            .unwrap();
+        ck.continue_capture(1).unwrap();
+        ck.checkpoint(barrier(3), TaskSnapshot::default(), 0, &writers, &mut tcx)
+            .unwrap();
+        assert_eq!(acks(&rx), vec![(2, Some(2))]);
+        assert_eq!(*out.0.borrow(), vec![1, 2, 3]);
+        ck.finish().unwrap();
+        let events: Vec<TaskEvent> = rx.try_iter().collect();
+        assert!(
+            matches!(
+                events.as_slice(),
+                [TaskEvent::Ack { id: 3, .. }, TaskEvent::Finished { .. }]
+            ),
+            "the last capture completes before the task finishes: {events:?}"
+        );
+    }
+
+    #[test]
+    fn without_slices_the_capture_completes_at_the_barrier() {
+        let (hub, rx) = CheckpointHub::new(16, 0, false);
+        let key = TaskKey {
+            node: 1,
+            subtask: 0,
+        };
+        let slow: Rc<dyn SnapshotParticipant> = Rc::new(Slow {
+            slices: 1_000,
+            left: Cell::new(0),
+        });
+        let mut ck = TaskCheckpointing::new(hub, key, vec![slow], &[1]);
+        let mut tcx = TaskCx::for_tests();
+        ck.checkpoint(barrier(7), TaskSnapshot::default(), 0, &[], &mut tcx)
+            .unwrap();
+        assert!(!ck.capturing());
+        assert_eq!(acks(&rx), vec![(7, Some(7))]);
     }
 }
