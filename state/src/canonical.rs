@@ -322,6 +322,32 @@ fn codec(state: &str) -> impl Fn(CodecError) -> StateError + '_ {
     move |e| e.in_state(state)
 }
 
+/// The capture methods of [`CanonicalState`], handed to the table's own
+/// (`$mut` and `$ref` reach the table that holds the slots).
+macro_rules! captures_through {
+    ($this:ident => $mut:expr) => {
+        captures_through!($this => $mut, $mut);
+    };
+    ($this:ident => $mut:expr, $ref:expr) => {
+        fn start_capture(&mut $this, _state: &str) -> Result<(), StateError> {
+            $mut.start_capture()
+        }
+
+        fn continue_capture(
+            &mut $this,
+            state: &str,
+            budget: &mut usize,
+            out: &mut Vec<DeltaEntry>,
+        ) -> Result<bool, StateError> {
+            $mut.continue_capture(state, budget, out)
+        }
+
+        fn capturing(&$this) -> bool {
+            $ref.capturing()
+        }
+    };
+}
+
 impl<K, N, V> CanonicalState for ListTable<K, N, V>
 where
     K: StateData + Hash + Eq + Clone + 'static,
@@ -375,22 +401,7 @@ where
         ListTable::tracks_changes(self)
     }
 
-    fn start_capture(&mut self, _state: &str) -> Result<(), StateError> {
-        ListTable::start_capture(self)
-    }
-
-    fn continue_capture(
-        &mut self,
-        state: &str,
-        budget: &mut usize,
-        out: &mut Vec<DeltaEntry>,
-    ) -> Result<bool, StateError> {
-        ListTable::continue_capture(self, state, budget, out)
-    }
-
-    fn capturing(&self) -> bool {
-        ListTable::capturing(self)
-    }
+    captures_through!(self => self);
 }
 
 impl<K, N, UK, UV> CanonicalState for MapTable<K, N, UK, UV>
@@ -454,22 +465,7 @@ where
         MapTable::tracks_changes(self)
     }
 
-    fn start_capture(&mut self, _state: &str) -> Result<(), StateError> {
-        MapTable::start_capture(self)
-    }
-
-    fn continue_capture(
-        &mut self,
-        state: &str,
-        budget: &mut usize,
-        out: &mut Vec<DeltaEntry>,
-    ) -> Result<bool, StateError> {
-        MapTable::continue_capture(self, state, budget, out)
-    }
-
-    fn capturing(&self) -> bool {
-        MapTable::capturing(self)
-    }
+    captures_through!(self => self);
 }
 
 /// Value, reducing and aggregating tables store one value per (key, ns):
@@ -521,22 +517,7 @@ macro_rules! value_like {
                 self.value_table().tracks_changes()
             }
 
-            fn start_capture(&mut self, _state: &str) -> Result<(), StateError> {
-                self.value_table_mut().start_capture()
-            }
-
-            fn continue_capture(
-                &mut self,
-                state: &str,
-                budget: &mut usize,
-                out: &mut Vec<DeltaEntry>,
-            ) -> Result<bool, StateError> {
-                self.value_table_mut().continue_capture(state, budget, out)
-            }
-
-            fn capturing(&self) -> bool {
-                self.value_table().capturing()
-            }
+            captures_through!(self => self.value_table_mut(), self.value_table());
         }
     };
 }

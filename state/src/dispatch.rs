@@ -57,4 +57,35 @@ macro_rules! by_ttl_wrap {
     };
 }
 
-pub(crate) use {by_ttl, by_ttl_wrap};
+/// The capture methods of a table whose `inner` is a [`ByTtl`] of cores
+/// that keep their slots in a `store`: the same for every table kind.
+macro_rules! capture_methods {
+    () => {
+        /// Whether a capture of changes is in progress.
+        pub fn capturing(&self) -> bool {
+            by_ttl!(&self.inner, core => core.store.capturing())
+        }
+
+        /// Starts a copy-on-write capture of the entries changed since the
+        /// previous one (all of them at the first): O(1) after the first.
+        /// [`continue_capture`](Self::continue_capture) encodes it; writes
+        /// made meanwhile do not show in it.
+        pub fn start_capture(&mut self) -> Result<(), StateError> {
+            by_ttl!(&mut self.inner, core => core.store.start_capture())
+        }
+
+        /// Appends to `out` more of the capture in progress, spending at
+        /// most `budget` (reduced by what was spent); true once the
+        /// capture is complete. `state` names the state in errors.
+        pub fn continue_capture(
+            &mut self,
+            state: &str,
+            budget: &mut usize,
+            out: &mut Vec<$crate::canonical::DeltaEntry>,
+        ) -> Result<bool, StateError> {
+            by_ttl!(&mut self.inner, core => core.store.continue_capture(state, budget, out))
+        }
+    };
+}
+
+pub(crate) use {by_ttl, by_ttl_wrap, capture_methods};

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use hashbrown::hash_table::Entry;
 
-use crate::canonical::{DeltaEntry, map_slot_delta};
+use crate::canonical::map_slot_delta;
 use crate::changes::{SlotEncoder, UserKeyMemo, reads_restart_ttl};
 use crate::codec::StateData;
-use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
+use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap, capture_methods};
 use crate::error::StateError;
 use crate::hash::StableBuildHasher;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -483,27 +483,7 @@ where
         by_ttl!(&self.inner, core => core.store.tracks_changes())
     }
 
-    /// Whether a capture of changes is in progress.
-    pub fn capturing(&self) -> bool {
-        by_ttl!(&self.inner, core => core.store.capturing())
-    }
-
-    /// Starts a copy-on-write capture of the changes since the previous
-    /// one, as [`ValueTable::start_capture`](crate::ValueTable::start_capture).
-    pub fn start_capture(&mut self) -> Result<(), StateError> {
-        by_ttl!(&mut self.inner, core => core.store.start_capture())
-    }
-
-    /// Appends more of the capture in progress, as
-    /// [`ValueTable::continue_capture`](crate::ValueTable::continue_capture).
-    pub fn continue_capture(
-        &mut self,
-        state: &str,
-        budget: &mut usize,
-        out: &mut Vec<DeltaEntry>,
-    ) -> Result<bool, StateError> {
-        by_ttl!(&mut self.inner, core => core.store.continue_capture(state, budget, out))
-    }
+    capture_methods!();
 
     /// Examines up to `entries_max` maps, resuming where the previous call
     /// stopped, drops their expired entries and any map left empty; returns

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use hashbrown::hash_table::Entry;
 
-use crate::canonical::{DeltaEntry, value_slot_delta};
+use crate::canonical::value_slot_delta;
 use crate::changes::{SlotEncoder, reads_restart_ttl};
 use crate::codec::StateData;
-use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap};
+use crate::dispatch::{ByTtl, by_ttl, by_ttl_wrap, capture_methods};
 use crate::error::StateError;
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
 use crate::snapshot::{ExpiringEntry, Restored};
@@ -495,30 +495,7 @@ where
         by_ttl!(&self.inner, core => core.store.tracks_changes())
     }
 
-    /// Whether a capture of changes is in progress.
-    pub fn capturing(&self) -> bool {
-        by_ttl!(&self.inner, core => core.store.capturing())
-    }
-
-    /// Starts a copy-on-write capture of the entries changed since the
-    /// previous one (all of them at the first): O(1) after the first.
-    /// [`continue_capture`](Self::continue_capture) encodes it; writes made
-    /// meanwhile do not show in it.
-    pub fn start_capture(&mut self) -> Result<(), StateError> {
-        by_ttl!(&mut self.inner, core => core.store.start_capture())
-    }
-
-    /// Appends to `out` more of the capture in progress, spending at most
-    /// `budget` (buckets visited, reduced by those visited); true once the
-    /// capture is complete. `state` names the state in errors.
-    pub fn continue_capture(
-        &mut self,
-        state: &str,
-        budget: &mut usize,
-        out: &mut Vec<DeltaEntry>,
-    ) -> Result<bool, StateError> {
-        by_ttl!(&mut self.inner, core => core.store.continue_capture(state, budget, out))
-    }
+    capture_methods!();
 
     /// Examines up to `entries_max` entries, resuming where the previous call
     /// stopped, and removes the expired ones; returns how many it removed.
