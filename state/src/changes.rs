@@ -61,8 +61,11 @@ const KEPT_CAPACITY_MAX: usize = 1 << 16;
 /// A capture in progress.
 #[derive(Clone)]
 pub(crate) struct Capture<K, N> {
-    /// Slots of the capture not encoded yet; never grows once the capture
-    /// started, so bucket indices stay valid while it drains.
+    /// Slots of the capture: those at buckets from `bucket` on are not
+    /// encoded yet. It never grows once the capture started, so bucket
+    /// indices stay valid while it drains. Encoded slots stay in it: a
+    /// removal leaves a tombstone, and a set emptied by removals makes
+    /// every lookup of an absent slot probe the whole table.
     pub(crate) pending: HashTable<(KeyGroup, K, N)>,
     /// The next bucket of `pending` to encode.
     pub(crate) bucket: usize,
@@ -186,12 +189,15 @@ where
         let capture = self
             .capture
             .as_deref_mut()
-            .filter(|c| !c.pending.is_empty());
+            .filter(|c| c.bucket < c.pending.num_buckets() && !c.pending.is_empty());
         if self.memo.is_some() || capture.is_some() {
             let slot = current();
-            // Copy-on-write: the capture keeps the slot as it was.
+            // Copy-on-write: the capture keeps the slot as it was, unless
+            // its turn came already.
             if let Some(c) = capture
-                && let Ok(pending) = c.pending.find_entry(hash, eq)
+                && let Some(index) = c.pending.find_bucket_index(hash, eq)
+                && index >= c.bucket
+                && let Ok(pending) = c.pending.get_bucket_entry(index)
             {
                 pending.remove();
                 c.copy(&self.encode, kg, key, ns, slot);

@@ -167,26 +167,26 @@ where
             }
             let bucket = c.bucket;
             c.bucket += 1;
-            let Ok(entry) = c.pending.get_bucket_entry(bucket) else {
+            let Some((kg, key, ns)) = c.pending.get_bucket(bucket) else {
                 if bucket % EMPTY_BUCKETS_PER_SLOT == 0 {
                     *budget -= 1;
                 }
                 continue;
             };
             *budget -= 1;
-            let ((kg, key, ns), _) = entry.remove();
+            let kg = *kg;
             let slot = match self.range.offset_of(kg).map(|o| self.groups.get(o)) {
                 Ok(Some(group)) => {
-                    let hash = slot_hash(stable_hash(&key), &ns);
-                    group.find(hash, |s| s.key == key && s.ns == ns)
+                    let hash = slot_hash(stable_hash(key), ns);
+                    group.find(hash, |s| s.key == *key && s.ns == *ns)
                 }
                 _ => return Err(missing_group(self.range, kg)),
             };
-            if let Err(e) = (t.encode)(kg, &key, &ns, slot, out) {
+            if let Err(e) = (t.encode)(kg, key, ns, slot, out) {
                 c.error.get_or_insert(e);
             }
         }
-        if c.bucket < buckets && !c.pending.is_empty() {
+        if c.bucket < buckets {
             return Ok(false);
         }
         let Some(done) = t.capture.take() else {
