@@ -88,9 +88,24 @@ impl<K, N> Capture<K, N> {
         ns: &N,
         slot: Option<&Slot<K, N, C>>,
     ) {
-        if let Err(e) = encode(kg, key, ns, slot, &mut self.out) {
-            self.error.get_or_insert(e);
-        }
+        encode_slot(encode, &mut self.error, kg, key, ns, slot, &mut self.out);
+    }
+}
+
+/// Appends the delta entries of a slot to `out`; a slot that cannot be
+/// encoded leaves its error in `error` (the first one wins) and the capture
+/// goes on, to fail once complete.
+pub(crate) fn encode_slot<K, N, C>(
+    encode: &SlotEncoder<K, N, C>,
+    error: &mut Option<CodecError>,
+    kg: KeyGroup,
+    key: &K,
+    ns: &N,
+    slot: Option<&Slot<K, N, C>>,
+    out: &mut Vec<DeltaEntry>,
+) {
+    if let Err(e) = encode(kg, key, ns, slot, out) {
+        error.get_or_insert(e);
     }
 }
 

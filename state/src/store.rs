@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::{Entry, Iter, OccupiedEntry};
 
 use crate::canonical::DeltaEntry;
-use crate::changes::{ChangeTracker, Memo, SlotEncoder};
+use crate::changes::{ChangeTracker, Memo, SlotEncoder, encode_slot};
 use crate::error::StateError;
 use crate::hash::{slot_hash, stable_hash};
 use crate::key_group::{KeyGroup, KeyGroupRange, KeyRef};
@@ -182,9 +182,7 @@ where
                 }
                 _ => return Err(missing_group(self.range, kg)),
             };
-            if let Err(e) = (t.encode)(kg, key, ns, slot, out) {
-                c.error.get_or_insert(e);
-            }
+            encode_slot(&t.encode, &mut c.error, kg, key, ns, slot, out);
         }
         if c.bucket < buckets {
             return Ok(false);
@@ -477,10 +475,8 @@ mod tests {
     fn capture(s: &mut KeyGroupedStore<u64, (), u64>) -> Vec<(u64, Option<u64>)> {
         s.start_capture().unwrap();
         let mut out = Vec::new();
-        assert!(
-            s.continue_capture("s", &mut usize::MAX.clone(), &mut out)
-                .unwrap()
-        );
+        let mut unlimited = usize::MAX;
+        assert!(s.continue_capture("s", &mut unlimited, &mut out).unwrap());
         let mut entries: Vec<(u64, Option<u64>)> = out
             .iter()
             .map(|e| {
