@@ -111,16 +111,17 @@ pub(crate) fn encode_slot<K, N, C>(
 
 /// The slots touched since the last capture, and the capture in progress.
 ///
-/// Until the first capture, every slot counts as touched and nothing is
-/// noted: tracking starts with the table empty (before a load or a restore
-/// fills it), so the first capture is the whole table anyway, and noting
-/// each of millions of restored or loaded keys in `dirty` cost a fifth of
-/// a heap restore (perf, 10 M keys).
+/// A restore into a table with nothing noted makes every slot count as
+/// touched until the next capture, and notes nothing: the first capture
+/// after a restore is the whole table anyway, and noting each of millions
+/// of restored keys in `dirty` cost a fifth of a heap restore (perf, 10 M
+/// keys). A table filled by records notes each key as usual, so its first
+/// capture starts in O(1) like every other.
 pub(crate) struct ChangeTracker<K, N, C> {
     dirty: HashTable<(KeyGroup, K, N)>,
     memo: Option<Memo<K, N, C>>,
     before: Vec<Vec<u8>>,
-    /// No capture yet: every slot of the table is a change.
+    /// Restored since the last capture: every slot of the table is a change.
     everything: bool,
     pub(crate) encode: SlotEncoder<K, N, C>,
     pub(crate) capture: Option<Box<Capture<K, N>>>,
@@ -159,17 +160,27 @@ where
             dirty: HashTable::new(),
             memo,
             before: Vec::new(),
-            everything: true,
+            everything: false,
             encode,
             capture: None,
         }
     }
 
-    /// True until the first capture: every slot is a change, and
-    /// [`start_capture`](Self::start_capture) leaves listing them to the
-    /// caller.
+    /// True from a restore until the next capture: every slot is a change,
+    /// and [`start_capture`](Self::start_capture) leaves listing them to
+    /// the caller.
     pub(crate) fn everything(&self) -> bool {
         self.everything
+    }
+
+    /// A restored slot is about to be written: with nothing noted since
+    /// the last capture, the whole table becomes the next capture's change
+    /// and nothing more is noted until then; otherwise restored slots are
+    /// noted as usual.
+    pub(crate) fn restoring(&mut self) {
+        if self.capture.is_none() && self.dirty.is_empty() && self.before.is_empty() {
+            self.everything = true;
+        }
     }
 
     pub(crate) fn rehash(d: &(KeyGroup, K, N)) -> u64 {
@@ -241,8 +252,8 @@ where
     }
 
     /// Starts a capture of everything noted since the last one, and a new
-    /// period; O(1). At the first capture the pending set is empty and the
-    /// caller adds every slot of the table (see
+    /// period; O(1). At the first capture after a restore the pending set
+    /// is empty and the caller adds every slot of the table (see
     /// [`everything`](Self::everything)). None when a capture is already in
     /// progress.
     pub(crate) fn start_capture(&mut self) -> Option<&mut Capture<K, N>> {

@@ -119,7 +119,7 @@ where
         let cells = values
             .into_iter()
             .map(|(v, at)| policy.wrap_at(v, at, now_ms));
-        match self.store.entry(kr, key, ns)? {
+        match self.store.restore_entry(kr, key, ns)? {
             Entry::Occupied(mut occupied) => occupied.get_mut().cell.extend(cells),
             Entry::Vacant(vacant) => {
                 let cell: Vec<_> = cells.collect();

@@ -97,7 +97,7 @@ where
         now_ms: i64,
     ) -> Result<(), StateError> {
         let cell = self.policy.wrap_at(uv, expires_at_ms, now_ms);
-        match self.store.entry(kr, key, ns)? {
+        match self.store.restore_entry(kr, key, ns)? {
             Entry::Occupied(mut occupied) => {
                 occupied.get_mut().cell.insert(uk, cell);
             }

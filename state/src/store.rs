@@ -112,7 +112,7 @@ where
     }
 
     /// Starts capturing the slots touched since the previous capture (at
-    /// the first, every slot): O(1) after the first. Finish it with
+    /// the first after a restore, every slot): O(1) but for that one. Finish it with
     /// [`continue_capture`](Self::continue_capture) before starting another.
     pub(crate) fn start_capture(&mut self) -> Result<(), StateError> {
         let Some(t) = self.changes.as_deref_mut() else {
@@ -273,6 +273,21 @@ where
             .group_for_change(kr, hash, key, ns)?
             .find_entry(hash, |s| s.key == *key && s.ns == *ns)
             .ok())
+    }
+
+    /// Like [`entry`](Self::entry), for a slot restored from a snapshot:
+    /// a restore into a table with nothing noted makes its next capture
+    /// the whole table rather than noting each restored key.
+    pub(crate) fn restore_entry(
+        &mut self,
+        kr: KeyRef,
+        key: &K,
+        ns: &N,
+    ) -> Result<Entry<'_, Slot<K, N, C>>, StateError> {
+        if let Some(t) = self.changes.as_deref_mut() {
+            t.restoring();
+        }
+        self.entry(kr, key, ns)
     }
 
     /// The slot of (key, ns), or the place to insert it: one probe either way.
@@ -446,7 +461,17 @@ mod tests {
     }
 
     fn put(s: &mut KeyGroupedStore<u64, (), u64>, k: u64, v: u64) {
-        match s.entry(kr(k), &k, &()).unwrap() {
+        let entry = s.entry(kr(k), &k, &()).unwrap();
+        set(entry, k, v);
+    }
+
+    fn restore(s: &mut KeyGroupedStore<u64, (), u64>, k: u64, v: u64) {
+        let entry = s.restore_entry(kr(k), &k, &()).unwrap();
+        set(entry, k, v);
+    }
+
+    fn set(entry: Entry<'_, Slot<u64, (), u64>>, k: u64, v: u64) {
+        match entry {
             Entry::Vacant(e) => {
                 e.insert(Slot {
                     key: k,
@@ -495,15 +520,15 @@ mod tests {
     }
 
     #[test]
-    fn the_first_capture_is_every_slot_without_noting_each_then_only_the_touched_ones() {
+    fn a_restore_notes_nothing_and_the_next_capture_is_every_slot() {
         let mut s = KeyGroupedStore::new(KeyGroupRange::all(8));
         s.track_changes(None, encoder());
         let empty = s.approx_bytes();
         for k in 0..5_000u64 {
-            put(&mut s, k, k);
+            restore(&mut s, k, k);
         }
         s.remove(kr(7), &7, &()).unwrap();
-        // A load or restore notes nothing: only the tables grew.
+        // Only the tables grew: no restored key was noted.
         let tables: usize = s.groups.iter().map(HashTable::allocation_size).sum();
         assert_eq!(s.approx_bytes(), empty + tables);
         let first = sorted_keys(&mut s);
@@ -513,6 +538,30 @@ mod tests {
         s.remove(kr(3), &3, &()).unwrap();
         assert_eq!(sorted_keys(&mut s), vec![3, 42, 4_999]);
         assert!(sorted_keys(&mut s).is_empty());
+    }
+
+    #[test]
+    fn records_into_a_fresh_table_are_noted_so_its_first_capture_lists_only_them() {
+        let mut s = KeyGroupedStore::new(KeyGroupRange::all(8));
+        s.track_changes(None, encoder());
+        for k in 0..100u64 {
+            put(&mut s, k, k);
+        }
+        s.remove(kr(7), &7, &()).unwrap();
+        // Noted, not listed from the table: the removed key is a tombstone.
+        let mut want: Vec<(u64, Option<u64>)> = (0..100u64).map(|k| (k, Some(k))).collect();
+        want[7].1 = None;
+        assert_eq!(capture(&mut s), want);
+        // A restore after the table was captured, with nothing noted since,
+        // makes the next capture the whole table.
+        restore(&mut s, 500, 5);
+        let mut want: Vec<u64> = (0..100u64).filter(|&k| k != 7).collect();
+        want.push(500);
+        assert_eq!(sorted_keys(&mut s), want);
+        // With changes noted already, a restored key is noted like them.
+        put(&mut s, 1, 0);
+        restore(&mut s, 600, 6);
+        assert_eq!(sorted_keys(&mut s), vec![1, 600]);
     }
 
     #[test]

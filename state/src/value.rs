@@ -86,7 +86,7 @@ where
     ) -> Result<(), StateError> {
         let (key, ns, value, expires_at_ms) = entry;
         let cell = self.policy.wrap_at(value, expires_at_ms, now_ms);
-        match self.store.entry(kr, &key, &ns)? {
+        match self.store.restore_entry(kr, &key, &ns)? {
             Entry::Occupied(mut occupied) => occupied.get_mut().cell = cell,
             Entry::Vacant(vacant) => {
                 vacant.insert(Slot { key, ns, cell });

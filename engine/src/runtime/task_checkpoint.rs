@@ -242,9 +242,10 @@ impl TaskCheckpointing {
         writers: &[Rc<dyn Flushable>],
         tcx: &mut TaskCx,
     ) -> Result<()> {
-        // One capture at a time: the previous checkpoint's goes first.
-        self.complete_capture()?;
+        // One capture at a time: the previous checkpoint's goes first, and
+        // the barrier waits for it, so it counts in the synchronous part.
         let started = tcx.clock.mono_ns();
+        self.complete_capture()?;
         let completed = self.hub.completed();
         for p in &self.participants {
             p.snapshot(barrier.id, completed, &mut snapshot)?;
