@@ -25,6 +25,8 @@ use crate::snapshot::ExpiringEntry;
 use crate::{AggregateFunction, AggregatingTable, ListTable, MapTable, ReducingTable, TimerQueue};
 use crate::{ValueTable, codec::CodecError};
 
+pub use crate::delta_order::sort_delta;
+
 /// One entry: stored key, stored value.
 pub type CanonicalEntry = (Vec<u8>, Vec<u8>);
 
@@ -199,15 +201,6 @@ where
         out.push((map_entry_key(kg, key, ns, uk)?, Some(stored_bytes(uv, at)?)));
     }
     Ok(())
-}
-
-/// Sorts a delta by stored key and keeps each key once: a key both
-/// removed and present (a map's user key removed, then put again) is
-/// present. Captures leave this to the checkpoint's background side, since
-/// sorting is the costliest part of a capture.
-pub fn sort_delta(delta: &mut Vec<DeltaEntry>) {
-    delta.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.is_some().cmp(&a.1.is_some())));
-    delta.dedup_by(|later, kept| later.0 == kept.0);
 }
 
 /// The canonical entries of value-like items (one per slot).

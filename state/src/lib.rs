@@ -71,6 +71,7 @@
 #![deny(missing_docs)]
 
 pub mod changes;
+mod delta_order;
 mod dispatch;
 mod store;
 
