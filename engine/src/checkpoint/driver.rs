@@ -191,6 +191,14 @@ impl DriverLoop {
                 alignment_ns,
                 sync_ns,
             } => {
+                tracing::debug!(
+                    checkpoint = id,
+                    node = task.node,
+                    subtask = task.subtask,
+                    sync_us = sync_ns / 1000,
+                    alignment_us = alignment_ns / 1000,
+                    "acknowledged"
+                );
                 let m = &mut self.tail.report.metrics;
                 m.alignment_ns_max = m.alignment_ns_max.max(alignment_ns);
                 m.sync_ns_max = m.sync_ns_max.max(sync_ns);
@@ -235,6 +243,7 @@ impl DriverLoop {
         for d in decisions {
             match d {
                 Decision::Trigger { id } => {
+                    tracing::debug!(checkpoint = id, "triggered");
                     self.tail.triggered_at.insert(id, Instant::now());
                     self.tail.book.started(id);
                     self.tail.hub.trigger(id);
@@ -283,8 +292,17 @@ impl DriverLoop {
         if std::mem::take(&mut self.tail.chains_invalid) {
             self.stager.reset();
         }
+        let started = Instant::now();
         let staged = match self.stager.stage(id, snapshots) {
-            Ok(staged) => staged,
+            Ok(staged) => {
+                tracing::debug!(
+                    checkpoint = id,
+                    files = staged.local_files.len(),
+                    staged_ms = started.elapsed().as_millis() as u64,
+                    "state files written"
+                );
+                staged
+            }
             Err(e) => {
                 self.tail.report.metrics.aborted += 1;
                 self.tail.book.failed(id, &e.to_string());
@@ -364,6 +382,12 @@ impl DriverTail {
                     &[done.uploaded_bytes],
                 );
                 if let Some(t) = self.triggered_at.remove(&id) {
+                    tracing::debug!(
+                        checkpoint = id,
+                        uploaded_bytes = done.uploaded_bytes,
+                        since_trigger_ms = t.elapsed().as_millis() as u64,
+                        "stored"
+                    );
                     m.duration_ms_max = m.duration_ms_max.max(t.elapsed().as_millis() as u64);
                 }
                 self.book.written(id, done.savepoints);
