@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use spate::config::LoadedConfig;
+use spate_bench::latency::micros;
 use spate_bench::report::{BenchReport, commit_of, human, machine, machine_slug, today_utc};
 
 use super::flink::FlinkRun;
@@ -68,15 +69,15 @@ pub(crate) fn write_checkpoint(
         .collect();
     writeln!(
         md,
-        "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} / {:.1} ms | {} ms | {:.1} MiB | {:.1}% / {:.1}% of the state | {:.1} MiB | {:.1} MiB | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} / {} | {} ms | {:.1} MiB | {:.1}% / {:.1}% of the state | {:.1} MiB | {:.1} MiB | {} | {} |",
         m.keys,
         m.updates_per_interval,
         m.backend,
         capture,
         m.completed,
-        m.sync_us_max / 1000.0,
-        m.sync_us_p50_churn / 1000.0,
-        m.sync_us_max_churn / 1000.0,
+        micros(m.sync_us_max),
+        micros(m.sync_us_p50_churn),
+        micros(m.sync_us_max_churn),
         m.duration_ms_max,
         mib(m.uploaded_bytes),
         m.uploaded_percent_p50_churn,
