@@ -190,12 +190,14 @@ impl DriverLoop {
                 snapshot,
                 alignment_ns,
                 sync_ns,
+                sync_cpu_ns,
             } => {
                 tracing::debug!(
                     checkpoint = id,
                     node = task.node,
                     subtask = task.subtask,
                     sync_us = sync_ns / 1000,
+                    sync_cpu_us = sync_cpu_ns / 1000,
                     alignment_us = alignment_ns / 1000,
                     "acknowledged"
                 );

@@ -21,6 +21,9 @@ pub(crate) enum TaskEvent {
         alignment_ns: u64,
         /// Time the synchronous part of the snapshot took.
         sync_ns: u64,
+        /// CPU time the task's thread used in that part (less than
+        /// `sync_ns` by the time the thread waited for a CPU).
+        sync_cpu_ns: u64,
     },
     /// The task could not take checkpoint `id`.
     Decline {

@@ -15,6 +15,7 @@ use crate::checkpoint::{
 };
 use crate::error::Result;
 use crate::time::Clock;
+use crate::time::thread_cpu::thread_cpu_ns;
 
 /// Slots of a copy-on-write capture a task encodes between two record
 /// batches (a few tenths of a microsecond each), so a slice adds at most
@@ -28,6 +29,7 @@ struct PendingAck {
     snapshot: TaskSnapshot,
     alignment_ns: u64,
     sync_ns: u64,
+    sync_cpu_ns: u64,
 }
 
 /// Everything a task needs to take part in checkpoints.
@@ -105,6 +107,7 @@ impl TaskCheckpointing {
             snapshot: done.snapshot,
             alignment_ns: done.alignment_ns,
             sync_ns: done.sync_ns,
+            sync_cpu_ns: done.sync_cpu_ns,
         })
     }
 
@@ -245,12 +248,14 @@ impl TaskCheckpointing {
         // One capture at a time: the previous checkpoint's goes first, and
         // the barrier waits for it, so it counts in the synchronous part.
         let started = tcx.clock.mono_ns();
+        let cpu_started = thread_cpu_ns();
         self.complete_capture()?;
         let completed = self.hub.completed();
         for p in &self.participants {
             p.snapshot(barrier.id, completed, &mut snapshot)?;
         }
         let sync_ns = tcx.clock.mono_ns().saturating_sub(started);
+        let sync_cpu_ns = thread_cpu_ns().saturating_sub(cpu_started);
         for w in writers {
             w.barrier(barrier);
         }
@@ -260,6 +265,7 @@ impl TaskCheckpointing {
             snapshot,
             alignment_ns,
             sync_ns,
+            sync_cpu_ns,
         });
         // Captures with nothing to encode complete here; the rest in
         // slices, or now where the task does not drive slices.

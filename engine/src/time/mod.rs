@@ -1,6 +1,7 @@
 //! Event time, watermarks and clocks.
 
 mod clock;
+pub(crate) mod thread_cpu;
 pub(crate) mod watermark;
 
 pub use clock::{Clock, ManualClock, SystemClock};
