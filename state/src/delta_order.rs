@@ -35,11 +35,17 @@ fn entry_order(a: &DeltaEntry, b: &DeltaEntry) -> Ordering {
 /// present. Captures leave this to the checkpoint's background side, since
 /// sorting is the costliest part of a capture.
 pub fn sort_delta(delta: &mut Vec<DeltaEntry>) {
-    let Ok(len) = u32::try_from(delta.len()) else {
-        delta.sort_unstable_by(entry_order);
-        delta.dedup_by(|later, kept| later.0 == kept.0);
-        return;
-    };
+    match u32::try_from(delta.len()) {
+        Ok(len) => sort_by_prefix(delta, len),
+        // Too many entries for u32 indices: sort the entries themselves.
+        Err(_) => delta.sort_unstable_by(entry_order),
+    }
+    delta.dedup_by(|later, kept| later.0 == kept.0);
+}
+
+/// Puts the `len` entries of `delta` in [`entry_order`] through their
+/// inline prefixes.
+fn sort_by_prefix(delta: &mut Vec<DeltaEntry>, len: u32) {
     let mut order: Vec<(u128, u32)> = (0..len)
         .zip(delta.iter())
         .map(|(i, e)| (prefix(&e.0), i))
@@ -49,13 +55,11 @@ pub fn sort_delta(delta: &mut Vec<DeltaEntry>) {
             .then_with(|| entry_order(&delta[a.1 as usize], &delta[b.1 as usize]))
     });
     let mut unsorted = std::mem::take(delta);
-    delta.reserve_exact(unsorted.len());
-    for (_, i) in order {
-        let entry = std::mem::take(&mut unsorted[i as usize]);
-        if delta.last().is_none_or(|kept| kept.0 != entry.0) {
-            delta.push(entry);
-        }
-    }
+    delta.extend(
+        order
+            .into_iter()
+            .map(|(_, i)| std::mem::take(&mut unsorted[i as usize])),
+    );
 }
 
 #[cfg(test)]

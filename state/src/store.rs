@@ -112,8 +112,9 @@ where
     }
 
     /// Starts capturing the slots touched since the previous capture (at
-    /// the first after a restore, every slot): O(1) but for that one. Finish it with
-    /// [`continue_capture`](Self::continue_capture) before starting another.
+    /// the first after a restore, every slot): O(1) but for that one.
+    /// Finish it with [`continue_capture`](Self::continue_capture) before
+    /// starting another.
     pub(crate) fn start_capture(&mut self) -> Result<(), StateError> {
         let Some(t) = self.changes.as_deref_mut() else {
             return Err(StateError::Internal {

@@ -384,13 +384,14 @@ impl DriverTail {
                     &[done.uploaded_bytes],
                 );
                 if let Some(t) = self.triggered_at.remove(&id) {
+                    let since_trigger_ms = t.elapsed().as_millis() as u64;
                     tracing::debug!(
                         checkpoint = id,
                         uploaded_bytes = done.uploaded_bytes,
-                        since_trigger_ms = t.elapsed().as_millis() as u64,
+                        since_trigger_ms,
                         "stored"
                     );
-                    m.duration_ms_max = m.duration_ms_max.max(t.elapsed().as_millis() as u64);
+                    m.duration_ms_max = m.duration_ms_max.max(since_trigger_ms);
                 }
                 self.book.written(id, done.savepoints);
                 // Older checkpoints still uploading are subsumed by this one.
