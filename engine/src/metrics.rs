@@ -168,6 +168,9 @@ pub struct CheckpointMetrics {
     /// RocksDB instances of another key-group range (a rescale), rather
     /// than writing their entries one by one.
     pub restore_ingested_files: u64,
+    /// Bytes of in-flight records (stored by an unaligned checkpoint) the
+    /// last restore replayed before any new input.
+    pub restored_in_flight_bytes: u64,
     /// How long the last restart took to bring the job back, in ms: from
     /// the restart (after `restart_delay_ms`) until every core had restored
     /// its state and was ready for records. Reading the checkpoint,

@@ -417,6 +417,7 @@ impl Job {
             settings,
             placement.links,
             checkpoints,
+            config.checkpoint.mode == crate::config::CheckpointMode::Unaligned,
         )?;
         Ok(JobResult {
             metrics,

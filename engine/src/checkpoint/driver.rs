@@ -247,6 +247,11 @@ impl DriverLoop {
                 Decision::Trigger { id } => {
                     tracing::debug!(checkpoint = id, "triggered");
                     self.tail.triggered_at.insert(id, Instant::now());
+                    // Savepoints restore anywhere, so they hold no
+                    // in-flight records.
+                    if self.tail.book.has_waiting() {
+                        self.tail.hub.align_only(id);
+                    }
                     self.tail.book.started(id);
                     self.tail.hub.trigger(id);
                 }

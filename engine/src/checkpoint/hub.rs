@@ -2,12 +2,16 @@
 //! tasks read which checkpoint to start from two atomics, and report to the
 //! driver through one bounded queue. Nothing here blocks a core.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use super::snapshot::{TaskKey, TaskSnapshot};
 use crate::error::{Result, SpateError};
+
+/// How many checkpoints after a savepoint its aligned-only mark is kept
+/// (the marks of older ones can no longer meet a barrier).
+const ALIGNED_ONLY_KEPT: u64 = 1024;
 
 /// What a task tells the driver.
 #[derive(Debug)]
@@ -53,16 +57,25 @@ pub(crate) struct CheckpointHub {
     /// The final checkpoint is committed (or could not be taken): sources
     /// that read all their input may end.
     released: AtomicBool,
+    /// Barriers do not wait for each other at tasks with several inputs
+    /// (`checkpoint.mode = unaligned`), except for [`Self::aligned_only`].
+    unaligned: bool,
+    /// Checkpoints taken aligned even in unaligned mode: savepoints, which
+    /// hold no in-flight records so that they restore anywhere. Touched
+    /// once per trigger and once per barrier, never per record.
+    aligned_only: Mutex<Vec<u64>>,
     events: SyncSender<TaskEvent>,
 }
 
 impl CheckpointHub {
     /// A hub whose queue holds `events_max` events, and its receiving end;
-    /// with `final_checkpoint`, sources wait for the final checkpoint.
+    /// with `final_checkpoint`, sources wait for the final checkpoint;
+    /// with `unaligned`, tasks do not align barriers.
     pub(crate) fn new(
         events_max: usize,
         completed: u64,
         final_checkpoint: bool,
+        unaligned: bool,
     ) -> (Arc<Self>, Receiver<TaskEvent>) {
         let (events, rx) = sync_channel(events_max.max(1));
         let hub = Arc::new(Self {
@@ -70,6 +83,8 @@ impl CheckpointHub {
             completed: AtomicU64::new(completed),
             final_checkpoint,
             released: AtomicBool::new(false),
+            unaligned,
+            aligned_only: Mutex::new(Vec::new()),
             events,
         });
         (hub, rx)
@@ -97,6 +112,29 @@ impl CheckpointHub {
 
     pub(crate) fn trigger(&self, id: u64) {
         self.triggered.fetch_max(id, Ordering::AcqRel);
+    }
+
+    /// Checkpoint `id` (a savepoint) is to be taken aligned; call before
+    /// triggering it.
+    pub(crate) fn align_only(&self, id: u64) {
+        if let Ok(mut ids) = self.aligned_only.lock() {
+            ids.retain(|&old| old + ALIGNED_ONLY_KEPT > id);
+            ids.push(id);
+        }
+    }
+
+    /// Whether the job takes unaligned checkpoints (savepoints aside).
+    pub(crate) fn unaligned_mode(&self) -> bool {
+        self.unaligned
+    }
+
+    /// Whether tasks skip aligning the barriers of checkpoint `id`.
+    pub(crate) fn unaligned(&self, id: u64) -> bool {
+        self.unaligned
+            && self
+                .aligned_only
+                .lock()
+                .map_or(true, |ids| !ids.contains(&id))
     }
 
     /// The newest checkpoint whose sink transactions are committed.

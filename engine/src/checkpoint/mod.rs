@@ -19,6 +19,7 @@ mod coordinator;
 mod driver;
 mod end_of_input;
 mod hub;
+mod in_flight;
 mod incremental;
 mod location;
 mod operator_state;
@@ -29,11 +30,15 @@ mod rocks_instance;
 mod savepoint;
 mod snapshot;
 mod staging;
+mod unaligned;
 
 pub(crate) use aligner::{Alignment, BarrierAligner};
 pub use barrier::CheckpointBarrier;
 pub use coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 pub(crate) use hub::{CheckpointHub, TaskEvent};
+pub(crate) use in_flight::{
+    IN_FLIGHT_STATE, InFlightBatch, batches as in_flight_batches, captured as in_flight_state,
+};
 pub use location::{open_storage, path_safe};
 pub use operator_state::{Captured, CapturedState};
 pub(crate) use operator_state::{
@@ -50,3 +55,4 @@ pub(crate) use rocks_instance::{RocksInstance, open_operator_instance};
 pub use savepoint::{SavepointInbox, SavepointInfo, SavepointReply, SavepointTrigger};
 pub(crate) use snapshot::SnapshotParticipant;
 pub use snapshot::{SinkCounter, SinkTransaction, SplitOffset, TaskKey, TaskSnapshot};
+pub(crate) use unaligned::{Unaligned, UnalignedBarriers};

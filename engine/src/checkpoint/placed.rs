@@ -322,12 +322,15 @@ impl AgentLoop {
 }
 
 /// Runs one process's share of `graph` with checkpoints driven by the
-/// cluster coordinator through `ckpt`.
+/// cluster coordinator through `ckpt`; with `unaligned`, tasks do not
+/// align barriers (the coordinator's checkpoints, savepoints included,
+/// may then hold in-flight records).
 pub(crate) fn run_placed_with_checkpoints(
     graph: Arc<crate::runtime::graph::Graph>,
     mut settings: crate::runtime::settings::RunSettings,
     links: crate::runtime::executor::LinkSetup,
     ckpt: PlacedCheckpoints,
+    unaligned: bool,
 ) -> Result<crate::metrics::JobMetrics> {
     let storage = super::location::open_storage(&ckpt.run_dir)?;
     let ckpt_final = ckpt.final_commit.clone();
@@ -359,7 +362,8 @@ pub(crate) fn run_placed_with_checkpoints(
     let tasks = heads * cores;
     let sources = graph.source_count() * cores;
     let completed = ckpt.restore.unwrap_or(0);
-    let (hub, events) = CheckpointHub::new(tasks * 5 + 8, completed, ckpt.final_checkpoint);
+    let (hub, events) =
+        CheckpointHub::new(tasks * 5 + 8, completed, ckpt.final_checkpoint, unaligned);
     let staging_dir = super::location::staging_dir(
         &ckpt.run_dir,
         &format!("staging-{}-{}", ckpt.attempt, offset),

@@ -43,11 +43,6 @@ pub(crate) fn run_with_checkpoints(
     config: &CheckpointConfig,
     options: &crate::RunOptions,
 ) -> Result<(JobMetrics, PathBuf)> {
-    if config.mode == CheckpointMode::Unaligned {
-        return Err(SpateError::invalid_job(
-            "checkpoint.mode = unaligned is not supported yet; use `aligned`",
-        ));
-    }
     let dir = run_dir(config, &graph.name);
     let staging = super::location::staging_dir(&dir, "staging");
     let result = run_attempts(graph, settings, config, (&dir, &staging), options);
@@ -115,6 +110,8 @@ fn run_attempts(
                 metrics.checkpoints.savepoint_source_records = savepoint_records;
                 metrics.checkpoints.restore_ingested_files =
                     restored.as_ref().map_or(0, |r| r.scratch.ingested_files());
+                metrics.checkpoints.restored_in_flight_bytes =
+                    restored.as_ref().map_or(0, |r| r.in_flight_bytes());
                 return Ok(metrics);
             }
             Err(e) if restarts < u64::from(config.restarts_max) && recoverable(&e) => {
@@ -414,7 +411,12 @@ impl Attempt {
         // when its input ends and once when it finishes.
         let events_max = tasks * (config.concurrent_max as usize + 3);
         let completed = restored.as_ref().map_or(0, |r| r.checkpoint_id);
-        let (hub, events) = CheckpointHub::new(events_max, completed, config.final_checkpoint);
+        let (hub, events) = CheckpointHub::new(
+            events_max,
+            completed,
+            config.final_checkpoint,
+            config.mode == CheckpointMode::Unaligned,
+        );
         let base: HashMap<TaskKey, _> = restored
             .as_ref()
             .map(|r| r.counters.clone())

@@ -41,6 +41,41 @@ pub(crate) struct RestoredPositions {
     pub(crate) scratch: super::rocks_instance::ScratchInstances,
 }
 
+fn is_in_flight(state: &str) -> bool {
+    state
+        .rsplit_once('/')
+        .is_some_and(|(_, name)| name == super::in_flight::IN_FLIGHT_STATE)
+}
+
+/// In-flight records were sent to one subtask's key groups by the old
+/// partitioning; replaying them on another parallelism would hand records
+/// to subtasks that do not own their keys, so such a restore is refused.
+fn refuse_rescaled_in_flight(
+    m: &Manifest,
+    old_parallelism: &HashMap<usize, usize>,
+    parallelism: usize,
+) -> Result<()> {
+    for st in &m.subtasks {
+        let Some(node) = node_of(&st.operator) else {
+            continue;
+        };
+        let old = old_parallelism.get(&node).copied().unwrap_or(parallelism);
+        if old != parallelism && st.files.iter().any(|f| is_in_flight(&f.state)) {
+            return Err(SpateError::Checkpoint {
+                reason: format!(
+                    "checkpoint {} was taken unaligned and holds in-flight records of operator \
+                     `{}`; it restores only with the parallelism it was taken with ({old}), not \
+                     {parallelism}. Restore it with {old} subtasks, or rescale from a \
+                     savepoint (a job in one process always takes savepoints aligned; on a \
+                     cluster, take it with checkpoint.mode = aligned)",
+                    m.checkpoint_id, st.operator
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// How a source split restarts from a checkpoint.
 #[derive(Debug)]
 pub(crate) enum SourceRestore<'a> {
@@ -111,6 +146,7 @@ impl RestoredPositions {
                 });
             }
         }
+        refuse_rescaled_in_flight(&m, &old_parallelism, parallelism)?;
         Ok(Self {
             checkpoint_id: m.checkpoint_id,
             manifest: m,
@@ -121,6 +157,18 @@ impl RestoredPositions {
             counters,
             scratch: super::rocks_instance::ScratchInstances::new(local_dir),
         })
+    }
+
+    /// Bytes of in-flight records (of an unaligned checkpoint) the restore
+    /// replays.
+    pub(crate) fn in_flight_bytes(&self) -> u64 {
+        self.manifest
+            .subtasks
+            .iter()
+            .flat_map(|st| &st.files)
+            .filter(|f| is_in_flight(&f.state))
+            .map(|f| f.size_bytes)
+            .sum()
     }
 
     /// How split `key.subtask` of the source at the head of `key.node`

@@ -79,7 +79,8 @@ choice_enum! {
     CheckpointMode {
         /// Operators wait for barriers from all inputs before snapshotting.
         Aligned = "aligned",
-        /// Barriers overtake in-flight buffers, which are stored with the snapshot.
+        /// No input waits at a barrier: what the other inputs deliver before
+        /// their own barrier is stored with the snapshot.
         Unaligned = "unaligned",
     }
 }

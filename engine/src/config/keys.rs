@@ -49,7 +49,7 @@ define_config! {
     [checkpoint] CheckpointConfig {
         /// Time between checkpoint starts; 0 = checkpointing off.
         interval_ms: u64 = 0, range 0..=86_400_000;
-        /// Barrier handling: `aligned` (exactly-once, waits for barriers) or `unaligned` (barriers overtake in-flight data).
+        /// Barrier handling at tasks with several inputs: `aligned` (an input that delivered a barrier waits for the others) or `unaligned` (no input waits; the records the others deliver before their barrier are stored with the checkpoint). Both are exactly-once.
         mode: CheckpointMode = CheckpointMode::Aligned;
         /// A checkpoint not complete after this long is aborted.
         timeout_ms: u64 = 600_000, range 1..=86_400_000;

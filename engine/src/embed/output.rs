@@ -146,7 +146,7 @@ impl<T: Send + 'static> Flushable for OutputShared<T> {
 
     /// The output queue is the job's edge: results before the barrier are
     /// already handed over, so there is no channel to mark.
-    fn barrier(&self, _barrier: crate::checkpoint::CheckpointBarrier) {}
+    fn barrier(&self, _barrier: crate::checkpoint::CheckpointBarrier, _announce: bool) {}
 
     fn drain(&self) -> Pin<Box<dyn Future<Output = Result<(), SpateError>> + '_>> {
         Box::pin(self.drain_pending())

@@ -13,12 +13,20 @@ use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender
 use super::archived::ArchivedBatch;
 use super::message::Message;
 
-/// Messages sent on one cross-core channel so far, written by the sender
-/// after each successful send and read by the receiver (see [`SharedRecv`]).
+/// What the sender of one channel tells its receiver beside the queue.
 /// Aligned to its own cache line, so only the two ends of this channel touch it.
 #[repr(align(64))]
 #[derive(Default)]
-pub(crate) struct SentCount(AtomicU64);
+pub(crate) struct SentCount {
+    /// Messages sent on a cross-core channel so far, written by the sender
+    /// after each successful send and read by the receiver (see
+    /// [`SharedRecv`]).
+    sent: AtomicU64,
+    /// The newest checkpoint whose barrier the sender queued behind its
+    /// records with priority (unaligned checkpoints): the receiver may
+    /// start that checkpoint before the barrier reaches it.
+    announced: AtomicU64,
+}
 
 /// The unconnected sending end of a cross-core channel, created on the
 /// launching thread.
@@ -63,13 +71,13 @@ impl<T: Send + 'static> SharedRx<T> {
 /// The sending end of one channel.
 pub(crate) enum Tx<T: Send + 'static> {
     Shared(ConnectedSender<Message<T>>, Arc<SentCount>),
-    Local(LocalSender<Message<T>>),
+    Local(LocalSender<Message<T>>, Arc<SentCount>),
 }
 
 /// The receiving end of one channel.
 pub(crate) enum Rx<T: Send + 'static> {
     Shared(SharedRecv<T>),
-    Local(Pin<Box<dyn Stream<Item = Message<T>>>>),
+    Local(Pin<Box<dyn Stream<Item = Message<T>>>>, Arc<SentCount>),
     /// From another process: batches stay in their receive buffers.
     Remote(Pin<Box<dyn Stream<Item = Received<T>>>>),
 }
@@ -159,7 +167,7 @@ impl<T: Send + 'static> SharedRecv<T> {
         }
         // The sender counts after the message is in the channel (Release),
         // so a count ahead of ours means a message is there to take.
-        let waiting = self.sent.0.load(Ordering::Acquire) != self.received;
+        let waiting = self.sent.sent.load(Ordering::Acquire) != self.received;
         if !waiting && self.signal.registered.load(Ordering::Relaxed) {
             // Nothing new, and the proxy wakes the task when there is (or
             // when the sender goes away).
@@ -179,7 +187,11 @@ impl<T: Send + 'static> SharedRecv<T> {
 pub(crate) fn local_pair<T: Send + 'static>(capacity: usize) -> (Tx<T>, Rx<T>) {
     let (tx, rx): (LocalSender<Message<T>>, LocalReceiver<Message<T>>) =
         local_channel::new_bounded(capacity);
-    (Tx::Local(tx), Rx::Local(Box::pin(rx.stream_owned())))
+    let side = Arc::new(SentCount::default());
+    (
+        Tx::Local(tx, side.clone()),
+        Rx::Local(Box::pin(rx.stream_owned()), side),
+    )
 }
 
 /// Helper so a receiver can be turned into an owned stream.
@@ -204,10 +216,10 @@ impl<T: Send + 'static> Tx<T> {
         match self {
             Tx::Shared(s, sent) => {
                 s.try_send(msg).map_err(give_back)?;
-                sent.0.fetch_add(1, Ordering::Release);
+                sent.sent.fetch_add(1, Ordering::Release);
                 Ok(())
             }
-            Tx::Local(s) => s.try_send(msg).map_err(give_back),
+            Tx::Local(s, _) => s.try_send(msg).map_err(give_back),
         }
     }
 
@@ -217,12 +229,19 @@ impl<T: Send + 'static> Tx<T> {
             Tx::Shared(s, sent) => {
                 let ok = s.send(msg).await.is_ok();
                 if ok {
-                    sent.0.fetch_add(1, Ordering::Release);
+                    sent.sent.fetch_add(1, Ordering::Release);
                 }
                 ok
             }
-            Tx::Local(s) => s.send(msg).await.is_ok(),
+            Tx::Local(s, _) => s.send(msg).await.is_ok(),
         }
+    }
+
+    /// Tells the receiver, ahead of the queue, that barrier `id` follows
+    /// the messages queued so far.
+    pub(crate) fn announce(&self, id: u64) {
+        let (Tx::Shared(_, side) | Tx::Local(_, side)) = self;
+        side.announced.fetch_max(id, Ordering::Release);
     }
 }
 
@@ -239,10 +258,20 @@ impl<T: Send + 'static> Rx<T> {
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received<T>>> {
         let message = match self {
             Rx::Shared(r) => r.poll_recv(cx),
-            Rx::Local(r) => r.as_mut().poll_next(cx),
+            Rx::Local(r, _) => r.as_mut().poll_next(cx),
             Rx::Remote(r) => return r.as_mut().poll_next(cx),
         };
         message.map(|m| m.map(Received::Message))
+    }
+
+    /// The newest checkpoint whose barrier the sender announced (0: none;
+    /// always 0 from another process, whose barriers come in line).
+    pub(crate) fn announced(&self) -> u64 {
+        match self {
+            Rx::Shared(r) => r.sent.announced.load(Ordering::Acquire),
+            Rx::Local(_, side) => side.announced.load(Ordering::Acquire),
+            Rx::Remote(_) => 0,
+        }
     }
 }
 

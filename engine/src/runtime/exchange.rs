@@ -53,8 +53,9 @@ pub(crate) trait Flushable {
     /// Creation stamp of the oldest buffered record, if any.
     fn oldest_buffered_ns(&self) -> Option<u64>;
     /// Seals every buffer and queues checkpoint barrier `b` behind it on
-    /// every channel.
-    fn barrier(&self, b: crate::checkpoint::CheckpointBarrier);
+    /// every channel; with `announce` (unaligned checkpoints), also tells
+    /// each receiver ahead of the queue that the barrier is on its way.
+    fn barrier(&self, b: crate::checkpoint::CheckpointBarrier, announce: bool);
     /// Sends every queued message, waiting for room. Fails when a receiver is gone.
     fn drain(&self) -> Pin<Box<dyn Future<Output = Result<(), SpateError>> + '_>>;
 }
@@ -204,9 +205,12 @@ impl<T: Send + 'static> Flushable for WriterShared<T> {
         self.oldest_ns.set(None);
     }
 
-    fn barrier(&self, b: crate::checkpoint::CheckpointBarrier) {
+    fn barrier(&self, b: crate::checkpoint::CheckpointBarrier, announce: bool) {
         self.enqueue_all(|| Message::Barrier(b));
         self.oldest_ns.set(None);
+        if announce {
+            self.txs.iter().for_each(|tx| tx.announce(b.id));
+        }
     }
 
     fn has_pending(&self) -> bool {

@@ -218,7 +218,7 @@ impl<T: crate::Data> EdgeOps for EdgeTyped<T> {
             })
             .collect::<Result<Vec<_>>>()?;
         let entry = (self.consumer)(inst)?;
-        Ok(Box::new(ChannelPort::new(rxs, entry)))
+        Ok(Box::new(ChannelPort::new(rxs, entry).with_wire(self.wire)))
     }
 
     fn remote_tx(

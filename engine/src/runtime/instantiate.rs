@@ -9,10 +9,13 @@ use super::channel::Tx;
 use super::exchange::{ExchangeWriter, Flushable, Route, WriterShared};
 use super::graph::{EdgeId, EdgeTyped, Graph, NodeId, Partition};
 use super::output::{BoxOutput, Discard, Fanout, TaskCx};
+use super::port::InputPort;
 use super::settings::RunSettings;
 use super::task::{Flushers, InputTask, TaskRun};
 use super::task_checkpoint::TaskCheckpointing;
-use crate::checkpoint::{SnapshotParticipant, TaskKey};
+use crate::checkpoint::{
+    IN_FLIGHT_STATE, RestoredOperator, SnapshotParticipant, TaskKey, in_flight_batches,
+};
 use crate::error::{Result, SpateError};
 use crate::metrics::CoreMetrics;
 use crate::time::{Clock, SystemClock};
@@ -304,10 +307,21 @@ impl<'g> Instantiator<'g> {
             }
             let channels: Vec<usize> = ports.iter().map(|p| p.channels()).collect();
             let mut checkpointing = self.take_checkpointing(id, &channels);
+            let range = spate_state::key_group_range_for_subtask(
+                self.settings.max_parallelism,
+                self.cores,
+                self.core,
+            );
             // Its loop drives the slices of copy-on-write captures.
             if let Some(ck) = checkpointing.as_mut() {
                 ck.slice_captures();
+                // Records of a forward edge cannot be encoded: such a task
+                // aligns its barriers.
+                if ck.hub.unaligned_mode() && ports.iter().all(|p| p.can_record()) {
+                    ck.record_in_flight(range.start);
+                }
             }
+            self.queue_in_flight(id, range, &mut ports)?;
             tasks.push(Box::new(InputTask {
                 ports,
                 cx: self.task_cx(),
@@ -321,6 +335,35 @@ impl<'g> Instantiator<'g> {
 }
 
 impl Instantiator<'_> {
+    /// Queues the in-flight records an unaligned checkpoint stored for the
+    /// task headed by `node` on its ports, when the run restores one.
+    fn queue_in_flight(
+        &self,
+        node: NodeId,
+        range: spate_state::KeyGroupRange,
+        ports: &mut [Box<dyn InputPort>],
+    ) -> Result<()> {
+        let Some(from) = RestoredOperator::of(self.settings.restore.as_deref(), node, range) else {
+            return Ok(());
+        };
+        let entries = from.entries(IN_FLIGHT_STATE)?;
+        let inputs = ports.len();
+        for batch in in_flight_batches(node, entries)? {
+            let port =
+                ports
+                    .get_mut(batch.port as usize)
+                    .ok_or_else(|| SpateError::Checkpoint {
+                        reason: format!(
+                            "the checkpoint holds in-flight records for input {} of node {node}, \
+                         which has {} inputs; the job changed since",
+                            batch.port, inputs
+                        ),
+                    })?;
+            port.queue_replay(batch.bytes);
+        }
+        Ok(())
+    }
+
     /// The side outputs of `node` that somebody consumes.
     pub(crate) fn side_outputs_of(&mut self, node: NodeId) -> Result<super::side::SideOutputs> {
         let factories = match self.graph.nodes.get(node) {

@@ -367,8 +367,14 @@ impl InputTask {
             .sum::<usize>()
             .saturating_mul(2)
             .max(DELIVERIES_PER_TURN_MIN);
+        self.replay_in_flight().await?;
         let mut delivered = 0;
         loop {
+            // Unaligned, a barrier announced ahead of full channels starts
+            // its checkpoint between two messages.
+            if let Some(ck) = self.checkpointing.as_mut() {
+                ck.poll_announced(&mut self.ports, &self.flushers.writers, &mut self.cx)?;
+            }
             let ev = self.poll_ports(&mut Context::from_waker(&waker));
             let ev = match ev {
                 Poll::Ready(ev) => ev,
@@ -432,6 +438,26 @@ impl InputTask {
             Some(ck) => ck.finish(),
             None => Ok(()),
         }
+    }
+
+    /// Delivers the in-flight records a restored unaligned checkpoint
+    /// stored, before any new input: they were sent before the barrier.
+    async fn replay_in_flight(&mut self) -> Result<()> {
+        let mut p = 0;
+        while p < self.ports.len() {
+            let cx = &mut self.cx;
+            if self
+                .ports
+                .get_mut(p)
+                .is_some_and(|port| port.replay_next(cx))
+            {
+                take_failure(&mut self.cx)?;
+                self.flushers.after_message(&self.cx).await?;
+            } else {
+                p += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Waits for the next message, or for a processing-time timer or the
