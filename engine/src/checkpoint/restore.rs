@@ -199,3 +199,65 @@ impl RestoredPositions {
             .map(|o| o.offset.as_slice())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use spate_state::checkpoint::{FileKind, FileRef, KeyGroupSpan, SubtaskState};
+
+    use super::*;
+
+    fn file(state: &str) -> FileRef {
+        FileRef {
+            name: format!("{state}.sst").replace('/', "-"),
+            size_bytes: 100,
+            crc32c: 0,
+            kind: FileKind::Full,
+            key_groups: KeyGroupSpan { start: 0, end: 64 },
+            state: state.into(),
+            added_in: 1,
+            local_name: None,
+        }
+    }
+
+    fn manifest(files_of_subtask_0: Vec<FileRef>) -> Manifest {
+        let subtask = |subtask: u32, files: Vec<FileRef>| SubtaskState {
+            operator: "2:count".into(),
+            subtask,
+            key_groups: KeyGroupSpan {
+                start: 64 * subtask as u16,
+                end: 64 * (subtask as u16 + 1),
+            },
+            files,
+            source_offsets: Vec::new(),
+            states: Vec::new(),
+            sink_transactions: Vec::new(),
+            counters: BTreeMap::new(),
+            operator_values: BTreeMap::new(),
+        };
+        Manifest {
+            checkpoint_id: 9,
+            job_id: "job".into(),
+            created_at_ms: 0,
+            state_schema_version: 1,
+            max_parallelism: 128,
+            subtasks: vec![subtask(0, files_of_subtask_0), subtask(1, Vec::new())],
+        }
+    }
+
+    #[test]
+    fn in_flight_records_restore_only_with_the_parallelism_they_were_routed_for() {
+        let old = HashMap::from([(2, 2)]);
+        let with = manifest(vec![file("2/count"), file("2/in-flight")]);
+        assert!(refuse_rescaled_in_flight(&with, &old, 2).is_ok());
+        let err = refuse_rescaled_in_flight(&with, &old, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unaligned") && err.contains("(2)") && err.contains("2:count"),
+            "{err}"
+        );
+        // Keyed state alone rescales.
+        let without = manifest(vec![file("2/count")]);
+        assert!(refuse_rescaled_in_flight(&without, &old, 3).is_ok());
+    }
+}
