@@ -5,6 +5,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spate::config::Config;
 
+/// The `(key, count)` lines a two-phase file sink committed under `out`
+/// (in-progress files left out), with how often each appears.
+pub fn committed_key_counts(out: &std::path::Path) -> std::collections::BTreeMap<(u64, u64), u32> {
+    let mut seen = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return seen;
+    };
+    for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+        if path.file_name() == Some(std::ffi::OsStr::new(spate::sinks::IN_PROGRESS_DIR)) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (k, n) in text.lines().filter_map(|l| l.split_once(',')) {
+            if let (Ok(k), Ok(n)) = (k.parse(), n.parse()) {
+                *seen.entry((k, n)).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
 /// A config for tests: `cores` executors with little locked memory each, so
 /// tests running side by side do not exhaust `ulimit -l`.
 pub fn test_config(cores: u32) -> Config {

@@ -10,7 +10,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,13 +18,13 @@ use spate::config::Config;
 use spate::keyed::{KeyedContext, OpenContext};
 use spate::operators::co_process::KeyedCoProcessFunction;
 use spate::operators::keyed_process::KeyedProcessFunction;
-use spate::sinks::{FileFormat, IN_PROGRESS_DIR, TwoPhaseFileSink};
+use spate::sinks::{FileFormat, TwoPhaseFileSink};
 use spate::sources::GeneratorSource;
 use spate::{Job, Result, SpateError};
 use spate_bench::nexmark::GeneratorConfig;
 use spate_bench::runner::{self, BenchSpec};
 use spate_bench::source::EventInput;
-use spate_scenarios::{CountPerKey, test_config};
+use spate_scenarios::{CountPerKey, committed_key_counts, test_config};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spate-{name}-{}", std::process::id()));
@@ -122,24 +121,6 @@ fn count_job(out: &Path, fail_at: Option<(u64, Arc<AtomicBool>)>, counter: Count
     job.build().unwrap()
 }
 
-/// The committed `(key, count)` records with how often each appears.
-fn committed(out: &Path) -> BTreeMap<(u64, u64), u32> {
-    let mut seen = BTreeMap::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap() == IN_PROGRESS_DIR {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let (k, n) = line.split_once(',').unwrap();
-            *seen
-                .entry((k.parse().unwrap(), n.parse().unwrap()))
-                .or_insert(0) += 1;
-        }
-    }
-    seen
-}
-
 /// Runs the count with one failure and checks every key counted each of
 /// its records once: counts 1..=n, no gaps (lost state would restart at 1)
 /// and no repeats (duplicates).
@@ -159,7 +140,7 @@ fn count_recovers(name: &str, counter: Counter) {
         c.restored_from.is_some(),
         "a checkpoint was restored: {c:?}"
     );
-    let seen = committed(&out);
+    let seen = committed_key_counts(&out);
     for key in 0..KEYS {
         let per_key = RECORDS / KEYS + u64::from(key < RECORDS % KEYS);
         for n in 1..=per_key {

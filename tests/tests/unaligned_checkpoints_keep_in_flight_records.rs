@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use spate::config::{CheckpointMode, Config};
 use spate::keyed::{KeyedContext, OpenContext};
 use spate::operators::keyed_process::KeyedProcessFunction;
-use spate::sinks::{FileFormat, IN_PROGRESS_DIR, TwoPhaseFileSink};
+use spate::sinks::{FileFormat, TwoPhaseFileSink};
 use spate::sources::GeneratorSource;
 use spate::{Job, JobResult, SpateError};
-use spate_scenarios::{CountPerKey, test_config};
+use spate_scenarios::{CountPerKey, committed_key_counts, test_config};
 
 /// The job's cores (and source splits, and count subtasks).
 const CORES: u32 = 3;
@@ -134,24 +134,6 @@ fn count_job(out: &Path, armed: Arc<AtomicBool>) -> Job {
     job.build().unwrap()
 }
 
-/// The committed `(key, count)` records with how often each appears.
-fn committed(out: &Path) -> BTreeMap<(u64, u64), u32> {
-    let mut seen = BTreeMap::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap() == IN_PROGRESS_DIR {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let (k, n) = line.split_once(',').unwrap();
-            *seen
-                .entry((k.parse().unwrap(), n.parse().unwrap()))
-                .or_insert(0) += 1;
-        }
-    }
-    seen
-}
-
 /// Every key's records were counted once: counts 1..=n, each once.
 fn assert_counted_once(out: &Path, result: &JobResult) {
     let keys = keys_of_last_subtask();
@@ -159,7 +141,7 @@ fn assert_counted_once(out: &Path, result: &JobResult) {
     for v in (0..NUMBERS).step_by(CORES as usize) {
         *per_key.entry(key_of(&keys, v)).or_default() += 1;
     }
-    let seen = committed(out);
+    let seen = committed_key_counts(out);
     for (&key, &records) in &per_key {
         for n in 1..=records {
             assert_eq!(seen.get(&(key, n)), Some(&1), "key {key} count {n}");

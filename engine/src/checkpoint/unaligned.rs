@@ -80,25 +80,7 @@ impl UnalignedBarriers {
                 _ => Unaligned::Continue,
             };
         }
-        let abandoned = self.current.take().map(|(cur, _)| cur);
-        self.last_id = id;
-        let live: Vec<bool> = self
-            .ended
-            .iter()
-            .enumerate()
-            .map(|(c, ended)| !ended && c != channel)
-            .collect();
-        let record: Vec<usize> = (0..live.len())
-            .filter(|&c| live.get(c).copied().unwrap_or(false))
-            .collect();
-        if !record.is_empty() {
-            self.current = Some((id, live));
-        }
-        Unaligned::Start {
-            id,
-            record,
-            abandoned,
-        }
+        self.start(id, Some(channel))
     }
 
     /// The sender of `channel` announced barrier `id` ahead of the records
@@ -109,9 +91,20 @@ impl UnalignedBarriers {
         if channel >= self.ended.len() || id <= self.last_id {
             return Unaligned::Continue;
         }
+        self.start(id, None)
+    }
+
+    /// Starts checkpoint `id`: every live channel but `delivered` (the one
+    /// whose barrier already arrived, if any) records.
+    fn start(&mut self, id: u64, delivered: Option<usize>) -> Unaligned {
         let abandoned = self.current.take().map(|(cur, _)| cur);
         self.last_id = id;
-        let live: Vec<bool> = self.ended.iter().map(|ended| !ended).collect();
+        let live: Vec<bool> = self
+            .ended
+            .iter()
+            .enumerate()
+            .map(|(c, ended)| !ended && Some(c) != delivered)
+            .collect();
         let record: Vec<usize> = (0..live.len())
             .filter(|&c| live.get(c).copied().unwrap_or(false))
             .collect();
