@@ -363,10 +363,8 @@ impl TaskCheckpointing {
             return Ok(());
         };
         if pending.id != id || !pending.recording {
-            return Err(crate::error::SpateError::internal(format!(
-                "the in-flight records of checkpoint {id} completed, but checkpoint {} is pending",
-                pending.id
-            )));
+            // Checkpoint `id` was declined when a newer one was taken.
+            return Ok(());
         }
         pending
             .snapshot
