@@ -8,7 +8,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::combiner::{Combined, InputCombiner};
-use spate_state::key_group_range_for_subtask;
 
 use crate::checkpoint::{
     RestoredOperator, StateSink, StatefulOperator, restore_operator, take_part,
@@ -174,7 +173,7 @@ fn take_part_in_checkpoints<Op: TwoInputOperator>(
     if core.borrow().op.state().is_none() {
         return Ok(());
     }
-    let range = key_group_range_for_subtask(inst.settings.max_parallelism, inst.cores, inst.core);
+    let range = crate::api::keyed::key_groups(inst);
     restore_operator(inst, node, range, &mut *core.borrow_mut())?;
     take_part(inst, node, core);
     Ok(())

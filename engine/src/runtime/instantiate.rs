@@ -117,11 +117,7 @@ impl<'g> Instantiator<'g> {
             .rocks_memory
             .get_or_insert_with(|| spate_state::rocks::RocksMemory::new(&run.options))
             .clone();
-        let range = spate_state::key_group_range_for_subtask(
-            self.settings.max_parallelism,
-            self.cores,
-            self.core,
-        );
+        let range = crate::api::keyed::key_groups(self);
         let dir = run
             .root
             .join(format!("subtask-{}", self.core))
@@ -307,11 +303,7 @@ impl<'g> Instantiator<'g> {
             }
             let channels: Vec<usize> = ports.iter().map(|p| p.channels()).collect();
             let mut checkpointing = self.take_checkpointing(id, &channels);
-            let range = spate_state::key_group_range_for_subtask(
-                self.settings.max_parallelism,
-                self.cores,
-                self.core,
-            );
+            let range = crate::api::keyed::key_groups(&self);
             // Its loop drives the slices of copy-on-write captures.
             if let Some(ck) = checkpointing.as_mut() {
                 ck.slice_captures();

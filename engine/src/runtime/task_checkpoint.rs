@@ -291,14 +291,13 @@ impl TaskCheckpointing {
             Alignment::Superseded { abandoned, block } => {
                 self.unblock_all(ports);
                 self.align_started_ns = None;
-                self.hub.report(TaskEvent::Decline {
-                    id: abandoned,
-                    task: self.key,
-                    reason: format!(
+                self.report_decline(
+                    abandoned,
+                    format!(
                         "task {}/{} saw a newer barrier before aligning checkpoint {abandoned}",
                         self.key.node, self.key.subtask
                     ),
-                })?;
+                )?;
                 if let Some(g) = block {
                     self.block(g, ports, tcx);
                 }
@@ -387,15 +386,14 @@ impl TaskCheckpointing {
         if self.pending.as_ref().is_some_and(|p| p.id == old) {
             self.pending = None;
         }
-        self.hub.report(TaskEvent::Decline {
-            id: old,
-            task: self.key,
-            reason: format!(
+        self.report_decline(
+            old,
+            format!(
                 "task {}/{} saw a newer barrier before recording checkpoint {old}'s \
                  in-flight records",
                 self.key.node, self.key.subtask
             ),
-        })
+        )
     }
 
     /// The task is at barrier `barrier`: snapshot every participant, put
@@ -429,14 +427,13 @@ impl TaskCheckpointing {
         self.complete_capture()?;
         if let Some(old) = self.pending.take() {
             // Its in-flight records can no longer be completed in order.
-            self.hub.report(TaskEvent::Decline {
-                id: old.id,
-                task: self.key,
-                reason: format!(
+            self.report_decline(
+                old.id,
+                format!(
                     "checkpoint {} overtook checkpoint {}'s in-flight records on task {}/{}",
                     barrier.id, old.id, self.key.node, self.key.subtask
                 ),
-            })?;
+            )?;
         }
         let completed = self.hub.completed();
         for p in &self.participants {
@@ -476,9 +473,8 @@ impl TaskCheckpointing {
         }
     }
 
-    /// Declines checkpoint `id` (a source that cannot report its position).
-    pub(crate) fn decline(&mut self, id: u64, reason: String) -> Result<()> {
-        self.last_injected = self.last_injected.max(id);
+    /// Tells the driver this task gives checkpoint `id` up, and why.
+    fn report_decline(&self, id: u64, reason: String) -> Result<()> {
         self.hub.report(TaskEvent::Decline {
             id,
             task: self.key,
@@ -486,18 +482,23 @@ impl TaskCheckpointing {
         })
     }
 
+    /// Declines checkpoint `id` (a source that cannot report its position).
+    pub(crate) fn decline(&mut self, id: u64, reason: String) -> Result<()> {
+        self.last_injected = self.last_injected.max(id);
+        self.report_decline(id, reason)
+    }
+
     /// The task's input ended: pre-commit what is left and report.
     pub(crate) fn finish(&mut self) -> Result<()> {
         self.complete_capture()?;
         if let Some(old) = self.pending.take() {
-            self.hub.report(TaskEvent::Decline {
-                id: old.id,
-                task: self.key,
-                reason: format!(
+            self.report_decline(
+                old.id,
+                format!(
                     "task {}/{} ended before checkpoint {}'s in-flight records were complete",
                     self.key.node, self.key.subtask, old.id
                 ),
-            })?;
+            )?;
         }
         let mut snapshot = TaskSnapshot::default();
         for p in &self.participants {
