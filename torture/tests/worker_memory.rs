@@ -3,6 +3,11 @@
 //! live heap stayed flat, but glibc kept what each deployment freed in the
 //! core threads' arenas (~230 KB a restart) until the worker handed the
 //! free pages back before each deployment (ARCHITECTURE 65).
+//!
+//! Resident memory still rises over the first restarts (the job's state and
+//! the allocator's pools reach their working size) and then moves in steps
+//! of a few hundred KiB either way, so the test judges the least-squares
+//! slope over the restarts after the warm-up, not the first and last sample.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,8 +16,12 @@ use std::time::Duration;
 use spate_torture::cluster::{LocalCluster, find_spate_binary, rss_kib, signal};
 
 /// Peers killed before the first measurement (warm-up) and in all.
-const WARM_KILLS: u32 = 5;
-const KILLS: u32 = 35;
+const WARM_KILLS: u32 = 10;
+const KILLS: u32 = 38;
+/// The most a restart may add to the survivor's resident memory, on the
+/// fitted line: without the worker's `malloc_trim` a debug build adds ~150
+/// KiB a restart here, with it 15–35.
+const GROWTH_PER_RESTART_KIB_MAX: f64 = 96.0;
 
 #[test]
 fn a_surviving_worker_keeps_its_memory_flat_over_its_peers_failures() {
@@ -37,33 +46,52 @@ fn a_surviving_worker_keeps_its_memory_flat_over_its_peers_failures() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(5));
     let survivor = cluster.workers().first().cloned().expect("a worker");
-    let mut warm_kib = 0;
+    let mut samples_kib = Vec::new();
     for kill in 1..=KILLS {
         for w in cluster.workers().into_iter().filter(|w| *w != survivor) {
             let _ = signal(w.pid, "KILL");
         }
         std::thread::sleep(Duration::from_millis(2_000));
-        if kill == WARM_KILLS {
-            warm_kib = rss_kib(survivor.pid);
+        if kill >= WARM_KILLS {
+            samples_kib.push(rss_kib(survivor.pid));
         }
     }
-    let last_kib = rss_kib(survivor.pid);
     let restarts = cluster.coordinator_log().matches("restarting").count();
     let _ = job.kill();
     let _ = job.wait();
     cluster.stop();
-    assert!(warm_kib > 0 && last_kib > 0, "the survivor ran throughout");
+    assert!(
+        samples_kib.iter().all(|kib| *kib > 0),
+        "the survivor ran throughout"
+    );
     // A kill during a restart may fold two failures into one restart.
     assert!(
         restarts >= (KILLS / 2) as usize,
         "the job restarted after the kills ({restarts} restarts logged)"
     );
-    let grown = last_kib.saturating_sub(warm_kib);
-    println!("survivor {warm_kib} → {last_kib} KiB over {restarts} restarts");
+    let slope_kib = slope(&samples_kib);
+    println!(
+        "survivor {samples_kib:?} KiB after kills {WARM_KILLS}..={KILLS}, {restarts} restarts"
+    );
     assert!(
-        grown < 2_560,
-        "the survivor grew {grown} KiB over {} of its peer's failures ({warm_kib} → {last_kib} KiB)",
+        slope_kib < GROWTH_PER_RESTART_KIB_MAX,
+        "the survivor grew {slope_kib:.1} KiB per failure of its peer over {} failures \
+         (resident KiB after each: {samples_kib:?})",
         KILLS - WARM_KILLS
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Least-squares slope of the samples against their index.
+fn slope(samples: &[u64]) -> f64 {
+    let n = samples.len() as f64;
+    let mean_x = (n - 1.0) / 2.0;
+    let mean_y = samples.iter().map(|y| *y as f64).sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (x, y) in samples.iter().enumerate() {
+        let dx = x as f64 - mean_x;
+        num += dx * (*y as f64 - mean_y);
+        den += dx * dx;
+    }
+    num / den
 }
