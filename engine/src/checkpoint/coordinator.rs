@@ -168,37 +168,54 @@ impl CheckpointCoordinator {
     }
 
     fn due(&self, now_ms: u64) -> bool {
+        self.trigger_due_ms().is_some_and(|t| now_ms >= t)
+    }
+
+    /// The earliest clock reading at which [`Self::on_tick`] decides
+    /// something (a trigger or a timeout) if no other event comes first;
+    /// `None` if only an event can change anything. The driver sleeps
+    /// until then instead of polling the clock.
+    pub fn next_tick_ms(&self) -> Option<u64> {
+        let timeout = self
+            .pending
+            .values()
+            .map(|p| p.started_ms.saturating_add(self.settings.timeout_ms))
+            .min();
+        match (self.trigger_due_ms(), timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the next checkpoint may start, if nothing else happens first.
+    fn trigger_due_ms(&self) -> Option<u64> {
         let s = &self.settings;
         if self.stopped || self.tasks == 0 || self.end.released() {
-            return false;
+            return None;
         }
         if self.pending.len() >= s.concurrent_max.max(1) as usize {
-            return false;
+            return None;
         }
         if self.requested {
-            return true;
+            return Some(0);
         }
         if self.end.wants_final() {
             // At once, unless the last final attempt failed just now.
-            let pause = self.end.retry_pause_ms();
-            return self
-                .last_end_ms
-                .is_none_or(|t| now_ms.saturating_sub(t) >= pause);
+            return Some(after_pause(self.last_end_ms, self.end.retry_pause_ms()));
         }
         if s.interval_ms == 0 {
-            return false;
+            return None;
+        }
+        // With a pause configured, no new checkpoint starts while one runs.
+        if s.pause_min_ms > 0 && !self.pending.is_empty() {
+            return None;
         }
         // The first is due at `first_due_ms` (see `started_at`).
-        let interval_ok = match self.last_trigger_ms {
-            Some(t) => now_ms.saturating_sub(t) >= s.interval_ms,
-            None => now_ms >= self.first_due_ms,
+        let interval_due = match self.last_trigger_ms {
+            Some(t) => t.saturating_add(s.interval_ms),
+            None => self.first_due_ms,
         };
-        let pause_ok = self
-            .last_end_ms
-            .is_none_or(|t| now_ms.saturating_sub(t) >= s.pause_min_ms);
-        // With a pause configured, no new checkpoint starts while one runs.
-        let quiet = s.pause_min_ms == 0 || self.pending.is_empty();
-        interval_ok && pause_ok && quiet
+        Some(interval_due.max(after_pause(self.last_end_ms, s.pause_min_ms)))
     }
 
     /// Task `task` snapshotted checkpoint `id`.
@@ -321,6 +338,14 @@ impl CheckpointCoordinator {
     }
 }
 
+/// When a pause of `pause_ms` after `last_ms` (if any) is over.
+fn after_pause(last_ms: Option<u64>, pause_ms: u64) -> u64 {
+    match last_ms {
+        Some(t) if pause_ms > 0 => t.saturating_add(pause_ms),
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +428,76 @@ mod tests {
             c.on_ack(1, key(0, 1), TaskSnapshot::default(), 1_101)
                 .is_empty()
         );
+    }
+
+    /// Walks the clock 1 ms at a time through triggers, acks, a pause and
+    /// a timeout: `on_tick` decides something exactly when the clock
+    /// reaches `next_tick_ms`, so the driver may sleep until then.
+    #[test]
+    fn the_clock_alone_decides_exactly_at_the_next_tick() {
+        for s in [
+            settings(),
+            CoordinatorSettings {
+                pause_min_ms: 250,
+                concurrent_max: 3,
+                timeout_ms: 400,
+                ..settings()
+            },
+            CoordinatorSettings {
+                concurrent_max: 2,
+                timeout_ms: 150,
+                ..settings()
+            },
+        ] {
+            let mut c = CheckpointCoordinator::new(s, 1, 1);
+            let mut ticks = 0;
+            for now in 0..3_000u64 {
+                let next = c.next_tick_ms();
+                let decided = !c.on_tick(now).is_empty();
+                assert_eq!(
+                    decided,
+                    next.is_some_and(|t| now >= t),
+                    "{s:?} at {now} ms: next tick {next:?}"
+                );
+                ticks += u32::from(decided);
+                // Every third checkpoint never completes (it times out);
+                // the others are acknowledged 30 ms after they started.
+                let acked: Vec<u64> = c
+                    .pending
+                    .iter()
+                    .filter(|(id, p)| *id % 3 != 0 && now == p.started_ms + 30)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in acked {
+                    c.on_ack(id, key(0, 0), TaskSnapshot::default(), now);
+                }
+            }
+            assert!(
+                ticks > 5,
+                "{s:?}: the walk triggered and timed out ({ticks})"
+            );
+        }
+    }
+
+    #[test]
+    fn the_next_tick_follows_the_interval_the_timeout_and_the_pause() {
+        let s = CoordinatorSettings {
+            pause_min_ms: 500,
+            concurrent_max: 4,
+            ..settings()
+        };
+        let mut c = CheckpointCoordinator::new(s, 1, 1);
+        assert_eq!(c.next_tick_ms(), Some(100), "one interval after the start");
+        c.on_tick(100);
+        assert_eq!(
+            c.next_tick_ms(),
+            Some(1_100),
+            "only its timeout while one runs"
+        );
+        c.on_ack(1, key(0, 0), TaskSnapshot::default(), 300);
+        assert_eq!(c.next_tick_ms(), Some(800), "the pause after its end");
+        c.on_task_finished(400);
+        assert_eq!(c.next_tick_ms(), None, "nothing after a task finished");
     }
 
     #[test]

@@ -22,8 +22,14 @@ use crate::error::{Result, SpateError};
 use crate::metrics::CheckpointMetrics;
 use crate::sinks::Committer;
 
-/// How often the driver looks at the clock when no task reports.
-const TICK_MS: u64 = 2;
+/// How often the driver looks for upload outcomes while one is in flight.
+const UPLOAD_POLL_MS: u64 = 2;
+
+/// The longest the driver sleeps otherwise, waiting for the coordinator's
+/// next deadline or an event: how late it sees a savepoint request. Every
+/// wake-up takes a core from the tasks for a moment (they keep every core
+/// busy), so an idle driver sleeps until it has something to do.
+const IDLE_WAIT_MS_MAX: u64 = 20;
 
 /// Counters of one task since the job started.
 pub(crate) type Counters = BTreeMap<String, u64>;
@@ -63,6 +69,7 @@ pub(crate) struct DriverReport {
 /// The running driver.
 pub(crate) struct Driver {
     stop: Arc<AtomicBool>,
+    hub: Arc<CheckpointHub>,
     thread: JoinHandle<DriverReport>,
 }
 
@@ -75,19 +82,21 @@ impl Driver {
     ) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
+        let driver_hub = hub.clone();
         let thread = std::thread::Builder::new()
             .name("spate-ckpt-driver".into())
-            .spawn(move || DriverLoop::new(setup, hub).run(&events, &stop_flag))
+            .spawn(move || DriverLoop::new(setup, driver_hub).run(&events, &stop_flag))
             .map_err(|e| SpateError::Runtime {
                 core: 0,
                 reason: format!("cannot start the checkpoint driver thread: {e}"),
             })?;
-        Ok(Self { stop, thread })
+        Ok(Self { stop, hub, thread })
     }
 
     /// The run ended: handle what is left and return the report.
     pub(crate) fn finish(self) -> Result<DriverReport> {
         self.stop.store(true, Ordering::Release);
+        self.hub.wake_driver();
         self.thread
             .join()
             .map_err(|_| SpateError::internal("the checkpoint driver thread panicked"))
@@ -152,11 +161,15 @@ impl DriverLoop {
             let decisions = self.coordinator.on_tick(self.now_ms());
             self.apply(decisions);
             self.poll_uploads();
-            match events.recv_timeout(Duration::from_millis(TICK_MS)) {
+            match events.recv_timeout(Duration::from_millis(self.wait_ms())) {
                 Ok(event) => self.on_event(event),
-                Err(RecvTimeoutError::Timeout) if stop.load(Ordering::Acquire) => break,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // What the tasks reported before they ended is still queued;
+            // it is handled below.
+            if stop.load(Ordering::Acquire) {
+                break;
             }
         }
         while let Ok(event) = events.try_recv() {
@@ -168,6 +181,21 @@ impl DriverLoop {
         }
         tail.book.fail_all("the job ended first");
         tail.report
+    }
+
+    /// How long to wait for the next event: until the coordinator's next
+    /// deadline, polling while an upload is in flight (its outcome comes on
+    /// the uploader's own queue).
+    fn wait_ms(&self) -> u64 {
+        let cap = if self.tail.staged.is_empty() {
+            IDLE_WAIT_MS_MAX
+        } else {
+            UPLOAD_POLL_MS
+        };
+        match self.coordinator.next_tick_ms() {
+            Some(t) => t.saturating_sub(self.now_ms()).clamp(1, cap),
+            None => cap,
+        }
     }
 
     fn poll_savepoints(&mut self) {
@@ -225,6 +253,7 @@ impl DriverLoop {
                 }
                 self.coordinator.on_input_ended()
             }
+            TaskEvent::Wake => return,
             TaskEvent::Finished { task, snapshot } => {
                 tracing::debug!(node = task.node, subtask = task.subtask, "task finished");
                 self.tail

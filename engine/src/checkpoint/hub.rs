@@ -43,6 +43,9 @@ pub(crate) enum TaskEvent {
         task: TaskKey,
         snapshot: TaskSnapshot,
     },
+    /// Nothing happened: the thread reading the events looks at its stop
+    /// flag now rather than at its next deadline.
+    Wake,
 }
 
 /// Shared by every task of a job run and the driver.
@@ -144,6 +147,11 @@ impl CheckpointHub {
 
     pub(crate) fn set_completed(&self, id: u64) {
         self.completed.fetch_max(id, Ordering::AcqRel);
+    }
+
+    /// Wakes the thread reading the events. A full queue wakes it anyway.
+    pub(crate) fn wake_driver(&self) {
+        let _ = self.events.try_send(TaskEvent::Wake);
     }
 
     /// Reports to the driver without blocking. The queue holds every event

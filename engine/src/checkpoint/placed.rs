@@ -280,6 +280,7 @@ impl AgentLoop {
             TaskEvent::Finished { snapshot, .. } => {
                 self.finals.extend(snapshot.sink_transactions);
             }
+            TaskEvent::Wake => {}
         }
     }
 
