@@ -23,6 +23,7 @@ mod embed;
 mod flink;
 mod kafka;
 mod latency;
+mod latency_rounds;
 mod net;
 mod profiles;
 mod results;

@@ -85,6 +85,7 @@ pub fn run(spec: &LatencySpec, config: &Config) -> Result<LatencyReport> {
         params,
         config,
         result.cores,
+        result.metrics.checkpoints.completed,
         &totals,
         wall_s,
     ))
@@ -219,7 +220,7 @@ mod tests {
             seconds: spec.seconds,
             warmup_s: 0.0,
         };
-        LatencyReport::new(p, &Config::default(), 2, &totals, 1.0)
+        LatencyReport::new(p, &Config::default(), 2, 0, &totals, 1.0)
     }
 
     #[test]

@@ -15,10 +15,12 @@ pub struct LatencyReport {
     pub engine: &'static str,
     /// `q1` or `keyed`.
     pub query: LatencyQuery,
-    /// The state backend that ran (the runtime has heap state only so far).
+    /// The state backend that ran (`state.backend`).
     pub state: &'static str,
-    /// Checkpoint interval that ran (the runtime does not checkpoint yet).
+    /// Checkpoint interval that ran (`checkpoint.interval_ms`; 0 = off).
     pub checkpoint_ms: u64,
+    /// Checkpoints that completed during the run.
+    pub checkpoints_completed: u64,
     /// `runtime.buffer_timeout_ms`.
     pub buffer_timeout_ms: u64,
     /// `runtime.batch_records_max`.
@@ -64,6 +66,7 @@ impl LatencyReport {
         p: JobParams,
         config: &Config,
         cores: usize,
+        checkpoints_completed: u64,
         t: &RunTotals,
         wall_s: f64,
     ) -> Self {
@@ -81,8 +84,9 @@ impl LatencyReport {
         Self {
             engine: "spate",
             query: p.query,
-            state: "heap",
-            checkpoint_ms: 0,
+            state: config.state.backend.name(),
+            checkpoint_ms: config.checkpoint.interval_ms,
+            checkpoints_completed,
             buffer_timeout_ms: r.buffer_timeout_ms,
             batch_records_max: r.batch_records_max,
             flush_on_idle: r.flush_on_idle,

@@ -2,12 +2,15 @@
 //! Flink latency peer (`shared/peers/flink/latency`) so the numbers compare
 //! side by side.
 
+use std::path::PathBuf;
+
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use spate::config::Config;
 use spate_bench::latency::{self, FindMaxSpec, LatencyQuery, LatencyReport, LatencySpec};
 use spate_bench::report::human;
 
+use super::latency_rounds;
 use crate::config_args::ConfigArgs;
 
 /// The latency jobs.
@@ -53,6 +56,14 @@ pub struct LatencyArgs {
     /// Seconds per --find-max probe.
     #[arg(long, default_value_t = 3.0)]
     probe_seconds: f64,
+    /// Measure what checkpoints cost: ROUNDS rounds, each running the job
+    /// without checkpoints and with the configured checkpoint.interval_ms
+    /// (order alternating), then the medians and their ratios.
+    #[arg(long, value_name = "ROUNDS", conflicts_with = "find_max")]
+    checkpoint_rounds: Option<u32>,
+    /// Write the --checkpoint-rounds result as JSON and Markdown here.
+    #[arg(long, value_name = "DIR", requires = "checkpoint_rounds")]
+    results_dir: Option<PathBuf>,
     /// Print one JSON line per result instead of the summary.
     #[arg(long)]
     json: bool,
@@ -84,6 +95,22 @@ struct Probe {
 pub fn run(args: LatencyArgs) -> anyhow::Result<()> {
     let config = args.config.load()?.into_config();
     let query = LatencyQuery::from(args.query);
+    if let Some(rounds) = args.checkpoint_rounds {
+        let spec = LatencySpec {
+            warmup_frac: args.warmup_frac,
+            ..LatencySpec::new(query, args.rate, args.seconds)
+        };
+        let result = latency_rounds::run(&spec, &config, rounds)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            print!("{}", latency_rounds::summary(&result));
+        }
+        if let Some(dir) = &args.results_dir {
+            latency_rounds::write(dir, &result)?;
+        }
+        return Ok(());
+    }
     if !args.find_max {
         let spec = LatencySpec {
             warmup_frac: args.warmup_frac,
