@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use spate::config::Config;
+use spate::config::{BackgroundPriority, Config};
 use spate::keyed::{KeyedContext, OpenContext};
 use spate::operators::co_process::KeyedCoProcessFunction;
 use spate::operators::keyed_process::KeyedProcessFunction;
@@ -124,14 +124,16 @@ fn count_job(out: &Path, fail_at: Option<(u64, Arc<AtomicBool>)>, counter: Count
 /// Runs the count with one failure and checks every key counted each of
 /// its records once: counts 1..=n, no gaps (lost state would restart at 1)
 /// and no repeats (duplicates).
-fn count_recovers(name: &str, counter: Counter) {
+fn count_recovers(name: &str, counter: Counter, priority: BackgroundPriority) {
     let (out, ckpt) = (
         scratch(&format!("{name}-out")),
         scratch(&format!("{name}-ckpt")),
     );
     let armed = Arc::new(AtomicBool::new(true));
+    let mut config = config(&ckpt, 50);
+    config.checkpoint.background_priority = priority;
     let result = count_job(&out, Some((RECORDS * 3 / 4, armed.clone())), counter)
-        .run(&config(&ckpt, 50))
+        .run(&config)
         .unwrap();
     assert!(!armed.load(Ordering::SeqCst), "the failure was injected");
     let c = &result.metrics.checkpoints;
@@ -153,12 +155,19 @@ fn count_recovers(name: &str, counter: Counter) {
 
 #[test]
 fn a_keyed_count_goes_on_from_its_restored_state_after_a_failure() {
-    count_recovers("keyed", Counter::Process);
+    count_recovers("keyed", Counter::Process, BackgroundPriority::Normal);
+}
+
+/// The checkpoint threads in Linux's idle class still write every
+/// checkpoint while the cores work, and recovery is the same.
+#[test]
+fn checkpoint_threads_of_idle_priority_still_checkpoint_and_recover() {
+    count_recovers("keyed-idle", Counter::Process, BackgroundPriority::Idle);
 }
 
 #[test]
 fn a_keyed_co_process_count_goes_on_from_its_restored_state_after_a_failure() {
-    count_recovers("co-keyed", Counter::CoProcess);
+    count_recovers("co-keyed", Counter::CoProcess, BackgroundPriority::Normal);
 }
 
 fn nexmark_spec(query: &str, fail_once_after_events: Option<u64>) -> BenchSpec {

@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use spate_state::checkpoint::{CheckpointOutcome, CheckpointUploader, UploadRequest};
+use spate_state::checkpoint::{CheckpointOutcome, CheckpointUploader, ThreadClass, UploadRequest};
 
 use super::coordinator::{CheckpointCoordinator, CoordinatorSettings, Decision};
 use super::hub::{CheckpointHub, TaskEvent};
@@ -55,6 +55,8 @@ pub(crate) struct DriverSetup {
     pub(crate) staging_dir: PathBuf,
     /// Savepoints asked for while the job runs.
     pub(crate) savepoints: Option<SavepointInbox>,
+    /// How the driver's thread is scheduled.
+    pub(crate) class: ThreadClass,
 }
 
 /// What the driver saw, returned when the run ends.
@@ -85,7 +87,10 @@ impl Driver {
         let driver_hub = hub.clone();
         let thread = std::thread::Builder::new()
             .name("spate-ckpt-driver".into())
-            .spawn(move || DriverLoop::new(setup, driver_hub).run(&events, &stop_flag))
+            .spawn(move || {
+                setup.class.enter();
+                DriverLoop::new(setup, driver_hub).run(&events, &stop_flag)
+            })
             .map_err(|e| SpateError::Runtime {
                 core: 0,
                 reason: format!("cannot start the checkpoint driver thread: {e}"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spate_state::checkpoint::{
-    CheckpointStorage, CheckpointUploader, SubtaskState, VerifyLevel, open_registry,
+    CheckpointStorage, CheckpointUploader, SubtaskState, ThreadClass, VerifyLevel, open_registry,
     select_recovery,
 };
 
@@ -16,7 +16,7 @@ use super::driver::{Driver, DriverReport, DriverSetup, commit_all};
 use super::hub::CheckpointHub;
 use super::restore::RestoredPositions;
 use super::snapshot::{SinkTransaction, TaskKey};
-use crate::config::{CheckpointConfig, CheckpointMode};
+use crate::config::{BackgroundPriority, CheckpointConfig, CheckpointMode};
 use crate::error::{Result, SpateError};
 use crate::metrics::JobMetrics;
 use crate::runtime::executor::run_graph;
@@ -397,10 +397,12 @@ impl Attempt {
             .latest()
             .max(restored.as_ref().map(|r| r.checkpoint_id));
         let first_id = last.map_or(1, |id| id + 1);
-        let uploader = CheckpointUploader::start(
+        let class = thread_class(config.background_priority);
+        let uploader = CheckpointUploader::start_in(
             storage.clone(),
             opened.registry,
             config.concurrent_max as usize + 1,
+            class,
         )?;
         let heads = (0..graph.nodes.len())
             .filter(|&n| graph.is_task_head(n))
@@ -441,6 +443,7 @@ impl Attempt {
             uploader,
             staging_dir,
             savepoints,
+            class,
         };
         let driver = Driver::start(setup, hub.clone(), events)?;
         Ok(Self {
@@ -457,6 +460,14 @@ impl Attempt {
         drop(self.hub);
         let report = self.driver.finish()?;
         Ok((result, report, self.restored))
+    }
+}
+
+/// The scheduling class `checkpoint.background_priority` asks for.
+fn thread_class(priority: BackgroundPriority) -> ThreadClass {
+    match priority {
+        BackgroundPriority::Normal => ThreadClass::Normal,
+        BackgroundPriority::Idle => ThreadClass::Idle,
     }
 }
 

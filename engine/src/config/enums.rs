@@ -85,6 +85,17 @@ choice_enum! {
     }
 }
 
+choice_enum! {
+    /// How the checkpoint threads are scheduled beside the core threads
+    /// (`checkpoint.background_priority`).
+    BackgroundPriority {
+        /// The same class as the core threads.
+        Normal = "normal",
+        /// Linux `SCHED_IDLE`: only on a CPU no other thread wants.
+        Idle = "idle",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::define::define_config;
-use super::enums::{CheckpointMode, RocksCompactionKind, StateBackendKind};
+use super::enums::{BackgroundPriority, CheckpointMode, RocksCompactionKind, StateBackendKind};
 
 define_config! {
     /// Executors, threads and data exchange between operators.
@@ -69,6 +69,8 @@ define_config! {
         final_checkpoint: bool = true;
         /// Heap tables of keyed functions note which keys change, so the synchronous part captures only those; `false` captures whole tables (for comparison).
         capture_changes: bool = true;
+        /// Scheduling of the threads that write and upload checkpoint files: `normal`, or `idle` (Linux SCHED_IDLE: they run only on a CPU the core threads leave free, so they never delay records; checkpoints then slow down, and may time out, while the cores are saturated).
+        background_priority: BackgroundPriority = BackgroundPriority::Normal;
     }
 
     /// Metrics collection.
@@ -144,6 +146,7 @@ mod tests {
                 "checkpoint.restart_delay_ms",
                 "checkpoint.final_checkpoint",
                 "checkpoint.capture_changes",
+                "checkpoint.background_priority",
                 "metrics.latency",
             ]
         );

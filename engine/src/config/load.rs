@@ -48,7 +48,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CheckpointMode, StateBackendKind, available_profiles};
+    use crate::config::{BackgroundPriority, CheckpointMode, StateBackendKind, available_profiles};
 
     /// A config file in the temp dir, removed on drop.
     struct TempFile(PathBuf);
@@ -108,6 +108,7 @@ mod tests {
         assert_eq!(c.state.backend, StateBackendKind::Heap);
         assert_eq!(c.checkpoint.interval_ms, 1000);
         assert_eq!(c.checkpoint.mode, CheckpointMode::Aligned);
+        assert_eq!(c.checkpoint.background_priority, BackgroundPriority::Idle);
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod suggest;
 mod unknown;
 mod value_type;
 
-pub use enums::{CheckpointMode, RocksCompactionKind, StateBackendKind};
+pub use enums::{BackgroundPriority, CheckpointMode, RocksCompactionKind, StateBackendKind};
 pub use error::ConfigError;
 pub use explain::ExplainRow;
 pub use key_def::describe_key;

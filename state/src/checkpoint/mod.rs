@@ -32,6 +32,7 @@ mod sst_format;
 mod sst_reader;
 mod sst_writer;
 mod storage;
+mod thread_class;
 mod uploader;
 
 pub use compaction::{ChainStats, CompactionPolicy, NextFile};
@@ -59,6 +60,7 @@ pub use sst_writer::{SstSummary, SstWriter};
 pub use storage::{
     CheckpointStorage, CrcSink, PutSummary, StoredObject, io_error, validate_object_name,
 };
+pub use thread_class::ThreadClass;
 pub use uploader::{
     CheckpointOutcome, CheckpointUploader, CompletedCheckpoint, LocalFile, UploadRequest,
 };

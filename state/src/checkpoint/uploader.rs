@@ -23,6 +23,7 @@ use super::manifest::{FileRef, Manifest, manifest_object_name};
 use super::registry::CheckpointRegistry;
 use super::savepoint::{SavepointSummary, savepoint_scratch_dir, write_savepoint};
 use super::storage::{CheckpointStorage, PutSummary};
+use super::thread_class::ThreadClass;
 use crate::error::StateError;
 
 /// A file written locally for the checkpoint.
@@ -115,6 +116,16 @@ impl CheckpointUploader {
         registry: CheckpointRegistry,
         queue_len_max: usize,
     ) -> Result<Self, StateError> {
+        Self::start_in(storage, registry, queue_len_max, ThreadClass::Normal)
+    }
+
+    /// [`Self::start`], the thread scheduled in `class`.
+    pub fn start_in(
+        storage: Arc<dyn CheckpointStorage>,
+        registry: CheckpointRegistry,
+        queue_len_max: usize,
+        class: ThreadClass,
+    ) -> Result<Self, StateError> {
         let queue_len_max = queue_len_max.max(1);
         let (requests, requests_rx) = mpsc::sync_channel(queue_len_max);
         // One slot per queued request plus the one in progress: the thread
@@ -122,7 +133,10 @@ impl CheckpointUploader {
         let (outcomes_tx, outcomes) = mpsc::sync_channel(queue_len_max + 1);
         let thread = std::thread::Builder::new()
             .name("spate-ckpt-upload".into())
-            .spawn(move || run(&*storage, registry, &requests_rx, &outcomes_tx))
+            .spawn(move || {
+                class.enter();
+                run(&*storage, registry, &requests_rx, &outcomes_tx);
+            })
             .map_err(|e| StateError::Internal {
                 reason: format!("cannot start the checkpoint uploader thread: {e}"),
             })?;
