@@ -441,6 +441,7 @@ fn deploy(
                 reports: checkpoint_reports(writer.clone(), reg, job),
                 final_commit: finals.clone(),
                 final_checkpoint: config.checkpoint.final_checkpoint,
+                background_priority: config.checkpoint.background_priority,
             };
             (Some(tx), Some(ckpt))
         }

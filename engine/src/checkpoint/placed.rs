@@ -14,14 +14,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use spate_state::checkpoint::{CheckpointStorage, read_manifest, shared_object_name};
+use spate_state::checkpoint::{CheckpointStorage, ThreadClass, read_manifest, shared_object_name};
 
 use super::driver::commit_all;
 use super::hub::{CheckpointHub, TaskEvent};
-use super::recovery::transactions_of;
+use super::recovery::{thread_class, transactions_of};
 use super::restore::RestoredPositions;
 use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
 use super::staging::{Stager, remove_files};
+use crate::config::BackgroundPriority;
 use crate::error::{Result, SpateError};
 use crate::sinks::Committer;
 
@@ -93,6 +94,9 @@ pub struct PlacedCheckpoints {
     /// Sources that read all their input wait for the final checkpoint
     /// (`checkpoint.final_checkpoint`).
     pub final_checkpoint: bool,
+    /// How the agent thread, which writes this process's state files, is
+    /// scheduled (`checkpoint.background_priority`).
+    pub background_priority: BackgroundPriority,
 }
 
 /// The transactions a share's sinks pre-committed at the end of input:
@@ -166,6 +170,7 @@ pub(crate) struct AgentSetup {
     pub(crate) tasks: usize,
     /// Source tasks of this process: each reports when its input ended.
     pub(crate) sources: usize,
+    pub(crate) class: ThreadClass,
 }
 
 impl PlacedAgent {
@@ -174,7 +179,10 @@ impl PlacedAgent {
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("spate-ckpt-agent".into())
-            .spawn(move || AgentLoop::new(setup).run(&flag))
+            .spawn(move || {
+                setup.class.enter();
+                AgentLoop::new(setup).run(&flag)
+            })
             .map_err(|e| SpateError::Runtime {
                 core: 0,
                 reason: format!("cannot start the checkpoint agent thread: {e}"),
@@ -393,6 +401,7 @@ pub(crate) fn run_placed_with_checkpoints(
         committers: committers.clone(),
         tasks,
         sources,
+        class: thread_class(ckpt.background_priority),
     })?;
     settings.checkpoints = Some(hub.clone());
     settings.restore = restored.clone();

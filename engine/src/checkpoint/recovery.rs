@@ -464,7 +464,7 @@ impl Attempt {
 }
 
 /// The scheduling class `checkpoint.background_priority` asks for.
-fn thread_class(priority: BackgroundPriority) -> ThreadClass {
+pub(crate) fn thread_class(priority: BackgroundPriority) -> ThreadClass {
     match priority {
         BackgroundPriority::Normal => ThreadClass::Normal,
         BackgroundPriority::Idle => ThreadClass::Idle,
