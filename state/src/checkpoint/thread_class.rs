@@ -69,23 +69,23 @@ mod tests {
         unsafe { libc::sched_getscheduler(0) }
     }
 
+    fn policy_in_a_thread_of(class: ThreadClass) -> i32 {
+        std::thread::spawn(move || {
+            class.enter();
+            policy_of_this_thread()
+        })
+        .join()
+        .unwrap()
+    }
+
     #[test]
     fn idle_moves_only_the_calling_thread_into_sched_idle() {
         let before = policy_of_this_thread();
-        let inside = std::thread::spawn(|| {
-            ThreadClass::Idle.enter();
-            policy_of_this_thread()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(inside, libc::SCHED_IDLE);
+        assert_eq!(policy_in_a_thread_of(ThreadClass::Idle), libc::SCHED_IDLE);
         assert_eq!(policy_of_this_thread(), before, "the caller is untouched");
-        let normal = std::thread::spawn(|| {
-            ThreadClass::Normal.enter();
-            policy_of_this_thread()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(normal, libc::SCHED_OTHER);
+        assert_eq!(
+            policy_in_a_thread_of(ThreadClass::Normal),
+            libc::SCHED_OTHER
+        );
     }
 }
