@@ -75,7 +75,7 @@ mod tests {
             policy_of_this_thread()
         })
         .join()
-        .unwrap()
+        .expect("the probing thread does not panic")
     }
 
     #[test]
