@@ -2,8 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::type_complexity)]
 
+use spate_bench::nexmark::generator::OfKind;
 use spate_bench::nexmark::{
-    Event, Generator, GeneratorConfig, NexmarkError, WATERMARK_OUT_OF_ORDERNESS_MS,
+    Event, EventKind, Generator, GeneratorConfig, NexmarkError, WATERMARK_OUT_OF_ORDERNESS_MS,
 };
 
 fn cfg(events: u64) -> GeneratorConfig {
@@ -84,6 +85,48 @@ fn fill_and_random_access_agree_with_next_event() {
 
 /// Max over the stream of (largest earlier timestamp - timestamp); also checks
 /// that each watermark hint bounds the events after it.
+#[test]
+fn reading_one_kind_skips_the_others_and_resumes_where_it_stopped() {
+    let kinds = [EventKind::Person, EventKind::Auction, EventKind::Bid];
+    for config in [cfg(5_000), disordered(5_000)] {
+        for splits in [1usize, 3] {
+            for split in 0..splits {
+                let whole: Vec<Event> = Generator::new(config.clone(), split, splits)
+                    .unwrap()
+                    .collect();
+                let g = Generator::new(config.clone(), split, splits).unwrap();
+                for (k, e) in whole.iter().enumerate() {
+                    assert_eq!(g.kind_at((split + k * splits) as u64), e.kind());
+                }
+                for kind in kinds {
+                    let want: Vec<&Event> = whole.iter().filter(|e| e.kind() == kind).collect();
+                    // Few numbers per call (a person is 1 in 50), and a
+                    // restart from the resume position every 7 calls.
+                    let mut g = Generator::new(config.clone(), split, splits).unwrap();
+                    let (mut got, mut passed, mut calls) = (Vec::new(), 0, 0);
+                    loop {
+                        calls += 1;
+                        if calls % 7 == 0 {
+                            let at = g.resume_position();
+                            g = Generator::new(config.clone(), split, splits).unwrap();
+                            g.seek(at).unwrap();
+                        }
+                        match g.next_event_of(kind, &mut 16) {
+                            OfKind::Event(e) => got.push(e),
+                            OfKind::Passed => passed += 1,
+                            OfKind::Exhausted => break,
+                        }
+                    }
+                    assert_eq!(got.iter().collect::<Vec<_>>(), want, "{kind:?}");
+                    // Persons and auctions (1 and 3 in 50) leave runs of 16
+                    // numbers without one; bids (46 in 50) never do.
+                    assert_eq!(passed > 0, kind != EventKind::Bid, "{kind:?}");
+                }
+            }
+        }
+    }
+}
+
 fn max_lateness(g: &mut Generator, hint_every: u64) -> i64 {
     let mut max_seen = i64::MIN;
     let mut worst = 0;

@@ -17,6 +17,7 @@ pub mod error;
 pub mod expr;
 mod flink_settings;
 pub mod function;
+pub mod group_key;
 mod interval_bounds;
 pub mod live;
 pub mod logical;

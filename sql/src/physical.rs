@@ -24,6 +24,7 @@ use crate::compiled::CompiledExpr;
 use crate::connectors::TableSource;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
+use crate::group_key::GroupKey;
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
 use crate::physical_join::{JoinSpec, build_join};
 use crate::physical_over::{OverSpec, build_over};
@@ -283,7 +284,7 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 keys: keys.len(),
             };
             let group = Arc::new(group.clone());
-            let finish = move |key: &Vec<Value>, w: &TimeWindow, results: Vec<Value>| {
+            let finish = move |key: &GroupKey, w: &TimeWindow, results: Vec<Value>| {
                 let mut values = Vec::with_capacity(group.len() + results.len());
                 let mut next_key = key.iter();
                 for g in group.iter() {
@@ -364,12 +365,12 @@ fn pre_aggregate(
     keys: Vec<ScalarExpr>,
     args: Vec<ScalarExpr>,
     types: &[DataType],
-) -> KeyedStream<Vec<Value>, Row> {
+) -> KeyedStream<GroupKey, Row> {
     let k = keys.len();
     let mut exprs = keys;
     exprs.extend(args);
     calc(input, None, exprs, types)
-        .key_by(move |r: &Row| r.values.get(..k).map(<[Value]>::to_vec).unwrap_or_default())
+        .key_by(move |r: &Row| r.values.iter().take(k).cloned().collect::<GroupKey>())
 }
 
 /// A window TVF without aggregation: each row once per window it falls in.
@@ -527,10 +528,10 @@ struct GroupAggregate {
     /// Only the accumulators: the result last emitted is theirs before the
     /// update (a result is emitted whenever it changes), so it is not kept
     /// (it made a group's state about twice the size).
-    state: Option<ValueState<Vec<Value>, Accs>>,
+    state: Option<ValueState<GroupKey, Accs>>,
 }
 
-impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
+impl KeyedProcessFunction<GroupKey, Row, Row> for GroupAggregate {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
         self.state = Some(ctx.value_state("group-aggregate", self.ttl)?);
         Ok(())
@@ -541,7 +542,7 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
     fn process_element(
         &mut self,
         row: Row,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         let state = self
             .state
@@ -550,8 +551,8 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for GroupAggregate {
         let args = row.values.get(self.keys..).unwrap_or(&[]);
         let key = ctx.key().clone();
         let with_key = |vals: &[Value]| {
-            let mut v = key.clone();
-            v.extend_from_slice(vals);
+            let mut v = Vec::with_capacity(key.len() + vals.len());
+            v.extend(key.iter().chain(vals).cloned());
             v
         };
         let calls = &self.calls;

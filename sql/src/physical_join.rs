@@ -15,6 +15,7 @@ use spate::{DataStream, KeyedStream, SpateError};
 use crate::compiled::CompiledExpr;
 use crate::error::{Result, SqlError};
 use crate::expr::{BinOp, ScalarExpr};
+use crate::group_key::GroupKey;
 use crate::interval_bounds::{IntervalBounds, interval_bounds};
 use crate::logical::{JoinType, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
 use crate::row::{Row, RowKind};
@@ -353,7 +354,7 @@ pub(crate) fn keyed_side(
     input: DataStream<Row>,
     keys: &[ScalarExpr],
     width: usize,
-) -> KeyedStream<Vec<Value>, Row> {
+) -> KeyedStream<GroupKey, Row> {
     let columns: Option<Vec<usize>> = keys
         .iter()
         .map(|k| match k {
@@ -370,7 +371,12 @@ pub(crate) fn keyed_side(
             (crate::physical::calc(&input, None, exprs, &[]), c)
         }
     };
-    input.key_by(move |r: &Row| columns.iter().map(|&i| r.get(i).clone()).collect())
+    input.key_by(move |r: &Row| {
+        columns
+            .iter()
+            .map(|&i| r.get(i).clone())
+            .collect::<GroupKey>()
+    })
 }
 
 /// Builds the join of `left` and `right` (of widths `widths`) by `spec`.
@@ -395,7 +401,7 @@ pub(crate) fn build_join(
 /// The rows each side holds for the current key, each with the number of
 /// rows of the other side it currently joins (an outer join pads a row
 /// with NULLs while that number is 0).
-type SideState = ListState<Vec<Value>, (Vec<Value>, u32)>;
+type SideState = ListState<GroupKey, (Vec<Value>, u32)>;
 
 #[derive(Clone)]
 struct JoinFunction {
@@ -420,7 +426,7 @@ impl JoinFunction {
         &mut self,
         side: Side,
         mut row: Row,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         let (left, right) = self
             .sides
@@ -564,7 +570,7 @@ impl Side {
     }
 }
 
-impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
+impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for JoinFunction {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
         self.sides = Some((
             ctx.list_state("join-left", self.ttl)?,
@@ -576,7 +582,7 @@ impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
     fn process_element1(
         &mut self,
         row: Row,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         self.on_row(Side::Left, row, ctx)
     }
@@ -584,7 +590,7 @@ impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
     fn process_element2(
         &mut self,
         row: Row,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         self.on_row(Side::Right, row, ctx)
     }
@@ -595,7 +601,7 @@ impl KeyedCoProcessFunction<Vec<Value>, Row, Row, Row> for JoinFunction {
         &mut self,
         timestamp: i64,
         _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         let (Some((left, right)), Some(expiry)) = (self.sides, self.expiry) else {
             return Ok(());

@@ -16,6 +16,7 @@ use spate::{DataStream, SpateError};
 use crate::aggregate::Accs;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
+use crate::group_key::GroupKey;
 use crate::logical::{AggCall, OverFrame};
 use crate::physical_join::keyed_side;
 use crate::row::Row;
@@ -73,11 +74,11 @@ struct OverAggregate {
     frame: OverFrame,
     calls: Arc<Vec<AggCall>>,
     width: usize,
-    state: Option<ValueState<Vec<Value>, Partition>>,
+    state: Option<ValueState<GroupKey, Partition>>,
 }
 
 impl OverAggregate {
-    fn state(&self) -> spate::Result<ValueState<Vec<Value>, Partition>> {
+    fn state(&self) -> spate::Result<ValueState<GroupKey, Partition>> {
         self.state
             .ok_or_else(|| SpateError::internal("over aggregate state not opened"))
     }
@@ -172,7 +173,7 @@ impl OverAggregate {
     }
 }
 
-impl KeyedProcessFunction<Vec<Value>, Row, Row> for OverAggregate {
+impl KeyedProcessFunction<GroupKey, Row, Row> for OverAggregate {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
         self.state = Some(ctx.value_state("over-aggregate", None)?);
         Ok(())
@@ -181,7 +182,7 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for OverAggregate {
     fn process_element(
         &mut self,
         mut row: Row,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         let ts = row.get(self.time_col).as_i64().unwrap_or(i64::MIN);
         if ts <= ctx.current_watermark() {
@@ -203,7 +204,7 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for OverAggregate {
         &mut self,
         timestamp: i64,
         _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         let mut out = Vec::new();
         let mut failed = None;

@@ -17,6 +17,7 @@ use spate::{DataStream, SpateError};
 use crate::bind_rank::TOP_N_MAX;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
+use crate::group_key::GroupKey;
 use crate::logical::SortKey;
 use crate::physical_join::keyed_side;
 use crate::row::{Row, RowKind};
@@ -94,7 +95,7 @@ struct TopN {
     /// keys before their values do.
     rowtime: Option<usize>,
     ttl: Option<StateTtl>,
-    state: Option<ValueState<Vec<Value>, Vec<Ranked>>>,
+    state: Option<ValueState<GroupKey, Vec<Ranked>>>,
 }
 
 impl TopN {
@@ -122,8 +123,8 @@ impl TopN {
         &self,
         row: Ranked,
         adding: bool,
-        state: ValueState<Vec<Value>, Vec<Ranked>>,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        state: ValueState<GroupKey, Vec<Ranked>>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         let mut out = Vec::new();
         state.modify_or_insert_with(ctx, Vec::new, |all| {
@@ -170,7 +171,7 @@ impl TopN {
     }
 }
 
-impl KeyedProcessFunction<Vec<Value>, Row, Row> for TopN {
+impl KeyedProcessFunction<GroupKey, Row, Row> for TopN {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
         self.state = Some(ctx.value_state("top-n", self.ttl)?);
         Ok(())
@@ -179,7 +180,7 @@ impl KeyedProcessFunction<Vec<Value>, Row, Row> for TopN {
     fn process_element(
         &mut self,
         mut row: Row,
-        ctx: &mut KeyedContext<'_, Vec<Value>, Row>,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
         row.values.truncate(self.width);
         let state = self

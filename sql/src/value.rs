@@ -154,6 +154,7 @@ impl Ord for Value {
 }
 
 impl Hash for Value {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self {
             // A byte no other value starts with in isolation; NULL is rare in checksummed rows.

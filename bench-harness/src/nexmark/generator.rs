@@ -23,7 +23,7 @@ mod vocab;
 
 use super::config::GeneratorConfig;
 use super::error::NexmarkError;
-use super::model::Event;
+use super::model::{Event, EventKind};
 use plan::Plan;
 pub(crate) use pools::pool_text;
 
@@ -75,6 +75,31 @@ impl Generator {
         let n = self.next_event_number()?;
         self.next = n.saturating_add(self.step).min(self.end);
         Some(self.plan.event(n))
+    }
+
+    /// The next event of `kind`, passing over the events of other kinds
+    /// without generating them (a table of one event type reads only its
+    /// own). Each event number looked at takes one from `numbers_left`,
+    /// and none is looked at once it is 0, so a rare kind (1 in 50 for
+    /// persons) keeps the caller for a bounded time.
+    #[inline]
+    pub fn next_event_of(&mut self, kind: EventKind, numbers_left: &mut u64) -> OfKind {
+        while *numbers_left > 0 {
+            let Some(n) = self.next_event_number() else {
+                return OfKind::Exhausted;
+            };
+            *numbers_left -= 1;
+            self.next = n.saturating_add(self.step).min(self.end);
+            if self.plan.kind_at(n) == kind {
+                return OfKind::Event(self.plan.event(n));
+            }
+        }
+        OfKind::Passed
+    }
+
+    /// The kind of event number `n`, without generating it.
+    pub fn kind_at(&self, n: u64) -> EventKind {
+        self.plan.kind_at(n)
     }
 
     /// Appends up to `count_max` events to `out`; returns how many (0 once exhausted).
@@ -164,6 +189,17 @@ impl Generator {
         };
         cfg.slot_timestamp_ms(group_start) - delay
     }
+}
+
+/// What [`Generator::next_event_of`] found.
+#[derive(Debug)]
+pub enum OfKind {
+    /// The next event of the kind asked for.
+    Event(Event),
+    /// Only events of other kinds within the numbers looked at; ask again.
+    Passed,
+    /// The split has no events left.
+    Exhausted,
 }
 
 impl Iterator for Generator {

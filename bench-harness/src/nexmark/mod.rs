@@ -21,5 +21,5 @@ pub use config::{GeneratorConfig, WATERMARK_OUT_OF_ORDERNESS_MS};
 pub use error::NexmarkError;
 pub use generator::Generator;
 pub use json::{EventFileReader, read_events_jsonl, write_events_jsonl, write_events_jsonl_to};
-pub use model::{ArchivedBid, Auction, Bid, Event, Person};
+pub use model::{ArchivedBid, Auction, Bid, Event, EventKind, Person};
 pub use text::Str;

@@ -133,7 +133,27 @@ pub enum Event {
     Bid(Bid),
 }
 
+/// The three kinds of Nexmark event, without their fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A person.
+    Person,
+    /// An auction.
+    Auction,
+    /// A bid.
+    Bid,
+}
+
 impl Event {
+    /// Which kind of event this is.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Person(_) => EventKind::Person,
+            Event::Auction(_) => EventKind::Auction,
+            Event::Bid(_) => EventKind::Bid,
+        }
+    }
+
     /// The event time, ms since the epoch.
     pub fn date_time(&self) -> i64 {
         match self {

@@ -2,7 +2,8 @@
 //! one table per event type with nexmark-flink's column names.
 
 use spate::sources::SplitInfo;
-use spate_bench::nexmark::{Event, Generator, GeneratorConfig};
+use spate_bench::nexmark::generator::OfKind;
+use spate_bench::nexmark::{Event, EventKind, Generator, GeneratorConfig};
 
 use super::{ReadPoll, RowReader, check_known_options, connector_error, number_option};
 use crate::catalog::TableDef;
@@ -17,6 +18,21 @@ enum Kind {
     Auction,
     Bid,
 }
+
+impl Kind {
+    fn event_kind(self) -> EventKind {
+        match self {
+            Kind::Person => EventKind::Person,
+            Kind::Auction => EventKind::Auction,
+            Kind::Bid => EventKind::Bid,
+        }
+    }
+}
+
+/// Event numbers one poll looks at per row it may return: a person is 1
+/// event in 50, so a poll of persons ends after about `count_max` of them
+/// or this many numbers each, whichever comes first.
+const NUMBERS_PER_ROW_MAX: u64 = 64;
 
 const PERSON: &[(&str, DataType)] = &[
     ("id", DataType::BigInt),
@@ -224,13 +240,20 @@ impl NexmarkReader {
 
 impl RowReader for NexmarkReader {
     fn read(&mut self, out: &mut Vec<Row>, count_max: usize) -> spate::Result<ReadPoll> {
-        // `count_max` events are generated per poll; other event types are skipped.
+        // Up to `count_max` rows per poll; the other event types are passed
+        // over without being generated, looking at no more than
+        // `NUMBERS_PER_ROW_MAX` event numbers per row asked for.
+        let kind = self.kind.event_kind();
+        let mut numbers_left = (count_max as u64).saturating_mul(NUMBERS_PER_ROW_MAX);
         for _ in 0..count_max {
-            let Some(e) = self.generator.next_event() else {
-                return Ok(ReadPoll::Exhausted);
-            };
-            if let Some(r) = self.row(e) {
-                out.push(r);
+            match self.generator.next_event_of(kind, &mut numbers_left) {
+                OfKind::Event(e) => {
+                    if let Some(r) = self.row(e) {
+                        out.push(r);
+                    }
+                }
+                OfKind::Passed => break,
+                OfKind::Exhausted => return Ok(ReadPoll::Exhausted),
             }
         }
         Ok(ReadPoll::Ready)

@@ -3,7 +3,7 @@
 
 use super::super::config::GeneratorConfig;
 use super::super::error::NexmarkError;
-use super::super::model::Event;
+use super::super::model::{Event, EventKind as Kind};
 use super::ids::{Proportions, Slot};
 use super::pools::{Pools, pools};
 use super::rng::{Rng, seed_key};
@@ -70,6 +70,12 @@ impl Plan {
         }
     }
 
+    /// The kind of event number `n`, without generating it.
+    #[inline]
+    pub(crate) fn kind_at(&self, n: u64) -> Kind {
+        self.kind(self.props.slot(self.cfg.adjusted_event_number(n)))
+    }
+
     /// The timestamp of event number `n`, without generating it.
     pub(crate) fn timestamp(&self, n: u64) -> i64 {
         let id = self.cfg.adjusted_event_number(n);
@@ -104,11 +110,4 @@ impl Plan {
             0
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Person,
-    Auction,
-    Bid,
 }
