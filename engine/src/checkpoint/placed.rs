@@ -18,7 +18,7 @@ use spate_state::checkpoint::{CheckpointStorage, ThreadClass, read_manifest, sha
 
 use super::driver::commit_all;
 use super::hub::{CheckpointHub, TaskEvent};
-use super::recovery::{thread_class, transactions_of};
+use super::recovery::transactions_of;
 use super::restore::RestoredPositions;
 use super::snapshot::{SinkTransaction, TaskKey, TaskSnapshot};
 use super::staging::{Stager, remove_files};
@@ -401,7 +401,7 @@ pub(crate) fn run_placed_with_checkpoints(
         committers: committers.clone(),
         tasks,
         sources,
-        class: thread_class(ckpt.background_priority),
+        class: ThreadClass::from(ckpt.background_priority),
     })?;
     settings.checkpoints = Some(hub.clone());
     settings.restore = restored.clone();

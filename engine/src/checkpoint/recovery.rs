@@ -16,7 +16,7 @@ use super::driver::{Driver, DriverReport, DriverSetup, commit_all};
 use super::hub::CheckpointHub;
 use super::restore::RestoredPositions;
 use super::snapshot::{SinkTransaction, TaskKey};
-use crate::config::{BackgroundPriority, CheckpointConfig, CheckpointMode};
+use crate::config::{CheckpointConfig, CheckpointMode};
 use crate::error::{Result, SpateError};
 use crate::metrics::JobMetrics;
 use crate::runtime::executor::run_graph;
@@ -397,7 +397,7 @@ impl Attempt {
             .latest()
             .max(restored.as_ref().map(|r| r.checkpoint_id));
         let first_id = last.map_or(1, |id| id + 1);
-        let class = thread_class(config.background_priority);
+        let class = ThreadClass::from(config.background_priority);
         let uploader = CheckpointUploader::start_in(
             storage.clone(),
             opened.registry,
@@ -460,14 +460,6 @@ impl Attempt {
         drop(self.hub);
         let report = self.driver.finish()?;
         Ok((result, report, self.restored))
-    }
-}
-
-/// The scheduling class `checkpoint.background_priority` asks for.
-pub(crate) fn thread_class(priority: BackgroundPriority) -> ThreadClass {
-    match priority {
-        BackgroundPriority::Normal => ThreadClass::Normal,
-        BackgroundPriority::Idle => ThreadClass::Idle,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Enumerated config values: [`StateBackendKind`] and [`CheckpointMode`].
+//! Enumerated config values ([`StateBackendKind`], [`CheckpointMode`], ...).
 
 use std::fmt;
 
@@ -93,6 +93,16 @@ choice_enum! {
         Normal = "normal",
         /// Linux `SCHED_IDLE`: only on a CPU no other thread wants.
         Idle = "idle",
+    }
+}
+
+impl From<BackgroundPriority> for spate_state::checkpoint::ThreadClass {
+    /// The scheduling class `checkpoint.background_priority` asks for.
+    fn from(priority: BackgroundPriority) -> Self {
+        match priority {
+            BackgroundPriority::Normal => Self::Normal,
+            BackgroundPriority::Idle => Self::Idle,
+        }
     }
 }
 
