@@ -147,7 +147,7 @@ impl Ord for Value {
             | (Value::Timestamp(a), Value::Timestamp(b))
             | (Value::Interval(a), Value::Interval(b)) => a.cmp(b),
             (Value::Double(a), Value::Double(b)) => a.total_cmp(b),
-            (Value::Str(a), Value::Str(b)) => a.as_str().cmp(b.as_str()),
+            (Value::Str(a), Value::Str(b)) => a.cmp(b),
             _ => self.rank().cmp(&other.rank()),
         }
     }
@@ -162,7 +162,7 @@ impl Hash for Value {
             Value::Bool(b) => b.hash(state),
             Value::Int(i) | Value::Timestamp(i) | Value::Interval(i) => i.hash(state),
             Value::Double(d) => d.to_bits().hash(state),
-            Value::Str(s) => s.as_str().hash(state),
+            Value::Str(s) => s.hash(state),
         }
     }
 }

@@ -48,6 +48,24 @@ impl Str {
             Repr::Shared(s) => s,
         }
     }
+
+    /// The text's bytes. A pooled string is sliced from the pool as bytes,
+    /// which skips `as_str`'s char-boundary checks: they read the byte after
+    /// the end, often on another cache line, and that read was most of the
+    /// cost of hashing a row's strings for its checksum. The pool is ASCII
+    /// (tested), so every slice of it is the same text either way.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Pooled { start, len } => {
+                let (start, len) = (*start as usize, *len as usize);
+                pool_text()
+                    .as_bytes()
+                    .get(start..start + len)
+                    .unwrap_or(b"")
+            }
+            Repr::Shared(s) => s.as_bytes(),
+        }
+    }
 }
 
 impl Default for Str {
@@ -88,8 +106,9 @@ impl fmt::Debug for Str {
 }
 
 impl PartialEq for Str {
+    // Bytes compare as the text does (`str` equality and order are bytewise).
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -115,15 +134,18 @@ impl PartialOrd for Str {
 
 impl Ord for Str {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
 impl Hash for Str {
     // Hash exactly as `str` does, so `Borrow<str>` look-ups work and checksums do
     // not depend on the representation.
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        // What `str::hash` writes (`Hasher::write_str`'s definition).
+        state.write(self.as_bytes());
+        state.write_u8(0xff);
     }
 }
 
@@ -202,6 +224,40 @@ mod tests {
         assert_eq!(m.get(&a), Some(&1));
         assert_eq!(a.len(), 8);
         assert_eq!(format!("{a}/{b:?}"), "Portland/\"Portland\"");
+    }
+
+    #[test]
+    fn pooled_strings_hash_and_read_as_their_text() {
+        use crate::nexmark::{Event, Generator, GeneratorConfig, StableHasher};
+        assert!(pool_text().is_ascii());
+        let hash = |f: &dyn Fn(&mut StableHasher)| {
+            let mut h = StableHasher::new();
+            f(&mut h);
+            h.finish()
+        };
+        let config = GeneratorConfig {
+            events_max: Some(2_000),
+            ..GeneratorConfig::default()
+        };
+        let mut pooled = 0;
+        for e in Generator::new(config, 0, 1).unwrap() {
+            let texts: Vec<Str> = match e {
+                Event::Person(p) => vec![p.name, p.email_address, p.credit_card, p.city, p.extra],
+                Event::Auction(a) => vec![a.item_name, a.description, a.extra],
+                Event::Bid(b) => vec![b.channel, b.url, b.extra],
+            };
+            for t in texts {
+                pooled += usize::from(matches!(t.0, Repr::Pooled { .. }));
+                assert_eq!(t.as_bytes(), t.as_str().as_bytes());
+                assert_eq!(hash(&|h| t.hash(h)), hash(&|h| t.as_str().hash(h)));
+                let other = Str::from(t.as_str());
+                assert_eq!(t, other);
+                assert_eq!(t.cmp(&Str::from("m")), t.as_str().cmp("m"));
+            }
+        }
+        assert!(pooled > 1_000, "{pooled} pooled strings");
+        let shared = Str::from("caf\u{e9}");
+        assert_eq!(hash(&|h| shared.hash(h)), hash(&|h| "caf\u{e9}".hash(h)));
     }
 
     #[test]
