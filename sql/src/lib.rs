@@ -25,6 +25,7 @@ pub mod nexmark;
 mod primary_key;
 mod projection;
 pub mod row;
+pub mod row_pool;
 pub mod rules;
 mod rules_join;
 pub mod schema;

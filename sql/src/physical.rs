@@ -341,7 +341,7 @@ pub(crate) fn calc(
         if let Some(f) = &filter {
             match f.is_true(&row) {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) => return crate::row_pool::recycle(row.values),
                 Err(m) => return ctx.fail(eval_error(m)),
             }
         }

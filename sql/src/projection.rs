@@ -103,7 +103,7 @@ impl Projection {
             row.values.truncate(n);
             return Ok(row);
         }
-        let mut values = Vec::with_capacity(n);
+        let mut values = crate::row_pool::take(n);
         for o in &self.outs {
             values.push(match o {
                 Out::Eval(e) => e.eval(&row)?,
@@ -116,7 +116,9 @@ impl Projection {
                 *slot = take(&mut row.values, *i);
             }
         }
-        Ok(Row::of(row.kind, values))
+        let kind = row.kind;
+        crate::row_pool::recycle(row.values);
+        Ok(Row::of(kind, values))
     }
 }
 

@@ -15,7 +15,7 @@ use spate::{Job, JobResult};
 use crate::bind_expr::{ExprBinder, pos_ident, pos_of};
 use crate::bind_query::QueryBinder;
 use crate::catalog::{Catalog, Entry, TableDef, ViewDef};
-use crate::connectors::{TableSink, sink_for, validate_source};
+use crate::connectors::{RecyclingBlackhole, TableSink, sink_for, validate_source};
 use crate::error::{Errors, Pos, Result, SqlError};
 use crate::live::LiveQuery;
 use crate::logical::LogicalPlan;
@@ -724,7 +724,7 @@ fn add_insert(
     match sink {
         TableSink::Print(p) => stream.sink_with_checksum_by(name, p, Row::checksum_share),
         TableSink::Blackhole => {
-            stream.sink_with_checksum_by(name, BlackholeSink, Row::checksum_share)
+            stream.sink_with_checksum_by(name, RecyclingBlackhole, Row::checksum_share)
         }
         TableSink::File(f) => {
             f.input_of(&stream)

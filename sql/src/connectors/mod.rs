@@ -13,7 +13,7 @@ mod sinks;
 mod table_source;
 
 pub use file_sink::FileSink;
-pub use sinks::{PrintSink, TableSink, sink_for};
+pub use sinks::{PrintSink, RecyclingBlackhole, TableSink, sink_for};
 pub use table_source::TableSource;
 
 use spate::sources::SplitInfo;

@@ -234,7 +234,11 @@ impl NexmarkReader {
                 | (Event::Auction(_), Kind::Auction)
                 | (Event::Person(_), Kind::Person)
         );
-        matches.then(|| Row::insert(self.fields.iter().map(|&j| field(j)).collect()))
+        matches.then(|| {
+            let mut values = crate::row_pool::take(self.fields.len());
+            values.extend(self.fields.iter().map(|&j| field(j)));
+            Row::insert(values)
+        })
     }
 }
 

@@ -57,6 +57,20 @@ pub struct PrintSink {
     subtask: usize,
 }
 
+/// `'connector' = 'blackhole'`: drops every row, handing its vector back
+/// to the row pool of the core it ends on (the sink operator still
+/// counts, checksums and measures latency).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecyclingBlackhole;
+
+impl Sink<Row> for RecyclingBlackhole {
+    #[inline]
+    fn write(&mut self, value: Row, _ts: i64) -> spate::Result<()> {
+        crate::row_pool::recycle(value.values);
+        Ok(())
+    }
+}
+
 impl PrintSink {
     /// A sink printing to standard output without a prefix.
     pub fn stdout() -> Self {
