@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spate-target}"
+source scripts/target-space.sh
 source scripts/build-deps.sh
 cargo build --release --quiet -p spate-cli
 args=("$@")

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spate-target}"
+source scripts/target-space.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 source scripts/build-deps.sh
