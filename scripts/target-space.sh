@@ -10,13 +10,14 @@ target_space_free_gib() {
 target_space_ensure() {
   local dir="$CARGO_TARGET_DIR" min="${SPATE_TARGET_FREE_GIB_MIN:-15}" free
   mkdir -p "$dir"
-  free="$(target_space_free_gib "$dir")"
+  # A df that fails (an odd mount) leaves the check out, never the build.
+  free="$(target_space_free_gib "$dir" || true)"
   [ -n "$free" ] || return 0
   if [ "$free" -lt "$min" ]; then
     echo "the disk of $dir has ${free} GiB free (under ${min}); removing its incremental-compilation caches" >&2
     rm -rf "$dir"/debug/incremental "$dir"/release/incremental
-    free="$(target_space_free_gib "$dir")"
-    if [ "$free" -lt "$min" ]; then
+    free="$(target_space_free_gib "$dir" || true)"
+    if [ -n "$free" ] && [ "$free" -lt "$min" ]; then
       echo "warning: still only ${free} GiB free on the disk of $dir; the build may run out of space" >&2
     fi
   fi
