@@ -72,9 +72,16 @@ impl Generator {
     /// The next event of this split, or `None` once `events_max` is reached.
     #[inline]
     pub fn next_event(&mut self) -> Option<Event> {
+        let n = self.take_number()?;
+        Some(self.plan.event(n))
+    }
+
+    /// The next event number of this split, moving past it.
+    #[inline]
+    fn take_number(&mut self) -> Option<u64> {
         let n = self.next_event_number()?;
         self.next = n.saturating_add(self.step).min(self.end);
-        Some(self.plan.event(n))
+        Some(n)
     }
 
     /// The next event of `kind`, passing over the events of other kinds
@@ -85,11 +92,10 @@ impl Generator {
     #[inline]
     pub fn next_event_of(&mut self, kind: EventKind, numbers_left: &mut u64) -> OfKind {
         while *numbers_left > 0 {
-            let Some(n) = self.next_event_number() else {
+            let Some(n) = self.take_number() else {
                 return OfKind::Exhausted;
             };
             *numbers_left -= 1;
-            self.next = n.saturating_add(self.step).min(self.end);
             if self.plan.kind_at(n) == kind {
                 return OfKind::Event(self.plan.event(n));
             }

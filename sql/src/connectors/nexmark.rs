@@ -3,31 +3,13 @@
 
 use spate::sources::SplitInfo;
 use spate_bench::nexmark::generator::OfKind;
-use spate_bench::nexmark::{Event, EventKind, Generator, GeneratorConfig};
+use spate_bench::nexmark::{Event, EventKind as Kind, Generator, GeneratorConfig};
 
 use super::{ReadPoll, RowReader, check_known_options, connector_error, number_option};
 use crate::catalog::TableDef;
 use crate::error::SqlError;
 use crate::row::Row;
 use crate::value::{DataType, Value};
-
-/// Which events a table holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Person,
-    Auction,
-    Bid,
-}
-
-impl Kind {
-    fn event_kind(self) -> EventKind {
-        match self {
-            Kind::Person => EventKind::Person,
-            Kind::Auction => EventKind::Auction,
-            Kind::Bid => EventKind::Bid,
-        }
-    }
-}
 
 /// Event numbers one poll looks at per row it may return: a person is 1
 /// event in 50, so a poll of persons ends after about `count_max` of them
@@ -193,8 +175,8 @@ impl NexmarkReader {
 
     fn row(&self, e: Event) -> Option<Row> {
         let field = |j: usize| -> Value {
-            match (&e, self.kind) {
-                (Event::Bid(b), Kind::Bid) => match j {
+            match &e {
+                Event::Bid(b) => match j {
                     0 => Value::Int(b.auction as i64),
                     1 => Value::Int(b.bidder as i64),
                     2 => Value::Int(b.price as i64),
@@ -203,7 +185,7 @@ impl NexmarkReader {
                     5 => Value::Timestamp(b.date_time),
                     _ => Value::Str(b.extra.clone()),
                 },
-                (Event::Auction(a), Kind::Auction) => match j {
+                Event::Auction(a) => match j {
                     0 => Value::Int(a.id as i64),
                     1 => Value::Str(a.item_name.clone()),
                     2 => Value::Str(a.description.clone()),
@@ -215,7 +197,7 @@ impl NexmarkReader {
                     8 => Value::Int(a.category as i64),
                     _ => Value::Str(a.extra.clone()),
                 },
-                (Event::Person(p), Kind::Person) => match j {
+                Event::Person(p) => match j {
                     0 => Value::Int(p.id as i64),
                     1 => Value::Str(p.name.clone()),
                     2 => Value::Str(p.email_address.clone()),
@@ -225,16 +207,10 @@ impl NexmarkReader {
                     6 => Value::Timestamp(p.date_time),
                     _ => Value::Str(p.extra.clone()),
                 },
-                _ => Value::Null,
             }
         };
-        let matches = matches!(
-            (&e, self.kind),
-            (Event::Bid(_), Kind::Bid)
-                | (Event::Auction(_), Kind::Auction)
-                | (Event::Person(_), Kind::Person)
-        );
-        matches.then(|| {
+        // The table's fields index into its own event type only.
+        (e.kind() == self.kind).then(|| {
             let mut values = crate::row_pool::take(self.fields.len());
             values.extend(self.fields.iter().map(|&j| field(j)));
             Row::insert(values)
@@ -247,10 +223,9 @@ impl RowReader for NexmarkReader {
         // Up to `count_max` rows per poll; the other event types are passed
         // over without being generated, looking at no more than
         // `NUMBERS_PER_ROW_MAX` event numbers per row asked for.
-        let kind = self.kind.event_kind();
         let mut numbers_left = (count_max as u64).saturating_mul(NUMBERS_PER_ROW_MAX);
         for _ in 0..count_max {
-            match self.generator.next_event_of(kind, &mut numbers_left) {
+            match self.generator.next_event_of(self.kind, &mut numbers_left) {
                 OfKind::Event(e) => {
                     if let Some(r) = self.row(e) {
                         out.push(r);
