@@ -144,7 +144,6 @@ const UNSUPPORTED_FUNCS: &[&str] = &[
     "STDDEV_SAMP",
     "VAR_POP",
     "VAR_SAMP",
-    "PROCTIME",
     "NOW",
     "CURRENT_TIMESTAMP",
 ];

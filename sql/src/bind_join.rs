@@ -6,6 +6,7 @@
 use sqlparser::ast::{JoinConstraint, JoinOperator, TableFactor, TableWithJoins};
 
 use crate::bind_expr::pos_of;
+use crate::bind_lookup::system_time_as_of;
 use crate::bind_query::QueryBinder;
 use crate::error::{Pos, Result, SqlError};
 use crate::expr::ScalarExpr;
@@ -21,7 +22,6 @@ impl QueryBinder<'_> {
             let mut cur = self.relation(&item.relation)?;
             for j in &item.joins {
                 let at = pos_of(&j.relation);
-                let right = self.relation(&j.relation)?;
                 let (kind, constraint) = match &j.join_operator {
                     JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinType::Inner, c),
                     JoinOperator::CrossJoin(c @ JoinConstraint::None) => (JoinType::Inner, c),
@@ -32,6 +32,11 @@ impl QueryBinder<'_> {
                         return Err(self.errors.unsupported(at, join_name(other)));
                     }
                 };
+                if let Some(as_of) = system_time_as_of(&j.relation) {
+                    cur = self.lookup_join(kind, cur, &j.relation, as_of, constraint, at)?;
+                    continue;
+                }
+                let right = self.relation(&j.relation)?;
                 if kind != JoinType::Inner && matches!(constraint, JoinConstraint::None) {
                     return Err(self
                         .errors

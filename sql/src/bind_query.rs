@@ -11,6 +11,7 @@ use crate::bind_expr::{AggScope, ExprBinder, LegacyWindow, contains_aggregate, p
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Errors, Pos, Result};
 use crate::expr::ScalarExpr;
+use crate::function::Func;
 use crate::logical::{LogicalPlan, WindowKind};
 use crate::schema::{Field, Schema};
 use crate::value::{DataType, Value};
@@ -129,6 +130,7 @@ impl<'a> QueryBinder<'a> {
         let schema = Schema {
             fields,
             rowtime: ls.rowtime.filter(|t| rs.rowtime == Some(*t)),
+            proctime: ls.proctime.filter(|t| rs.proctime == Some(*t)),
         };
         let mut inputs = match l {
             LogicalPlan::Union { inputs, .. } => inputs,
@@ -291,7 +293,7 @@ impl<'a> QueryBinder<'a> {
     ) -> Result<(Vec<ScalarExpr>, Schema)> {
         let mut exprs = Vec::new();
         let mut fields = Vec::new();
-        let mut rowtime = None;
+        let (mut rowtime, mut proctime) = (None, None);
         for item in items {
             match item {
                 SelectItem::Wildcard(opts) | SelectItem::QualifiedWildcard(_, opts) => {
@@ -323,6 +325,9 @@ impl<'a> QueryBinder<'a> {
                         if input.rowtime == Some(i) {
                             rowtime = Some(exprs.len());
                         }
+                        if input.proctime == Some(i) {
+                            proctime = Some(exprs.len());
+                        }
                         exprs.push(ScalarExpr::Column(i));
                         fields.push(f.clone());
                     }
@@ -347,11 +352,17 @@ impl<'a> QueryBinder<'a> {
                             _ => format!("EXPR${}", fields.len()),
                         },
                     };
-                    if agg.is_none()
-                        && let ScalarExpr::Column(i) = x
-                        && input.rowtime == Some(i)
-                    {
-                        rowtime = Some(exprs.len());
+                    if agg.is_none() {
+                        match &x {
+                            ScalarExpr::Column(i) if input.rowtime == Some(*i) => {
+                                rowtime = Some(exprs.len());
+                            }
+                            ScalarExpr::Column(i) if input.proctime == Some(*i) => {
+                                proctime = Some(exprs.len());
+                            }
+                            ScalarExpr::Call(Func::Proctime, _) => proctime = Some(exprs.len()),
+                            _ => {}
+                        }
                     }
                     exprs.push(x);
                     fields.push(Field::new(name, t));
@@ -363,7 +374,14 @@ impl<'a> QueryBinder<'a> {
                 }
             }
         }
-        Ok((exprs, Schema { fields, rowtime }))
+        Ok((
+            exprs,
+            Schema {
+                fields,
+                rowtime,
+                proctime,
+            },
+        ))
     }
 
     pub(crate) fn table_factor(&self, t: &TableFactor) -> Result<LogicalPlan> {
@@ -372,6 +390,12 @@ impl<'a> QueryBinder<'a> {
             TableFactor::Table {
                 name, args, alias, ..
             } => {
+                if crate::bind_lookup::system_time_as_of(t).is_some() {
+                    return Err(self.errors.unsupported(
+                        at,
+                        "FOR SYSTEM_TIME AS OF outside a join; a lookup join names it on the right side of JOIN",
+                    ));
+                }
                 if args.is_some() {
                     return Err(self
                         .errors
@@ -544,11 +568,13 @@ impl<'a> QueryBinder<'a> {
     fn time_attribute(&self, e: &Expr, schema: &Schema) -> Result<usize> {
         let (x, _) = self.exprs().bind(e, schema, None)?;
         match x {
-            ScalarExpr::Column(i) if schema.rowtime == Some(i) => Ok(i),
+            ScalarExpr::Column(i) if schema.rowtime == Some(i) || schema.proctime == Some(i) => {
+                Ok(i)
+            }
             _ => Err(self.errors.semantic(
                 pos_of(e),
                 format!(
-                    "`{e}` is not a time attribute; a group window needs the column of the table's WATERMARK FOR clause{}",
+                    "`{e}` is not a time attribute; a group window needs the column of the table's WATERMARK FOR clause{} or a PROCTIME() column",
                     schema
                         .rowtime
                         .and_then(|r| schema.fields.get(r))
@@ -639,8 +665,8 @@ impl<'a> QueryBinder<'a> {
                         ),
                     ));
                 };
-                if schema.rowtime != Some(i) {
-                    return Err(self.errors.semantic(pos_ident(&col), format!("`{}` is not a time attribute; window functions need the column of the table's WATERMARK FOR clause{}", col.value, schema.rowtime.and_then(|r| schema.fields.get(r)).map(|f| format!(" (`{}`)", f.name)).unwrap_or_default())));
+                if schema.rowtime != Some(i) && schema.proctime != Some(i) {
+                    return Err(self.errors.semantic(pos_ident(&col), format!("`{}` is not a time attribute; window functions need the column of the table's WATERMARK FOR clause{} or a PROCTIME() column", col.value, schema.rowtime.and_then(|r| schema.fields.get(r)).map(|f| format!(" (`{}`)", f.name)).unwrap_or_default())));
                 }
                 i
             }
@@ -676,13 +702,25 @@ impl GroupWindow {
     /// `input` with the window columns `window_start`, `window_end` and
     /// `window_time` (the new time attribute) appended.
     fn over(self, input: LogicalPlan) -> LogicalPlan {
-        let mut fields = input.schema().fields.clone();
+        let input_schema = input.schema();
+        let mut fields = input_schema.fields.clone();
         fields.push(Field::new("window_start", DataType::Timestamp));
         fields.push(Field::new("window_end", DataType::Timestamp));
         fields.push(Field::new("window_time", DataType::Timestamp));
-        let schema = Schema {
-            rowtime: Some(fields.len() - 1),
-            fields,
+        let window_time = Some(fields.len() - 1);
+        // window_time is the new time attribute, of the window's kind of time.
+        let schema = if input_schema.proctime == Some(self.time_col) {
+            Schema {
+                fields,
+                rowtime: None,
+                proctime: window_time,
+            }
+        } else {
+            Schema {
+                fields,
+                rowtime: window_time,
+                proctime: input_schema.proctime,
+            }
         };
         LogicalPlan::Window {
             input: Box::new(input),

@@ -97,6 +97,7 @@ impl QueryBinder<'_> {
             schema: Schema {
                 fields,
                 rowtime: input.rowtime,
+                proctime: input.proctime,
             },
         })
     }

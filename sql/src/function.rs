@@ -47,6 +47,9 @@ pub enum Func {
     /// `count_char(s, c)`: how often the first character of `c` occurs in
     /// `s` — nexmark-flink's UDF, known only after `CREATE FUNCTION`.
     CountChar,
+    /// `PROCTIME()`: the wall-clock time when the row is evaluated. The
+    /// column it defines is a processing-time attribute.
+    Proctime,
 }
 
 impl Func {
@@ -72,6 +75,7 @@ impl Func {
             "HOUR" => Func::Hour,
             "IF" => Func::If,
             "REGEXP_EXTRACT" => Func::RegexpExtract,
+            "PROCTIME" => Func::Proctime,
             _ => return None,
         })
     }
@@ -79,6 +83,7 @@ impl Func {
     /// The accepted argument counts, as (min, max).
     pub fn arity(self) -> (usize, usize) {
         match self {
+            Func::Proctime => (0, 0),
             Func::Abs
             | Func::Upper
             | Func::Lower
@@ -169,6 +174,7 @@ impl Func {
             }
             Func::SplitIndex | Func::DateFormat | Func::RegexpExtract => DataType::String,
             Func::CharLength | Func::Hour | Func::CountChar => DataType::BigInt,
+            Func::Proctime => DataType::Timestamp,
             Func::Coalesce => args
                 .iter()
                 .copied()
@@ -281,7 +287,24 @@ pub fn call(f: Func, args: &[Value]) -> Result<Value, String> {
             Some(c) => Int(text(0).chars().filter(|x| *x == c).count() as i64),
             None => return Err("count_char: the character argument is empty".into()),
         },
+        Func::Proctime => Timestamp(wall_clock_ms()),
     })
+}
+
+impl Func {
+    /// False for a function whose value is not a function of its
+    /// arguments (`PROCTIME()`): it is never folded at planning time.
+    pub fn is_deterministic(self) -> bool {
+        self != Func::Proctime
+    }
+}
+
+/// Milliseconds since the epoch by the system clock (0 before 1970).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The built-in function standing in for the Java UDF class `class`: the

@@ -8,6 +8,7 @@
 
 pub mod bind_expr;
 mod bind_join;
+mod bind_lookup;
 mod bind_over;
 pub mod bind_query;
 mod bind_rank;
@@ -40,6 +41,7 @@ pub mod aggregate;
 pub mod connectors;
 pub mod physical;
 mod physical_join;
+mod physical_lookup;
 mod physical_over;
 mod physical_rank;
 pub mod session;

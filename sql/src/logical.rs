@@ -165,7 +165,7 @@ pub enum LogicalPlan {
         input: Box<LogicalPlan>,
         /// Which windows.
         kind: WindowKind,
-        /// The time attribute (must be the input's rowtime).
+        /// The time attribute: the input's rowtime, or its proctime.
         time_col: usize,
         /// The output columns.
         schema: Schema,
@@ -215,6 +215,11 @@ pub enum LogicalPlan {
         input: Box<LogicalPlan>,
         /// Which windows.
         kind: WindowKind,
+        /// Windows of processing time (`PROCTIME()`): a row falls in the
+        /// windows of the wall-clock time it reaches the window operator,
+        /// and a window fires when the clock passes its end (or at the end
+        /// of a bounded input). Otherwise event time.
+        proctime: bool,
         /// The group-by items in order.
         group: Vec<WindowGroup>,
         /// The aggregates.
@@ -277,6 +282,25 @@ pub enum LogicalPlan {
         /// The output columns.
         schema: Schema,
     },
+    /// `JOIN t FOR SYSTEM_TIME AS OF left.proc_time ON ...`: each input row
+    /// looks up the rows of a bounded table (read whole when the job
+    /// starts) whose key columns equal its key expressions. The input's
+    /// columns, then the table's; the input's time attributes stay.
+    LookupJoin {
+        /// Inner (matching pairs) or left (also unmatched rows, NULL-padded).
+        kind: JoinType,
+        /// The probing input.
+        input: Box<LogicalPlan>,
+        /// The table looked up.
+        table: Arc<TableDef>,
+        /// `(expression over the input, the table's column)` pairs that
+        /// must be equal.
+        keys: Vec<(ScalarExpr, usize)>,
+        /// The rest of the `ON` condition, over the joined columns.
+        residual: Option<ScalarExpr>,
+        /// The output columns.
+        schema: Schema,
+    },
 }
 
 impl LogicalPlan {
@@ -291,6 +315,7 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { schema, .. }
             | LogicalPlan::WindowAggregate { schema, .. }
             | LogicalPlan::Join { schema, .. }
+            | LogicalPlan::LookupJoin { schema, .. }
             | LogicalPlan::Union { schema, .. }
             | LogicalPlan::Over { schema, .. }
             | LogicalPlan::Rank { schema, .. } => schema.clone(),
@@ -309,6 +334,7 @@ impl LogicalPlan {
                 kind, left, right, ..
             } => *kind == JoinType::Inner && left.is_insert_only() && right.is_insert_only(),
             LogicalPlan::WindowAggregate { input, .. }
+            | LogicalPlan::LookupJoin { input, .. }
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Filter { input, .. }
             | LogicalPlan::Project { input, .. }
@@ -388,12 +414,14 @@ impl LogicalPlan {
             ),
             LogicalPlan::WindowAggregate {
                 kind,
+                proctime,
                 group,
                 aggs: a,
                 ..
             } => writeln!(
                 out,
-                "{pad}WindowAggregate(window=[{kind:?}], groupBy=[{group:?}], select=[{}])",
+                "{pad}WindowAggregate(window=[{kind:?}]{}, groupBy=[{group:?}], select=[{}])",
+                if *proctime { ", time=[proctime]" } else { "" },
                 aggs(a)
             ),
             LogicalPlan::Join {
@@ -422,6 +450,31 @@ impl LogicalPlan {
             LogicalPlan::Union { inputs, .. } => {
                 writeln!(out, "{pad}Union(all=[true], inputs=[{}])", inputs.len())
             }
+            LogicalPlan::LookupJoin {
+                kind,
+                table,
+                keys,
+                residual,
+                schema,
+                ..
+            } => writeln!(
+                out,
+                "{pad}LookupJoin(table=[{}], joinType=[{}], lookup=[{}]{}, select=[{}])",
+                table.name,
+                kind.flink_name(),
+                keys.iter()
+                    .map(|(e, c)| format!(
+                        "{}={e:?}",
+                        table.schema.fields.get(*c).map_or("?", |f| f.name.as_str())
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                residual
+                    .as_ref()
+                    .map(|r| format!(", where=[{r:?}]"))
+                    .unwrap_or_default(),
+                schema.column_list()
+            ),
             LogicalPlan::Over {
                 partition,
                 time_col,
@@ -468,6 +521,7 @@ impl LogicalPlan {
             | LogicalPlan::Calc { input, .. }
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::WindowAggregate { input, .. }
+            | LogicalPlan::LookupJoin { input, .. }
             | LogicalPlan::Over { input, .. }
             | LogicalPlan::Rank { input, .. } => input.explain_into(out, depth + 1),
         }

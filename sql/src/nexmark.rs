@@ -17,7 +17,7 @@ pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q3", "q5", "q7", "q8"];
 /// auction's best bid, updated through a changelog, against running
 /// averages over closed auctions).
 pub const SQL_ONLY_QUERIES: &[&str] = &[
-    "q4", "q9", "q11", "q14", "q15", "q16", "q17", "q18", "q19", "q20", "q21", "q22",
+    "q4", "q9", "q11", "q12", "q14", "q15", "q16", "q17", "q18", "q19", "q20", "q21", "q22",
 ];
 
 /// True when `query`'s SQL writes what its DataStream version writes.
@@ -39,6 +39,7 @@ pub fn query(name: &str) -> Option<&'static str> {
         "q8" => Some(include_str!("../queries/q8.sql")),
         "q9" => Some(include_str!("../queries/q9.sql")),
         "q11" => Some(include_str!("../queries/q11.sql")),
+        "q12" => Some(include_str!("../queries/q12.sql")),
         "q14" => Some(include_str!("../queries/q14.sql")),
         "q15" => Some(include_str!("../queries/q15.sql")),
         "q16" => Some(include_str!("../queries/q16.sql")),

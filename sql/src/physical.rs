@@ -27,6 +27,7 @@ use crate::expr::ScalarExpr;
 use crate::group_key::GroupKey;
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
 use crate::physical_join::{JoinSpec, build_join};
+use crate::physical_lookup::{LookupSpec, build_lookup_join};
 use crate::physical_over::{OverSpec, build_over};
 use crate::physical_rank::{InputShape, build_top_n};
 use crate::projection::Projection;
@@ -198,6 +199,23 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
             let inputs = (build(cx, left)?, build(cx, right)?);
             build_join(inputs, widths, spec, ttl)
         }
+        LogicalPlan::LookupJoin {
+            kind,
+            input,
+            table,
+            keys,
+            residual,
+            ..
+        } => build_lookup_join(
+            &build(cx, input)?,
+            LookupSpec {
+                kind: *kind,
+                table,
+                keys,
+                residual: residual.as_ref(),
+                input_types: &input.schema().types(),
+            },
+        )?,
         LogicalPlan::Filter { input, predicate } => {
             let schema = input.schema();
             calc(
@@ -249,6 +267,7 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
         LogicalPlan::WindowAggregate {
             input,
             kind,
+            proctime,
             group,
             aggs,
             ..
@@ -298,6 +317,18 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 values.extend(results);
                 Row::insert(values)
             };
+            if *proctime {
+                if let WindowKind::Session { .. } | WindowKind::Attached { .. } = kind {
+                    return Err(SqlError::Unsupported {
+                        pos: Default::default(),
+                        feature: "SESSION windows of processing time (PROCTIME())".into(),
+                        snippet: String::new(),
+                    });
+                }
+                return Ok(keyed
+                    .window(ProcessingTimeWindows { kind: *kind })
+                    .aggregate_with(agg, finish));
+            }
             match *kind {
                 WindowKind::Tumble { size_ms } => keyed
                     .window(TumblingEventTimeWindows::of(size_ms as u64))
@@ -457,6 +488,29 @@ impl WindowAssigner<Row> for CumulateWindows {
     }
     fn is_event_time(&self) -> bool {
         true
+    }
+}
+
+/// `TUMBLE`, `HOP` or `CUMULATE` over a `PROCTIME()` column: a row falls
+/// in the windows of the wall-clock time it reaches the window operator
+/// (as Flink evaluates a processing-time attribute), and they fire when the
+/// clock passes their end, or all at once when a bounded input ends.
+#[derive(Clone, Copy, Debug)]
+struct ProcessingTimeWindows {
+    kind: WindowKind,
+}
+
+impl WindowAssigner<Row> for ProcessingTimeWindows {
+    type W = TimeWindow;
+    fn assign(&self, _value: &Row, now_ms: i64, out: &mut Vec<TimeWindow>) {
+        out.extend(
+            windows_of(self.kind, now_ms)
+                .into_iter()
+                .map(|(s, e)| TimeWindow::new(s, e)),
+        );
+    }
+    fn is_event_time(&self) -> bool {
+        false
     }
 }
 

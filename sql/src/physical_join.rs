@@ -287,6 +287,7 @@ fn window_operator_size(plan: &LogicalPlan) -> Option<i64> {
     match plan {
         LogicalPlan::WindowAggregate {
             kind: WindowKind::Tumble { size_ms } | WindowKind::Hop { size_ms, .. },
+            proctime: false,
             ..
         } => Some(*size_ms),
         LogicalPlan::Filter { input, .. }
@@ -330,12 +331,16 @@ fn differ(a: Option<DataType>, b: Option<DataType>) -> bool {
 /// come from a window aggregation or a window TVF, through projections.
 pub(crate) fn window_columns(plan: &LogicalPlan) -> Option<(usize, usize)> {
     match plan {
+        // Windows of processing time carry no event time to join or cascade on.
+        LogicalPlan::WindowAggregate { proctime: true, .. } => None,
         LogicalPlan::WindowAggregate { group, .. } => {
             let at = |w: WindowColumn| group.iter().position(|g| *g == WindowGroup::Window(w));
             Some((at(WindowColumn::Start)?, at(WindowColumn::End)?))
         }
         LogicalPlan::Window { schema, .. } => {
             let n = schema.len();
+            // An event-time window TVF: its window_time is the rowtime.
+            schema.rowtime?;
             Some((n.checked_sub(3)?, n.checked_sub(2)?))
         }
         LogicalPlan::Filter { input, .. } => window_columns(input),

@@ -66,6 +66,7 @@ fn cascade_window_aggregate(plan: LogicalPlan) -> LogicalPlan {
     LogicalPlan::WindowAggregate {
         input,
         kind: WindowKind::Attached { start_col, end_col },
+        proctime: false,
         group,
         aggs,
         schema,
@@ -128,12 +129,14 @@ fn map_children(
         LogicalPlan::WindowAggregate {
             input,
             kind,
+            proctime,
             group,
             aggs,
             schema,
         } => LogicalPlan::WindowAggregate {
             input: b(input)?,
             kind,
+            proctime,
             group,
             aggs,
             schema,
@@ -164,6 +167,21 @@ fn map_children(
             time_col,
             frame,
             aggs,
+            schema,
+        },
+        LogicalPlan::LookupJoin {
+            kind,
+            input,
+            table,
+            keys,
+            residual,
+            schema,
+        } => LogicalPlan::LookupJoin {
+            kind,
+            input: b(input)?,
+            table,
+            keys,
+            residual,
             schema,
         },
         LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
@@ -257,6 +275,7 @@ fn window_aggregate(plan: LogicalPlan) -> LogicalPlan {
     let LogicalPlan::Window {
         input: tvf_input,
         kind,
+        time_col,
         ..
     } = cur
     else {
@@ -311,12 +330,15 @@ fn window_aggregate(plan: LogicalPlan) -> LogicalPlan {
             None => WindowGroup::Key(g),
         })
         .collect();
+    let proctime = tvf_input.schema().proctime == Some(*time_col);
     let mut schema = schema;
     // The result's rowtime is window_time when it is a group item.
     schema.rowtime = None;
+    schema.proctime = None;
     LogicalPlan::WindowAggregate {
         input: Box::new(below),
         kind: *kind,
+        proctime,
         group,
         aggs,
         schema,
@@ -358,7 +380,7 @@ pub(crate) fn substitute(e: &ScalarExpr, inputs: &[ScalarExpr]) -> ScalarExpr {
 
 /// Evaluates sub-expressions that read no column once, at planning time.
 pub fn fold_constants(e: ScalarExpr) -> ScalarExpr {
-    if max_column(&e).is_none() && !matches!(e, ScalarExpr::Literal(_)) {
+    if max_column(&e).is_none() && !matches!(e, ScalarExpr::Literal(_)) && is_deterministic(&e) {
         if let Ok(v) = e.eval(&Row::insert(Vec::new())) {
             return ScalarExpr::Literal(v);
         }
@@ -387,6 +409,18 @@ pub fn fold_constants(e: ScalarExpr) -> ScalarExpr {
         }
         other => other,
     }
+}
+
+/// False when `e` calls a function such as `PROCTIME()`, whose value at
+/// planning time is not its value per row.
+pub(crate) fn is_deterministic(e: &ScalarExpr) -> bool {
+    let mut yes = true;
+    visit(e, &mut |x| {
+        if let ScalarExpr::Call(f, _) = x {
+            yes &= f.is_deterministic();
+        }
+    });
+    yes
 }
 
 pub(crate) fn identity(schema: &Schema) -> Vec<ScalarExpr> {

@@ -66,6 +66,10 @@ pub struct Schema {
     /// The column records' event time comes from (declared by `WATERMARK
     /// FOR`, or a window's `window_time`), if any survives to this relation.
     pub rowtime: Option<usize>,
+    /// The column `PROCTIME()` defined (a processing-time attribute), if
+    /// any survives to this relation: what a processing-time window or a
+    /// lookup join's `FOR SYSTEM_TIME AS OF` names.
+    pub proctime: Option<usize>,
 }
 
 impl Schema {
@@ -74,6 +78,7 @@ impl Schema {
         Schema {
             fields,
             rowtime: None,
+            proctime: None,
         }
     }
 

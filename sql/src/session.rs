@@ -340,6 +340,12 @@ impl Session {
                 return Err(errors.semantic(p, format!("option '{k}' is given twice")));
             }
         }
+        crate::connectors::rename_legacy_options(&mut options).map_err(|(legacy, current)| {
+            errors.semantic(
+                at,
+                format!("option '{legacy}' is the legacy name of '{current}', which is also given"),
+            )
+        })?;
         let primary_key = crate::primary_key::primary_key(ct, &schema, errors)?;
         let partition_keys = partition_keys(&extras.partition_keys, &schema, &computed, errors)?;
         let name = ct.name.to_string();

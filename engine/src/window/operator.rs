@@ -176,6 +176,10 @@ pub(crate) struct PerWindowOp<K, T, A: WindowAssigner<T>, Tr, C: WindowContents<
     processing_timers: Vec<Timestamp>,
     /// Restored processing-time timers wait for a tick request.
     tick_pending: bool,
+    /// The processing time up to which timers have fired. Records are
+    /// assigned no earlier than just after it: a window fires once, even
+    /// when a record comes in the millisecond its timer fired.
+    processing_fired_ms: Timestamp,
 }
 
 /// The per-window operator's states in checkpoints.
@@ -222,6 +226,7 @@ where
             event_timers: Vec::new(),
             processing_timers: Vec::new(),
             tick_pending: false,
+            processing_fired_ms: WATERMARK_MIN,
         }
     }
 
@@ -311,6 +316,7 @@ where
             ts
         } else {
             cx.now_ms_cached()
+                .max(self.processing_fired_ms.saturating_add(1))
         };
         let mut windows = std::mem::take(&mut self.windows);
         windows.clear();
@@ -386,6 +392,9 @@ where
 
     /// Fires the window timers of `domain` due at `up_to`, in timer order.
     fn on_timer(&mut self, cx: &mut TaskCx, domain: TimeDomain, up_to: Timestamp) {
+        if domain == TimeDomain::ProcessingTime {
+            self.processing_fired_ms = self.processing_fired_ms.max(up_to);
+        }
         let fired = fire_due(
             self,
             |op| &mut op.timers,

@@ -109,7 +109,8 @@ impl FileReader {
         };
         let physical = table.physical_columns();
         Ok(FilePlan {
-            path: path.to_owned(),
+            // Flink names a local file as a file:// URI.
+            path: path.strip_prefix("file://").unwrap_or(path).to_owned(),
             format,
             delimiter,
             skip_first: table.option("csv.ignore-first-line") == Some("true"),

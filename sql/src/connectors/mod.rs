@@ -7,12 +7,14 @@
 mod datagen;
 mod file_sink;
 mod filesystem;
+mod legacy_options;
 mod nexmark;
 mod partitions;
 mod sinks;
 mod table_source;
 
 pub use file_sink::FileSink;
+pub use legacy_options::rename_legacy_options;
 pub use sinks::{PrintSink, RecyclingBlackhole, TableSink, sink_for};
 pub use table_source::TableSource;
 
