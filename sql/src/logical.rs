@@ -259,6 +259,28 @@ pub enum LogicalPlan {
         /// `[input columns..., aggregates...]`.
         schema: Schema,
     },
+    /// A join of an append-only relation with its own tumbling-window
+    /// `MAX` (or `MIN`) on equality with it and window membership (Nexmark
+    /// q7), planned as what it means: in each window, the rows at the
+    /// extreme. Rows are the input's columns, then the right side's (its
+    /// expressions over the window aggregate's row).
+    WindowExtremeRows {
+        /// The relation (both sides of the join).
+        input: Box<LogicalPlan>,
+        /// The tumbling window's size, ms.
+        size_ms: i64,
+        /// The aggregated expression, over the input.
+        value: ScalarExpr,
+        /// `MAX` (or `MIN`).
+        max: bool,
+        /// The window aggregate's group items (window columns only); its
+        /// row is these, then the extreme.
+        group: Vec<WindowGroup>,
+        /// The join's right side, over the window aggregate's row.
+        right: Vec<ScalarExpr>,
+        /// The join's output columns.
+        schema: Schema,
+    },
     /// `UNION ALL`: every row of every input.
     Union {
         /// Two or more inputs with the same column types.
@@ -316,6 +338,7 @@ impl LogicalPlan {
             | LogicalPlan::WindowAggregate { schema, .. }
             | LogicalPlan::Join { schema, .. }
             | LogicalPlan::LookupJoin { schema, .. }
+            | LogicalPlan::WindowExtremeRows { schema, .. }
             | LogicalPlan::Union { schema, .. }
             | LogicalPlan::Over { schema, .. }
             | LogicalPlan::Rank { schema, .. } => schema.clone(),
@@ -335,6 +358,7 @@ impl LogicalPlan {
             } => *kind == JoinType::Inner && left.is_insert_only() && right.is_insert_only(),
             LogicalPlan::WindowAggregate { input, .. }
             | LogicalPlan::LookupJoin { input, .. }
+            | LogicalPlan::WindowExtremeRows { input, .. }
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Filter { input, .. }
             | LogicalPlan::Project { input, .. }
@@ -450,6 +474,18 @@ impl LogicalPlan {
             LogicalPlan::Union { inputs, .. } => {
                 writeln!(out, "{pad}Union(all=[true], inputs=[{}])", inputs.len())
             }
+            LogicalPlan::WindowExtremeRows {
+                size_ms,
+                value,
+                max,
+                schema,
+                ..
+            } => writeln!(
+                out,
+                "{pad}WindowExtremeRows(window=[Tumble {{ size_ms: {size_ms} }}], {}=[{value:?}], select=[{}])",
+                if *max { "max" } else { "min" },
+                schema.column_list()
+            ),
             LogicalPlan::LookupJoin {
                 kind,
                 table,
@@ -522,6 +558,7 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::WindowAggregate { input, .. }
             | LogicalPlan::LookupJoin { input, .. }
+            | LogicalPlan::WindowExtremeRows { input, .. }
             | LogicalPlan::Over { input, .. }
             | LogicalPlan::Rank { input, .. } => input.explain_into(out, depth + 1),
         }

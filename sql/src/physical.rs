@@ -26,6 +26,7 @@ use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
 use crate::group_key::GroupKey;
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
+use crate::physical_extreme::{ExtremeSpec, build_window_extreme_rows};
 use crate::physical_join::{JoinSpec, build_join};
 use crate::physical_lookup::{LookupSpec, build_lookup_join};
 use crate::physical_over::{OverSpec, build_over};
@@ -198,6 +199,32 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 .filter(|_| !spec.is_window_join() && !spec.is_interval_join());
             let inputs = (build(cx, left)?, build(cx, right)?);
             build_join(inputs, widths, spec, ttl)
+        }
+        LogicalPlan::WindowExtremeRows {
+            input,
+            size_ms,
+            value,
+            max,
+            group,
+            right,
+            ..
+        } => {
+            let schema = input.schema();
+            let time_col = schema.rowtime.ok_or_else(|| {
+                SqlError::Internal("a window extreme's input has no rowtime".into())
+            })?;
+            build_window_extreme_rows(
+                &build(cx, input)?,
+                ExtremeSpec {
+                    size_ms: *size_ms,
+                    value: value.clone(),
+                    max: *max,
+                    group: group.clone(),
+                    right: right.clone(),
+                    time_col,
+                    input_types: schema.types(),
+                },
+            )
         }
         LogicalPlan::LookupJoin {
             kind,

@@ -16,7 +16,8 @@ pub fn optimize(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = crate::rules_join::push_into_join(plan);
     let plan = crate::bind_rank::top_n(plan);
     let plan = map_children(plan, &optimize)?;
-    Ok(fuse_calc(cascade_window_aggregate(plan)))
+    let plan = crate::rules_extreme::window_extreme_rows(cascade_window_aggregate(plan));
+    Ok(fuse_calc(plan))
 }
 
 /// `Aggregate(group by window_start, window_end, ...)` over the append-only
@@ -182,6 +183,23 @@ fn map_children(
             table,
             keys,
             residual,
+            schema,
+        },
+        LogicalPlan::WindowExtremeRows {
+            input,
+            size_ms,
+            value,
+            max,
+            group,
+            right,
+            schema,
+        } => LogicalPlan::WindowExtremeRows {
+            input: b(input)?,
+            size_ms,
+            value,
+            max,
+            group,
+            right,
             schema,
         },
         LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
