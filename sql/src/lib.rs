@@ -30,6 +30,7 @@ pub mod row_pool;
 pub mod rules;
 mod rules_extreme;
 mod rules_join;
+mod rules_trim;
 pub mod schema;
 pub mod script;
 pub mod script_job;

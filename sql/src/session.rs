@@ -420,7 +420,7 @@ impl Session {
         started: Instant,
     ) -> Result<Planned> {
         let bound = QueryBinder::new(&self.catalog, *errors).query(q)?;
-        let plan = optimize(bound.clone())?;
+        let plan = crate::rules_trim::trim_columns(optimize(bound.clone())?);
         Ok(Planned {
             plan,
             bound,
