@@ -57,6 +57,23 @@ pub enum WindowColumn {
     Time,
 }
 
+/// The windows of a `WindowExtremeRows`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtremeWindows {
+    /// Tumbling windows of the rows' event time.
+    Tumble {
+        /// Window size, ms.
+        size_ms: i64,
+    },
+    /// The windows the rows carry (a window aggregate's output).
+    Attached {
+        /// The input column of `window_start`.
+        start_col: usize,
+        /// The input column of `window_end`.
+        end_col: usize,
+    },
+}
+
 /// An aggregate function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AggFunc {
@@ -259,16 +276,17 @@ pub enum LogicalPlan {
         /// `[input columns..., aggregates...]`.
         schema: Schema,
     },
-    /// A join of an append-only relation with its own tumbling-window
-    /// `MAX` (or `MIN`) on equality with it and window membership (Nexmark
-    /// q7), planned as what it means: in each window, the rows at the
+    /// A join of an append-only relation with its own per-window `MAX`
+    /// (or `MIN`) on equality with it and window membership (Nexmark q7,
+    /// over a tumbling window of its rows; q5, over the windows its rows
+    /// carry), planned as what it means: in each window, the rows at the
     /// extreme. Rows are the input's columns, then the right side's (its
     /// expressions over the window aggregate's row).
     WindowExtremeRows {
         /// The relation (both sides of the join).
         input: Box<LogicalPlan>,
-        /// The tumbling window's size, ms.
-        size_ms: i64,
+        /// Which window each input row is in.
+        windows: ExtremeWindows,
         /// The aggregated expression, over the input.
         value: ScalarExpr,
         /// `MAX` (or `MIN`).
@@ -475,14 +493,14 @@ impl LogicalPlan {
                 writeln!(out, "{pad}Union(all=[true], inputs=[{}])", inputs.len())
             }
             LogicalPlan::WindowExtremeRows {
-                size_ms,
+                windows,
                 value,
                 max,
                 schema,
                 ..
             } => writeln!(
                 out,
-                "{pad}WindowExtremeRows(window=[Tumble {{ size_ms: {size_ms} }}], {}=[{value:?}], select=[{}])",
+                "{pad}WindowExtremeRows(window=[{windows:?}], {}=[{value:?}], select=[{}])",
                 if *max { "max" } else { "min" },
                 schema.column_list()
             ),

@@ -202,7 +202,7 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
         }
         LogicalPlan::WindowExtremeRows {
             input,
-            size_ms,
+            windows,
             value,
             max,
             group,
@@ -210,21 +210,18 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
             ..
         } => {
             let schema = input.schema();
-            let time_col = schema.rowtime.ok_or_else(|| {
-                SqlError::Internal("a window extreme's input has no rowtime".into())
-            })?;
             build_window_extreme_rows(
                 &build(cx, input)?,
                 ExtremeSpec {
-                    size_ms: *size_ms,
+                    windows: *windows,
                     value: value.clone(),
                     max: *max,
                     group: group.clone(),
                     right: right.clone(),
-                    time_col,
+                    time_col: schema.rowtime,
                     input_types: schema.types(),
                 },
-            )
+            )?
         }
         LogicalPlan::LookupJoin {
             kind,

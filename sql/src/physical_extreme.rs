@@ -1,15 +1,18 @@
-//! `WindowExtremeRows` on the engine, in two stages as the hand-written
-//! q7 does: per window and partition of rows (by event time modulo
-//! [`PARTIALS`], so a window's rows spread over the cores), the partial
-//! extreme and the rows at it; then, keyed by window, once the watermark
-//! passes its end, the rows at the overall extreme with the window's
-//! columns after them.
+//! `WindowExtremeRows` on the engine. Over tumbling windows of event time
+//! it runs in two stages, as the hand-written q7 does: per window and
+//! partition of rows (by event time modulo [`PARTIALS`], so a window's rows
+//! spread over the cores), the partial extreme and the rows at it; then,
+//! keyed by window, once the watermark passes its end, the rows at the
+//! overall extreme with the window's columns after them. Over the windows
+//! rows carry (a window aggregate's results, as in q5), each row goes
+//! straight to the second stage, as the hand-written q5 does.
 //!
-//! Rows too late for their window (the watermark passed its end) are left
-//! out of the extreme, as the window aggregate of the join drops them; the
-//! join still matched them with their window's extreme, so they go to the
-//! second stage, which emits each one at its window's extreme (kept per
-//! window once it fired, as the join kept the aggregate's row).
+//! Rows too late for their tumbling window (the watermark passed its end)
+//! are left out of the extreme, as the window aggregate of the join drops
+//! them; the join still matched them with their window's extreme, so they
+//! go to the second stage, which emits each one at its window's extreme
+//! (kept per window once it fired, as the join kept the aggregate's row).
+//! A window aggregate's results are never late.
 
 use std::sync::Arc;
 
@@ -21,7 +24,7 @@ use spate_state::AggregateFunction;
 
 use crate::compiled::CompiledExpr;
 use crate::expr::{ScalarExpr, compare};
-use crate::logical::{WindowColumn, WindowGroup};
+use crate::logical::{ExtremeWindows, WindowColumn, WindowGroup};
 use crate::row::Row;
 use crate::value::{DataType, Value};
 
@@ -30,8 +33,8 @@ const PARTIALS: i64 = 256;
 
 /// What `WindowExtremeRows` computes.
 pub(crate) struct ExtremeSpec {
-    /// The tumbling window's size, ms.
-    pub size_ms: i64,
+    /// Which window each row is in.
+    pub windows: ExtremeWindows,
     /// The aggregated expression.
     pub value: ScalarExpr,
     /// `MAX` (or `MIN`).
@@ -41,22 +44,58 @@ pub(crate) struct ExtremeSpec {
     /// The right side's expressions over the window aggregate's row.
     pub right: Vec<ScalarExpr>,
     /// The input's rowtime column.
-    pub time_col: usize,
+    pub time_col: Option<usize>,
     /// The input's column types.
     pub input_types: Vec<DataType>,
 }
 
-/// `(window start, extreme, rows at it, late)`: a first-stage result, or
-/// one late row.
-type Partial = (i64, Value, Vec<Row>, bool);
+/// `(window start, window end, extreme, rows at it, late)`: a partial
+/// result, or one late row.
+type Partial = (i64, i64, Value, Vec<Row>, bool);
 
-/// Builds both stages over `input`.
+/// Builds the stages over `input`.
 pub(crate) fn build_window_extreme_rows(
     input: &DataStream<Row>,
     spec: ExtremeSpec,
-) -> DataStream<Row> {
+) -> crate::error::Result<DataStream<Row>> {
     let value = CompiledExpr::new(&spec.value, &spec.input_types);
-    let (time_col, size_ms, max) = (spec.time_col, spec.size_ms, spec.max);
+    let partials = match spec.windows {
+        ExtremeWindows::Tumble { size_ms } => {
+            let time_col = spec.time_col.ok_or_else(|| {
+                crate::error::SqlError::Internal("a window extreme's input has no rowtime".into())
+            })?;
+            partial_extremes(input, &value, spec.max, size_ms, time_col)
+        }
+        ExtremeWindows::Attached { start_col, end_col } => {
+            let value = value.clone();
+            input.map(move |r: Row| -> Partial {
+                let bound = |c: usize| r.get(c).as_i64().unwrap_or(0);
+                let (start, end) = (bound(start_col), bound(end_col));
+                let v = value.eval(&r).unwrap_or(Value::Null);
+                (start, end, v, vec![r], false)
+            })
+        }
+    };
+    // Keyed by both bounds: cumulating windows share their start.
+    Ok(partials
+        .key_by(|p: &Partial| (p.0, p.1))
+        .process(RowsAtExtreme {
+            value,
+            max: spec.max,
+            group: Arc::new(spec.group),
+            right: Arc::new(spec.right),
+            state: None,
+        }))
+}
+
+/// The first stage over tumbling windows, with the late rows after it.
+fn partial_extremes(
+    input: &DataStream<Row>,
+    value: &CompiledExpr,
+    max: bool,
+    size_ms: i64,
+    time_col: usize,
+) -> DataStream<Partial> {
     let late_tag: OutputTag<Row> = OutputTag::new("rows too late for their window's extreme");
     let partials = input
         .key_by(move |r: &Row| time_of(r, time_col).rem_euclid(PARTIALS))
@@ -68,26 +107,17 @@ pub(crate) fn build_window_extreme_rows(
                 max,
             },
             |_: &i64, w: &TimeWindow, (extreme, rows): (Option<Value>, Vec<Row>)| -> Partial {
-                (w.start, extreme.unwrap_or(Value::Null), rows, false)
+                (w.start, w.end, extreme.unwrap_or(Value::Null), rows, false)
             },
         );
     let late = partials
         .side_output(&late_tag)
         .map(move |r: Row| -> Partial {
             let t = time_of(&r, time_col);
-            (t - t.rem_euclid(size_ms), Value::Null, vec![r], true)
+            let start = t - t.rem_euclid(size_ms);
+            (start, start + size_ms, Value::Null, vec![r], true)
         });
-    partials
-        .union(&[late])
-        .key_by(|p: &Partial| p.0)
-        .process(RowsAtExtreme {
-            value,
-            max,
-            size_ms,
-            group: Arc::new(spec.group),
-            right: Arc::new(spec.right),
-            state: None,
-        })
+    partials.union(&[late])
 }
 
 fn time_of(r: &Row, time_col: usize) -> i64 {
@@ -155,17 +185,17 @@ impl AggregateFunction for AtExtreme {
 
 #[derive(Clone)]
 struct Handles {
-    partials: ListState<i64, (Value, Vec<Row>)>,
-    late: ListState<i64, Row>,
-    fired: ValueState<i64, Value>,
+    /// The extreme so far and the rows at it.
+    top: ValueState<(i64, i64), (Value, Vec<Row>)>,
+    late: ListState<(i64, i64), Row>,
+    fired: ValueState<(i64, i64), Value>,
 }
 
-/// The second stage, keyed by window start.
+/// The second stage, keyed by window.
 #[derive(Clone)]
 struct RowsAtExtreme {
     value: CompiledExpr,
     max: bool,
-    size_ms: i64,
     group: Arc<Vec<WindowGroup>>,
     right: Arc<Vec<ScalarExpr>>,
     state: Option<Handles>,
@@ -178,9 +208,8 @@ impl RowsAtExtreme {
             .ok_or_else(|| SpateError::internal("window extreme state not opened"))
     }
 
-    /// The join's right-side columns for window `start` at `extreme`.
-    fn right_values(&self, start: i64, extreme: &Value) -> spate::Result<Vec<Value>> {
-        let end = start + self.size_ms;
+    /// The join's right-side columns for window `[start, end)` at `extreme`.
+    fn right_values(&self, start: i64, end: i64, extreme: &Value) -> spate::Result<Vec<Value>> {
         let mut row: Vec<Value> = self
             .group
             .iter()
@@ -203,7 +232,7 @@ impl RowsAtExtreme {
             })
     }
 
-    fn emit(&self, row: Row, right: &[Value], ctx: &mut KeyedContext<'_, i64, Row>) {
+    fn emit(&self, row: Row, right: &[Value], ctx: &mut KeyedContext<'_, (i64, i64), Row>) {
         let mut values = row.values;
         values.extend(right.iter().cloned());
         ctx.collect(Row::insert(values));
@@ -214,12 +243,24 @@ impl RowsAtExtreme {
             .eval(row)
             .is_ok_and(|v| !v.is_null() && equal(&v, extreme))
     }
+
+    /// Folds a partial extreme into the window's extreme so far.
+    fn fold(&self, top: &mut Option<(Value, Vec<Row>)>, v: Value, rows: Vec<Row>) {
+        if v.is_null() || rows.is_empty() {
+            return;
+        }
+        match top {
+            Some((best, _)) if beyond(best, &v, self.max) => {}
+            Some((best, at)) if equal(best, &v) => at.extend(rows),
+            _ => *top = Some((v, rows)),
+        }
+    }
 }
 
-impl KeyedProcessFunction<i64, Partial, Row> for RowsAtExtreme {
+impl KeyedProcessFunction<(i64, i64), Partial, Row> for RowsAtExtreme {
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
         self.state = Some(Handles {
-            partials: ctx.list_state("partial extremes", None)?,
+            top: ctx.value_state("window extreme so far", None)?,
             late: ctx.list_state("late rows", None)?,
             fired: ctx.value_state("window extreme", None)?,
         });
@@ -228,17 +269,22 @@ impl KeyedProcessFunction<i64, Partial, Row> for RowsAtExtreme {
 
     fn process_element(
         &mut self,
-        (start, extreme, rows, late): Partial,
-        ctx: &mut KeyedContext<'_, i64, Row>,
+        (start, end, v, rows, late): Partial,
+        ctx: &mut KeyedContext<'_, (i64, i64), Row>,
     ) -> spate::Result<()> {
         let h = self.handles()?;
         if !late {
-            ctx.register_event_time_timer(start + self.size_ms - 1);
-            return h.partials.add(ctx, (extreme, rows));
+            ctx.register_event_time_timer(end - 1);
+            let mut top = h.top.value(ctx)?;
+            self.fold(&mut top, v, rows);
+            return match top {
+                Some(t) => h.top.update(ctx, t),
+                None => Ok(()),
+            };
         }
         match h.fired.value(ctx)? {
             Some(extreme) => {
-                let right = self.right_values(start, &extreme)?;
+                let right = self.right_values(start, end, &extreme)?;
                 for row in rows.into_iter().filter(|r| self.at(r, &extreme)) {
                     self.emit(row, &right, ctx);
                 }
@@ -246,7 +292,7 @@ impl KeyedProcessFunction<i64, Partial, Row> for RowsAtExtreme {
             }
             None => {
                 // The window has not fired here yet: held until it does.
-                ctx.register_event_time_timer(start + self.size_ms - 1);
+                ctx.register_event_time_timer(end - 1);
                 rows.into_iter().try_for_each(|r| h.late.add(ctx, r))
             }
         }
@@ -254,34 +300,24 @@ impl KeyedProcessFunction<i64, Partial, Row> for RowsAtExtreme {
 
     fn on_timer(
         &mut self,
-        ts: i64,
+        _: i64,
         _: TimeDomain,
-        ctx: &mut KeyedContext<'_, i64, Row>,
+        ctx: &mut KeyedContext<'_, (i64, i64), Row>,
     ) -> spate::Result<()> {
         let h = self.handles()?;
-        let start = ts + 1 - self.size_ms;
-        let partials = h.partials.get(ctx)?;
+        let (start, end) = *ctx.key();
+        let top = h.top.value(ctx)?;
         let late = h.late.get(ctx)?;
-        h.partials.clear(ctx)?;
+        h.top.clear(ctx)?;
         h.late.clear(ctx)?;
-        let mut extreme: Option<&Value> = None;
-        for (v, rows) in &partials {
-            if !rows.is_empty() && extreme.is_none_or(|e| beyond(v, e, self.max)) {
-                extreme = Some(v);
-            }
-        }
         // A window without on-time rows has no extreme: its late rows
         // matched nothing in the join either.
-        let Some(extreme) = extreme.cloned() else {
+        let Some((extreme, rows)) = top else {
             return Ok(());
         };
-        let right = self.right_values(start, &extreme)?;
-        for (v, rows) in partials {
-            if equal(&v, &extreme) {
-                for row in rows {
-                    self.emit(row, &right, ctx);
-                }
-            }
+        let right = self.right_values(start, end, &extreme)?;
+        for row in rows {
+            self.emit(row, &right, ctx);
         }
         for row in late.into_iter().filter(|r| self.at(r, &extreme)) {
             self.emit(row, &right, ctx);

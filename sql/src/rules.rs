@@ -187,7 +187,7 @@ fn map_children(
         },
         LogicalPlan::WindowExtremeRows {
             input,
-            size_ms,
+            windows,
             value,
             max,
             group,
@@ -195,7 +195,7 @@ fn map_children(
             schema,
         } => LogicalPlan::WindowExtremeRows {
             input: b(input)?,
-            size_ms,
+            windows,
             value,
             max,
             group,

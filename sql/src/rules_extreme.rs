@@ -1,15 +1,19 @@
-//! A join of a relation with its own tumbling-window `MAX` (or `MIN`), on
+//! A join of a relation with its own per-window `MAX` (or `MIN`), on
 //! equality with it and window membership, becomes `WindowExtremeRows`:
-//! Nexmark q7's "bids at the highest price of each window".
+//! Nexmark q7's "bids at the highest price of each tumbling window", and
+//! q5's "auctions with the most bids in each hopping window" (where the
+//! relation is itself a window aggregate whose rows carry their windows).
 //!
-//! As a join it keeps every row of the relation keyed by the aggregated
-//! value until its window closes (the other side only exists then); what
-//! it means is a per-window extreme with the rows at it, which needs only
-//! the rows at each partial extreme. The rows it emits are the join's.
+//! As a join it keeps every row of the relation until its window's
+//! extreme exists (when the window closes); what it means is a per-window
+//! extreme with the rows at it, which needs only the rows at each partial
+//! extreme. The rows it emits are the join's.
 
 use crate::expr::{BinOp, ScalarExpr};
-use crate::logical::{AggFunc, JoinType, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
-use crate::rules::identity;
+use crate::logical::{
+    AggFunc, ExtremeWindows, JoinType, LogicalPlan, WindowColumn, WindowGroup, WindowKind,
+};
+use crate::rules::{identity, substitute};
 use crate::rules_join::conjuncts;
 
 /// Rewrites `plan` when it is such a join; returns it unchanged otherwise.
@@ -24,7 +28,7 @@ pub(crate) fn window_extreme_rows(plan: LogicalPlan) -> LogicalPlan {
 /// side's expressions over its row.
 struct RightSide<'a> {
     input: &'a LogicalPlan,
-    size_ms: i64,
+    kind: WindowKind,
     group: &'a [WindowGroup],
     value: &'a ScalarExpr,
     max: bool,
@@ -43,13 +47,15 @@ fn matched(plan: &LogicalPlan) -> Option<LogicalPlan> {
         return None;
     };
     let r = right_side(right)?;
-    if without_renames(left) != without_renames(r.input) || !left.is_insert_only() {
+    // Both sides must read one relation, through projections of it.
+    let (left_base, left_cols) = base(left);
+    let (right_base, right_cols) = base(r.input);
+    if left_base != right_base || !left.is_insert_only() {
         return None;
     }
-    let time = left.schema().rowtime?;
+    let on_base = |e: &ScalarExpr, cols: &[ScalarExpr]| substitute(e, cols);
     let n = left.schema().len();
-    // The right side's columns of the extreme and the window bounds.
-    let extreme_at = r.group.len();
+    // The join's columns of the extreme and of the window bounds.
     let right_col = |target: usize| {
         r.exprs
             .iter()
@@ -63,7 +69,7 @@ fn matched(plan: &LogicalPlan) -> Option<LogicalPlan> {
             .and_then(right_col)
     };
     let (extreme, start, end) = (
-        right_col(extreme_at)?,
+        right_col(r.group.len())?,
         group_col(WindowColumn::Start)?,
         group_col(WindowColumn::End)?,
     );
@@ -71,20 +77,60 @@ fn matched(plan: &LogicalPlan) -> Option<LogicalPlan> {
         .iter()
         .map(|c| normal(c, n))
         .collect::<Option<_>>()?;
-    let t = ScalarExpr::Column(time);
-    let want = [
-        Normal(r.value.clone(), BinOp::Eq, extreme),
-        Normal(t.clone(), BinOp::GtEq, start),
-        Normal(t, BinOp::Lt, end),
-    ];
-    // Three distinct parts, each one of the three wanted.
-    if parts.len() != want.len() || !want.iter().all(|w| parts.contains(w)) {
+    let part = |col: usize| parts.iter().find(|p| p.2 == col);
+    if parts.len() != 3 {
         return None;
     }
+    // `v = extreme`, or `v >= MAX(v)` / `v <= MIN(v)`, which only the rows
+    // at the extreme meet.
+    let at_extreme = part(extreme)?;
+    let op_ok = match at_extreme.1 {
+        BinOp::Eq => true,
+        BinOp::GtEq => r.max,
+        BinOp::LtEq => !r.max,
+        _ => false,
+    };
+    if !op_ok || on_base(&at_extreme.0, &left_cols) != on_base(r.value, &right_cols) {
+        return None;
+    }
+    let (s, e) = (part(start)?, part(end)?);
+    let windows = match r.kind {
+        WindowKind::Tumble { size_ms } => {
+            // `t >= window_start AND t < window_end` over the rowtime.
+            let t = ScalarExpr::Column(left.schema().rowtime?);
+            let same_time = r.input.schema().rowtime.is_some_and(|it| {
+                on_base(&t, &left_cols) == on_base(&ScalarExpr::Column(it), &right_cols)
+            });
+            let bounds = (s.0 == t && s.1 == BinOp::GtEq) && (e.0 == t && e.1 == BinOp::Lt);
+            if !(same_time && bounds) {
+                return None;
+            }
+            ExtremeWindows::Tumble { size_ms }
+        }
+        WindowKind::Attached { start_col, end_col } => {
+            // `start = window_start AND end = window_end`: the windows the
+            // rows carry.
+            let same = |p: &Normal, col: usize| {
+                p.1 == BinOp::Eq
+                    && on_base(&p.0, &left_cols) == on_base(&ScalarExpr::Column(col), &right_cols)
+            };
+            let (ScalarExpr::Column(sc), ScalarExpr::Column(ec)) = (&s.0, &e.0) else {
+                return None;
+            };
+            if !(same(s, start_col) && same(e, end_col)) {
+                return None;
+            }
+            ExtremeWindows::Attached {
+                start_col: *sc,
+                end_col: *ec,
+            }
+        }
+        _ => return None,
+    };
     Some(LogicalPlan::WindowExtremeRows {
         input: left.clone(),
-        size_ms: r.size_ms,
-        value: r.value.clone(),
+        windows,
+        value: at_extreme.0.clone(),
         max: r.max,
         group: r.group.to_vec(),
         right: r.exprs,
@@ -92,8 +138,9 @@ fn matched(plan: &LogicalPlan) -> Option<LogicalPlan> {
     })
 }
 
-/// `Calc`/`Project` (no filter) over a tumbling, event-time window
-/// aggregate grouped by window columns only, with one `MAX` or `MIN`.
+/// `Calc`/`Project` (no filter) over a tumbling or attached-window,
+/// event-time window aggregate grouped by window columns only, with one
+/// `MAX` or `MIN`.
 fn right_side(plan: &LogicalPlan) -> Option<RightSide<'_>> {
     let (wa, exprs) = match plan {
         LogicalPlan::Calc {
@@ -107,7 +154,7 @@ fn right_side(plan: &LogicalPlan) -> Option<RightSide<'_>> {
     };
     let LogicalPlan::WindowAggregate {
         input,
-        kind: WindowKind::Tumble { size_ms },
+        kind: kind @ (WindowKind::Tumble { .. } | WindowKind::Attached { .. }),
         proctime: false,
         group,
         aggs,
@@ -129,7 +176,7 @@ fn right_side(plan: &LogicalPlan) -> Option<RightSide<'_>> {
     }
     Some(RightSide {
         input,
-        size_ms: *size_ms,
+        kind: *kind,
         group,
         value: agg.arg.as_ref()?,
         max,
@@ -170,8 +217,9 @@ fn normal(c: &ScalarExpr, n: usize) -> Option<Normal> {
     }
 }
 
-/// `plan` under projections that only rename (a `FROM t AS b` alias).
-fn without_renames(plan: &LogicalPlan) -> &LogicalPlan {
+/// The relation under `plan`'s projections (no filter), and each of
+/// `plan`'s columns as an expression over it.
+fn base(plan: &LogicalPlan) -> (&LogicalPlan, Vec<ScalarExpr>) {
     match plan {
         LogicalPlan::Calc {
             input,
@@ -179,11 +227,10 @@ fn without_renames(plan: &LogicalPlan) -> &LogicalPlan {
             exprs,
             ..
         }
-        | LogicalPlan::Project { input, exprs, .. }
-            if *exprs == identity(&input.schema()) =>
-        {
-            without_renames(input)
+        | LogicalPlan::Project { input, exprs, .. } => {
+            let (b, cols) = base(input);
+            (b, exprs.iter().map(|e| substitute(e, &cols)).collect())
         }
-        other => other,
+        other => (other, identity(&other.schema())),
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::catalog::TableDef;
 use crate::expr::ScalarExpr;
-use crate::logical::{LogicalPlan, WindowGroup, WindowKind};
+use crate::logical::{ExtremeWindows, LogicalPlan, WindowGroup, WindowKind};
 use crate::rules::{substitute, visit};
 use crate::schema::Schema;
 use crate::value::Value;
@@ -192,7 +192,7 @@ fn trim(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
         } => trim_join(kind, *left, *right, condition, schema, need),
         LogicalPlan::WindowExtremeRows {
             input,
-            size_ms,
+            windows,
             value,
             max,
             group,
@@ -203,14 +203,24 @@ fn trim(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
             let mut below: BTreeSet<usize> = need.iter().copied().filter(|&i| i < n).collect();
             columns_of(&value, &mut below);
             below.extend(input.schema().rowtime);
+            if let ExtremeWindows::Attached { start_col, end_col } = windows {
+                below.extend([start_col, end_col]);
+            }
             let (input, m) = trim(*input, &below);
             let kept = input.schema();
             let value = remap(&value, &m);
+            let windows = match windows {
+                ExtremeWindows::Attached { start_col, end_col } => ExtremeWindows::Attached {
+                    start_col: remap_index(start_col, &m),
+                    end_col: remap_index(end_col, &m),
+                },
+                tumble => tumble,
+            };
             let (fields, mapping) = appended(&kept, m, &schema, n);
             (
                 LogicalPlan::WindowExtremeRows {
                     input: Box::new(input),
-                    size_ms,
+                    windows,
                     value,
                     max,
                     group,

@@ -41,7 +41,7 @@ fn nexmark_scans_generate_only_the_columns_read() {
     assert_eq!(
         q5.matches("TableScan(table=[bid], fields=[auction, dateTime]")
             .count(),
-        2,
+        1,
         "{q5}"
     );
     let q8 = explain_query("q8");

@@ -1,7 +1,8 @@
-//! A join of a relation with its own tumbling-window MAX (or MIN) on
-//! equality and window membership (Nexmark q7) is planned as the rows at
-//! each window's extreme; its rows equal those of the join it replaces
-//! (planned as a join when the condition compares with `maxprice + 0`),
+//! A join of a relation with its own per-window MAX (or MIN) on equality
+//! and window membership is planned as the rows at each window's extreme:
+//! over a tumbling window of its rows (Nexmark q7) and over the windows a
+//! window aggregate's rows carry (q5). Its rows equal those of the join it
+//! replaces (planned as a join when the condition compares with `m + 0`),
 //! late rows included: they are left out of the extreme, and still
 //! emitted when they equal their window's extreme.
 
@@ -99,4 +100,43 @@ fn rows_at_each_window_extreme_equal_the_join_late_rows_included() {
             assert_eq!(first, vec!["r210", "r3", "r7"]);
         }
     }
+}
+
+/// q5's shape: the counts of a window aggregate joined with each window's
+/// MAX (or MIN) count on both window bounds and `n >= m` (`n <= m`).
+fn counts_query(kind: &str, agg: &str, cmp: &str, right: &str) -> String {
+    let counts = format!(
+        "SELECT MOD(price, 3) AS k, COUNT(*) AS n, window_start AS s, window_end AS e
+         FROM TABLE({kind}) GROUP BY MOD(price, 3), window_start, window_end"
+    );
+    format!(
+        "SELECT A.k, A.n, A.s, A.e, M.m FROM ({counts}) A JOIN (
+            SELECT {agg}(C.n) AS m, C.s, C.e FROM ({counts}) C GROUP BY C.s, C.e) M
+         ON A.s = M.s AND A.e = M.e AND A.n {cmp} {right};"
+    )
+}
+
+#[test]
+fn counts_at_each_carried_window_extreme_equal_the_join() {
+    let (_dir, ddl) = table();
+    let kinds = [
+        "HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)",
+        // Cumulating windows share their start: kept apart by their end.
+        "CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '20' SECOND)",
+    ];
+    for kind in kinds {
+        for (agg, cmp) in [("MAX", ">="), ("MIN", "<="), ("MAX", "=")] {
+            let rewritten = counts_query(kind, agg, cmp, "M.m");
+            let joined = counts_query(kind, agg, cmp, "M.m + 0");
+            assert!(explain(&ddl, &rewritten).contains("WindowExtremeRows(window=[Attached"));
+            assert!(!explain(&ddl, &joined).contains("WindowExtremeRows"));
+            let (want, _) = rows(&ddl, &joined, 1);
+            let (got, _) = rows(&ddl, &rewritten, 1);
+            assert!(want.len() >= 10, "{kind} {agg}: {want:?}");
+            assert_eq!(got, want, "{kind} {agg} {cmp}");
+        }
+    }
+    // `n >= MIN(n)` holds for every row, not only those at the minimum.
+    let not_extreme = counts_query(kinds[0], "MIN", ">=", "M.m");
+    assert!(!explain(&ddl, &not_extreme).contains("WindowExtremeRows"));
 }
