@@ -195,7 +195,7 @@ pub struct NexmarkArgs {
     /// Also run Apache Flink side by side (needs ../shared/peers/flink) and report the ratio.
     #[arg(long)]
     flink: bool,
-    /// Also run each query's SQL version (q0–q2 so far) right after it, on
+    /// Also run each query's SQL version (`sql/queries/`; q0–q5, q7, q8) right after it, on
     /// the same events, and report its throughput as a share of the
     /// DataStream version's.
     #[arg(long, conflicts_with_all = ["input", "cluster"])]
