@@ -8,6 +8,8 @@
 //! allocation per row. A pure pass-through (a filter's projection) returns
 //! the row as it is.
 
+use smallvec::SmallVec;
+
 use crate::compiled::CompiledExpr;
 use crate::expr::ScalarExpr;
 use crate::row::Row;
@@ -83,7 +85,9 @@ impl Projection {
             return Ok(row);
         }
         if self.in_place && row.values.len() >= n {
-            let mut computed = Vec::new();
+            // Computed before any column moves; inline, as a projection
+            // computes few values (no allocation per row).
+            let mut computed: SmallVec<[Value; 4]> = SmallVec::new();
             for o in &self.outs {
                 if let Out::Eval(e) = o {
                     computed.push(e.eval(&row)?);
@@ -93,6 +97,7 @@ impl Projection {
             for (k, o) in self.outs.iter().enumerate() {
                 // Moves read positions at or after `k`, not yet written.
                 let v = match o {
+                    Out::Move(i) if *i == k => continue,
                     Out::Move(i) => take(&mut row.values, *i),
                     _ => computed.next().unwrap_or(Value::Null),
                 };
