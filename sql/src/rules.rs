@@ -74,7 +74,8 @@ fn cascade_window_aggregate(plan: LogicalPlan) -> LogicalPlan {
     }
 }
 
-fn map_children(
+/// `plan` with `f` applied to each of its inputs.
+pub(crate) fn map_children(
     plan: LogicalPlan,
     f: &dyn Fn(LogicalPlan) -> Result<LogicalPlan>,
 ) -> Result<LogicalPlan> {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use crate::catalog::TableDef;
 use crate::expr::ScalarExpr;
-use crate::logical::{ExtremeWindows, LogicalPlan, WindowGroup, WindowKind};
-use crate::rules::{substitute, visit};
+use crate::logical::{AggCall, ExtremeWindows, LogicalPlan, WindowGroup, WindowKind};
+use crate::rules::{map_children, substitute, visit};
 use crate::schema::Schema;
 use crate::value::Value;
 
@@ -96,26 +96,14 @@ fn trim(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
         } => {
             let mut below = BTreeSet::new();
             group.iter().for_each(|g| columns_of(g, &mut below));
-            for a in &aggs {
-                if let Some(x) = &a.arg {
-                    columns_of(x, &mut below);
-                }
-            }
+            args_columns(&aggs, &mut below);
             let (input, m) = trim(*input, &below);
-            let group = group.iter().map(|g| remap(g, &m)).collect();
-            let aggs = aggs
-                .into_iter()
-                .map(|mut a| {
-                    a.arg = a.arg.map(|x| remap(&x, &m));
-                    a
-                })
-                .collect();
             let n = schema.len();
             (
                 LogicalPlan::Aggregate {
                     input: Box::new(input),
-                    group,
-                    aggs,
+                    group: group.iter().map(|g| remap(g, &m)).collect(),
+                    aggs: remap_args(aggs, &m),
                     schema,
                 },
                 identity(n),
@@ -128,61 +116,7 @@ fn trim(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
             group,
             aggs,
             schema,
-        } => {
-            let mut below = BTreeSet::new();
-            for g in &group {
-                if let WindowGroup::Key(k) = g {
-                    columns_of(k, &mut below);
-                }
-            }
-            for a in &aggs {
-                if let Some(x) = &a.arg {
-                    columns_of(x, &mut below);
-                }
-            }
-            if let WindowKind::Attached { start_col, end_col } = kind {
-                below.extend([start_col, end_col]);
-            }
-            // Windows of event time read the records' timestamps, which
-            // the source stamps from its rowtime column: that column stays.
-            if let Some(t) = input.schema().rowtime {
-                below.insert(t);
-            }
-            let (input, m) = trim(*input, &below);
-            let kind = match kind {
-                WindowKind::Attached { start_col, end_col } => WindowKind::Attached {
-                    start_col: remap_index(start_col, &m),
-                    end_col: remap_index(end_col, &m),
-                },
-                other => other,
-            };
-            let group = group
-                .into_iter()
-                .map(|g| match g {
-                    WindowGroup::Key(k) => WindowGroup::Key(remap(&k, &m)),
-                    w => w,
-                })
-                .collect();
-            let aggs = aggs
-                .into_iter()
-                .map(|mut a| {
-                    a.arg = a.arg.map(|x| remap(&x, &m));
-                    a
-                })
-                .collect();
-            let n = schema.len();
-            (
-                LogicalPlan::WindowAggregate {
-                    input: Box::new(input),
-                    kind,
-                    proctime,
-                    group,
-                    aggs,
-                    schema,
-                },
-                identity(n),
-            )
-        }
+        } => trim_window_aggregate(*input, kind, proctime, group, aggs, schema),
         LogicalPlan::Join {
             kind,
             left,
@@ -190,54 +124,133 @@ fn trim(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
             condition,
             schema,
         } => trim_join(kind, *left, *right, condition, schema, need),
+        extreme @ LogicalPlan::WindowExtremeRows { .. } => trim_extreme(extreme, need),
+        // Rows compared whole, or several inputs that must keep one
+        // layout: every input column stays.
+        other => keep_inputs(other),
+    }
+}
+
+/// The columns the aggregates' arguments read.
+fn args_columns(aggs: &[AggCall], into: &mut BTreeSet<usize>) {
+    for a in aggs {
+        if let Some(x) = &a.arg {
+            columns_of(x, into);
+        }
+    }
+}
+
+/// The aggregates over the trimmed columns.
+fn remap_args(aggs: Vec<AggCall>, m: &Mapping) -> Vec<AggCall> {
+    aggs.into_iter()
+        .map(|mut a| {
+            a.arg = a.arg.map(|x| remap(&x, m));
+            a
+        })
+        .collect()
+}
+
+/// A window aggregate asks for its keys, arguments and window columns,
+/// and keeps its own output.
+fn trim_window_aggregate(
+    input: LogicalPlan,
+    kind: WindowKind,
+    proctime: bool,
+    group: Vec<WindowGroup>,
+    aggs: Vec<AggCall>,
+    schema: Schema,
+) -> (LogicalPlan, Mapping) {
+    let mut below = BTreeSet::new();
+    for g in &group {
+        if let WindowGroup::Key(k) = g {
+            columns_of(k, &mut below);
+        }
+    }
+    args_columns(&aggs, &mut below);
+    if let WindowKind::Attached { start_col, end_col } = kind {
+        below.extend([start_col, end_col]);
+    }
+    // Windows of event time read the records' timestamps, which the
+    // source stamps from its rowtime column: that column stays.
+    below.extend(input.schema().rowtime);
+    let (input, m) = trim(input, &below);
+    let kind = match kind {
+        WindowKind::Attached { start_col, end_col } => WindowKind::Attached {
+            start_col: remap_index(start_col, &m),
+            end_col: remap_index(end_col, &m),
+        },
+        other => other,
+    };
+    let group = group
+        .into_iter()
+        .map(|g| match g {
+            WindowGroup::Key(k) => WindowGroup::Key(remap(&k, &m)),
+            w => w,
+        })
+        .collect();
+    let n = schema.len();
+    (
+        LogicalPlan::WindowAggregate {
+            input: Box::new(input),
+            kind,
+            proctime,
+            group,
+            aggs: remap_args(aggs, &m),
+            schema,
+        },
+        identity(n),
+    )
+}
+
+/// The window-extreme operator asks for the columns read above it, its
+/// value, its rowtime and the windows its rows carry.
+fn trim_extreme(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
+    let LogicalPlan::WindowExtremeRows {
+        input,
+        windows,
+        value,
+        max,
+        group,
+        right,
+        schema,
+    } = plan
+    else {
+        return keep_inputs(plan);
+    };
+    let n = input.schema().len();
+    let mut below: BTreeSet<usize> = need.iter().copied().filter(|&i| i < n).collect();
+    columns_of(&value, &mut below);
+    below.extend(input.schema().rowtime);
+    if let ExtremeWindows::Attached { start_col, end_col } = windows {
+        below.extend([start_col, end_col]);
+    }
+    let (input, m) = trim(*input, &below);
+    let kept = input.schema();
+    let value = remap(&value, &m);
+    let windows = match windows {
+        ExtremeWindows::Attached { start_col, end_col } => ExtremeWindows::Attached {
+            start_col: remap_index(start_col, &m),
+            end_col: remap_index(end_col, &m),
+        },
+        tumble => tumble,
+    };
+    let (fields, mapping) = appended(&kept, m, &schema, n);
+    (
         LogicalPlan::WindowExtremeRows {
-            input,
+            input: Box::new(input),
             windows,
             value,
             max,
             group,
             right,
-            schema,
-        } => {
-            let n = input.schema().len();
-            let mut below: BTreeSet<usize> = need.iter().copied().filter(|&i| i < n).collect();
-            columns_of(&value, &mut below);
-            below.extend(input.schema().rowtime);
-            if let ExtremeWindows::Attached { start_col, end_col } = windows {
-                below.extend([start_col, end_col]);
-            }
-            let (input, m) = trim(*input, &below);
-            let kept = input.schema();
-            let value = remap(&value, &m);
-            let windows = match windows {
-                ExtremeWindows::Attached { start_col, end_col } => ExtremeWindows::Attached {
-                    start_col: remap_index(start_col, &m),
-                    end_col: remap_index(end_col, &m),
-                },
-                tumble => tumble,
-            };
-            let (fields, mapping) = appended(&kept, m, &schema, n);
-            (
-                LogicalPlan::WindowExtremeRows {
-                    input: Box::new(input),
-                    windows,
-                    value,
-                    max,
-                    group,
-                    right,
-                    schema: Schema {
-                        fields,
-                        rowtime: None,
-                        proctime: None,
-                    },
-                },
-                mapping,
-            )
-        }
-        // Rows compared whole, or several inputs that must keep one
-        // layout: every input column stays.
-        other => keep_inputs(other),
-    }
+            schema: Schema {
+                fields,
+                rowtime: None,
+                proctime: None,
+            },
+        },
+        mapping,
+    )
 }
 
 /// `kept`'s columns (the trimmed input, `m` from the old `n` input
@@ -468,65 +481,16 @@ fn trim_join(
 /// all their own columns (which still trims below them).
 fn keep_inputs(plan: LogicalPlan) -> (LogicalPlan, Mapping) {
     let n = plan.schema().len();
-    let full = |p: LogicalPlan| -> LogicalPlan {
+    let full = |p: LogicalPlan| -> crate::error::Result<LogicalPlan> {
         let all: BTreeSet<usize> = (0..p.schema().len()).collect();
         let (trimmed, m) = trim(p.clone(), &all);
         // Every column was asked for, so none moved; otherwise keep `p`.
-        if m.iter().enumerate().all(|(i, c)| *c == Some(i)) {
+        Ok(if m.iter().enumerate().all(|(i, c)| *c == Some(i)) {
             trimmed
         } else {
             p
-        }
+        })
     };
-    let plan = match plan {
-        LogicalPlan::Rank {
-            input,
-            partition,
-            order,
-            limit,
-            schema,
-        } => LogicalPlan::Rank {
-            input: Box::new(full(*input)),
-            partition,
-            order,
-            limit,
-            schema,
-        },
-        LogicalPlan::Over {
-            input,
-            partition,
-            time_col,
-            frame,
-            aggs,
-            schema,
-        } => LogicalPlan::Over {
-            input: Box::new(full(*input)),
-            partition,
-            time_col,
-            frame,
-            aggs,
-            schema,
-        },
-        LogicalPlan::Union { inputs, schema } => LogicalPlan::Union {
-            inputs: inputs.into_iter().map(full).collect(),
-            schema,
-        },
-        LogicalPlan::LookupJoin {
-            kind,
-            input,
-            table,
-            keys,
-            residual,
-            schema,
-        } => LogicalPlan::LookupJoin {
-            kind,
-            input: Box::new(full(*input)),
-            table,
-            keys,
-            residual,
-            schema,
-        },
-        other => other,
-    };
-    (plan, identity(n))
+    let kept = plan.clone();
+    (map_children(plan, &full).unwrap_or(kept), identity(n))
 }
