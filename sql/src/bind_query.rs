@@ -702,26 +702,7 @@ impl GroupWindow {
     /// `input` with the window columns `window_start`, `window_end` and
     /// `window_time` (the new time attribute) appended.
     fn over(self, input: LogicalPlan) -> LogicalPlan {
-        let input_schema = input.schema();
-        let mut fields = input_schema.fields.clone();
-        fields.push(Field::new("window_start", DataType::Timestamp));
-        fields.push(Field::new("window_end", DataType::Timestamp));
-        fields.push(Field::new("window_time", DataType::Timestamp));
-        let window_time = Some(fields.len() - 1);
-        // window_time is the new time attribute, of the window's kind of time.
-        let schema = if input_schema.proctime == Some(self.time_col) {
-            Schema {
-                fields,
-                rowtime: None,
-                proctime: window_time,
-            }
-        } else {
-            Schema {
-                fields,
-                rowtime: window_time,
-                proctime: input_schema.proctime,
-            }
-        };
+        let schema = input.schema().with_window_columns(self.time_col);
         LogicalPlan::Window {
             input: Box::new(input),
             kind: self.kind,

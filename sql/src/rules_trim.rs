@@ -411,21 +411,8 @@ fn trim_window(
     let (input, m) = trim(input, &below);
     let kept = input.schema();
     let time_col = remap_index(time_col, &m);
-    let (fields, mapping) = appended(&kept, m, &schema, n);
-    let window_time = fields.len().checked_sub(1);
-    let schema = if schema.proctime.is_some() && schema.rowtime.is_none() {
-        Schema {
-            fields,
-            rowtime: None,
-            proctime: window_time,
-        }
-    } else {
-        Schema {
-            fields,
-            rowtime: window_time,
-            proctime: kept.proctime,
-        }
-    };
+    let (_, mapping) = appended(&kept, m, &schema, n);
+    let schema = kept.with_window_columns(time_col);
     (
         LogicalPlan::Window {
             input: Box::new(input),

@@ -120,6 +120,31 @@ impl Schema {
         self
     }
 
+    /// These columns with a window TVF's `window_start`, `window_end` and
+    /// `window_time` after them, windowing by `time_col`: `window_time` is
+    /// the new time attribute, of processing time when `time_col` is the
+    /// proctime, of event time otherwise.
+    pub fn with_window_columns(&self, time_col: usize) -> Schema {
+        let mut fields = self.fields.clone();
+        for name in ["window_start", "window_end", "window_time"] {
+            fields.push(Field::new(name, DataType::Timestamp));
+        }
+        let window_time = fields.len().checked_sub(1);
+        if self.proctime == Some(time_col) {
+            Schema {
+                fields,
+                rowtime: None,
+                proctime: window_time,
+            }
+        } else {
+            Schema {
+                fields,
+                rowtime: window_time,
+                proctime: self.proctime,
+            }
+        }
+    }
+
     /// The names, comma-separated (for "expected one of" messages).
     pub fn names(&self) -> String {
         self.fields
