@@ -287,7 +287,7 @@ pub enum LogicalPlan {
         input: Box<LogicalPlan>,
         /// Which window each input row is in.
         windows: ExtremeWindows,
-        /// The aggregated expression, over the input.
+        /// The aggregated column, over the input.
         value: ScalarExpr,
         /// `MAX` (or `MIN`).
         max: bool,

@@ -156,8 +156,8 @@ impl AggregateFunction for AtExtreme {
         (None, Vec::new())
     }
     fn add(&self, row: Row, acc: &mut Self::Acc) {
-        // An expression that fails to evaluate is a NULL here, as the
-        // join's MAX and `=` would have failed the job on it first.
+        // The value is a column (the rule requires it): reading it cannot
+        // fail, so an error would be a bug, never a row to drop silently.
         let v = self.value.eval(&row).unwrap_or(Value::Null);
         if v.is_null() {
             return;

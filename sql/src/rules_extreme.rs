@@ -90,7 +90,11 @@ fn matched(plan: &LogicalPlan) -> Option<LogicalPlan> {
         BinOp::LtEq => !r.max,
         _ => false,
     };
-    if !op_ok || on_base(&at_extreme.0, &left_cols) != on_base(r.value, &right_cols) {
+    // A column: reading it cannot fail, where an expression that fails on
+    // some row would have failed the join's job (the operator's
+    // accumulator has no way to report it).
+    let is_column = matches!(at_extreme.0, ScalarExpr::Column(_));
+    if !op_ok || !is_column || on_base(&at_extreme.0, &left_cols) != on_base(r.value, &right_cols) {
         return None;
     }
     let (s, e) = (part(start)?, part(end)?);
