@@ -3,7 +3,7 @@
 //! right, full) combine them left to right. Relations separated by commas are joined on what `WHERE`
 //! says, which the rules move into the join.
 
-use sqlparser::ast::{JoinConstraint, JoinOperator, TableFactor, TableWithJoins};
+use sqlparser::ast::{Expr, JoinConstraint, JoinOperator, TableFactor, TableWithJoins};
 
 use crate::bind_expr::pos_of;
 use crate::bind_lookup::system_time_as_of;
@@ -55,25 +55,22 @@ impl QueryBinder<'_> {
     /// One relation of `FROM`, its columns qualified by its alias or name.
     fn relation(&self, t: &TableFactor) -> Result<LogicalPlan> {
         let plan = self.table_factor(t)?;
-        let qualifier = match t {
-            TableFactor::Table { name, alias, .. } => Some(match alias {
-                Some(a) => a.name.value.clone(),
-                None => name
-                    .0
-                    .last()
-                    .and_then(|p| p.as_ident())
-                    .map(|i| i.value.clone())
-                    .unwrap_or_else(|| name.to_string()),
-            }),
-            TableFactor::Derived { alias, .. } | TableFactor::TableFunction { alias, .. } => {
-                alias.as_ref().map(|a| a.name.value.clone())
-            }
-            _ => None,
-        };
-        Ok(match qualifier {
+        Ok(match qualifier_of(t) {
             Some(q) => requalify(plan, &q),
             None => plan,
         })
+    }
+
+    /// `ON on` bound over the joined columns `schema`: a BOOLEAN condition.
+    pub(crate) fn join_condition(&self, on: &Expr, schema: &Schema) -> Result<ScalarExpr> {
+        let (condition, ty) = self.exprs().bind(on, schema, None)?;
+        if ty != DataType::Boolean && ty != DataType::Null {
+            return Err(self.errors.semantic(
+                pos_of(on),
+                format!("expected a BOOLEAN join condition after ON, found {ty}"),
+            ));
+        }
+        Ok(condition)
     }
 
     fn join_on(
@@ -99,13 +96,7 @@ impl QueryBinder<'_> {
             }
         };
         let plan = join(kind, left, right, None);
-        let (condition, ty) = self.exprs().bind(on, &plan.schema(), None)?;
-        if ty != DataType::Boolean && ty != DataType::Null {
-            return Err(self.errors.semantic(
-                pos_of(on),
-                format!("expected a BOOLEAN join condition after ON, found {ty}"),
-            ));
-        }
+        let condition = self.join_condition(on, &plan.schema())?;
         let LogicalPlan::Join {
             left,
             right,
@@ -122,6 +113,26 @@ impl QueryBinder<'_> {
             condition: Some(condition),
             schema,
         })
+    }
+}
+
+/// What qualifies the columns of relation `t` in a `FROM` clause: its
+/// alias, or a table's name (its last part).
+pub(crate) fn qualifier_of(t: &TableFactor) -> Option<String> {
+    match t {
+        TableFactor::Table { name, alias, .. } => Some(match alias {
+            Some(a) => a.name.value.clone(),
+            None => name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.clone())
+                .unwrap_or_else(|| name.to_string()),
+        }),
+        TableFactor::Derived { alias, .. } | TableFactor::TableFunction { alias, .. } => {
+            alias.as_ref().map(|a| a.name.value.clone())
+        }
+        _ => None,
     }
 }
 

@@ -11,6 +11,7 @@ use sqlparser::ast::{
 };
 
 use crate::bind_expr::pos_of;
+use crate::bind_join::qualifier_of;
 use crate::bind_query::QueryBinder;
 use crate::catalog::{Entry, TableDef};
 use crate::error::{Pos, Result};
@@ -89,13 +90,7 @@ impl QueryBinder<'_> {
             rowtime: left_schema.rowtime,
             proctime: left_schema.proctime,
         };
-        let (condition, ty) = self.exprs().bind(on, &joined, None)?;
-        if ty != DataType::Boolean && ty != DataType::Null {
-            return Err(self.errors.semantic(
-                pos_of(on),
-                format!("expected a BOOLEAN join condition after ON, found {ty}"),
-            ));
-        }
+        let condition = self.join_condition(on, &joined)?;
         let (keys, residual) = lookup_keys(condition, &joined.types(), n);
         if keys.is_empty() {
             return Err(self.errors.semantic(
@@ -141,7 +136,7 @@ impl QueryBinder<'_> {
 
     /// The table a lookup join reads, and the qualifier of its columns.
     fn lookup_table(&self, t: &TableFactor, at: Pos) -> Result<(Arc<TableDef>, String)> {
-        let TableFactor::Table { name, alias, .. } = t else {
+        let (TableFactor::Table { name, .. }, Some(qualifier)) = (t, qualifier_of(t)) else {
             return Err(self.errors.internal_at(at));
         };
         let text = name.to_string();
@@ -172,15 +167,6 @@ impl QueryBinder<'_> {
                 ),
             ));
         }
-        let qualifier = match alias {
-            Some(a) => a.name.value.clone(),
-            None => name
-                .0
-                .last()
-                .and_then(|p| p.as_ident())
-                .map(|i| i.value.clone())
-                .unwrap_or(text),
-        };
         Ok((table, qualifier))
     }
 }

@@ -36,8 +36,7 @@ pub(crate) fn engine_settings(key: &str, value: &str) -> Result<Vec<String>, Str
             Ok(vec![format!("checkpoint.retained={value}")])
         }
         "execution.checkpointing.dir" | "state.checkpoints.dir" => {
-            // Flink names a local directory as a file:// URI.
-            let dir = value.strip_prefix("file://").unwrap_or(value);
+            let dir = crate::connectors::local_path(value);
             Ok(vec![format!("checkpoint.dir={dir}")])
         }
         "execution.checkpointing.unaligned.enabled" | "execution.checkpointing.unaligned" => {

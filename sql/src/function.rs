@@ -80,6 +80,12 @@ impl Func {
         })
     }
 
+    /// False for a function whose value is not a function of its
+    /// arguments (`PROCTIME()`): it is never folded at planning time.
+    pub fn is_deterministic(self) -> bool {
+        self != Func::Proctime
+    }
+
     /// The accepted argument counts, as (min, max).
     pub fn arity(self) -> (usize, usize) {
         match self {
@@ -289,14 +295,6 @@ pub fn call(f: Func, args: &[Value]) -> Result<Value, String> {
         },
         Func::Proctime => Timestamp(wall_clock_ms()),
     })
-}
-
-impl Func {
-    /// False for a function whose value is not a function of its
-    /// arguments (`PROCTIME()`): it is never folded at planning time.
-    pub fn is_deterministic(self) -> bool {
-        self != Func::Proctime
-    }
 }
 
 /// Milliseconds since the epoch by the system clock (0 before 1970).

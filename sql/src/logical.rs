@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::catalog::TableDef;
 use crate::expr::ScalarExpr;
 use crate::schema::Schema;
-use crate::value::DataType;
+use crate::value::{DataType, Value};
 
 /// A window table-valued function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,17 @@ pub enum WindowColumn {
     End,
     /// `window_time` (`window_end - 1 ms`, the rowtime of a window's result).
     Time,
+}
+
+impl WindowColumn {
+    /// This column's value for the window `[start, end)`.
+    pub fn value_in(self, start: i64, end: i64) -> Value {
+        Value::Timestamp(match self {
+            WindowColumn::Start => start,
+            WindowColumn::End => end,
+            WindowColumn::Time => end - 1,
+        })
+    }
 }
 
 /// The windows of a `WindowExtremeRows`.

@@ -25,7 +25,7 @@ use crate::connectors::TableSource;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
 use crate::group_key::GroupKey;
-use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowColumn, WindowGroup, WindowKind};
+use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowGroup, WindowKind};
 use crate::physical_extreme::{ExtremeSpec, build_window_extreme_rows};
 use crate::physical_join::{JoinSpec, build_join};
 use crate::physical_lookup::{LookupSpec, build_lookup_join};
@@ -332,9 +332,7 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 let mut next_key = key.iter();
                 for g in group.iter() {
                     values.push(match g {
-                        WindowGroup::Window(WindowColumn::Start) => Value::Timestamp(w.start),
-                        WindowGroup::Window(WindowColumn::End) => Value::Timestamp(w.end),
-                        WindowGroup::Window(WindowColumn::Time) => Value::Timestamp(w.end - 1),
+                        WindowGroup::Window(c) => c.value_in(w.start, w.end),
                         WindowGroup::Key(_) => next_key.next().cloned().unwrap_or(Value::Null),
                     });
                 }
@@ -350,7 +348,10 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                     });
                 }
                 return Ok(keyed
-                    .window(ProcessingTimeWindows { kind: *kind })
+                    .window(WindowsOfKind {
+                        kind: *kind,
+                        event_time: false,
+                    })
                     .aggregate_with(agg, finish));
             }
             match *kind {
@@ -360,8 +361,11 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 WindowKind::Hop { slide_ms, size_ms } => keyed
                     .window(SlidingEventTimeWindows::of(size_ms as u64, slide_ms as u64))
                     .aggregate_with(agg, finish),
-                WindowKind::Cumulate { step_ms, size_ms } => keyed
-                    .window(CumulateWindows { step_ms, size_ms })
+                WindowKind::Cumulate { .. } => keyed
+                    .window(WindowsOfKind {
+                        kind: *kind,
+                        event_time: true,
+                    })
                     .aggregate_with(agg, finish),
                 WindowKind::Session { gap_ms } => keyed
                     .window(EventTimeSessionWindows::with_gap(gap_ms as u64))
@@ -490,51 +494,30 @@ pub fn windows_of(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
     }
 }
 
-/// `CUMULATE`: windows that start at each `size` boundary and grow by `step`.
+/// The windows of `kind` (`TUMBLE`, `HOP` or `CUMULATE`) containing a
+/// time, as [`windows_of`] gives them: of the record's event time
+/// (`CUMULATE`; the engine has its own tumbling and sliding assigners), or
+/// of the wall-clock time a row reaches the window operator (a `PROCTIME()`
+/// column, as Flink evaluates a processing-time attribute), whose windows
+/// fire when the clock passes their end, or all at once when a bounded
+/// input ends.
 #[derive(Clone, Copy, Debug)]
-pub struct CumulateWindows {
-    step_ms: i64,
-    size_ms: i64,
+struct WindowsOfKind {
+    kind: WindowKind,
+    event_time: bool,
 }
 
-impl WindowAssigner<Row> for CumulateWindows {
+impl WindowAssigner<Row> for WindowsOfKind {
     type W = TimeWindow;
     fn assign(&self, _value: &Row, ts: i64, out: &mut Vec<TimeWindow>) {
-        let kind = WindowKind::Cumulate {
-            step_ms: self.step_ms,
-            size_ms: self.size_ms,
-        };
         out.extend(
-            windows_of(kind, ts)
+            windows_of(self.kind, ts)
                 .into_iter()
                 .map(|(s, e)| TimeWindow::new(s, e)),
         );
     }
     fn is_event_time(&self) -> bool {
-        true
-    }
-}
-
-/// `TUMBLE`, `HOP` or `CUMULATE` over a `PROCTIME()` column: a row falls
-/// in the windows of the wall-clock time it reaches the window operator
-/// (as Flink evaluates a processing-time attribute), and they fire when the
-/// clock passes their end, or all at once when a bounded input ends.
-#[derive(Clone, Copy, Debug)]
-struct ProcessingTimeWindows {
-    kind: WindowKind,
-}
-
-impl WindowAssigner<Row> for ProcessingTimeWindows {
-    type W = TimeWindow;
-    fn assign(&self, _value: &Row, now_ms: i64, out: &mut Vec<TimeWindow>) {
-        out.extend(
-            windows_of(self.kind, now_ms)
-                .into_iter()
-                .map(|(s, e)| TimeWindow::new(s, e)),
-        );
-    }
-    fn is_event_time(&self) -> bool {
-        false
+        self.event_time
     }
 }
 

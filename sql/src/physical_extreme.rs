@@ -24,7 +24,7 @@ use spate_state::AggregateFunction;
 
 use crate::compiled::CompiledExpr;
 use crate::expr::{ScalarExpr, compare};
-use crate::logical::{ExtremeWindows, WindowColumn, WindowGroup};
+use crate::logical::{ExtremeWindows, WindowGroup};
 use crate::row::Row;
 use crate::value::{DataType, Value};
 
@@ -106,8 +106,9 @@ fn partial_extremes(
                 value: value.clone(),
                 max,
             },
-            |_: &i64, w: &TimeWindow, (extreme, rows): (Option<Value>, Vec<Row>)| -> Partial {
-                (w.start, w.end, extreme.unwrap_or(Value::Null), rows, false)
+            |_: &i64, w: &TimeWindow, top: Top| -> Partial {
+                let (extreme, rows) = top.unwrap_or((Value::Null, Vec::new()));
+                (w.start, w.end, extreme, rows, false)
             },
         );
     let late = partials
@@ -139,8 +140,6 @@ fn equal(a: &Value, b: &Value) -> bool {
 }
 
 /// The first stage's accumulator: the extreme so far and the rows at it.
-/// A row whose value is NULL is never at the extreme (`MAX` skips it and
-/// `=` never holds).
 #[derive(Clone)]
 struct AtExtreme {
     value: CompiledExpr,
@@ -149,37 +148,48 @@ struct AtExtreme {
 
 impl AggregateFunction for AtExtreme {
     type In = Row;
-    type Acc = (Option<Value>, Vec<Row>);
-    type Out = (Option<Value>, Vec<Row>);
+    type Acc = Top;
+    type Out = Top;
 
-    fn create_accumulator(&self) -> Self::Acc {
-        (None, Vec::new())
+    fn create_accumulator(&self) -> Top {
+        None
     }
-    fn add(&self, row: Row, acc: &mut Self::Acc) {
+    fn add(&self, row: Row, acc: &mut Top) {
         // The value is a column (the rule requires it): reading it cannot
         // fail, so an error would be a bug, never a row to drop silently.
         let v = self.value.eval(&row).unwrap_or(Value::Null);
-        if v.is_null() {
-            return;
-        }
-        match &acc.0 {
-            Some(best) if beyond(best, &v, self.max) => {}
-            Some(best) if equal(best, &v) => acc.1.push(row),
-            _ => {
-                acc.0 = Some(v);
-                acc.1.clear();
-                acc.1.push(row);
-            }
-        }
+        fold(acc, v, std::iter::once(row), self.max);
     }
-    fn get_result(&self, acc: &Self::Acc) -> Self::Out {
+    fn get_result(&self, acc: &Top) -> Top {
         acc.clone()
     }
-    fn merge(&self, mut a: Self::Acc, b: Self::Acc) -> Self::Acc {
-        for row in b.1 {
-            self.add(row, &mut a);
+    fn merge(&self, mut a: Top, b: Top) -> Top {
+        if let Some((v, rows)) = b {
+            fold(&mut a, v, rows, self.max);
         }
         a
+    }
+}
+
+/// A window's extreme so far and the rows at it (`None`: no row yet).
+type Top = Option<(Value, Vec<Row>)>;
+
+/// Folds rows whose value is `v` into `top`: they replace its rows when `v`
+/// is beyond its extreme, join them when equal, and are left out otherwise.
+/// A NULL value is never at the extreme (`MAX` skips it and `=` never
+/// holds), nor is a value without rows.
+fn fold(top: &mut Top, v: Value, rows: impl IntoIterator<Item = Row>, max: bool) {
+    if v.is_null() {
+        return;
+    }
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    match top {
+        Some((best, _)) if beyond(best, &v, max) => {}
+        Some((best, at)) if equal(best, &v) => at.extend(rows),
+        _ => *top = Some((v, rows.collect())),
     }
 }
 
@@ -214,9 +224,7 @@ impl RowsAtExtreme {
             .group
             .iter()
             .map(|g| match g {
-                WindowGroup::Window(WindowColumn::Start) => Value::Timestamp(start),
-                WindowGroup::Window(WindowColumn::End) => Value::Timestamp(end),
-                WindowGroup::Window(WindowColumn::Time) => Value::Timestamp(end - 1),
+                WindowGroup::Window(c) => c.value_in(start, end),
                 WindowGroup::Key(_) => Value::Null,
             })
             .collect();
@@ -243,18 +251,6 @@ impl RowsAtExtreme {
             .eval(row)
             .is_ok_and(|v| !v.is_null() && equal(&v, extreme))
     }
-
-    /// Folds a partial extreme into the window's extreme so far.
-    fn fold(&self, top: &mut Option<(Value, Vec<Row>)>, v: Value, rows: Vec<Row>) {
-        if v.is_null() || rows.is_empty() {
-            return;
-        }
-        match top {
-            Some((best, _)) if beyond(best, &v, self.max) => {}
-            Some((best, at)) if equal(best, &v) => at.extend(rows),
-            _ => *top = Some((v, rows)),
-        }
-    }
 }
 
 impl KeyedProcessFunction<(i64, i64), Partial, Row> for RowsAtExtreme {
@@ -276,7 +272,7 @@ impl KeyedProcessFunction<(i64, i64), Partial, Row> for RowsAtExtreme {
         if !late {
             ctx.register_event_time_timer(end - 1);
             let mut top = h.top.value(ctx)?;
-            self.fold(&mut top, v, rows);
+            fold(&mut top, v, rows, self.max);
             return match top {
                 Some(t) => h.top.update(ctx, t),
                 None => Ok(()),

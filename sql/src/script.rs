@@ -291,10 +291,27 @@ fn parse_statement(tokens: Vec<TokenWithSpan>, errors: &Errors<'_>) -> Result<Op
 
 /// Runs `f` on a parser over `tokens` and requires it to consume them all.
 fn parse_tokens<T>(
-    mut tokens: Vec<TokenWithSpan>,
+    tokens: Vec<TokenWithSpan>,
     errors: &Errors<'_>,
     f: impl FnOnce(&mut Parser<'_>) -> Result<T, sqlparser::parser::ParserError>,
 ) -> Result<T> {
+    match parse_prefix(tokens, errors, f)? {
+        (_, _, Some(next)) => Err(errors.syntax(
+            pos(&next),
+            format!("expected the end of the statement, found {}", next.token),
+        )),
+        (value, _, None) => Ok(value),
+    }
+}
+
+/// Runs `f` on a parser over `tokens`: what it returns, how many tokens it
+/// took, and the first token it left (`None` when it took them all).
+fn parse_prefix<T>(
+    mut tokens: Vec<TokenWithSpan>,
+    errors: &Errors<'_>,
+    f: impl FnOnce(&mut Parser<'_>) -> Result<T, sqlparser::parser::ParserError>,
+) -> Result<(T, usize, Option<TokenWithSpan>)> {
+    let n = tokens.len();
     let end = tokens
         .last()
         .map(|t| t.span.end)
@@ -304,13 +321,8 @@ fn parse_tokens<T>(
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let value = f(&mut parser).map_err(|e| errors.from_parser(e))?;
     let next = parser.peek_token();
-    if next.token != Token::EOF {
-        return Err(errors.syntax(
-            pos(&next),
-            format!("expected the end of the statement, found {}", next.token),
-        ));
-    }
-    Ok(value)
+    let left = (next.token != Token::EOF).then_some(next);
+    Ok((value, parser.index().min(n), left))
 }
 
 /// `CREATE [TEMPORARY [SYSTEM]] FUNCTION`.
@@ -488,16 +500,7 @@ fn mark_system_time(tokens: Vec<TokenWithSpan>, errors: &Errors<'_>) -> Result<V
 
 /// How many of `tokens` the expression they start with takes.
 fn expression_length(tokens: &[TokenWithSpan], errors: &Errors<'_>) -> Result<usize> {
-    let end = tokens
-        .last()
-        .map(|t| t.span.end)
-        .unwrap_or(Location::new(1, 1));
-    let mut all = tokens.to_vec();
-    all.push(TokenWithSpan::new(Token::EOF, Span::new(end, end)));
-    let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(all);
-    parser.parse_expr().map_err(|e| errors.from_parser(e))?;
-    Ok(parser.index().min(tokens.len()))
+    parse_prefix(tokens.to_vec(), errors, |p| p.parse_expr()).map(|(_, used, _)| used)
 }
 
 /// True when a column list entry is a column whose name sqlparser would

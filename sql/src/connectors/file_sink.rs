@@ -95,7 +95,7 @@ impl FileSink {
             }
         };
         Ok(FileSink::unopened(
-            PathBuf::from(path.strip_prefix("file://").unwrap_or(path)),
+            PathBuf::from(super::local_path(path)),
             json,
             table.schema.fields.iter().map(|f| f.name.clone()).collect(),
             PartitionSpec::of(table)?,

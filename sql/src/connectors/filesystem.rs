@@ -109,8 +109,7 @@ impl FileReader {
         };
         let physical = table.physical_columns();
         Ok(FilePlan {
-            // Flink names a local file as a file:// URI.
-            path: path.strip_prefix("file://").unwrap_or(path).to_owned(),
+            path: super::local_path(path).to_owned(),
             format,
             delimiter,
             skip_first: table.option("csv.ignore-first-line") == Some("true"),

@@ -82,6 +82,11 @@ pub fn open_reader(table: &TableDef, split: SplitInfo) -> spate::Result<Box<dyn 
     })
 }
 
+/// A local path as Flink names it, possibly as a `file://` URI.
+pub(crate) fn local_path(uri: &str) -> &str {
+    uri.strip_prefix("file://").unwrap_or(uri)
+}
+
 /// The `connector` option.
 pub fn connector(table: &TableDef) -> Result<&str, SqlError> {
     table.option("connector").ok_or_else(|| {
