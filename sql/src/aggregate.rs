@@ -164,6 +164,68 @@ impl Accs {
     pub fn results(&self) -> Vec<Value> {
         self.accs.iter().map(Acc::result).collect()
     }
+
+    /// Whether every call can be split into a local and a global phase:
+    /// its accumulator travels as plain values and merges by addition (or
+    /// by taking the extreme). COUNT(DISTINCT) holds every value it saw.
+    pub fn can_split(calls: &[AggCall]) -> bool {
+        calls.iter().all(|c| c.func != AggFunc::CountDistinct)
+    }
+
+    /// Appends these accumulators as a partial aggregate's values (what a
+    /// local phase sends to the global one): the row count, then each
+    /// call's fields. Only for calls that [`can_split`](Self::can_split).
+    pub fn write_partial(&self, out: &mut Vec<Value>) {
+        out.push(Value::Int(self.rows));
+        for acc in &self.accs {
+            match acc {
+                Acc::Count(n) => out.push(Value::Int(*n)),
+                Acc::Sum(s, n) | Acc::Avg(s, n) => out.extend([s.clone(), Value::Int(*n)]),
+                // NULL is never accumulated, so it stands for "none".
+                Acc::Extreme(v) => out.push(v.clone().unwrap_or(Value::Null)),
+                Acc::Distinct(_) => out.push(Value::Null),
+            }
+        }
+    }
+
+    /// Merges a partial aggregate written by
+    /// [`write_partial`](Self::write_partial) for the same calls. An error
+    /// (a sentence) when its values do not have that shape.
+    pub fn merge_partial(&mut self, calls: &[AggCall], values: &[Value]) -> Result<(), String> {
+        let mut it = values.iter();
+        let mut next = || {
+            it.next()
+                .ok_or_else(|| "a partial aggregate has fewer values than its calls".to_string())
+        };
+        let count = |v: &Value| {
+            v.as_i64()
+                .ok_or_else(|| format!("a partial aggregate's count is {v:?}, not a number"))
+        };
+        self.rows += count(next()?)?;
+        for (acc, call) in self.accs.iter_mut().zip(calls) {
+            match acc {
+                Acc::Count(n) => *n += count(next()?)?,
+                Acc::Sum(s, n) | Acc::Avg(s, n) => {
+                    let part = next()?;
+                    if !part.is_null() {
+                        *s = add(s, part, 1);
+                    }
+                    *n += count(next()?)?;
+                }
+                Acc::Extreme(_) => acc.update(call.func, next()?, 1),
+                Acc::Distinct(_) => {
+                    return Err("COUNT(DISTINCT) has no partial aggregate".to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether nothing was accumulated since [`new`](Self::new): a
+    /// partial that changes nothing is not sent.
+    pub fn is_empty(&self, calls: &[AggCall]) -> bool {
+        self.rows == 0 && self.accs.iter().zip(calls).all(|(a, c)| *a == Acc::new(c))
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +277,75 @@ mod tests {
         assert_eq!(a.accs[3].result(), Value::Int(1), "only odd values remain");
         assert_eq!(a.accs[1].result(), Value::Int(4));
         assert_eq!(a.rows, 2);
+    }
+
+    #[test]
+    fn partials_merged_in_any_grouping_give_the_one_phase_result() {
+        let calls = [
+            call(AggFunc::CountStar, DataType::BigInt),
+            call(AggFunc::Count, DataType::BigInt),
+            call(AggFunc::Sum, DataType::BigInt),
+            call(AggFunc::Avg, DataType::BigInt),
+            call(AggFunc::Max, DataType::BigInt),
+            call(AggFunc::Min, DataType::Double),
+        ];
+        assert!(Accs::can_split(&calls));
+        let row = |x: i64| {
+            let v = if x % 3 == 0 {
+                Value::Null
+            } else {
+                Value::Int(x)
+            };
+            vec![
+                Value::Null,
+                v.clone(),
+                v.clone(),
+                v.clone(),
+                Value::Int(x),
+                Value::Double(x as f64),
+            ]
+        };
+        // Adds 1..=9, then retracts 2 and 4 from the first four calls (MIN
+        // and MAX only ever see additions).
+        let changes: Vec<(i64, i64)> = (1..=9).map(|x| (x, 1)).chain([(2, -1), (4, -1)]).collect();
+        let apply = |a: &mut Accs, (x, sign): (i64, i64)| {
+            let n = if sign > 0 { calls.len() } else { 4 };
+            a.update(&calls[..n], &row(x), sign);
+        };
+        let mut one_phase = Accs::new(&calls);
+        changes.iter().for_each(|c| apply(&mut one_phase, *c));
+        for split in [1, 4, 10] {
+            let mut global = Accs::new(&calls);
+            for part in changes.chunks(split) {
+                let mut local = Accs::new(&calls);
+                part.iter().for_each(|c| apply(&mut local, *c));
+                let mut values = Vec::new();
+                local.write_partial(&mut values);
+                global.merge_partial(&calls, &values).unwrap();
+            }
+            assert_eq!(global.results(), one_phase.results(), "chunks of {split}");
+            assert_eq!(global.rows, one_phase.rows);
+        }
+        assert_eq!(
+            one_phase.results(),
+            vec![
+                Value::Int(7),
+                Value::Int(4),
+                Value::Int(1 + 5 + 7 + 8),
+                Value::Int(21 / 4),
+                Value::Int(9),
+                Value::Double(1.0)
+            ]
+        );
+        let mut short = Accs::new(&calls);
+        let err = short.merge_partial(&calls, &[Value::Int(1), Value::Int(1)]);
+        assert!(err.unwrap_err().contains("fewer values"));
+        assert!(Accs::new(&calls).is_empty(&calls));
+        assert!(!one_phase.is_empty(&calls));
+        assert!(!Accs::can_split(&[call(
+            AggFunc::CountDistinct,
+            DataType::BigInt
+        )]));
     }
 
     #[test]

@@ -8,8 +8,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use spate::keyed::{KeyedContext, OpenContext, StateTtl, ValueState};
-use spate::operators::keyed_process::KeyedProcessFunction;
+use spate::keyed::StateTtl;
 use spate::operators::process::Context;
 use spate::window::{
     EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows,
@@ -24,15 +23,18 @@ use crate::compiled::CompiledExpr;
 use crate::connectors::TableSource;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
+use crate::group_aggregate::{GroupAggregate, GroupInput};
 use crate::group_key::GroupKey;
+use crate::local_aggregate::LocalAggregate;
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowGroup, WindowKind};
+use crate::mini_batch::MiniBatch;
 use crate::physical_extreme::{ExtremeSpec, build_window_extreme_rows};
 use crate::physical_join::{JoinSpec, build_join};
 use crate::physical_lookup::{LookupSpec, build_lookup_join};
 use crate::physical_over::{OverSpec, build_over};
 use crate::physical_rank::{InputShape, build_top_n};
 use crate::projection::Projection;
-use crate::row::{Row, RowKind};
+use crate::row::Row;
 use crate::value::{DataType, Value};
 
 /// Settings of the physical plan that come from the session.
@@ -43,6 +45,9 @@ pub struct PhysicalOptions {
     /// write (processing time, as in Flink); `None` keeps it for good.
     /// Window operators free their state by the watermark instead.
     pub state_ttl: Option<StateTtl>,
+    /// `table.exec.mini-batch.*`: group aggregates fold their changes per
+    /// input batch (and split into two phases); `None` when off.
+    pub mini_batch: Option<MiniBatch>,
 }
 
 /// The physical planning of one job: where its operators go, the
@@ -275,18 +280,7 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                     snippet: String::new(),
                 });
             }
-            let keyed = pre_aggregate(
-                &build(cx, input)?,
-                group.clone(),
-                agg_args(aggs),
-                &input.schema().types(),
-            );
-            keyed.process(GroupAggregate {
-                calls: Arc::new(aggs.clone()),
-                keys: group.len(),
-                ttl: cx.opts.state_ttl,
-                state: None,
-            })
+            group_aggregate(cx, &build(cx, input)?, input, group, aggs)
         }
         LogicalPlan::WindowAggregate {
             input,
@@ -416,6 +410,37 @@ fn agg_args(aggs: &[AggCall]) -> Vec<ScalarExpr> {
     aggs.iter()
         .map(|a| a.arg.clone().unwrap_or(ScalarExpr::Literal(Value::Null)))
         .collect()
+}
+
+/// A `GROUP BY` aggregate: keys and arguments computed, then (mini-batch
+/// on, calls that can be split) a local phase before the exchange, then
+/// the group aggregate keyed by the group.
+fn group_aggregate(
+    cx: &JobPlanner<'_>,
+    stream: &DataStream<Row>,
+    input: &LogicalPlan,
+    group: &[ScalarExpr],
+    aggs: &[AggCall],
+) -> DataStream<Row> {
+    let calls = Arc::new(aggs.to_vec());
+    let keys = group.len();
+    let mut exprs = group.to_vec();
+    exprs.extend(agg_args(aggs));
+    let mut rows = calc(stream, None, exprs, &input.schema().types());
+    let batch = cx.opts.mini_batch;
+    let mut kind = GroupInput::Rows;
+    if let Some(b) = batch.filter(|b| b.two_phase && Accs::can_split(aggs)) {
+        rows = rows.process(LocalAggregate::new(calls.clone(), keys, b.groups_held_max));
+        kind = GroupInput::Partials;
+    }
+    rows.key_by(move |r: &Row| r.values.iter().take(keys).cloned().collect::<GroupKey>())
+        .process(GroupAggregate::new(
+            calls,
+            keys,
+            kind,
+            cx.opts.state_ttl,
+            batch.map(|b| b.groups_held_max),
+        ))
 }
 
 /// Computes `[keys..., args...]` and partitions by the keys.
@@ -575,81 +600,6 @@ impl AggregateFunction for RowAggregate {
             accs,
             rows: a.rows + b.rows,
         }
-    }
-}
-
-/// A group's accumulators and the result last emitted for it.
-/// `GROUP BY` as a changelog: +I for a new group, -U/+U when its result
-/// changes (nothing when it does not, as in Flink), -D when it empties.
-#[derive(Clone)]
-struct GroupAggregate {
-    calls: Arc<Vec<AggCall>>,
-    keys: usize,
-    ttl: Option<StateTtl>,
-    /// Only the accumulators: the result last emitted is theirs before the
-    /// update (a result is emitted whenever it changes), so it is not kept
-    /// (it made a group's state about twice the size).
-    state: Option<ValueState<GroupKey, Accs>>,
-}
-
-impl KeyedProcessFunction<GroupKey, Row, Row> for GroupAggregate {
-    fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
-        self.state = Some(ctx.value_state("group-aggregate", self.ttl)?);
-        Ok(())
-    }
-
-    /// Updates the group's state in place (one lookup, no copy of its
-    /// accumulators: a COUNT(DISTINCT) holds every value it saw).
-    fn process_element(
-        &mut self,
-        row: Row,
-        ctx: &mut KeyedContext<'_, GroupKey, Row>,
-    ) -> spate::Result<()> {
-        let state = self
-            .state
-            .ok_or_else(|| SpateError::internal("group aggregate state not opened"))?;
-        let sign = if row.kind.is_addition() { 1 } else { -1 };
-        let args = row.values.get(self.keys..).unwrap_or(&[]);
-        let key = ctx.key().clone();
-        let with_key = |vals: &[Value]| {
-            let mut v = Vec::with_capacity(key.len() + vals.len());
-            v.extend(key.iter().chain(vals).cloned());
-            v
-        };
-        let calls = &self.calls;
-        let mut out = Vec::with_capacity(2);
-        let mut emptied = false;
-        state.modify_or_insert_with(
-            ctx,
-            || Accs::new(calls),
-            |accs| {
-                let old = (accs.rows > 0).then(|| accs.results());
-                accs.update(calls, args, sign);
-                if accs.rows <= 0 {
-                    if let Some(last) = old {
-                        out.push(Row::of(RowKind::Delete, with_key(&last)));
-                    }
-                    emptied = true;
-                    return;
-                }
-                let new = accs.results();
-                match old {
-                    None => out.push(Row::of(RowKind::Insert, with_key(&new))),
-                    Some(old) if old == new => {}
-                    Some(old) => {
-                        out.push(Row::of(RowKind::UpdateBefore, with_key(&old)));
-                        out.push(Row::of(RowKind::UpdateAfter, with_key(&new)));
-                    }
-                }
-            },
-        )?;
-        if emptied {
-            state.clear(ctx)?;
-        }
-        for r in out {
-            ctx.collect(r);
-        }
-        Ok(())
     }
 }
 

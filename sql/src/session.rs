@@ -232,7 +232,8 @@ impl Session {
                 parse_duration_ms(&value)
                     .map_err(|m| errors.semantic(at, format!("'{STATE_TTL}' = '{value}': {m}")))?;
             }
-            _ => {}
+            _ => crate::mini_batch::check_setting(&key, &value)
+                .map_err(|m| errors.semantic(at, m))?,
         }
         let engine = crate::flink_settings::engine_settings(&key, &value)
             .map_err(|m| errors.semantic(at, m))?;
@@ -586,6 +587,7 @@ impl Session {
             .filter(|ms| *ms > 0);
         PhysicalOptions {
             state_ttl: ttl_ms.map(StateTtl::new),
+            mini_batch: crate::mini_batch::from_settings(&self.settings),
         }
     }
 

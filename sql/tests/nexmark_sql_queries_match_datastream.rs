@@ -1,7 +1,8 @@
 //! Nexmark q0-q3, q5, q7 and q8 written in SQL (sql/queries) give the same
 //! output as the hand-written DataStream queries (bench-harness/src/queries)
 //! on the same generated events, on 1 and 2 cores: the same row count and
-//! checksum.
+//! checksum. The SQL runs with the settings `spate bench nexmark --sql`
+//! uses (nexmark-flink's: mini-batch aggregation on).
 
 use spate_bench::nexmark::GeneratorConfig;
 use spate_bench::runner::{BenchSpec, blackhole_job};
@@ -49,7 +50,12 @@ fn ddl_at(rate: u64) -> String {
 
 fn sql(query: &str, cores: u32, rate: u64) -> (u64, u64) {
     let mut session = Session::new(config(cores));
-    let script = format!("{}\n{}", ddl_at(rate), query_file(&format!("{query}.sql")));
+    let script = format!(
+        "{}{}\n{}",
+        spate_sql::nexmark::SETTINGS,
+        ddl_at(rate),
+        query_file(&format!("{query}.sql"))
+    );
     let result = run_insert(&mut session, &script);
     (
         result.metrics.sink_records(),

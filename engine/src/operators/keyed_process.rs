@@ -52,6 +52,21 @@ pub trait KeyedProcessFunction<K, I, O>: Clone + Send + Sync + 'static {
         let _ = (timestamp, domain, ctx);
         Ok(())
     }
+    /// Mini-batch: moves the keys whose output was held back while the
+    /// current input batch was processed into `keys`. The operator then
+    /// calls [`flush_key`](Self::flush_key) for each, with that key
+    /// current, before the batch ends, before a watermark goes on and
+    /// before the input ends: held-back output never crosses a watermark
+    /// or a checkpoint barrier (barriers travel between batches).
+    fn take_deferred_keys(&mut self, keys: &mut Vec<K>) {
+        let _ = keys;
+    }
+    /// Emits what was held back for the current key (see
+    /// [`take_deferred_keys`](Self::take_deferred_keys)).
+    fn flush_key(&mut self, ctx: &mut KeyedContext<'_, K, O>) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
 }
 
 /// Builds the [`KeyedContext`] of keyed operator `$op` for `$key`,
@@ -201,6 +216,8 @@ pub(crate) struct KeyedProcessOp<K, I, O, F> {
     max_parallelism: u16,
     /// Restored processing-time timers wait for a tick request.
     tick_pending: bool,
+    /// Keys whose held-back output is being flushed (reused buffer).
+    deferred: Vec<K>,
 }
 
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
@@ -225,10 +242,40 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
             watermark: WATERMARK_MIN,
             max_parallelism,
             tick_pending: false,
+            deferred: Vec::new(),
         })
     }
 
     keyed_timer_hooks!();
+
+    /// Emits the output the function held back during the batch.
+    fn flush_deferred(&mut self, cx: &mut TaskCx) {
+        self.f.take_deferred_keys(&mut self.deferred);
+        if self.deferred.is_empty() {
+            return;
+        }
+        let mut keys = std::mem::take(&mut self.deferred);
+        for key in keys.drain(..) {
+            let kr = KeyRef::of(&key, self.max_parallelism);
+            let mut ctx = keyed_ctx!(self, cx, &key, kr, WATERMARK_MIN);
+            if let Err(e) = self.f.flush_key(&mut ctx) {
+                cx.fail(e);
+                break;
+            }
+        }
+        keys.clear();
+        self.deferred = keys;
+    }
+
+    fn flush_then_watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.flush_deferred(cx);
+        self.on_watermark(cx, wm);
+    }
+
+    fn flush_then_batch_end(&mut self, cx: &mut TaskCx) {
+        self.flush_deferred(cx);
+        self.on_batch_end(cx);
+    }
 }
 
 impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> StatefulOperator
@@ -250,5 +297,6 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> Ou
         }
     }
 
-    forward_to_outputs!(idle, end; watermark after on_watermark, tick after on_tick, batch_end after on_batch_end);
+    forward_to_outputs!(idle; watermark after flush_then_watermark, tick after on_tick,
+        batch_end after flush_then_batch_end, end after flush_deferred);
 }

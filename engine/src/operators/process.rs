@@ -11,6 +11,14 @@ use crate::time::{Timestamp, WATERMARK_MIN};
 pub trait ProcessFunction<I, O>: Clone + Send + Sync + 'static {
     /// Called for every record.
     fn process_element(&mut self, value: I, ctx: &mut Context<'_, O>);
+    /// Called when the task finished an input batch, before a watermark
+    /// goes on and before the input ends: a function that combines the
+    /// records of a batch (a local pre-aggregation) emits here, so nothing
+    /// it holds crosses a watermark or a checkpoint barrier. Output has no
+    /// timestamp.
+    fn on_batch_end(&mut self, ctx: &mut Context<'_, O>) {
+        let _ = ctx;
+    }
 }
 
 impl<I, O, F> ProcessFunction<I, O> for F
@@ -101,10 +109,6 @@ impl<F, O> ProcessOp<F, O> {
             watermark: WATERMARK_MIN,
         }
     }
-
-    fn set_watermark(&mut self, _: &mut TaskCx, wm: Timestamp) {
-        self.watermark = wm;
-    }
 }
 
 impl<I: 'static, O: 'static, F: ProcessFunction<I, O>> Output<I> for ProcessOp<F, O> {
@@ -112,5 +116,26 @@ impl<I: 'static, O: 'static, F: ProcessFunction<I, O>> Output<I> for ProcessOp<F
         let mut ctx = process_ctx!(self, cx, ts);
         self.f.process_element(value, &mut ctx);
     }
-    forward_to_outputs!(idle, batch_end, tick, end; watermark after set_watermark);
+    // What the function holds for the batch goes out before each event
+    // passes on (see `ProcessFunction::on_batch_end`).
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.f
+            .on_batch_end(&mut process_ctx!(self, cx, WATERMARK_MIN));
+        self.watermark = wm;
+        self.side.watermark(cx, wm);
+        self.next.watermark(cx, wm);
+    }
+    fn batch_end(&mut self, cx: &mut TaskCx) {
+        self.f
+            .on_batch_end(&mut process_ctx!(self, cx, WATERMARK_MIN));
+        self.side.batch_end(cx);
+        self.next.batch_end(cx);
+    }
+    fn end(&mut self, cx: &mut TaskCx) {
+        self.f
+            .on_batch_end(&mut process_ctx!(self, cx, WATERMARK_MIN));
+        self.side.end(cx);
+        self.next.end(cx);
+    }
+    forward_to_outputs!(idle, tick);
 }
