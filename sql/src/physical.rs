@@ -334,12 +334,10 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 Row::insert(values)
             };
             if *proctime {
-                if let WindowKind::Session { .. } | WindowKind::Attached { .. } = kind {
-                    return Err(SqlError::Unsupported {
-                        pos: Default::default(),
-                        feature: "SESSION windows of processing time (PROCTIME())".into(),
-                        snippet: String::new(),
-                    });
+                if let WindowKind::Attached { .. } = kind {
+                    return Err(SqlError::Internal(
+                        "a window aggregate over another's windows is in event time".into(),
+                    ));
                 }
                 return Ok(keyed
                     .window(WindowsOfKind {
@@ -535,6 +533,12 @@ struct WindowsOfKind {
 impl WindowAssigner<Row> for WindowsOfKind {
     type W = TimeWindow;
     fn assign(&self, _value: &Row, ts: i64, out: &mut Vec<TimeWindow>) {
+        if let WindowKind::Session { gap_ms } = self.kind {
+            // A session starts as the row's own window, merged with the
+            // key's sessions it overlaps (the operator merges).
+            out.push(TimeWindow::new(ts, ts.saturating_add(gap_ms.max(1))));
+            return;
+        }
         out.extend(
             windows_of(self.kind, ts)
                 .into_iter()
@@ -543,6 +547,9 @@ impl WindowAssigner<Row> for WindowsOfKind {
     }
     fn is_event_time(&self) -> bool {
         self.event_time
+    }
+    fn is_merging(&self) -> bool {
+        matches!(self.kind, WindowKind::Session { .. })
     }
 }
 

@@ -17,6 +17,8 @@ use crate::bind_query::QueryBinder;
 use crate::catalog::{Catalog, Entry, TableDef, ViewDef};
 use crate::connectors::{RecyclingBlackhole, TableSink, sink_for, validate_source};
 use crate::error::{Errors, Pos, Result, SqlError};
+use crate::expr::ScalarExpr;
+use crate::function::Func;
 use crate::live::LiveQuery;
 use crate::logical::LogicalPlan;
 use crate::physical::{JobPlanner, PhysicalOptions};
@@ -302,6 +304,10 @@ impl Session {
                 return Err(errors.semantic(at, format!("column `{}` is declared twice", f.name)));
             }
         }
+        // `p AS PROCTIME()` declares the table's processing-time attribute.
+        schema.proctime = computed
+            .iter()
+            .position(|c| matches!(c, Some(ScalarExpr::Call(Func::Proctime, _))));
         let watermark = match &extras.watermark {
             None => None,
             Some((col, expr)) => {
@@ -315,6 +321,16 @@ impl Session {
                         ),
                     ));
                 };
+                if schema.proctime == Some(i) {
+                    return Err(errors.semantic(
+                        pos_ident(col),
+                        format!(
+                            "`{}` is a processing-time attribute (PROCTIME()); WATERMARK FOR \
+                             takes an event-time column",
+                            col.value
+                        ),
+                    ));
+                }
                 if schema.fields.get(i).map(|f| f.ty) != Some(DataType::Timestamp) {
                     return Err(errors.semantic(
                         pos_ident(col),

@@ -167,6 +167,15 @@ fn ddl_errors_point_into_the_create_table() {
         "{e}"
     );
     let e = s
+        .execute("CREATE TABLE t (\n  a BIGINT,\n  p AS PROCTIME(),\n  WATERMARK FOR p AS p\n) WITH ('connector' = 'datagen')")
+        .expect_err("a watermark on processing time");
+    assert_eq!(pos_of(&e), Pos::new(4, 17));
+    assert!(
+        e.to_string()
+            .contains("`p` is a processing-time attribute (PROCTIME())"),
+        "{e}"
+    );
+    let e = s
         .execute("CREATE TABLE t (a BIGINT) WITH ('connector' = 'datagen', 'rows-per-secnd' = '5')")
         .expect_err("typo in an option");
     assert!(matches!(e, SqlError::Connector { .. }), "{e}");

@@ -1,4 +1,4 @@
-//! Nexmark q12 (windows of processing time) and q13 (a lookup join on a
+//! Nexmark q12 (windows of processing time, sessions too) and q13 (a lookup join on a
 //! bounded side input), in nexmark-flink's text. q12's split of counts
 //! among windows depends on the wall clock; each bidder's total, the
 //! windows' alignment and their place in time do not.
@@ -79,6 +79,103 @@ fn q12_counts_every_bid_once_in_aligned_windows_of_the_wall_clock() {
             }
             assert_eq!(got, want, "{size} on {cores} cores");
         }
+    }
+}
+
+#[test]
+fn sessions_of_processing_time_count_every_bid_once_in_disjoint_sessions() {
+    let ddl = nexmark_ddl_at(EVENTS, RATE);
+    let mut want: BTreeMap<i64, i64> = BTreeMap::new();
+    for (bidder, group) in grouped(nexmark_rows(&ddl, "bid"), &[B_BIDDER]) {
+        want.insert(int(&bidder[0]), group.len() as i64);
+    }
+    let view = "CREATE VIEW B AS SELECT *, PROCTIME() AS p_time FROM bid;";
+    let gap_ms = 30;
+    for (form, query) in [
+        (
+            "TVF",
+            "SELECT bidder, COUNT(*), window_start, window_end \
+             FROM TABLE(SESSION(TABLE B, DESCRIPTOR(p_time), INTERVAL '0.03' SECOND)) \
+             GROUP BY bidder, window_start, window_end;",
+        ),
+        (
+            "group window",
+            "SELECT bidder, COUNT(*), SESSION_START(p_time, INTERVAL '0.03' SECOND), \
+             SESSION_END(p_time, INTERVAL '0.03' SECOND) \
+             FROM B GROUP BY bidder, SESSION(p_time, INTERVAL '0.03' SECOND);",
+        ),
+    ] {
+        for cores in [1, 2] {
+            let mut s = Session::new(config(cores));
+            let begin = now_ms();
+            let (rows, _) = run_select(&mut s, &format!("{ddl}\n{view}\n{query}"));
+            let end = now_ms();
+            let left = materialize_counts(&rows);
+            let mut got: BTreeMap<i64, i64> = BTreeMap::new();
+            let mut sessions: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+            for (r, times) in &left {
+                assert_eq!(*times, 1, "{form}: {r:?} left {times} times");
+                let (start, stop) = (int(&r[2]), int(&r[3]));
+                assert!(
+                    stop - start >= gap_ms,
+                    "{form}: {r:?} is shorter than the gap"
+                );
+                assert!(
+                    start >= begin && stop <= end + gap_ms,
+                    "{form}: {r:?} lies outside the run's wall-clock span {begin}..{end}"
+                );
+                *got.entry(int(&r[0])).or_insert(0) += int(&r[1]);
+                sessions.entry(int(&r[0])).or_default().push((start, stop));
+            }
+            assert_eq!(got, want, "{form} on {cores} cores");
+            for (bidder, mut spans) in sessions {
+                spans.sort();
+                for pair in spans.windows(2) {
+                    assert!(
+                        pair[0].1 <= pair[1].0,
+                        "{form}: bidder {bidder}'s sessions {pair:?} overlap"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sessions_of_processing_time_close_while_a_slow_source_runs() {
+    // 600 rows over 0.4 s of wall clock on 100 keys: a key's rows come
+    // about 67 ms apart, so with a 30 ms gap most close a session of their
+    // own before the next one comes, while the job runs.
+    let table = "CREATE TEMPORARY TABLE slow (k BIGINT, p AS PROCTIME()) WITH ( \
+        'connector' = 'datagen', 'number-of-rows' = '600', 'rows-per-second' = '1500', \
+        'throttle' = 'true', 'fields.k.min' = '1', 'fields.k.max' = '100');";
+    let mut s = Session::new(config(1));
+    let (all, _) = run_select(
+        &mut s,
+        &format!("{table}\nSELECT k, COUNT(*) FROM slow GROUP BY k;"),
+    );
+    let want: BTreeMap<i64, i64> = materialize_counts(&all)
+        .into_keys()
+        .map(|r| (int(&r[0]), int(&r[1])))
+        .collect();
+    for cores in [1, 2] {
+        let mut s = Session::new(config(cores));
+        let query = "SELECT k, COUNT(*), window_start, window_end \
+             FROM TABLE(SESSION(TABLE slow, DESCRIPTOR(p), INTERVAL '0.03' SECOND)) \
+             GROUP BY k, window_start, window_end;";
+        let (rows, _) = run_select(&mut s, &format!("{table}\n{query}"));
+        let left = materialize_counts(&rows);
+        let mut got: BTreeMap<i64, i64> = BTreeMap::new();
+        for r in left.keys() {
+            *got.entry(int(&r[0])).or_insert(0) += int(&r[1]);
+        }
+        assert_eq!(got, want, "{cores} cores: every row in one session");
+        assert!(
+            left.len() > 2 * want.len(),
+            "{cores} cores: {} sessions of {} keys; sessions should close while rows come",
+            left.len(),
+            want.len()
+        );
     }
 }
 
