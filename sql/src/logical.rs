@@ -381,10 +381,26 @@ impl LogicalPlan {
             // A new row ahead of others renumbers them.
             LogicalPlan::Aggregate { .. } | LogicalPlan::Rank { .. } => false,
             LogicalPlan::Union { inputs, .. } => inputs.iter().all(LogicalPlan::is_insert_only),
-            // An outer join retracts a NULL-padded row when its match comes.
+            // An outer join retracts a NULL-padded row when its match
+            // comes, except a window join, which pads when the window closes.
             LogicalPlan::Join {
-                kind, left, right, ..
-            } => *kind == JoinType::Inner && left.is_insert_only() && right.is_insert_only(),
+                kind,
+                left,
+                right,
+                condition,
+                ..
+            } => {
+                left.is_insert_only()
+                    && right.is_insert_only()
+                    && (*kind == JoinType::Inner
+                        || crate::physical_join::JoinSpec::plan(
+                            *kind,
+                            left,
+                            right,
+                            condition.as_ref(),
+                        )
+                        .is_ok_and(|s| s.is_insert_only()))
+            }
             LogicalPlan::WindowAggregate { input, .. }
             | LogicalPlan::LookupJoin { input, .. }
             | LogicalPlan::WindowExtremeRows { input, .. }

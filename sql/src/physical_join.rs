@@ -165,13 +165,6 @@ impl JoinSpec {
                 interval_of(left, right, &rest).or_else(|| windowed_of(left, right, &rest));
         }
         spec.residual = and_all(rest);
-        if spec.is_window_join() && kind != JoinType::Inner {
-            return Err(SqlError::Unsupported {
-                pos: Default::default(),
-                feature: format!("an outer window join ({})", kind.flink_name()),
-                snippet: String::new(),
-            });
-        }
         Ok(spec)
     }
 
@@ -190,6 +183,13 @@ impl JoinSpec {
     /// True for a window join.
     pub(crate) fn is_window_join(&self) -> bool {
         matches!(self.expiry, Some(Expiry::Window(..)))
+    }
+
+    /// True when the join's output is only inserts: an inner join of
+    /// append-only inputs, or an outer window join of them (its NULL-padded
+    /// rows wait for the window to close instead of being retracted).
+    pub(crate) fn is_insert_only(&self) -> bool {
+        self.kind == JoinType::Inner || self.is_window_join()
     }
 
     /// True for an interval join.
@@ -475,6 +475,9 @@ impl JoinFunction {
             }
         }
         let adding = row.kind.is_addition();
+        // An outer window join pads a row when its window closes, if it
+        // joined nothing by then: its output stays append-only.
+        let pads_later = self.pads_at_window_end();
         let mut out = Vec::new();
         let mut probe = std::mem::replace(&mut self.probe, Row::of(row.kind, Vec::new()));
         probe.kind = row.kind;
@@ -487,7 +490,7 @@ impl JoinFunction {
                         continue;
                     };
                     matched += 1;
-                    if adding && *count == 0 {
+                    if adding && *count == 0 && !pads_later {
                         // `o` joins something now: its padded row goes.
                         out.push(self.padded(side.other(), RowKind::Delete, o));
                     }
@@ -525,7 +528,7 @@ impl JoinFunction {
         for r in out {
             ctx.collect(r);
         }
-        if matched == 0 && own_kept {
+        if matched == 0 && own_kept && !pads_later {
             ctx.collect(self.padded(side, row.kind, &row.values));
         }
         if !adding {
@@ -567,6 +570,39 @@ impl JoinFunction {
             Vec::with_capacity(first.len() + second.len()),
         );
         Ok(Some(Row::of(probe.kind, values)))
+    }
+
+    /// True for an outer window join: unmatched rows are padded when
+    /// their window closes rather than at once.
+    fn pads_at_window_end(&self) -> bool {
+        self.kind != JoinType::Inner && matches!(self.expiry, Some(Expiry::Window(..)))
+    }
+
+    /// Emits the padded row of every row of the kept sides that joined
+    /// nothing (the current key's window closed).
+    fn pad_unmatched(
+        &self,
+        (left, right): (SideState, SideState),
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> spate::Result<()> {
+        for (state, side, kept) in [
+            (left, Side::Left, self.kind.keeps_left()),
+            (right, Side::Right, self.kind.keeps_right()),
+        ] {
+            if !kept {
+                continue;
+            }
+            let mut padded = Vec::new();
+            state.for_each(ctx, |(r, count)| {
+                if *count == 0 {
+                    padded.push(self.padded(side, RowKind::Insert, r));
+                }
+            })?;
+            for row in padded {
+                ctx.collect(row);
+            }
+        }
+        Ok(())
     }
 
     /// The row of `side` with NULLs for the other side's columns.
@@ -636,6 +672,9 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for JoinFunction {
         let (Some((left, right)), Some(expiry)) = (self.sides, self.expiry) else {
             return Ok(());
         };
+        if self.pads_at_window_end() {
+            self.pad_unmatched((left, right), ctx)?;
+        }
         if ctx.current_watermark() == WATERMARK_MAX {
             // The inputs have ended: nothing is left to join the rows this
             // timer would free, and freeing a large state row by row only
