@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The SQL features tested on the golden files (sql/tests/over_aggregations_in_event_time.rs,
-top_n_and_deduplication.rs, joins_on_bounded_files.rs, including the late click that the join
+top_n_and_deduplication.rs, joins_on_bounded_files.rs (outer window joins too), including the late click that the join
 beside each window's maximum must still pair) run on Apache Flink 2.3: it prints the
 rows each query leaves, to set beside the rows those tests expect. Run it with the Python of
 the Flink peer's venv (JAVA_HOME set), as bench-harness/flink/run does. `views` is quoted:
@@ -23,6 +23,16 @@ qs = {
  "interval": "SELECT c.user_name, c.url, v.page FROM clicks c JOIN `views` v ON c.user_name = v.user_name AND v.ts BETWEEN c.ts AND c.ts + INTERVAL '3' SECOND",
  "window_max": "SELECT c.user_name, c.url, c.amount, w.top FROM clicks AS c JOIN (SELECT url, MAX(amount) AS top, window_start, window_end FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY url, window_start, window_end) AS w ON c.url = w.url WHERE c.ts >= w.window_start AND c.ts < w.window_end",
 }
+# joins_on_bounded_files.rs, outer_window_joins_pad_unmatched_rows_when_their_window_closes
+for kind in ["LEFT", "RIGHT", "FULL"]:
+    qs["outer_window_" + kind.lower()] = (
+        "SELECT COALESCE(l.user_name, r.user_name), COALESCE(l.window_start, r.window_start), l.clicks, r.spent FROM "
+        "(SELECT user_name, window_start, window_end, COUNT(*) AS clicks FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
+        "WHERE url = '/home' GROUP BY user_name, window_start, window_end) AS l "
+        f"{kind} JOIN "
+        "(SELECT user_name, window_start, window_end, SUM(amount) AS spent FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
+        "WHERE url <> '/home' GROUP BY user_name, window_start, window_end) AS r "
+        "ON l.user_name = r.user_name AND l.window_start = r.window_start AND l.window_end = r.window_end")
 for name, q in qs.items():
     t = collections.Counter()
     with env.execute_sql(q).collect() as rs:
