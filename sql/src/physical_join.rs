@@ -92,13 +92,35 @@ impl Expiry {
     /// key's rows; freed up to an eighth of the bounds late, they join
     /// nothing more (what could still match them is late itself).
     fn timer_at(&self, last: i64) -> i64 {
+        let Some(granule) = self.granule() else {
+            return last;
+        };
+        last.saturating_add(granule - 1 - last.rem_euclid(granule))
+    }
+
+    /// The step interval-bounded rows are freed in (none for a window join).
+    fn granule(&self) -> Option<i64> {
         let bounds = match self {
-            Expiry::Window(..) => return last,
+            Expiry::Window(..) => return None,
             Expiry::Interval(_, _, b) | Expiry::Windowed { bounds: b, .. } => b,
         };
         let width = bounds.upper.saturating_sub(bounds.lower).saturating_add(1);
-        let granule = (width / 8).max(1);
-        last.saturating_add(granule - 1 - last.rem_euclid(granule))
+        Some((width / 8).max(1))
+    }
+
+    /// How far behind the watermark an interval join's output can be: a
+    /// new row pairs with rows up to `max(upper, -lower)` older, and an
+    /// unmatched row is padded once the watermark has passed its interval
+    /// (and the granule it is freed in). The output watermark is held back
+    /// by that much, so nothing it emits is late downstream.
+    fn output_delay_ms(&self) -> i64 {
+        match self {
+            Expiry::Interval(_, _, b) => {
+                let reach = b.upper.max(b.lower.saturating_neg()).max(0);
+                reach.saturating_add(self.granule().unwrap_or(1))
+            }
+            Expiry::Window(..) | Expiry::Windowed { .. } => 0,
+        }
     }
 
     /// True when a row that can join nothing still to come is dropped
@@ -160,9 +182,13 @@ impl JoinSpec {
         // Rows of append-only inputs are never retracted: the watermark
         // alone can tell when they have joined all they can.
         let appends = left.is_insert_only() && right.is_insert_only();
-        if spec.expiry.is_none() && kind == JoinType::Inner && appends {
-            spec.expiry =
-                interval_of(left, right, &rest).or_else(|| windowed_of(left, right, &rest));
+        if spec.expiry.is_none() && appends {
+            // Outer interval joins too (Flink's LEFT/RIGHT/FULL interval
+            // joins); a join freed on one side only stays inner.
+            spec.expiry = interval_of(left, right, &rest);
+            if spec.expiry.is_none() && kind == JoinType::Inner {
+                spec.expiry = windowed_of(left, right, &rest);
+            }
         }
         spec.residual = and_all(rest);
         Ok(spec)
@@ -186,10 +212,11 @@ impl JoinSpec {
     }
 
     /// True when the join's output is only inserts: an inner join of
-    /// append-only inputs, or an outer window join of them (its NULL-padded
-    /// rows wait for the window to close instead of being retracted).
+    /// append-only inputs, or an outer window or interval join of them
+    /// (its NULL-padded rows wait until nothing can match them any more
+    /// instead of being retracted).
     pub(crate) fn is_insert_only(&self) -> bool {
-        self.kind == JoinType::Inner || self.is_window_join()
+        self.kind == JoinType::Inner || self.is_window_join() || self.is_interval_join()
     }
 
     /// True for an interval join.
@@ -465,6 +492,12 @@ impl JoinFunction {
         {
             if last > ctx.current_watermark() {
                 ctx.register_event_time_timer(expiry.timer_at(last));
+            } else if own_kept && self.pads_later() && matches!(expiry, Expiry::Interval(..)) {
+                // A preserved row of an outer interval join whose interval
+                // has passed joins nothing to come: Flink emits it padded
+                // at once rather than dropping it.
+                ctx.collect(self.padded(side, row.kind, &row.values));
+                return Ok(());
             } else if expiry.drops_late_rows() {
                 // A row that could only join rows the watermark has passed
                 // is late and dropped, as Flink's window and interval joins do.
@@ -477,7 +510,7 @@ impl JoinFunction {
         let adding = row.kind.is_addition();
         // An outer window join pads a row when its window closes, if it
         // joined nothing by then: its output stays append-only.
-        let pads_later = self.pads_at_window_end();
+        let pads_later = self.pads_later();
         let mut out = Vec::new();
         let mut probe = std::mem::replace(&mut self.probe, Row::of(row.kind, Vec::new()));
         probe.kind = row.kind;
@@ -572,10 +605,20 @@ impl JoinFunction {
         Ok(Some(Row::of(probe.kind, values)))
     }
 
-    /// True for an outer window join: unmatched rows are padded when
-    /// their window closes rather than at once.
-    fn pads_at_window_end(&self) -> bool {
-        self.kind != JoinType::Inner && matches!(self.expiry, Some(Expiry::Window(..)))
+    /// True for an outer window or interval join: an unmatched row is
+    /// padded once nothing can match it any more (its window closed, its
+    /// interval passed) rather than at once.
+    fn pads_later(&self) -> bool {
+        self.kind != JoinType::Inner
+            && matches!(self.expiry, Some(Expiry::Window(..) | Expiry::Interval(..)))
+    }
+
+    /// Whether `side`'s unmatched rows are padded.
+    fn keeps(&self, side: Side) -> bool {
+        match side {
+            Side::Left => self.kind.keeps_left(),
+            Side::Right => self.kind.keeps_right(),
+        }
     }
 
     /// Emits the padded row of every row of the kept sides that joined
@@ -585,11 +628,8 @@ impl JoinFunction {
         (left, right): (SideState, SideState),
         ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> spate::Result<()> {
-        for (state, side, kept) in [
-            (left, Side::Left, self.kind.keeps_left()),
-            (right, Side::Right, self.kind.keeps_right()),
-        ] {
-            if !kept {
+        for (state, side) in [(left, Side::Left), (right, Side::Right)] {
+            if !self.keeps(side) {
                 continue;
             }
             let mut padded = Vec::new();
@@ -637,6 +677,10 @@ impl Side {
 }
 
 impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for JoinFunction {
+    fn output_watermark_delay_ms(&self) -> i64 {
+        self.expiry.map_or(0, |e| e.output_delay_ms())
+    }
+
     fn open(&mut self, ctx: &mut OpenContext) -> spate::Result<()> {
         self.sides = Some((
             ctx.list_state("join-left", self.ttl)?,
@@ -672,26 +716,44 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for JoinFunction {
         let (Some((left, right)), Some(expiry)) = (self.sides, self.expiry) else {
             return Ok(());
         };
-        if self.pads_at_window_end() {
-            self.pad_unmatched((left, right), ctx)?;
-        }
         if ctx.current_watermark() == WATERMARK_MAX {
             // The inputs have ended: nothing is left to join the rows this
             // timer would free, and freeing a large state row by row only
             // delays the end of a bounded job (seconds for Nexmark q7).
+            // Unmatched preserved rows are padded, once (a key may have
+            // several timers left).
+            if self.pads_later() {
+                self.pad_unmatched((left, right), ctx)?;
+                left.clear(ctx)?;
+                right.clear(ctx)?;
+            }
             return Ok(());
         }
         if let Expiry::Window(..) = expiry {
+            if self.pads_later() {
+                self.pad_unmatched((left, right), ctx)?;
+            }
             left.clear(ctx)?;
             return right.clear(ctx);
         }
+        let mut padded = Vec::new();
         for (state, side) in [(left, Side::Left), (right, Side::Right)] {
             if matches!(expiry, Expiry::Windowed { windowed, .. } if windowed == side) {
                 continue; // kept for good
             }
+            let pads = self.pads_later() && self.keeps(side);
             state.modify(ctx, |rows| {
-                rows.retain(|(r, _)| expiry.last_match(side, r).is_none_or(|l| l > timestamp))
+                rows.retain(|(r, count)| {
+                    let keep = expiry.last_match(side, r).is_none_or(|l| l > timestamp);
+                    if !keep && pads && *count == 0 {
+                        padded.push(self.padded(side, RowKind::Insert, r));
+                    }
+                    keep
+                })
             })?;
+        }
+        for row in padded {
+            ctx.collect(row);
         }
         Ok(())
     }
@@ -700,6 +762,38 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for JoinFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_join_holds_its_output_watermark_back_by_its_reach_and_granule() {
+        // `r.t BETWEEN l.t AND l.t + 3 s`: l.t - r.t in [-3 s, 0].
+        let b = IntervalBounds {
+            lower: -3_000,
+            upper: 0,
+        };
+        let interval = Expiry::Interval(0, 1, b);
+        // Pairs reach 3 s back; unmatched rows are freed (and padded) in
+        // granules of 3001 / 8 = 375 ms.
+        assert_eq!(interval.granule(), Some(375));
+        assert_eq!(interval.output_delay_ms(), 3_375);
+        // A left row at 10 s is padded once the watermark passes the end of
+        // the granule holding 13 s: the output watermark then is below 10 s.
+        let fired_at = interval.timer_at(
+            interval
+                .last_match(Side::Left, &[Value::Int(10_000)])
+                .unwrap_or(0),
+        );
+        assert!(fired_at - interval.output_delay_ms() < 10_000, "{fired_at}");
+        let late_side = Expiry::Interval(
+            0,
+            1,
+            IntervalBounds {
+                lower: 1_000,
+                upper: 5_000,
+            },
+        );
+        assert_eq!(late_side.output_delay_ms(), 5_000 + 500);
+        assert_eq!(Expiry::Window(0, 1).output_delay_ms(), 0);
+    }
 
     #[test]
     fn a_row_beside_windows_is_freed_once_no_window_that_can_match_is_still_to_come() {

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::keyed::{KeyedContext, KeyedTimers, OpenContext, StateRegistry};
 use crate::runtime::output::{BoxOutput, TaskCx};
 use crate::runtime::side::SideOutputs;
-use crate::time::{Timestamp, WATERMARK_MIN};
+use crate::time::{Timestamp, WATERMARK_MAX, WATERMARK_MIN};
 
 /// What a [`CoProcessFunction`] can do with the current record: emit
 /// records and side outputs, read its timestamp and the watermark (the
@@ -63,6 +63,16 @@ pub trait KeyedCoProcessFunction<K, A, B, O>: Clone + Send + Sync + 'static {
     ) -> Result<()> {
         let _ = (timestamp, domain, ctx);
         Ok(())
+    }
+    /// How far the operator's output watermark runs behind its input
+    /// watermark, in ms. A function that emits records up to that much
+    /// behind the watermark (an interval join pairs a new row with older
+    /// ones, and pads an unmatched row once its interval has passed) sets
+    /// it so that those records are not late for the operators after it,
+    /// as Flink's `KeyedCoProcessOperatorWithWatermarkDelay` does. The final
+    /// watermark is never held back.
+    fn output_watermark_delay_ms(&self) -> i64 {
+        0
     }
 }
 
@@ -209,7 +219,20 @@ where
         }
     }
 
-    forward_to_outputs!(idle, end; watermark after on_watermark, tick after on_tick, batch_end after on_batch_end);
+    /// Fires the timers due, then passes the watermark on, held back by
+    /// the function's output delay.
+    fn watermark(&mut self, cx: &mut TaskCx, wm: Timestamp) {
+        self.on_watermark(cx, wm);
+        let out = if wm == WATERMARK_MAX {
+            wm
+        } else {
+            wm.saturating_sub(self.f.output_watermark_delay_ms().max(0))
+        };
+        self.side.watermark(cx, out);
+        self.next.watermark(cx, out);
+    }
+
+    forward_to_outputs!(idle, end; tick after on_tick, batch_end after on_batch_end);
 
     fn state(&self) -> Option<&dyn StatefulOperator> {
         Some(self)
