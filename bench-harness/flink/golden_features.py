@@ -23,6 +23,11 @@ qs = {
  "interval": "SELECT c.user_name, c.url, v.page FROM clicks c JOIN `views` v ON c.user_name = v.user_name AND v.ts BETWEEN c.ts AND c.ts + INTERVAL '3' SECOND",
  "window_max": "SELECT c.user_name, c.url, c.amount, w.top FROM clicks AS c JOIN (SELECT url, MAX(amount) AS top, window_start, window_end FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY url, window_start, window_end) AS w ON c.url = w.url WHERE c.ts >= w.window_start AND c.ts < w.window_end",
 }
+# joins_on_bounded_files.rs, outer_interval_joins_pad_a_row_once_its_interval_has_passed
+for kind in ["LEFT", "RIGHT", "FULL"]:
+    qs["outer_interval_" + kind.lower()] = (
+        f"SELECT COALESCE(c.user_name, v.user_name), c.url, v.page FROM clicks c {kind} JOIN `views` v "
+        "ON c.user_name = v.user_name AND v.ts BETWEEN c.ts AND c.ts + INTERVAL '3' SECOND")
 # joins_on_bounded_files.rs, outer_window_joins_pad_unmatched_rows_when_their_window_closes
 for kind in ["LEFT", "RIGHT", "FULL"]:
     qs["outer_window_" + kind.lower()] = (

@@ -445,7 +445,8 @@ fn outer_interval_joins_pad_a_row_once_its_interval_has_passed() {
         "carol, /pay, p9",
     ];
     // dave's click has no view within 3 s; bob's view p6 (20 s) follows
-    // no click of his within 3 s.
+    // no click of his within 3 s. Flink 2.3 leaves these rows too
+    // (bench-harness/flink/golden_features.py, `outer_interval_*`).
     let (left, right) = (["dave, /home, NULL"], ["bob, NULL, p6"]);
     for (kind, flink, want) in [
         ("LEFT", "LeftOuterJoin", [&pairs[..], &left].concat()),
