@@ -830,3 +830,72 @@ fn window_join_without_event_time_is_rejected_at_build() {
         "{err}"
     );
 }
+
+/// Passes input 2's records on with their own timestamps, and says its
+/// output may be up to a second behind its input watermark.
+#[derive(Clone, Default)]
+struct HeldBack;
+
+impl KeyedCoProcessFunction<u64, (u64, i64), (u64, i64), i64> for HeldBack {
+    fn process_element1(
+        &mut self,
+        _: (u64, i64),
+        _: &mut KeyedCoContext<'_, u64, i64>,
+    ) -> Result<()> {
+        Ok(())
+    }
+    fn process_element2(
+        &mut self,
+        v: (u64, i64),
+        ctx: &mut KeyedCoContext<'_, u64, i64>,
+    ) -> Result<()> {
+        ctx.collect(v.1);
+        Ok(())
+    }
+    fn output_watermark_delay_ms(&self) -> i64 {
+        1_000
+    }
+}
+
+#[test]
+fn a_co_process_function_holds_its_output_watermark_back_by_its_delay() {
+    // Each record leaves after the watermark of the batch before it (up to
+    // 80 ms behind it); downstream the watermark must be a second further
+    // behind, and the final watermark still fires downstream timers.
+    for cores in [1, 2] {
+        let out = CollectSink::new();
+        let job = Job::builder("held back");
+        let first = job
+            .from_collection(vec![(1u64, 0i64)])
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(|v: &(u64, i64)| v.1))
+            .key_by(|v: &(u64, i64)| v.0);
+        let second = job
+            .from_collection((0..2000i64).map(|i| ((i % 5) as u64, i * 10)).collect())
+            .assign_timestamps_and_watermarks(WatermarkStrategy::monotonous(|v: &(u64, i64)| v.1))
+            .key_by(|v: &(u64, i64)| v.0);
+        first
+            .connect(&second)
+            .process(HeldBack)
+            .process(|ts: i64, ctx: &mut Context<'_, (i64, i64)>| {
+                let wm = ctx.current_watermark();
+                ctx.collect((ts, wm));
+            })
+            .sink("seen", out.clone());
+        job.build().unwrap().run(&config(cores)).unwrap();
+        let seen = out.take();
+        assert_eq!(seen.len(), 2000, "{cores} cores");
+        let ahead: Vec<_> = seen
+            .iter()
+            .filter(|(ts, wm)| *wm > ts - 1_000)
+            .take(3)
+            .collect();
+        assert!(
+            ahead.is_empty(),
+            "{cores} cores: watermark not held back: {ahead:?}"
+        );
+        assert!(
+            seen.iter().any(|(_, wm)| *wm > 0),
+            "{cores} cores: the watermark advanced while records came"
+        );
+    }
+}

@@ -100,12 +100,17 @@ impl QueryBinder<'_> {
         let LogicalPlan::Join {
             left,
             right,
-            schema,
+            mut schema,
             ..
         } = plan
         else {
             return Err(SqlError::Internal("join() made no join".into()));
         };
+        // An interval join keeps the left rowtime as a time attribute.
+        schema.rowtime =
+            crate::physical_join::JoinSpec::plan(kind, &left, &right, Some(&condition))
+                .ok()
+                .and_then(|spec| spec.output_rowtime());
         Ok(LogicalPlan::Join {
             kind,
             left,
@@ -138,7 +143,8 @@ pub(crate) fn qualifier_of(t: &TableFactor) -> Option<String> {
 
 /// The join of `left` and `right` where `condition` holds. Its columns
 /// keep their qualifiers; a join result has no time attribute (as in
-/// Flink, a regular join's output rowtime is a plain timestamp).
+/// Flink, a regular join's output rowtime is a plain timestamp), except an
+/// interval join's left rowtime, which `JOIN ... ON` marks.
 pub(crate) fn join(
     kind: JoinType,
     left: LogicalPlan,

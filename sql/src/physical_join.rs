@@ -224,6 +224,19 @@ impl JoinSpec {
         matches!(self.expiry, Some(Expiry::Interval(..)))
     }
 
+    /// The output column that stays a time attribute: the left input's
+    /// rowtime, for an inner or left interval join (as in Flink, whose
+    /// interval joins keep their inputs' time attributes; a right or full
+    /// one may pad it with NULL). Output records carry its value as their
+    /// timestamp, and the output watermark is held back so that none is
+    /// late downstream.
+    pub(crate) fn output_rowtime(&self) -> Option<usize> {
+        match self.expiry {
+            Some(Expiry::Interval(l, _, _)) if !self.kind.keeps_right() => Some(l),
+            _ => None,
+        }
+    }
+
     /// True for a regular join whose non-window side the watermark frees.
     pub(crate) fn is_window_bounded(&self) -> bool {
         matches!(self.expiry, Some(Expiry::Windowed { .. }))
@@ -421,8 +434,10 @@ pub(crate) fn build_join(
 ) -> DataStream<Row> {
     let l = keyed_side(left, &spec.left_keys, widths.0);
     let r = keyed_side(right, &spec.right_keys, widths.1);
+    let stamp = spec.output_rowtime();
     l.connect(&r).process(JoinFunction {
         kind: spec.kind,
+        stamp,
         widths,
         residual: spec.residual.map(|c| CompiledExpr::new(&c, &spec.types)),
         expiry: spec.expiry,
@@ -440,6 +455,10 @@ type SideState = ListState<GroupKey, (Vec<Value>, u32)>;
 #[derive(Clone)]
 struct JoinFunction {
     kind: JoinType,
+    /// The output column whose value is each output record's timestamp
+    /// ([`JoinSpec::output_rowtime`]); records keep their input's
+    /// timestamp otherwise.
+    stamp: Option<usize>,
     widths: (usize, usize),
     residual: Option<CompiledExpr>,
     expiry: Option<Expiry>,
@@ -482,7 +501,7 @@ impl JoinFunction {
         // and is not stored (an outer join still pads it).
         if ctx.key().contains(&Value::Null) {
             if own_kept {
-                ctx.collect(self.padded(side, row.kind, &row.values));
+                self.emit(ctx, self.padded(side, row.kind, &row.values));
             }
             return Ok(());
         }
@@ -496,7 +515,7 @@ impl JoinFunction {
                 // A preserved row of an outer interval join whose interval
                 // has passed joins nothing to come: Flink emits it padded
                 // at once rather than dropping it.
-                ctx.collect(self.padded(side, row.kind, &row.values));
+                self.emit(ctx, self.padded(side, row.kind, &row.values));
                 return Ok(());
             } else if expiry.drops_late_rows() {
                 // A row that could only join rows the watermark has passed
@@ -559,10 +578,10 @@ impl JoinFunction {
         };
         self.probe = probe;
         for r in out {
-            ctx.collect(r);
+            self.emit(ctx, r);
         }
         if matched == 0 && own_kept && !pads_later {
-            ctx.collect(self.padded(side, row.kind, &row.values));
+            self.emit(ctx, self.padded(side, row.kind, &row.values));
         }
         if !adding {
             // Retracting a row never stored (it joined nothing) changes nothing.
@@ -605,6 +624,17 @@ impl JoinFunction {
         Ok(Some(Row::of(probe.kind, values)))
     }
 
+    /// Emits `row`, stamped with its output rowtime when the join keeps one.
+    fn emit(&self, ctx: &mut KeyedContext<'_, GroupKey, Row>, row: Row) {
+        match self
+            .stamp
+            .and_then(|c| row.values.get(c).and_then(Value::as_i64))
+        {
+            Some(ts) => ctx.collect_with_timestamp(row, ts),
+            None => ctx.collect(row),
+        }
+    }
+
     /// True for an outer window or interval join: an unmatched row is
     /// padded once nothing can match it any more (its window closed, its
     /// interval passed) rather than at once.
@@ -639,7 +669,7 @@ impl JoinFunction {
                 }
             })?;
             for row in padded {
-                ctx.collect(row);
+                self.emit(ctx, row);
             }
         }
         Ok(())
@@ -753,7 +783,7 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for JoinFunction {
             })?;
         }
         for row in padded {
-            ctx.collect(row);
+            self.emit(ctx, row);
         }
         Ok(())
     }

@@ -451,14 +451,18 @@ fn trim_join(
     let condition = condition.map(|c| remap(&c, &mapping));
     let mut fields = left.schema().fields;
     fields.extend(right.schema().fields);
-    let _ = schema;
+    let mut trimmed = Schema::new(fields);
+    // An interval join's rowtime (the left one) stays a time attribute.
+    trimmed.rowtime = schema
+        .rowtime
+        .and_then(|t| mapping.get(t).copied().flatten());
     (
         LogicalPlan::Join {
             kind,
             left: Box::new(left),
             right: Box::new(right),
             condition,
-            schema: Schema::new(fields),
+            schema: trimmed,
         },
         mapping,
     )

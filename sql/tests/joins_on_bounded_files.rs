@@ -495,6 +495,36 @@ fn outer_interval_joins_pad_a_row_once_its_interval_has_passed() {
 }
 
 #[test]
+fn an_interval_join_keeps_the_left_rowtime_for_windows_after_it() {
+    // Per 10 s window of the click's time: clicks with each view within
+    // 3 s (or none: LEFT). Pairs by click time: 1, 2, 3 (dave, padded), 4,
+    // 9 | 12, 15 | 21.
+    let sql = "CREATE VIEW seen AS SELECT c.ts AS cts, v.page FROM clicks c LEFT JOIN views v \
+                 ON c.user_name = v.user_name AND v.ts BETWEEN c.ts AND c.ts + INTERVAL '3' SECOND;\n\
+               SELECT window_start, COUNT(*), COUNT(page) FROM TABLE(TUMBLE(TABLE seen, \
+                 DESCRIPTOR(cts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end;";
+    for cores in [1, 2] {
+        let mut s = Session::new(config(cores));
+        let (rows, result) = run_select(&mut s, &format!("{}{}{sql}", ddl(), views_ddl()));
+        assert_eq!(
+            sorted_lines(&rows),
+            [
+                "+I[2026-01-01 00:00:00.000, 5, 4]",
+                "+I[2026-01-01 00:00:10.000, 2, 2]",
+                "+I[2026-01-01 00:00:20.000, 1, 1]",
+            ],
+            "{cores} cores"
+        );
+        assert_eq!(result.metrics.late_records, 0);
+    }
+    // A RIGHT or FULL join may pad the left time with NULL: not a time
+    // attribute there.
+    let right = sql.replace("LEFT JOIN", "RIGHT JOIN");
+    let e = error_after(&format!("{}{}", ddl(), views_ddl()), &right).to_string();
+    assert!(e.contains("`cts` is not a time attribute"), "{e}");
+}
+
+#[test]
 fn a_self_join_reads_its_table_once() {
     // Every click with the clicks of the same user at least as large.
     let sql = "SELECT a.url, b.url FROM clicks a JOIN clicks b \
