@@ -422,23 +422,25 @@ fn group_aggregate(
 ) -> DataStream<Row> {
     let calls = Arc::new(aggs.to_vec());
     let keys = group.len();
-    let mut exprs = group.to_vec();
-    exprs.extend(agg_args(aggs));
-    let mut rows = calc(stream, None, exprs, &input.schema().types());
+    let mut rows = keys_and_args(
+        stream,
+        group.to_vec(),
+        agg_args(aggs),
+        &input.schema().types(),
+    );
     let batch = cx.opts.mini_batch;
     let mut kind = GroupInput::Rows;
     if let Some(b) = batch.filter(|b| b.two_phase && Accs::can_split(aggs)) {
         rows = rows.process(LocalAggregate::new(calls.clone(), keys, b.groups_held_max));
         kind = GroupInput::Partials;
     }
-    rows.key_by(move |r: &Row| r.values.iter().take(keys).cloned().collect::<GroupKey>())
-        .process(GroupAggregate::new(
-            calls,
-            keys,
-            kind,
-            cx.opts.state_ttl,
-            batch.map(|b| b.groups_held_max),
-        ))
+    by_key_prefix(&rows, keys).process(GroupAggregate::new(
+        calls,
+        keys,
+        kind,
+        cx.opts.state_ttl,
+        batch.map(|b| b.groups_held_max),
+    ))
 }
 
 /// Computes `[keys..., args...]` and partitions by the keys.
@@ -449,10 +451,24 @@ fn pre_aggregate(
     types: &[DataType],
 ) -> KeyedStream<GroupKey, Row> {
     let k = keys.len();
+    by_key_prefix(&keys_and_args(input, keys, args, types), k)
+}
+
+/// The rows `[keys..., args...]` of an aggregate's input.
+fn keys_and_args(
+    input: &DataStream<Row>,
+    keys: Vec<ScalarExpr>,
+    args: Vec<ScalarExpr>,
+    types: &[DataType],
+) -> DataStream<Row> {
     let mut exprs = keys;
     exprs.extend(args);
     calc(input, None, exprs, types)
-        .key_by(move |r: &Row| r.values.iter().take(k).cloned().collect::<GroupKey>())
+}
+
+/// `rows` partitioned by their first `k` values.
+fn by_key_prefix(rows: &DataStream<Row>, k: usize) -> KeyedStream<GroupKey, Row> {
+    rows.key_by(move |r: &Row| r.values.iter().take(k).cloned().collect::<GroupKey>())
 }
 
 /// A window TVF without aggregation: each row once per window it falls in.
@@ -532,12 +548,13 @@ struct WindowsOfKind {
 
 impl WindowAssigner<Row> for WindowsOfKind {
     type W = TimeWindow;
-    fn assign(&self, _value: &Row, ts: i64, out: &mut Vec<TimeWindow>) {
+    fn assign(&self, value: &Row, ts: i64, out: &mut Vec<TimeWindow>) {
         if let WindowKind::Session { gap_ms } = self.kind {
             // A session starts as the row's own window, merged with the
-            // key's sessions it overlaps (the operator merges).
-            out.push(TimeWindow::new(ts, ts.saturating_add(gap_ms.max(1))));
-            return;
+            // key's sessions it overlaps (the operator merges), in either
+            // time domain.
+            let sessions = EventTimeSessionWindows::with_gap(gap_ms.max(1) as u64);
+            return sessions.assign(value, ts, out);
         }
         out.extend(
             windows_of(self.kind, ts)

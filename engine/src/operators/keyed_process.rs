@@ -263,7 +263,7 @@ impl<K: crate::Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>>
                 break;
             }
         }
-        keys.clear();
+        // Empty: the drain dropped what a failure left.
         self.deferred = keys;
     }
 
