@@ -92,6 +92,24 @@ impl Acc {
         }
     }
 
+    /// Merges `other` into this accumulator in place (no copy of either).
+    pub fn merge_from(&mut self, other: &Acc, func: AggFunc) {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::Sum(a, n), Acc::Sum(b, m)) | (Acc::Avg(a, n), Acc::Avg(b, m)) => {
+                *a = add(a, b, 1);
+                *n += m;
+            }
+            (acc @ Acc::Extreme(_), Acc::Extreme(Some(b))) => acc.update(func, b, 1),
+            (Acc::Distinct(a), Acc::Distinct(b)) => {
+                for (k, n) in b {
+                    *a.entry(k.clone()).or_insert(0) += n;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The aggregate's value.
     pub fn result(&self) -> Value {
         match self {
@@ -277,6 +295,48 @@ mod tests {
         assert_eq!(a.accs[3].result(), Value::Int(1), "only odd values remain");
         assert_eq!(a.accs[1].result(), Value::Int(4));
         assert_eq!(a.rows, 2);
+    }
+
+    #[test]
+    fn merging_in_place_equals_merging_copies() {
+        let calls = [
+            call(AggFunc::CountStar, DataType::BigInt),
+            call(AggFunc::Sum, DataType::BigInt),
+            call(AggFunc::Avg, DataType::Double),
+            call(AggFunc::CountDistinct, DataType::BigInt),
+            call(AggFunc::Max, DataType::BigInt),
+            call(AggFunc::Min, DataType::BigInt),
+        ];
+        let accs = |xs: &[i64]| {
+            let mut a = Accs::new(&calls);
+            for &x in xs {
+                let v = Value::Int(x);
+                let row = [
+                    Value::Null,
+                    v.clone(),
+                    Value::Double(x as f64),
+                    v.clone(),
+                    v.clone(),
+                    v,
+                ];
+                a.update(&calls, &row, 1);
+            }
+            a
+        };
+        for (left, right) in [(&[3, 9][..], &[4, 1, 9][..]), (&[], &[5]), (&[7], &[])] {
+            let (mut a, b) = (accs(left), accs(right));
+            let copies: Vec<Acc> = a
+                .accs
+                .iter()
+                .zip(&b.accs)
+                .zip(&calls)
+                .map(|((x, y), c)| x.clone().merge(y.clone(), c.func))
+                .collect();
+            for ((x, y), c) in a.accs.iter_mut().zip(&b.accs).zip(&calls) {
+                x.merge_from(y, c.func);
+            }
+            assert_eq!(a.accs, copies, "{left:?} + {right:?}");
+        }
     }
 
     #[test]

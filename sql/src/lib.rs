@@ -23,6 +23,7 @@ pub mod group_key;
 mod interval_bounds;
 pub mod live;
 mod local_aggregate;
+mod local_window_aggregate;
 pub mod logical;
 pub mod mini_batch;
 pub mod nexmark;

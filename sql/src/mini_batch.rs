@@ -83,6 +83,16 @@ pub(crate) fn from_settings(settings: &Settings) -> Option<MiniBatch> {
     })
 }
 
+/// Whether `table.optimizer.agg-phase-strategy` is `ONE_PHASE` (window
+/// aggregates then get no local phase; with mini-batch off, group
+/// aggregates never do).
+pub(crate) fn one_phase(settings: &Settings) -> bool {
+    settings
+        .get(AGG_PHASE_STRATEGY)
+        .and_then(|v| phase_strategy(v).ok())
+        .is_some_and(|two| !two)
+}
+
 fn boolean(key: &str, value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),

@@ -17,7 +17,7 @@ use spate::window::{
 use spate::{DataStream, JobBuilder, KeyedStream, SpateError};
 use spate_state::AggregateFunction;
 
-use crate::aggregate::Accs;
+use crate::aggregate::{Acc, Accs};
 use crate::catalog::TableDef;
 use crate::compiled::CompiledExpr;
 use crate::connectors::TableSource;
@@ -26,8 +26,9 @@ use crate::expr::ScalarExpr;
 use crate::group_aggregate::{GroupAggregate, GroupInput};
 use crate::group_key::GroupKey;
 use crate::local_aggregate::LocalAggregate;
+use crate::local_window_aggregate::{LocalWindowAggregate, slice_ms};
 use crate::logical::{AggCall, AggFunc, LogicalPlan, WindowGroup, WindowKind};
-use crate::mini_batch::MiniBatch;
+use crate::mini_batch::{GROUPS_HELD_DEFAULT, MiniBatch};
 use crate::physical_extreme::{ExtremeSpec, build_window_extreme_rows};
 use crate::physical_join::{JoinSpec, build_join};
 use crate::physical_lookup::{LookupSpec, build_lookup_join};
@@ -48,6 +49,10 @@ pub struct PhysicalOptions {
     /// `table.exec.mini-batch.*`: group aggregates fold their changes per
     /// input batch (and split into two phases); `None` when off.
     pub mini_batch: Option<MiniBatch>,
+    /// `table.optimizer.agg-phase-strategy` = `ONE_PHASE`: window
+    /// aggregates get no local phase (by default they do, mini-batch or
+    /// not, as in Flink).
+    pub window_one_phase: bool,
 }
 
 /// The physical planning of one job: where its operators go, the
@@ -310,19 +315,31 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
             if let WindowKind::Attached { start_col, end_col } = *kind {
                 args.extend([ScalarExpr::Column(start_col), ScalarExpr::Column(end_col)]);
             }
-            let keyed = pre_aggregate(
-                &build(cx, input)?,
-                keys.clone(),
-                args,
-                &input.schema().types(),
-            );
+            let calls = Arc::new(aggs.clone());
+            let (k, types) = (keys.len(), input.schema().types());
+            let rows = keys_and_args(&build(cx, input)?, keys, args, &types);
+            let local = slice_ms(*kind)
+                .filter(|_| !*proctime && !cx.opts.window_one_phase && Accs::can_split(aggs));
+            let (keyed, input) = match local {
+                Some(slice) => {
+                    let partials_max = cx
+                        .opts
+                        .mini_batch
+                        .map_or(GROUPS_HELD_DEFAULT, |b| b.groups_held_max);
+                    let local = LocalWindowAggregate::new(calls.clone(), k, slice, partials_max);
+                    (by_key_prefix(&rows.process(local), k), GroupInput::Partials)
+                }
+                None => (by_key_prefix(&rows, k), GroupInput::Rows),
+            };
             let agg = RowAggregate {
-                calls: Arc::new(aggs.clone()),
-                keys: keys.len(),
+                calls,
+                keys: k,
+                input,
             };
             let group = Arc::new(group.clone());
-            let finish = move |key: &GroupKey, w: &TimeWindow, results: Vec<Value>| {
-                let mut values = Vec::with_capacity(group.len() + results.len());
+            let finish = move |key: &GroupKey, w: &TimeWindow, mut results: Vec<Value>| {
+                // Pooled vectors: every firing emits a row per key.
+                let mut values = crate::row_pool::take(group.len() + results.len());
                 let mut next_key = key.iter();
                 for g in group.iter() {
                     values.push(match g {
@@ -330,7 +347,8 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                         WindowGroup::Key(_) => next_key.next().cloned().unwrap_or(Value::Null),
                     });
                 }
-                values.extend(results);
+                values.append(&mut results);
+                crate::row_pool::recycle(results);
                 Row::insert(values)
             };
             if *proctime {
@@ -441,17 +459,6 @@ fn group_aggregate(
         cx.opts.state_ttl,
         batch.map(|b| b.groups_held_max),
     ))
-}
-
-/// Computes `[keys..., args...]` and partitions by the keys.
-fn pre_aggregate(
-    input: &DataStream<Row>,
-    keys: Vec<ScalarExpr>,
-    args: Vec<ScalarExpr>,
-    types: &[DataType],
-) -> KeyedStream<GroupKey, Row> {
-    let k = keys.len();
-    by_key_prefix(&keys_and_args(input, keys, args, types), k)
 }
 
 /// The rows `[keys..., args...]` of an aggregate's input.
@@ -596,6 +603,8 @@ impl WindowAssigner<Row> for AttachedWindows {
 struct RowAggregate {
     calls: Arc<Vec<AggCall>>,
     keys: usize,
+    /// Rows, or a local phase's partial aggregates.
+    input: GroupInput,
 }
 
 impl AggregateFunction for RowAggregate {
@@ -607,10 +616,32 @@ impl AggregateFunction for RowAggregate {
         Accs::new(&self.calls)
     }
     fn add(&self, value: Row, acc: &mut Accs) {
-        acc.update(&self.calls, value.values.get(self.keys..).unwrap_or(&[]), 1);
+        let tail = value.values.get(self.keys..).unwrap_or(&[]);
+        match self.input {
+            GroupInput::Rows => acc.update(&self.calls, tail, 1),
+            GroupInput::Partials => {
+                if let Err(m) = acc.merge_partial(&self.calls, tail) {
+                    // Partials come from this plan's own local phase.
+                    debug_assert!(false, "{m}");
+                    tracing::error!("a window aggregate dropped a malformed partial: {m}");
+                }
+            }
+        }
+    }
+    fn input_records(&self, value: &Row) -> u64 {
+        match self.input {
+            GroupInput::Rows => 1,
+            // A partial's first value after the keys is its row count.
+            GroupInput::Partials => value
+                .get(self.keys)
+                .as_i64()
+                .map_or(1, |n| n.max(1).unsigned_abs()),
+        }
     }
     fn get_result(&self, acc: &Accs) -> Vec<Value> {
-        acc.results()
+        let mut out = crate::row_pool::take(acc.accs.len());
+        out.extend(acc.accs.iter().map(Acc::result));
+        out
     }
     fn merge(&self, a: Accs, b: Accs) -> Accs {
         let accs = a
@@ -624,6 +655,12 @@ impl AggregateFunction for RowAggregate {
             accs,
             rows: a.rows + b.rows,
         }
+    }
+    fn merge_from(&self, acc: &mut Accs, other: &Accs) {
+        for ((x, y), c) in acc.accs.iter_mut().zip(&other.accs).zip(self.calls.iter()) {
+            x.merge_from(y, c.func);
+        }
+        acc.rows += other.rows;
     }
 }
 

@@ -4,8 +4,8 @@
 //! spread over the cores), the partial extreme and the rows at it; then,
 //! keyed by window, once the watermark passes its end, the rows at the
 //! overall extreme with the window's columns after them. Over the windows
-//! rows carry (a window aggregate's results, as in q5), each row goes
-//! straight to the second stage, as the hand-written q5 does.
+//! rows carry (a window aggregate's results, as in q5), the first stage is
+//! local: each input batch's rows folded per window before the exchange.
 //!
 //! Rows too late for their tumbling window (the watermark passed its end)
 //! are left out of the extreme, as the window aggregate of the join drops
@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use spate::keyed::{KeyedContext, ListState, OpenContext, ValueState};
 use spate::operators::keyed_process::{KeyedProcessFunction, TimeDomain};
+use spate::operators::process::{Context, ProcessFunction};
 use spate::window::{TimeWindow, TumblingEventTimeWindows};
 use spate::{DataStream, OutputTag, SpateError};
 use spate_state::AggregateFunction;
@@ -66,15 +67,12 @@ pub(crate) fn build_window_extreme_rows(
             })?;
             partial_extremes(input, &value, spec.max, size_ms, time_col)
         }
-        ExtremeWindows::Attached { start_col, end_col } => {
-            let value = value.clone();
-            input.map(move |r: Row| -> Partial {
-                let bound = |c: usize| r.get(c).as_i64().unwrap_or(0);
-                let (start, end) = (bound(start_col), bound(end_col));
-                let v = value.eval(&r).unwrap_or(Value::Null);
-                (start, end, v, vec![r], false)
-            })
-        }
+        ExtremeWindows::Attached { start_col, end_col } => input.process(LocalExtremes {
+            value: value.clone(),
+            max: spec.max,
+            bounds: (start_col, end_col),
+            tops: Vec::new(),
+        }),
     };
     // Keyed by both bounds: cumulating windows share their start.
     Ok(partials
@@ -86,6 +84,68 @@ pub(crate) fn build_window_extreme_rows(
             right: Arc::new(spec.right),
             state: None,
         }))
+}
+
+/// Windows one [`LocalExtremes`] holds at once: a batch of a window
+/// aggregate's results spans a few windows (more flush early).
+const LOCAL_WINDOWS_MAX: usize = 64;
+
+/// The first stage over the windows rows carry: the rows of one input batch
+/// folded per window into the extreme and the rows at it, so the exchange
+/// carries a few rows per window and batch instead of one per group (a
+/// window aggregate emits all of a window's groups at once, when the
+/// watermark passes its end, and the fold goes out before that watermark
+/// does). Each row would have gone on alone; rows off the extreme would
+/// only have been left out by the second stage.
+#[derive(Clone)]
+struct LocalExtremes {
+    value: CompiledExpr,
+    max: bool,
+    /// The columns of the window start and end.
+    bounds: (usize, usize),
+    /// The batch's windows (few: a linear search) with their fold so far
+    /// and the latest timestamp of their rows.
+    tops: Vec<((i64, i64), Top, i64)>,
+}
+
+impl LocalExtremes {
+    fn flush(&mut self, ctx: &mut Context<'_, Partial>) {
+        for ((start, end), top, ts) in self.tops.drain(..) {
+            if let Some((v, rows)) = top {
+                ctx.collect_with_timestamp((start, end, v, rows, false), ts);
+            }
+        }
+    }
+}
+
+impl ProcessFunction<Row, Partial> for LocalExtremes {
+    fn process_element(&mut self, r: Row, ctx: &mut Context<'_, Partial>) {
+        let bound = |c: usize| r.get(c).as_i64().unwrap_or(0);
+        let window = (bound(self.bounds.0), bound(self.bounds.1));
+        // The value is a column (the rule requires it): reading it cannot fail.
+        let v = self.value.eval(&r).unwrap_or(Value::Null);
+        let ts = ctx.timestamp().unwrap_or(window.1 - 1);
+        let at = match self.tops.iter().position(|(w, ..)| *w == window) {
+            Some(i) => i,
+            None => {
+                if self.tops.len() >= LOCAL_WINDOWS_MAX {
+                    self.flush(ctx);
+                }
+                self.tops.push((window, None, ts));
+                self.tops.len() - 1
+            }
+        };
+        if let Some((_, top, latest)) = self.tops.get_mut(at) {
+            *latest = (*latest).max(ts);
+            fold(top, v, std::iter::once(r), self.max);
+        }
+    }
+
+    fn on_batch_end(&mut self, ctx: &mut Context<'_, Partial>) {
+        if !self.tops.is_empty() {
+            self.flush(ctx);
+        }
+    }
 }
 
 /// The first stage over tumbling windows, with the late rows after it.
@@ -179,17 +239,36 @@ type Top = Option<(Value, Vec<Row>)>;
 /// A NULL value is never at the extreme (`MAX` skips it and `=` never
 /// holds), nor is a value without rows.
 fn fold(top: &mut Top, v: Value, rows: impl IntoIterator<Item = Row>, max: bool) {
-    if v.is_null() {
+    match top {
+        Some(t) => fold_into(t, v, rows, max),
+        None if v.is_null() => {}
+        None => {
+            let rows: Vec<Row> = rows.into_iter().collect();
+            if !rows.is_empty() {
+                *top = Some((v, rows));
+            }
+        }
+    }
+}
+
+/// [`fold`] into an extreme that has rows.
+fn fold_into(
+    top: &mut (Value, Vec<Row>),
+    v: Value,
+    rows: impl IntoIterator<Item = Row>,
+    max: bool,
+) {
+    if v.is_null() || beyond(&top.0, &v, max) {
         return;
     }
     let mut rows = rows.into_iter().peekable();
     if rows.peek().is_none() {
         return;
     }
-    match top {
-        Some((best, _)) if beyond(best, &v, max) => {}
-        Some((best, at)) if equal(best, &v) => at.extend(rows),
-        _ => *top = Some((v, rows.collect())),
+    if equal(&top.0, &v) {
+        top.1.extend(rows);
+    } else {
+        *top = (v, rows.collect());
     }
 }
 
@@ -271,12 +350,19 @@ impl KeyedProcessFunction<(i64, i64), Partial, Row> for RowsAtExtreme {
         let h = self.handles()?;
         if !late {
             ctx.register_event_time_timer(end - 1);
-            let mut top = h.top.value(ctx)?;
-            fold(&mut top, v, rows, self.max);
-            return match top {
-                Some(t) => h.top.update(ctx, t),
-                None => Ok(()),
-            };
+            // In place: the rows at the extreme so far are not copied.
+            let max = self.max;
+            return h.top.modify(ctx, |cur| match cur {
+                Some(t) => {
+                    fold_into(t, v, rows, max);
+                    None
+                }
+                None => {
+                    let mut top = None;
+                    fold(&mut top, v, rows, max);
+                    top
+                }
+            });
         }
         match h.fired.value(ctx)? {
             Some(extreme) => {

@@ -604,6 +604,7 @@ impl Session {
         PhysicalOptions {
             state_ttl: ttl_ms.map(StateTtl::new),
             mini_batch: crate::mini_batch::from_settings(&self.settings),
+            window_one_phase: crate::mini_batch::one_phase(&self.settings),
         }
     }
 

@@ -26,6 +26,20 @@ pub trait AggregateFunction: 'static {
     fn get_result(&self, acc: &Self::Acc) -> Self::Out;
     /// Combines two accumulators (needed when session windows merge).
     fn merge(&self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    /// Merges `other` into `acc`. The default merges copies; a function
+    /// whose accumulator allocates merges in place (windows merge their
+    /// slices' accumulators this way on every firing).
+    fn merge_from(&self, acc: &mut Self::Acc, other: &Self::Acc) {
+        let taken = std::mem::replace(acc, self.create_accumulator());
+        *acc = self.merge(taken, other.clone());
+    }
+    /// How many input records `value` stands for: one, unless it is a
+    /// partial aggregate of several (a local phase's output), which a
+    /// late-record metric must count as the records it combined.
+    fn input_records(&self, value: &Self::In) -> u64 {
+        let _ = value;
+        1
+    }
 }
 
 /// Aggregating state (Flink's `AggregatingState`): an accumulator per (key,

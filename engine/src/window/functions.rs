@@ -86,6 +86,12 @@ pub(crate) trait WindowContents<K, W, T>: 'static {
     fn partial(&self, value: T) -> Self::Partial;
     /// Folds `value` into `partial`.
     fn partial_add(&self, partial: &mut Self::Partial, value: T);
+    /// How many input records `value` stands for (see
+    /// [`AggregateFunction::input_records`]); late records count these.
+    fn input_records(&self, value: &T) -> u64 {
+        let _ = value;
+        1
+    }
     /// Emits the result of window `w` merged from `partials`, oldest slice
     /// first; nothing when there are none.
     fn emit_partials<'p>(
@@ -201,6 +207,9 @@ where
     fn partial_add(&self, acc: &mut A::Acc, value: A::In) {
         self.table.function().add(value, acc);
     }
+    fn input_records(&self, value: &A::In) -> u64 {
+        self.table.function().input_records(value)
+    }
     fn emit_partials<'p>(
         &mut self,
         key: &K,
@@ -212,7 +221,10 @@ where
             return;
         };
         let f = self.table.function();
-        let acc = partials.fold(first.clone(), |acc, p| f.merge(acc, p.clone()));
+        let mut acc = first.clone();
+        for p in partials {
+            f.merge_from(&mut acc, p);
+        }
         let result = f.get_result(&acc);
         out.push((self.finish)(key, w, result));
     }

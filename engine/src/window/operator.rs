@@ -343,7 +343,8 @@ where
         }
         self.windows = windows;
         if !added && !self.windows.is_empty() {
-            cx.metrics.add_late_records(1);
+            cx.metrics
+                .add_late_records(self.contents.input_records(&value));
             if let Some(tag) = &self.spec.late_tag {
                 self.side.emit(cx, tag, value, ts);
             }

@@ -130,7 +130,8 @@ where
             .starts((first, last))
             .find(|s| self.cleanup_time(*s) > self.watermark);
         let Some(open) = open else {
-            cx.metrics.add_late_records(1);
+            cx.metrics
+                .add_late_records(self.contents.input_records(&value));
             if let Some(tag) = &self.late_tag {
                 self.side.emit(cx, tag, value, ts);
             }

@@ -42,6 +42,11 @@ impl AggregateFunction for CountSum {
     fn merge(&self, a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
         (a.0 + b.0, a.1 + b.1)
     }
+    /// Keys from 100 up stand for `max(value, 1)` records each, as if
+    /// they were partial aggregates.
+    fn input_records(&self, v: &Ev) -> u64 {
+        if v.0 >= 100 { v.1.max(1) } else { 1 }
+    }
 }
 
 /// Collects records with the step they arrived at.
@@ -317,5 +322,20 @@ proptest! {
         let per_window = run(&steps, size, slide, lateness, false);
         let sliced = run(&steps, size, slide, lateness, true);
         prop_assert_eq!(sliced, per_window);
+    }
+}
+
+#[test]
+fn a_late_record_counts_as_the_records_it_stands_for() {
+    // Values are `ts % 7`: 3 and 5 records, both behind every window.
+    let steps = [
+        Step::Watermark(100),
+        Step::Record(101, 3),
+        Step::Record(102, 12),
+    ];
+    for sliced in [false, true] {
+        let out = run(&steps, 10, 5, 0, sliced);
+        assert_eq!(out.late.len(), 2, "sliced {sliced}");
+        assert_eq!(out.late_metric, 8, "sliced {sliced}");
     }
 }
