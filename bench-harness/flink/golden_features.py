@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The SQL features tested on the golden files (sql/tests/over_aggregations_in_event_time.rs,
-top_n_and_deduplication.rs, joins_on_bounded_files.rs (outer window joins too), including the late click that the join
+top_n_and_deduplication.rs, joins_on_bounded_files.rs (outer window joins too),
+session_windows_span_their_partition.rs, including the late click that the join
 beside each window's maximum must still pair) run on Apache Flink 2.3: it prints the
 rows each query leaves, to set beside the rows those tests expect. Run it with the Python of
 the Flink peer's venv (JAVA_HOME set), as bench-harness/flink/run does. `views` is quoted:
@@ -38,6 +39,14 @@ for kind in ["LEFT", "RIGHT", "FULL"]:
         "(SELECT user_name, window_start, window_end, SUM(amount) AS spent FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
         "WHERE url <> '/home' GROUP BY user_name, window_start, window_end) AS r "
         "ON l.user_name = r.user_name AND l.window_start = r.window_start AND l.window_end = r.window_end")
+# session_windows_span_their_partition.rs: without PARTITION BY a session spans all rows
+for name, part, key, gap in [("session_all", "", "user_name", 5), ("session_all_nokey", "", "", 5),
+                             ("session_user", " PARTITION BY user_name", "user_name", 5),
+                             ("session_url", " PARTITION BY (url)", "url", 4)]:
+    keys = f"{key}, " if key else ""
+    sums = ", SUM(amount)" if key != "url" else ""
+    qs[name] = (f"SELECT {keys}window_start, window_end, COUNT(*){sums} FROM TABLE(SESSION(TABLE clicks{part}, "
+                f"DESCRIPTOR(ts), INTERVAL '{gap}' SECOND)) GROUP BY {keys}window_start, window_end")
 for name, q in qs.items():
     t = collections.Counter()
     with env.execute_sql(q).collect() as rs:

@@ -64,6 +64,51 @@ fn session_windows_merge_per_key() {
     assert_eq!(sessions(2), expected);
 }
 
+/// Rows 10 and 18 make the session [10, 28); row 33 moves the watermark
+/// to 22; then row 5, whose own session [5, 15) the watermark passed,
+/// touches the open one: it is merged in (lateness is judged on the merged
+/// window, as in Flink), not dropped.
+fn late_row_touching_an_open_session(cores: u32) -> (Vec<(u64, i64, i64, usize)>, u64) {
+    let out = CollectSink::new();
+    let job = Job::builder("late row joins a session");
+    let events: Vec<Ev> = vec![(1, 10), (1, 18), (1, 33), (1, 5), (2, 1)];
+    job.from_collection(events)
+        .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(
+            10,
+            |e: &Ev| e.1,
+        ))
+        .key_by(|e: &Ev| e.0)
+        .window(EventTimeSessionWindows::with_gap(10))
+        .process(
+            |k: &u64,
+             w: &TimeWindow,
+             items: &[Ev],
+             out: &mut WindowCollector<'_, (u64, i64, i64, usize)>| {
+                out.collect((*k, w.start, w.end, items.len()));
+                Ok(())
+            },
+        )
+        .sink("out", out.clone());
+    let result = job.build().unwrap().run(&config(cores, 1)).unwrap();
+    let mut got = out.take();
+    got.sort();
+    (got, result.metrics.late_records)
+}
+
+#[test]
+fn a_late_row_that_touches_an_open_session_is_merged_into_it() {
+    // One core: one split, so the watermark is 22 when row 5 comes; key
+    // 2's row at 1 touches nothing open and its session is late.
+    let (got, late) = late_row_touching_an_open_session(1);
+    assert_eq!(got, vec![(1, 5, 28, 3), (1, 33, 43, 1)]);
+    assert_eq!(late, 1);
+    // Two cores: two splits, whose watermarks may hold row 5 on time; key
+    // 1's sessions are the same either way.
+    let (got, _) = late_row_touching_an_open_session(2);
+    let key_1: Vec<_> = got.into_iter().filter(|r| r.0 == 1).collect();
+    assert_eq!(key_1, vec![(1, 5, 28, 3), (1, 33, 43, 1)]);
+}
+
 fn global_counts(cores: u32) -> Vec<(u64, u64)> {
     let out = CollectSink::new();
     let job = Job::builder("global count trigger");

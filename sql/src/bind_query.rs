@@ -14,6 +14,7 @@ use crate::expr::ScalarExpr;
 use crate::function::Func;
 use crate::logical::{LogicalPlan, WindowKind};
 use crate::schema::{Field, Schema};
+use crate::script::PARTITION_BY;
 use crate::value::{DataType, Value};
 
 /// Views may refer to views; this bounds the depth (and catches cycles).
@@ -213,7 +214,7 @@ impl<'a> QueryBinder<'a> {
         let legacy = self.legacy_group_window(group_exprs, &input_schema)?;
         let (plan, input_schema) = match &legacy {
             Some((_, w)) => {
-                let windowed = w.over(plan);
+                let windowed = w.over(plan, None);
                 let schema = windowed.schema();
                 (windowed, schema)
             }
@@ -608,7 +609,14 @@ impl<'a> QueryBinder<'a> {
                 .unsupported(at, "TABLE(...) of anything but a window function"));
         };
         let fname = f.name.to_string().to_ascii_uppercase();
-        let args = self.plain_args(f, &fname)?;
+        let mut args = self.plain_args(f, &fname)?;
+        let partition_by = match args.get(1) {
+            Some(Expr::Function(p)) if is_partition_by(p) => {
+                args.remove(1);
+                Some(p)
+            }
+            _ => None,
+        };
         let expected = match fname.as_str() {
             "TUMBLE" | "SESSION" => 3,
             "HOP" | "CUMULATE" => 4,
@@ -680,12 +688,47 @@ impl<'a> QueryBinder<'a> {
         };
         let ms = self.positive_intervals(&args[2..], &schema)?;
         let kind = self.window_kind(&fname, &ms, at)?;
+        let partition = match (partition_by, kind) {
+            (None, WindowKind::Session { .. }) => Some(Vec::new()),
+            (None, _) => None,
+            (Some(p), WindowKind::Session { .. }) => Some(self.partition_columns(p, &schema)?),
+            (Some(p), _) => {
+                return Err(self.errors.semantic(
+                    pos_of(p),
+                    format!("{fname} has no PARTITION BY; only SESSION windows are partitioned"),
+                ));
+            }
+        };
         Ok(GroupWindow {
             name: "",
             kind,
             time_col,
         }
-        .over(input))
+        .over(input, partition))
+    }
+
+    /// The columns of a `PARTITION BY` clause (which the script parser
+    /// made a call of [`PARTITION_BY`]): each a column of `schema`.
+    fn partition_columns(&self, p: &ast::Function, schema: &Schema) -> Result<Vec<ScalarExpr>> {
+        self.plain_args(p, PARTITION_BY)?
+            .into_iter()
+            .map(|e| match self.exprs().bind(e, schema, None)? {
+                (c @ ScalarExpr::Column(_), _) => Ok(c),
+                _ => Err(self
+                    .errors
+                    .semantic(pos_of(e), "PARTITION BY takes columns of the table")),
+            })
+            .collect()
+    }
+}
+
+/// Whether `f` stands for a table argument's `PARTITION BY` clause.
+fn is_partition_by(f: &ast::Function) -> bool {
+    match f.name.0.as_slice() {
+        [part] => part
+            .as_ident()
+            .is_some_and(|id| id.quote_style.is_none() && id.value == PARTITION_BY),
+        _ => false,
     }
 }
 
@@ -700,13 +743,15 @@ pub(crate) struct GroupWindow {
 
 impl GroupWindow {
     /// `input` with the window columns `window_start`, `window_end` and
-    /// `window_time` (the new time attribute) appended.
-    fn over(self, input: LogicalPlan) -> LogicalPlan {
+    /// `window_time` (the new time attribute) appended; `partition` as
+    /// [`LogicalPlan::Window`] has it.
+    fn over(self, input: LogicalPlan, partition: Option<Vec<ScalarExpr>>) -> LogicalPlan {
         let schema = input.schema().with_window_columns(self.time_col);
         LogicalPlan::Window {
             input: Box::new(input),
             kind: self.kind,
             time_col: self.time_col,
+            partition,
             schema,
         }
     }

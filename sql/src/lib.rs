@@ -52,5 +52,6 @@ mod physical_lookup;
 mod physical_over;
 mod physical_rank;
 pub mod session;
+mod session_groups;
 
 pub use session::{Outcome, RESULT_MODE, Session};

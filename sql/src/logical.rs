@@ -195,6 +195,11 @@ pub enum LogicalPlan {
         kind: WindowKind,
         /// The time attribute: the input's rowtime, or its proctime.
         time_col: usize,
+        /// A `SESSION` TVF's `PARTITION BY` columns (empty without the
+        /// clause: sessions then span all rows); `None` for a legacy
+        /// `GROUP BY SESSION(...)` window (sessions per group) and the
+        /// other kinds.
+        partition: Option<Vec<ScalarExpr>>,
         /// The output columns.
         schema: Schema,
     },
@@ -252,6 +257,12 @@ pub enum LogicalPlan {
         group: Vec<WindowGroup>,
         /// The aggregates.
         aggs: Vec<AggCall>,
+        /// Session windows that span the rows equal in these expressions
+        /// (none: all rows), not each group: the groups are then
+        /// aggregated within each session, as Flink does for a `SESSION`
+        /// TVF whose `PARTITION BY` differs from the group keys. `None`:
+        /// windows per group.
+        sessions: Option<Vec<ScalarExpr>>,
         /// `[group items..., aggs...]`.
         schema: Schema,
     },
@@ -445,10 +456,19 @@ impl LogicalPlan {
                 names(&table.schema),
                 table.option("connector").unwrap_or("?")
             ),
-            LogicalPlan::Window { kind, time_col, .. } => {
+            LogicalPlan::Window {
+                kind,
+                time_col,
+                partition,
+                ..
+            } => {
                 writeln!(
                     out,
-                    "{pad}WindowTableFunction({kind:?}, time_col=${time_col})"
+                    "{pad}WindowTableFunction({kind:?}, time_col=${time_col}{})",
+                    partition
+                        .as_ref()
+                        .map(|p| format!(", partitionBy=[{}]", list(p)))
+                        .unwrap_or_default()
                 )
             }
             LogicalPlan::Filter { predicate, .. } => {
@@ -486,11 +506,16 @@ impl LogicalPlan {
                 proctime,
                 group,
                 aggs: a,
+                sessions,
                 ..
             } => writeln!(
                 out,
-                "{pad}WindowAggregate(window=[{kind:?}]{}, groupBy=[{group:?}], select=[{}])",
+                "{pad}WindowAggregate(window=[{kind:?}]{}{}, groupBy=[{group:?}], select=[{}])",
                 if *proctime { ", time=[proctime]" } else { "" },
+                sessions
+                    .as_ref()
+                    .map(|p| format!(", sessionsBy=[{}]", list(p)))
+                    .unwrap_or_default(),
                 aggs(a)
             ),
             LogicalPlan::Join {

@@ -36,6 +36,7 @@ use crate::physical_over::{OverSpec, build_over};
 use crate::physical_rank::{InputShape, build_top_n};
 use crate::projection::Projection;
 use crate::row::Row;
+use crate::session_groups::{SessionGroups, build_session_groups};
 use crate::value::{DataType, Value};
 
 /// Settings of the physical plan that come from the session.
@@ -293,6 +294,7 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
             proctime,
             group,
             aggs,
+            sessions,
             ..
         } => {
             if !input.is_insert_only() {
@@ -301,6 +303,17 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                     feature: "window aggregation over an updating (changelog) input".into(),
                     snippet: String::new(),
                 });
+            }
+            if let Some(partition) = sessions {
+                let spec = SessionGroups {
+                    kind: *kind,
+                    proctime: *proctime,
+                    partition,
+                    group,
+                    aggs,
+                };
+                let types = input.schema().types();
+                return build_session_groups(&build(cx, input)?, &types, spec);
             }
             let keys: Vec<ScalarExpr> = group
                 .iter()
@@ -422,7 +435,7 @@ pub(crate) fn calc(
 }
 
 /// The argument of each aggregate call (NULL for `COUNT(*)`).
-fn agg_args(aggs: &[AggCall]) -> Vec<ScalarExpr> {
+pub(crate) fn agg_args(aggs: &[AggCall]) -> Vec<ScalarExpr> {
     aggs.iter()
         .map(|a| a.arg.clone().unwrap_or(ScalarExpr::Literal(Value::Null)))
         .collect()
@@ -462,7 +475,7 @@ fn group_aggregate(
 }
 
 /// The rows `[keys..., args...]` of an aggregate's input.
-fn keys_and_args(
+pub(crate) fn keys_and_args(
     input: &DataStream<Row>,
     keys: Vec<ScalarExpr>,
     args: Vec<ScalarExpr>,
@@ -474,7 +487,7 @@ fn keys_and_args(
 }
 
 /// `rows` partitioned by their first `k` values.
-fn by_key_prefix(rows: &DataStream<Row>, k: usize) -> KeyedStream<GroupKey, Row> {
+pub(crate) fn by_key_prefix(rows: &DataStream<Row>, k: usize) -> KeyedStream<GroupKey, Row> {
     rows.key_by(move |r: &Row| r.values.iter().take(k).cloned().collect::<GroupKey>())
 }
 
@@ -548,9 +561,9 @@ pub fn windows_of(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
 /// fire when the clock passes their end, or all at once when a bounded
 /// input ends.
 #[derive(Clone, Copy, Debug)]
-struct WindowsOfKind {
-    kind: WindowKind,
-    event_time: bool,
+pub(crate) struct WindowsOfKind {
+    pub(crate) kind: WindowKind,
+    pub(crate) event_time: bool,
 }
 
 impl WindowAssigner<Row> for WindowsOfKind {

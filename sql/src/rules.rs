@@ -70,6 +70,7 @@ fn cascade_window_aggregate(plan: LogicalPlan) -> LogicalPlan {
         proctime: false,
         group,
         aggs,
+        sessions: None,
         schema,
     }
 }
@@ -86,11 +87,13 @@ pub(crate) fn map_children(
             input,
             kind,
             time_col,
+            partition,
             schema,
         } => LogicalPlan::Window {
             input: b(input)?,
             kind,
             time_col,
+            partition,
             schema,
         },
         LogicalPlan::Filter { input, predicate } => LogicalPlan::Filter {
@@ -134,6 +137,7 @@ pub(crate) fn map_children(
             proctime,
             group,
             aggs,
+            sessions,
             schema,
         } => LogicalPlan::WindowAggregate {
             input: b(input)?,
@@ -141,6 +145,7 @@ pub(crate) fn map_children(
             proctime,
             group,
             aggs,
+            sessions,
             schema,
         },
         LogicalPlan::Rank {
@@ -295,6 +300,7 @@ fn window_aggregate(plan: LogicalPlan) -> LogicalPlan {
         input: tvf_input,
         kind,
         time_col,
+        partition,
         ..
     } = cur
     else {
@@ -342,13 +348,14 @@ fn window_aggregate(plan: LogicalPlan) -> LogicalPlan {
             predicate,
         };
     }
-    let group = group
+    let group: Vec<WindowGroup> = group
         .into_iter()
         .map(|g| match window_col(&g) {
             Some(w) => WindowGroup::Window(w),
             None => WindowGroup::Key(g),
         })
         .collect();
+    let sessions = session_scope(*kind, partition.as_deref(), &group);
     let proctime = tvf_input.schema().proctime == Some(*time_col);
     let mut schema = schema;
     // The result's rowtime is window_time when it is a group item.
@@ -360,8 +367,32 @@ fn window_aggregate(plan: LogicalPlan) -> LogicalPlan {
         proctime,
         group,
         aggs,
+        sessions,
         schema,
     }
+}
+
+/// What a session window aggregate's sessions span: `None` when they are
+/// per group (a legacy group window, or a `PARTITION BY` of exactly the
+/// group keys), else the partition (empty: all rows).
+fn session_scope(
+    kind: WindowKind,
+    partition: Option<&[ScalarExpr]>,
+    group: &[WindowGroup],
+) -> Option<Vec<ScalarExpr>> {
+    let (WindowKind::Session { .. }, Some(partition)) = (kind, partition) else {
+        return None;
+    };
+    let keys: Vec<&ScalarExpr> = group
+        .iter()
+        .filter_map(|g| match g {
+            WindowGroup::Key(k) => Some(k),
+            WindowGroup::Window(_) => None,
+        })
+        .collect();
+    let same =
+        partition.iter().all(|p| keys.contains(&p)) && keys.iter().all(|k| partition.contains(k));
+    (!same).then(|| partition.to_vec())
 }
 
 /// Replaces `Column(i)` in `e` with `inputs[i]`.

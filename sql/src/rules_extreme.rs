@@ -162,6 +162,7 @@ fn right_side(plan: &LogicalPlan) -> Option<RightSide<'_>> {
         proctime: false,
         group,
         aggs,
+        sessions: None,
         schema,
     } = wa
     else {

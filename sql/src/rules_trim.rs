@@ -86,8 +86,9 @@ fn trim(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
             input,
             kind,
             time_col,
+            partition,
             schema,
-        } => trim_window(*input, kind, time_col, schema, need),
+        } => trim_window(*input, (kind, time_col, partition), schema, need),
         LogicalPlan::Aggregate {
             input,
             group,
@@ -115,8 +116,9 @@ fn trim(plan: LogicalPlan, need: &BTreeSet<usize>) -> (LogicalPlan, Mapping) {
             proctime,
             group,
             aggs,
+            sessions,
             schema,
-        } => trim_window_aggregate(*input, kind, proctime, group, aggs, schema),
+        } => trim_window_aggregate(*input, (kind, proctime, sessions), group, aggs, schema),
         LogicalPlan::Join {
             kind,
             left,
@@ -154,8 +156,7 @@ fn remap_args(aggs: Vec<AggCall>, m: &Mapping) -> Vec<AggCall> {
 /// and keeps its own output.
 fn trim_window_aggregate(
     input: LogicalPlan,
-    kind: WindowKind,
-    proctime: bool,
+    (kind, proctime, sessions): (WindowKind, bool, Option<Vec<ScalarExpr>>),
     group: Vec<WindowGroup>,
     aggs: Vec<AggCall>,
     schema: Schema,
@@ -165,6 +166,9 @@ fn trim_window_aggregate(
         if let WindowGroup::Key(k) = g {
             columns_of(k, &mut below);
         }
+    }
+    for p in sessions.iter().flatten() {
+        columns_of(p, &mut below);
     }
     args_columns(&aggs, &mut below);
     if let WindowKind::Attached { start_col, end_col } = kind {
@@ -188,6 +192,7 @@ fn trim_window_aggregate(
             w => w,
         })
         .collect();
+    let sessions = sessions.map(|p| p.iter().map(|e| remap(e, &m)).collect());
     let n = schema.len();
     (
         LogicalPlan::WindowAggregate {
@@ -196,6 +201,7 @@ fn trim_window_aggregate(
             proctime,
             group,
             aggs: remap_args(aggs, &m),
+            sessions,
             schema,
         },
         identity(n),
@@ -400,17 +406,20 @@ fn trim_calc(
 /// A window TVF passes its input's columns through and appends three.
 fn trim_window(
     input: LogicalPlan,
-    kind: WindowKind,
-    time_col: usize,
+    (kind, time_col, partition): (WindowKind, usize, Option<Vec<ScalarExpr>>),
     schema: Schema,
     need: &BTreeSet<usize>,
 ) -> (LogicalPlan, Mapping) {
     let n = input.schema().len();
     let mut below: BTreeSet<usize> = need.iter().copied().filter(|&i| i < n).collect();
     below.insert(time_col);
+    for p in partition.iter().flatten() {
+        columns_of(p, &mut below);
+    }
     let (input, m) = trim(input, &below);
     let kept = input.schema();
     let time_col = remap_index(time_col, &m);
+    let partition = partition.map(|p| p.iter().map(|e| remap(e, &m)).collect());
     let (_, mapping) = appended(&kept, m, &schema, n);
     let schema = kept.with_window_columns(time_col);
     (
@@ -418,6 +427,7 @@ fn trim_window(
             input: Box::new(input),
             kind,
             time_col,
+            partition,
             schema,
         },
         mapping,

@@ -17,7 +17,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, Word};
 
-use crate::error::{Errors, Pos, Result};
+use crate::error::{Errors, Pos, Result, SqlError};
 
 /// A `CREATE TABLE`'s Flink-only parts.
 #[derive(Clone, Debug, Default)]
@@ -281,12 +281,73 @@ fn parse_statement(tokens: Vec<TokenWithSpan>, errors: &Errors<'_>) -> Result<Op
             None,
         )
     };
-    let stmt = parse_tokens(tokens, errors, |p| p.parse_statement())?;
+    let tokens = drop_explain_details(tokens);
+    let explained = is_keyword(tokens.first(), Keyword::EXPLAIN).then(|| tokens.clone());
+    let stmt = match parse_tokens(tokens, errors, |p| p.parse_statement()) {
+        Ok(stmt) => stmt,
+        Err(e) => {
+            return Err(explained
+                .and_then(|t| explained_error(t, errors))
+                .unwrap_or(e));
+        }
+    };
     let stmt = match extras {
         Some(x) => ScriptStatement::CreateTable(Box::new(stmt), Box::new(x)),
         None => ScriptStatement::Sql(Box::new(stmt)),
     };
     Ok(Some(Located { stmt, pos: start }))
+}
+
+/// Flink's `EXPLAIN` details (`EXPLAIN CHANGELOG_MODE, ESTIMATED_COST
+/// SELECT ...`) and its older `EXPLAIN PLAN FOR ...`, dropped: the plan
+/// printed already shows each aggregate's changelog, and the rest has no
+/// counterpart here, so the statement is explained as without them.
+fn drop_explain_details(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    const DETAILS: [&str; 4] = [
+        "ESTIMATED_COST",
+        "CHANGELOG_MODE",
+        "PLAN_ADVICE",
+        "JSON_EXECUTION_PLAN",
+    ];
+    if !is_keyword(tokens.first(), Keyword::EXPLAIN) {
+        return tokens;
+    }
+    if is_keyword(tokens.get(1), Keyword::PLAN) && is_keyword(tokens.get(2), Keyword::FOR) {
+        tokens.drain(1..3);
+        return tokens;
+    }
+    let is_detail = |t: Option<&TokenWithSpan>| {
+        matches!(t.map(|t| &t.token), Some(Token::Word(w))
+            if w.quote_style.is_none() && DETAILS.iter().any(|d| w.value.eq_ignore_ascii_case(d)))
+    };
+    let mut end = 1;
+    while is_detail(tokens.get(end)) {
+        end += 1;
+        if tokens.get(end).is_some_and(|t| t.token == Token::Comma)
+            && is_detail(tokens.get(end + 1))
+        {
+            end += 1;
+        }
+    }
+    tokens.drain(1..end);
+    tokens
+}
+
+/// The error of the statement an `EXPLAIN` explains, parsed alone. When
+/// that statement does not parse, sqlparser falls back to `EXPLAIN
+/// <table name>` and reports the token after its first word, which is not
+/// where the problem is. `None` when no statement follows or it parses.
+fn explained_error(tokens: Vec<TokenWithSpan>, errors: &Errors<'_>) -> Option<SqlError> {
+    let starts = [
+        Keyword::SELECT,
+        Keyword::INSERT,
+        Keyword::WITH,
+        Keyword::VALUES,
+    ];
+    let at = tokens
+        .iter()
+        .position(|t| starts.iter().any(|k| is_keyword(Some(t), *k)))?;
+    parse_tokens(tokens.get(at..)?.to_vec(), errors, |p| p.parse_statement()).err()
 }
 
 /// Runs `f` on a parser over `tokens` and requires it to consume them all.
@@ -445,19 +506,79 @@ fn parse_set(tokens: &[TokenWithSpan], errors: &Errors<'_>) -> Result<ScriptStat
 /// argument of a window function names a table.
 fn drop_table_arguments(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
-    let mut iter = tokens.into_iter().peekable();
-    while let Some(t) = iter.next() {
+    let mut i = 0;
+    while let Some(t) = tokens.get(i) {
         let after_open = matches!(
             out.last().map(|p| &p.token),
             Some(Token::LParen | Token::Comma)
         );
-        let next_is_name = matches!(iter.peek().map(|n| &n.token), Some(Token::Word(_)));
-        if after_open && next_is_name && is_keyword(Some(&t), Keyword::TABLE) {
+        let next_is_name = matches!(tokens.get(i + 1).map(|n| &n.token), Some(Token::Word(_)));
+        if after_open && next_is_name && is_keyword(Some(t), Keyword::TABLE) {
+            i = mark_partition_by(&tokens, i + 1, &mut out);
             continue;
         }
-        out.push(t);
+        out.push(t.clone());
+        i += 1;
     }
     out
+}
+
+/// The name of the function that stands for a table argument's `PARTITION
+/// BY` clause (`SESSION(TABLE t PARTITION BY k, ...)`). No identifier the
+/// tokenizer makes contains spaces unquoted, so a script cannot name it.
+pub const PARTITION_BY: &str = "PARTITION BY";
+
+/// Copies the table name (possibly qualified) that starts at `at`; when a
+/// `PARTITION BY` clause follows, `t PARTITION BY k` becomes `t,
+/// <PARTITION_BY>(k)` and `t PARTITION BY (a, b)` becomes `t,
+/// <PARTITION_BY>(a, b)`. Returns the index after what it read.
+fn mark_partition_by(tokens: &[TokenWithSpan], at: usize, out: &mut Vec<TokenWithSpan>) -> usize {
+    // The name: words joined by periods.
+    let mut i = at;
+    if let Some(name) = tokens.get(i) {
+        out.push(name.clone());
+        i += 1;
+    }
+    while let (Some(dot), Some(part)) = (tokens.get(i), tokens.get(i + 1)) {
+        if dot.token != Token::Period || !matches!(part.token, Token::Word(_)) {
+            break;
+        }
+        out.extend([dot.clone(), part.clone()]);
+        i += 2;
+    }
+    let Some(first) = tokens.get(i) else {
+        return i;
+    };
+    if !(is_keyword(Some(first), Keyword::PARTITION) && is_keyword(tokens.get(i + 1), Keyword::BY))
+    {
+        return i;
+    }
+    let span = first.span;
+    let mark = |token: Token| TokenWithSpan::new(token, span);
+    out.push(mark(Token::Comma));
+    out.push(mark(Token::Word(Word {
+        value: PARTITION_BY.into(),
+        quote_style: None,
+        keyword: Keyword::NoKeyword,
+    })));
+    i += 2;
+    if tokens.get(i).is_some_and(|t| t.token == Token::LParen) {
+        // `(a, b)`: copied with its parentheses as the call's.
+        let close = matching_paren(tokens, i).unwrap_or(tokens.len().saturating_sub(1));
+        out.extend(tokens.get(i..=close).unwrap_or_default().iter().cloned());
+        return close + 1;
+    }
+    // One column, possibly qualified: up to the next comma or parenthesis.
+    out.push(mark(Token::LParen));
+    while let Some(t) = tokens.get(i) {
+        if matches!(t.token, Token::Comma | Token::RParen) {
+            break;
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    out.push(mark(Token::RParen));
+    i
 }
 
 /// The name of the function that stands for `FOR SYSTEM_TIME AS OF expr`

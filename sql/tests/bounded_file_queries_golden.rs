@@ -127,7 +127,22 @@ fn session_window_golden() {
         ddl("csv")
     );
     let (rows, _) = run_select(&mut s, &sql);
+    // Without PARTITION BY, sessions span every user's clicks (as in Flink).
     check_golden("session_window", &sorted_lines(&rows));
+}
+
+#[test]
+fn session_window_partitioned_golden() {
+    let mut s = Session::new(config(2));
+    let sql = format!(
+        "{}SELECT user_name, window_start, window_end, COUNT(*) AS cnt \
+         FROM TABLE(SESSION(TABLE clicks PARTITION BY user_name, DESCRIPTOR(ts), \
+           INTERVAL '5' SECOND)) \
+         GROUP BY user_name, window_start, window_end;",
+        ddl("csv")
+    );
+    let (rows, _) = run_select(&mut s, &sql);
+    check_golden("session_window_partitioned", &sorted_lines(&rows));
 }
 
 #[test]

@@ -101,6 +101,26 @@ fn set_changes_parallelism_and_explain_shows_the_plans() {
         .nth(1)
         .unwrap_or("");
     assert!(opt.find("WindowAggregate") < opt.find("where="), "{opt}");
+    // Flink's explain details and `EXPLAIN PLAN FOR` explain the same plan.
+    let query = "SELECT score, COUNT(*) FROM gen GROUP BY score;";
+    let plain = explain_text(&mut s, &format!("EXPLAIN {query}"));
+    assert!(plain.contains("GroupAggregate("), "{plain}");
+    for form in [
+        "EXPLAIN PLAN FOR",
+        "EXPLAIN CHANGELOG_MODE, ESTIMATED_COST",
+        "EXPLAIN PLAN_ADVICE",
+    ] {
+        let text = explain_text(&mut s, &format!("{form} {query}"));
+        assert_eq!(text, plain, "{form}");
+    }
+}
+
+fn explain_text(s: &mut Session, sql: &str) -> String {
+    let out = s.execute(sql).unwrap_or_else(|e| panic!("{e}"));
+    match out.last() {
+        Some(Outcome::Explain(text)) => text.clone(),
+        other => panic!("no explain output: {other:?}"),
+    }
 }
 
 #[test]

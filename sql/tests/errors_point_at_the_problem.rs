@@ -43,6 +43,14 @@ fn syntax_error_shows_the_line_and_a_caret() {
 }
 
 #[test]
+fn a_syntax_error_in_an_explained_statement_points_into_it() {
+    let e = error_of("EXPLAIN SELECT auction\nFROM bid WHERE price >");
+    assert!(matches!(e, SqlError::Syntax { .. }), "{e}");
+    assert_eq!(pos_of(&e), Pos::new(9, 23), "{e}");
+    assert!(e.to_string().contains("expected an expression"), "{e}");
+}
+
+#[test]
 fn unknown_column_lists_the_columns() {
     let e = error_of("SELECT auctoin FROM bid");
     assert_eq!(pos_of(&e), Pos::new(8, 8));

@@ -161,7 +161,7 @@ fn sessions_of_processing_time_close_while_a_slow_source_runs() {
     for cores in [1, 2] {
         let mut s = Session::new(config(cores));
         let query = "SELECT k, COUNT(*), window_start, window_end \
-             FROM TABLE(SESSION(TABLE slow, DESCRIPTOR(p), INTERVAL '0.03' SECOND)) \
+             FROM TABLE(SESSION(TABLE slow PARTITION BY k, DESCRIPTOR(p), INTERVAL '0.03' SECOND)) \
              GROUP BY k, window_start, window_end;";
         let (rows, _) = run_select(&mut s, &format!("{table}\n{query}"));
         let left = materialize_counts(&rows);

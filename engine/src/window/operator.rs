@@ -353,7 +353,10 @@ where
     }
 
     /// Merges the record's window with the key's active sessions; the
-    /// contents of merged windows move into the result.
+    /// contents of merged windows move into the result. Lateness is judged
+    /// on the merged window, as Flink's `WindowOperator` does: a record
+    /// whose own session the watermark passed still joins a session that
+    /// is open and that it touches. A late result is retired.
     fn merge_windows(
         &mut self,
         cx: &TaskCx,
@@ -363,10 +366,6 @@ where
     ) -> Result<Vec<A::W>> {
         let mut out = Vec::with_capacity(windows.len());
         for w in windows {
-            if self.is_late(&w) {
-                out.push(w);
-                continue;
-            }
             let Some(merging) = self.merging.as_mut() else {
                 break;
             };
@@ -385,6 +384,15 @@ where
                     &merge.result,
                     cx.now_ms_cached(),
                 )?;
+            }
+            if self.is_late(&merge.result) {
+                // Merged only with windows the watermark passed, if any:
+                // nothing of it is kept.
+                if let Some(merging) = self.merging.as_mut() {
+                    merging.remove(kr, key, &merge.result)?;
+                }
+                self.contents
+                    .clear(kr, key, &merge.result, cx.now_ms_cached())?;
             }
             out.push(merge.result);
         }
