@@ -47,6 +47,9 @@ for name, part, key, gap in [("session_all", "", "user_name", 5), ("session_all_
     sums = ", SUM(amount)" if key != "url" else ""
     qs[name] = (f"SELECT {keys}window_start, window_end, COUNT(*){sums} FROM TABLE(SESSION(TABLE clicks{part}, "
                 f"DESCRIPTOR(ts), INTERVAL '{gap}' SECOND)) GROUP BY {keys}window_start, window_end")
+for name, part in [("session_rows_all", ""), ("session_rows_user", " PARTITION BY user_name")]:
+    qs[name] = (f"SELECT user_name, amount, window_start, window_end FROM TABLE(SESSION(TABLE clicks{part}, "
+                "DESCRIPTOR(ts), INTERVAL '5' SECOND))")
 for name, q in qs.items():
     t = collections.Counter()
     with env.execute_sql(q).collect() as rs:

@@ -36,7 +36,7 @@ use crate::physical_over::{OverSpec, build_over};
 use crate::physical_rank::{InputShape, build_top_n};
 use crate::projection::Projection;
 use crate::row::Row;
-use crate::session_groups::{SessionGroups, build_session_groups};
+use crate::session_groups::{SessionGroups, build_session_groups, build_session_tvf};
 use crate::value::{DataType, Value};
 
 /// Settings of the physical plan that come from the session.
@@ -270,8 +270,17 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
             input,
             kind,
             time_col,
+            partition,
             ..
-        } => window_tvf(&build(cx, input)?, *kind, *time_col)?,
+        } => match kind {
+            WindowKind::Session { .. } if input.is_insert_only() => build_session_tvf(
+                &build(cx, input)?,
+                *kind,
+                input.schema().proctime == Some(*time_col),
+                partition.as_deref().unwrap_or_default(),
+            )?,
+            _ => window_tvf(&build(cx, input)?, *kind, *time_col)?,
+        },
         LogicalPlan::Aggregate {
             input, group, aggs, ..
         } => {
@@ -500,7 +509,7 @@ fn window_tvf(
     if let WindowKind::Session { .. } = kind {
         return Err(SqlError::Unsupported {
             pos: Default::default(),
-            feature: "SESSION windows without a window aggregation".into(),
+            feature: "SESSION windows over an updating (changelog) input".into(),
             snippet: String::new(),
         });
     }

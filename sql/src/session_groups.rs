@@ -8,17 +8,19 @@
 //! keys, sessions are per group and the ordinary window aggregate serves;
 //! otherwise the stream is keyed by the partition (one key without it) and
 //! each session's accumulator holds every group's accumulators, in key
-//! order, merged when sessions merge.
+//! order, merged when sessions merge. Without an aggregate, the TVF's rows
+//! wait in their session and go out with its bounds when it closes.
 
 use std::sync::Arc;
 
 use spate::DataStream;
-use spate::window::{EventTimeSessionWindows, TimeWindow};
+use spate::window::{EventTimeSessionWindows, TimeWindow, WindowCollector};
 use spate_state::AggregateFunction;
 
 use crate::aggregate::Accs;
 use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
+use crate::group_key::GroupKey;
 use crate::logical::{AggCall, WindowGroup, WindowKind};
 use crate::physical::{WindowsOfKind, agg_args, by_key_prefix, keys_and_args};
 use crate::row::Row;
@@ -155,4 +157,58 @@ pub(crate) fn build_session_groups(
             .aggregate_with(agg, finish)
     };
     Ok(sessions.flat_map(|rows: Vec<Row>| rows))
+}
+
+/// A `SESSION` TVF's rows without an aggregate after it: each row, with
+/// its session's `window_start`, `window_end` and `window_time`, once the
+/// session closes (rows of a session in the order they came).
+pub(crate) fn build_session_tvf(
+    input: &DataStream<Row>,
+    kind: WindowKind,
+    proctime: bool,
+    partition: &[ScalarExpr],
+) -> Result<DataStream<Row>> {
+    let WindowKind::Session { gap_ms } = kind else {
+        return Err(SqlError::Internal(
+            "a session table function for a window that is not a session".into(),
+        ));
+    };
+    let columns: Vec<usize> = partition
+        .iter()
+        .map(|p| match p {
+            ScalarExpr::Column(c) => Ok(*c),
+            _ => Err(SqlError::Internal("PARTITION BY of an expression".into())),
+        })
+        .collect::<Result<_>>()?;
+    let keyed = input.key_by(move |r: &Row| {
+        columns
+            .iter()
+            .map(|c| r.get(*c).clone())
+            .collect::<GroupKey>()
+    });
+    let emit = |_: &GroupKey, w: &TimeWindow, rows: &[Row], out: &mut WindowCollector<'_, Row>| {
+        for r in rows {
+            let mut values = Vec::with_capacity(r.values.len() + 3);
+            values.extend(r.values.iter().cloned());
+            values.extend([
+                Value::Timestamp(w.start),
+                Value::Timestamp(w.end),
+                Value::Timestamp(w.end - 1),
+            ]);
+            out.collect(Row::insert(values));
+        }
+        Ok(())
+    };
+    Ok(if proctime {
+        keyed
+            .window(WindowsOfKind {
+                kind,
+                event_time: false,
+            })
+            .process(emit)
+    } else {
+        keyed
+            .window(EventTimeSessionWindows::with_gap(gap_ms as u64))
+            .process(emit)
+    })
 }

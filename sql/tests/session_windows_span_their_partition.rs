@@ -129,6 +129,37 @@ fn groups_other_than_the_partition_are_aggregated_within_its_sessions() {
 }
 
 #[test]
+fn the_session_table_function_gives_each_row_its_sessions_bounds() {
+    let q = |part: &str| {
+        format!(
+            "SELECT user_name, amount, window_start, window_end \
+             FROM TABLE(SESSION(TABLE clicks{part}, DESCRIPTOR(ts), INTERVAL '5' SECOND));"
+        )
+    };
+    let all = flink(&[
+        "alice 10 1 20",
+        "alice 30 1 20",
+        "alice 5 1 20",
+        "bob 1 1 20",
+        "bob 20 1 20",
+        "carol 7 1 20",
+        "carol 8 21 26",
+        "dave 3 1 20",
+    ]);
+    assert_eq!(rows(&q("")), all);
+    let per_user = flink(&[
+        "alice 10 1 9",
+        "alice 30 15 20",
+        "alice 5 1 9",
+        "bob 1 12 17",
+        "bob 20 2 7",
+        "carol 7 9 14",
+        "carol 8 21 26",
+    ]);
+    assert_eq!(rows(&q(" PARTITION BY user_name")), per_user);
+}
+
+#[test]
 fn partition_by_is_refused_outside_session_windows() {
     let err = error_after(
         &clicks_and_users_ddl(),
