@@ -16,7 +16,9 @@ import os
 g = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sql", "tests", "golden")
 env.execute_sql(f"CREATE TABLE clicks (user_name STRING, url STRING, amount BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector'='filesystem','path'='{g}/clicks.csv','format'='csv')")
 env.execute_sql(f"CREATE TABLE `views` (user_name STRING, page STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector'='filesystem','path'='{g}/views.csv','format'='csv')")
+env.execute_sql(f"CREATE TABLE rows_t (id STRING, k STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector'='filesystem','path'='{g}/interval_late.csv','format'='csv')")
 qs = {
+ "interval_late": "SELECT a.id, b.id FROM rows_t a JOIN rows_t b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + INTERVAL '3' SECOND AND a.id <> b.id",
  "rows1": "SELECT user_name, amount, SUM(amount) OVER (PARTITION BY user_name ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM clicks WHERE user_name <> 'dave'",
  "range5": "SELECT user_name, amount, SUM(amount) OVER (PARTITION BY user_name ORDER BY ts RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW) FROM clicks WHERE user_name <> 'dave'",
  "running": "SELECT amount, SUM(amount) OVER (ORDER BY ts) FROM clicks WHERE user_name <> 'dave'",

@@ -124,8 +124,10 @@ impl Expiry {
     }
 
     /// True when a row that can join nothing still to come is dropped
-    /// unjoined (a late row of a window or interval join, as in Flink);
-    /// false when it still joins the rows kept and is only not stored.
+    /// unjoined (a late row of a window join, as in Flink); false when it
+    /// still joins the rows kept and is only not stored. (A late row of an
+    /// interval join is handled before this is asked: it joins the rows
+    /// rows to come could still match, as Flink's `TimeIntervalJoin`.)
     fn drops_late_rows(&self) -> bool {
         !matches!(self, Expiry::Windowed { .. })
     }
@@ -506,17 +508,21 @@ impl JoinFunction {
             return Ok(());
         }
         let mut stored = true;
+        // The watermark a late interval-join row came behind.
+        let mut late_at = None;
         if let Some(expiry) = self.expiry
             && let Some(last) = expiry.last_match(side, &row.values)
         {
             if last > ctx.current_watermark() {
                 ctx.register_event_time_timer(expiry.timer_at(last));
-            } else if own_kept && self.pads_later() && matches!(expiry, Expiry::Interval(..)) {
-                // A preserved row of an outer interval join whose interval
-                // has passed joins nothing to come: Flink emits it padded
-                // at once rather than dropping it.
-                self.emit(ctx, self.padded(side, row.kind, &row.values));
-                return Ok(());
+            } else if matches!(expiry, Expiry::Interval(..)) {
+                // No row still to come can match it. As Flink's
+                // TimeIntervalJoin, it still joins the other side's rows
+                // that rows to come could match (not those only freeing
+                // is late for), is not stored, and a preserved row that
+                // joins nothing is padded at once.
+                stored = false;
+                late_at = Some(ctx.current_watermark());
             } else if expiry.drops_late_rows() {
                 // A row that could only join rows the watermark has passed
                 // is late and dropped, as Flink's window and interval joins do.
@@ -538,6 +544,9 @@ impl JoinFunction {
             other.modify(ctx, |others| -> spate::Result<u32> {
                 let mut matched = 0;
                 for (o, count) in others.iter_mut() {
+                    if self.expired(side.other(), o, late_at) {
+                        continue;
+                    }
                     let Some(joined) = self.probe(&mut probe, side, &row.values, o)? else {
                         continue;
                     };
@@ -562,6 +571,9 @@ impl JoinFunction {
             // Only read: the other side's rows are probed in place.
             let (mut matched, mut failed) = (0u32, None);
             other.for_each(ctx, |(o, _)| {
+                if self.expired(side.other(), o, late_at) {
+                    return;
+                }
                 match self.probe(&mut probe, side, &row.values, o) {
                     Ok(Some(joined)) => {
                         matched += 1;
@@ -580,8 +592,11 @@ impl JoinFunction {
         for r in out {
             self.emit(ctx, r);
         }
-        if matched == 0 && own_kept && !pads_later {
+        if matched == 0 && own_kept && (!pads_later || late_at.is_some()) {
             self.emit(ctx, self.padded(side, row.kind, &row.values));
+        } else if matched == 0 && late_at.is_some() {
+            // Joined nothing and is not kept: a late row dropped.
+            ctx.count_late_record();
         }
         if !adding {
             // Retracting a row never stored (it joined nothing) changes nothing.
@@ -622,6 +637,16 @@ impl JoinFunction {
             Vec::with_capacity(first.len() + second.len()),
         );
         Ok(Some(Row::of(probe.kind, values)))
+    }
+
+    /// Whether `row` of `side` is a row a late row must not join: one that
+    /// only rows already late could match (`late_at`: the watermark the
+    /// late row came behind), whether or not its timer has freed it yet.
+    fn expired(&self, side: Side, row: &[Value], late_at: Option<i64>) -> bool {
+        match (self.expiry, late_at) {
+            (Some(e), Some(wm)) => e.last_match(side, row).is_some_and(|last| last <= wm),
+            _ => false,
+        }
     }
 
     /// Emits `row`, stamped with its output rowtime when the join keeps one.
