@@ -206,6 +206,14 @@ impl Accs {
         }
     }
 
+    /// Merges `other` (accumulators of the same calls) into these in place.
+    pub fn merge_from(&mut self, other: &Accs, calls: &[AggCall]) {
+        for ((x, y), c) in self.accs.iter_mut().zip(&other.accs).zip(calls) {
+            x.merge_from(y, c.func);
+        }
+        self.rows += other.rows;
+    }
+
     /// Merges a partial aggregate written by
     /// [`write_partial`](Self::write_partial) for the same calls. An error
     /// (a sentence) when its values do not have that shape.

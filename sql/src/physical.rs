@@ -359,19 +359,8 @@ fn build_new(cx: &JobPlanner<'_>, plan: &LogicalPlan) -> Result<DataStream<Row>>
                 input,
             };
             let group = Arc::new(group.clone());
-            let finish = move |key: &GroupKey, w: &TimeWindow, mut results: Vec<Value>| {
-                // Pooled vectors: every firing emits a row per key.
-                let mut values = crate::row_pool::take(group.len() + results.len());
-                let mut next_key = key.iter();
-                for g in group.iter() {
-                    values.push(match g {
-                        WindowGroup::Window(c) => c.value_in(w.start, w.end),
-                        WindowGroup::Key(_) => next_key.next().cloned().unwrap_or(Value::Null),
-                    });
-                }
-                values.append(&mut results);
-                crate::row_pool::recycle(results);
-                Row::insert(values)
+            let finish = move |key: &GroupKey, w: &TimeWindow, results: Vec<Value>| {
+                window_row(&group, key.iter().cloned(), w, results)
             };
             if *proctime {
                 if let WindowKind::Attached { .. } = kind {
@@ -498,6 +487,27 @@ pub(crate) fn keys_and_args(
 /// `rows` partitioned by their first `k` values.
 pub(crate) fn by_key_prefix(rows: &DataStream<Row>, k: usize) -> KeyedStream<GroupKey, Row> {
     rows.key_by(move |r: &Row| r.values.iter().take(k).cloned().collect::<GroupKey>())
+}
+
+/// A window aggregate's row: its group items (window columns of `w`, keys
+/// from `key` in order), then `results`. Vectors come from the row pool:
+/// every firing emits a row per group.
+pub(crate) fn window_row(
+    group: &[WindowGroup],
+    mut key: impl Iterator<Item = Value>,
+    w: &TimeWindow,
+    mut results: Vec<Value>,
+) -> Row {
+    let mut values = crate::row_pool::take(group.len() + results.len());
+    for g in group {
+        values.push(match g {
+            WindowGroup::Window(c) => c.value_in(w.start, w.end),
+            WindowGroup::Key(_) => key.next().unwrap_or(Value::Null),
+        });
+    }
+    values.append(&mut results);
+    crate::row_pool::recycle(results);
+    Row::insert(values)
 }
 
 /// A window TVF without aggregation: each row once per window it falls in.
@@ -679,10 +689,7 @@ impl AggregateFunction for RowAggregate {
         }
     }
     fn merge_from(&self, acc: &mut Accs, other: &Accs) {
-        for ((x, y), c) in acc.accs.iter_mut().zip(&other.accs).zip(self.calls.iter()) {
-            x.merge_from(y, c.func);
-        }
-        acc.rows += other.rows;
+        acc.merge_from(other, &self.calls);
     }
 }
 

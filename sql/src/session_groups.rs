@@ -22,7 +22,7 @@ use crate::error::{Result, SqlError};
 use crate::expr::ScalarExpr;
 use crate::group_key::GroupKey;
 use crate::logical::{AggCall, WindowGroup, WindowKind};
-use crate::physical::{WindowsOfKind, agg_args, by_key_prefix, keys_and_args};
+use crate::physical::{WindowsOfKind, agg_args, by_key_prefix, keys_and_args, window_row};
 use crate::row::Row;
 use crate::value::{DataType, Value};
 
@@ -70,10 +70,7 @@ impl AggregateFunction for GroupsInSession {
             match a.binary_search_by(|(k, _)| k.cmp(&key)) {
                 Ok(i) => {
                     if let Some((_, into)) = a.get_mut(i) {
-                        for ((x, y), c) in into.accs.iter_mut().zip(&accs.accs).zip(&*self.calls) {
-                            x.merge_from(y, c.func);
-                        }
-                        into.rows += accs.rows;
+                        into.merge_from(&accs, &self.calls);
                     }
                 }
                 Err(i) => a.insert(i, (key, accs)),
@@ -130,18 +127,7 @@ pub(crate) fn build_session_groups(
     let finish = move |_: &_, w: &TimeWindow, groups: Vec<(Vec<Value>, Vec<Value>)>| {
         groups
             .into_iter()
-            .map(|(key, results)| {
-                let mut values = Vec::with_capacity(group.len() + results.len());
-                let mut next_key = key.into_iter();
-                for g in group.iter() {
-                    values.push(match g {
-                        WindowGroup::Window(c) => c.value_in(w.start, w.end),
-                        WindowGroup::Key(_) => next_key.next().unwrap_or(Value::Null),
-                    });
-                }
-                values.extend(results);
-                Row::insert(values)
-            })
+            .map(|(key, results)| window_row(&group, key.into_iter(), w, results))
             .collect::<Vec<Row>>()
     };
     let sessions = if spec.proctime {
