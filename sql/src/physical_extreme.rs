@@ -1,16 +1,14 @@
-//! `WindowExtremeRows` on the engine. Over tumbling windows of event time
-//! it runs in two stages, as the hand-written q7 does: per window and
-//! partition of rows (by event time modulo [`PARTIALS`], so a window's rows
-//! spread over the cores), the partial extreme and the rows at it; then,
-//! keyed by window, once the watermark passes its end, the rows at the
-//! overall extreme with the window's columns after them. Over the windows
-//! rows carry (a window aggregate's results, as in q5), the first stage is
-//! local: each input batch's rows folded per window before the exchange.
+//! `WindowExtremeRows` on the engine, in two stages as the hand-written q7
+//! does. First, before the exchange, each input batch's rows folded per
+//! window (a tumbling window of event time, or the window a window
+//! aggregate's row carries, as in q5) into the extreme and the rows at it;
+//! then, keyed by window, once the watermark passes its end, the rows at
+//! the overall extreme with the window's columns after them.
 //!
-//! Rows too late for their tumbling window (the watermark passed its end)
-//! are left out of the extreme, as the window aggregate of the join drops
-//! them; the join still matched them with their window's extreme, so they
-//! go to the second stage, which emits each one at its window's extreme
+//! Rows too late for their window (the watermark at the second stage passed
+//! its end) are left out of the extreme, as the window aggregate of the join
+//! drops them, and counted; the join still matched them with their window's
+//! extreme, so the second stage emits each one at its window's extreme
 //! (kept per window once it fired, as the join kept the aggregate's row).
 //! A window aggregate's results are never late.
 
@@ -19,18 +17,13 @@ use std::sync::Arc;
 use spate::keyed::{KeyedContext, ListState, OpenContext, ValueState};
 use spate::operators::keyed_process::{KeyedProcessFunction, TimeDomain};
 use spate::operators::process::{Context, ProcessFunction};
-use spate::window::{TimeWindow, TumblingEventTimeWindows};
-use spate::{DataStream, OutputTag, SpateError};
-use spate_state::AggregateFunction;
+use spate::{DataStream, SpateError};
 
 use crate::compiled::CompiledExpr;
 use crate::expr::{ScalarExpr, compare};
 use crate::logical::{ExtremeWindows, WindowGroup};
 use crate::row::Row;
 use crate::value::{DataType, Value};
-
-/// Partitions of the first stage per window.
-const PARTIALS: i64 = 256;
 
 /// What `WindowExtremeRows` computes.
 pub(crate) struct ExtremeSpec {
@@ -50,9 +43,9 @@ pub(crate) struct ExtremeSpec {
     pub input_types: Vec<DataType>,
 }
 
-/// `(window start, window end, extreme, rows at it, late)`: a partial
-/// result, or one late row.
-type Partial = (i64, i64, Value, Vec<Row>, bool);
+/// `(window start, window end, extreme, rows at it)`: one batch's fold of
+/// a window's rows, or one row of a window the watermark had passed.
+type Partial = (i64, i64, Value, Vec<Row>);
 
 /// Builds the stages over `input`.
 pub(crate) fn build_window_extreme_rows(
@@ -60,20 +53,23 @@ pub(crate) fn build_window_extreme_rows(
     spec: ExtremeSpec,
 ) -> crate::error::Result<DataStream<Row>> {
     let value = CompiledExpr::new(&spec.value, &spec.input_types);
-    let partials = match spec.windows {
-        ExtremeWindows::Tumble { size_ms } => {
-            let time_col = spec.time_col.ok_or_else(|| {
+    let windows = match spec.windows {
+        ExtremeWindows::Tumble { size_ms } => LocalWindows::Tumble {
+            time_col: spec.time_col.ok_or_else(|| {
                 crate::error::SqlError::Internal("a window extreme's input has no rowtime".into())
-            })?;
-            partial_extremes(input, &value, spec.max, size_ms, time_col)
+            })?,
+            size_ms,
+        },
+        ExtremeWindows::Attached { start_col, end_col } => {
+            LocalWindows::Carried(start_col, end_col)
         }
-        ExtremeWindows::Attached { start_col, end_col } => input.process(LocalExtremes {
-            value: value.clone(),
-            max: spec.max,
-            bounds: (start_col, end_col),
-            tops: Vec::new(),
-        }),
     };
+    let partials = input.process(LocalExtremes {
+        value: value.clone(),
+        max: spec.max,
+        windows,
+        tops: Vec::new(),
+    });
     // Keyed by both bounds: cumulating windows share their start.
     Ok(partials
         .key_by(|p: &Partial| (p.0, p.1))
@@ -86,23 +82,33 @@ pub(crate) fn build_window_extreme_rows(
         }))
 }
 
-/// Windows one [`LocalExtremes`] holds at once: a batch of a window
-/// aggregate's results spans a few windows (more flush early).
+/// Windows one [`LocalExtremes`] holds at once: a batch spans a few
+/// windows (more flush early).
 const LOCAL_WINDOWS_MAX: usize = 64;
 
-/// The first stage over the windows rows carry: the rows of one input batch
-/// folded per window into the extreme and the rows at it, so the exchange
-/// carries a few rows per window and batch instead of one per group (a
-/// window aggregate emits all of a window's groups at once, when the
-/// watermark passes its end, and the fold goes out before that watermark
-/// does). Each row would have gone on alone; rows off the extreme would
-/// only have been left out by the second stage.
+/// Which window a row of a [`LocalExtremes`] is in.
+#[derive(Clone, Copy)]
+enum LocalWindows {
+    /// The tumbling window of `size_ms` its time column falls in.
+    Tumble { time_col: usize, size_ms: i64 },
+    /// The window whose start and end columns it carries.
+    Carried(usize, usize),
+}
+
+/// The first stage: the rows of one input batch folded per window into the
+/// extreme and the rows at it, before the exchange, so the exchange
+/// carries a few rows per window and batch instead of every row (q7's bids)
+/// or one per group (q5: a window aggregate emits all of a window's groups
+/// at once, and the fold goes out before the watermark that fired them).
+/// Rows off a batch's extreme could only be left out by the second stage.
+/// A row of a window this operator's watermark has already passed goes on
+/// alone, unfolded: the second stage may find it late, and a late row is
+/// emitted when it equals the window's extreme, whatever the batch's.
 #[derive(Clone)]
 struct LocalExtremes {
     value: CompiledExpr,
     max: bool,
-    /// The columns of the window start and end.
-    bounds: (usize, usize),
+    windows: LocalWindows,
     /// The batch's windows (few: a linear search) with their fold so far
     /// and the latest timestamp of their rows.
     tops: Vec<((i64, i64), Top, i64)>,
@@ -112,7 +118,7 @@ impl LocalExtremes {
     fn flush(&mut self, ctx: &mut Context<'_, Partial>) {
         for ((start, end), top, ts) in self.tops.drain(..) {
             if let Some((v, rows)) = top {
-                ctx.collect_with_timestamp((start, end, v, rows, false), ts);
+                ctx.collect_with_timestamp((start, end, v, rows), ts);
             }
         }
     }
@@ -120,11 +126,20 @@ impl LocalExtremes {
 
 impl ProcessFunction<Row, Partial> for LocalExtremes {
     fn process_element(&mut self, r: Row, ctx: &mut Context<'_, Partial>) {
-        let bound = |c: usize| r.get(c).as_i64().unwrap_or(0);
-        let window = (bound(self.bounds.0), bound(self.bounds.1));
+        let window = match self.windows {
+            LocalWindows::Tumble { time_col, size_ms } => {
+                let t = time_of(&r, time_col);
+                let start = t - t.rem_euclid(size_ms);
+                (start, start + size_ms)
+            }
+            LocalWindows::Carried(s, e) => (time_of(&r, s), time_of(&r, e)),
+        };
         // The value is a column (the rule requires it): reading it cannot fail.
         let v = self.value.eval(&r).unwrap_or(Value::Null);
         let ts = ctx.timestamp().unwrap_or(window.1 - 1);
+        if window.1.saturating_sub(1) <= ctx.current_watermark() {
+            return ctx.collect((window.0, window.1, v, vec![r]));
+        }
         let at = match self.tops.iter().position(|(w, ..)| *w == window) {
             Some(i) => i,
             None => {
@@ -148,39 +163,6 @@ impl ProcessFunction<Row, Partial> for LocalExtremes {
     }
 }
 
-/// The first stage over tumbling windows, with the late rows after it.
-fn partial_extremes(
-    input: &DataStream<Row>,
-    value: &CompiledExpr,
-    max: bool,
-    size_ms: i64,
-    time_col: usize,
-) -> DataStream<Partial> {
-    let late_tag: OutputTag<Row> = OutputTag::new("rows too late for their window's extreme");
-    let partials = input
-        .key_by(move |r: &Row| time_of(r, time_col).rem_euclid(PARTIALS))
-        .window(TumblingEventTimeWindows::of(size_ms as u64))
-        .side_output_late_data(&late_tag)
-        .aggregate_with(
-            AtExtreme {
-                value: value.clone(),
-                max,
-            },
-            |_: &i64, w: &TimeWindow, top: Top| -> Partial {
-                let (extreme, rows) = top.unwrap_or((Value::Null, Vec::new()));
-                (w.start, w.end, extreme, rows, false)
-            },
-        );
-    let late = partials
-        .side_output(&late_tag)
-        .map(move |r: Row| -> Partial {
-            let t = time_of(&r, time_col);
-            let start = t - t.rem_euclid(size_ms);
-            (start, start + size_ms, Value::Null, vec![r], true)
-        });
-    partials.union(&[late])
-}
-
 fn time_of(r: &Row, time_col: usize) -> i64 {
     // The rowtime column is never NULL: the source checks it.
     r.get(time_col).as_i64().unwrap_or(0)
@@ -197,38 +179,6 @@ fn beyond(a: &Value, b: &Value, max: bool) -> bool {
 
 fn equal(a: &Value, b: &Value) -> bool {
     compare(a, b) == Some(std::cmp::Ordering::Equal)
-}
-
-/// The first stage's accumulator: the extreme so far and the rows at it.
-#[derive(Clone)]
-struct AtExtreme {
-    value: CompiledExpr,
-    max: bool,
-}
-
-impl AggregateFunction for AtExtreme {
-    type In = Row;
-    type Acc = Top;
-    type Out = Top;
-
-    fn create_accumulator(&self) -> Top {
-        None
-    }
-    fn add(&self, row: Row, acc: &mut Top) {
-        // The value is a column (the rule requires it): reading it cannot
-        // fail, so an error would be a bug, never a row to drop silently.
-        let v = self.value.eval(&row).unwrap_or(Value::Null);
-        fold(acc, v, std::iter::once(row), self.max);
-    }
-    fn get_result(&self, acc: &Top) -> Top {
-        acc.clone()
-    }
-    fn merge(&self, mut a: Top, b: Top) -> Top {
-        if let Some((v, rows)) = b {
-            fold(&mut a, v, rows, self.max);
-        }
-        a
-    }
 }
 
 /// A window's extreme so far and the rows at it (`None`: no row yet).
@@ -344,11 +294,16 @@ impl KeyedProcessFunction<(i64, i64), Partial, Row> for RowsAtExtreme {
 
     fn process_element(
         &mut self,
-        (start, end, v, rows, late): Partial,
+        (start, end, v, rows): Partial,
         ctx: &mut KeyedContext<'_, (i64, i64), Row>,
     ) -> spate::Result<()> {
         let h = self.handles()?;
-        if !late {
+        // The watermark passed the window's end: its extreme is decided
+        // without these rows, which are late (as a window aggregate of the
+        // join would find them).
+        if end.saturating_sub(1) <= ctx.current_watermark() {
+            rows.iter().for_each(|_| ctx.count_late_record());
+        } else {
             ctx.register_event_time_timer(end - 1);
             // In place: the rows at the extreme so far are not copied.
             let max = self.max;
