@@ -28,12 +28,11 @@ fn by_time() -> WatermarkStrategy<Ev> {
     WatermarkStrategy::bounded_out_of_orderness(0, |e: &Ev| e.1)
 }
 
-fn sessions(cores: u32) -> Vec<(u64, i64, i64, usize)> {
+/// `(key, start, end, records)` of each session (gap 10) of `events`
+/// (watermark 10 behind the latest time), sorted, and the late records.
+fn session_windows(events: Vec<Ev>, cores: u32, batch: u32) -> (Vec<(u64, i64, i64, usize)>, u64) {
     let out = CollectSink::new();
     let job = Job::builder("sessions");
-    // Key 1: clicks at 0, 5, 9 (one session: gap 10), then 30, 31 (another).
-    // Key 2: out of order within the bound: 20, 12 → merged into one session.
-    let events: Vec<Ev> = vec![(1, 0), (1, 5), (1, 9), (2, 20), (2, 12), (1, 30), (1, 31)];
     job.from_collection(events)
         .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(
             10,
@@ -51,10 +50,17 @@ fn sessions(cores: u32) -> Vec<(u64, i64, i64, usize)> {
             },
         )
         .sink("out", out.clone());
-    job.build().unwrap().run(&config(cores, 2)).unwrap();
+    let result = job.build().unwrap().run(&config(cores, batch)).unwrap();
     let mut got = out.take();
     got.sort();
-    got
+    (got, result.metrics.late_records)
+}
+
+fn sessions(cores: u32) -> Vec<(u64, i64, i64, usize)> {
+    // Key 1: clicks at 0, 5, 9 (one session: gap 10), then 30, 31 (another).
+    // Key 2: out of order within the bound: 20, 12 → merged into one session.
+    let events: Vec<Ev> = vec![(1, 0), (1, 5), (1, 9), (2, 20), (2, 12), (1, 30), (1, 31)];
+    session_windows(events, cores, 2).0
 }
 
 #[test]
@@ -69,30 +75,8 @@ fn session_windows_merge_per_key() {
 /// touches the open one: it is merged in (lateness is judged on the merged
 /// window, as in Flink), not dropped.
 fn late_row_touching_an_open_session(cores: u32) -> (Vec<(u64, i64, i64, usize)>, u64) {
-    let out = CollectSink::new();
-    let job = Job::builder("late row joins a session");
     let events: Vec<Ev> = vec![(1, 10), (1, 18), (1, 33), (1, 5), (2, 1)];
-    job.from_collection(events)
-        .assign_timestamps_and_watermarks(WatermarkStrategy::bounded_out_of_orderness(
-            10,
-            |e: &Ev| e.1,
-        ))
-        .key_by(|e: &Ev| e.0)
-        .window(EventTimeSessionWindows::with_gap(10))
-        .process(
-            |k: &u64,
-             w: &TimeWindow,
-             items: &[Ev],
-             out: &mut WindowCollector<'_, (u64, i64, i64, usize)>| {
-                out.collect((*k, w.start, w.end, items.len()));
-                Ok(())
-            },
-        )
-        .sink("out", out.clone());
-    let result = job.build().unwrap().run(&config(cores, 1)).unwrap();
-    let mut got = out.take();
-    got.sort();
-    (got, result.metrics.late_records)
+    session_windows(events, cores, 1)
 }
 
 #[test]

@@ -69,30 +69,8 @@ impl Acc {
         }
     }
 
-    /// Combines two accumulators of the same call (merging session windows).
-    pub fn merge(self, other: Acc, func: AggFunc) -> Acc {
-        match (self, other) {
-            (Acc::Count(a), Acc::Count(b)) => Acc::Count(a + b),
-            (Acc::Sum(a, n), Acc::Sum(b, m)) => Acc::Sum(add(&a, &b, 1), n + m),
-            (Acc::Avg(a, n), Acc::Avg(b, m)) => Acc::Avg(add(&a, &b, 1), n + m),
-            (Acc::Extreme(a), Acc::Extreme(b)) => {
-                let mut acc = Acc::Extreme(a);
-                if let Some(b) = b {
-                    acc.update(func, &b, 1);
-                }
-                acc
-            }
-            (Acc::Distinct(mut a), Acc::Distinct(b)) => {
-                for (k, n) in b {
-                    *a.entry(k).or_insert(0) += n;
-                }
-                Acc::Distinct(a)
-            }
-            (a, _) => a,
-        }
-    }
-
-    /// Merges `other` into this accumulator in place (no copy of either).
+    /// Merges `other`, an accumulator of the same call, into this one in
+    /// place (sessions merging, a window's slices, partial aggregates).
     pub fn merge_from(&mut self, other: &Acc, func: AggFunc) {
         match (self, other) {
             (Acc::Count(a), Acc::Count(b)) => *a += b,
@@ -306,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn merging_in_place_equals_merging_copies() {
+    fn merging_two_accumulators_equals_accumulating_all_their_rows() {
         let calls = [
             call(AggFunc::CountStar, DataType::BigInt),
             call(AggFunc::Sum, DataType::BigInt),
@@ -333,17 +311,10 @@ mod tests {
         };
         for (left, right) in [(&[3, 9][..], &[4, 1, 9][..]), (&[], &[5]), (&[7], &[])] {
             let (mut a, b) = (accs(left), accs(right));
-            let copies: Vec<Acc> = a
-                .accs
-                .iter()
-                .zip(&b.accs)
-                .zip(&calls)
-                .map(|((x, y), c)| x.clone().merge(y.clone(), c.func))
-                .collect();
-            for ((x, y), c) in a.accs.iter_mut().zip(&b.accs).zip(&calls) {
-                x.merge_from(y, c.func);
-            }
-            assert_eq!(a.accs, copies, "{left:?} + {right:?}");
+            let all = accs(&[left, right].concat());
+            a.merge_from(&b, &calls);
+            assert_eq!(a.accs, all.accs, "{left:?} + {right:?}");
+            assert_eq!(a.rows, all.rows, "{left:?} + {right:?}");
         }
     }
 
@@ -425,6 +396,7 @@ mod tests {
         b.update(AggFunc::Sum, &Value::Int(5), 1);
         let mut d = Acc::new(&c);
         d.update(AggFunc::Sum, &Value::Int(7), 1);
-        assert_eq!(b.merge(d, AggFunc::Sum).result(), Value::Int(12));
+        b.merge_from(&d, AggFunc::Sum);
+        assert_eq!(b.result(), Value::Int(12));
     }
 }

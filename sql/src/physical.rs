@@ -675,18 +675,9 @@ impl AggregateFunction for RowAggregate {
         out.extend(acc.accs.iter().map(Acc::result));
         out
     }
-    fn merge(&self, a: Accs, b: Accs) -> Accs {
-        let accs = a
-            .accs
-            .into_iter()
-            .zip(b.accs)
-            .zip(self.calls.iter())
-            .map(|((x, y), c)| x.merge(y, c.func))
-            .collect();
-        Accs {
-            accs,
-            rows: a.rows + b.rows,
-        }
+    fn merge(&self, mut a: Accs, b: Accs) -> Accs {
+        a.merge_from(&b, &self.calls);
+        a
     }
     fn merge_from(&self, acc: &mut Accs, other: &Accs) {
         acc.merge_from(other, &self.calls);
