@@ -168,6 +168,15 @@ impl Accs {
         calls.iter().all(|c| c.func != AggFunc::CountDistinct)
     }
 
+    /// The insert row `[key..., partial...]` a local phase sends to the
+    /// global one for these accumulators ([`write_partial`](Self::write_partial)).
+    pub fn partial_row(&self, key: &[Value]) -> crate::row::Row {
+        let mut values = Vec::with_capacity(key.len() + 1 + 2 * self.accs.len());
+        values.extend_from_slice(key);
+        self.write_partial(&mut values);
+        crate::row::Row::insert(values)
+    }
+
     /// Appends these accumulators as a partial aggregate's values (what a
     /// local phase sends to the global one): the row count, then each
     /// call's fields. Only for calls that [`can_split`](Self::can_split).

@@ -14,7 +14,7 @@ use spate_state::StableBuildHasher;
 use crate::aggregate::Accs;
 use crate::group_key::GroupKey;
 use crate::logical::AggCall;
-use crate::row::{Row, RowKind};
+use crate::row::Row;
 
 /// Reads `[keys..., args...]` rows and writes `[keys..., partial...]`
 /// rows ([`Accs::write_partial`]), one per group and batch, all inserts.
@@ -48,10 +48,7 @@ impl LocalAggregate {
             if accs.is_empty(calls) {
                 continue;
             }
-            let mut values = Vec::with_capacity(key.len() + 1 + 2 * calls.len());
-            values.extend(key);
-            accs.write_partial(&mut values);
-            ctx.collect(Row::of(RowKind::Insert, values));
+            ctx.collect(accs.partial_row(&key));
         }
         self.index.clear();
     }

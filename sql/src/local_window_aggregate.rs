@@ -106,10 +106,7 @@ impl LocalWindowAggregate {
 
     fn flush(&mut self, ctx: &mut Context<'_, Row>) {
         for p in self.partials.drain(..) {
-            let mut values = Vec::with_capacity(p.key.len() + 1 + 2 * self.calls.len());
-            values.extend(p.key);
-            p.accs.write_partial(&mut values);
-            ctx.collect_with_timestamp(Row::insert(values), p.ts);
+            ctx.collect_with_timestamp(p.accs.partial_row(&p.key), p.ts);
         }
         self.index.clear();
     }
@@ -122,9 +119,7 @@ impl ProcessFunction<Row, Row> for LocalWindowAggregate {
             // No event time: nothing to slice by, so the row goes on alone.
             let mut accs = Accs::new(&self.calls);
             accs.update(&self.calls, args, 1);
-            let mut values = key.to_vec();
-            accs.write_partial(&mut values);
-            return ctx.collect(Row::insert(values));
+            return ctx.collect(accs.partial_row(key));
         };
         let slice = ts.div_euclid(self.slice_ms);
         let at = match self.find(key, slice) {
